@@ -1,0 +1,129 @@
+// The `xedge` command: run, check, status (shared/interface.md). Exit codes: 0 ok, 1 runtime failure, 2 bad
+// usage or bad config.
+import { Command, CommanderError } from "commander";
+import { ConfigError, loadConfig, type AgentConfig } from "./config.ts";
+import { createLogger, errorText } from "./log.ts";
+import { startAgent } from "./main.ts";
+import { openForStatus, type StoreStatus } from "./store.ts";
+import { formatFieldValue } from "./model.ts";
+import { sensorDrivers } from "../drivers/registry.ts";
+import { HardwareAccessError } from "../drivers/hal.ts";
+
+const EXIT_RUNTIME = 1;
+const EXIT_USAGE = 2;
+
+function load(file: string): AgentConfig {
+  try {
+    return loadConfig(file);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      for (const problem of error.problems) process.stderr.write(`${problem}\n`);
+      process.exit(EXIT_USAGE);
+    }
+    throw error;
+  }
+}
+
+async function run(file: string): Promise<void> {
+  const config = load(file);
+  const log = createLogger(config.log);
+  const agent = await startAgent(config, log);
+  const shutdown = (signal: string) => {
+    log.info("shutting down", { signal });
+    agent.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error("shutdown failed", { error: errorText(error) });
+        process.exit(EXIT_RUNTIME);
+      },
+    );
+  };
+  process.once("SIGTERM", () => shutdown("SIGTERM"));
+  process.once("SIGINT", () => shutdown("SIGINT"));
+}
+
+/** Validates the config, then opens every device once: each problem is one line naming its config path. */
+async function check(file: string): Promise<void> {
+  const config = load(file);
+  const problems: string[] = [];
+  if (config.hardware === "real") {
+    const { createRealHal } = await import("../drivers/real/index.ts");
+    const hal = createRealHal();
+    for (const [index, sensor] of config.sensors.entries()) {
+      const driver = sensorDrivers[sensor.driver];
+      if (!driver) continue;
+      try {
+        const device = await driver.open(hal, sensor.options);
+        await device.close();
+      } catch (error) {
+        const text = error instanceof HardwareAccessError ? error.message : errorText(error);
+        problems.push(`sensors[${index}] (${sensor.id}): ${text}`);
+      }
+    }
+  }
+  if (problems.length > 0) {
+    for (const problem of problems) process.stderr.write(`${problem}\n`);
+    process.exit(EXIT_RUNTIME);
+  }
+  process.stdout.write(`${file}: config is valid (${config.sensors.length} sensors, hardware: ${config.hardware})\n`);
+}
+
+function ago(date: Date | undefined, now: Date): string {
+  if (!date) return "never";
+  const seconds = Math.max(0, Math.round((now.getTime() - date.getTime()) / 1000));
+  return seconds < 120 ? `${seconds} s ago` : seconds < 7200 ? `${Math.round(seconds / 60)} min ago` : `${Math.round(seconds / 3600)} h ago`;
+}
+
+function renderStatus(status: StoreStatus, now: Date): string {
+  const lines = [
+    `buffered readings: ${status.unsent}`,
+    `oldest unsent:     ${status.oldestUnsent ? `${status.oldestUnsent.toISOString()} (${ago(status.oldestUnsent, now)})` : "none"}`,
+    `dropped:           ${status.dropped}`,
+    `last publish:      ${status.lastPublished ? `${status.lastPublished.toISOString()} (${ago(status.lastPublished, now)})` : "never"}`,
+    "sensors:",
+  ];
+  for (const sensor of status.sensors) {
+    const last = sensor.lastReading;
+    const values = last ? last.fields.map((f) => `${f.name} ${formatFieldValue(f)}${"unit" in f && f.unit ? ` ${f.unit}` : ""}`).join(", ") : "no reading";
+    lines.push(`  ${sensor.sensorId}  #${sensor.lastSeq}  ${values}${last ? `  (${ago(last.timestamp, now)})` : ""}`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+async function status(file: string, json: boolean): Promise<void> {
+  const config = load(file);
+  let opened;
+  try {
+    opened = await openForStatus(config.store.path);
+  } catch (error) {
+    process.stderr.write(`store.path: cannot open ${config.store.path}: ${errorText(error)}\n`);
+    process.exit(EXIT_RUNTIME);
+  }
+  await opened.close();
+  process.stdout.write(json ? `${JSON.stringify(opened.status, null, 2)}\n` : renderStatus(opened.status, new Date()));
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command()
+    .name("xedge")
+    .description("IoT edge agent: reads sensors and publishes every reading to XMPP pubsub")
+    .exitOverride()
+    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+  program.command("run").description("run the agent in the foreground").requiredOption("-c, --config <file>", "config file").action((o: { config: string }) => run(o.config));
+  program.command("check").description("validate the config and probe the hardware").requiredOption("-c, --config <file>", "config file").action((o: { config: string }) => check(o.config));
+  program
+    .command("status")
+    .description("buffered readings, dropped count, last publish and each sensor's last value, from the local store")
+    .requiredOption("-c, --config <file>", "config file")
+    .option("--json", "machine-readable output")
+    .action((o: { config: string; json?: boolean }) => status(o.config, o.json === true));
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exit(error.exitCode === 0 ? 0 : EXIT_USAGE);
+    }
+    process.stderr.write(`xedge: ${errorText(error)}\n`);
+    process.exit(EXIT_RUNTIME);
+  }
+}

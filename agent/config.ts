@@ -1,0 +1,292 @@
+// The YAML config (shared/interface.md), validated with zod. Every problem is reported at once, one line
+// each, as "<config path>: <what is wrong and what would be valid>".
+import { readFileSync } from "node:fs";
+import { isAbsolute, resolve, dirname } from "node:path";
+import { LineCounter, parseDocument } from "yaml";
+import { z } from "zod";
+import { parseDuration } from "./duration.ts";
+import { sensorDrivers } from "../drivers/registry.ts";
+
+export const PASSWORD_ENV = "XEDGE_XMPP_PASSWORD";
+
+/** A config that cannot be used: each problem is one line naming its config path. Exit code 2. */
+export class ConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: string[],
+  ) {
+    super(`${file}: ${problems.length} problem(s) in config:\n${problems.map((p) => `  ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** An object schema that rejects unknown keys and names the keys it would accept. */
+function strict<Shape extends z.ZodRawShape>(shape: Shape) {
+  const known = Object.keys(shape).join(", ");
+  return z.strictObject(shape, {
+    error: (issue) => (issue.code === "unrecognized_keys" ? `unknown key; expected one of: ${known}` : undefined),
+  });
+}
+
+const duration = (example: string) =>
+  z.string().transform((text, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === undefined) {
+      ctx.addIssue({ code: "custom", message: `expected a duration such as ${example} (units ms, s, m, h, d), got "${text}"` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const positiveDuration = (example: string) =>
+  duration(example).refine((ms) => ms > 0, { message: "must be longer than 0" });
+
+const BARE_JID = /^[^@/\s]+@[^@/\s]+$/;
+const bareJid = z.string().regex(BARE_JID, { message: "expected a bare JID such as gw1@example.net" });
+const sensorId = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, { message: "expected letters, digits, '_', '.', '-' (up to 64), starting with a letter or digit" });
+
+/** A path relative to the config file's folder, which must be readable; yields its absolute path. */
+const readableFile = (baseDir: string, check?: (text: string) => string | undefined) =>
+  z.string().min(1).transform((path, ctx) => {
+    const absolute = isAbsolute(path) ? path : resolve(baseDir, path);
+    try {
+      const problem = check?.(readFileSync(absolute, "utf8"));
+      if (problem) ctx.addIssue({ code: "custom", message: `${absolute} ${problem}` });
+    } catch (error) {
+      ctx.addIssue({
+        code: "custom",
+        message: `cannot read ${absolute} (${(error as NodeJS.ErrnoException).code ?? "error"}); check the path and that the service user may read it`,
+      });
+    }
+    return absolute;
+  });
+
+const xmppSchema = (baseDir: string) => strict({
+  jid: bareJid,
+  password: z.string().min(1).optional(),
+  passwordFile: readableFile(baseDir, (text) => (text.trim() === "" ? "is empty" : undefined)).optional(),
+  resource: z.string().min(1).default("edge"),
+  service: z
+    .string()
+    .regex(/^xmpps?:\/\/[^/:]+(:\d{1,5})?$/, { message: "expected xmpp://HOST[:PORT] (STARTTLS) or xmpps://HOST[:PORT] (direct TLS)" })
+    .optional(),
+  caFile: readableFile(baseDir, (text) => (text.includes("-----BEGIN CERTIFICATE-----") ? undefined : "holds no PEM certificate")).optional(),
+  /** How often the link is checked with a XEP-0199 ping to the server while otherwise idle. */
+  pingInterval: positiveDuration("15s").default(15_000),
+  /** A ping unanswered this long means the link is dead: drop it and reconnect. */
+  pingTimeout: positiveDuration("10s").default(10_000),
+  reconnect: strict({
+    initialDelay: positiveDuration("1s").default(1_000),
+    maxDelay: positiveDuration("5m").default(300_000),
+  }).default({ initialDelay: 1_000, maxDelay: 300_000 }),
+});
+
+const pubsubSchema = strict({
+  service: z.string().min(1).optional(),
+  nodePrefix: z.string().regex(/^[^\s]+$/, { message: "expected a node name prefix without spaces, such as xedge/gw1" }).optional(),
+  maxItems: z.number().int().min(1).max(1_000_000).default(1000),
+  accessModel: z.enum(["open", "presence", "roster", "whitelist", "authorize"]).optional(),
+});
+
+const operatorSchema = strict({ jid: bareJid, role: z.enum(["read", "control"]) });
+
+const storeSchema = strict({
+  path: z.string().min(1).default("/var/lib/xedge/xedge.db"),
+  maxReadings: z.number().int().min(1).default(1_000_000),
+  retention: duration("7d").default(7 * 86_400_000),
+  /** Readings are committed in one transaction per interval: SD cards wear out with an fsync per reading. */
+  commitInterval: duration("1s").default(1_000),
+});
+
+const sensorCommon = { id: sensorId, interval: positiveDuration("1s").default(10_000) };
+
+type SensorEntry = { id: string; driver: string; interval: number } & Record<string, unknown>;
+
+const sensorSchema = z.discriminatedUnion(
+  "driver",
+  Object.values(sensorDrivers).map((driver) =>
+    strict({ ...sensorCommon, driver: z.literal(driver.name), ...driver.options }),
+  ) as unknown as [z.ZodObject, ...z.ZodObject[]],
+) as unknown as z.ZodType<SensorEntry>;
+
+const buildSchema = (baseDir: string) => strict({
+  hardware: z.enum(["sim", "real"]),
+  xmpp: xmppSchema(baseDir),
+  pubsub: pubsubSchema.default({ maxItems: 1000 }),
+  operators: z.array(operatorSchema).default([]),
+  store: storeSchema.default({ path: "/var/lib/xedge/xedge.db", maxReadings: 1_000_000, retention: 7 * 86_400_000, commitInterval: 1_000 }),
+  sensors: z.array(sensorSchema).default([]),
+  log: strict({ level: z.enum(["debug", "info", "warn", "error"]).default("info"), json: z.boolean().default(false) }).default({
+    level: "info",
+    json: false,
+  }),
+});
+
+type ParsedConfig = z.output<ReturnType<typeof buildSchema>>;
+
+export interface SensorConfig {
+  id: string;
+  driver: string;
+  intervalMs: number;
+  /** The driver's own keys, validated against its schema. */
+  options: Record<string, unknown>;
+}
+
+export interface AgentConfig {
+  file: string;
+  hardware: "sim" | "real";
+  xmpp: {
+    jid: string;
+    password: string;
+    resource: string;
+    service: string;
+    domain: string;
+    caFile?: string;
+    pingIntervalMs: number;
+    pingTimeoutMs: number;
+    reconnect: { initialDelayMs: number; maxDelayMs: number };
+  };
+  pubsub: { service?: string; nodePrefix: string; maxItems: number; accessModel?: string };
+  operators: { jid: string; role: "read" | "control" }[];
+  store: { path: string; maxReadings: number; retentionMs: number; commitIntervalMs: number };
+  sensors: SensorConfig[];
+  log: { level: "debug" | "info" | "warn" | "error"; json: boolean };
+}
+
+/** "sensors[1].i2c.address" from zod's path. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((key, i) => (typeof key === "number" ? `[${key}]` : i === 0 ? String(key) : `.${String(key)}`))
+    .join("");
+}
+
+function describe(input: unknown): string {
+  if (input === undefined) return "nothing";
+  if (typeof input === "string") return JSON.stringify(input);
+  if (typeof input === "number" || typeof input === "boolean" || input === null) return String(input);
+  return Array.isArray(input) ? "a list" : "a mapping";
+}
+
+function formatIssue(issue: z.core.$ZodIssue): string {
+  const where = formatPath(issue.path) || "(top level)";
+  switch (issue.code) {
+    case "invalid_type":
+      return issue.input === undefined
+        ? `${where}: required (${issue.expected})`
+        : `${where}: expected ${issue.expected}, got ${describe(issue.input)}`;
+    case "invalid_value":
+      return `${where}: expected one of ${issue.values.map((v) => String(v)).join(" | ")}, got ${describe(issue.input)}`;
+    case "invalid_union":
+      if ((issue as { note?: string }).note === "No matching discriminator" && "options" in issue && Array.isArray(issue.options)) {
+        const driver = (issue.input as { driver?: unknown } | undefined)?.driver;
+        return `${where}: unknown driver ${describe(driver)}; expected one of ${issue.options.map(String).join(", ")}`;
+      }
+      return `${where}: ${issue.message}`;
+    case "unrecognized_keys":
+      return issue.keys.map((key) => `${where ? `${where}.` : ""}${key}: ${issue.message}`).join("\n");
+    case "too_small":
+    case "too_big": {
+      const bound = issue.code === "too_small" ? `at least ${String(issue.minimum)}` : `at most ${String(issue.maximum)}`;
+      const what = issue.origin === "string" ? `a text of ${bound} characters` : issue.origin === "array" ? `${bound} entries` : bound;
+      return `${where}: expected ${what}, got ${describe(issue.input)}`;
+    }
+    default:
+      return `${where}: ${issue.message}`;
+  }
+}
+
+/** Reads, parses and validates a config file. Throws ConfigError listing every problem. */
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    throw new ConfigError(file, [`(file): cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`]);
+  }
+  return parseConfig(text, file, env);
+}
+
+export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  const lineCounter = new LineCounter();
+  const document = parseDocument(text, { uniqueKeys: true, prettyErrors: false, lineCounter });
+  if (document.errors.length > 0) {
+    throw new ConfigError(
+      file,
+      document.errors.map((e) => `(yaml) line ${lineCounter.linePos(e.pos[0]).line}: ${e.message.split("\n")[0] ?? e.code}`),
+    );
+  }
+  const raw: unknown = document.toJS();
+  const baseDir = dirname(resolve(file));
+  const result = buildSchema(baseDir).safeParse(raw, { reportInput: true });
+  // Checks across keys run on the raw document too, so every problem is reported in one go.
+  const problems = [...(result.success ? [] : result.error.issues.flatMap((issue) => formatIssue(issue).split("\n"))), ...crossChecks(raw, env)];
+  if (!result.success || problems.length > 0) throw new ConfigError(file, problems);
+  return resolveConfig(result.data, file, env);
+}
+
+/** Problems that involve several keys, found on the raw document (whatever else is wrong with it). */
+function crossChecks(raw: unknown, env: NodeJS.ProcessEnv): string[] {
+  const problems: string[] = [];
+  const root = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>;
+  const xmpp = (typeof root.xmpp === "object" && root.xmpp !== null ? root.xmpp : {}) as Record<string, unknown>;
+  if (xmpp.password !== undefined && xmpp.passwordFile !== undefined) {
+    problems.push("xmpp.passwordFile: give either xmpp.password or xmpp.passwordFile, not both");
+  } else if (xmpp.password === undefined && xmpp.passwordFile === undefined && !env[PASSWORD_ENV]) {
+    problems.push(`xmpp.password: required: set xmpp.password, xmpp.passwordFile or the ${PASSWORD_ENV} environment variable`);
+  }
+  if (Array.isArray(root.sensors)) {
+    const seen = new Map<unknown, number>();
+    root.sensors.forEach((sensor: unknown, index) => {
+      const id = (sensor as { id?: unknown } | null)?.id;
+      if (typeof id !== "string") return;
+      const first = seen.get(id);
+      if (first !== undefined) problems.push(`sensors[${index}].id: duplicate id "${id}" (also sensors[${first}].id)`);
+      else seen.set(id, index);
+    });
+  }
+  return problems;
+}
+
+/** The validated document as the agent uses it: durations in ms, secrets resolved, defaults filled in. */
+function resolveConfig(parsed: ParsedConfig, file: string, env: NodeJS.ProcessEnv): AgentConfig {
+  const baseDir = dirname(resolve(file));
+  const { xmpp } = parsed;
+  const password =
+    xmpp.passwordFile !== undefined ? readFileSync(xmpp.passwordFile, "utf8").replace(/\r?\n$/, "") : (xmpp.password ?? env[PASSWORD_ENV] ?? "");
+  const [localpart = "", domain = ""] = xmpp.jid.split("@");
+  return {
+    file,
+    hardware: parsed.hardware,
+    xmpp: {
+      jid: xmpp.jid,
+      password,
+      resource: xmpp.resource,
+      service: xmpp.service ?? `xmpp://${domain}`,
+      domain,
+      caFile: xmpp.caFile,
+      pingIntervalMs: xmpp.pingInterval,
+      pingTimeoutMs: xmpp.pingTimeout,
+      reconnect: { initialDelayMs: xmpp.reconnect.initialDelay, maxDelayMs: xmpp.reconnect.maxDelay },
+    },
+    pubsub: {
+      service: parsed.pubsub.service,
+      nodePrefix: parsed.pubsub.nodePrefix ?? `xedge/${localpart}`,
+      maxItems: parsed.pubsub.maxItems,
+      accessModel: parsed.pubsub.accessModel,
+    },
+    operators: parsed.operators,
+    store: {
+      path: isAbsolute(parsed.store.path) ? parsed.store.path : resolve(baseDir, parsed.store.path),
+      maxReadings: parsed.store.maxReadings,
+      retentionMs: parsed.store.retention,
+      commitIntervalMs: parsed.store.commitInterval,
+    },
+    sensors: parsed.sensors.map((sensor) => {
+      const { id, driver, interval, ...options } = sensor;
+      return { id, driver, intervalMs: interval, options };
+    }),
+    log: parsed.log,
+  };
+}

@@ -1,0 +1,78 @@
+// Composes the agent: store, hardware, sampler, XMPP link, publisher. Start and stop in one place.
+import type { AgentConfig } from "./config.ts";
+import type { Hal } from "../drivers/hal.ts";
+import { sensorDrivers } from "../drivers/registry.ts";
+import { Store } from "./store.ts";
+import { Sampler } from "./sampler.ts";
+import { Publisher } from "./publisher.ts";
+import { XmppConnection } from "./xmpp/connection.ts";
+import { PubsubSink } from "./xmpp/pubsub.ts";
+import { errorText, type Logger } from "./log.ts";
+
+export interface Agent {
+  readonly store: Store;
+  readonly sampler: Sampler;
+  readonly publisher: Publisher;
+  readonly connection: XmppConnection;
+  /** Stops sampling, finishes store writes, closes the store, goes offline. */
+  stop(): Promise<void>;
+}
+
+/** The hardware backends for the config: firmware-sim or the real device nodes, loaded only when used. */
+async function openHal(config: AgentConfig): Promise<{ hal: Hal; close: () => void }> {
+  if (config.hardware === "sim") {
+    const { createSimHal } = await import("../firmware-sim/index.ts");
+    const { populate } = await import("../firmware-sim/world.ts");
+    const hal = createSimHal();
+    return { hal, close: populate(hal, config.sensors) };
+  }
+  const { createRealHal } = await import("../drivers/real/index.ts");
+  return { hal: createRealHal(), close: () => undefined };
+}
+
+export async function startAgent(config: AgentConfig, log: Logger): Promise<Agent> {
+  const store = await Store.open(config.store.path, { commitIntervalMs: config.store.commitIntervalMs });
+  const { hal, close: closeHal } = await openHal(config);
+  const sampler = new Sampler(config.sensors, sensorDrivers, hal, store, log);
+
+  const [username = ""] = config.xmpp.jid.split("@");
+  const connection = new XmppConnection(
+    {
+      service: config.xmpp.service,
+      domain: config.xmpp.domain,
+      username,
+      password: config.xmpp.password,
+      resource: config.xmpp.resource,
+      caFile: config.xmpp.caFile,
+      pingIntervalMs: config.xmpp.pingIntervalMs,
+      pingTimeoutMs: config.xmpp.pingTimeoutMs,
+      reconnect: config.xmpp.reconnect,
+    },
+    log,
+  );
+  const sink = new PubsubSink(connection, { ...config.pubsub, gatewayJid: config.xmpp.jid });
+  const publisher = new Publisher(store, sink, { window: 32 }, log);
+  connection.on("online", () => publisher.resume());
+  connection.on("offline", () => publisher.pause());
+
+  sampler.start();
+  connection.start();
+  log.info("agent started", { sensors: config.sensors.length, hardware: config.hardware, store: config.store.path });
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      await sampler.stop();
+      publisher.stop();
+      try {
+        await store.close();
+      } catch (error) {
+        log.error("closing the store failed", { error: errorText(error) });
+      }
+      closeHal();
+      await connection.stop();
+      log.info("agent stopped");
+    })());
+
+  return { store, sampler, publisher, connection, stop };
+}

@@ -1,0 +1,238 @@
+// The store is the truth: a reading exists once it is committed here, and only committed readings are
+// published. Readings are grouped into one transaction per commit interval (an fsync per reading would wear
+// out an SD card), written with multi-row statements (the async binding's per-call cost would dominate).
+//
+// Durability: WAL with synchronous=FULL, so a committed transaction survives a power cut. The loss window is
+// the readings sampled since the last commit (at most one commit interval); they were never published, so
+// their sequence numbers are given again after a restart without any id being reused on the wire.
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import type { Field, Reading, Sample } from "./model.ts";
+import { Database } from "./sqlite.ts";
+
+/** Schema migrations, applied in order; PRAGMA user_version records how many have run. */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE sensors (
+     sensor_id TEXT PRIMARY KEY,
+     last_seq  INTEGER NOT NULL
+   );
+   CREATE TABLE readings (
+     id           INTEGER PRIMARY KEY AUTOINCREMENT, -- commit order, the publisher's paging key
+     sensor_id    TEXT    NOT NULL,
+     seq          INTEGER NOT NULL,
+     ts           INTEGER NOT NULL,                  -- ms since the epoch, UTC
+     fields       TEXT    NOT NULL,                  -- JSON of Field[]
+     published_at INTEGER,                           -- ms; NULL while in the outbox
+     UNIQUE (sensor_id, seq)
+   );
+   CREATE INDEX readings_outbox ON readings (id) WHERE published_at IS NULL;
+   CREATE TABLE counters (
+     name  TEXT PRIMARY KEY,
+     value INTEGER NOT NULL
+   );`,
+];
+
+/** Rows per INSERT statement: 5 parameters each, well under SQLite's 32766-variable limit. */
+const ROWS_PER_STATEMENT = 500;
+
+export interface StoredReading extends Reading {
+  /** Commit-order key of the row. */
+  id: number;
+}
+
+export interface StoreStatus {
+  unsent: number;
+  oldestUnsent?: Date;
+  lastPublished?: Date;
+  dropped: number;
+  sensors: { sensorId: string; lastSeq: number; lastReading?: Reading }[];
+}
+
+interface ReadingRow {
+  id: number;
+  sensor_id: string;
+  seq: number;
+  ts: number;
+  fields: string;
+}
+
+export interface StoreOptions {
+  commitIntervalMs: number;
+}
+
+type CommitListener = (readings: StoredReading[]) => void;
+
+export class Store {
+  private pending: Sample[] = [];
+  private pendingSeqs: number[] = [];
+  private acked: number[] = [];
+  private readonly lastSeq = new Map<string, number>();
+  private readonly listeners = new Set<CommitListener>();
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  private constructor(
+    private readonly db: Database,
+    private readonly options: StoreOptions,
+  ) {}
+
+  static async open(path: string, options: StoreOptions): Promise<Store> {
+    mkdirSync(dirname(path), { recursive: true });
+    const db = await Database.open(path);
+    await db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;");
+    await migrate(db);
+    const store = new Store(db, options);
+    for (const row of await db.all<{ sensor_id: string; last_seq: number }>("SELECT sensor_id, last_seq FROM sensors")) {
+      store.lastSeq.set(row.sensor_id, row.last_seq);
+    }
+    store.timer = setInterval(() => void store.flush().catch(() => undefined), options.commitIntervalMs);
+    return store;
+  }
+
+  /** Gives the sample its sequence number and queues it for the next commit. */
+  append(sample: Sample): Reading {
+    if (this.closed) throw new Error("store is closed");
+    const seq = (this.lastSeq.get(sample.sensorId) ?? 0) + 1;
+    this.lastSeq.set(sample.sensorId, seq);
+    this.pending.push(sample);
+    this.pendingSeqs.push(seq);
+    return { ...sample, seq };
+  }
+
+  /** Records that the server accepted this reading; applied with the next commit. */
+  markPublished(id: number): void {
+    this.acked.push(id);
+  }
+
+  onCommitted(listener: CommitListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Commits everything appended or acknowledged so far, in one transaction. */
+  flush(): Promise<void> {
+    return this.db.exclusive(async () => {
+      const samples = this.pending;
+      const seqs = this.pendingSeqs;
+      const acked = this.acked;
+      if (samples.length === 0 && acked.length === 0) return;
+      this.pending = [];
+      this.pendingSeqs = [];
+      this.acked = [];
+      const committed: StoredReading[] = [];
+      try {
+        await this.db.transaction(async () => {
+          for (let start = 0; start < samples.length; start += ROWS_PER_STATEMENT) {
+            const chunk = samples.slice(start, start + ROWS_PER_STATEMENT);
+            const params = chunk.flatMap((sample, i) => [
+              sample.sensorId,
+              seqs[start + i] ?? 0,
+              sample.timestamp.getTime(),
+              JSON.stringify(sample.fields),
+            ]);
+            const { lastID } = await this.db.run(
+              `INSERT INTO readings (sensor_id, seq, ts, fields) VALUES ${chunk.map(() => "(?, ?, ?, ?)").join(", ")}`,
+              params,
+            );
+            // Rows of one multi-row INSERT get consecutive ids ending at lastID.
+            chunk.forEach((sample, i) =>
+              committed.push({ ...sample, seq: seqs[start + i] ?? 0, id: lastID - chunk.length + 1 + i }),
+            );
+          }
+          const latest = new Map<string, number>();
+          for (const reading of committed) latest.set(reading.sensorId, reading.seq);
+          for (const [sensorId, seq] of latest) {
+            await this.db.run(
+              "INSERT INTO sensors (sensor_id, last_seq) VALUES (?, ?) ON CONFLICT (sensor_id) DO UPDATE SET last_seq = excluded.last_seq",
+              [sensorId, seq],
+            );
+          }
+          const now = Date.now();
+          for (let start = 0; start < acked.length; start += ROWS_PER_STATEMENT) {
+            const chunk = acked.slice(start, start + ROWS_PER_STATEMENT);
+            await this.db.run(`UPDATE readings SET published_at = ? WHERE id IN (${chunk.map(() => "?").join(", ")})`, [now, ...chunk]);
+          }
+        });
+      } catch (error) {
+        // Put everything back so the next commit tries again; nothing is lost while the process lives.
+        this.pending = samples.concat(this.pending);
+        this.pendingSeqs = seqs.concat(this.pendingSeqs);
+        this.acked = acked.concat(this.acked);
+        throw error;
+      }
+      if (committed.length > 0) for (const listener of this.listeners) listener(committed);
+    });
+  }
+
+  /** Unpublished readings in commit order with id > afterId; pending acknowledgements are committed first. */
+  async unsent(afterId: number, limit: number): Promise<StoredReading[]> {
+    await this.flush();
+    const rows = await this.db.exclusive(() =>
+      this.db.all<ReadingRow>(
+        "SELECT id, sensor_id, seq, ts, fields FROM readings WHERE published_at IS NULL AND id > ? ORDER BY id LIMIT ?",
+        [afterId, limit],
+      ),
+    );
+    return rows.map(toReading);
+  }
+
+  async status(): Promise<StoreStatus> {
+    await this.flush();
+    return this.db.exclusive(() => readStatus(this.db));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    clearInterval(this.timer);
+    await this.flush();
+    this.closed = true;
+    await this.db.close();
+  }
+}
+
+async function migrate(db: Database): Promise<void> {
+  const row = await db.get<{ user_version: number }>("PRAGMA user_version");
+  const version = row?.user_version ?? 0;
+  if (version > MIGRATIONS.length) {
+    throw new Error(`store schema version ${version} is newer than this xedge understands (${MIGRATIONS.length}); upgrade xedge`);
+  }
+  for (let next = version; next < MIGRATIONS.length; next++) {
+    await db.exclusive(() =>
+      db.transaction(async () => {
+        await db.exec(MIGRATIONS[next] ?? "");
+        await db.exec(`PRAGMA user_version = ${next + 1}`);
+      }),
+    );
+  }
+}
+
+function toReading(row: ReadingRow): StoredReading {
+  return { id: row.id, sensorId: row.sensor_id, seq: row.seq, timestamp: new Date(row.ts), fields: JSON.parse(row.fields) as Field[] };
+}
+
+/** Status straight from a database file; `xedge status` uses it while the agent runs (WAL allows the reader). */
+export async function readStatus(db: Database): Promise<StoreStatus> {
+  const outbox = await db.get<{ n: number; oldest: number | null }>(
+    "SELECT COUNT(*) AS n, MIN(ts) AS oldest FROM readings WHERE published_at IS NULL",
+  );
+  const published = await db.get<{ last: number | null }>("SELECT MAX(published_at) AS last FROM readings");
+  const dropped = await db.get<{ value: number }>("SELECT value FROM counters WHERE name = 'dropped'");
+  const sensors = await db.all<{ sensor_id: string; last_seq: number }>("SELECT sensor_id, last_seq FROM sensors ORDER BY sensor_id");
+  const result: StoreStatus = { unsent: outbox?.n ?? 0, dropped: dropped?.value ?? 0, sensors: [] };
+  if (outbox?.oldest != null) result.oldestUnsent = new Date(outbox.oldest);
+  if (published?.last != null) result.lastPublished = new Date(published.last);
+  for (const sensor of sensors) {
+    const last = await db.get<ReadingRow>(
+      "SELECT id, sensor_id, seq, ts, fields FROM readings WHERE sensor_id = ? ORDER BY seq DESC LIMIT 1",
+      [sensor.sensor_id],
+    );
+    result.sensors.push({ sensorId: sensor.sensor_id, lastSeq: sensor.last_seq, ...(last ? { lastReading: toReading(last) } : {}) });
+  }
+  return result;
+}
+
+export async function openForStatus(path: string): Promise<{ status: StoreStatus; close: () => Promise<void> }> {
+  const db = await Database.open(path, { readonly: true });
+  await db.exec("PRAGMA busy_timeout = 5000;");
+  return { status: await readStatus(db), close: () => db.close() };
+}

@@ -1,0 +1,91 @@
+// The XMPP client, composed in one place from xmpp.js's single-purpose modules (the xmpp.js model).
+// Left out on purpose: @xmpp/reconnect (a fixed 1 s retry loop; connection.ts has backoff instead),
+// stream management (our acknowledgement is the pubsub iq result, and dead links are found by ping),
+// SASL PLAIN and ANONYMOUS (SCRAM only), websocket, SASL2/FAST.
+import { readFileSync } from "node:fs";
+import { rootCertificates } from "node:tls";
+import type { Socket as NetSocket } from "node:net";
+import { Client, xml, jid } from "@xmpp/client-core";
+import tcp from "@xmpp/tcp";
+import ConnectionTLS from "@xmpp/tls/lib/Connection.js";
+import TlsSocket from "@xmpp/tls/lib/Socket.js";
+import middlewareFactory from "@xmpp/middleware";
+import streamFeaturesFactory from "@xmpp/stream-features";
+import iqCallerFactory from "@xmpp/iq/caller.js";
+import iqCalleeFactory from "@xmpp/iq/callee.js";
+import saslFactory from "@xmpp/sasl";
+import scramSha1 from "@xmpp/sasl-scram-sha-1";
+import resourceBinding from "@xmpp/resource-binding";
+import SASLFactory from "saslmechanisms";
+
+export { xml, jid };
+export type { Element } from "@xmpp/xml";
+
+const NS_TLS = "urn:ietf:params:xml:ns:xmpp-tls";
+
+export interface ClientOptions {
+  service: string;
+  domain: string;
+  username: string;
+  password: string;
+  resource: string;
+  /** Extra trust anchor, added to the system's CAs; verification is never turned off. */
+  caFile?: string;
+}
+
+/** Trust anchors for the server's certificate: Node's bundled CAs plus caFile. */
+export function trustAnchors(caFile: string | undefined): string[] {
+  return caFile === undefined ? [...rootCertificates] : [...rootCertificates, readFileSync(caFile, "utf8")];
+}
+
+export function createClient(options: ClientOptions) {
+  const ca = trustAnchors(options.caFile);
+  const entity = new Client({ service: options.service, domain: options.domain });
+  entity.jid = jid(options.username, options.domain);
+
+  tcp({ entity });
+  // Direct TLS (xmpps://) with the same trust anchors and the JID's domain as the name to verify.
+  class DirectTls extends ConnectionTLS {
+    override socketParameters(service: string) {
+      const parameters = super.socketParameters(service);
+      return parameters && { ...parameters, ca, servername: options.domain };
+    }
+  }
+  entity.transports.push(DirectTls);
+
+  const middleware = middlewareFactory({ entity });
+  const streamFeatures = streamFeaturesFactory({ middleware });
+  const iqCaller = iqCallerFactory({ middleware, entity });
+  const iqCallee = iqCalleeFactory({ middleware, entity });
+
+  streamFeatures.use("starttls", NS_TLS, async ({ entity: connection }) => {
+    const proceed = await connection.sendReceive(xml("starttls", { xmlns: NS_TLS }));
+    if (!proceed.is("proceed", NS_TLS)) throw new Error("server refused STARTTLS");
+    const socket = new TlsSocket();
+    const plain = (connection.socket as unknown as { socket: NetSocket }).socket;
+    socket.connect({ socket: plain, host: options.domain, servername: options.domain, ca });
+    await new Promise<void>((resolve, reject) => {
+      socket.once("connect", () => resolve());
+      socket.once("error", reject);
+    });
+    (connection as unknown as { _attachSocket(s: TlsSocket): void })._attachSocket(socket);
+    await connection.restart();
+  });
+
+  const mechanisms = new SASLFactory();
+  scramSha1(mechanisms);
+  saslFactory({ streamFeatures, saslFactory: mechanisms }, async (authenticate, offered) => {
+    if (!entity.isSecure()) throw new Error("the server did not offer STARTTLS: refusing to log in over an unencrypted stream");
+    const mechanism = offered.find((name) => name === "SCRAM-SHA-1");
+    if (!mechanism) throw new Error(`the server offers no SCRAM mechanism (offered: ${offered.join(", ") || "none"})`);
+    await (authenticate as unknown as (credentials: { username: string; password: string }, mechanism: string) => Promise<void>)(
+      { username: options.username, password: options.password },
+      mechanism,
+    );
+  });
+  resourceBinding({ iqCaller, streamFeatures }, options.resource);
+
+  return { entity, iqCaller, iqCallee, middleware };
+}
+
+export type XmppClient = ReturnType<typeof createClient>;

@@ -1,0 +1,260 @@
+// The link to the server: a fresh client per attempt, exponential backoff with jitter between attempts,
+// and dead-link detection by XEP-0199 ping (works whether or not the server offers stream management).
+import { EventEmitter } from "node:events";
+import type { Element } from "@xmpp/xml";
+import { createClient, xml, type ClientOptions, type XmppClient } from "./client.ts";
+import { errorText, type Logger } from "../log.ts";
+
+const NS_PING = "urn:xmpp:ping";
+const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
+
+export interface ConnectionOptions extends ClientOptions {
+  pingIntervalMs: number;
+  pingTimeoutMs: number;
+  reconnect: { initialDelayMs: number; maxDelayMs: number };
+  /** Longest a single connect + TLS + login may take before the attempt counts as failed. */
+  attemptTimeoutMs?: number;
+}
+
+/**
+ * Delay before reconnect attempt `attempt` (0-based): exponential from initialDelay, capped at maxDelay, with
+ * "equal jitter" (half fixed, half random) so a fleet that lost the same server does not return in lockstep.
+ */
+export function backoffDelay(attempt: number, initialMs: number, maxMs: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
+  return Math.round(ceiling / 2 + random() * (ceiling / 2));
+}
+
+/** Turns the errors a person can act on into one line that says what to do. */
+export function explainConnectError(error: unknown, options: Pick<ClientOptions, "service" | "domain">): string {
+  const code = (error as { code?: unknown }).code;
+  const condition = (error as { condition?: unknown }).condition;
+  if (typeof code === "string") {
+    if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(code)) {
+      return `TLS: the server's certificate for ${options.domain} is not trusted (${code}); if it is signed by your own CA, set xmpp.caFile to that CA's PEM file`;
+    }
+    if (code === "ECONNREFUSED") return `cannot reach ${options.service}: connection refused (is the server running?)`;
+    if (code === "ENOTFOUND" || code === "EAI_AGAIN") return `cannot resolve the server for ${options.service} (${code})`;
+    if (code === "ETIMEDOUT" || code === "EHOSTUNREACH" || code === "ENETUNREACH") return `cannot reach ${options.service} (${code})`;
+  }
+  if (condition === "not-authorized") return "login refused (not-authorized): check xmpp.jid and the password";
+  return errorText(error);
+}
+
+export interface IqRoute {
+  type: "get" | "set";
+  ns: string;
+  name: string;
+  handler: (context: { element: Element; stanza: Element; from: string }) => Promise<Element | true> | Element | true;
+}
+
+/** What @xmpp/iq's callee hands a handler (its published types omit `element`). */
+interface CalleeContext {
+  element: Element;
+  stanza: Element;
+  from?: { toString(): string };
+}
+
+interface Events {
+  online: [jid: string];
+  offline: [reason: string];
+  stanza: [stanza: Element];
+}
+
+export class XmppConnection extends EventEmitter<Events> {
+  private current: XmppClient | undefined;
+  private online = false;
+  private stopped = true;
+  private attempt = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private readonly routes: IqRoute[] = [];
+  private readonly features = new Set<string>([NS_DISCO_INFO, NS_PING]);
+  private presence: () => Element = () => xml("presence");
+
+  constructor(
+    private readonly options: ConnectionOptions,
+    private readonly log: Logger,
+  ) {
+    super();
+  }
+
+  get isOnline(): boolean {
+    return this.online;
+  }
+
+  /** Registers an iq handler on every session; `feature` is announced in disco#info. */
+  route(route: IqRoute, feature?: string): void {
+    this.routes.push(route);
+    if (feature) this.features.add(feature);
+  }
+
+  /** The presence sent when online and on each `updatePresence()`. */
+  setPresence(build: () => Element): void {
+    this.presence = build;
+  }
+
+  updatePresence(): void {
+    if (this.online) void this.send(this.presence());
+  }
+
+  /** Starts connecting in the background; never waits for the network. */
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.attempt = 0;
+    void this.connectOnce();
+  }
+
+  async send(stanza: Element): Promise<boolean> {
+    const client = this.current;
+    if (!client || !this.online) return false;
+    try {
+      await client.entity.send(stanza);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Sends an iq and resolves with the reply; rejects with StanzaError, TimeoutError, or when offline. */
+  async request(iq: Element, timeoutMs: number): Promise<Element> {
+    const client = this.current;
+    if (!client || !this.online) throw new Error("not connected");
+    return client.iqCaller.request(iq, timeoutMs);
+  }
+
+  /** Goes offline politely: unavailable presence, closed stream. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    clearInterval(this.pingTimer);
+    const client = this.current;
+    if (client && this.online) {
+      try {
+        await client.entity.send(xml("presence", { type: "unavailable" }));
+        await withTimeout(client.entity.stop(), 3000);
+      } catch (error) {
+        this.log.debug("closing the stream failed; dropping the link", { error: errorText(error) });
+      }
+    }
+    this.drop("stopped");
+  }
+
+  private async connectOnce(): Promise<void> {
+    if (this.stopped) return;
+    const client = createClient(this.options);
+    this.current = client;
+    this.install(client);
+    const { entity } = client;
+    let lastError: unknown;
+    entity.on("error", (error: unknown) => {
+      lastError = error;
+    });
+    try {
+      await withTimeout(entity.start(), this.options.attemptTimeoutMs ?? 30_000);
+    } catch (error) {
+      if (this.current !== client || this.stopped) return;
+      this.log.warn("connection failed", { error: explainConnectError(lastError ?? error, this.options) });
+      this.drop("connect failed");
+      this.scheduleRetry();
+      return;
+    }
+    if (this.current !== client || this.stopped) return;
+    this.attempt = 0;
+    this.online = true;
+    entity.on("disconnect", () => this.lost(client, "stream closed by the server or the network"));
+    entity.on("stanza", (stanza: Element) => this.emit("stanza", stanza));
+    await entity.send(this.presence()).catch(() => undefined);
+    this.pingTimer = setInterval(() => void this.ping(client), this.options.pingIntervalMs);
+    const boundJid = entity.jid?.toString() ?? "";
+    this.log.info("online", { jid: boundJid, service: this.options.service });
+    this.emit("online", boundJid);
+  }
+
+  private install(client: XmppClient): void {
+    const { iqCallee } = client;
+    iqCallee.get(NS_PING, "ping", () => true);
+    iqCallee.get(NS_DISCO_INFO, "query", (context) => {
+      const { element } = context as unknown as CalleeContext;
+      if (element.attrs.node) return false; // no disco nodes yet: service-unavailable per XEP-0030
+      return xml(
+        "query",
+        { xmlns: NS_DISCO_INFO },
+        xml("identity", { category: "client", type: "bot", name: "xedge" }),
+        ...[...this.features].sort().map((feature) => xml("feature", { var: feature })),
+      );
+    });
+    for (const route of this.routes) {
+      const register = route.type === "get" ? iqCallee.get.bind(iqCallee) : iqCallee.set.bind(iqCallee);
+      register(route.ns, route.name, (context) => {
+        const { element, stanza, from } = context as unknown as CalleeContext;
+        return route.handler({ element, stanza, from: from?.toString() ?? "" });
+      });
+    }
+  }
+
+  private async ping(client: XmppClient): Promise<void> {
+    if (this.current !== client || !this.online) return;
+    try {
+      await client.iqCaller.request(
+        xml("iq", { type: "get", to: this.options.domain }, xml("ping", { xmlns: NS_PING })),
+        this.options.pingTimeoutMs,
+      );
+    } catch (error) {
+      // An error reply is still an answer: the link is alive. Only silence means a dead link.
+      if ((error as { name?: string }).name === "TimeoutError") {
+        this.lost(client, `no answer to a ping within ${this.options.pingTimeoutMs} ms`);
+      }
+    }
+  }
+
+  private lost(client: XmppClient, reason: string): void {
+    if (this.current !== client || !this.online) return;
+    this.log.warn("link lost", { reason });
+    this.drop(reason);
+    this.scheduleRetry();
+  }
+
+  /** Forgets the current client: its socket is destroyed and nothing it emits reaches us any more. */
+  private drop(reason: string): void {
+    clearInterval(this.pingTimer);
+    const client = this.current;
+    this.current = undefined;
+    const wasOnline = this.online;
+    this.online = false;
+    if (client) {
+      const { entity } = client;
+      entity.removeAllListeners();
+      entity.on("error", () => undefined);
+      const wrapper = entity.socket as unknown as { socket?: { destroy(): void } | null } | null;
+      wrapper?.socket?.destroy();
+    }
+    if (wasOnline) this.emit("offline", reason);
+  }
+
+  private scheduleRetry(): void {
+    if (this.stopped) return;
+    const delay = backoffDelay(this.attempt, this.options.reconnect.initialDelayMs, this.options.reconnect.maxDelayMs);
+    this.attempt += 1;
+    this.log.info("reconnecting", { inMs: delay, attempt: this.attempt });
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => void this.connectOnce(), delay);
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
+}

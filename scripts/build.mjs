@@ -1,0 +1,20 @@
+// npm run build: one esbuild bundle, dist/xedge.mjs. Native addons stay external (they are per-architecture
+// binaries loaded from node_modules, or shipped beside the bundle in a release).
+import { build } from "esbuild";
+
+export const nativeExternals = ["sqlite3", "serialport", "@serialport/*", "onoff", "epoll", "i2c-bus"];
+
+await build({
+  entryPoints: ["agent/entry.ts"],
+  outfile: "dist/xedge.mjs",
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  target: "node20",
+  external: nativeExternals,
+  sourcemap: "linked",
+  legalComments: "linked",
+  // CommonJS dependencies inside an ESM bundle still call require().
+  banner: { js: "#!/usr/bin/env node\nimport { createRequire as __xedgeCreateRequire } from 'node:module';\nconst require = __xedgeCreateRequire(import.meta.url);" },
+  logLevel: "warning",
+});

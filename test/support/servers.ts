@@ -1,0 +1,670 @@
+// Private, real XMPP servers (Prosody or ejabberd) for integration tests: one per test file,
+// everything (config, data, logs, certificates) in a fresh temporary folder.
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { chown, mkdir, mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
+import net from "node:net";
+import os from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { promisify } from "node:util";
+
+import { cmdlineOf, instanceProcesses, isAlive, ownsListener, trySignal } from "./procs.ts";
+import { createTestPki } from "./tls.ts";
+
+const execFileP = promisify(execFile);
+
+export type ServerKind = "prosody" | "ejabberd";
+export const serverKinds: ServerKind[] = ["prosody", "ejabberd"];
+
+export interface StartOptions {
+  /** Accounts created before the function returns: user -> password (host is always "localhost"). */
+  accounts?: Record<string, string>;
+  /** Bare JIDs that are admins of the pubsub component (Prosody: `admins` inside the Component block; ejabberd: acl/access so they may create nodes). */
+  pubsubAdmins?: string[];
+  /** "memory" (fast, lost on restart) or "persistent" (survives restart). Default "memory" for Prosody; ejabberd always uses mnesia in the instance folder (persistent). */
+  pubsubStorage?: "memory" | "persistent";
+  /** Max items per node the server allows (default 100000). */
+  maxItemsPerNode?: number;
+  /** XEP-0198 stream management (Prosody mod_smacks, ejabberd mod_stream_mgmt). Default true. */
+  streamManagement?: boolean;
+  /** Server log verbosity. Default "info" for Prosody, "warning" for ejabberd. */
+  logLevel?: "debug" | "info" | "warning";
+  /** How long start/restart may take before failing. Default 15 s (Prosody), 60 s (ejabberd). */
+  startTimeoutMs?: number;
+}
+
+export interface StopOptions {
+  /** Keep the folder (config, data, logs) so that restart() can bring the server back later. */
+  keepData?: boolean;
+}
+
+export interface XmppTestServer {
+  readonly kind: ServerKind;
+  readonly domain: "localhost";
+  readonly host: "127.0.0.1";
+  /** c2s, STARTTLS offered AND required. */
+  readonly port: number;
+  /** `xmpp://127.0.0.1:${port}` */
+  readonly service: string;
+  readonly pubsubService: string;
+  /** Trust anchor for the server's certificate. */
+  readonly caFile: string;
+  /** The temporary folder holding config, data, logs. */
+  readonly dir: string;
+  readonly configFile: string;
+  /** Main server log file (see logTail). */
+  readonly logFile: string;
+  /** PID of the running server process (Prosody's lua, ejabberd's beam.smp); undefined when not running. */
+  readonly pid: number | undefined;
+  /** Returns the bare JID. Rejects if the account exists already. */
+  createAccount(user: string, password: string): Promise<string>;
+  /** Run prosodyctl / ejabberdctl against this instance, e.g. ctl(["status"]). Rejects on a non-zero exit. */
+  ctl(args: string[]): Promise<{ stdout: string; stderr: string }>;
+  /**
+   * SIGTERM, SIGKILL after a grace period; resolves when every process of the instance is gone and the port is closed.
+   * Removes the folder (unless XEDGE_KEEP_SERVER_DIRS=1 or keepData). Idempotent.
+   */
+  stop(options?: StopOptions): Promise<void>;
+  /** For fault tests: send a signal to the server process (SIGKILL, SIGSTOP, SIGCONT). */
+  signal(sig: NodeJS.Signals): void;
+  /** Start again on the SAME port with the same config and data (after stop({keepData}), a SIGKILL, or while running). */
+  restart(): Promise<void>;
+  /** Last lines of the server logs, for assertion messages. */
+  logTail(lines?: number): Promise<string>;
+}
+
+const DOMAIN = "localhost";
+const HOST = "127.0.0.1";
+const PUBSUB = "pubsub.localhost";
+const DIR_PREFIX = "xedge-";
+const KEEP_DIRS = process.env["XEDGE_KEEP_SERVER_DIRS"] === "1";
+const STOP_GRACE_MS = 10_000;
+
+class PortInUseError extends Error {}
+
+// ---------------------------------------------------------------- small helpers
+
+/** Two distinct free ports: hold all listeners open until every port is known. */
+async function freePorts(count: number): Promise<number[]> {
+  const servers: net.Server[] = [];
+  try {
+    const ports: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const srv = net.createServer();
+      servers.push(srv);
+      await new Promise<void>((resolve, reject) => {
+        srv.once("error", reject);
+        srv.listen(0, HOST, () => resolve());
+      });
+      const addr = srv.address();
+      if (addr === null || typeof addr === "string") throw new Error("no port from listen(0)");
+      ports.push(addr.port);
+    }
+    return ports;
+  } finally {
+    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  }
+}
+
+function tcpAccepts(port: number, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: HOST, port });
+    const done = (ok: boolean): void => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(timeoutMs, () => done(false));
+    sock.once("connect", () => done(true));
+    sock.once("error", () => done(false));
+  });
+}
+
+async function tailFile(path: string, lines: number): Promise<string> {
+  let fh;
+  try {
+    fh = await open(path, "r");
+  } catch {
+    return "";
+  }
+  try {
+    const { size } = await fh.stat();
+    const len = Math.min(size, 256 * 1024);
+    const buf = Buffer.alloc(len);
+    await fh.read(buf, 0, len, size - len);
+    const all = buf.toString("utf8").split("\n");
+    if (all[all.length - 1] === "") all.pop();
+    return all.slice(-lines).join("\n");
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Lua string literal. */
+function lua(s: string): string {
+  if (/[\0-\x1f]/.test(s)) throw new Error(`control character in config value ${JSON.stringify(s)}`);
+  return `"${s.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
+}
+
+/** YAML scalar: a JSON string is a valid YAML double-quoted scalar. */
+function yaml(s: string): string {
+  return JSON.stringify(s);
+}
+
+/** Shell-sourced ejabberdctl.cfg value: only allow plain tokens, no quoting games. */
+function cfgToken(s: string): string {
+  if (!/^[A-Za-z0-9_.@\-/ ]+$/.test(s)) throw new Error(`unsafe ejabberdctl.cfg value ${JSON.stringify(s)}`);
+  return s;
+}
+
+function checkUser(user: string): void {
+  // Node-part characters that need no escaping anywhere (command line, JID, file names).
+  if (!/^[a-z0-9][a-z0-9._-]*$/.test(user)) throw new Error(`test account name must match [a-z0-9._-]+: ${JSON.stringify(user)}`);
+}
+
+function checkBareJid(jid: string): void {
+  if (!/^[a-z0-9][a-z0-9._-]*@[a-z0-9.-]+$/.test(jid)) throw new Error(`not a simple bare JID: ${JSON.stringify(jid)}`);
+}
+
+// ---------------------------------------------------------------- process-wide tracking and cleanup
+
+const live = new Set<Instance>();
+let hooksInstalled = false;
+let reaped: Promise<void> | undefined;
+
+function installHooks(): void {
+  if (hooksInstalled) return;
+  hooksInstalled = true;
+  // Last resort: whatever a test forgot to stop dies with the test process.
+  process.on("exit", () => {
+    for (const inst of live) inst.killSync();
+  });
+  let stopping = false;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    const code = 128 + (os.constants.signals[sig] ?? 15);
+    if (stopping) {
+      process.exit(code); // second signal: the exit hook kills synchronously
+    }
+    stopping = true;
+    void Promise.allSettled([...live].map((s) => s.stop())).finally(() => process.exit(code));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+}
+
+/** Remove instances left behind by test processes that died (SIGKILL, crash). */
+async function reapStale(): Promise<void> {
+  const tmp = os.tmpdir();
+  let names: string[];
+  try {
+    names = readdirSync(tmp);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(`${DIR_PREFIX}prosody-`) && !name.startsWith(`${DIR_PREFIX}ejabberd-`)) continue;
+    const dir = join(tmp, name);
+    try {
+      let owner: number | undefined;
+      try {
+        owner = Number(readFileSync(join(dir, "owner.pid"), "utf8").trim());
+      } catch {
+        // No owner file: either being created right now or broken; only old ones are safe to take.
+        if (Date.now() - statSync(dir).mtimeMs < 10 * 60_000) continue;
+      }
+      if (owner !== undefined && (owner === process.pid || isAlive(owner))) continue;
+      let serverPid: number | undefined;
+      try {
+        serverPid = Number(readFileSync(join(dir, "server.pid"), "utf8").trim());
+      } catch {
+        serverPid = undefined;
+      }
+      // Only a server whose command line still names this folder is ours: PIDs get reused.
+      const roots: number[] = [];
+      if (serverPid !== undefined && serverPid > 0) {
+        const cmd = cmdlineOf(serverPid) ?? "";
+        if (/prosody|beam/.test(cmd) && cmd.includes(`${dir}/`)) roots.push(serverPid);
+      }
+      for (const p of instanceProcesses(dir, roots)) trySignal(p.pid, "SIGKILL");
+      await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+    } catch {
+      // Another process may be reaping the same folder.
+    }
+  }
+}
+
+export async function startServer(kind: ServerKind, options: StartOptions = {}): Promise<XmppTestServer> {
+  installHooks();
+  reaped ??= reapStale();
+  await reaped;
+  const dir = await mkdtemp(join(os.tmpdir(), `${DIR_PREFIX}${kind}-`));
+  await writeFile(join(dir, "owner.pid"), `${process.pid}\n`);
+  const inst = new Instance(kind, dir, options);
+  live.add(inst);
+  try {
+    await inst.init();
+    for (const [user, password] of Object.entries(options.accounts ?? {})) {
+      // One at a time: each ejabberdctl boots an Erlang VM, in parallel they fight for CPU.
+      await inst.createAccount(user, password);
+    }
+    return inst;
+  } catch (err) {
+    const tail = await inst.logTail(40);
+    await inst.stop().catch(() => undefined);
+    const msg = err instanceof Error ? err.message : String(err);
+    throw new Error(`${kind} did not start: ${msg}\n--- log tail ---\n${tail}`, { cause: err });
+  }
+}
+
+// ---------------------------------------------------------------- one server instance
+
+class Instance implements XmppTestServer {
+  readonly domain = DOMAIN;
+  readonly host = HOST;
+  readonly pubsubService = PUBSUB;
+  readonly configFile: string;
+  readonly logFile: string;
+  readonly caFile: string;
+  private readonly consoleFile: string;
+  private certFile = "";
+  private keyFile = "";
+  private portNumber = 0;
+  private distPort = 0;
+  private child: ChildProcess | undefined;
+  private childExit: Promise<void> = Promise.resolve();
+  private serverPid: number | undefined;
+  private disposed = false;
+  private readonly nodeName: string;
+  private readonly cookie: string;
+  private readonly opts: Required<Omit<StartOptions, "accounts">>;
+
+  constructor(
+    readonly kind: ServerKind,
+    readonly dir: string,
+    options: StartOptions,
+  ) {
+    this.opts = {
+      pubsubAdmins: options.pubsubAdmins ?? [],
+      pubsubStorage: options.pubsubStorage ?? (kind === "prosody" ? "memory" : "persistent"),
+      maxItemsPerNode: options.maxItemsPerNode ?? 100_000,
+      streamManagement: options.streamManagement ?? true,
+      logLevel: options.logLevel ?? (kind === "prosody" ? "info" : "warning"),
+      startTimeoutMs: options.startTimeoutMs ?? (kind === "prosody" ? 15_000 : 60_000),
+    };
+    for (const jid of this.opts.pubsubAdmins) checkBareJid(jid);
+    const suffix = dir.slice(dir.lastIndexOf("-") + 1).toLowerCase().replace(/[^a-z0-9]/g, "x");
+    this.nodeName = `xedge_${suffix}@localhost`;
+    this.cookie = `xedge_${suffix}_${process.pid}`;
+    this.caFile = join(dir, "pki", "ca.crt");
+    this.consoleFile = join(dir, "console.log");
+    if (kind === "prosody") {
+      this.configFile = join(dir, "prosody.cfg.lua");
+      this.logFile = join(dir, "prosody.log");
+    } else {
+      this.configFile = join(dir, "ejabberd.yml");
+      this.logFile = join(dir, "logs", "ejabberd.log");
+    }
+  }
+
+  get port(): number {
+    return this.portNumber;
+  }
+
+  get service(): string {
+    return `xmpp://${HOST}:${this.portNumber}`;
+  }
+
+  get pid(): number | undefined {
+    return isAlive(this.serverPid) ? this.serverPid : undefined;
+  }
+
+  async init(): Promise<void> {
+    const pki = await createTestPki(join(this.dir, "pki"));
+    this.certFile = pki.certFile;
+    this.keyFile = pki.keyFile;
+    // A stranger may grab the port between our probe and the server's bind: retry with new ports.
+    for (let attempt = 1; ; attempt++) {
+      [this.portNumber = 0, this.distPort = 0] = await freePorts(2);
+      await this.writeConfig();
+      try {
+        await this.launch();
+        return;
+      } catch (err) {
+        if (!(err instanceof PortInUseError) || attempt >= 4) throw err;
+        await this.stopProcesses();
+      }
+    }
+  }
+
+  // ---------------- configuration
+
+  private async writeConfig(): Promise<void> {
+    if (this.kind === "prosody") await this.writeProsodyConfig();
+    else await this.writeEjabberdConfig();
+  }
+
+  private async writeProsodyConfig(): Promise<void> {
+    const d = this.dir;
+    const o = this.opts;
+    const level = o.logLevel === "warning" ? "warn" : o.logLevel;
+    const modules = ["roster", "saslauth", "tls", "disco", "ping", "pep", "carbons", "posix"];
+    if (o.streamManagement) modules.push("smacks");
+    const cfg = `-- Generated by test/support/servers.ts for one test process; do not edit.
+run_as_root = true -- tests run as root in CI containers; harmless otherwise
+pidfile = ${lua(join(d, "prosody.pid"))}
+data_path = ${lua(join(d, "data"))}
+admin_socket = ${lua(join(d, "prosody.sock"))}
+log = { { levels = { min = ${lua(level)} }; to = "file"; filename = ${lua(this.logFile)} } }
+
+interfaces = { ${lua(HOST)} }
+local_interfaces = { ${lua(HOST)} }
+c2s_ports = { ${this.portNumber} }
+c2s_direct_tls_ports = { }
+legacy_ssl_ports = { }
+s2s_ports = { }
+s2s_direct_tls_ports = { }
+component_ports = { }
+http_ports = { }
+https_ports = { }
+
+c2s_require_encryption = true
+authentication = "internal_hashed"
+-- Fewer SCRAM rounds: the JavaScript client pays for every login.
+default_iteration_count = 4096
+-- The memory and file archive stores refuse items past this per node.
+storage_archive_item_limit = ${o.maxItemsPerNode}
+
+modules_enabled = { ${modules.map(lua).join(", ")} }
+modules_disabled = { "s2s", "s2s_auth_certs", "dialback", "http", "bosh", "websocket", "register" }
+
+certificates = ${lua(join(d, "pki"))}
+ssl = { certificate = ${lua(this.certFile)}; key = ${lua(this.keyFile)} }
+
+VirtualHost ${lua(DOMAIN)}
+
+Component ${lua(PUBSUB)} "pubsub"
+  admins = { ${o.pubsubAdmins.map(lua).join(", ")} }
+  pubsub_max_items = ${o.maxItemsPerNode}
+${o.pubsubStorage === "memory" ? '  storage = "memory"\n' : ""}`;
+    await mkdir(join(d, "data"), { recursive: true });
+    await writeFile(this.configFile, cfg);
+  }
+
+  private async writeEjabberdConfig(): Promise<void> {
+    const d = this.dir;
+    const o = this.opts;
+    await mkdir(join(d, "spool"), { recursive: true });
+    await mkdir(join(d, "logs"), { recursive: true });
+    // fast_tls wants certificate, key (and chain) in one PEM file.
+    const pem = join(d, "pki", "server.pem");
+    const [cert, key, ca] = await Promise.all([readFile(this.certFile, "utf8"), readFile(this.keyFile, "utf8"), readFile(this.caFile, "utf8")]);
+    await writeFile(pem, cert + key + ca, { mode: 0o600 });
+    // ejabberdctl reads this from the config dir; same content as Debian's.
+    await writeFile(join(d, "inetrc"), '{lookup,["file","native"]}.\n{host,{127,0,0,1}, ["localhost"]}.\n{file, resolv, "/etc/resolv.conf"}.\n');
+    // ERL_DIST_PORT: the node listens on a fixed port, so no epmd daemon is started or needed.
+    // The cookie is passed explicitly so nothing is written to ~ejabberd/.erlang.cookie.
+    await writeFile(join(d, "ejabberdctl.cfg"), [
+      `ERLANG_NODE=${cfgToken(this.nodeName)}`,
+      "INET_DIST_INTERFACE=127.0.0.1",
+      "ERL_EPMD_ADDRESS=127.0.0.1",
+      `ERL_DIST_PORT=${this.distPort}`,
+      `ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0 -setcookie ${cfgToken(this.cookie)}"`,
+      "EJABBERD_BYPASS_WARNINGS=true",
+      `EJABBERD_PID_PATH=${cfgToken(join(d, "ejabberd.pid"))}`,
+      `CONTRIB_MODULES_PATH=${cfgToken(join(d, "contrib"))}`,
+      `CONTRIB_MODULES_CONF_DIR=${cfgToken(join(d, "contrib", "conf"))}`,
+      "",
+    ].join("\n"));
+    const admins = o.pubsubAdmins.length > 0 ? o.pubsubAdmins : ["nobody@localhost"];
+    const loglevel = o.logLevel === "warning" ? "warning" : o.logLevel;
+    const yml = `# Generated by test/support/servers.ts for one test process; do not edit.
+hosts: [${yaml(DOMAIN)}]
+loglevel: ${loglevel}
+hide_sensitive_log_data: false
+certfiles:
+  - ${yaml(pem)}
+listen:
+  - port: ${this.portNumber}
+    ip: ${yaml(HOST)}
+    module: ejabberd_c2s
+    starttls_required: true
+    max_stanza_size: 262144
+auth_method: internal
+auth_password_format: scram
+s2s_access: none
+acl:
+  admin:
+    user: [${admins.map(yaml).join(", ")}]
+  local:
+    user_regexp: ""
+  loopback:
+    ip: ["127.0.0.0/8"]
+access_rules:
+  local:
+    allow: local
+  c2s:
+    allow: all
+  announce:
+    allow: admin
+  configure:
+    allow: admin
+  pubsub_createnode:
+    - allow: admin
+    - allow: local
+api_permissions:
+  "console commands":
+    from: [ejabberd_ctl]
+    who: all
+    what: "*"
+modules:
+  mod_caps: {}
+  mod_disco: {}
+  mod_ping: {}
+  mod_roster: {}
+${o.streamManagement ? "  mod_stream_mgmt: {}\n" : ""}  mod_pubsub:
+    host: ${yaml(PUBSUB)}
+    access_createnode: pubsub_createnode
+    plugins: [flat, pep]
+    max_items_node: ${o.maxItemsPerNode}
+`;
+    await writeFile(this.configFile, yml);
+    // Debian's ejabberdctl drops to the "ejabberd" user when run as root: it must own its files.
+    if (process.getuid?.() === 0) await chownTree(d, "ejabberd");
+  }
+
+  private ejabberdctlArgs(): string[] {
+    const d = this.dir;
+    return ["--config-dir", d, "--config", this.configFile, "--ctl-config", join(d, "ejabberdctl.cfg"), "--spool", join(d, "spool"), "--logs", join(d, "logs")];
+  }
+
+  // ---------------- processes
+
+  private async launch(): Promise<void> {
+    const out = openSync(this.consoleFile, "a");
+    let child: ChildProcess;
+    try {
+      const [cmd, args] = this.kind === "prosody"
+        ? ["prosody", ["--config", this.configFile, "-F"]]
+        : ["/usr/sbin/ejabberdctl", [...this.ejabberdctlArgs(), "foreground"]];
+      // Own process group: a terminal ^C reaches us, not the server, and we stop it in order.
+      child = spawn(cmd, args, { cwd: this.dir, detached: true, stdio: ["ignore", out, out] });
+    } finally {
+      closeSync(out);
+    }
+    this.child = child;
+    this.serverPid = undefined;
+    // Do not keep the test process alive for a forgotten server; the exit hook kills it.
+    child.unref();
+    let exited: string | undefined;
+    this.childExit = new Promise<void>((resolve) => {
+      child.once("exit", (code, sig) => {
+        exited = sig ?? `code ${code ?? "?"}`;
+        resolve();
+      });
+      child.once("error", (err) => {
+        exited = err.message;
+        resolve();
+      });
+    });
+    await this.waitReady(() => exited);
+    await writeFile(join(this.dir, "server.pid"), `${this.serverPid ?? ""}\n`);
+  }
+
+  private findServerPid(): number | undefined {
+    const root = this.child?.pid;
+    if (root === undefined) return undefined;
+    if (this.kind === "prosody") return root; // prosody is exec'd by its script: the child is the server
+    // ejabberdctl -> su -> sh -> beam.smp: the VM is the server.
+    const beam = instanceProcesses(this.dir, [root]).find((p) => /\/beam(\.smp)?$/.test(p.cmdline.split(" ")[0] ?? ""));
+    return beam?.pid;
+  }
+
+  private async waitReady(exited: () => string | undefined): Promise<void> {
+    const deadline = Date.now() + this.opts.startTimeoutMs;
+    for (;;) {
+      const why = exited();
+      if (why !== undefined) {
+        const log = await this.logTail(200);
+        if (/eaddrinuse|address already in use/i.test(log)) throw new PortInUseError(`port ${this.portNumber} taken`);
+        throw new Error(`${this.kind} exited during startup (${why})`);
+      }
+      this.serverPid ??= this.findServerPid();
+      if (this.serverPid !== undefined && ownsListener(this.serverPid, this.portNumber)) break;
+      if (this.kind === "prosody" && (await tailFile(this.logFile, 200)).includes("Failed to open server port")) {
+        throw new PortInUseError(`port ${this.portNumber} taken`);
+      }
+      if (Date.now() > deadline) throw new Error(`${this.kind} not listening on ${HOST}:${this.portNumber} after ${this.opts.startTimeoutMs} ms`);
+      await sleep(25);
+    }
+    if (!(await tcpAccepts(this.portNumber))) throw new Error(`port ${this.portNumber} is listening but refuses connections`);
+    if (this.kind === "ejabberd") {
+      // The listener opens before every module is up; "status" answers 0 only when ejabberd is started.
+      for (;;) {
+        try {
+          await this.ctl(["status"]);
+          break;
+        } catch (err) {
+          if (exited() !== undefined || Date.now() > deadline) throw err;
+          await sleep(200);
+        }
+      }
+    }
+  }
+
+  async ctl(args: string[]): Promise<{ stdout: string; stderr: string }> {
+    const [cmd, full] = this.kind === "prosody"
+      ? ["prosodyctl", ["--config", this.configFile, ...args]]
+      : ["/usr/sbin/ejabberdctl", [...this.ejabberdctlArgs(), ...args]];
+    try {
+      const { stdout, stderr } = await execFileP(cmd, full, { cwd: this.dir, timeout: 60_000, encoding: "utf8" });
+      return { stdout, stderr };
+    } catch (err: unknown) {
+      const e = err as { code?: unknown; stdout?: unknown; stderr?: unknown };
+      const text = [e.stdout, e.stderr].filter((s): s is string => typeof s === "string" && s.trim() !== "").join("\n").trim();
+      throw new Error(`${cmd.split("/").pop() ?? cmd} ${args.join(" ")} failed (exit ${String(e.code)}): ${text}`, { cause: err });
+    }
+  }
+
+  async createAccount(user: string, password: string): Promise<string> {
+    checkUser(user);
+    if (password === "" || password.includes("\n")) throw new Error("password must be non-empty and single-line");
+    const { stdout } = await this.ctl(["register", user, DOMAIN, password]);
+    // prosodyctl 0.12 exits 0 on some failures: trust only the absence of an error message.
+    if (this.kind === "prosody" && /exists|error|fail/i.test(stdout)) throw new Error(`prosodyctl register ${user}: ${stdout.trim()}`);
+    return `${user}@${DOMAIN}`;
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    const pid = this.serverPid;
+    if (pid === undefined || !isAlive(pid)) throw new Error(`${this.kind} is not running`);
+    process.kill(pid, sig);
+  }
+
+  async restart(): Promise<void> {
+    if (this.disposed) throw new Error("restart() after a final stop(): use stop({ keepData: true })");
+    await this.stopProcesses();
+    await this.launch().catch(async (err: unknown) => {
+      const tail = await this.logTail(40);
+      await this.stopProcesses();
+      const msg = err instanceof Error ? err.message : String(err);
+      throw new Error(`${this.kind} did not restart: ${msg}\n--- log tail ---\n${tail}`, { cause: err });
+    });
+  }
+
+  async stop(options: StopOptions = {}): Promise<void> {
+    await this.stopProcesses();
+    if (options.keepData || this.disposed) return;
+    this.disposed = true;
+    live.delete(this);
+    if (!KEEP_DIRS) await rm(this.dir, { recursive: true, force: true, maxRetries: 3 });
+  }
+
+  /** Graceful stop of everything this instance runs; SIGKILL after the grace period. */
+  private async stopProcesses(): Promise<void> {
+    const child = this.child;
+    const server = this.serverPid;
+    // Snapshot first: once the VM dies its helpers (erl_child_setup, eimp) are re-parented and unrecognisable.
+    const procs = instanceProcesses(this.dir, [child?.pid, server]);
+    if (procs.length === 0 && (child === undefined || child.exitCode !== null || child.signalCode !== null)) {
+      await this.childExit;
+      return;
+    }
+    if (server !== undefined && isAlive(server)) {
+      trySignal(server, "SIGTERM");
+      trySignal(server, "SIGCONT"); // a SIGSTOPped server must run to handle SIGTERM
+    } else if (child?.pid !== undefined) {
+      trySignal(child.pid, "SIGTERM");
+    }
+    const gone = (): boolean => procs.every((p) => !isAlive(p.pid) || cmdlineOf(p.pid) !== p.cmdline);
+    const deadline = Date.now() + STOP_GRACE_MS;
+    while (!gone() && Date.now() < deadline) await sleep(25);
+    if (!gone()) {
+      if (child?.pid !== undefined) trySignal(-child.pid, "SIGKILL");
+      for (const p of procs) if (isAlive(p.pid) && cmdlineOf(p.pid) === p.cmdline) trySignal(p.pid, "SIGKILL");
+      const killDeadline = Date.now() + 5_000;
+      while (!gone() && Date.now() < killDeadline) await sleep(25);
+    }
+    // Late forks (ctl helpers) are caught by the folder name in their command line.
+    for (const p of instanceProcesses(this.dir, [])) trySignal(p.pid, "SIGKILL");
+    await Promise.race([this.childExit, sleep(5_000)]);
+    const portDeadline = Date.now() + 5_000;
+    while (this.portNumber > 0 && (await tcpAccepts(this.portNumber, 200)) && Date.now() < portDeadline) await sleep(25);
+    this.serverPid = undefined;
+  }
+
+  /** For the process "exit" hook: no waiting possible, so SIGKILL everything and remove the folder. */
+  killSync(): void {
+    const procs = instanceProcesses(this.dir, [this.child?.pid, this.serverPid]);
+    if (this.child?.pid !== undefined) trySignal(-this.child.pid, "SIGKILL");
+    for (const p of procs) trySignal(p.pid, "SIGKILL");
+    if (!KEEP_DIRS) {
+      try {
+        rmSync(this.dir, { recursive: true, force: true, maxRetries: 2 });
+      } catch {
+        // The next test process reaps it.
+      }
+    }
+  }
+
+  async logTail(lines = 40): Promise<string> {
+    const parts: string[] = [];
+    const files = this.kind === "prosody" ? [this.logFile, this.consoleFile] : [this.logFile, join(this.dir, "logs", "error.log"), this.consoleFile];
+    for (const f of files) {
+      if (!existsSync(f)) continue;
+      const t = await tailFile(f, lines);
+      if (t.trim() !== "") parts.push(`==> ${f} <==\n${t}`);
+    }
+    return parts.join("\n");
+  }
+}
+
+async function chownTree(root: string, user: string): Promise<void> {
+  const line = readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.startsWith(`${user}:`));
+  const [, , uid, gid] = line?.split(":") ?? [];
+  if (uid === undefined || gid === undefined) throw new Error(`no system user ${user} (is the ejabberd package installed?)`);
+  const walk = async (p: string): Promise<void> => {
+    await chown(p, Number(uid), Number(gid));
+    if (statSync(p).isDirectory()) for (const n of readdirSync(p)) await walk(join(p, n));
+  };
+  await walk(root);
+}
