@@ -184,8 +184,11 @@ function formatIssue(issue: z.core.$ZodIssue): string {
         return `${where}: unknown driver ${describe(driver)}; expected one of ${issue.options.map(String).join(", ")}`;
       }
       return `${where}: ${issue.message}`;
-    case "unrecognized_keys":
-      return issue.keys.map((key) => `${where ? `${where}.` : ""}${key}: ${issue.message}`).join("\n");
+    case "unrecognized_keys": {
+      // The key's own config path: "foo" at the top level, "xmpp.foo" inside xmpp.
+      const parent = formatPath(issue.path);
+      return issue.keys.map((key) => `${parent ? `${parent}.` : ""}${key}: ${issue.message}`).join("\n");
+    }
     case "too_small":
     case "too_big": {
       const bound = issue.code === "too_small" ? `at least ${String(issue.minimum)}` : `at most ${String(issue.maximum)}`;

@@ -62,7 +62,8 @@ export function createClient(options: ClientOptions) {
     const proceed = await connection.sendReceive(xml("starttls", { xmlns: NS_TLS }));
     if (!proceed.is("proceed", NS_TLS)) throw new Error("server refused STARTTLS");
     const socket = new TlsSocket();
-    const plain = (connection.socket as unknown as { socket: NetSocket }).socket;
+    // Before STARTTLS the connection's socket is the plain net.Socket itself.
+    const plain = connection.socket as unknown as NetSocket;
     socket.connect({ socket: plain, host: options.domain, servername: options.domain, ca });
     await new Promise<void>((resolve, reject) => {
       socket.once("connect", () => resolve());

@@ -210,7 +210,7 @@ export class XmppConnection extends EventEmitter<Events> {
   }
 
   private lost(client: XmppClient, reason: string): void {
-    if (this.current !== client || !this.online) return;
+    if (this.current !== client || !this.online || this.stopped) return;
     this.log.warn("link lost", { reason });
     this.drop(reason);
     this.scheduleRetry();
@@ -227,8 +227,10 @@ export class XmppConnection extends EventEmitter<Events> {
       const { entity } = client;
       entity.removeAllListeners();
       entity.on("error", () => undefined);
-      const wrapper = entity.socket as unknown as { socket?: { destroy(): void } | null } | null;
-      wrapper?.socket?.destroy();
+      // A net.Socket before STARTTLS, xmpp.js's TLS wrapper (holding the TLSSocket) after it.
+      const socket = entity.socket as unknown as { socket?: { destroy(): void } | null; destroy?: () => void } | null;
+      if (socket?.socket) socket.socket.destroy();
+      else socket?.destroy?.();
     }
     if (wasOnline) this.emit("offline", reason);
   }

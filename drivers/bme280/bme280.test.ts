@@ -2,10 +2,10 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { formatFieldValue, type Field, type NumericField } from "../../agent/model.ts";
-import { SimBme280, type SimBme280Options } from "../../firmware-sim/chips/bme280.ts";
+import { DATASHEET_EXAMPLE_CALIBRATION, SimBme280, type SimBme280Options } from "../../firmware-sim/chips/bme280.ts";
 import { createSimHal } from "../../firmware-sim/index.ts";
 import type { SensorDevice } from "../driver.ts";
-import { bme280 } from "./index.ts";
+import { bme280, parseCalibration } from "./index.ts";
 
 const BUS = 1;
 const ADDRESS = 0x76;
@@ -62,7 +62,7 @@ describe("bme280 driver on the simulated chip", () => {
   for (const oversampling of [1, 16] as const) {
     for (const point of points) {
       test(`round trip ${point.temperature} °C, ${point.humidity} %RH, ${point.pressure / 100} hPa at ×${oversampling}`, async () => {
-        const { model, device } = await setup({ environment: point }, {
+        const { device } = await setup({ environment: point }, {
           oversampling: { temperature: oversampling, pressure: oversampling, humidity: oversampling },
         });
         await withDevice(device, async () => {
@@ -91,6 +91,36 @@ describe("bme280 driver on the simulated chip", () => {
       });
     }
   }
+
+  test("trimming registers decode back to the model's parameters, including negative nibble-packed dig_H4/dig_H5", async () => {
+    const calibration = {
+      ...DATASHEET_EXAMPLE_CALIBRATION,
+      digH1: 0,
+      digH2: 371,
+      digH3: 0,
+      digH4: 298,
+      digH5: -27,
+      digH6: -6,
+    };
+    const hal = createSimHal();
+    const model = new SimBme280({ calibration, timing: "instant", environment: { humidity: 63.5, temperature: 3 } });
+    hal.i2cBus(BUS).attach(ADDRESS, model);
+    const bus = await hal.i2c(BUS);
+    const decoded = parseCalibration(await bus.readBlock(ADDRESS, 0x88, 26), await bus.readBlock(ADDRESS, 0xe1, 7));
+    assert.deepEqual(decoded, calibration);
+    for (const digH4 of [-2048, -1, 2047]) {
+      const packed = new SimBme280({ calibration: { ...calibration, digH4, digH5: -1 - digH4 } });
+      hal.i2cBus(7).attach(0x10, packed);
+      const bus7 = await hal.i2c(7);
+      const back = parseCalibration(await bus7.readBlock(0x10, 0x88, 26), await bus7.readBlock(0x10, 0xe1, 7));
+      assert.deepEqual([back.digH4, back.digH5], [digH4, -1 - digH4]);
+      hal.i2cBus(7).detach(0x10);
+    }
+    const device = await bme280.open(hal, { i2c: { bus: BUS, address: ADDRESS } });
+    await withDevice(device, async () => {
+      assert.ok(Math.abs(field(await device.read(), "humidity").value - 63.5) <= 0.02);
+    });
+  });
 
   test("every read is a forced-mode conversion, ctrl_hum written before ctrl_meas", async () => {
     const { model, device } = await setup();

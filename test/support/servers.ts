@@ -514,8 +514,11 @@ ${o.streamManagement ? "  mod_stream_mgmt: {}\n" : ""}  mod_pubsub:
     const root = this.child?.pid;
     if (root === undefined) return undefined;
     if (this.kind === "prosody") return root; // prosody is exec'd by its script: the child is the server
-    // ejabberdctl -> su -> sh -> beam.smp: the VM is the server.
-    const beam = instanceProcesses(this.dir, [root]).find((p) => /\/beam(\.smp)?$/.test(p.cmdline.split(" ")[0] ?? ""));
+    // ejabberdctl -> su -> sh -> beam.smp: the VM is the server. ejabberdctl also runs a short-lived
+    // beam to parse INET_DIST_INTERFACE; only the server's names the spool folder.
+    const beam = instanceProcesses(this.dir, [root]).find(
+      (p) => /\/beam(\.smp)?$/.test(p.cmdline.split(" ")[0] ?? "") && p.cmdline.includes(`${this.dir}/spool`),
+    );
     return beam?.pid;
   }
 
@@ -528,7 +531,7 @@ ${o.streamManagement ? "  mod_stream_mgmt: {}\n" : ""}  mod_pubsub:
         if (/eaddrinuse|address already in use/i.test(log)) throw new PortInUseError(`port ${this.portNumber} taken`);
         throw new Error(`${this.kind} exited during startup (${why})`);
       }
-      this.serverPid ??= this.findServerPid();
+      if (!isAlive(this.serverPid)) this.serverPid = this.findServerPid();
       if (this.serverPid !== undefined && ownsListener(this.serverPid, this.portNumber)) break;
       if (this.kind === "prosody" && (await tailFile(this.logFile, 200)).includes("Failed to open server port")) {
         throw new PortInUseError(`port ${this.portNumber} taken`);
@@ -648,12 +651,14 @@ ${o.streamManagement ? "  mod_stream_mgmt: {}\n" : ""}  mod_pubsub:
 
   async logTail(lines = 40): Promise<string> {
     const parts: string[] = [];
-    const files = this.kind === "prosody" ? [this.logFile, this.consoleFile] : [this.logFile, join(this.dir, "logs", "error.log"), this.consoleFile];
-    for (const f of files) {
-      if (!existsSync(f)) continue;
-      const t = await tailFile(f, lines);
-      if (t.trim() !== "") parts.push(`==> ${f} <==\n${t}`);
+    const main = existsSync(this.logFile) ? await tailFile(this.logFile, lines) : "";
+    if (main.trim() !== "") parts.push(`==> ${this.logFile} <==\n${main}`);
+    let consoleText = await tailFile(this.consoleFile, lines);
+    // ejabberd echoes its log on the console: keep only what the log lacks (boot errors, crash reports).
+    if (this.kind === "ejabberd" && main.trim() !== "") {
+      consoleText = consoleText.split("\n").filter((l) => !/^\d{4}-\d\d-\d\d[ T]\d\d:/.test(l)).join("\n");
     }
+    if (consoleText.trim() !== "") parts.push(`==> ${this.consoleFile} <==\n${consoleText}`);
     return parts.join("\n");
   }
 }

@@ -1,0 +1,267 @@
+// parseConfig in-process: a full valid config resolves with defaults and absolute paths; every bad config
+// produces exact one-line problems naming the config path, all of them at once.
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { ConfigError, PASSWORD_ENV, parseConfig } from "./config.ts";
+
+const PEM = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ==\n-----END CERTIFICATE-----\n";
+
+let dir: string;
+let file: string;
+
+/** The problems a config text produces; fails the test if it parses. */
+function problemsOf(text: string, env: NodeJS.ProcessEnv = {}): string[] {
+  try {
+    parseConfig(text, file, env);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected ConfigError, got ${String(error)}`);
+    assert.equal(error.file, file);
+    return error.problems;
+  }
+  assert.fail("config was accepted");
+}
+
+/** A minimal valid config with `extra` lines appended and the xmpp block replaced when given. */
+function config(options: { xmpp?: string; extra?: string } = {}): string {
+  return `hardware: sim\n${options.xmpp ?? "xmpp: { jid: gw1@example.net, password: secret }"}\n${options.extra ?? ""}`;
+}
+
+describe("parseConfig", () => {
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), "xedge-config-test-"));
+    mkdirSync(join(dir, "secrets"));
+    writeFileSync(join(dir, "secrets", "xmpp.pw"), "s3cret!\n");
+    writeFileSync(join(dir, "ca.pem"), PEM);
+    file = join(dir, "xedge.yaml");
+  });
+
+  after(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  describe("a full valid config", () => {
+    const text = `
+hardware: sim
+xmpp:
+  jid: gw1@example.net
+  passwordFile: secrets/xmpp.pw
+  service: xmpps://xmpp.example.net:5223
+  caFile: ca.pem
+  pingInterval: 30s
+  reconnect: { initialDelay: 500ms, maxDelay: 2m }
+pubsub:
+  service: pubsub.example.net
+  nodePrefix: plant/gw1
+  maxItems: 500
+operators:
+  - { jid: alice@example.net, role: control }
+  - { jid: bob@example.net, role: read }
+store:
+  path: data/xedge.db
+  maxReadings: 5000
+  retention: 3d
+sensors:
+  - { id: boiler, driver: bme280, i2c: { bus: 1, address: 0x76 }, interval: 1.5s }
+  - { id: attic, driver: bme280, i2c: { bus: 1, address: 0x77 } }
+`;
+
+    it("resolves every section with durations in milliseconds", () => {
+      const cfg = parseConfig(text, file, {});
+      assert.equal(cfg.file, file);
+      assert.equal(cfg.hardware, "sim");
+      assert.deepEqual(cfg.xmpp, {
+        jid: "gw1@example.net",
+        password: "s3cret!",
+        resource: "edge",
+        service: "xmpps://xmpp.example.net:5223",
+        domain: "example.net",
+        caFile: join(dir, "ca.pem"),
+        pingIntervalMs: 30_000,
+        pingTimeoutMs: 10_000,
+        reconnect: { initialDelayMs: 500, maxDelayMs: 120_000 },
+      });
+      assert.deepEqual(cfg.pubsub, { service: "pubsub.example.net", nodePrefix: "plant/gw1", maxItems: 500, accessModel: undefined });
+      assert.deepEqual(cfg.operators, [
+        { jid: "alice@example.net", role: "control" },
+        { jid: "bob@example.net", role: "read" },
+      ]);
+      assert.deepEqual(cfg.store, { path: join(dir, "data", "xedge.db"), maxReadings: 5000, retentionMs: 3 * 86_400_000, commitIntervalMs: 1000 });
+      assert.deepEqual(cfg.sensors, [
+        { id: "boiler", driver: "bme280", intervalMs: 1500, options: { i2c: { bus: 1, address: 0x76 } } },
+        { id: "attic", driver: "bme280", intervalMs: 10_000, options: { i2c: { bus: 1, address: 0x77 } } },
+      ]);
+      assert.deepEqual(cfg.log, { level: "info", json: false });
+    });
+
+    it("reads passwordFile without its trailing newline, relative to the config file's folder", () => {
+      // The process's working directory is not the config's folder: resolution must not depend on it.
+      assert.notEqual(process.cwd(), dir);
+      const cfg = parseConfig(text, file, {});
+      assert.equal(cfg.xmpp.password, "s3cret!");
+      assert.equal(cfg.xmpp.caFile, join(dir, "ca.pem"));
+      assert.equal(cfg.store.path, join(dir, "data", "xedge.db"));
+    });
+
+    it("keeps absolute paths as they are", () => {
+      const cfg = parseConfig(config({ extra: "store: { path: /srv/xedge/readings.db }\n" }), file, {});
+      assert.equal(cfg.store.path, "/srv/xedge/readings.db");
+    });
+  });
+
+  describe("defaults", () => {
+    it("fills resource, service, nodePrefix, store, pubsub, log and sensors", () => {
+      const cfg = parseConfig(config(), file, {});
+      assert.equal(cfg.xmpp.resource, "edge");
+      assert.equal(cfg.xmpp.service, "xmpp://example.net");
+      assert.equal(cfg.xmpp.domain, "example.net");
+      assert.equal(cfg.xmpp.caFile, undefined);
+      assert.equal(cfg.xmpp.pingIntervalMs, 15_000);
+      assert.equal(cfg.xmpp.pingTimeoutMs, 10_000);
+      assert.deepEqual(cfg.xmpp.reconnect, { initialDelayMs: 1000, maxDelayMs: 300_000 });
+      assert.equal(cfg.pubsub.nodePrefix, "xedge/gw1");
+      assert.equal(cfg.pubsub.maxItems, 1000);
+      assert.equal(cfg.pubsub.service, undefined);
+      assert.deepEqual(cfg.operators, []);
+      assert.deepEqual(cfg.store, { path: "/var/lib/xedge/xedge.db", maxReadings: 1_000_000, retentionMs: 7 * 86_400_000, commitIntervalMs: 1000 });
+      assert.deepEqual(cfg.sensors, []);
+      assert.deepEqual(cfg.log, { level: "info", json: false });
+    });
+
+    it("defaults a sensor's interval to 10s", () => {
+      const cfg = parseConfig(config({ extra: "sensors:\n  - { id: boiler, driver: bme280, i2c: { bus: 1, address: 0x76 } }\n" }), file, {});
+      assert.equal(cfg.sensors[0]?.intervalMs, 10_000);
+    });
+  });
+
+  describe("bad configs: one exact line per problem", () => {
+    it("missing xmpp.jid", () => {
+      assert.deepEqual(problemsOf(config({ xmpp: "xmpp: { password: secret }" })), ["xmpp.jid: required (string)"]);
+    });
+
+    it("a duration that is not one", () => {
+      const text = config({ extra: "sensors:\n  - { id: boiler, driver: bme280, i2c: { bus: 1, address: 0x76 }, interval: fast }\n" });
+      assert.deepEqual(problemsOf(text), [
+        'sensors[0].interval: expected a duration such as 1s (units ms, s, m, h, d), got "fast"',
+      ]);
+    });
+
+    it("an unknown key at the top level", () => {
+      assert.deepEqual(problemsOf(config({ extra: "foo: 1\n" })), [
+        "foo: unknown key; expected one of: hardware, xmpp, pubsub, operators, store, sensors, log",
+      ]);
+    });
+
+    it("an unknown key nested in a section", () => {
+      assert.deepEqual(problemsOf(config({ xmpp: "xmpp: { jid: gw1@example.net, password: secret, pasword: x }" })), [
+        "xmpp.pasword: unknown key; expected one of: jid, password, passwordFile, resource, service, caFile, pingInterval, pingTimeout, reconnect",
+      ]);
+      assert.deepEqual(problemsOf(config({ extra: "store: { path: x.db, maxReading: 3 }\n" })), [
+        "store.maxReading: unknown key; expected one of: path, maxReadings, retention, commitInterval",
+      ]);
+    });
+
+    it("an I2C address out of range", () => {
+      const text = config({ extra: "sensors:\n  - { id: boiler, driver: bme280, i2c: { bus: 1, address: 0x90 } }\n" });
+      assert.deepEqual(problemsOf(text), ["sensors[0].i2c.address: expected 0x03..0x77, got 0x90"]);
+    });
+
+    it("an unreadable passwordFile", () => {
+      const missing = join(dir, "nope.txt");
+      assert.deepEqual(problemsOf(config({ xmpp: "xmpp: { jid: gw1@example.net, passwordFile: nope.txt }" })), [
+        `xmpp.passwordFile: cannot read ${missing} (ENOENT); check the path and that the service user may read it`,
+      ]);
+    });
+
+    it("an unknown driver", () => {
+      assert.deepEqual(problemsOf(config({ extra: "sensors:\n  - { id: boiler, driver: dht22 }\n" })), [
+        'sensors[0].driver: unknown driver "dht22"; expected one of bme280',
+      ]);
+    });
+
+    it("duplicate sensor ids", () => {
+      const text = config({
+        extra:
+          "sensors:\n" +
+          "  - { id: boiler, driver: bme280, i2c: { bus: 1, address: 0x76 } }\n" +
+          "  - { id: attic, driver: bme280, i2c: { bus: 1, address: 0x77 } }\n" +
+          "  - { id: boiler, driver: bme280, i2c: { bus: 2, address: 0x76 } }\n",
+      });
+      assert.deepEqual(problemsOf(text), ['sensors[2].id: duplicate id "boiler" (also sensors[0].id)']);
+    });
+
+    it("both password and passwordFile", () => {
+      assert.deepEqual(problemsOf(config({ xmpp: "xmpp: { jid: gw1@example.net, password: a, passwordFile: secrets/xmpp.pw }" })), [
+        "xmpp.passwordFile: give either xmpp.password or xmpp.passwordFile, not both",
+      ]);
+    });
+
+    it(`no password source at all, then satisfied by ${PASSWORD_ENV}`, () => {
+      const text = config({ xmpp: "xmpp: { jid: gw1@example.net }" });
+      assert.deepEqual(problemsOf(text, {}), [
+        "xmpp.password: required: set xmpp.password, xmpp.passwordFile or the XEDGE_XMPP_PASSWORD environment variable",
+      ]);
+      assert.deepEqual(problemsOf(text, { [PASSWORD_ENV]: "" }), [
+        "xmpp.password: required: set xmpp.password, xmpp.passwordFile or the XEDGE_XMPP_PASSWORD environment variable",
+      ]);
+      const cfg = parseConfig(text, file, { [PASSWORD_ENV]: "from-env" });
+      assert.equal(cfg.xmpp.password, "from-env");
+    });
+
+    it("the config's own password wins over the environment", () => {
+      const cfg = parseConfig(config(), file, { [PASSWORD_ENV]: "from-env" });
+      assert.equal(cfg.xmpp.password, "secret");
+    });
+
+    it("a YAML syntax error names its line", () => {
+      assert.deepEqual(problemsOf("hardware: sim\nxmpp:\n  jid: gw1@example.net\n password: s\n"), [
+        "(yaml) line 4: All mapping items must start at the same column",
+      ]);
+      assert.deepEqual(problemsOf("hardware: sim\nxmpp:\n  jid: gw1@example.net\n  password: s\n  jid: x@example.net\n"), [
+        "(yaml) line 5: Map keys must be unique",
+      ]);
+    });
+
+    it("reports every problem of a file at once", () => {
+      const text = [
+        "hardware: simulated",
+        "xmpp: { jid: nojid, password: s, passwordFile: nope.txt }",
+        "bogus: true",
+        "store: { retention: forever }",
+        "sensors:",
+        "  - { id: boiler, driver: bme280, i2c: { bus: 1, address: 0x90 }, interval: 0s }",
+        "  - { id: boiler, driver: dht22 }",
+        "",
+      ].join("\n");
+      const problems = problemsOf(text);
+      assert.deepEqual(problems, [
+        'hardware: expected one of sim | real, got "simulated"',
+        "xmpp.jid: expected a bare JID such as gw1@example.net",
+        `xmpp.passwordFile: cannot read ${join(dir, "nope.txt")} (ENOENT); check the path and that the service user may read it`,
+        'store.retention: expected a duration such as 7d (units ms, s, m, h, d), got "forever"',
+        "sensors[0].interval: must be longer than 0",
+        "sensors[0].i2c.address: expected 0x03..0x77, got 0x90",
+        'sensors[1].driver: unknown driver "dht22"; expected one of bme280',
+        "bogus: unknown key; expected one of: hardware, xmpp, pubsub, operators, store, sensors, log",
+        "xmpp.passwordFile: give either xmpp.password or xmpp.passwordFile, not both",
+        'sensors[1].id: duplicate id "boiler" (also sensors[0].id)',
+      ]);
+      assert.equal(problems.length, 10);
+    });
+
+    it("the error message lists the problems one per line", () => {
+      try {
+        parseConfig(config({ xmpp: "xmpp: { password: secret }", extra: "foo: 1\n" }), file, {});
+        assert.fail("config was accepted");
+      } catch (error) {
+        assert.ok(error instanceof ConfigError);
+        assert.equal(
+          error.message,
+          `${file}: 2 problem(s) in config:\n  xmpp.jid: required (string)\n  foo: unknown key; expected one of: hardware, xmpp, pubsub, operators, store, sensors, log`,
+        );
+      }
+    });
+  });
+});

@@ -1,0 +1,362 @@
+// The store against a real SQLite file in a temp folder.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { formatFieldValue, type Field, type Sample } from "./model.ts";
+import { Database } from "./sqlite.ts";
+import { openForStatus, Store, type StoredReading } from "./store.ts";
+
+/** Long enough that the store's own commit timer never fires during a test: commits happen when the test says. */
+const NO_AUTO_COMMIT = { commitIntervalMs: 3_600_000 };
+/** The store has one schema migration so far. */
+const MIGRATION_COUNT = 1;
+
+let dir: string;
+let dbCount = 0;
+const newPath = () => join(dir, `store-${++dbCount}.db`);
+
+const T0 = Date.UTC(2024, 0, 15, 12, 0, 0);
+
+function sample(sensorId: string, n: number, fields?: Field[]): Sample {
+  return {
+    sensorId,
+    timestamp: new Date(T0 + n * 1000),
+    fields: fields ?? [{ name: "temperature", type: "numeric", value: 20 + n / 100, unit: "°C", decimals: 2 }],
+  };
+}
+
+async function countRows(path: string): Promise<number> {
+  const db = await Database.open(path, { readonly: true });
+  try {
+    return (await db.get<{ n: number }>("SELECT COUNT(*) AS n FROM readings"))?.n ?? -1;
+  } finally {
+    await db.close();
+  }
+}
+
+describe("Store", () => {
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), "xedge-store-test-"));
+  });
+
+  after(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("numbers each sensor's readings 1, 2, 3 independently", async () => {
+    const store = await Store.open(newPath(), NO_AUTO_COMMIT);
+    try {
+      const seqs = ["a", "b", "a", "a", "b", "c"].map((id, n) => [id, store.append(sample(id, n)).seq]);
+      assert.deepEqual(seqs, [
+        ["a", 1],
+        ["b", 1],
+        ["a", 2],
+        ["a", 3],
+        ["b", 2],
+        ["c", 1],
+      ]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("continues each sequence after close and reopen, never reusing a number", async () => {
+    const path = newPath();
+    const first = await Store.open(path, NO_AUTO_COMMIT);
+    for (let n = 0; n < 3; n++) first.append(sample("boiler", n));
+    first.append(sample("attic", 0));
+    await first.flush();
+    await first.close();
+
+    const second = await Store.open(path, NO_AUTO_COMMIT);
+    try {
+      assert.equal(second.append(sample("boiler", 3)).seq, 4);
+      assert.equal(second.append(sample("attic", 1)).seq, 2);
+      assert.equal(second.append(sample("new", 0)).seq, 1);
+      await second.flush();
+      const all = await second.unsent(0, 100);
+      assert.deepEqual(
+        all.map((r) => `${r.sensorId}#${r.seq}`),
+        ["boiler#1", "boiler#2", "boiler#3", "attic#1", "boiler#4", "attic#2", "new#1"],
+      );
+      const status = await second.status();
+      assert.deepEqual(
+        status.sensors.map((s) => [s.sensorId, s.lastSeq]),
+        [
+          ["attic", 2],
+          ["boiler", 4],
+          ["new", 1],
+        ],
+      );
+    } finally {
+      await second.close();
+    }
+  });
+
+  it("close() commits what was appended", async () => {
+    const path = newPath();
+    const store = await Store.open(path, NO_AUTO_COMMIT);
+    store.append(sample("boiler", 0));
+    store.append(sample("boiler", 1));
+    await store.close();
+    assert.equal(await countRows(path), 2);
+    assert.throws(() => store.append(sample("boiler", 2)), /store is closed/);
+  });
+
+  it("keeps appended readings out of the database until a commit, then tells listeners in commit order", async () => {
+    const path = newPath();
+    const store = await Store.open(path, NO_AUTO_COMMIT);
+    try {
+      const heard: StoredReading[][] = [];
+      const unsubscribe = store.onCommitted((readings) => heard.push(readings));
+      store.append(sample("boiler", 0));
+      store.append(sample("attic", 0));
+      store.append(sample("boiler", 1));
+
+      assert.equal(await countRows(path), 0, "nothing is in the file before a commit");
+      assert.equal(heard.length, 0, "no listener is told before a commit");
+
+      await store.flush();
+      assert.equal(await countRows(path), 3);
+      assert.equal(heard.length, 1);
+      assert.deepEqual(
+        heard[0]?.map((r) => [r.id, r.sensorId, r.seq]),
+        [
+          [1, "boiler", 1],
+          [2, "attic", 1],
+          [3, "boiler", 2],
+        ],
+      );
+
+      // A second commit continues the ids; an empty flush tells nobody.
+      store.append(sample("attic", 1));
+      await store.flush();
+      await store.flush();
+      assert.equal(heard.length, 2);
+      assert.deepEqual(heard[1]?.map((r) => [r.id, r.sensorId, r.seq]), [[4, "attic", 2]]);
+
+      const unsent = await store.unsent(0, 100);
+      assert.deepEqual(
+        unsent.map((r) => r.id),
+        [1, 2, 3, 4],
+      );
+      assert.deepEqual(
+        unsent.map((r) => [r.sensorId, r.seq]),
+        heard.flat().map((r) => [r.sensorId, r.seq]),
+      );
+
+      unsubscribe();
+      store.append(sample("attic", 2));
+      await store.flush();
+      assert.equal(heard.length, 2, "an unsubscribed listener is not told");
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("unsent(afterId, limit) commits pending readings first, then pages in id order", async () => {
+    const store = await Store.open(newPath(), NO_AUTO_COMMIT);
+    try {
+      for (let n = 0; n < 7; n++) store.append(sample(n % 2 === 0 ? "even" : "odd", n));
+      const page1 = await store.unsent(0, 3);
+      assert.deepEqual(
+        page1.map((r) => r.id),
+        [1, 2, 3],
+      );
+      const page2 = await store.unsent(page1.at(-1)?.id ?? 0, 3);
+      assert.deepEqual(
+        page2.map((r) => r.id),
+        [4, 5, 6],
+      );
+      const page3 = await store.unsent(page2.at(-1)?.id ?? 0, 3);
+      assert.deepEqual(
+        page3.map((r) => r.id),
+        [7],
+      );
+      assert.deepEqual(await store.unsent(7, 3), []);
+      assert.deepEqual(
+        (await store.unsent(2, 100)).map((r) => r.id),
+        [3, 4, 5, 6, 7],
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("markPublished takes readings out of the outbox with the next commit", async () => {
+    const store = await Store.open(newPath(), NO_AUTO_COMMIT);
+    try {
+      for (let n = 0; n < 5; n++) store.append(sample("boiler", n));
+      await store.flush();
+      let status = await store.status();
+      assert.equal(status.unsent, 5);
+      assert.equal(status.lastPublished, undefined);
+      assert.deepEqual(status.oldestUnsent, new Date(T0));
+
+      const before = Date.now();
+      store.markPublished(1);
+      store.markPublished(3);
+      await store.flush();
+      const afterFlush = Date.now();
+
+      assert.deepEqual(
+        (await store.unsent(0, 100)).map((r) => r.id),
+        [2, 4, 5],
+      );
+      status = await store.status();
+      assert.equal(status.unsent, 3);
+      assert.deepEqual(status.oldestUnsent, new Date(T0 + 1000));
+      assert.ok(status.lastPublished instanceof Date);
+      assert.ok(status.lastPublished.getTime() >= before && status.lastPublished.getTime() <= afterFlush);
+      assert.equal(status.dropped, 0);
+      assert.equal(status.sensors[0]?.lastSeq, 5);
+      assert.equal(status.sensors[0]?.lastReading?.seq, 5);
+
+      // unsent() and status() commit pending acknowledgements themselves.
+      store.markPublished(2);
+      store.markPublished(4);
+      store.markPublished(5);
+      assert.deepEqual(await store.unsent(0, 100), []);
+      status = await store.status();
+      assert.equal(status.unsent, 0);
+      assert.equal(status.oldestUnsent, undefined);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("round-trips fields, keeping numeric decimals, units and flags", async () => {
+    const path = newPath();
+    const fields: Field[] = [
+      { name: "temperature", type: "numeric", value: 21.5, unit: "°C", decimals: 2, flags: { momentary: true } },
+      { name: "pressure", type: "numeric", value: 1013, unit: "hPa", decimals: 1 },
+      { name: "count", type: "int", value: 42, unit: "pulses" },
+      { name: "open", type: "boolean", value: false, flags: { status: true } },
+      { name: "firmware", type: "string", value: "v1.2 \"β\"" },
+    ];
+    const timestamp = new Date(Date.UTC(2024, 5, 1, 8, 30, 15, 123));
+    const first = await Store.open(path, NO_AUTO_COMMIT);
+    first.append({ sensorId: "boiler", timestamp, fields });
+    await first.close();
+
+    const second = await Store.open(path, NO_AUTO_COMMIT);
+    try {
+      const [reading] = await second.unsent(0, 10);
+      assert.ok(reading);
+      assert.deepEqual(reading, { id: 1, sensorId: "boiler", seq: 1, timestamp, fields });
+      assert.deepEqual(
+        reading.fields.map(formatFieldValue),
+        ["21.50", "1013.0", "42", "false", "v1.2 \"β\""],
+      );
+    } finally {
+      await second.close();
+    }
+  });
+
+  it("stores more than 500 readings of one commit (several INSERT statements) with the right ids and seqs", async () => {
+    const path = newPath();
+    const store = await Store.open(path, NO_AUTO_COMMIT);
+    try {
+      const committed: StoredReading[] = [];
+      store.onCommitted((readings) => committed.push(...readings));
+      const total = 1203;
+      const sensors = ["s0", "s1", "s2"];
+      for (let n = 0; n < total; n++) store.append(sample(sensors[n % 3] ?? "s0", n));
+      await store.flush();
+
+      assert.equal(committed.length, total);
+      const rows = await store.unsent(0, 10_000);
+      assert.equal(rows.length, total);
+      rows.forEach((row, n) => {
+        assert.equal(row.id, n + 1);
+        assert.equal(row.sensorId, sensors[n % 3]);
+        assert.equal(row.seq, Math.floor(n / 3) + 1);
+        assert.equal(row.timestamp.getTime(), T0 + n * 1000);
+      });
+      // What the listeners were told matches what is stored, id for id.
+      assert.deepEqual(committed, rows);
+
+      // Acknowledging more than 500 at once (chunked UPDATE) works too.
+      for (let id = 1; id <= 1100; id++) store.markPublished(id);
+      await store.flush();
+      assert.equal((await store.status()).unsent, total - 1100);
+      assert.equal((await store.unsent(0, 10_000))[0]?.id, 1101);
+      assert.deepEqual(
+        (await store.status()).sensors.map((s) => s.lastSeq),
+        [401, 401, 401],
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("records its schema in user_version and runs in WAL mode", async () => {
+    const path = newPath();
+    const store = await Store.open(path, NO_AUTO_COMMIT);
+    const db = await Database.open(path, { readonly: true });
+    try {
+      assert.deepEqual(await db.get("PRAGMA user_version"), { user_version: MIGRATION_COUNT });
+      assert.deepEqual(await db.get("PRAGMA journal_mode"), { journal_mode: "wal" });
+    } finally {
+      await db.close();
+      await store.close();
+    }
+    // Reopening an up-to-date file migrates nothing and keeps the version.
+    const again = await Store.open(path, NO_AUTO_COMMIT);
+    await again.close();
+    const check = await Database.open(path, { readonly: true });
+    try {
+      assert.deepEqual(await check.get("PRAGMA user_version"), { user_version: MIGRATION_COUNT });
+    } finally {
+      await check.close();
+    }
+  });
+
+  it("openForStatus reads the file while a Store has it open", async () => {
+    const path = newPath();
+    const store = await Store.open(path, NO_AUTO_COMMIT);
+    try {
+      store.append(sample("boiler", 0));
+      store.append(sample("boiler", 1));
+      store.append(sample("attic", 0));
+      await store.flush();
+      store.markPublished(1);
+      await store.flush();
+
+      const view = await openForStatus(path);
+      try {
+        assert.equal(view.status.unsent, 2);
+        assert.ok(view.status.lastPublished instanceof Date);
+        assert.deepEqual(
+          view.status.sensors.map((s) => [s.sensorId, s.lastSeq, s.lastReading?.seq]),
+          [
+            ["attic", 1, 1],
+            ["boiler", 2, 2],
+          ],
+        );
+      } finally {
+        await view.close();
+      }
+
+      // The store keeps working after the reader is gone.
+      store.append(sample("boiler", 2));
+      assert.equal((await store.status()).unsent, 3);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("refuses a database from a newer xedge, saying to upgrade", async () => {
+    const path = newPath();
+    const db = await Database.open(path);
+    await db.exec("PRAGMA user_version = 99");
+    await db.close();
+    await assert.rejects(Store.open(path, NO_AUTO_COMMIT), (error: unknown) => {
+      assert.ok(error instanceof Error);
+      assert.equal(error.message, `store schema version 99 is newer than this xedge understands (${MIGRATION_COUNT}); upgrade xedge`);
+      return true;
+    });
+  });
+});

@@ -1,0 +1,139 @@
+// Runs the real agent (the esbuild bundle, as shipped) as a child process against a test server, with JSON
+// logs the tests can wait on.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { XmppTestServer } from "./servers.ts";
+
+export const BUNDLE = resolve(import.meta.dirname, "../../dist/xedge.mjs");
+
+export interface LogLine {
+  time: string;
+  level: string;
+  message: string;
+  [field: string]: unknown;
+}
+
+export interface AgentConfigOptions {
+  user?: string;
+  password?: string;
+  /** Omit the caFile key (the agent then trusts only the system's CAs). */
+  withoutCaFile?: boolean;
+  caFile?: string;
+  /** Extra YAML lines under `xmpp:` (indented by the caller with two spaces). */
+  xmppExtra?: string;
+  sensors?: string;
+  pubsubService?: string | null;
+  commitInterval?: string;
+}
+
+/** Writes a config for `server` into a fresh folder; returns its path and the folder. */
+export function writeAgentConfig(server: XmppTestServer, options: AgentConfigOptions = {}, dir = mkdtempSync(join(tmpdir(), "xedge-agent-"))) {
+  const pubsub = options.pubsubService === null ? "" : `  service: ${options.pubsubService ?? server.pubsubService}\n`;
+  const text = [
+    "hardware: sim",
+    "xmpp:",
+    `  jid: ${options.user ?? "gw1"}@${server.domain}`,
+    `  password: ${options.password ?? "gw1-secret"}`,
+    `  service: "${server.service}"`,
+    options.withoutCaFile ? "" : `  caFile: ${options.caFile ?? server.caFile}`,
+    options.xmppExtra ?? "",
+    "pubsub:",
+    `${pubsub}  nodePrefix: xedge/gw1`,
+    "store:",
+    `  path: ${join(dir, "xedge.db")}`,
+    `  commitInterval: ${options.commitInterval ?? "100ms"}`,
+    "log: { level: debug, json: true }",
+    "sensors:",
+    options.sensors ?? "  - { id: boiler, driver: bme280, i2c: { bus: 1, address: 0x76 }, interval: 200ms }",
+    "",
+  ]
+    .filter((line) => line !== "")
+    .join("\n");
+  const file = join(dir, "xedge.yaml");
+  writeFileSync(file, `${text}\n`);
+  return { file, dir };
+}
+
+export class AgentProcess {
+  readonly logs: LogLine[] = [];
+  readonly stderr: string[] = [];
+  private readonly waiters = new Set<() => void>();
+  readonly exited: Promise<number | null>;
+
+  private constructor(readonly child: ChildProcess) {
+    let buffer = "";
+    child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
+      buffer += chunk;
+      let newline;
+      while ((newline = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, newline);
+        buffer = buffer.slice(newline + 1);
+        this.stderr.push(line);
+        try {
+          this.logs.push(JSON.parse(line) as LogLine);
+        } catch {
+          // not a log line (e.g. a crash trace): kept in stderr
+        }
+        for (const wake of this.waiters) wake();
+      }
+    });
+    this.exited = new Promise((resolveExit) => child.once("exit", (code) => resolveExit(code)));
+  }
+
+  static start(configFile: string, env: NodeJS.ProcessEnv = {}): AgentProcess {
+    const child = spawn(process.execPath, [BUNDLE, "run", "--config", configFile], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...env },
+    });
+    const agent = new AgentProcess(child);
+    process.once("exit", () => child.kill("SIGKILL"));
+    return agent;
+  }
+
+  /** Resolves with the first log line (from index `from`) matching; rejects after `timeoutMs` with the log tail. */
+  waitForLog(predicate: (line: LogLine) => boolean, timeoutMs: number, from = 0): Promise<LogLine> {
+    return new Promise((resolveLine, reject) => {
+      const check = () => {
+        const found = this.logs.slice(from).find(predicate);
+        if (found) {
+          cleanup();
+          resolveLine(found);
+        }
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`no matching log line within ${timeoutMs} ms; last lines:\n${this.stderr.slice(-15).join("\n")}`));
+      }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+      };
+      this.waiters.add(check);
+      check();
+    });
+  }
+
+  waitForMessage(message: string, timeoutMs: number, from = 0): Promise<LogLine> {
+    return this.waitForLog((line) => line.message === message, timeoutMs, from);
+  }
+
+  /** Sends `signal` and resolves with the exit code. */
+  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    return this.exited;
+  }
+}
+
+/** Runs the bundle with `args` to completion. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolveRun) => {
+    const child = spawn(process.execPath, [BUNDLE, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    child.once("exit", (code) => resolveRun({ code, stdout, stderr }));
+  });
+}

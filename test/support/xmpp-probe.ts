@@ -1,0 +1,139 @@
+// Minimal raw-XMPP probes (stream features, STARTTLS, SASL PLAIN) for checking a test server
+// without depending on the client library under test.
+import net from "node:net";
+import tls from "node:tls";
+
+const STREAM_OPEN = (domain: string): string =>
+  `<?xml version='1.0'?><stream:stream to='${domain}' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>`;
+
+/** Collects text from a socket and waits for a pattern. */
+class Reader {
+  private buf = "";
+  private waiter: (() => void) | undefined;
+  private closed: Error | undefined;
+  private readonly onData = (d: Buffer): void => {
+    this.buf += d.toString("utf8");
+    this.waiter?.();
+  };
+  private readonly onEnd = (): void => {
+    this.closed ??= new Error("connection closed");
+    this.waiter?.();
+  };
+  private readonly onError = (err: Error): void => {
+    this.closed = err;
+    this.waiter?.();
+  };
+
+  constructor(private readonly sock: net.Socket) {
+    sock.on("data", this.onData);
+    sock.on("end", this.onEnd);
+    sock.on("error", this.onError);
+  }
+
+  /** Resolves with everything received up to and including the match, which is consumed. */
+  async waitFor(pattern: RegExp, timeoutMs = 5_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const m = pattern.exec(this.buf);
+      if (m) {
+        const end = m.index + m[0].length;
+        const got = this.buf.slice(0, end);
+        this.buf = this.buf.slice(end);
+        return got;
+      }
+      if (this.closed) throw new Error(`${this.closed.message} while waiting for ${pattern}; got: ${this.buf}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timeout waiting for ${pattern}; got: ${this.buf}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiter = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      this.waiter = undefined;
+    }
+  }
+
+  detach(): void {
+    this.sock.off("data", this.onData);
+    this.sock.off("end", this.onEnd);
+    this.sock.off("error", this.onError);
+  }
+}
+
+export interface StartTlsResult {
+  /** Stream features offered before TLS (raw XML). */
+  featuresBeforeTls: string;
+  /** True when the features contain <starttls> with <required/>. */
+  starttlsRequired: boolean;
+  /** The upgraded connection; `authorized` tells whether the certificate was verified. */
+  socket: tls.TLSSocket;
+}
+
+export interface ProbeOptions {
+  host: string;
+  port: number;
+  domain: string;
+  /** Trust anchors for the TLS handshake (PEM). */
+  ca: string | Buffer;
+  timeoutMs?: number;
+}
+
+/**
+ * Connects, reads the stream features, negotiates STARTTLS and performs the TLS handshake with
+ * certificate verification on. Rejects with the TLS error (err.code e.g. SELF_SIGNED_CERT_IN_CHAIN) if verification fails.
+ */
+export async function openStartTls(opts: ProbeOptions): Promise<StartTlsResult> {
+  const timeoutMs = opts.timeoutMs ?? 5_000;
+  const raw = net.connect({ host: opts.host, port: opts.port });
+  const reader = new Reader(raw);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      raw.once("connect", resolve);
+      raw.once("error", reject);
+    });
+    raw.write(STREAM_OPEN(opts.domain));
+    const features = await reader.waitFor(/<\/stream:features>/, timeoutMs);
+    const starttls = /<starttls\b[^>]*>([\s\S]*?)<\/starttls>/.exec(features);
+    const starttlsRequired = starttls !== null && /<required\s*\/>/.test(starttls[1] ?? "");
+    if (!/<starttls\b/.test(features)) throw new Error(`server offers no STARTTLS: ${features}`);
+    raw.write("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+    await reader.waitFor(/<proceed\b[^>]*\/>|<proceed\b[^>]*>\s*<\/proceed>/, timeoutMs);
+    reader.detach();
+    const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
+      const s = tls.connect({ socket: raw, servername: opts.domain, ca: opts.ca });
+      s.once("secureConnect", () => resolve(s));
+      s.once("error", (err) => {
+        s.destroy();
+        reject(err);
+      });
+    });
+    return { featuresBeforeTls: features, starttlsRequired, socket };
+  } catch (err) {
+    reader.detach();
+    raw.destroy();
+    throw err;
+  }
+}
+
+/**
+ * On a fresh TLS stream: restart the stream and authenticate with SASL PLAIN.
+ * Resolves "success" or "failure" (wrong password / no such account); closes the connection.
+ */
+export async function saslPlain(socket: tls.TLSSocket, domain: string, user: string, password: string, timeoutMs = 5_000): Promise<"success" | "failure"> {
+  const reader = new Reader(socket);
+  try {
+    socket.write(STREAM_OPEN(domain));
+    const features = await reader.waitFor(/<\/stream:features>/, timeoutMs);
+    if (!/<mechanism>PLAIN<\/mechanism>/.test(features)) throw new Error(`PLAIN not offered after TLS: ${features}`);
+    const payload = Buffer.from(`\0${user}\0${password}`, "utf8").toString("base64");
+    socket.write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${payload}</auth>`);
+    const answer = await reader.waitFor(/<success\b|<failure\b/, timeoutMs);
+    return /<success\b/.test(answer) ? "success" : "failure";
+  } finally {
+    reader.detach();
+    socket.end("</stream:stream>");
+    socket.destroy();
+  }
+}
