@@ -1,0 +1,93 @@
+// npm run demo: a private Prosody on loopback, the agent on simulated hardware, and the readings as they
+// arrive at the pubsub nodes, seen by an operator's client. Ctrl-C stops everything it started.
+// `--seconds N` stops by itself after N seconds (used headless in CI).
+import { randomBytes } from "node:crypto";
+import { parseArgs } from "node:util";
+import { startServer } from "../test/support/servers.ts";
+import { AgentProcess, writeAgentConfig } from "../test/support/agent.ts";
+import { Observer } from "../test/support/observer.ts";
+import { formatDuration } from "../agent/duration.ts";
+
+const { values } = parseArgs({ options: { seconds: { type: "string" } } });
+const stopAfterMs = values.seconds === undefined ? undefined : Number(values.seconds) * 1000;
+
+/** Where each simulated BME280 is wired: two on bus 1 (SDO low and high), one on bus 2. */
+const PLACEMENTS = [
+  { id: "boiler", bus: 1, address: "0x76" },
+  { id: "greenhouse", bus: 1, address: "0x77" },
+  { id: "cellar", bus: 2, address: "0x76" },
+];
+const SENSORS = PLACEMENTS.map((p) => p.id);
+const gatewayPassword = randomBytes(9).toString("base64url");
+const operatorPassword = randomBytes(9).toString("base64url");
+
+console.log("xedge demo: starting a private Prosody on 127.0.0.1 …");
+const server = await startServer("prosody", {
+  accounts: { gw1: gatewayPassword, ops: operatorPassword },
+  pubsubAdmins: ["gw1@localhost"],
+});
+const { file, dir } = writeAgentConfig(server, {
+  password: gatewayPassword,
+  commitInterval: "500ms",
+  sensors: PLACEMENTS.map((p) => `  - { id: ${p.id}, driver: bme280, i2c: { bus: ${p.bus}, address: ${p.address} }, interval: 2s }`).join("\n"),
+});
+const agent = AgentProcess.start(file);
+
+let stopping = false;
+async function shutdown(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    console.log("\nstopping the agent and the server …");
+    await agent.stop("SIGTERM");
+    await observer?.close();
+    await server.stop();
+    console.log("demo stopped; nothing left running.");
+  }
+  process.exit(code);
+}
+process.on("SIGINT", () => void shutdown(0));
+process.on("SIGTERM", () => void shutdown(0));
+
+let observer: Observer | undefined;
+try {
+  await agent.waitForMessage("online", 30_000);
+  console.log(`
+  gateway  gw1@localhost/edge  (simulated BME280 sensors: ${SENSORS.join(", ")})
+  server   ${server.service}  (STARTTLS, certificate signed by the CA in ${server.caFile})
+  operator ops@localhost  password ${operatorPassword}
+  pubsub   ${server.pubsubService}, nodes xedge/gw1/<sensor>
+  store    ${dir}/xedge.db   (try: node dist/xedge.mjs status --config ${file})
+
+  Connect a desktop XMPP client on this machine as the operator (host 127.0.0.1, port ${server.port}, trust the
+  demo CA above) and browse the pubsub service ${server.pubsubService}.
+  Readings arriving at the pubsub nodes (Ctrl-C stops everything):
+`);
+  observer = await Observer.connect(server, "ops", operatorPassword);
+  const ops = observer;
+  for (const sensor of SENSORS) {
+    const node = `xedge/gw1/${sensor}`;
+    await ops.until(() => ops.items(server.pubsubService, node), (items) => items.length > 0, 20_000, `the first item on ${node}`);
+    await ops.subscribe(server.pubsubService, node);
+  }
+  let shown = 0;
+  const started = Date.now();
+  const timer = setInterval(() => {
+    for (const item of ops.notifications.slice(shown)) {
+      const node = item.payload?.getChild("node");
+      const timestamp = node?.getChild("timestamp");
+      const fields = (timestamp?.getChildren("numeric") ?? []).map((f) => `${String(f.attrs.name)} ${String(f.attrs.value)} ${String(f.attrs.unit)}`);
+      const time = new Date(String(timestamp?.attrs.value)).toLocaleTimeString();
+      console.log(`  ${time}  ${String(node?.attrs.nodeId).padEnd(11)} #${item.id.padEnd(5)} ${fields.join("  ")}`);
+    }
+    shown = ops.notifications.length;
+    if (stopAfterMs !== undefined && Date.now() - started >= stopAfterMs) {
+      clearInterval(timer);
+      console.log(`\n${shown} readings arrived in ${formatDuration(Math.round((Date.now() - started) / 1000) * 1000)}.`);
+      void shutdown(shown > 0 ? 0 : 1);
+    }
+  }, 250);
+} catch (error) {
+  console.error(`demo failed: ${error instanceof Error ? error.message : String(error)}`);
+  console.error(agent.stderr.slice(-10).join("\n"));
+  await shutdown(1);
+}

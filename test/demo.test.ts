@@ -1,0 +1,26 @@
+// `npm run demo`, headless: it starts its own server and agent, shows readings arriving, and leaves nothing running.
+import { it } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { resolve } from "node:path";
+import { listProcesses } from "./support/procs.ts";
+
+it("the demo shows readings arriving at the pubsub nodes and stops everything it started", async () => {
+  const child = spawn(process.execPath, ["--import", "tsx", resolve(import.meta.dirname, "../scripts/demo.ts"), "--seconds", "7"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+  const code = await new Promise<number | null>((done) => child.once("exit", done));
+  assert.equal(code, 0, output);
+  const port = /server\s+xmpp:\/\/127\.0\.0\.1:(\d+)/.exec(output)?.[1];
+  assert.ok(port, `the demo prints where its server listens:\n${output}`);
+  assert.match(output, /operator ops@localhost {2}password \S+/);
+  for (const sensor of ["boiler", "greenhouse", "cellar"]) {
+    assert.match(output, new RegExp(`${sensor}\\s+#\\d+\\s+temperature -?\\d+\\.\\d\\d °C {2}humidity \\d+\\.\\d+ %RH {2}pressure \\d+\\.\\d\\d hPa`));
+  }
+  assert.match(output, /demo stopped; nothing left running\./);
+  const leftovers = listProcesses().filter((p) => /prosody|xedge\.mjs/.test(p.cmdline) && p.cmdline.includes("xedge-"));
+  assert.deepEqual(leftovers.map((p) => p.cmdline), []);
+});
