@@ -94,6 +94,8 @@ export class Publisher extends EventEmitter<Events> {
     this.inFlight = 0;
     this.lastLoadedId = 0;
     this.exhausted = false;
+    // A load still running for an older generation is discarded when it returns; it must not block this one.
+    this.loading = false;
     this.liveWhileLoading = [];
     void this.loadMore();
   }
@@ -129,12 +131,18 @@ export class Publisher extends EventEmitter<Events> {
       this.exhausted = page.length < pageSize;
       if (this.exhausted) this.enqueue(this.liveWhileLoading);
     } catch (error) {
-      this.log.error("reading the outbox failed", { error: errorText(error) });
+      if (generation === this.generation) {
+        const delay = this.nextRetryDelay(false);
+        this.log.error("reading the outbox failed", { error: errorText(error), retryInMs: delay });
+        this.restartLater(delay);
+      }
     } finally {
-      this.loading = false;
-      this.liveWhileLoading = [];
+      if (generation === this.generation) {
+        this.loading = false;
+        this.liveWhileLoading = [];
+      }
     }
-    this.pump();
+    if (generation === this.generation) this.pump();
   }
 
   private pump(): void {
@@ -173,14 +181,27 @@ export class Publisher extends EventEmitter<Events> {
    */
   private failed(reading: StoredReading, error: unknown): void {
     const fatal = error instanceof PublishError && error.severity === "fatal";
-    const base = this.options.retryDelayMs ?? 1000;
-    const delay = Math.min(this.options.maxRetryDelayMs ?? 60_000, base * 2 ** Math.min(this.failures, 10)) * (fatal ? 10 : 1);
-    this.failures += 1;
+    const delay = this.nextRetryDelay(fatal);
     const details = { sensor: reading.sensorId, seq: reading.seq, error: errorText(error), retryInMs: delay };
     if (fatal) this.log.error("publish failed", details);
     else this.log.warn("publish failed", details);
+    this.restartLater(delay);
+  }
+
+  /** Doubles from retryDelayMs up to maxRetryDelayMs with each consecutive failure; ten times longer when fatal. */
+  private nextRetryDelay(fatal: boolean): number {
+    const base = this.options.retryDelayMs ?? 1000;
+    const delay = Math.min(this.options.maxRetryDelayMs ?? 60_000, base * 2 ** Math.min(this.failures, 10)) * (fatal ? 10 : 1);
+    this.failures += 1;
+    return delay;
+  }
+
+  /** Forgets everything in flight and queued, and drains the outbox again from its oldest reading after `delay`. */
+  private restartLater(delay: number): void {
     this.generation += 1;
     this.queue = [];
+    // The queue no longer holds the rest of the outbox: readings committed before the retry wait for it.
+    this.exhausted = false;
     this.inFlight = 0;
     this.sink.reset();
     clearTimeout(this.retryTimer);

@@ -79,8 +79,13 @@ export class Store {
   static async open(path: string, options: StoreOptions): Promise<Store> {
     mkdirSync(dirname(path), { recursive: true });
     const db = await Database.open(path);
-    await db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;");
-    await migrate(db);
+    try {
+      await db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;");
+      await migrate(db);
+    } catch (error) {
+      await db.close().catch(() => undefined);
+      throw error;
+    }
     const store = new Store(db, options);
     for (const row of await db.all<{ sensor_id: string; last_seq: number }>("SELECT sensor_id, last_seq FROM sensors")) {
       store.lastSeq.set(row.sensor_id, row.last_seq);

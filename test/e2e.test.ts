@@ -48,7 +48,7 @@ for (const kind of serverKinds) {
 
         const second = AgentProcess.start(file);
         await second.waitForMessage("online", 30_000);
-        await ops.until(() => ops.notifications.length, (n) => ids(ops.notifications).some((id) => id >= lastBefore + 5), 20_000, "notifications after the restart");
+        await ops.until(() => ids(ops.notifications), (seen) => seen.some((id) => id >= lastBefore + 5), 20_000, "notifications after the restart");
         assert.equal(await second.stop("SIGTERM"), 0);
 
         const items = await ops.items(server.pubsubService, NODE);
@@ -62,14 +62,14 @@ for (const kind of serverKinds) {
         }
         // The payload is the XEP-0323 rendering of shared/interface.md.
         const sample = items.at(-1)?.payload;
-        assert.ok(sample?.is("fields", NS_SENSORDATA), "payload is <fields xmlns='urn:xmpp:iot:sensordata'>");
+        if (!sample?.is("fields", NS_SENSORDATA)) assert.fail(`payload is <fields xmlns='urn:xmpp:iot:sensordata'>: ${String(sample)}`);
         assert.equal(sample.attrs.seqnr, items.at(-1)?.id);
         assert.equal(sample.attrs.done, "true");
         const node = sample.getChild("node");
         assert.equal(node?.attrs.nodeId, "boiler");
         const timestamp = node?.getChild("timestamp");
         assert.match(String(timestamp?.attrs.value), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
-        const names = timestamp?.getChildren("numeric").map((field) => field.attrs.name);
+        const names = timestamp?.getChildren("numeric").map((field) => String(field.attrs.name));
         assert.deepEqual(names?.sort(), ["humidity", "pressure", "temperature"]);
         const temperature = timestamp?.getChildren("numeric").find((field) => field.attrs.name === "temperature");
         assert.equal(temperature?.attrs.unit, "°C");

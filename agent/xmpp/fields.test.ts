@@ -1,0 +1,88 @@
+// The XEP-0323 rendering of a reading, as it goes into the pubsub item.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { Field, Reading } from "../model.ts";
+import { NS_SENSORDATA, nodeElement, readingPayload } from "./fields.ts";
+
+const timestamp = new Date(Date.UTC(2024, 0, 15, 12, 0, 0, 250));
+
+const reading = (fields: Field[], seq = 7): Reading => ({ sensorId: "boiler", seq, timestamp, fields });
+
+describe("readingPayload", () => {
+  it("renders fields > node > timestamp with seqnr and done", () => {
+    const payload = readingPayload(reading([{ name: "temperature", type: "numeric", value: 21.5, unit: "°C", decimals: 2 }]));
+    assert.equal(
+      payload.toString(),
+      '<fields xmlns="urn:xmpp:iot:sensordata" seqnr="7" done="true">' +
+        '<node nodeId="boiler"><timestamp value="2024-01-15T12:00:00.250Z">' +
+        '<numeric name="temperature" value="21.50" unit="°C" automaticReadout="true"/>' +
+        "</timestamp></node></fields>",
+    );
+    assert.equal(NS_SENSORDATA, "urn:xmpp:iot:sensordata");
+  });
+
+  it("puts the sensor's sequence number in seqnr", () => {
+    assert.equal(readingPayload(reading([], 1)).attrs.seqnr, "1");
+    assert.equal(readingPayload(reading([], 123456)).attrs.seqnr, "123456");
+  });
+
+  it("keeps the precision of numeric values and always gives a unit", () => {
+    const payload = readingPayload(
+      reading([
+        { name: "temperature", type: "numeric", value: 21.5, unit: "°C", decimals: 2, flags: { momentary: true } },
+        { name: "pressure", type: "numeric", value: 1013, unit: "hPa", decimals: 1 },
+        { name: "ratio", type: "numeric", value: 0.125, unit: "", decimals: 3 },
+      ]),
+    );
+    const numerics = payload.getChild("node")?.getChild("timestamp")?.getChildren("numeric") ?? [];
+    assert.deepEqual(
+      numerics.map((el) => el.attrs),
+      [
+        { name: "temperature", value: "21.50", unit: "°C", momentary: "true", automaticReadout: "true" },
+        { name: "pressure", value: "1013.0", unit: "hPa", automaticReadout: "true" },
+        { name: "ratio", value: "0.125", unit: "", automaticReadout: "true" },
+      ],
+    );
+  });
+
+  it("renders int, boolean and string fields with their own element names", () => {
+    const payload = readingPayload(
+      reading([
+        { name: "count", type: "int", value: 42, unit: "pulses" },
+        { name: "errors", type: "int", value: 3 },
+        { name: "open", type: "boolean", value: true, flags: { status: true, momentary: false } },
+        { name: "closed", type: "boolean", value: false },
+        { name: "firmware", type: "string", value: "v1.2 <beta> & 'rc'" },
+      ]),
+    );
+    const timestampEl = payload.getChild("node")?.getChild("timestamp");
+    assert.ok(timestampEl);
+    assert.deepEqual(
+      timestampEl.children.map((child) => (typeof child === "string" ? child : [child.name, child.attrs])),
+      [
+        ["int", { name: "count", value: "42", unit: "pulses", automaticReadout: "true" }],
+        ["int", { name: "errors", value: "3", automaticReadout: "true" }],
+        ["boolean", { name: "open", value: "true", status: "true", automaticReadout: "true" }],
+        ["boolean", { name: "closed", value: "false", automaticReadout: "true" }],
+        ["string", { name: "firmware", value: "v1.2 <beta> & 'rc'", automaticReadout: "true" }],
+      ],
+    );
+    // Text is escaped on the wire.
+    assert.match(payload.toString(), /<string name="firmware" value="v1\.2 &lt;beta&gt; &amp; &apos;rc&apos;" automaticReadout="true"\/>/);
+  });
+
+  it("renders a reading without fields as an empty timestamp", () => {
+    const payload = readingPayload(reading([]));
+    assert.equal(
+      payload.toString(),
+      '<fields xmlns="urn:xmpp:iot:sensordata" seqnr="7" done="true"><node nodeId="boiler"><timestamp value="2024-01-15T12:00:00.250Z"/></node></fields>',
+    );
+  });
+});
+
+describe("nodeElement", () => {
+  it("is the node part of the payload", () => {
+    const r = reading([{ name: "open", type: "boolean", value: true }]);
+    assert.equal(nodeElement(r).toString(), readingPayload(r).getChild("node")?.toString());
+  });
+});
