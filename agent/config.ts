@@ -5,7 +5,8 @@ import { isAbsolute, resolve, dirname } from "node:path";
 import { LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
 import { parseDuration } from "./duration.ts";
-import { sensorDrivers } from "../drivers/registry.ts";
+import { actuatorDrivers, sensorDrivers } from "../drivers/registry.ts";
+import { FAULT_KINDS, type ScheduledFault } from "../firmware-sim/faults.ts";
 
 export const PASSWORD_ENV = "XEDGE_XMPP_PASSWORD";
 
@@ -100,16 +101,35 @@ const storeSchema = strict({
   commitInterval: duration("1s").default(1_000),
 });
 
-const sensorCommon = { id: sensorId, interval: positiveDuration("1s").default(10_000) };
+/** Faults firmware-sim injects into this sensor's simulated device (hardware: sim only). */
+const simSchema = strict({
+  faults: z
+    .array(
+      strict({
+        kind: z.enum(FAULT_KINDS),
+        at: duration("30s").default(0),
+        for: positiveDuration("10s").optional(),
+        delay: positiveDuration("2s").optional(),
+      }),
+    )
+    .default([]),
+});
 
-type SensorEntry = { id: string; driver: string; interval: number } & Record<string, unknown>;
+const sensorCommon = { id: sensorId, interval: positiveDuration("1s").default(10_000), sim: simSchema.optional() };
 
-const sensorSchema = z.discriminatedUnion(
-  "driver",
-  Object.values(sensorDrivers).map((driver) =>
-    strict({ ...sensorCommon, driver: z.literal(driver.name), ...driver.options }),
-  ) as unknown as [z.ZodObject, ...z.ZodObject[]],
-) as unknown as z.ZodType<SensorEntry>;
+type SimEntry = { faults: { kind: ScheduledFault["kind"]; at: number; for?: number; delay?: number }[] };
+type SensorEntry = { id: string; driver: string; interval: number; sim?: SimEntry } & Record<string, unknown>;
+type ActuatorEntry = { id: string; driver: string } & Record<string, unknown>;
+
+/** A list of entries discriminated by `driver`, one strict object schema per registered driver. */
+function byDriver(drivers: { name: string; options: z.ZodRawShape }[], common: z.ZodRawShape) {
+  const options = drivers.map((driver) => strict({ ...common, driver: z.literal(driver.name), ...driver.options }));
+  if (options.length === 0) return z.never({ message: "no driver of this kind exists yet" });
+  return z.discriminatedUnion("driver", options as unknown as [z.ZodObject, ...z.ZodObject[]]);
+}
+
+const sensorSchema = byDriver(Object.values(sensorDrivers), sensorCommon) as unknown as z.ZodType<SensorEntry>;
+const actuatorSchema = byDriver(Object.values(actuatorDrivers), { id: sensorId }) as unknown as z.ZodType<ActuatorEntry>;
 
 const buildSchema = (baseDir: string) => strict({
   hardware: z.enum(["sim", "real"]),
@@ -118,6 +138,7 @@ const buildSchema = (baseDir: string) => strict({
   operators: z.array(operatorSchema).default([]),
   store: storeSchema.default({ path: "/var/lib/xedge/xedge.db", maxReadings: 1_000_000, retention: 7 * 86_400_000, commitInterval: 1_000 }),
   sensors: z.array(sensorSchema).default([]),
+  actuators: z.array(actuatorSchema).default([]),
   log: strict({ level: z.enum(["debug", "info", "warn", "error"]).default("info"), json: z.boolean().default(false) }).default({
     level: "info",
     json: false,
@@ -131,6 +152,14 @@ export interface SensorConfig {
   driver: string;
   intervalMs: number;
   /** The driver's own keys, validated against its schema. */
+  options: Record<string, unknown>;
+  /** Faults firmware-sim injects (hardware: sim). */
+  faults: ScheduledFault[];
+}
+
+export interface ActuatorConfig {
+  id: string;
+  driver: string;
   options: Record<string, unknown>;
 }
 
@@ -152,6 +181,7 @@ export interface AgentConfig {
   operators: { jid: string; role: "read" | "control" }[];
   store: { path: string; maxReadings: number; retentionMs: number; commitIntervalMs: number };
   sensors: SensorConfig[];
+  actuators: ActuatorConfig[];
   log: { level: "debug" | "info" | "warn" | "error"; json: boolean };
 }
 
@@ -239,14 +269,18 @@ function crossChecks(raw: unknown, env: NodeJS.ProcessEnv): string[] {
   } else if (xmpp.password === undefined && xmpp.passwordFile === undefined && !env[PASSWORD_ENV]) {
     problems.push(`xmpp.password: required: set xmpp.password, xmpp.passwordFile or the ${PASSWORD_ENV} environment variable`);
   }
-  if (Array.isArray(root.sensors)) {
-    const seen = new Map<unknown, number>();
-    root.sensors.forEach((sensor: unknown, index) => {
-      const id = (sensor as { id?: unknown } | null)?.id;
+  // Sensor and actuator ids share one namespace: both are XEP-0323 node ids.
+  const seen = new Map<string, string>();
+  for (const list of ["sensors", "actuators"] as const) {
+    const entries = root[list];
+    if (!Array.isArray(entries)) continue;
+    entries.forEach((entry: unknown, index) => {
+      const id = (entry as { id?: unknown } | null)?.id;
       if (typeof id !== "string") return;
+      const where = `${list}[${index}].id`;
       const first = seen.get(id);
-      if (first !== undefined) problems.push(`sensors[${index}].id: duplicate id "${id}" (also sensors[${first}].id)`);
-      else seen.set(id, index);
+      if (first !== undefined) problems.push(`${where}: duplicate id "${id}" (also ${first})`);
+      else seen.set(id, where);
     });
   }
   return problems;
@@ -287,9 +321,16 @@ function resolveConfig(parsed: ParsedConfig, file: string, env: NodeJS.ProcessEn
       commitIntervalMs: parsed.store.commitInterval,
     },
     sensors: parsed.sensors.map((sensor) => {
-      const { id, driver, interval, ...options } = sensor;
-      return { id, driver, intervalMs: interval, options };
+      const { id, driver, interval, sim, ...options } = sensor;
+      const faults = (sim?.faults ?? []).map(({ kind, at, for: forMs, delay }) => ({
+        kind,
+        atMs: at,
+        ...(forMs !== undefined ? { forMs } : {}),
+        ...(delay !== undefined ? { delayMs: delay } : {}),
+      }));
+      return { id, driver, intervalMs: interval, options, faults };
     }),
+    actuators: parsed.actuators.map(({ id, driver, ...options }) => ({ id, driver, options })),
     log: parsed.log,
   };
 }

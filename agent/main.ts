@@ -19,20 +19,22 @@ export interface Agent {
 }
 
 /** The hardware backends for the config: firmware-sim or the real device nodes, loaded only when used. */
-async function openHal(config: AgentConfig): Promise<{ hal: Hal; close: () => void }> {
+async function openHal(config: AgentConfig, log: Logger): Promise<{ hal: Hal; close: () => Promise<void> }> {
   if (config.hardware === "sim") {
     const { createSimHal } = await import("../firmware-sim/index.ts");
     const { populate } = await import("../firmware-sim/world.ts");
     const hal = createSimHal();
-    return { hal, close: populate(hal, config.sensors) };
+    const world = await populate(hal, config);
+    if (world.unsimulated.length > 0) log.warn("no simulation for these devices", { ids: world.unsimulated.join(",") });
+    return { hal, close: () => world.close() };
   }
   const { createRealHal } = await import("../drivers/real/index.ts");
-  return { hal: createRealHal(), close: () => undefined };
+  return { hal: createRealHal(), close: async () => undefined };
 }
 
 export async function startAgent(config: AgentConfig, log: Logger): Promise<Agent> {
   const store = await Store.open(config.store.path, { commitIntervalMs: config.store.commitIntervalMs });
-  const { hal, close: closeHal } = await openHal(config);
+  const { hal, close: closeHal } = await openHal(config, log);
   const sampler = new Sampler(config.sensors, sensorDrivers, hal, store, log);
 
   const [username = ""] = config.xmpp.jid.split("@");
@@ -69,7 +71,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
       } catch (error) {
         log.error("closing the store failed", { error: errorText(error) });
       }
-      closeHal();
+      await closeHal();
       await connection.stop();
       log.info("agent stopped");
     })());
