@@ -1,7 +1,8 @@
 // Composes the agent: store, hardware, sampler, XMPP link, publisher. Start and stop in one place.
 import type { AgentConfig } from "./config.ts";
 import type { Hal } from "../drivers/hal.ts";
-import { sensorDrivers } from "../drivers/registry.ts";
+import { actuatorDrivers, sensorDrivers } from "../drivers/registry.ts";
+import { Actuators } from "./actuators.ts";
 import { Store } from "./store.ts";
 import { Sampler } from "./sampler.ts";
 import { Publisher } from "./publisher.ts";
@@ -12,9 +13,10 @@ import { errorText, type Logger } from "./log.ts";
 export interface Agent {
   readonly store: Store;
   readonly sampler: Sampler;
+  readonly actuators: Actuators;
   readonly publisher: Publisher;
   readonly connection: XmppConnection;
-  /** Stops sampling, finishes store writes, closes the store, goes offline. */
+  /** Stops sampling, puts actuators in their safe state, finishes store writes, closes the store, goes offline. */
   stop(): Promise<void>;
 }
 
@@ -36,6 +38,8 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
   const store = await Store.open(config.store.path, { commitIntervalMs: config.store.commitIntervalMs });
   const { hal, close: closeHal } = await openHal(config, log);
   const sampler = new Sampler(config.sensors, sensorDrivers, hal, store, log);
+  const actuators = new Actuators(config.actuators, actuatorDrivers, hal, log);
+  await actuators.open();
 
   const [username = ""] = config.xmpp.jid.split("@");
   const connection = new XmppConnection(
@@ -65,6 +69,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
   const stop = () =>
     (stopping ??= (async () => {
       await sampler.stop();
+      await actuators.close();
       publisher.stop();
       try {
         await store.close();
@@ -76,5 +81,5 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
       log.info("agent stopped");
     })());
 
-  return { store, sampler, publisher, connection, stop };
+  return { store, sampler, actuators, publisher, connection, stop };
 }

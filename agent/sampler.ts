@@ -1,5 +1,6 @@
-// Samples each sensor at its interval and appends the result to the store. A sensor that fails to open or
-// read is retried with backoff while every other sensor carries on.
+// Samples each sensor at its interval (and at once when an event-driven device signals a change) and appends
+// the result to the store. A sensor that fails to open or read is retried with backoff while every other
+// sensor carries on; its last error is kept for the faces to report.
 import type { Hal } from "../drivers/hal.ts";
 import type { SensorDevice, SensorDriver } from "../drivers/driver.ts";
 import type { SensorConfig } from "./config.ts";
@@ -12,17 +13,24 @@ export interface SensorState {
   driver: string;
   /** The error of the last attempt, cleared by the next good reading. */
   error?: string;
+  /** When the sensor started failing. */
+  failingSince?: Date;
   lastReading?: Reading;
 }
 
-const MAX_OPEN_RETRY_MS = 60_000;
+/** Longest wait between attempts on a failing sensor. */
+const MAX_RETRY_MS = 60_000;
+/** Consecutive failed reads after which the device is closed and opened again. */
+const REOPEN_AFTER_FAILURES = 3;
 
 class SensorLoop {
   private device: SensorDevice | undefined;
+  private unwatch: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  private pendingTrigger = false;
   private stopped = false;
-  private openFailures = 0;
+  private failures = 0;
   readonly state: SensorState;
 
   constructor(
@@ -43,53 +51,88 @@ class SensorLoop {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.running;
-    await this.device?.close().catch(() => undefined);
-    this.device = undefined;
+    await this.release();
   }
 
   private schedule(delayMs: number): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      const started = Date.now();
-      this.running = this.tick().then((retryInMs) => {
-        this.running = undefined;
-        // Keep the cadence: the next sample is due one interval after this one started.
-        this.schedule(retryInMs ?? Math.max(0, this.config.intervalMs - (Date.now() - started)));
-      });
-    }, delayMs);
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.sampleNow(), delayMs);
   }
 
-  /** One sample; returns a delay when the device could not be opened and must be retried sooner or later. */
-  private async tick(): Promise<number | undefined> {
+  /** Takes a sample now, unless one is under way (then one more follows it, so no change is missed). */
+  private sampleNow(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.pendingTrigger = true;
+      return;
+    }
+    clearTimeout(this.timer);
+    const started = Date.now();
+    this.running = this.tick().then((ok) => {
+      this.running = undefined;
+      if (this.pendingTrigger && ok) {
+        this.pendingTrigger = false;
+        this.sampleNow();
+        return;
+      }
+      this.pendingTrigger = false;
+      // Keep the cadence: the next sample is due one interval after this one started; failures back off.
+      const delay = ok ? this.config.intervalMs - (Date.now() - started) : this.retryDelay();
+      this.schedule(Math.max(0, delay));
+    });
+  }
+
+  private retryDelay(): number {
+    return Math.min(MAX_RETRY_MS, Math.max(this.config.intervalMs, 1000 * 2 ** Math.min(this.failures - 1, 16)));
+  }
+
+  /** One sample; false when the device could not be opened or read. */
+  private async tick(): Promise<boolean> {
     if (!this.device) {
       try {
         this.device = await this.driver.open(this.hal, this.config.options);
-        this.openFailures = 0;
+        this.unwatch = this.device.watch?.(() => this.sampleNow());
       } catch (error) {
-        const retryInMs = Math.min(MAX_OPEN_RETRY_MS, 1000 * 2 ** this.openFailures);
-        this.openFailures += 1;
-        this.fail(`cannot open: ${errorText(error)}`, retryInMs);
-        return retryInMs;
+        this.fail(`cannot open: ${errorText(error)}`);
+        return false;
       }
     }
     const timestamp = new Date();
     try {
       const fields = await this.device.read();
-      if (this.stopped) return undefined;
+      if (this.stopped) return true;
       const reading = this.store.append({ sensorId: this.config.id, timestamp, fields });
       if (this.state.error !== undefined) this.log.info("sensor recovered", { sensor: this.config.id });
+      this.failures = 0;
       this.state.error = undefined;
+      this.state.failingSince = undefined;
       this.state.lastReading = reading;
+      return true;
     } catch (error) {
       this.fail(errorText(error));
+      // A device that keeps failing may have been unplugged and replugged (a USB serial adapter re-enumerates,
+      // a chip loses its configuration): open it afresh on the next attempt.
+      if (this.failures >= REOPEN_AFTER_FAILURES) await this.release();
+      return false;
     }
-    return undefined;
   }
 
-  private fail(message: string, retryInMs?: number): void {
-    // Log a change of state once, not every failed sample.
-    if (this.state.error !== message) this.log.warn("sensor failed", { sensor: this.config.id, error: message, retryInMs });
+  private fail(message: string): void {
+    this.failures += 1;
+    // Log a change of state once, not every failed attempt.
+    if (this.state.error !== message) {
+      this.log.warn("sensor failed", { sensor: this.config.id, error: message, retryInMs: this.retryDelay() });
+    }
     this.state.error = message;
+    this.state.failingSince ??= new Date();
+  }
+
+  private async release(): Promise<void> {
+    this.unwatch?.();
+    this.unwatch = undefined;
+    await this.device?.close().catch(() => undefined);
+    this.device = undefined;
   }
 }
 

@@ -1,0 +1,101 @@
+// The sampler over the real BME280 driver and firmware-sim: a failing sensor is reported and retried while
+// the others carry on, and recovers when the fault clears; event-driven devices are sampled at once.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Sampler } from "./sampler.ts";
+import { Store } from "./store.ts";
+import { createLogger } from "./log.ts";
+import { createSimHal } from "../firmware-sim/index.ts";
+import { SimBme280 } from "../firmware-sim/chips/bme280.ts";
+import { sensorDrivers } from "../drivers/registry.ts";
+import { defineSensorDriver } from "../drivers/driver.ts";
+import type { SensorConfig } from "./config.ts";
+
+const quiet = createLogger({ level: "error", json: true, write: () => undefined });
+
+function sensor(id: string, address: number, intervalMs = 50): SensorConfig {
+  return { id, driver: "bme280", intervalMs, options: { i2c: { bus: 1, address } }, faults: [] };
+}
+
+async function until(predicate: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe("sampler", () => {
+  let dir: string;
+  let store: Store;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "xedge-sampler-"));
+    store = await Store.open(join(dir, "x.db"), { commitIntervalMs: 20 });
+  });
+  after(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("reports a failing sensor, keeps the others sampling, and recovers when the fault clears", async () => {
+    const hal = createSimHal();
+    hal.i2cBus(1).attach(0x76, new SimBme280({ timing: "instant", environment: { temperature: 20 } }));
+    hal.i2cBus(1).attach(0x77, new SimBme280({ timing: "instant", environment: { temperature: 30 } }));
+    const sampler = new Sampler([sensor("good", 0x76), sensor("flaky", 0x77)], sensorDrivers, hal, store, quiet);
+    sampler.start();
+    try {
+      const state = (id: string) => sampler.states.find((s) => s.id === id)!;
+      await until(() => (state("flaky").lastReading?.seq ?? 0) >= 2, "flaky's first readings");
+      hal.i2cBus(1).injectFault(0x77, { kind: "eio" });
+      await until(() => state("flaky").error !== undefined, "flaky's error");
+      assert.match(state("flaky").error!, /bme280 at 0x77 on I2C bus 1/);
+      assert.ok(state("flaky").failingSince instanceof Date);
+      const goodBefore = state("good").lastReading?.seq ?? 0;
+      const flakyBefore = state("flaky").lastReading?.seq ?? 0;
+      await until(() => (state("good").lastReading?.seq ?? 0) >= goodBefore + 5, "the good sensor carrying on");
+      assert.equal(state("flaky").lastReading?.seq, flakyBefore, "no reading is stored while the sensor fails");
+      hal.i2cBus(1).injectFault(0x77, null);
+      await until(() => state("flaky").error === undefined, "flaky's recovery", 10_000);
+      await until(() => (state("flaky").lastReading?.seq ?? 0) > flakyBefore, "flaky's next reading");
+      const temperature = state("flaky").lastReading?.fields.find((f) => f.name === "temperature");
+      assert.ok(temperature?.type === "numeric" && Math.abs(temperature.value - 30) < 0.05);
+    } finally {
+      await sampler.stop();
+    }
+  });
+
+  it("samples an event-driven device as soon as it signals a change, not at the next interval", async () => {
+    let notify: (() => void) | undefined;
+    let level = false;
+    const contact = defineSensorDriver({
+      name: "test-contact",
+      summary: "a door contact that signals its changes",
+      options: {},
+      open: async () => ({
+        read: async () => [{ type: "boolean" as const, name: "open", value: level }],
+        watch: (onChange: () => void) => {
+          notify = onChange;
+          return () => (notify = undefined);
+        },
+        close: async () => undefined,
+      }),
+    });
+    const door: SensorConfig = { id: "door", driver: "test-contact", intervalMs: 3_600_000, options: {}, faults: [] };
+    const sampler = new Sampler([door], { "test-contact": contact }, createSimHal(), store, quiet);
+    sampler.start();
+    try {
+      const state = () => sampler.states[0]!;
+      await until(() => state().lastReading !== undefined && notify !== undefined, "the first sample");
+      level = true;
+      notify?.();
+      await until(() => state().lastReading?.fields[0]?.value === true, "the sample taken on the change", 2000);
+      assert.equal(state().lastReading?.seq, 2);
+    } finally {
+      await sampler.stop();
+    }
+    assert.equal(notify, undefined, "stopping the sampler stops watching");
+  });
+});
