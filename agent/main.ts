@@ -35,7 +35,13 @@ async function openHal(config: AgentConfig, log: Logger): Promise<{ hal: Hal; cl
 }
 
 export async function startAgent(config: AgentConfig, log: Logger): Promise<Agent> {
-  const store = await Store.open(config.store.path, { commitIntervalMs: config.store.commitIntervalMs });
+  const store = await Store.open(config.store.path, {
+    commitIntervalMs: config.store.commitIntervalMs,
+    maxReadings: config.store.maxReadings,
+    retentionMs: config.store.retentionMs,
+    onDropped: (dropped, total) =>
+      log.warn("store full: dropped the oldest unsent readings", { dropped, total, maxReadings: config.store.maxReadings }),
+  });
   const { hal, close: closeHal } = await openHal(config, log);
   const sampler = new Sampler(config.sensors, sensorDrivers, hal, store, log);
   const actuators = new Actuators(config.actuators, actuatorDrivers, hal, log);

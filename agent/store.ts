@@ -58,7 +58,17 @@ interface ReadingRow {
 
 export interface StoreOptions {
   commitIntervalMs: number;
+  /** Bound on unsent readings: past it the oldest unsent are dropped, and counted. Unbounded when absent. */
+  maxReadings?: number;
+  /** Published readings older than this are pruned in the background. Kept forever when absent. */
+  retentionMs?: number;
+  /** Called after a commit that had to drop readings: how many now, how many in all. */
+  onDropped?: (dropped: number, total: number) => void;
 }
+
+/** How often retention pruning runs, and how many rows one pruning transaction deletes at most. */
+const PRUNE_EVERY_MS = 60_000;
+const PRUNE_BATCH = 5_000;
 
 type CommitListener = (readings: StoredReading[]) => void;
 
@@ -69,7 +79,13 @@ export class Store {
   private readonly lastSeq = new Map<string, number>();
   private readonly listeners = new Set<CommitListener>();
   private timer: NodeJS.Timeout | undefined;
+  private pruneTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Unsent rows on disk, kept in step with every commit so the bound costs no COUNT(*). */
+  private unsentRows = 0;
+  private droppedTotal = 0;
+  /** The newest id the bound has deleted; committed readings up to it are not announced. */
+  private lastDroppedId = 0;
 
   private constructor(
     private readonly db: Database,
@@ -90,7 +106,13 @@ export class Store {
     for (const row of await db.all<{ sensor_id: string; last_seq: number }>("SELECT sensor_id, last_seq FROM sensors")) {
       store.lastSeq.set(row.sensor_id, row.last_seq);
     }
+    store.unsentRows = (await db.get<{ n: number }>("SELECT COUNT(*) AS n FROM readings WHERE published_at IS NULL"))?.n ?? 0;
+    store.droppedTotal = (await db.get<{ value: number }>("SELECT value FROM counters WHERE name = 'dropped'"))?.value ?? 0;
     store.timer = setInterval(() => void store.flush().catch(() => undefined), options.commitIntervalMs);
+    if (options.retentionMs !== undefined) {
+      store.pruneTimer = setInterval(() => void store.prune().catch(() => undefined), Math.min(PRUNE_EVERY_MS, options.retentionMs));
+      store.pruneTimer.unref();
+    }
     return store;
   }
 
@@ -125,6 +147,7 @@ export class Store {
       this.pendingSeqs = [];
       this.acked = [];
       const committed: StoredReading[] = [];
+      let dropped = 0;
       try {
         await this.db.transaction(async () => {
           for (let start = 0; start < samples.length; start += ROWS_PER_STATEMENT) {
@@ -153,10 +176,17 @@ export class Store {
             );
           }
           const now = Date.now();
+          let unsent = this.unsentRows + committed.length;
           for (let start = 0; start < acked.length; start += ROWS_PER_STATEMENT) {
             const chunk = acked.slice(start, start + ROWS_PER_STATEMENT);
-            await this.db.run(`UPDATE readings SET published_at = ? WHERE id IN (${chunk.map(() => "?").join(", ")})`, [now, ...chunk]);
+            const { changes } = await this.db.run(
+              `UPDATE readings SET published_at = ? WHERE published_at IS NULL AND id IN (${chunk.map(() => "?").join(", ")})`,
+              [now, ...chunk],
+            );
+            unsent -= changes;
           }
+          dropped = await this.enforceBound(unsent);
+          this.unsentRows = unsent - dropped;
         });
       } catch (error) {
         // Put everything back so the next commit tries again; nothing is lost while the process lives.
@@ -165,8 +195,60 @@ export class Store {
         this.acked = acked.concat(this.acked);
         throw error;
       }
-      if (committed.length > 0) for (const listener of this.listeners) listener(committed);
+      if (dropped > 0) {
+        this.droppedTotal += dropped;
+        this.options.onDropped?.(dropped, this.droppedTotal);
+      }
+      const kept = dropped > 0 ? committed.filter((reading) => reading.id > this.lastDroppedId) : committed;
+      if (kept.length > 0) for (const listener of this.listeners) listener(kept);
     });
+  }
+
+
+  /** Past maxReadings unsent rows, deletes the oldest unsent ones and counts them; inside the commit. */
+  private async enforceBound(unsent: number): Promise<number> {
+    const max = this.options.maxReadings;
+    if (max === undefined || unsent <= max) return 0;
+    const excess = unsent - max;
+    const last = await this.db.get<{ id: number }>(
+      "SELECT id FROM readings WHERE published_at IS NULL ORDER BY id LIMIT 1 OFFSET ?",
+      [excess - 1],
+    );
+    if (!last) return 0;
+    const { changes } = await this.db.run("DELETE FROM readings WHERE published_at IS NULL AND id <= ?", [last.id]);
+    await this.db.run(
+      "INSERT INTO counters (name, value) VALUES ('dropped', ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+      [changes],
+    );
+    this.lastDroppedId = last.id;
+    return changes;
+  }
+
+  /** Deletes published readings older than the retention, a bounded batch per transaction. */
+  async prune(now: number = Date.now()): Promise<number> {
+    const retention = this.options.retentionMs;
+    if (retention === undefined || this.closed) return 0;
+    let total = 0;
+    for (;;) {
+      const { changes } = await this.db.exclusive(() =>
+        this.db.run(
+          "DELETE FROM readings WHERE id IN (SELECT id FROM readings WHERE published_at IS NOT NULL AND ts < ? ORDER BY id LIMIT ?)",
+          [now - retention, PRUNE_BATCH],
+        ),
+      );
+      total += changes;
+      if (changes < PRUNE_BATCH) return total;
+    }
+  }
+
+  /** Readings dropped by the bound since the store was created. */
+  get dropped(): number {
+    return this.droppedTotal;
+  }
+
+  /** Unsent readings on disk plus those waiting for the next commit. */
+  get buffered(): number {
+    return this.unsentRows + this.pending.length;
   }
 
   /** Unpublished readings in commit order with id > afterId; pending acknowledgements are committed first. */
@@ -189,6 +271,7 @@ export class Store {
   async close(): Promise<void> {
     if (this.closed) return;
     clearInterval(this.timer);
+    clearInterval(this.pruneTimer);
     await this.flush();
     this.closed = true;
     await this.db.close();

@@ -1,5 +1,7 @@
 // XEP-0060 face of the publisher: one node per sensor (<nodePrefix>/<sensorId>), item id = sequence number.
-// Nodes are created and configured on first use in each session; works on a pubsub component and on PEP.
+// The first publish to a node in a session carries publish-options where the service supports them; a missing
+// node is created and configured, a node whose configuration differs is reconfigured. Works on a pubsub
+// component and on PEP.
 import { xml, type Element } from "./client.ts";
 import type { XmppConnection } from "./connection.ts";
 import { readingPayload } from "./fields.ts";
@@ -7,7 +9,10 @@ import { PublishError, type PublishSink } from "../publisher.ts";
 import type { Reading } from "../model.ts";
 
 const NS_PUBSUB = "http://jabber.org/protocol/pubsub";
+const NS_PUBSUB_OWNER = "http://jabber.org/protocol/pubsub#owner";
+const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
 const NS_DATA = "jabber:x:data";
+const FEATURE_PUBLISH_OPTIONS = `${NS_PUBSUB}#publish-options`;
 
 export interface PubsubOptions {
   /** The pubsub component's JID; undefined publishes to the account's own PEP service. */
@@ -15,7 +20,7 @@ export interface PubsubOptions {
   nodePrefix: string;
   maxItems: number;
   accessModel?: string;
-  /** The gateway's bare JID, for error messages that say what to grant. */
+  /** The gateway's bare JID: the PEP service, and for error messages that say what to grant. */
   gatewayJid: string;
   requestTimeoutMs?: number;
 }
@@ -38,8 +43,17 @@ function condition(error: unknown): string | undefined {
   return typeof c === "string" ? c : undefined;
 }
 
+/** The pubsub-specific condition of an error (e.g. precondition-not-met), when there is one. */
+function pubsubCondition(error: unknown): string | undefined {
+  const application = (error as { application?: Element }).application;
+  return application?.attrs.xmlns === `${NS_PUBSUB}#errors` ? application.name : undefined;
+}
+
 export class PubsubSink implements PublishSink {
+  /** Nodes whose first publish of this session succeeded (or is under way): later ones publish plainly. */
   private readonly nodes = new Map<string, Promise<void>>();
+  private features: Promise<Set<string>> | undefined;
+  private publishOptionsRefused = false;
 
   constructor(
     private readonly connection: XmppConnection,
@@ -48,56 +62,112 @@ export class PubsubSink implements PublishSink {
 
   reset(): void {
     this.nodes.clear();
+    this.features = undefined;
+    this.publishOptionsRefused = false;
   }
 
   async publish(reading: Reading): Promise<void> {
     const node = nodeName(this.options.nodePrefix, reading.sensorId);
-    await this.ensureNode(node);
+    const ready = this.nodes.get(node);
+    if (!ready) {
+      const first = this.firstPublish(node, reading);
+      this.nodes.set(node, first);
+      first.catch(() => this.nodes.delete(node));
+      return first;
+    }
+    await ready;
     try {
-      await this.connection.request(
-        this.iq("set", xml("publish", { node }, xml("item", { id: String(reading.seq) }, readingPayload(reading)))),
-        this.options.requestTimeoutMs ?? 30_000,
-      );
+      await this.request(this.publishIq(node, reading));
     } catch (error) {
-      if (condition(error) === "item-not-found") this.nodes.delete(node);
+      if (condition(error) === "item-not-found") this.nodes.delete(node); // deleted behind our back: recreate
       throw this.explain(error, node, "publish to");
     }
   }
 
-  private iq(type: "get" | "set", child: Element): Element {
-    const attrs: Record<string, string> = { type };
-    if (this.options.service) attrs.to = this.options.service;
-    return xml("iq", attrs, xml("pubsub", { xmlns: NS_PUBSUB }, child));
-  }
-
-  /** Creates the node with its configuration the first time this session publishes to it. */
-  private ensureNode(node: string): Promise<void> {
-    let ready = this.nodes.get(node);
-    if (!ready) {
-      ready = this.createNode(node);
-      this.nodes.set(node, ready);
-      ready.catch(() => this.nodes.delete(node));
-    }
-    return ready;
-  }
-
-  private async createNode(node: string): Promise<void> {
+  private get nodeConfig(): Record<string, string> {
     const config: Record<string, string> = {
-      "pubsub#persist_items": "1",
+      "pubsub#persist_items": "true",
       "pubsub#max_items": String(this.options.maxItems),
     };
     if (this.options.accessModel) config["pubsub#access_model"] = this.options.accessModel;
-    const iq = this.iq("set", xml("create", { node }));
-    iq.getChild("pubsub", NS_PUBSUB)?.append(xml("configure", {}, dataForm(`${NS_PUBSUB}#node_config`, config)));
+    return config;
+  }
+
+  /**
+   * With publish-options one iq both publishes and checks (or, on auto-create, sets) the node configuration.
+   * Without them, or when the service refuses ours (ejabberd 23.01 answers resource-constraint "Unknown field
+   * 'pubsub#max_items'"), the node is created or reconfigured first, then published to plainly.
+   */
+  private async firstPublish(node: string, reading: Reading): Promise<void> {
+    if ((await this.serviceFeatures()).has(FEATURE_PUBLISH_OPTIONS) && !this.publishOptionsRefused) {
+      try {
+        await this.request(this.publishIq(node, reading, true));
+        return;
+      } catch (error) {
+        if (condition(error) === "forbidden") throw this.explain(error, node, "publish to");
+        // item-not-found: create it; precondition-not-met: reconfigure it; anything else: our options are the problem.
+        if (condition(error) !== "item-not-found" && pubsubCondition(error) !== "precondition-not-met") this.publishOptionsRefused = true;
+      }
+    }
+    await this.createOrConfigure(node);
     try {
-      await this.connection.request(iq, this.options.requestTimeoutMs ?? 30_000);
+      await this.request(this.publishIq(node, reading));
     } catch (error) {
-      if (condition(error) === "conflict") return; // it exists already
-      throw this.explain(error, node, "create");
+      throw this.explain(error, node, "publish to");
+    }
+  }
+
+  private publishIq(node: string, reading: Reading, withOptions = false): Element {
+    const iq = this.pubsubIq("set", NS_PUBSUB, xml("publish", { node }, xml("item", { id: String(reading.seq) }, readingPayload(reading))));
+    if (withOptions) {
+      iq.getChild("pubsub")?.append(xml("publish-options", {}, dataForm(`${NS_PUBSUB}#publish-options`, this.nodeConfig)));
+    }
+    return iq;
+  }
+
+  private pubsubIq(type: "get" | "set", ns: string, child: Element): Element {
+    const attrs: Record<string, string> = { type };
+    if (this.options.service) attrs.to = this.options.service;
+    return xml("iq", attrs, xml("pubsub", { xmlns: ns }, child));
+  }
+
+  private request(iq: Element): Promise<Element> {
+    return this.connection.request(iq, this.options.requestTimeoutMs ?? 30_000);
+  }
+
+  /** The service's disco#info features, asked once per session. */
+  private serviceFeatures(): Promise<Set<string>> {
+    this.features ??= this.request(
+      xml("iq", { type: "get", to: this.options.service ?? this.options.gatewayJid }, xml("query", { xmlns: NS_DISCO_INFO })),
+    ).then(
+      (reply) => new Set(reply.getChild("query", NS_DISCO_INFO)?.getChildren("feature").map((f) => String(f.attrs.var)) ?? []),
+      () => new Set<string>(),
+    );
+    return this.features;
+  }
+
+  /** Creates the node with its configuration; if it exists already, applies the configuration instead. */
+  private async createOrConfigure(node: string): Promise<void> {
+    const iq = this.pubsubIq("set", NS_PUBSUB, xml("create", { node }));
+    iq.getChild("pubsub")?.append(xml("configure", {}, dataForm(`${NS_PUBSUB}#node_config`, this.nodeConfig)));
+    try {
+      await this.request(iq);
+    } catch (error) {
+      if (condition(error) !== "conflict") throw this.explain(error, node, "create");
+      await this.configure(node);
+    }
+  }
+
+  private async configure(node: string): Promise<void> {
+    try {
+      await this.request(this.pubsubIq("set", NS_PUBSUB_OWNER, xml("configure", { node }, dataForm(`${NS_PUBSUB}#node_config`, this.nodeConfig))));
+    } catch (error) {
+      throw this.explain(error, node, "configure");
     }
   }
 
   private explain(error: unknown, node: string, action: string): PublishError {
+    if (error instanceof PublishError) return error;
     const where = this.options.service ?? `the PEP service of ${this.options.gatewayJid}`;
     const c = condition(error);
     if (c === "forbidden") {
@@ -117,4 +187,3 @@ export class PubsubSink implements PublishSink {
     return new PublishError(`${action} ${node} on ${where} failed (${detail})`, "transient");
   }
 }
-

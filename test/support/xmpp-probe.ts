@@ -104,7 +104,7 @@ export async function openStartTls(opts: ProbeOptions): Promise<StartTlsResult> 
     const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
       const s = tls.connect({ socket: raw, servername: opts.domain, ca: opts.ca });
       s.once("secureConnect", () => resolve(s));
-      s.once("error", (err) => {
+      s.once("error", (err: Error) => {
         s.destroy();
         reject(err);
       });
