@@ -7,6 +7,7 @@ import { z } from "zod";
 import { parseDuration } from "./duration.ts";
 import { actuatorDrivers, sensorDrivers } from "../drivers/registry.ts";
 import { FAULT_KINDS, type ScheduledFault } from "../firmware-sim/faults.ts";
+import type { ReportPolicy } from "./policy.ts";
 
 export const PASSWORD_ENV = "XEDGE_XMPP_PASSWORD";
 
@@ -115,10 +116,28 @@ const simSchema = strict({
     .default([]),
 });
 
-const sensorCommon = { id: sensorId, interval: positiveDuration("1s").default(10_000), sim: simSchema.optional() };
+const sensorCommon = {
+  id: sensorId,
+  interval: positiveDuration("1s").default(10_000),
+  /** Keep a sample only when a field moved beyond its band (one for all numeric fields, or per field). */
+  deadband: z.union([z.number().min(0), z.record(z.string(), z.number().min(0))]).optional(),
+  /** With a deadband: keep a sample at least this often anyway. */
+  maxSilence: positiveDuration("15m").optional(),
+  sim: simSchema.optional(),
+};
+
+/** Without maxSilence, a sensor with a deadband still reports this often. */
+const DEFAULT_MAX_SILENCE_MS = 15 * 60_000;
 
 type SimEntry = { faults: { kind: ScheduledFault["kind"]; at: number; for?: number; delay?: number }[] };
-type SensorEntry = { id: string; driver: string; interval: number; sim?: SimEntry } & Record<string, unknown>;
+type SensorEntry = {
+  id: string;
+  driver: string;
+  interval: number;
+  deadband?: number | Record<string, number>;
+  maxSilence?: number;
+  sim?: SimEntry;
+} & Record<string, unknown>;
 type ActuatorEntry = { id: string; driver: string } & Record<string, unknown>;
 
 /** A list of entries discriminated by `driver`, one strict object schema per registered driver. */
@@ -155,6 +174,8 @@ export interface SensorConfig {
   options: Record<string, unknown>;
   /** Faults firmware-sim injects (hardware: sim). */
   faults: ScheduledFault[];
+  /** When samples are kept; absent: every sample. */
+  report?: ReportPolicy;
 }
 
 export interface ActuatorConfig {
@@ -321,14 +342,15 @@ function resolveConfig(parsed: ParsedConfig, file: string, env: NodeJS.ProcessEn
       commitIntervalMs: parsed.store.commitInterval,
     },
     sensors: parsed.sensors.map((sensor) => {
-      const { id, driver, interval, sim, ...options } = sensor;
+      const { id, driver, interval, sim, deadband, maxSilence, ...options } = sensor;
       const faults = (sim?.faults ?? []).map(({ kind, at, for: forMs, delay }) => ({
         kind,
         atMs: at,
         ...(forMs !== undefined ? { forMs } : {}),
         ...(delay !== undefined ? { delayMs: delay } : {}),
       }));
-      return { id, driver, intervalMs: interval, options, faults };
+      const report = deadband === undefined ? undefined : { deadband, maxSilenceMs: maxSilence ?? DEFAULT_MAX_SILENCE_MS };
+      return { id, driver, intervalMs: interval, options, faults, ...(report ? { report } : {}) };
     }),
     actuators: parsed.actuators.map(({ id, driver, ...options }) => ({ id, driver, options })),
     log: parsed.log,

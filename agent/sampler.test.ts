@@ -67,6 +67,55 @@ describe("sampler", () => {
     }
   });
 
+  it("with a deadband, stores nothing while values move within it and a step outside it at once", async () => {
+    const hal = createSimHal();
+    const chip = new SimBme280({ timing: "instant", environment: { temperature: 20, humidity: 50, pressure: 100_000 } });
+    hal.i2cBus(1).attach(0x76, chip);
+    const config: SensorConfig = {
+      ...sensor("banded", 0x76, 20),
+      report: { deadband: { temperature: 0.5, humidity: 5, pressure: 50 }, maxSilenceMs: 3_600_000 },
+    };
+    const sampler = new Sampler([config], sensorDrivers, hal, store, quiet);
+    sampler.start();
+    try {
+      const state = () => sampler.states[0]!;
+      await until(() => state().lastReading !== undefined, "the first reading");
+      const first = state().lastReading!;
+      for (const temperature of [20.2, 19.7, 20.4, 19.6]) {
+        chip.setEnvironment({ temperature });
+        const changedAt = Date.now();
+        await until(() => (state().lastSample?.timestamp.getTime() ?? 0) > changedAt, `a sample taken at ${temperature} °C`);
+      }
+      assert.equal(state().lastReading, first, "moves within the band are not stored");
+      chip.setEnvironment({ temperature: 21.2 });
+      await until(() => state().lastReading !== first, "the step outside the band", 2000);
+      const stored = state().lastReading!;
+      assert.equal(stored.seq, first.seq + 1);
+      const temperature = stored.fields.find((f) => f.name === "temperature");
+      assert.ok(temperature?.type === "numeric" && Math.abs(temperature.value - 21.2) < 0.02);
+    } finally {
+      await sampler.stop();
+    }
+  });
+
+  it("with a deadband, still stores a reading after maxSilence without change", async () => {
+    const hal = createSimHal();
+    hal.i2cBus(1).attach(0x76, new SimBme280({ timing: "instant", environment: { temperature: 20, humidity: 50, pressure: 100_000 } }));
+    const config: SensorConfig = { ...sensor("quiet", 0x76, 20), report: { deadband: 100, maxSilenceMs: 300 } };
+    const sampler = new Sampler([config], sensorDrivers, hal, store, quiet);
+    sampler.start();
+    try {
+      const state = () => sampler.states[0]!;
+      await until(() => state().lastReading !== undefined, "the first reading");
+      const first = state().lastReading!;
+      await until(() => (state().lastReading?.seq ?? 0) > first.seq, "a reading after maxSilence", 3000);
+      const gap = state().lastReading!.timestamp.getTime() - first.timestamp.getTime();
+      assert.ok(gap >= 300, `kept after at least maxSilence (${gap} ms)`);
+    } finally {
+      await sampler.stop();
+    }
+  });
+
   it("samples an event-driven device as soon as it signals a change, not at the next interval", async () => {
     let notify: (() => void) | undefined;
     let level = false;

@@ -4,7 +4,8 @@
 import type { Hal } from "../drivers/hal.ts";
 import type { SensorDevice, SensorDriver } from "../drivers/driver.ts";
 import type { SensorConfig } from "./config.ts";
-import type { Reading } from "./model.ts";
+import type { Reading, Sample } from "./model.ts";
+import { shouldKeep } from "./policy.ts";
 import type { Store } from "./store.ts";
 import { errorText, type Logger } from "./log.ts";
 
@@ -15,6 +16,9 @@ export interface SensorState {
   error?: string;
   /** When the sensor started failing. */
   failingSince?: Date;
+  /** The latest sample, kept or not: the current value. */
+  lastSample?: Sample;
+  /** The latest kept (stored, published) reading. */
   lastReading?: Reading;
 }
 
@@ -102,12 +106,16 @@ class SensorLoop {
     try {
       const fields = await this.device.read();
       if (this.stopped) return true;
-      const reading = this.store.append({ sensorId: this.config.id, timestamp, fields });
+      const sample = { sensorId: this.config.id, timestamp, fields };
+      this.state.lastSample = sample;
+      const last = this.state.lastReading;
+      if (shouldKeep(this.config.report, last && { fields: last.fields, at: last.timestamp.getTime() }, fields, timestamp.getTime())) {
+        this.state.lastReading = this.store.append(sample);
+      }
       if (this.state.error !== undefined) this.log.info("sensor recovered", { sensor: this.config.id });
       this.failures = 0;
       this.state.error = undefined;
       this.state.failingSince = undefined;
-      this.state.lastReading = reading;
       return true;
     } catch (error) {
       this.fail(errorText(error));
