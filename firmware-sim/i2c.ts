@@ -5,23 +5,50 @@
 //
 // Errors look like the ones i2c-bus (through Linux i2c-dev) gives on a Raspberry Pi:
 // a missing device or an address NACK rejects with code "EREMOTEIO" ("Remote I/O error", errno 121),
-// a bus error with "EIO" ("Input/output error", errno 5).
+// a bus error with "EIO" ("Input/output error", errno 5), a transfer that outlasts the adapter's
+// timeout with "ETIMEDOUT" (errno 110).
+import { setTimeout as sleep } from "node:timers/promises";
 import type { I2cBus } from "../drivers/hal.ts";
+
+/** What a chip model answers instead of data or acceptance when it does not acknowledge. */
+export const NACK = "nack";
 
 /** What a chip model implements: one I2C target as seen on the wire. */
 export interface SimI2cDevice {
-  /** The master wrote `data` in one transaction (START, address+W, bytes, STOP or repeated START). */
-  write(data: Buffer): void;
-  /** The master reads `length` bytes in one transaction (address+R, `length` bytes, NACK, STOP). */
-  read(length: number): Buffer;
+  /**
+   * The master wrote `data` in one transaction (START, address+W, bytes, STOP or repeated START).
+   * NACK: the chip did not acknowledge (busy, or a command it rejects).
+   */
+  write(data: Buffer): void | typeof NACK;
+  /**
+   * The master reads `length` bytes in one transaction (address+R, `length` bytes, NACK, STOP).
+   * NACK: the chip did not acknowledge the read header (e.g. an SHT3x with no result ready yet).
+   * Fewer bytes than asked: the rest reads as 0xFF (SDA left high).
+   */
+  read(length: number): Buffer | typeof NACK;
+  /** Power was removed and restored (replugged after an "unplug" fault): back to the power-on state. */
+  powerCycle?(): void;
 }
 
 /**
- * A fault the bus applies to one address before the chip model is reached.
- * `times`: how many transfers fail before the fault clears itself (omitted: until cleared).
- * Later tasks can add kinds here (stuck bus, corrupted bytes, ...) without touching chip models.
+ * A fault the bus applies to one address before the chip model is reached, so models stay unaware of it.
+ * - eio / nack: transfers fail with EIO / EREMOTEIO; `times`: how many before the fault clears itself
+ *   (omitted: until cleared).
+ * - unplug: the chip is gone: every transfer NACKs and `scan()` no longer lists it. Clearing the fault
+ *   plugs it back in, which power-cycles the model (`powerCycle`), as re-seating a board does.
+ * - slow: every transfer completes `delayMs` late. Linux gives up on a transfer after the adapter
+ *   timeout (i2c-core's default, 1 s): a longer delay rejects with ETIMEDOUT after that second.
+ * Faults that need to know what the bytes mean (a stuck reading, a wrong checksum) are the chip
+ * models' own (see each model's `setFault`).
  */
-export type SimI2cFault = { kind: "eio"; times?: number } | { kind: "nack"; times?: number };
+export type SimI2cFault =
+  | { kind: "eio"; times?: number }
+  | { kind: "nack"; times?: number }
+  | { kind: "unplug" }
+  | { kind: "slow"; delayMs: number };
+
+/** i2c-core's default adapter timeout (HZ jiffies = 1 s), which the Pi's bcm2835 driver keeps. */
+export const ADAPTER_TIMEOUT_MS = 1000;
 
 interface Attachment {
   device: SimI2cDevice;
@@ -33,7 +60,7 @@ interface Attachment {
 /** An error shaped like the ErrnoException i2c-bus rejects with. */
 export class SimI2cError extends Error {
   constructor(
-    readonly code: "EREMOTEIO" | "EIO" | "EINVAL" | "EBADF",
+    readonly code: "EREMOTEIO" | "EIO" | "ETIMEDOUT" | "EINVAL" | "EBADF",
     readonly errno: number,
     readonly syscall: string,
     description: string,
@@ -45,6 +72,7 @@ export class SimI2cError extends Error {
 
 const nack = (op: string) => new SimI2cError("EREMOTEIO", 121, op, "Remote I/O error");
 const busError = (op: string) => new SimI2cError("EIO", 5, op, "Input/output error");
+const timedOut = (op: string) => new SimI2cError("ETIMEDOUT", 110, op, "Connection timed out");
 
 /**
  * One simulated bus. It implements `I2cBus` itself; `open()` hands out per-opener views, so one
@@ -70,15 +98,20 @@ export class SimI2cBus implements I2cBus {
 
   /** Addresses that would ACK, as `i2cdetect` lists them. */
   scan(): number[] {
-    return [...this.attachments.keys()].sort((a, b) => a - b);
+    return [...this.attachments.entries()]
+      .filter(([, attachment]) => attachment.fault?.kind !== "unplug")
+      .map(([address]) => address)
+      .sort((a, b) => a - b);
   }
 
-  /** Makes transfers to `address` fail (`null` clears). The address must have a device attached. */
+  /** Makes transfers to `address` fail or lag (`null` clears). The address must have a device attached. */
   injectFault(address: number, fault: SimI2cFault | null): void {
     const attachment = this.attachments.get(address);
     if (attachment === undefined) throw new Error(`sim I2C bus ${this.busNumber}: no device at ${hex(address)}`);
+    const wasUnplugged = attachment.fault?.kind === "unplug";
     attachment.fault = fault;
-    attachment.remaining = fault?.times ?? Number.POSITIVE_INFINITY;
+    attachment.remaining = fault !== null && "times" in fault && fault.times !== undefined ? fault.times : Number.POSITIVE_INFINITY;
+    if (wasUnplugged && fault?.kind !== "unplug") attachment.device.powerCycle?.();
   }
 
   /** A handle for one user of the bus (what `hal.i2c(n)` returns); closing it leaves the bus alone. */
@@ -88,74 +121,90 @@ export class SimI2cBus implements I2cBus {
 
   async readByte(address: number, register: number): Promise<number> {
     checkRegister(register, "readByte");
-    const device = this.target(address, "readByte");
-    device.write(Buffer.from([register]));
-    return byteAt(device.read(1), 0);
+    const device = await this.target(address, "readByte");
+    send(device, Buffer.from([register]), "readByte");
+    return byteAt(receive(device, 1, "readByte"), 0);
   }
 
   async writeByte(address: number, register: number, value: number): Promise<void> {
     checkRegister(register, "writeByte");
     checkByte(value, "writeByte");
-    this.target(address, "writeByte").write(Buffer.from([register, value]));
+    send(await this.target(address, "writeByte"), Buffer.from([register, value]), "writeByte");
   }
 
   async readWord(address: number, register: number): Promise<number> {
     checkRegister(register, "readWord");
-    const device = this.target(address, "readWord");
-    device.write(Buffer.from([register]));
-    const data = device.read(2);
+    const device = await this.target(address, "readWord");
+    send(device, Buffer.from([register]), "readWord");
+    const data = receive(device, 2, "readWord");
     return byteAt(data, 0) | (byteAt(data, 1) << 8);
   }
 
   async writeWord(address: number, register: number, value: number): Promise<void> {
     checkRegister(register, "writeWord");
     if (!Number.isInteger(value) || value < 0 || value > 0xffff) throw invalid("writeWord", `word ${value}`);
-    this.target(address, "writeWord").write(Buffer.from([register, value & 0xff, value >> 8]));
+    send(await this.target(address, "writeWord"), Buffer.from([register, value & 0xff, value >> 8]), "writeWord");
   }
 
   async readBlock(address: number, register: number, length: number): Promise<Buffer> {
     checkRegister(register, "readBlock");
     checkLength(length, "readBlock");
-    const device = this.target(address, "readBlock");
-    device.write(Buffer.from([register]));
-    return sized(device.read(length), length);
+    const device = await this.target(address, "readBlock");
+    send(device, Buffer.from([register]), "readBlock");
+    return receive(device, length, "readBlock");
   }
 
   async writeBlock(address: number, register: number, data: Buffer): Promise<void> {
     checkRegister(register, "writeBlock");
-    this.target(address, "writeBlock").write(Buffer.concat([Buffer.from([register]), data]));
+    send(await this.target(address, "writeBlock"), Buffer.concat([Buffer.from([register]), data]), "writeBlock");
   }
 
   async write(address: number, data: Buffer): Promise<void> {
-    this.target(address, "i2cWrite").write(Buffer.from(data));
+    send(await this.target(address, "i2cWrite"), Buffer.from(data), "i2cWrite");
   }
 
   async read(address: number, length: number): Promise<Buffer> {
     checkLength(length, "i2cRead");
-    return sized(this.target(address, "i2cRead").read(length), length);
+    return receive(await this.target(address, "i2cRead"), length, "i2cRead");
   }
 
   /** The bus itself is wiring: closing it does nothing. Users close their `open()` handles. */
   async close(): Promise<void> {}
 
   /** The device a transfer reaches, after any injected fault has had its say. */
-  private target(address: number, op: string): SimI2cDevice {
+  private async target(address: number, op: string): Promise<SimI2cDevice> {
     if (!Number.isInteger(address) || address < 0 || address > 0x7f) throw invalid(op, `address ${address}`);
     const attachment = this.attachments.get(address);
     if (attachment === undefined) throw nack(op);
     const fault = attachment.fault;
-    if (fault !== null) {
-      attachment.remaining -= 1;
-      if (attachment.remaining <= 0) attachment.fault = null;
-      switch (fault.kind) {
-        case "nack":
-          throw nack(op);
-        case "eio":
-          throw busError(op);
-      }
+    if (fault === null) return attachment.device;
+    switch (fault.kind) {
+      case "unplug":
+        throw nack(op);
+      case "slow":
+        if (fault.delayMs > ADAPTER_TIMEOUT_MS) {
+          await sleep(ADAPTER_TIMEOUT_MS);
+          throw timedOut(op);
+        }
+        await sleep(fault.delayMs);
+        return attachment.device;
+      case "nack":
+      case "eio":
+        attachment.remaining -= 1;
+        if (attachment.remaining <= 0) attachment.fault = null;
+        throw fault.kind === "nack" ? nack(op) : busError(op);
     }
-    return attachment.device;
   }
+}
+
+function send(device: SimI2cDevice, data: Buffer, op: string): void {
+  if (device.write(data) === NACK) throw nack(op);
+}
+
+function receive(device: SimI2cDevice, length: number, op: string): Buffer {
+  const data = device.read(length);
+  if (data === NACK) throw nack(op);
+  return sized(data, length);
 }
 
 /** One opener's view of a shared simulated bus. */

@@ -14,6 +14,9 @@
 // sleep), normal mode (always fresh data), oversampling resolution (16 bit at ×1 … 20 bit at ×16,
 // 20 bit whenever the IIR filter is on), skipped measurements (0x80000 / 0x8000).
 // Not modelled: the IIR filter's smoothing, standby timing in normal mode, SPI, noise.
+// Faults: "stuck" (conversions keep measuring the environment of the moment it was set) is the model's own;
+// bus faults (eio, nack, unplug, slow) are the simulated bus's. Replugging power-cycles the chip like a reset.
+import type { Fault, Faultable, FaultKind } from "../faults.ts";
 import type { SimI2cDevice } from "../i2c.ts";
 
 export const BME280_CHIP_ID = 0x60;
@@ -123,7 +126,8 @@ interface PendingConversion {
   data: Buffer;
 }
 
-export class SimBme280 implements SimI2cDevice {
+export class SimBme280 implements SimI2cDevice, Faultable {
+  readonly supportedFaults: readonly FaultKind[] = ["stuck"];
   readonly chipId: number;
   readonly calibration: Readonly<Bme280Calibration>;
   /** Every value written to ctrl_meas (0xF4), in order. */
@@ -132,6 +136,8 @@ export class SimBme280 implements SimI2cDevice {
   forcedConversions = 0;
 
   private environment: Bme280Environment = { temperature: 20, pressure: 101325, humidity: 50 };
+  /** While "stuck": what the sensing elements keep reporting. */
+  private frozen: Bme280Environment | null = null;
   private rawOverride: Partial<Bme280RawAdc> | null = null;
   private readonly timing: Bme280Timing;
   private readonly clock: () => number;
@@ -162,6 +168,19 @@ export class SimBme280 implements SimI2cDevice {
 
   getEnvironment(): Bme280Environment {
     return { ...this.environment };
+  }
+
+  /** "stuck": conversions keep measuring the environment of this moment (the chip itself keeps working). */
+  setFault(fault: Fault | null): void {
+    if (fault !== null && !this.supportedFaults.includes(fault.kind)) {
+      throw new Error(`the BME280 model cannot inject "${fault.kind}"`);
+    }
+    this.frozen = fault?.kind === "stuck" ? (this.frozen ?? { ...this.environment }) : null;
+  }
+
+  /** Power restored: registers as after a reset (the trimming NVM keeps its contents). */
+  powerCycle(): void {
+    this.reset();
   }
 
   /**
@@ -297,7 +316,7 @@ export class SimBme280 implements SimI2cDevice {
     const osrsT = (this.ctrlMeas >> 5) & 0x7;
     const osrsP = (this.ctrlMeas >> 2) & 0x7;
     const osrsH = this.ctrlHumLatched & 0x7;
-    const physical = this.rawAdcFor();
+    const physical = this.rawAdcFor(this.frozen ?? this.environment);
     const raw = { ...physical, ...(this.rawOverride ?? {}) };
     const adcT = osrsT === 0 ? SKIPPED_20BIT : raw.temperature & 0xfffff;
     const adcP = osrsP === 0 ? SKIPPED_20BIT : raw.pressure & 0xfffff;
