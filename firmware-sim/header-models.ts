@@ -1,0 +1,102 @@
+// The simulated world for devices on the 40-pin header itself: DS18B20s on the 1-Wire bus, contacts and
+// pulse sources on GPIO inputs, relays on GPIO outputs. world.ts spreads these into its model tables.
+import type { FaultKind } from "./faults.ts";
+import type { SimGpioPin } from "./gpio.ts";
+import { SimDs18b20 } from "./onewire.ts";
+import type { ActuatorModel, Placement, SensorModel } from "./world.ts";
+
+interface GpioInputPlacement {
+  gpio: { pin: number; activeLow?: boolean };
+  mode?: "level" | "counter";
+}
+
+/** A sysfs id for a DS18B20 whose config names none: the driver then takes the only one on the bus. */
+function simulatedDs18b20Id(index: number): string {
+  return `28-${(0x0316a2790000 + index).toString(16).padStart(12, "0")}`;
+}
+
+export const headerSensorModels: Record<string, SensorModel> = {
+  ds18b20: (hal, sensor, index) => {
+    const configured = (sensor.options.onewire as { device?: string } | undefined)?.device;
+    const sensorModel = new SimDs18b20({ id: configured ?? simulatedDs18b20Id(index), temperature: 19 });
+    hal.oneWireBus().attach(sensorModel);
+    const phase = index * 2.3;
+    return {
+      faults: sensorModel,
+      drive: (nowMs) => {
+        const t = nowMs / 90_000 + phase; // a slow swing, like water in a tank
+        sensorModel.setTemperature(19 + 3 * Math.sin(t) + (Math.random() - 0.5) * 0.1);
+      },
+      close: () => hal.oneWireBus().detach(sensorModel.id),
+    };
+  },
+  "gpio-input": (hal, sensor, index) => {
+    const { gpio, mode } = sensor.options as unknown as GpioInputPlacement;
+    const active = gpio.activeLow ? 0 : 1;
+    const wire = hal.gpioChip.pin(gpio.pin);
+    wire.setLevel(active === 1 ? 0 : 1);
+    return mode === "counter" ? pulseSource(wire, active, index) : contact(wire, active, index);
+  },
+};
+
+export const headerActuatorModels: Record<string, ActuatorModel> = {
+  // The relay coil is the simulated output pin itself: its level is hal.gpioChip.pin(n).level.
+  "gpio-output": (): Placement => ({}),
+};
+
+const STUCK_ONLY: readonly FaultKind[] = ["stuck"];
+
+/** A door contact: closed most of the time, open for 5–20 s every 30–120 s; every move bounces. */
+function contact(wire: SimGpioPin, active: 0 | 1, index: number): Placement {
+  let stuck = false;
+  let nextMoveAt: number | undefined;
+  const move = (level: 0 | 1) => {
+    if (stuck || wire.direction === "out") return;
+    void wire.bounce(level, { edges: 5, spanMs: 4 });
+  };
+  return {
+    faults: { supportedFaults: STUCK_ONLY, setFault: (fault) => (stuck = fault?.kind === "stuck") },
+    drive: (nowMs) => {
+      nextMoveAt ??= nowMs + 10_000 + index * 7_000;
+      if (nowMs < nextMoveAt) return;
+      const opening = wire.level !== active;
+      move(opening ? active : ((1 - active) as 0 | 1));
+      nextMoveAt = nowMs + (opening ? 5_000 + Math.random() * 15_000 : 30_000 + Math.random() * 90_000);
+    },
+  };
+}
+
+/** Pulses at a rate wandering over 0–3 Hz (a rain gauge in a shower, a flow meter), each closing with a little bounce. */
+function pulseSource(wire: SimGpioPin, active: 0 | 1, index: number): Placement {
+  const timers = new Set<NodeJS.Timeout>();
+  let stuck = false;
+  let owed = 0;
+  const later = (ms: number, run: () => void) => {
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      if (!stuck && wire.direction !== "out") run();
+    }, ms);
+    timers.add(timer);
+  };
+  return {
+    faults: { supportedFaults: STUCK_ONLY, setFault: (fault) => (stuck = fault?.kind === "stuck") },
+    drive: (nowMs) => {
+      const hertz = 1.5 + 1.5 * Math.sin(nowMs / 120_000 + index);
+      owed += hertz;
+      const pulses = Math.floor(owed);
+      owed -= pulses;
+      const periodMs = 1000 / Math.max(pulses, 1);
+      const widthMs = Math.min(100, periodMs / 2);
+      for (let i = 0; i < pulses; i++) {
+        later(i * periodMs, () => {
+          void wire.bounce(active, { edges: 3, spanMs: 2 });
+          later(widthMs, () => wire.setLevel((1 - active) as 0 | 1));
+        });
+      }
+    },
+    close: () => {
+      timers.forEach((timer) => clearTimeout(timer));
+      timers.clear();
+    },
+  };
+}
