@@ -1,0 +1,112 @@
+// The real serial backend: a UART or USB serial adapter through the serialport package.
+// serialport is a native addon: it is imported on first use. firmware-sim also opens pseudo-terminals through
+// this backend (the simulated device sits at the other end), so serial tests exercise the real package.
+import { constants } from "node:fs";
+import { access } from "node:fs/promises";
+import type { SerialPort } from "serialport";
+import { HardwareAccessError, type SerialLink, type SerialOptions } from "../hal.ts";
+
+/** The Pi's own UART names: missing means the UART is not enabled rather than an adapter not plugged in. */
+const PI_UARTS = new Set(["/dev/serial0", "/dev/serial1", "/dev/ttyAMA0", "/dev/ttyS0"]);
+
+/**
+ * Opens `options.path`. `devicePath` is the node actually opened when it differs from the configured path
+ * (firmware-sim's pseudo-terminal); errors always name the configured path.
+ */
+export async function openSerialLink(options: SerialOptions, devicePath = options.path): Promise<SerialLink> {
+  try {
+    await access(devicePath, constants.R_OK | constants.W_OK);
+  } catch (error) {
+    throw serialAccessError(options.path, error) ?? error;
+  }
+  const { SerialPort } = await import("serialport");
+  const port = new SerialPort({
+    path: devicePath,
+    baudRate: options.baudRate,
+    dataBits: options.dataBits ?? 8,
+    parity: options.parity ?? "none",
+    stopBits: options.stopBits ?? 1,
+    autoOpen: false,
+  });
+  await new Promise<void>((resolve, reject) => {
+    port.open((error) => (error ? reject(serialAccessError(options.path, error) ?? error) : resolve()));
+  });
+  return new RealSerialLink(options.path, port);
+}
+
+class RealSerialLink implements SerialLink {
+  constructor(
+    readonly path: string,
+    private readonly port: SerialPort,
+  ) {
+    // Without a listener an 'error' event would throw; errors reach the HAL's users through onError.
+    port.on("error", () => undefined);
+  }
+
+  /** Resolves once the bytes have left Node's and the driver's buffers (tcdrain). */
+  write(data: Buffer | string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (!this.port.isOpen) {
+        reject(new Error(`${this.path}: the serial port is not open`));
+        return;
+      }
+      this.port.write(data, (error) => {
+        if (error) reject(error);
+      });
+      this.port.drain((error) => (error ? reject(error) : resolve()));
+    });
+  }
+
+  onData(listener: (chunk: Buffer) => void): () => void {
+    this.port.on("data", listener);
+    return () => this.port.off("data", listener);
+  }
+
+  onError(listener: (error: Error) => void): () => void {
+    this.port.on("error", listener);
+    return () => this.port.off("error", listener);
+  }
+
+  onClose(listener: () => void): () => void {
+    const once = () => listener();
+    this.port.on("close", once);
+    return () => this.port.off("close", once);
+  }
+
+  close(): Promise<void> {
+    if (!this.port.isOpen) return Promise.resolve();
+    return new Promise((resolve) => this.port.close(() => resolve()));
+  }
+}
+
+/** The HardwareAccessError for a missing, forbidden or busy serial device, or undefined for any other error. */
+export function serialAccessError(path: string, error: unknown): HardwareAccessError | undefined {
+  const code = typeof error === "object" && error !== null && "code" in error ? error.code : undefined;
+  // serialport's open errors carry no code, only strerror() text.
+  const message = error instanceof Error ? error.message : "";
+  if (code === "ENOENT" || message.includes("No such file or directory")) {
+    const fix = PI_UARTS.has(path)
+      ? "no such serial device: the Pi's UART is not enabled. Run `sudo raspi-config nonint do_serial_hw 0` and " +
+        "`sudo raspi-config nonint do_serial_cons 1` (UART on, no login shell on it), or set enable_uart=1 in " +
+        "/boot/firmware/config.txt and remove console=serial0,115200 from cmdline.txt, then reboot"
+      : "no such serial device: is the adapter plugged in? `ls /dev/serial/by-id/` lists the adapters present " +
+        "(a by-id path stays the same when USB devices are re-enumerated)";
+    return new HardwareAccessError(path, fix, error);
+  }
+  if (code === "EACCES" || code === "EPERM" || message.includes("Permission denied")) {
+    return new HardwareAccessError(
+      path,
+      "permission denied: add the user the agent runs as to the `dialout` group (`sudo usermod -aG dialout <user>`) and restart the agent",
+      error,
+    );
+  }
+  if (message.includes("Cannot lock port")) {
+    return new HardwareAccessError(
+      path,
+      "the port is in use by another program (gpsd, ModemManager, a serial console or a terminal): `sudo fuser -v " +
+        `${path}\` shows which; stop it or give this sensor another port`,
+      error,
+    );
+  }
+  return undefined;
+}
