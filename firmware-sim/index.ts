@@ -1,12 +1,19 @@
 // The simulated hardware behind `hardware: sim`: a Hal whose buses reach chip models instead of
 // device nodes. Drivers get the same interfaces as on a Pi and cannot tell the difference.
-import type { GpioLine, Hal, I2cBus, OneWire, SerialLink } from "../drivers/hal.ts";
+import type { Hal, I2cBus } from "../drivers/hal.ts";
 import { SimI2cBus } from "./i2c.ts";
+import { openSimSerial } from "./serial/pty.ts";
+import { SimGpioChip } from "./gpio.ts";
+import { SimOneWireBus } from "./onewire.ts";
 
 export interface SimHal extends Hal {
   readonly kind: "sim";
   /** The simulated bus `n`, created on first use and shared: attach chip models here. */
   i2cBus(busNumber: number): SimI2cBus;
+  /** The simulated 40-pin header: the world drives inputs and reads outputs (relay coils) here. */
+  readonly gpioChip: SimGpioChip;
+  /** The simulated w1 sysfs tree, created on first use: attach DS18B20 models here. */
+  oneWireBus(): SimOneWireBus;
 }
 
 export function createSimHal(): SimHal {
@@ -20,20 +27,19 @@ export function createSimHal(): SimHal {
     }
     return bus;
   };
+  const gpioChip = new SimGpioChip();
+  let w1: SimOneWireBus | undefined;
+  const oneWireBus = (): SimOneWireBus => (w1 ??= new SimOneWireBus());
   return {
     kind: "sim",
     i2cBus,
+    gpioChip,
+    oneWireBus,
     // Each caller gets its own handle, so closing one driver's bus does not cut off the others.
     i2c: async (busNumber: number): Promise<I2cBus> => i2cBus(busNumber).open(),
-    // GPIO, serial and 1-Wire simulation are built by a later task; until then they say so.
-    gpio: async (pin: number): Promise<GpioLine> => {
-      throw new Error(`GPIO ${pin}: GPIO is not simulated yet`);
-    },
-    serial: async (options): Promise<SerialLink> => {
-      throw new Error(`${options.path}: serial links are not simulated yet`);
-    },
-    oneWire: (): OneWire => {
-      throw new Error("1-Wire is not simulated yet");
-    },
+    gpio: (pin, options) => gpioChip.open(pin, options),
+    // Each configured serial path is a pty pair with firmware on the far end (serial/pty.ts).
+    serial: (options) => openSimSerial(options),
+    oneWire: () => oneWireBus().open(),
   };
 }

@@ -4,7 +4,12 @@
 import type { ActuatorConfig, SensorConfig } from "../agent/config.ts";
 import type { SimHal } from "./index.ts";
 import { SimBme280 } from "./chips/bme280.ts";
-import { scheduleFaults, type Faultable } from "./faults.ts";
+import { serialSensorModels } from "./serial/models.ts";
+import { headerActuatorModels, headerSensorModels } from "./header-models.ts";
+import { SimSht3x } from "./chips/sht3x.ts";
+import { SimAds1115 } from "./chips/ads1115.ts";
+import { scheduleFaults, type Fault, type Faultable, type FaultKind } from "./faults.ts";
+import type { SimI2cFault } from "./i2c.ts";
 
 /** What placing a model gave: how to move its environment, and where its faults go. */
 export interface Placement {
@@ -23,25 +28,49 @@ interface I2cPlacement {
   address: number;
 }
 
-/** Faults the I2C bus applies in front of a chip model at one address. */
-export function i2cFaults(hal: SimHal, { bus, address }: I2cPlacement): Faultable {
+const I2C_BUS_FAULTS: readonly FaultKind[] = ["eio", "nack", "unplug", "slow"];
+/** "slow" without a configured delay: late, yet within the kernel's 1 s I2C adapter timeout. */
+const DEFAULT_SLOW_MS = 500;
+
+/**
+ * Faults at one I2C address: the bus's own (eio, nack, unplug, slow) in front of the chip model, plus the
+ * ones only the model can fake because they depend on what the bytes mean (stuck values, wrong CRCs).
+ * One fault is active at a time: setting one clears the other.
+ */
+export function i2cFaults(hal: SimHal, { bus, address }: I2cPlacement, chip?: Faultable): Faultable {
   return {
-    supportedFaults: ["eio", "nack"],
+    supportedFaults: [...I2C_BUS_FAULTS, ...(chip?.supportedFaults ?? [])],
     setFault: (fault) => {
-      if (fault === null) hal.i2cBus(bus).injectFault(address, null);
-      else if (fault.kind === "eio" || fault.kind === "nack") hal.i2cBus(bus).injectFault(address, { kind: fault.kind });
+      const onChip = fault !== null && chip !== undefined && chip.supportedFaults.includes(fault.kind);
+      chip?.setFault(onChip ? fault : null);
+      hal.i2cBus(bus).injectFault(address, fault === null || onChip ? null : busFault(fault));
     },
   };
 }
 
+function busFault(fault: Fault): SimI2cFault | null {
+  switch (fault.kind) {
+    case "eio":
+    case "nack":
+    case "unplug":
+      return { kind: fault.kind };
+    case "slow":
+      return { kind: "slow", delayMs: fault.delayMs ?? DEFAULT_SLOW_MS };
+    default:
+      return null;
+  }
+}
+
 export const sensorModels: Record<string, SensorModel> = {
+  ...serialSensorModels,
+  ...headerSensorModels,
   bme280: (hal, sensor, index) => {
     const placement = sensor.options.i2c as I2cPlacement;
     const chip = new SimBme280();
     hal.i2cBus(placement.bus).attach(placement.address, chip);
     const phase = index * 1.7;
     return {
-      faults: i2cFaults(hal, placement),
+      faults: i2cFaults(hal, placement, chip),
       drive: (nowMs) => {
         const t = nowMs / 60_000 + phase; // one swing every ~6 minutes, so a demo shows movement
         chip.setEnvironment({
@@ -52,9 +81,45 @@ export const sensorModels: Record<string, SensorModel> = {
       },
     };
   },
+  sht3x: (hal, sensor, index) => {
+    const placement = sensor.options.i2c as I2cPlacement;
+    const chip = new SimSht3x();
+    hal.i2cBus(placement.bus).attach(placement.address, chip);
+    const phase = index * 1.7;
+    return {
+      faults: i2cFaults(hal, placement, chip),
+      drive: (nowMs) => {
+        const t = nowMs / 60_000 + phase;
+        chip.setEnvironment({
+          temperature: 22 + 2.5 * Math.sin(t) + (Math.random() - 0.5) * 0.05,
+          humidity: 50 + 12 * Math.sin(t / 2 + 2) + (Math.random() - 0.5) * 0.2,
+        });
+      },
+    };
+  },
+  ads1115: (hal, sensor, index) => {
+    const placement = sensor.options.i2c as I2cPlacement;
+    const chip = new SimAds1115();
+    hal.i2cBus(placement.bus).attach(placement.address, chip);
+    const phase = index * 1.7;
+    return {
+      faults: i2cFaults(hal, placement, chip),
+      drive: (nowMs) => {
+        const t = nowMs / 60_000 + phase;
+        const loopMilliamps = 12 + 8 * Math.sin(t / 3); // a 4–20 mA transmitter's full span
+        const noise = () => (Math.random() - 0.5) * 0.002;
+        chip.setInputs([
+          1.5 + Math.sin(t) + noise(), // a potentiometer or sensor output wandering over 0.5–2.5 V
+          (loopMilliamps / 1000) * 150 + noise(), // that loop across a 150 Ω shunt: 0.6–3.0 V
+          noise(), // unconnected, pulled to GND
+          2.5 + noise(), // a 5 V rail through a 1:1 divider
+        ]);
+      },
+    };
+  },
 };
 
-export const actuatorModels: Record<string, ActuatorModel> = {};
+export const actuatorModels: Record<string, ActuatorModel> = { ...headerActuatorModels };
 
 export interface World {
   /** Sensors and actuators whose driver has no simulation: their devices will not be found. */
@@ -101,7 +166,7 @@ export async function populate(
     close: async () => {
       clearInterval(timer);
       cancels.forEach((cancel) => cancel());
-      await Promise.all(placements.map((placement) => placement.close?.()));
+      await Promise.all(placements.map(async (placement) => placement.close?.()));
     },
   };
 }
