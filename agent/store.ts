@@ -38,6 +38,8 @@ const ROWS_PER_STATEMENT = 500;
 export interface StoredReading extends Reading {
   /** Commit-order key of the row. */
   id: number;
+  /** When the server accepted it; absent while it is in the outbox. */
+  publishedAt?: Date;
 }
 
 export interface StoreStatus {
@@ -54,6 +56,7 @@ interface ReadingRow {
   seq: number;
   ts: number;
   fields: string;
+  published_at?: number | null;
 }
 
 export interface StoreOptions {
@@ -263,6 +266,18 @@ export class Store {
     return rows.map(toReading);
   }
 
+  /** A sensor's stored readings (published or not) with from <= timestamp < to, in sequence order. */
+  async history(sensorId: string, range: { from?: Date; to?: Date; limit?: number } = {}): Promise<StoredReading[]> {
+    await this.flush();
+    const rows = await this.db.exclusive(() =>
+      this.db.all<ReadingRow>(
+        "SELECT id, sensor_id, seq, ts, fields, published_at FROM readings WHERE sensor_id = ? AND ts >= ? AND ts < ? ORDER BY seq LIMIT ?",
+        [sensorId, range.from?.getTime() ?? 0, range.to?.getTime() ?? Number.MAX_SAFE_INTEGER, range.limit ?? -1],
+      ),
+    );
+    return rows.map(toReading);
+  }
+
   async status(): Promise<StoreStatus> {
     await this.flush();
     return this.db.exclusive(() => readStatus(this.db));
@@ -295,7 +310,9 @@ async function migrate(db: Database): Promise<void> {
 }
 
 function toReading(row: ReadingRow): StoredReading {
-  return { id: row.id, sensorId: row.sensor_id, seq: row.seq, timestamp: new Date(row.ts), fields: JSON.parse(row.fields) as Field[] };
+  const reading: StoredReading = { id: row.id, sensorId: row.sensor_id, seq: row.seq, timestamp: new Date(row.ts), fields: JSON.parse(row.fields) as Field[] };
+  if (row.published_at != null) reading.publishedAt = new Date(row.published_at);
+  return reading;
 }
 
 /** Status straight from a database file; `xedge status` uses it while the agent runs (WAL allows the reader). */

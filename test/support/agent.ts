@@ -56,6 +56,10 @@ export function writeAgentConfig(server: XmppTestServer, options: AgentConfigOpt
   return { file, dir };
 }
 
+/** Agents still running when the test process exits are killed with it. */
+const running = new Set<ChildProcess>();
+process.once("exit", () => running.forEach((child) => child.kill("SIGKILL")));
+
 export class AgentProcess {
   readonly logs: LogLine[] = [];
   readonly stderr: string[] = [];
@@ -88,7 +92,8 @@ export class AgentProcess {
       env: { ...process.env, ...env },
     });
     const agent = new AgentProcess(child);
-    process.once("exit", () => child.kill("SIGKILL"));
+    running.add(child);
+    child.once("exit", () => running.delete(child));
     return agent;
   }
 
