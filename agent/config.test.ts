@@ -6,6 +6,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ConfigError, PASSWORD_ENV, parseConfig } from "./config.ts";
+import { sensorDrivers } from "../drivers/registry.ts";
+
+/** The registered sensor drivers, in the order config errors list them. */
+const DRIVERS = Object.keys(sensorDrivers).join(", ");
 
 const PEM = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ==\n-----END CERTIFICATE-----\n";
 
@@ -90,9 +94,10 @@ sensors:
       ]);
       assert.deepEqual(cfg.store, { path: join(dir, "data", "xedge.db"), maxReadings: 5000, retentionMs: 3 * 86_400_000, commitIntervalMs: 1000 });
       assert.deepEqual(cfg.sensors, [
-        { id: "boiler", driver: "bme280", intervalMs: 1500, options: { i2c: { bus: 1, address: 0x76 } } },
-        { id: "attic", driver: "bme280", intervalMs: 10_000, options: { i2c: { bus: 1, address: 0x77 } } },
+        { id: "boiler", driver: "bme280", intervalMs: 1500, options: { i2c: { bus: 1, address: 0x76 } }, faults: [] },
+        { id: "attic", driver: "bme280", intervalMs: 10_000, options: { i2c: { bus: 1, address: 0x77 } }, faults: [] },
       ]);
+      assert.deepEqual(cfg.actuators, []);
       assert.deepEqual(cfg.log, { level: "info", json: false });
     });
 
@@ -150,7 +155,7 @@ sensors:
 
     it("an unknown key at the top level", () => {
       assert.deepEqual(problemsOf(config({ extra: "foo: 1\n" })), [
-        "foo: unknown key; expected one of: hardware, xmpp, pubsub, operators, store, sensors, log",
+        "foo: unknown key; expected one of: hardware, xmpp, pubsub, operators, store, sensors, actuators, log",
       ]);
     });
 
@@ -177,7 +182,7 @@ sensors:
 
     it("an unknown driver", () => {
       assert.deepEqual(problemsOf(config({ extra: "sensors:\n  - { id: boiler, driver: dht22 }\n" })), [
-        'sensors[0].driver: unknown driver "dht22"; expected one of bme280',
+        `sensors[0].driver: unknown driver "dht22"; expected one of ${DRIVERS}`,
       ]);
     });
 
@@ -243,8 +248,8 @@ sensors:
         'store.retention: expected a duration such as 7d (units ms, s, m, h, d), got "forever"',
         "sensors[0].interval: must be longer than 0",
         "sensors[0].i2c.address: expected 0x03..0x77, got 0x90",
-        'sensors[1].driver: unknown driver "dht22"; expected one of bme280',
-        "bogus: unknown key; expected one of: hardware, xmpp, pubsub, operators, store, sensors, log",
+        `sensors[1].driver: unknown driver "dht22"; expected one of ${DRIVERS}`,
+        "bogus: unknown key; expected one of: hardware, xmpp, pubsub, operators, store, sensors, actuators, log",
         "xmpp.passwordFile: give either xmpp.password or xmpp.passwordFile, not both",
         'sensors[1].id: duplicate id "boiler" (also sensors[0].id)',
       ]);
@@ -259,9 +264,54 @@ sensors:
         assert.ok(error instanceof ConfigError);
         assert.equal(
           error.message,
-          `${file}: 2 problem(s) in config:\n  xmpp.jid: required (string)\n  foo: unknown key; expected one of: hardware, xmpp, pubsub, operators, store, sensors, log`,
+          `${file}: 2 problem(s) in config:\n  xmpp.jid: required (string)\n  foo: unknown key; expected one of: hardware, xmpp, pubsub, operators, store, sensors, actuators, log`,
         );
       }
     });
+  });
+});
+
+describe("sampling policy, simulated faults and actuators in config", () => {
+  const base = "hardware: sim\nxmpp: { jid: gw1@example.net, password: p }\n";
+
+  it("resolves deadband, maxSilence (defaulting to 15 minutes), faults and actuators", () => {
+    const cfg = parseConfig(
+      `${base}sensors:
+  - { id: a, driver: bme280, i2c: { bus: 1, address: 0x76 }, deadband: { temperature: 0.2 }, maxSilence: 5m }
+  - { id: b, driver: bme280, i2c: { bus: 1, address: 0x77 }, deadband: 1, sim: { faults: [{ kind: eio, at: 30s, for: 10s }, { kind: slow, delay: 2s }] } }
+actuators:
+  - { id: pump, driver: gpio-output, gpio: { pin: 22 } }
+`,
+      "/tmp/x.yaml",
+      {},
+    );
+    assert.deepEqual(cfg.sensors[0]?.report, { deadband: { temperature: 0.2 }, maxSilenceMs: 300_000 });
+    assert.deepEqual(cfg.sensors[1]?.report, { deadband: 1, maxSilenceMs: 900_000 });
+    assert.deepEqual(cfg.sensors[1]?.faults, [
+      { kind: "eio", atMs: 30_000, forMs: 10_000 },
+      { kind: "slow", atMs: 0, delayMs: 2000 },
+    ]);
+    assert.deepEqual(cfg.sensors[0]?.faults, []);
+    assert.deepEqual(cfg.actuators.map((a) => [a.id, a.driver]), [["pump", "gpio-output"]]);
+  });
+
+  it("rejects an unknown fault kind, a negative deadband and an id shared by a sensor and an actuator", () => {
+    const text = `${base}sensors:
+  - { id: a, driver: bme280, i2c: { bus: 1, address: 0x76 }, deadband: -1, sim: { faults: [{ kind: fire }] } }
+actuators:
+  - { id: a, driver: gpio-output, gpio: { pin: 22 } }
+`;
+    assert.throws(
+      () => parseConfig(text, "/tmp/x.yaml", {}),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.deepEqual(error.problems, [
+          "sensors[0].deadband: expected at least 0, got -1",
+          'sensors[0].sim.faults[0].kind: expected one of eio | nack | crc | stuck | unplug | garbage | truncated | slow, got "fire"',
+          'actuators[0].id: duplicate id "a" (also sensors[0].id)',
+        ]);
+        return true;
+      },
+    );
   });
 });

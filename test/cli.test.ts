@@ -5,6 +5,10 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "./support/agent.ts";
+import { sensorDrivers } from "../drivers/registry.ts";
+
+/** The registered sensor drivers, in the order config errors list them. */
+const DRIVERS = Object.keys(sensorDrivers).join(", ");
 
 const dir = mkdtempSync(join(tmpdir(), "xedge-cli-"));
 const GOOD_XMPP = "xmpp: { jid: gw1@example.net, password: secret }";
@@ -41,7 +45,7 @@ const badConfigs: { name: string; text: string; line: string }[] = [
   {
     name: "unknown driver",
     text: `hardware: sim\n${GOOD_XMPP}\nsensors:\n  - { id: boiler, driver: bme281 }\n`,
-    line: 'sensors[0].driver: unknown driver "bme281"; expected one of bme280',
+    line: `sensors[0].driver: unknown driver "bme281"; expected one of ${DRIVERS}`,
   },
 ];
 
@@ -64,7 +68,7 @@ describe("xedge check", () => {
       "xmpp.extra: unknown key; expected one of: jid, password, passwordFile, resource, service, caFile, pingInterval, pingTimeout, reconnect",
       "sensors[0].interval: must be longer than 0",
       "sensors[0].i2c.address: expected 0x03..0x77, got 0x90",
-      'sensors[1].driver: unknown driver "nope"; expected one of bme280',
+      `sensors[1].driver: unknown driver "nope"; expected one of ${DRIVERS}`,
       'sensors[1].id: duplicate id "a" (also sensors[0].id)',
     ]);
   });
@@ -85,5 +89,26 @@ describe("xedge check", () => {
     const result = await runCli(["frobnicate"]);
     assert.equal(result.code, 2);
     assert.match(result.stderr, /unknown command 'frobnicate'/);
+  });
+});
+
+describe("xedge check with hardware: real", () => {
+  it("reports each missing device in one clear line, without a stack trace, and exits 1", async () => {
+    // This machine has no I2C, 1-Wire, GPIO or serial devices: every sensor's device is missing.
+    const text = `hardware: real\n${GOOD_XMPP}\nsensors:
+  - ${SENSOR}
+  - { id: tank, driver: ds18b20, onewire: { device: 28-0316a2795aff } }
+  - { id: door, driver: gpio-input, gpio: { pin: 17 } }
+  - { id: gps, driver: nmea, serial: { path: /dev/ttyXEDGE-absent, baudRate: 9600 } }
+`;
+    const result = await runCli(["check", "--config", configFile("real", text)]);
+    assert.equal(result.code, 1);
+    const lines = result.stderr.trim().split("\n");
+    assert.equal(lines.length, 4, result.stderr);
+    assert.match(lines[0]!, /^sensors\[0\] \(boiler\): \/dev\/i2c-1: .*raspi-config/);
+    assert.match(lines[1]!, /^sensors\[1\] \(tank\): .*1-Wire.*raspi-config nonint do_onewire 0/);
+    assert.match(lines[2]!, /^sensors\[2\] \(door\): .*GPIO/);
+    assert.match(lines[3]!, /^sensors\[3\] \(gps\): \/dev\/ttyXEDGE-absent: .*/);
+    assert.doesNotMatch(result.stderr, /\n\s+at /, "no stack trace");
   });
 });
