@@ -35,7 +35,10 @@ export const headerSensorModels: Record<string, SensorModel> = {
     const active = gpio.activeLow ? 0 : 1;
     const wire = hal.gpioChip.pin(gpio.pin);
     wire.setLevel(active === 1 ? 0 : 1);
-    return mode === "counter" ? pulseSource(wire, active, index) : contact(wire, active, index);
+    // A rain gauge (counting millimetres) tips a few times a minute at most; a flow meter pulses at a few hertz.
+    const counter = (sensor.options as { counter?: { unit?: string } }).counter;
+    const maxHertz = counter?.unit === "mm" ? 0.1 : 3;
+    return mode === "counter" ? pulseSource(wire, active, index, maxHertz) : contact(wire, active, index);
   },
 };
 
@@ -66,8 +69,8 @@ function contact(wire: SimGpioPin, active: 0 | 1, index: number): Placement {
   };
 }
 
-/** Pulses at a rate wandering over 0–3 Hz (a rain gauge in a shower, a flow meter), each closing with a little bounce. */
-function pulseSource(wire: SimGpioPin, active: 0 | 1, index: number): Placement {
+/** Pulses at a rate wandering over 0–maxHertz, each closing with a little bounce. */
+function pulseSource(wire: SimGpioPin, active: 0 | 1, index: number, maxHertz: number): Placement {
   const timers = new Set<NodeJS.Timeout>();
   let stuck = false;
   let owed = 0;
@@ -81,7 +84,7 @@ function pulseSource(wire: SimGpioPin, active: 0 | 1, index: number): Placement 
   return {
     faults: { supportedFaults: STUCK_ONLY, setFault: (fault) => (stuck = fault?.kind === "stuck") },
     drive: (nowMs) => {
-      const hertz = 1.5 + 1.5 * Math.sin(nowMs / 120_000 + index);
+      const hertz = (maxHertz / 2) * (1 + Math.sin(nowMs / 120_000 + index));
       owed += hertz;
       const pulses = Math.floor(owed);
       owed -= pulses;

@@ -2,6 +2,9 @@
 // arrive at the pubsub nodes, seen by an operator's client. Ctrl-C stops everything it started.
 // `--seconds N` stops by itself after N seconds (used headless in CI).
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
 import { parseArgs } from "node:util";
 import { startServer } from "../test/support/servers.ts";
 import { AgentProcess, writeAgentConfig } from "../test/support/agent.ts";
@@ -11,13 +14,9 @@ import { formatDuration } from "../agent/duration.ts";
 const { values } = parseArgs({ options: { seconds: { type: "string" } } });
 const stopAfterMs = values.seconds === undefined ? undefined : Number(values.seconds) * 1000;
 
-/** Where each simulated BME280 is wired: two on bus 1 (SDO low and high), one on bus 2. */
-const PLACEMENTS = [
-  { id: "boiler", bus: 1, address: "0x76" },
-  { id: "greenhouse", bus: 1, address: "0x77" },
-  { id: "cellar", bus: 2, address: "0x76" },
-];
-const SENSORS = PLACEMENTS.map((p) => p.id);
+/** One simulated sensor per driver, and a relay: the same gateway the tests run. */
+const DEVICES = readFileSync(resolve(import.meta.dirname, "../examples/sim-sensors.yaml"), "utf8");
+const SENSORS = (parseYaml(DEVICES) as { sensors: { id: string }[] }).sensors.map((sensor) => sensor.id);
 const gatewayPassword = randomBytes(9).toString("base64url");
 const operatorPassword = randomBytes(9).toString("base64url");
 
@@ -29,7 +28,7 @@ const server = await startServer("prosody", {
 const { file, dir } = writeAgentConfig(server, {
   password: gatewayPassword,
   commitInterval: "500ms",
-  sensors: PLACEMENTS.map((p) => `  - { id: ${p.id}, driver: bme280, i2c: { bus: ${p.bus}, address: ${p.address} }, interval: 2s }`).join("\n"),
+  devices: DEVICES,
 });
 const agent = AgentProcess.start(file);
 
@@ -52,7 +51,7 @@ let observer: Observer | undefined;
 try {
   await agent.waitForMessage("online", 30_000);
   console.log(`
-  gateway  gw1@localhost/edge  (simulated BME280 sensors: ${SENSORS.join(", ")})
+  gateway  gw1@localhost/edge  (simulated sensors: ${SENSORS.join(", ")}; relay: pump)
   server   ${server.service}  (STARTTLS, certificate signed by the CA in ${server.caFile})
   operator ops@localhost  password ${operatorPassword}
   pubsub   ${server.pubsubService}, nodes xedge/gw1/<sensor>
@@ -75,7 +74,9 @@ try {
     for (const item of ops.notifications.slice(shown)) {
       const node = item.payload?.getChild("node");
       const timestamp = node?.getChild("timestamp");
-      const fields = (timestamp?.getChildren("numeric") ?? []).map((f) => `${String(f.attrs.name)} ${String(f.attrs.value)} ${String(f.attrs.unit)}`);
+      const fields = (timestamp?.children ?? []).flatMap((f) =>
+        typeof f === "string" ? [] : [`${String(f.attrs.name)} ${String(f.attrs.value)}${f.attrs.unit ? ` ${String(f.attrs.unit)}` : ""}`],
+      );
       const time = new Date(String(timestamp?.attrs.value)).toLocaleTimeString();
       console.log(`  ${time}  ${String(node?.attrs.nodeId).padEnd(11)} #${item.id.padEnd(5)} ${fields.join("  ")}`);
     }

@@ -17,6 +17,7 @@ import saslFactory from "@xmpp/sasl";
 import scramSha1 from "@xmpp/sasl-scram-sha-1";
 import resourceBinding from "@xmpp/resource-binding";
 import SASLFactory from "saslmechanisms";
+import { iqRequester } from "./iq.ts";
 
 export { xml, jid };
 export type { Element } from "@xmpp/xml";
@@ -86,7 +87,8 @@ export function createClient(options: ClientOptions) {
   });
   resourceBinding({ iqCaller, streamFeatures }, options.resource);
 
-  return { entity, iqCaller, iqCallee, middleware };
+  // The library's iqCaller stays for resource binding, which needs it; everything else uses `request`.
+  return { entity, iqCallee, middleware, request: iqRequester(entity, middleware) };
 }
 
 export type XmppClient = ReturnType<typeof createClient>;

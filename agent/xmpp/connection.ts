@@ -121,7 +121,7 @@ export class XmppConnection extends EventEmitter<Events> {
   async request(iq: Element, timeoutMs: number): Promise<Element> {
     const client = this.current;
     if (!client || !this.online) throw new Error("not connected");
-    return client.iqCaller.request(iq, timeoutMs);
+    return client.request(iq, timeoutMs);
   }
 
   /** Goes offline politely: unavailable presence, closed stream. */
@@ -197,7 +197,7 @@ export class XmppConnection extends EventEmitter<Events> {
   private async ping(client: XmppClient): Promise<void> {
     if (this.current !== client || !this.online) return;
     try {
-      await client.iqCaller.request(
+      await client.request(
         xml("iq", { type: "get", to: this.options.domain }, xml("ping", { xmlns: NS_PING })),
         this.options.pingTimeoutMs,
       );

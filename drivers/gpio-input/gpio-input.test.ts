@@ -252,21 +252,21 @@ describe("gpio-input configuration and pins", () => {
 });
 
 describe("gpio-input in the simulated world", () => {
-  test("a door contact moves now and then with bounce; a pulse source feeds a counter", async () => {
+  test("a door contact moves now and then with bounce; a flow meter's pulses feed a counter", async () => {
     const hal = createSimHal();
     const config = parseConfig(
       "hardware: sim\nxmpp: { jid: gw1@example.net, password: secret }\nsensors:\n" +
         "  - { id: door, driver: gpio-input, gpio: { pin: 5, activeLow: true } }\n" +
-        "  - { id: rain, driver: gpio-input, gpio: { pin: 6 }, mode: counter, counter: { perPulse: 0.2794, unit: mm, per: h } }\n",
+        "  - { id: flow, driver: gpio-input, gpio: { pin: 6 }, mode: counter, counter: { perPulse: 0.1333, unit: L, per: min } }\n",
       "/tmp/xedge.yaml",
       {},
     );
     let now = 0;
     const world = await populate(hal, config, () => now);
-    const [doorConfig, rainConfig] = config.sensors;
-    assert.ok(doorConfig && rainConfig);
+    const [doorConfig, flowConfig] = config.sensors;
+    assert.ok(doorConfig && flowConfig);
     const door = await gpioInput.open(hal, doorConfig.options);
-    const rain = await gpioInput.open(hal, rainConfig.options);
+    const flow = await gpioInput.open(hal, flowConfig.options);
     try {
       assert.deepEqual(world.unsimulated, []);
       assert.equal(value(await door.read(), "state"), false); // the model starts inactive
@@ -276,11 +276,11 @@ describe("gpio-input in the simulated world", () => {
       await new Promise((resolve) => setTimeout(resolve, 1100)); // the world steps once a second
       assert.equal(asked, 1);
       assert.equal(value(await door.read(), "state"), true);
-      const count = value(await rain.read(), "count") as number;
+      const count = value(await flow.read(), "count") as number;
       assert.ok(count >= 1 && count <= 4, `count ${count}`);
     } finally {
       await door.close();
-      await rain.close();
+      await flow.close();
       await world.close();
     }
   });

@@ -23,7 +23,10 @@ export interface AgentConfigOptions {
   caFile?: string;
   /** Extra YAML lines under `xmpp:` (indented by the caller with two spaces). */
   xmppExtra?: string;
+  /** Lines under `sensors:`. */
   sensors?: string;
+  /** A whole `sensors:` (and `actuators:`) block, used instead of `sensors`. */
+  devices?: string;
   pubsubService?: string | null;
   commitInterval?: string;
 }
@@ -45,8 +48,7 @@ export function writeAgentConfig(server: XmppTestServer, options: AgentConfigOpt
     `  path: ${join(dir, "xedge.db")}`,
     `  commitInterval: ${options.commitInterval ?? "100ms"}`,
     "log: { level: debug, json: true }",
-    "sensors:",
-    options.sensors ?? "  - { id: boiler, driver: bme280, i2c: { bus: 1, address: 0x76 }, interval: 200ms }",
+    options.devices ?? `sensors:\n${options.sensors ?? "  - { id: boiler, driver: bme280, i2c: { bus: 1, address: 0x76 }, interval: 200ms }"}`,
     "",
   ]
     .filter((line) => line !== "")

@@ -34,7 +34,7 @@ export class Observer {
   }
 
   private request(to: string | undefined, type: "get" | "set", child: Element): Promise<Element> {
-    return this.client.iqCaller.request(xml("iq", { type, ...(to ? { to } : {}) }, xml("pubsub", { xmlns: NS_PUBSUB }, child)), 10_000);
+    return this.client.request(xml("iq", { type, ...(to ? { to } : {}) }, xml("pubsub", { xmlns: NS_PUBSUB }, child)), 10_000);
   }
 
   /** All items of a node, in the order the service returns them. */

@@ -1,0 +1,76 @@
+// Sending an iq and awaiting its reply. xmpp.js's IQ caller attaches its rejection handler only after send()
+// resolves, so an error reply that arrives first is an unhandled rejection that ends the process; it also
+// matches replies by id alone. This one settles through a promise whose handlers exist from the start, and
+// accepts a reply only from the entity the request went to.
+import StanzaError from "@xmpp/middleware/lib/StanzaError.js";
+import { TimeoutError } from "@xmpp/events";
+import type { Element } from "@xmpp/xml";
+import type { Client } from "@xmpp/client-core";
+import type { Middleware } from "@xmpp/middleware";
+import { randomUUID } from "node:crypto";
+
+interface Pending {
+  /** Who may answer: the request's `to`, or for requests to our own account, our bare JID and our server. */
+  from: Set<string>;
+  settle: (reply: Element) => void;
+}
+
+export type IqRequest = (iq: Element, timeoutMs: number) => Promise<Element>;
+
+export function iqRequester(entity: Client, middleware: Middleware<Client>): IqRequest {
+  const pending = new Map<string, Pending>();
+
+  middleware.use((context, next) => {
+    const { stanza } = context;
+    const { id, type, from } = stanza.attrs as { id?: string; type?: string; from?: string };
+    const waiting = id === undefined ? undefined : pending.get(id);
+    if (stanza.name !== "iq" || (type !== "result" && type !== "error") || !waiting) return next();
+    const bare = (from ?? "").split("/")[0] ?? "";
+    if (!waiting.from.has(from ?? "") && !waiting.from.has(bare)) return next(); // a reply from someone else: not ours
+    waiting.settle(stanza);
+    return undefined;
+  });
+
+  return (iq, timeoutMs) => {
+    const id = (iq.attrs.id as string | undefined) ?? randomUUID();
+    iq.attrs.id = id;
+    const to = iq.attrs.to as string | undefined;
+    const own = entity.jid?.bare().toString();
+    const from = new Set(to !== undefined ? [to] : ["", ...(own ? [own, own.split("@")[1] ?? ""] : [])]);
+    return new Promise<Element>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        reject(new TimeoutError(`no reply to iq ${id} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      pending.set(id, {
+        from,
+        settle: (reply) => {
+          clearTimeout(timer);
+          pending.delete(id);
+          const error = reply.getChild("error");
+          if (reply.attrs.type === "error") {
+            reject(error ? stanzaError(error) : new StanzaError("undefined-condition", "iq error without an <error/> element"));
+          } else {
+            resolve(reply);
+          }
+        },
+      });
+      entity.send(iq).catch((error: unknown) => {
+        clearTimeout(timer);
+        pending.delete(id);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      });
+    });
+  };
+}
+
+const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
+
+/** The RFC 6120 error of a reply: its condition, text, application-specific child and type. */
+function stanzaError(element: Element): StanzaError {
+  const children = element.getChildElements();
+  const condition = children.find((child) => child.attrs.xmlns === NS_STANZAS && child.name !== "text")?.name ?? "undefined-condition";
+  const text = element.getChildText("text", NS_STANZAS) ?? undefined;
+  const application = children.find((child) => child.attrs.xmlns !== NS_STANZAS);
+  return new StanzaError(condition, text, application, element.attrs.type as string | undefined);
+}
