@@ -8,7 +8,7 @@ import { parse as parseYaml } from "yaml";
 import { parseArgs } from "node:util";
 import { startServer } from "../test/support/servers.ts";
 import { AgentProcess, writeAgentConfig } from "../test/support/agent.ts";
-import { Observer } from "../test/support/observer.ts";
+import { Observer, type Item } from "../test/support/observer.ts";
 import { formatDuration } from "../agent/duration.ts";
 
 const { values } = parseArgs({ options: { seconds: { type: "string" } } });
@@ -63,27 +63,32 @@ try {
 `);
   observer = await Observer.connect(server, "ops", operatorPassword);
   const ops = observer;
+  let shown = 0;
+  const show = (item: Item) => {
+    const node = item.payload?.getChild("node");
+    const timestamp = node?.getChild("timestamp");
+    const fields = (timestamp?.children ?? []).flatMap((f) =>
+      typeof f === "string" ? [] : [`${String(f.attrs.name)} ${String(f.attrs.value)}${f.attrs.unit ? ` ${String(f.attrs.unit)}` : ""}`],
+    );
+    const time = new Date(String(timestamp?.attrs.value)).toLocaleTimeString();
+    console.log(`  ${time}  ${String(node?.attrs.nodeId).padEnd(11)} #${item.id.padEnd(5)} ${fields.join("  ")}`);
+    shown += 1;
+  };
+  // Each node's latest item first (a door may stay shut for minutes), then every new one as it arrives.
   for (const sensor of SENSORS) {
     const node = `xedge/gw1/${sensor}`;
-    await ops.until(() => ops.items(server.pubsubService, node), (items) => items.length > 0, 20_000, `the first item on ${node}`);
+    const items = await ops.until(() => ops.items(server.pubsubService, node), (found) => found.length > 0, 20_000, `the first item on ${node}`);
+    show(items.at(-1)!);
     await ops.subscribe(server.pubsubService, node);
   }
-  let shown = 0;
+  let seen = 0;
   const started = Date.now();
   const timer = setInterval(() => {
-    for (const item of ops.notifications.slice(shown)) {
-      const node = item.payload?.getChild("node");
-      const timestamp = node?.getChild("timestamp");
-      const fields = (timestamp?.children ?? []).flatMap((f) =>
-        typeof f === "string" ? [] : [`${String(f.attrs.name)} ${String(f.attrs.value)}${f.attrs.unit ? ` ${String(f.attrs.unit)}` : ""}`],
-      );
-      const time = new Date(String(timestamp?.attrs.value)).toLocaleTimeString();
-      console.log(`  ${time}  ${String(node?.attrs.nodeId).padEnd(11)} #${item.id.padEnd(5)} ${fields.join("  ")}`);
-    }
-    shown = ops.notifications.length;
+    ops.notifications.slice(seen).forEach(show);
+    seen = ops.notifications.length;
     if (stopAfterMs !== undefined && Date.now() - started >= stopAfterMs) {
       clearInterval(timer);
-      console.log(`\n${shown} readings arrived in ${formatDuration(Math.round((Date.now() - started) / 1000) * 1000)}.`);
+      console.log(`\n${shown} readings shown in ${formatDuration(Math.round((Date.now() - started) / 1000) * 1000)}.`);
       void shutdown(shown > 0 ? 0 : 1);
     }
   }, 250);

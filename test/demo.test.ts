@@ -6,7 +6,7 @@ import { resolve } from "node:path";
 import { listProcesses } from "./support/procs.ts";
 
 it("the demo shows readings arriving at the pubsub nodes and stops everything it started", async () => {
-  const child = spawn(process.execPath, ["--import", "tsx", resolve(import.meta.dirname, "../scripts/demo.ts"), "--seconds", "7"], {
+  const child = spawn(process.execPath, ["--import", "tsx", resolve(import.meta.dirname, "../scripts/demo.ts"), "--seconds", "5"], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
@@ -17,8 +17,20 @@ it("the demo shows readings arriving at the pubsub nodes and stops everything it
   const port = /server\s+xmpp:\/\/127\.0\.0\.1:(\d+)/.exec(output)?.[1];
   assert.ok(port, `the demo prints where its server listens:\n${output}`);
   assert.match(output, /operator ops@localhost {2}password \S+/);
-  for (const sensor of ["boiler", "greenhouse", "cellar"]) {
-    assert.match(output, new RegExp(`${sensor}\\s+#\\d+\\s+temperature -?\\d+\\.\\d\\d °C {2}humidity \\d+\\.\\d+ %RH {2}pressure \\d+\\.\\d\\d hPa`));
+  // One simulated sensor per driver, each with its own fields.
+  const expected: Record<string, RegExp> = {
+    boiler: /temperature -?\d+\.\d\d °C {2}humidity \d+\.\d\d %RH {2}pressure \d+\.\d\d hPa/,
+    greenhouse: /temperature -?\d+\.\d\d °C {2}humidity \d+\.\d\d %RH/,
+    tank: /valvePosition \d\.\d{4} V {2}loopCurrent \d+\.\d+ mA/,
+    cellar: /temperature -?\d+\.\d{4} °C/,
+    door: /state (true|false)/,
+    rain: /count \d+ {2}total \d+\.\d mm {2}rate \d+\.\d mm\/h/,
+    gps: /latitude -?\d+\.\d{6} ° {2}longitude -?\d+\.\d{6} °/,
+    meter: /voltage \d+\.\d V {2}activePower \d+ W/,
+    bench: /temp \d+\.\d+ {2}hum \d+\.\d+/,
+  };
+  for (const [sensor, fields] of Object.entries(expected)) {
+    assert.match(output, new RegExp(`${sensor}\\s+#\\d+\\s+${fields.source}`), `a reading from ${sensor}`);
   }
   assert.match(output, /demo stopped; nothing left running\./);
   const leftovers = listProcesses().filter((p) => /prosody|xedge\.mjs/.test(p.cmdline) && p.cmdline.includes("xedge-"));
