@@ -6,6 +6,7 @@ import { startServer, serverKinds, type XmppTestServer } from "./support/servers
 import { AgentProcess, writeAgentConfig } from "./support/agent.ts";
 import { Observer, type Item } from "./support/observer.ts";
 import { createUntrustedCa } from "./support/tls.ts";
+import { xml } from "../agent/xmpp/client.ts";
 
 const NODE = "xedge/gw1/boiler";
 const NS_SENSORDATA = "urn:xmpp:iot:sensordata";
@@ -24,9 +25,11 @@ for (const kind of serverKinds) {
     let server: XmppTestServer;
 
     before(async () => {
+      // No stream management on this server: dead-link detection must not depend on it.
       server = await startServer(kind, {
         accounts: { gw1: "gw1-secret", ops: "ops-secret" },
         pubsubAdmins: ["gw1@localhost"],
+        streamManagement: false,
       });
     });
     after(async () => {
@@ -76,6 +79,27 @@ for (const kind of serverKinds) {
         assert.ok(Math.abs(Number(temperature?.attrs.value) - 21) <= 3.2, `simulated temperature ${String(temperature?.attrs.value)} is near 21 °C`);
       } finally {
         await ops.close();
+      }
+    });
+
+    it("answers disco#info and XEP-0199 ping on its full JID", async () => {
+      const { file } = writeAgentConfig(server);
+      const agent = AgentProcess.start(file);
+      const ops = await Observer.connect(server, "ops", "ops-secret");
+      try {
+        await agent.waitForMessage("online", 30_000);
+        const info = await ops.iq("get", "gw1@localhost/edge", xml("query", { xmlns: "http://jabber.org/protocol/disco#info" }));
+        const query = info.getChild("query", "http://jabber.org/protocol/disco#info");
+        const features = query?.getChildren("feature").map((f) => String(f.attrs.var));
+        assert.ok(features?.includes("urn:xmpp:ping"), `features: ${features?.join(", ")}`);
+        assert.ok(features?.includes("http://jabber.org/protocol/disco#info"));
+        assert.deepEqual(query?.getChild("identity")?.attrs, { category: "client", type: "bot", name: "xedge" });
+        const pong = await ops.iq("get", "gw1@localhost/edge", xml("ping", { xmlns: "urn:xmpp:ping" }));
+        assert.equal(pong.attrs.type, "result");
+        assert.equal(pong.attrs.from, "gw1@localhost/edge");
+      } finally {
+        await ops.close();
+        assert.equal(await agent.stop(), 0);
       }
     });
 

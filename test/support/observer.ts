@@ -37,6 +37,11 @@ export class Observer {
     return this.client.request(xml("iq", { type, ...(to ? { to } : {}) }, xml("pubsub", { xmlns: NS_PUBSUB }, child)), 10_000);
   }
 
+  /** Sends any iq and resolves with the reply (rejects with the StanzaError of an error reply). */
+  iq(type: "get" | "set", to: string, child: Element): Promise<Element> {
+    return this.client.request(xml("iq", { type, to }, child), 10_000);
+  }
+
   /** All items of a node, in the order the service returns them. */
   async items(service: string | undefined, node: string): Promise<Item[]> {
     const reply = await this.request(service, "get", xml("items", { node }));
