@@ -62,7 +62,11 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
     },
     log,
   );
-  const sink = new PubsubSink(connection, { ...config.pubsub, gatewayJid: config.xmpp.jid });
+  const sink = new PubsubSink(connection, {
+    ...config.pubsub,
+    gatewayJid: config.xmpp.jid,
+    notice: (message) => log.warn(message),
+  });
   const publisher = new Publisher(store, sink, { window: 32 }, log);
   connection.on("online", () => publisher.resume());
   connection.on("offline", () => publisher.pause());

@@ -11,7 +11,7 @@ import type { Field, Reading, Sample } from "./model.ts";
 import { Database } from "./sqlite.ts";
 
 /** Schema migrations, applied in order; PRAGMA user_version records how many have run. */
-const MIGRATIONS: string[] = [
+export const MIGRATIONS: string[] = [
   `CREATE TABLE sensors (
      sensor_id TEXT PRIMARY KEY,
      last_seq  INTEGER NOT NULL

@@ -47,6 +47,25 @@ for (const kind of serverKinds) {
       }
     });
 
+    it("keeps the service's maximum of items, and says so, when pubsub.maxItems is above it", async (t) => {
+      const capped = await startServer(kind, { accounts: { gw1: "gw1-secret" }, pubsubAdmins: ["gw1@localhost"], maxItemsPerNode: 256 });
+      t.after(() => capped.stop());
+      const { file } = writeAgentConfig(capped);
+      const agent = AgentProcess.start(file);
+      const owner = await Observer.connect(capped, "gw1", "gw1-secret");
+      try {
+        const notice = await agent.waitForLog((line) => line.level === "warn" && /refused pubsub\.maxItems 1000/.test(line.message), 20_000);
+        assert.match(notice.message, /nodes keep the service's maximum instead/);
+        await owner.until(() => owner.items(capped.pubsubService, "xedge/gw1/boiler"), (items) => items.length >= 3, 20_000, "items");
+        const config = await owner.iq("get", capped.pubsubService, xml("pubsub", { xmlns: NS_OWNER }, xml("configure", { node: "xedge/gw1/boiler" })));
+        const form = config.getChild("pubsub", NS_OWNER)?.getChild("configure")?.getChild("x", "jabber:x:data");
+        assert.match(String(formValue(form, "pubsub#max_items")), /^(256|max)$/);
+      } finally {
+        await owner.close();
+        assert.equal(await agent.stop(), 0);
+      }
+    });
+
     it("publishes to the account's own PEP service when no pubsub service is configured", async () => {
       const { file } = writeAgentConfig(server, {
         pubsubService: null,

@@ -10,7 +10,7 @@ import type { Middleware } from "@xmpp/middleware";
 import { randomUUID } from "node:crypto";
 
 interface Pending {
-  /** Who may answer: the request's `to`, or for requests to our own account, our bare JID and our server. */
+  /** Who may answer: the request's `to`; for requests to our own account, also our server or no `from`. */
   from: Set<string>;
   settle: (reply: Element) => void;
 }
@@ -35,8 +35,11 @@ export function iqRequester(entity: Client, middleware: Middleware<Client>): IqR
     const id = (iq.attrs.id as string | undefined) ?? randomUUID();
     iq.attrs.id = id;
     const to = iq.attrs.to as string | undefined;
-    const own = entity.jid?.bare().toString();
-    const from = new Set(to !== undefined ? [to] : ["", ...(own ? [own, own.split("@")[1] ?? ""] : [])]);
+    const own = entity.jid?.bare().toString() ?? "";
+    const ownDomain = own.split("@")[1] ?? "";
+    // The server answers for our own account (and for itself) with or without a `from`.
+    const forOwnAccount = to === undefined || to === own || to === ownDomain;
+    const from = new Set(forOwnAccount ? ["", own, ownDomain, ...(to ? [to] : [])] : [to]);
     return new Promise<Element>((resolve, reject) => {
       const timer = setTimeout(() => {
         pending.delete(id);

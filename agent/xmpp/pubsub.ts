@@ -23,7 +23,12 @@ export interface PubsubOptions {
   /** The gateway's bare JID: the PEP service, and for error messages that say what to grant. */
   gatewayJid: string;
   requestTimeoutMs?: number;
+  /** Something the operator should know that is not an error (e.g. a server limit applied instead of config). */
+  notice?: (message: string) => void;
 }
+
+/** Conditions with which services refuse a node configuration they do not allow (e.g. max_items too high). */
+const CONFIG_REFUSALS = new Set(["not-acceptable", "resource-constraint", "policy-violation", "bad-request"]);
 
 export function nodeName(prefix: string, sensorId: string): string {
   return `${prefix}/${sensorId}`;
@@ -54,6 +59,8 @@ export class PubsubSink implements PublishSink {
   private readonly nodes = new Map<string, Promise<void>>();
   private features: Promise<Set<string>> | undefined;
   private publishOptionsRefused = false;
+  /** Set once the service refused pubsub.maxItems: nodes then ask for the service's own maximum. */
+  private maxItemsRefused = false;
 
   constructor(
     private readonly connection: XmppConnection,
@@ -87,7 +94,7 @@ export class PubsubSink implements PublishSink {
   private get nodeConfig(): Record<string, string> {
     const config: Record<string, string> = {
       "pubsub#persist_items": "true",
-      "pubsub#max_items": String(this.options.maxItems),
+      "pubsub#max_items": this.maxItemsRefused ? "max" : String(this.options.maxItems),
     };
     if (this.options.accessModel) config["pubsub#access_model"] = this.options.accessModel;
     return config;
@@ -109,7 +116,11 @@ export class PubsubSink implements PublishSink {
         if (condition(error) !== "item-not-found" && pubsubCondition(error) !== "precondition-not-met") this.publishOptionsRefused = true;
       }
     }
-    await this.createOrConfigure(node);
+    try {
+      await this.createOrConfigure(node);
+    } catch (error) {
+      throw this.explain(error, node, "create or configure");
+    }
     try {
       await this.request(this.publishIq(node, reading));
     } catch (error) {
@@ -146,23 +157,51 @@ export class PubsubSink implements PublishSink {
     return this.features;
   }
 
+  /**
+   * Runs a node creation or configuration; if the service refuses it (typically a max_items above its limit:
+   * Prosody's pubsub_max_items and pep_max_items default to 256), tries once more with max_items "max", the
+   * service's own maximum (XEP-0060), and says so.
+   */
+  private async withServiceLimits(node: string, operation: () => Promise<void>): Promise<void> {
+    try {
+      await operation();
+    } catch (error) {
+      const c = error instanceof PublishError ? undefined : condition(error);
+      if (this.maxItemsRefused || c === undefined || !CONFIG_REFUSALS.has(c)) throw error;
+      this.maxItemsRefused = true;
+      this.options.notice?.(
+        `${this.options.service ?? `the PEP service of ${this.options.gatewayJid}`} refused pubsub.maxItems ${this.options.maxItems} for node ${node} (${c}); nodes keep the service's maximum instead (Prosody: raise pubsub_max_items or pep_max_items; ejabberd: max_items_node)`,
+      );
+      await operation();
+    }
+  }
+
   /** Creates the node with its configuration; if it exists already, applies the configuration instead. */
-  private async createOrConfigure(node: string): Promise<void> {
+  private createOrConfigure(node: string): Promise<void> {
+    return this.withServiceLimits(node, () => this.createOrConfigureOnce(node));
+  }
+
+  private async createOrConfigureOnce(node: string): Promise<void> {
     const iq = this.pubsubIq("set", NS_PUBSUB, xml("create", { node }));
     iq.getChild("pubsub")?.append(xml("configure", {}, dataForm(`${NS_PUBSUB}#node_config`, this.nodeConfig)));
     try {
       await this.request(iq);
     } catch (error) {
-      if (condition(error) !== "conflict") throw this.explain(error, node, "create");
-      await this.configure(node);
+      if (condition(error) !== "conflict") throw error;
+      await this.configureOnce(node);
     }
   }
 
-  private async configure(node: string): Promise<void> {
+  private configure(node: string): Promise<void> {
+    return this.withServiceLimits(node, () => this.configureOnce(node));
+  }
+
+  private async configureOnce(node: string): Promise<void> {
     try {
       await this.request(this.pubsubIq("set", NS_PUBSUB_OWNER, xml("configure", { node }, dataForm(`${NS_PUBSUB}#node_config`, this.nodeConfig))));
     } catch (error) {
-      throw this.explain(error, node, "configure");
+      if (condition(error) === "forbidden") throw this.explain(error, node, "configure");
+      throw error;
     }
   }
 
@@ -178,7 +217,7 @@ export class PubsubSink implements PublishSink {
     }
     if (c === "not-acceptable" || c === "resource-constraint" || c === "policy-violation") {
       return new PublishError(
-        `${where} refused the configuration of node ${node} (${c}): pubsub.maxItems ${this.options.maxItems} may exceed the server's limit (Prosody: pubsub_max_items; ejabberd: max_items_node)`,
+        `${where} refused the configuration of node ${node} (${c}), even asking for its own maximum of items: check pubsub.accessModel and the service's pubsub settings`,
         "fatal",
       );
     }
