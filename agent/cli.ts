@@ -86,6 +86,7 @@ function renderStatus(status: StoreStatus, now: Date): string {
     const last = sensor.lastReading;
     const values = last ? last.fields.map((f) => `${f.name} ${formatFieldValue(f)}${"unit" in f && f.unit ? ` ${f.unit}` : ""}`).join(", ") : "no reading";
     lines.push(`  ${sensor.sensorId}  #${sensor.lastSeq}  ${values}${last ? `  (${ago(last.timestamp, now)})` : ""}`);
+    if (sensor.error !== undefined) lines.push(`    FAILING since ${sensor.errorSince?.toISOString() ?? "?"}: ${sensor.error}`);
   }
   return `${lines.join("\n")}\n`;
 }

@@ -53,6 +53,8 @@ describe("sampler", () => {
       await until(() => state("flaky").error !== undefined, "flaky's error");
       assert.match(state("flaky").error!, /bme280 at 0x77 on I2C bus 1/);
       assert.ok(state("flaky").failingSince instanceof Date);
+      const failing = (await store.status()).sensors.find((s) => s.sensorId === "flaky");
+      assert.equal(failing?.error, state("flaky").error, "the error is recorded for xedge status");
       const goodBefore = state("good").lastReading?.seq ?? 0;
       const flakyBefore = state("flaky").lastReading?.seq ?? 0;
       await until(() => (state("good").lastReading?.seq ?? 0) >= goodBefore + 5, "the good sensor carrying on");
@@ -60,6 +62,7 @@ describe("sampler", () => {
       hal.i2cBus(1).injectFault(0x77, null);
       await until(() => state("flaky").error === undefined, "flaky's recovery", 10_000);
       await until(() => (state("flaky").lastReading?.seq ?? 0) > flakyBefore, "flaky's next reading");
+      assert.equal((await store.status()).sensors.find((s) => s.sensorId === "flaky")?.error, undefined, "and cleared on recovery");
       const temperature = state("flaky").lastReading?.fields.find((f) => f.name === "temperature");
       assert.ok(temperature?.type === "numeric" && Math.abs(temperature.value - 30) < 0.05);
     } finally {

@@ -112,7 +112,10 @@ class SensorLoop {
       if (shouldKeep(this.config.report, last && { fields: last.fields, at: last.timestamp.getTime() }, fields, timestamp.getTime())) {
         this.state.lastReading = this.store.append(sample);
       }
-      if (this.state.error !== undefined) this.log.info("sensor recovered", { sensor: this.config.id });
+      if (this.state.error !== undefined) {
+        this.log.info("sensor recovered", { sensor: this.config.id });
+        this.store.setSensorError(this.config.id);
+      }
       this.failures = 0;
       this.state.error = undefined;
       this.state.failingSince = undefined;
@@ -132,6 +135,7 @@ class SensorLoop {
     if (this.state.error !== message) {
       this.log.warn("sensor failed", { sensor: this.config.id, error: message, retryInMs: this.retryDelay() });
     }
+    if (this.state.error !== message) this.store.setSensorError(this.config.id, message, this.state.failingSince ?? new Date());
     this.state.error = message;
     this.state.failingSince ??= new Date();
   }

@@ -11,7 +11,7 @@ import { openForStatus, Store, type StoredReading } from "./store.ts";
 /** Long enough that the store's own commit timer never fires during a test: commits happen when the test says. */
 const NO_AUTO_COMMIT = { commitIntervalMs: 3_600_000 };
 /** The store has one schema migration so far. */
-const MIGRATION_COUNT = 1;
+const MIGRATION_COUNT = 2;
 
 let dir: string;
 let dbCount = 0;
@@ -358,5 +358,71 @@ describe("Store", () => {
       assert.equal(error.message, `store schema version 99 is newer than this xedge understands (${MIGRATION_COUNT}); upgrade xedge`);
       return true;
     });
+  });
+});
+
+describe("store: retention, sensor errors and migration of an older database", () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), "xedge-store-more-"));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("prunes published readings older than the retention, and never unsent ones", async () => {
+    const store = await Store.open(join(dir, "prune.db"), { commitIntervalMs: 60_000, retentionMs: 60_000 });
+    try {
+      const now = Date.now();
+      const fields = [{ type: "int" as const, name: "n", value: 1 }];
+      for (const age of [300_000, 200_000, 100_000, 30_000]) store.append({ sensorId: "a", timestamp: new Date(now - age), fields });
+      await store.flush();
+      const [old1, old2] = await store.unsent(0, 10);
+      store.markPublished(old1!.id);
+      store.markPublished(old2!.id);
+      await store.flush();
+      assert.equal(await store.prune(now), 2, "the two old published readings");
+      assert.deepEqual((await store.history("a")).map((r) => r.seq), [3, 4], "the old unsent one and the recent one stay");
+      assert.equal((await store.status()).sensors[0]?.lastSeq, 4, "pruning keeps the sequence");
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("records a failing sensor's error for status, and clears it on recovery", async () => {
+    const path = join(dir, "errors.db");
+    const store = await Store.open(path, { commitIntervalMs: 60_000 });
+    const since = new Date("2026-01-02T03:04:05Z");
+    store.setSensorError("never-read", "bme280 at 0x76 on I2C bus 1: no answer", since);
+    await store.close();
+    const first = await openForStatus(path);
+    await first.close();
+    assert.deepEqual(first.status.sensors, [{ sensorId: "never-read", lastSeq: 0, error: "bme280 at 0x76 on I2C bus 1: no answer", errorSince: since }]);
+    const again = await Store.open(path, { commitIntervalMs: 60_000 });
+    again.setSensorError("never-read");
+    await again.close();
+    const second = await openForStatus(path);
+    await second.close();
+    assert.deepEqual(second.status.sensors, [{ sensorId: "never-read", lastSeq: 0 }]);
+  });
+
+  it("migrates a version-1 database without losing its readings or sequence numbers", async () => {
+    const path = join(dir, "v1.db");
+    const db = await Database.open(path);
+    await db.exec(`CREATE TABLE sensors (sensor_id TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);
+      CREATE TABLE readings (id INTEGER PRIMARY KEY AUTOINCREMENT, sensor_id TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL,
+        fields TEXT NOT NULL, published_at INTEGER, UNIQUE (sensor_id, seq));
+      CREATE INDEX readings_outbox ON readings (id) WHERE published_at IS NULL;
+      CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+      INSERT INTO sensors VALUES ('a', 7);
+      INSERT INTO readings (sensor_id, seq, ts, fields) VALUES ('a', 7, 1000, '[]');
+      PRAGMA user_version = 1;`);
+    await db.close();
+    const store = await Store.open(path, { commitIntervalMs: 60_000 });
+    try {
+      assert.equal(store.append({ sensorId: "a", timestamp: new Date(), fields: [] }).seq, 8);
+      await store.flush();
+      assert.deepEqual((await store.history("a")).map((r) => r.seq), [7, 8]);
+    } finally {
+      await store.close();
+    }
   });
 });

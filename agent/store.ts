@@ -30,6 +30,9 @@ export const MIGRATIONS: string[] = [
      name  TEXT PRIMARY KEY,
      value INTEGER NOT NULL
    );`,
+  // A failing sensor's error, so `xedge status` can tell it from the outside.
+  `ALTER TABLE sensors ADD COLUMN error TEXT;
+   ALTER TABLE sensors ADD COLUMN error_since INTEGER;`,
 ];
 
 /** Rows per INSERT statement: 5 parameters each, well under SQLite's 32766-variable limit. */
@@ -47,7 +50,7 @@ export interface StoreStatus {
   oldestUnsent?: Date;
   lastPublished?: Date;
   dropped: number;
-  sensors: { sensorId: string; lastSeq: number; lastReading?: Reading }[];
+  sensors: { sensorId: string; lastSeq: number; lastReading?: Reading; error?: string; errorSince?: Date }[];
 }
 
 interface ReadingRow {
@@ -79,6 +82,8 @@ export class Store {
   private pending: Sample[] = [];
   private pendingSeqs: number[] = [];
   private acked: number[] = [];
+  /** Sensor error changes waiting for the next commit: undefined error = recovered. */
+  private sensorErrors = new Map<string, { error?: string; since?: Date }>();
   private readonly lastSeq = new Map<string, number>();
   private readonly listeners = new Set<CommitListener>();
   private timer: NodeJS.Timeout | undefined;
@@ -129,6 +134,11 @@ export class Store {
     return { ...sample, seq };
   }
 
+  /** Records that a sensor is failing (or, without `error`, works again); applied with the next commit. */
+  setSensorError(sensorId: string, error?: string, since?: Date): void {
+    this.sensorErrors.set(sensorId, { error, since });
+  }
+
   /** Records that the server accepted this reading; applied with the next commit. */
   markPublished(id: number): void {
     this.acked.push(id);
@@ -145,10 +155,12 @@ export class Store {
       const samples = this.pending;
       const seqs = this.pendingSeqs;
       const acked = this.acked;
-      if (samples.length === 0 && acked.length === 0) return;
+      const sensorErrors = this.sensorErrors;
+      if (samples.length === 0 && acked.length === 0 && sensorErrors.size === 0) return;
       this.pending = [];
       this.pendingSeqs = [];
       this.acked = [];
+      this.sensorErrors = new Map();
       const committed: StoredReading[] = [];
       let dropped = 0;
       try {
@@ -188,6 +200,13 @@ export class Store {
             );
             unsent -= changes;
           }
+          for (const [sensorId, { error, since }] of sensorErrors) {
+            await this.db.run(
+              `INSERT INTO sensors (sensor_id, last_seq, error, error_since) VALUES (?, 0, ?, ?)
+               ON CONFLICT (sensor_id) DO UPDATE SET error = excluded.error, error_since = excluded.error_since`,
+              [sensorId, error ?? null, since?.getTime() ?? null],
+            );
+          }
           dropped = await this.enforceBound(unsent);
           this.unsentRows = unsent - dropped;
         });
@@ -196,6 +215,7 @@ export class Store {
         this.pending = samples.concat(this.pending);
         this.pendingSeqs = seqs.concat(this.pendingSeqs);
         this.acked = acked.concat(this.acked);
+        for (const [sensorId, change] of sensorErrors) if (!this.sensorErrors.has(sensorId)) this.sensorErrors.set(sensorId, change);
         throw error;
       }
       if (dropped > 0) {
@@ -322,7 +342,9 @@ export async function readStatus(db: Database): Promise<StoreStatus> {
   );
   const published = await db.get<{ last: number | null }>("SELECT MAX(published_at) AS last FROM readings");
   const dropped = await db.get<{ value: number }>("SELECT value FROM counters WHERE name = 'dropped'");
-  const sensors = await db.all<{ sensor_id: string; last_seq: number }>("SELECT sensor_id, last_seq FROM sensors ORDER BY sensor_id");
+  const sensors = await db.all<{ sensor_id: string; last_seq: number; error: string | null; error_since: number | null }>(
+    "SELECT sensor_id, last_seq, error, error_since FROM sensors ORDER BY sensor_id",
+  );
   const result: StoreStatus = { unsent: outbox?.n ?? 0, dropped: dropped?.value ?? 0, sensors: [] };
   if (outbox?.oldest != null) result.oldestUnsent = new Date(outbox.oldest);
   if (published?.last != null) result.lastPublished = new Date(published.last);
@@ -331,7 +353,13 @@ export async function readStatus(db: Database): Promise<StoreStatus> {
       "SELECT id, sensor_id, seq, ts, fields FROM readings WHERE sensor_id = ? ORDER BY seq DESC LIMIT 1",
       [sensor.sensor_id],
     );
-    result.sensors.push({ sensorId: sensor.sensor_id, lastSeq: sensor.last_seq, ...(last ? { lastReading: toReading(last) } : {}) });
+    result.sensors.push({
+      sensorId: sensor.sensor_id,
+      lastSeq: sensor.last_seq,
+      ...(last ? { lastReading: toReading(last) } : {}),
+      ...(sensor.error !== null ? { error: sensor.error } : {}),
+      ...(sensor.error_since !== null ? { errorSince: new Date(sensor.error_since) } : {}),
+    });
   }
   return result;
 }
