@@ -3,6 +3,7 @@ import type { AgentConfig } from "./config.ts";
 import type { Hal } from "../drivers/hal.ts";
 import { actuatorDrivers, sensorDrivers } from "../drivers/registry.ts";
 import { Actuators } from "./actuators.ts";
+import { Authz } from "./authz.ts";
 import { Store } from "./store.ts";
 import { Sampler } from "./sampler.ts";
 import { Publisher } from "./publisher.ts";
@@ -70,6 +71,10 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
   const publisher = new Publisher(store, sink, { window: 32 }, log);
   connection.on("online", () => publisher.resume());
   connection.on("offline", () => publisher.pause());
+
+  // The operator-facing XMPP faces, each a thin translator over the core, all asking `authz`.
+  const authz = new Authz(config.operators);
+  void authz; // FACES: each face registers itself here, e.g. registerSensorData(connection, { … }).
 
   sampler.start();
   connection.start();

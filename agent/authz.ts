@@ -1,0 +1,34 @@
+// Who may do what: the `operators` list. Every face asks here; everyone not listed is refused.
+export type Role = "read" | "control";
+
+export interface Operator {
+  jid: string;
+  role: Role;
+}
+
+/** The bare JID of a full or bare JID, lower-cased where XMPP compares case-insensitively (local and domain). */
+export function bareJid(jid: string): string {
+  const bare = jid.split("/")[0] ?? "";
+  return bare.toLowerCase();
+}
+
+export class Authz {
+  private readonly roles: Map<string, Role>;
+
+  constructor(operators: readonly Operator[]) {
+    this.roles = new Map(operators.map((operator) => [bareJid(operator.jid), operator.role]));
+  }
+
+  /** The role of whoever sent a stanza (a bare JID matches all its resources); undefined for strangers. */
+  roleOf(jid: string): Role | undefined {
+    return this.roles.get(bareJid(jid));
+  }
+
+  canRead(jid: string): boolean {
+    return this.roleOf(jid) !== undefined;
+  }
+
+  canControl(jid: string): boolean {
+    return this.roleOf(jid) === "control";
+  }
+}
