@@ -9,6 +9,7 @@ import { Sampler } from "./sampler.ts";
 import { Publisher } from "./publisher.ts";
 import { XmppConnection } from "./xmpp/connection.ts";
 import { PubsubSink } from "./xmpp/pubsub.ts";
+import { registerPresenceSubscriptions } from "./xmpp/presence.ts";
 import { errorText, type Logger } from "./log.ts";
 
 export interface Agent {
@@ -74,7 +75,8 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
 
   // The operator-facing XMPP faces, each a thin translator over the core, all asking `authz`.
   const authz = new Authz(config.operators);
-  void authz; // FACES: each face registers itself here, e.g. registerSensorData(connection, { … }).
+  registerPresenceSubscriptions(connection, authz, log);
+  // FACES: each face registers itself here.
 
   sampler.start();
   connection.start();

@@ -79,6 +79,11 @@ export class XmppConnection extends EventEmitter<Events> {
     super();
   }
 
+  /** The account's bare JID, lower-cased. */
+  get bareJid(): string {
+    return `${this.options.username}@${this.options.domain}`.toLowerCase();
+  }
+
   get isOnline(): boolean {
     return this.online;
   }

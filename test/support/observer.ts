@@ -12,12 +12,14 @@ export interface Item {
 
 export class Observer {
   readonly notifications: Item[] = [];
+  readonly presences: Element[] = [];
 
   private constructor(
     private readonly client: ReturnType<typeof createClient>,
     readonly jid: string,
   ) {
     client.entity.on("stanza", (stanza: Element) => {
+      if (stanza.is("presence")) this.presences.push(stanza);
       const items = stanza.is("message") ? stanza.getChild("event", NS_EVENT)?.getChild("items") : undefined;
       for (const item of items?.getChildren("item") ?? []) {
         this.notifications.push({ id: String(item.attrs.id), payload: item.getChildElements()[0] });
@@ -35,6 +37,10 @@ export class Observer {
 
   private request(to: string | undefined, type: "get" | "set", child: Element): Promise<Element> {
     return this.client.request(xml("iq", { type, ...(to ? { to } : {}) }, xml("pubsub", { xmlns: NS_PUBSUB }, child)), 10_000);
+  }
+
+  async send(stanza: Element): Promise<void> {
+    await this.client.entity.send(stanza);
   }
 
   /** Sends any iq and resolves with the reply (rejects with the StanzaError of an error reply). */

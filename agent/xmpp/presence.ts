@@ -1,0 +1,35 @@
+// Presence subscriptions: operators may see the gateway's presence (and so its health); anyone else's request
+// is refused. RFC 6121 §3: answer a subscription request with subscribed or unsubscribed.
+import { xml, type Element } from "./client.ts";
+import type { XmppConnection } from "./connection.ts";
+import { bareJid, type Authz } from "../authz.ts";
+import type { Logger } from "../log.ts";
+
+const NS_ROSTER = "jabber:iq:roster";
+
+export function registerPresenceSubscriptions(connection: XmppConnection, authz: Authz, log: Logger): void {
+  // Servers deliver subscription requests only to "interested" resources, those that asked for the roster
+  // (RFC 6121 §3.1.3; Prosody holds them back otherwise), and push roster changes that must be acknowledged.
+  connection.on("online", () => {
+    connection.request(xml("iq", { type: "get" }, xml("query", { xmlns: NS_ROSTER })), 30_000).catch(() => undefined);
+  });
+  connection.route({ type: "set", ns: NS_ROSTER, name: "query", handler: ({ from }) => from === "" || bareJid(from) === connection.bareJid || errorNotAllowed() });
+
+  connection.on("stanza", (stanza: Element) => {
+    if (!stanza.is("presence") || stanza.attrs.type !== "subscribe") return;
+    const from = String(stanza.attrs.from ?? "");
+    const to = bareJid(from);
+    if (authz.canRead(from)) {
+      void connection.send(xml("presence", { to, type: "subscribed" }));
+      log.info("presence subscription accepted", { from: to });
+    } else {
+      void connection.send(xml("presence", { to, type: "unsubscribed" }));
+      log.info("presence subscription refused: not an operator", { from: to });
+    }
+  });
+}
+
+/** A roster push from anyone but our own account is refused (RFC 6121 §2.1.6). */
+function errorNotAllowed(): Element {
+  return xml("error", { type: "cancel" }, xml("forbidden", { xmlns: "urn:ietf:params:xml:ns:xmpp-stanzas" }));
+}
