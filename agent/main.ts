@@ -10,6 +10,10 @@ import { Publisher } from "./publisher.ts";
 import { XmppConnection } from "./xmpp/connection.ts";
 import { PubsubSink } from "./xmpp/pubsub.ts";
 import { registerPresenceSubscriptions } from "./xmpp/presence.ts";
+import { Control } from "./control.ts";
+import { registerControl } from "./xmpp/control.ts";
+import { Readout } from "./readout.ts";
+import { registerSensorData } from "./xmpp/sensordata.ts";
 import { errorText, type Logger } from "./log.ts";
 
 export interface Agent {
@@ -77,6 +81,8 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
   const authz = new Authz(config.operators);
   registerPresenceSubscriptions(connection, authz, log);
   // FACES: each face registers itself here.
+  const stopSensorData = registerSensorData(connection, { readout: new Readout({ sampler, actuators, store }), authz, log });
+  registerControl(connection, new Control({ actuators, authz, sensorIds: config.sensors.map((sensor) => sensor.id), audit: (entry) => store.audit(entry), log }), log);
 
   sampler.start();
   connection.start();
@@ -85,6 +91,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
+      stopSensorData();
       await sampler.stop();
       await actuators.close();
       publisher.stop();

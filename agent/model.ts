@@ -4,6 +4,8 @@
 /** Quality flags a field may carry (XEP-0323 field-type and QoS flags we use). */
 export interface FieldFlags {
   momentary?: boolean;
+  /** A minimum or maximum over a period (historical aggregates). */
+  peak?: boolean;
   status?: boolean;
   identity?: boolean;
   computed?: boolean;

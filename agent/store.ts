@@ -8,6 +8,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Field, Reading, Sample } from "./model.ts";
+import type { AuditEntry } from "./control.ts";
 import { Database } from "./sqlite.ts";
 
 /** Schema migrations, applied in order; PRAGMA user_version records how many have run. */
@@ -33,6 +34,17 @@ export const MIGRATIONS: string[] = [
   // A failing sensor's error, so `xedge status` can tell it from the outside.
   `ALTER TABLE sensors ADD COLUMN error TEXT;
    ALTER TABLE sensors ADD COLUMN error_since INTEGER;`,
+  // The audit trail of control actions (agent/control.ts), refusals included.
+  `CREATE TABLE audit (
+     id        INTEGER PRIMARY KEY AUTOINCREMENT,
+     ts        INTEGER NOT NULL, -- ms since the epoch, UTC
+     requester TEXT    NOT NULL, -- full JID
+     via       TEXT    NOT NULL, -- the face: iq, message, chat, adhoc
+     nodes     TEXT    NOT NULL, -- JSON string[]; empty = every actuator having the parameter
+     params    TEXT    NOT NULL, -- JSON [{ name, type?, value }]
+     result    TEXT    NOT NULL, -- ok, or the failure kind
+     detail    TEXT
+   );`,
 ];
 
 /** Rows per INSERT statement: 5 parameters each, well under SQLite's 32766-variable limit. */
@@ -51,6 +63,16 @@ export interface StoreStatus {
   lastPublished?: Date;
   dropped: number;
   sensors: { sensorId: string; lastSeq: number; lastReading?: Reading; error?: string; errorSince?: Date }[];
+}
+
+interface AuditRow {
+  ts: number;
+  requester: string;
+  via: string;
+  nodes: string;
+  params: string;
+  result: string;
+  detail: string | null;
 }
 
 interface ReadingRow {
@@ -296,6 +318,41 @@ export class Store {
       ),
     );
     return rows.map(toReading);
+  }
+
+  /**
+   * Appends to the audit trail and commits at once, not with the next reading commit: control actions are rare,
+   * and a trail that can lose its last second is no audit trail.
+   */
+  async audit(entry: AuditEntry): Promise<void> {
+    if (this.closed) throw new Error("store is closed");
+    await this.db.exclusive(() =>
+      this.db.run("INSERT INTO audit (ts, requester, via, nodes, params, result, detail) VALUES (?, ?, ?, ?, ?, ?, ?)", [
+        entry.at.getTime(),
+        entry.requester,
+        entry.via,
+        JSON.stringify(entry.nodeIds),
+        JSON.stringify(entry.values),
+        entry.result,
+        entry.detail ?? null,
+      ]),
+    );
+  }
+
+  /** The newest `limit` audit entries, newest first. */
+  async auditLog(limit: number): Promise<AuditEntry[]> {
+    const rows = await this.db.exclusive(() =>
+      this.db.all<AuditRow>("SELECT ts, requester, via, nodes, params, result, detail FROM audit ORDER BY id DESC LIMIT ?", [limit]),
+    );
+    return rows.map((row) => ({
+      at: new Date(row.ts),
+      requester: row.requester,
+      via: row.via,
+      nodeIds: JSON.parse(row.nodes) as string[],
+      values: JSON.parse(row.params) as AuditEntry["values"],
+      result: row.result as AuditEntry["result"],
+      ...(row.detail !== null ? { detail: row.detail } : {}),
+    }));
   }
 
   async status(): Promise<StoreStatus> {

@@ -29,6 +29,8 @@ export interface AgentConfigOptions {
   devices?: string;
   pubsubService?: string | null;
   commitInterval?: string;
+  /** The `operators:` list. */
+  operators?: { jid: string; role: "read" | "control" }[];
 }
 
 /** Writes a config for `server` into a fresh folder; returns its path and the folder. */
@@ -48,6 +50,7 @@ export function writeAgentConfig(server: XmppTestServer, options: AgentConfigOpt
     `  path: ${join(dir, "xedge.db")}`,
     `  commitInterval: ${options.commitInterval ?? "100ms"}`,
     "log: { level: debug, json: true }",
+    options.operators ? `operators:\n${options.operators.map((operator) => `  - { jid: "${operator.jid}", role: ${operator.role} }`).join("\n")}` : "",
     options.devices ?? `sensors:\n${options.sensors ?? "  - { id: boiler, driver: bme280, i2c: { bus: 1, address: 0x76 }, interval: 200ms }"}`,
     "",
   ]

@@ -1,0 +1,134 @@
+// XEP-0325 (IoT Control) face: `<set>` in an iq or a message, and `<getForm>`, translated to agent/control.ts.
+// Replies follow the current text (empty-bodied setResponse, RFC 6120 errors with paramError) and add
+// responseCode='OK' to setResponse, which slixmpp 1.8 needs to report success (docs/protocol-notes.md).
+import { randomUUID } from "node:crypto";
+import { xml, type Element } from "./client.ts";
+import type { XmppConnection } from "./connection.ts";
+import type { Control, ControlFailure, ControlRequest, ControlValue, FormParameter } from "../control.ts";
+import type { ParameterSpec } from "../../drivers/driver.ts";
+import { errorText, type Logger } from "../log.ts";
+
+export const NS_CONTROL = "urn:xmpp:iot:control";
+const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
+const NS_DATA = "jabber:x:data";
+const NS_VALIDATE = "http://jabber.org/protocol/xdata-validate";
+const NS_DYNAMIC = "urn:xmpp:xdata:dynamic";
+/** Form fields that carry no parameter. */
+const FORM_HIDDEN = new Set(["FORM_TYPE", "xdd session"]);
+
+/** Stanza error type and condition for each failure (XEP-0325 §"Error handling"). */
+const ERRORS: Record<ControlFailure, { type: string; condition: string }> = {
+  forbidden: { type: "cancel", condition: "forbidden" },
+  "item-not-found": { type: "cancel", condition: "item-not-found" },
+  "bad-request": { type: "modify", condition: "bad-request" },
+  "feature-not-implemented": { type: "cancel", condition: "feature-not-implemented" },
+  unavailable: { type: "wait", condition: "service-unavailable" },
+  failed: { type: "cancel", condition: "internal-server-error" },
+};
+
+export function registerControl(connection: XmppConnection, control: Control, log: Logger): void {
+  connection.route(
+    {
+      type: "set",
+      ns: NS_CONTROL,
+      name: "set",
+      handler: async ({ element, from }) => {
+        const request = parseSet(element);
+        const result = await control.set(from, request, "iq");
+        if (result.ok) return xml("setResponse", { xmlns: NS_CONTROL, responseCode: "OK" });
+        return errorElement(result.kind, result.text, result.parameter);
+      },
+    },
+    NS_CONTROL,
+  );
+  connection.route({
+    type: "get",
+    ns: NS_CONTROL,
+    name: "getForm",
+    handler: async ({ element, from }) => {
+      const result = await control.getForm(from, nodeIdsOf(element));
+      if (!result.ok) return errorElement(result.kind, result.text);
+      return formElement(result.parameters);
+    },
+  });
+  // A `<set>` in a message is applied the same way and never answered (XEP-0325).
+  connection.on("stanza", (stanza) => {
+    if (!stanza.is("message") || stanza.attrs.type === "error") return;
+    const set = stanza.getChild("set", NS_CONTROL);
+    const from = stanza.attrs.from as string | undefined;
+    if (!set || !from) return;
+    control.set(from, parseSet(set), "message").catch((error: unknown) => log.error("control by message failed", { from, error: errorText(error) }));
+  });
+}
+
+/** The request in a `<set>`: its nodes, and typed parameters or a submitted form, in document order. */
+export function parseSet(set: Element): ControlRequest {
+  const values: ControlValue[] = [];
+  for (const child of set.getChildElements()) {
+    if (child.name === "node") continue;
+    if (child.is("x", NS_DATA)) {
+      for (const field of child.getChildren("field")) {
+        const name = String(field.attrs.var ?? "");
+        if (FORM_HIDDEN.has(name)) continue;
+        values.push({ name, value: field.getChildText("value") ?? "" });
+      }
+      continue;
+    }
+    // Unknown element names pass through as types, so control refuses them with a message naming them.
+    values.push({ name: String(child.attrs.name ?? ""), type: child.name, value: String(child.attrs.value ?? "") });
+  }
+  const nodeIds = nodeIdsOf(set);
+  return nodeIds.length > 0 ? { nodeIds, values } : { values };
+}
+
+function nodeIdsOf(element: Element): string[] {
+  return element.getChildren("node").map((node) => String(node.attrs.nodeId ?? ""));
+}
+
+function errorElement(kind: ControlFailure, text: string, parameter?: string): Element {
+  const { type, condition } = ERRORS[kind];
+  return xml(
+    "error",
+    { type },
+    xml(condition, { xmlns: NS_STANZAS }),
+    xml("text", { xmlns: NS_STANZAS }, text),
+    ...(parameter !== undefined ? [xml("paramError", { xmlns: NS_CONTROL, var: parameter }, text)] : []),
+  );
+}
+
+/** The XEP-0325 control form: one field per parameter, typed, validated (XEP-0122), with current values. */
+export function formElement(parameters: FormParameter[]): Element {
+  return xml(
+    "x",
+    { xmlns: NS_DATA, type: "form" },
+    xml("title", {}, "Control"),
+    // XEP-0336 session: we keep no per-form state, but clients expect the field to echo.
+    xml("field", { var: "xdd session", type: "hidden" }, xml("value", {}, randomUUID())),
+    ...parameters.map(formField),
+  );
+}
+
+function formField(parameter: FormParameter): Element {
+  const { spec } = parameter;
+  const label = spec.unit ? `${spec.name} (${spec.unit})` : spec.name;
+  const children: Element[] = [];
+  if (spec.description) children.push(xml("desc", {}, spec.description));
+  if (parameter.value !== undefined) children.push(xml("value", {}, parameter.value));
+  let type = "text-single";
+  if (spec.type === "boolean") type = "boolean";
+  else if (spec.type === "string" && spec.options) {
+    type = "list-single";
+    children.push(...spec.options.map((option) => xml("option", { label: option }, xml("value", {}, option))));
+  } else children.push(validateElement(spec));
+  if (parameter.notSame) children.push(xml("notSame", { xmlns: NS_DYNAMIC }));
+  return xml("field", { var: spec.name, type, label }, ...children);
+}
+
+function validateElement(spec: ParameterSpec): Element {
+  const datatype = spec.type === "int" ? "xs:int" : spec.type === "double" ? "xs:double" : "xs:string";
+  const range: Record<string, string> = {};
+  if (spec.min !== undefined) range.min = String(spec.min);
+  if (spec.max !== undefined) range.max = String(spec.max);
+  const rule = Object.keys(range).length > 0 ? xml("range", range) : xml("basic");
+  return xml("validate", { xmlns: NS_VALIDATE, datatype }, rule);
+}

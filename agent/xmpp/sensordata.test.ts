@@ -1,0 +1,186 @@
+// The XEP-0323 face without a server: request validation, message packing, and the handlers' decisions.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { xml, type Element } from "./client.ts";
+import type { IqRoute } from "./connection.ts";
+import { LIMITS, parseRequest, parseXsDateTime, registerSensorData, RequestError, resultMessages } from "./sensordata.ts";
+import { Readout, type ReadoutResult } from "../readout.ts";
+import { Authz } from "../authz.ts";
+import type { Field } from "../model.ts";
+import type { Logger } from "../log.ts";
+
+const NS = "urn:xmpp:iot:sensordata";
+const req = (attrs: Record<string, string>, ...children: (Element | string)[]) => xml("req", { xmlns: NS, ...attrs }, ...children);
+const node = (nodeId: string) => xml("node", { xmlns: NS, nodeId });
+
+function refusal(element: Element): string {
+  try {
+    parseRequest(element);
+  } catch (error) {
+    if (error instanceof RequestError) return error.message;
+    throw error;
+  }
+  return "accepted";
+}
+
+describe("parseRequest", () => {
+  it("reads seqnr, type flags, range, nodes and fields", () => {
+    const parsed = parseRequest(
+      req(
+        { seqnr: "42", momentary: "true", historicalMinute: "1", status: "false", from: "2025-01-05T10:00:00Z", to: "2025-01-05T12:00:00+01:00", userToken: "t" },
+        node("boiler"),
+        xml("field", { xmlns: NS, name: "temperature" }),
+      ),
+    );
+    assert.equal(parsed.seqnr, "42");
+    assert.deepEqual([...parsed.request.types], ["momentary", "historicalMinute"]);
+    assert.deepEqual(parsed.request.nodeIds, ["boiler"]);
+    assert.deepEqual(parsed.request.fieldNames, ["temperature"]);
+    assert.equal(parsed.request.from?.toISOString(), "2025-01-05T10:00:00.000Z");
+    assert.equal(parsed.request.to?.toISOString(), "2025-01-05T11:00:00.000Z");
+  });
+
+  it("says what is wrong with a malformed request", () => {
+    const cases: [Element, RegExp][] = [
+      [req({}), /^seqnr is required$/],
+      [req({ seqnr: "x1" }), /^seqnr must be an xs:int, got "x1"$/],
+      [req({ seqnr: "2147483648" }), /^seqnr must be an xs:int/],
+      [req({ seqnr: "1", momentary: "yes" }), /^momentary must be true or false, got "yes"$/],
+      [req({ seqnr: "1", from: "yesterday" }), /^from must be an xs:dateTime/],
+      [req({ seqnr: "1", to: "2025-02-30T00:00:00Z" }), /^to must be an xs:dateTime/],
+      [req({ seqnr: "1", when: "2025-01-01T25:00:00Z" }), /^when must be an xs:dateTime/],
+      [req({ seqnr: "1", from: "2025-01-02T00:00:00Z", to: "2025-01-01T00:00:00Z" }), /^from is after to$/],
+      [req({ seqnr: "1", colour: "red" }), /^unknown attribute colour on <req>$/],
+      [req({ seqnr: "1" }, xml("sensor", { xmlns: NS })), /^unknown element <sensor> in <req>$/],
+      [req({ seqnr: "1" }, xml("node", { xmlns: "urn:other", nodeId: "a" })), /^unknown element <node> in <req>$/],
+      [req({ seqnr: "1" }, xml("node", { xmlns: NS })), /^<node> needs a non-empty nodeId$/],
+      [req({ seqnr: "1" }, xml("node", { xmlns: NS, nodeId: "a", colour: "red" })), /^unknown attribute colour on <node>$/],
+      [req({ seqnr: "1" }, xml("field", { xmlns: NS, name: "a" }, xml("x"))), /^<field> must be empty$/],
+      [req({ seqnr: "1" }, node("x".repeat(LIMITS.valueLength + 1))), /^attribute nodeId of <node> is longer than 256 characters$/],
+      [req({ seqnr: "1", momentary: "t".repeat(300) }), /^attribute momentary is longer than 256 characters$/],
+      [req({ seqnr: "1" }, ...Array.from({ length: LIMITS.nodes + 1 }, (_, i) => node(`n${i}`))), /^more than 100 <node> elements$/],
+      [req({ seqnr: "1" }, "text"), /^unexpected text in <req>$/],
+    ];
+    for (const [element, expected] of cases) assert.match(refusal(element), expected, element.toString().slice(0, 120));
+  });
+
+  it("reads xs:dateTime with fractions and zones, and one without a zone as UTC", () => {
+    assert.equal(parseXsDateTime("2025-01-05T10:00:00.25-02:30")?.toISOString(), "2025-01-05T12:30:00.250Z");
+    assert.equal(parseXsDateTime("2025-01-05T10:00:00")?.toISOString(), "2025-01-05T10:00:00.000Z");
+    assert.equal(parseXsDateTime("2025-01-05 10:00:00Z"), undefined);
+    assert.equal(parseXsDateTime("2025-01-05T10:00:00+15:00"), undefined);
+  });
+});
+
+const numeric = (name: string, value: number): Field => ({ name, type: "numeric", value, unit: "°C", decimals: 1 });
+
+describe("resultMessages", () => {
+  const at = new Date("2025-01-05T10:00:00Z");
+  const fieldsOf = (message: Element) => message.getChild("fields", NS);
+
+  it("puts done on the last <fields> when nothing failed, and renders int as numeric", () => {
+    const messages = resultMessages("ops@x/a", "7", {
+      groups: [{ nodeId: "rain", timestamp: at, fields: [{ name: "pulses", type: "int", value: 3 }] }],
+      failures: [],
+    });
+    assert.equal(
+      messages.map(String).join(""),
+      '<message to="ops@x/a"><fields xmlns="urn:xmpp:iot:sensordata" seqnr="7" done="true"><node nodeId="rain">' +
+        '<timestamp value="2025-01-05T10:00:00.000Z"><numeric name="pulses" value="3" unit="" automaticReadout="true"/></timestamp></node></fields></message>',
+    );
+  });
+
+  it("splits large results, repeating node and timestamp, at most fieldsPerMessage fields per message", () => {
+    const result: ReadoutResult = {
+      groups: [
+        { nodeId: "a", timestamp: at, fields: Array.from({ length: 5 }, (_, i) => numeric(`f${i}`, i)) },
+        { nodeId: "b", timestamp: at, fields: [numeric("g", 1)], historical: "historicalMinute" },
+      ],
+      failures: [],
+    };
+    const messages = resultMessages("ops@x/a", "7", result, 2);
+    assert.deepEqual(
+      messages.map((m) => fieldsOf(m)?.getChildren("node").map((n) => `${String(n.attrs.nodeId)}:${n.getChild("timestamp")?.children.length}`).join(",")),
+      ["a:2", "a:2", "a:1,b:1"],
+    );
+    assert.deepEqual(messages.map((m) => fieldsOf(m)?.attrs.done as string | undefined), [undefined, undefined, "true"]);
+    assert.equal(fieldsOf(messages[2]!)?.getChildByAttr("nodeId", "b")?.getChild("timestamp")?.getChild("numeric")?.attrs.historicalMinute, "true");
+  });
+
+  it("sends failures after the data and ends with <done/>; with nothing at all, an empty done <fields>", () => {
+    const messages = resultMessages("ops@x/a", "9", { groups: [{ nodeId: "a", timestamp: at, fields: [numeric("t", 1)] }], failures: [{ nodeId: "b", timestamp: at, message: "bus error" }] });
+    assert.deepEqual(messages.map((m) => m.getChildElements()[0]?.name), ["fields", "failure", "done"]);
+    assert.equal(fieldsOf(messages[0]!)?.attrs.done, undefined);
+    assert.equal(messages[1]?.getChild("failure", NS)?.toString(), '<failure xmlns="urn:xmpp:iot:sensordata" seqnr="9"><error nodeId="b" timestamp="2025-01-05T10:00:00.000Z">bus error</error></failure>');
+    assert.equal(resultMessages("o", "1", { groups: [], failures: [] }).map(String).join(""), '<message to="o"><fields xmlns="urn:xmpp:iot:sensordata" seqnr="1" done="true"/></message>');
+  });
+});
+
+const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+
+function face() {
+  const routes = new Map<string, IqRoute>();
+  const sent: Element[] = [];
+  const readout = new Readout({
+    sampler: { states: [{ id: "boiler", driver: "bme280", lastSample: { sensorId: "boiler", timestamp: new Date(), fields: [numeric("temperature", 21)] } }] },
+    actuators: { all: [] },
+    store: { history: () => Promise.resolve([]) },
+  });
+  const stop = registerSensorData(
+    { route: (route: IqRoute) => void routes.set(route.name, route), send: (stanza: Element) => Promise.resolve(sent.push(stanza) > 0) },
+    { readout, authz: new Authz([{ jid: "ops@x", role: "control" }]), log: quiet },
+  );
+  const call = async (name: string, element: Element, from = "ops@x/a") => routes.get(name)!.handler({ element, stanza: xml("iq"), from });
+  return { call, sent, stop };
+}
+
+const settle = (ms = 20) => new Promise((r) => setTimeout(r, ms));
+const condition = (reply: Element | true) => (reply === true ? "" : `${reply.attrs.type as string} ${reply.getChildElements()[0]?.name ?? ""}`);
+
+describe("registerSensorData", () => {
+  it("accepts, then sends the data to the requester's full JID", async () => {
+    const { call, sent } = face();
+    const reply = await call("req", req({ seqnr: "1" }, node("boiler")));
+    assert.equal(String(reply), '<accepted xmlns="urn:xmpp:iot:sensordata" seqnr="1"/>');
+    await settle();
+    assert.equal(sent.length, 1);
+    assert.equal(sent[0]?.attrs.to, "ops@x/a");
+  });
+
+  it("refuses strangers, bad requests and unknown nodes with the XEP-0323 errors", async () => {
+    const { call, sent } = face();
+    assert.equal(condition(await call("req", req({ seqnr: "1" }), "eve@x/a")), "cancel forbidden");
+    assert.equal(condition(await call("req", req({ seqnr: "no" }))), "modify bad-request");
+    assert.equal(condition(await call("req", req({ seqnr: "1" }, node("nope")))), "cancel item-not-found");
+    assert.equal(condition(await call("req", req({ seqnr: "1", when: new Date(Date.now() + 25 * 3_600_000).toISOString() }))), "modify bad-request");
+    assert.equal(condition(await call("cancel", xml("cancel", { xmlns: NS, seqnr: "1" }), "eve@x/a")), "cancel forbidden");
+    await settle();
+    assert.equal(sent.length, 0);
+  });
+
+  it("bounds readouts per requester, refuses a seqnr in use, and cancels a scheduled one silently", async () => {
+    const { call, sent, stop } = face();
+    const later = new Date(Date.now() + 60_000).toISOString();
+    for (let i = 1; i <= LIMITS.readoutsPerRequester; i++) {
+      assert.equal(String(await call("req", req({ seqnr: String(i), when: later }), `ops@x/r${i}`)), `<accepted xmlns="${NS}" seqnr="${i}" queued="true"/>`);
+    }
+    assert.equal(condition(await call("req", req({ seqnr: "9", when: later }), "ops@x/other")), "wait resource-constraint");
+    assert.equal(condition(await call("req", req({ seqnr: "1", when: later }), "ops@x/r1")), "modify bad-request");
+    assert.equal(String(await call("cancel", xml("cancel", { xmlns: NS, seqnr: "1" }), "ops@x/r1")), '<cancelled xmlns="urn:xmpp:iot:sensordata" seqnr="1"/>');
+    assert.equal(condition(await call("cancel", xml("cancel", { xmlns: NS, seqnr: "1" }), "ops@x/r1")), "cancel item-not-found");
+    assert.equal(String(await call("req", req({ seqnr: "9" }), "ops@x/other")), '<accepted xmlns="urn:xmpp:iot:sensordata" seqnr="9"/>');
+    await settle();
+    assert.deepEqual(sent.map((m) => m.attrs.to as string), ["ops@x/other"]);
+    stop();
+  });
+
+  it("announces a scheduled readout with <started/> when it begins", async () => {
+    const { call, sent } = face();
+    const reply = await call("req", req({ seqnr: "5", when: new Date(Date.now() + 100).toISOString() }));
+    assert.equal(String(reply), '<accepted xmlns="urn:xmpp:iot:sensordata" seqnr="5" queued="true"/>');
+    await settle();
+    assert.equal(sent.length, 0);
+    await settle(200);
+    assert.deepEqual(sent.map((m) => m.getChildElements()[0]?.name), ["started", "fields"]);
+  });
+});

@@ -1,0 +1,280 @@
+// XEP-0323 readout face: `<req>` and `<cancel>` iq gets in, `<accepted>` in the iq result, the data in messages.
+// It validates and translates; what to read is agent/readout's business, who may read is agent/authz's.
+//
+// Message order (docs/protocol-notes.md §1, §3): the data's `<fields>` first, then `<failure>`s, and the
+// readout's end marked once. Without failures the last `<fields>` carries done='true' (the only end slixmpp
+// 1.8 and Smack recognise); with failures the end is a `<done/>` message after them, because slixmpp drops
+// its session at the first `<failure>` and a `<fields>` after it would hit a deleted session.
+import { xml, type Element } from "./client.ts";
+import type { XmppConnection } from "./connection.ts";
+import { NS_SENSORDATA, nodeElement } from "./fields.ts";
+import { READOUT_TYPES, type Readout, type ReadoutRequest, type ReadoutResult, type ReadoutType } from "../readout.ts";
+import { bareJid, type Authz } from "../authz.ts";
+import { errorText, type Logger } from "../log.ts";
+
+const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
+
+/** Bounds on what one request may carry: enough for any real client, small enough to refuse abuse cheaply. */
+export const LIMITS = {
+  nodes: 100,
+  fields: 100,
+  valueLength: 256,
+  /** A readout may be scheduled at most this far ahead (`when`). */
+  scheduleAheadMs: 24 * 3_600_000,
+  readoutsPerRequester: 4,
+  fieldsPerMessage: 50,
+};
+
+const TOKEN_ATTRIBUTES = ["serviceToken", "deviceToken", "userToken"];
+const REQ_ATTRIBUTES = new Set<string>(["xmlns", "seqnr", "from", "to", "when", ...READOUT_TYPES, ...TOKEN_ATTRIBUTES]);
+const NODE_ATTRIBUTES = new Set(["nodeId", "sourceId", "cacheType"]);
+
+export interface ParsedRequest {
+  seqnr: string;
+  request: ReadoutRequest;
+  when?: Date;
+}
+
+export class RequestError extends Error {}
+
+/** Validates a `<req>` completely; throws RequestError saying what is wrong. */
+export function parseRequest(req: Element): ParsedRequest {
+  for (const [name, value] of Object.entries(req.attrs)) {
+    if (!REQ_ATTRIBUTES.has(name)) throw new RequestError(`unknown attribute ${name} on <req>`);
+    if (typeof value === "string" && value.length > LIMITS.valueLength && !TOKEN_ATTRIBUTES.includes(name)) {
+      throw new RequestError(`attribute ${name} is longer than ${LIMITS.valueLength} characters`);
+    }
+  }
+  const seqnr = req.attrs.seqnr as string | undefined;
+  if (seqnr === undefined) throw new RequestError("seqnr is required");
+  if (!isXsInt(seqnr)) throw new RequestError(`seqnr must be an xs:int, got ${JSON.stringify(seqnr)}`);
+
+  const types = new Set<ReadoutType>();
+  for (const type of READOUT_TYPES) {
+    const value = req.attrs[type] as string | undefined;
+    if (value === undefined) continue;
+    const on = parseXsBoolean(value);
+    if (on === undefined) throw new RequestError(`${type} must be true or false, got ${JSON.stringify(value)}`);
+    if (on) types.add(type);
+  }
+  const from = optionalDateTime(req, "from");
+  const to = optionalDateTime(req, "to");
+  const when = optionalDateTime(req, "when");
+  if (from && to && from.getTime() > to.getTime()) throw new RequestError("from is after to");
+
+  const nodeIds: string[] = [];
+  const fieldNames: string[] = [];
+  for (const child of req.children) {
+    if (typeof child === "string") {
+      if (child.trim() !== "") throw new RequestError("unexpected text in <req>");
+      continue;
+    }
+    if (child.getNS() !== NS_SENSORDATA || (child.name !== "node" && child.name !== "field")) {
+      throw new RequestError(`unknown element <${child.name}> in <req>`);
+    }
+    if (child.children.length > 0) throw new RequestError(`<${child.name}> must be empty`);
+    const allowed = child.name === "node" ? NODE_ATTRIBUTES : new Set(["name"]);
+    for (const [name, value] of Object.entries(child.attrs)) {
+      if (name === "xmlns") continue;
+      if (!allowed.has(name)) throw new RequestError(`unknown attribute ${name} on <${child.name}>`);
+      if (typeof value === "string" && value.length > LIMITS.valueLength) {
+        throw new RequestError(`attribute ${name} of <${child.name}> is longer than ${LIMITS.valueLength} characters`);
+      }
+    }
+    const key = child.name === "node" ? "nodeId" : "name";
+    const value = child.attrs[key] as string | undefined;
+    if (!value) throw new RequestError(`<${child.name}> needs a non-empty ${key}`);
+    const list = child.name === "node" ? nodeIds : fieldNames;
+    list.push(value);
+    const limit = child.name === "node" ? LIMITS.nodes : LIMITS.fields;
+    if (list.length > limit) throw new RequestError(`more than ${limit} <${child.name}> elements`);
+  }
+  return { seqnr, request: { nodeIds, fieldNames, types, from, to }, when };
+}
+
+function isXsInt(text: string): boolean {
+  if (!/^[+-]?\d{1,10}$/.test(text)) return false;
+  const value = Number(text);
+  return value >= -(2 ** 31) && value < 2 ** 31;
+}
+
+function parseXsBoolean(text: string): boolean | undefined {
+  if (text === "true" || text === "1") return true;
+  if (text === "false" || text === "0") return false;
+  return undefined;
+}
+
+/** xs:dateTime; one without a time zone is read as UTC (slixmpp sends `when` that way). */
+export function parseXsDateTime(text: string): Date | undefined {
+  const match = /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$/.exec(text);
+  if (!match) return undefined;
+  const [, year, month, day, hour, minute, second, fraction = "", zone = "Z"] = match;
+  const utc = Date.UTC(Number(year), Number(month) - 1, Number(day), Number(hour), Number(minute), Number(second));
+  const check = new Date(utc);
+  // Date.UTC rolls 30 February over into March: compare back to refuse dates that do not exist.
+  if (
+    check.getUTCFullYear() !== Number(year) ||
+    check.getUTCMonth() !== Number(month) - 1 ||
+    check.getUTCDate() !== Number(day) ||
+    check.getUTCHours() !== Number(hour) ||
+    check.getUTCMinutes() !== Number(minute) ||
+    check.getUTCSeconds() !== Number(second)
+  ) {
+    return undefined;
+  }
+  let offsetMinutes = 0;
+  if (zone !== "Z") {
+    const [zoneHours = 0, zoneMinutes = 0] = zone.slice(1).split(":").map(Number);
+    if (zoneHours > 14 || zoneMinutes > 59) return undefined;
+    offsetMinutes = (zone.startsWith("-") ? -1 : 1) * (zoneHours * 60 + zoneMinutes);
+  }
+  const milliseconds = fraction ? Math.floor(Number(`0${fraction}`) * 1000) : 0;
+  return new Date(utc + milliseconds - offsetMinutes * 60_000);
+}
+
+function optionalDateTime(req: Element, name: string): Date | undefined {
+  const text = req.attrs[name] as string | undefined;
+  if (text === undefined) return undefined;
+  const date = parseXsDateTime(text);
+  if (!date) throw new RequestError(`${name} must be an xs:dateTime such as 2025-01-05T10:00:00Z, got ${JSON.stringify(text)}`);
+  return date;
+}
+
+function stanzaError(type: "cancel" | "modify" | "wait", condition: string, text: string): Element {
+  return xml("error", { type }, xml(condition, { xmlns: NS_STANZAS }), xml("text", { xmlns: NS_STANZAS }, text));
+}
+
+/** The messages that carry a result: data packed at most `fieldsPerMessage` fields each, then failures, then the end. */
+export function resultMessages(to: string, seqnr: string, result: ReadoutResult, fieldsPerMessage = LIMITS.fieldsPerMessage): Element[] {
+  const batches: Element[][] = [];
+  let batch: Element[] = [];
+  let room = fieldsPerMessage;
+  for (const group of result.groups) {
+    for (let offset = 0; offset < group.fields.length; ) {
+      const fields = group.fields.slice(offset, offset + room);
+      offset += fields.length;
+      room -= fields.length;
+      batch.push(
+        nodeElement({ sensorId: group.nodeId, timestamp: group.timestamp, fields }, { portableTypes: true, ...(group.historical ? { extraFlag: group.historical } : {}) }),
+      );
+      if (room === 0) {
+        batches.push(batch);
+        batch = [];
+        room = fieldsPerMessage;
+      }
+    }
+  }
+  if (batch.length > 0) batches.push(batch);
+
+  const message = (child: Element) => xml("message", { to }, child);
+  const ended = result.failures.length === 0;
+  const messages = batches.map((nodes, index) =>
+    message(xml("fields", { xmlns: NS_SENSORDATA, seqnr, ...(ended && index === batches.length - 1 ? { done: "true" } : {}) }, ...nodes)),
+  );
+  if (ended && batches.length === 0) messages.push(message(xml("fields", { xmlns: NS_SENSORDATA, seqnr, done: "true" })));
+  for (const failure of result.failures) {
+    messages.push(
+      message(
+        xml("failure", { xmlns: NS_SENSORDATA, seqnr }, xml("error", { nodeId: failure.nodeId, timestamp: failure.timestamp.toISOString() }, failure.message)),
+      ),
+    );
+  }
+  if (!ended) messages.push(message(xml("done", { xmlns: NS_SENSORDATA, seqnr })));
+  return messages;
+}
+
+interface Session {
+  requester: string;
+  seqnr: string;
+  cancelled: boolean;
+  timer?: NodeJS.Timeout;
+}
+
+export interface SensorDataDeps {
+  readout: Readout;
+  authz: Authz;
+  log: Logger;
+}
+
+/** Registers the XEP-0323 readout on the connection; returns a function that drops scheduled readouts. */
+export function registerSensorData(connection: Pick<XmppConnection, "route" | "send">, { readout, authz, log }: SensorDataDeps): () => void {
+  const sessions = new Map<string, Session>();
+  const key = (requester: string, seqnr: string) => `${requester} ${seqnr}`;
+  const activeFor = (requester: string) => [...sessions.values()].filter((s) => bareJid(s.requester) === bareJid(requester)).length;
+
+  const run = async (session: Session, request: ReadoutRequest, queued: boolean) => {
+    const { requester, seqnr } = session;
+    try {
+      if (queued) await connection.send(xml("message", { to: requester }, xml("started", { xmlns: NS_SENSORDATA, seqnr })));
+      const result = await readout.read(request);
+      for (const message of resultMessages(requester, seqnr, result)) {
+        if (session.cancelled) return;
+        await connection.send(message);
+      }
+      log.debug("readout answered", { requester, seqnr, groups: result.groups.length, failures: result.failures.length });
+    } catch (error) {
+      log.error("readout failed", { requester, seqnr, error: errorText(error) });
+    } finally {
+      if (sessions.get(key(requester, seqnr)) === session) sessions.delete(key(requester, seqnr));
+    }
+  };
+
+  connection.route(
+    {
+      type: "get",
+      ns: NS_SENSORDATA,
+      name: "req",
+      handler: ({ element, from }) => {
+        if (!authz.canRead(from)) return stanzaError("cancel", "forbidden", `${bareJid(from)} may not read this gateway`);
+        let parsed: ParsedRequest;
+        try {
+          parsed = parseRequest(element);
+        } catch (error) {
+          if (error instanceof RequestError) return stanzaError("modify", "bad-request", error.message);
+          throw error;
+        }
+        const { seqnr, request, when } = parsed;
+        const unknown = readout.unknownNodes(request.nodeIds ?? []);
+        if (unknown.length > 0) return stanzaError("cancel", "item-not-found", `no node ${unknown.join(", ")}`);
+        const delay = when ? when.getTime() - Date.now() : 0;
+        if (delay > LIMITS.scheduleAheadMs) return stanzaError("modify", "bad-request", "when is more than 24 hours ahead");
+        if (sessions.has(key(from, seqnr))) return stanzaError("modify", "bad-request", `seqnr ${seqnr} is already in use by a readout in progress`);
+        if (activeFor(from) >= LIMITS.readoutsPerRequester) {
+          return stanzaError("wait", "resource-constraint", `at most ${LIMITS.readoutsPerRequester} readouts at a time; wait for one to finish`);
+        }
+        const session: Session = { requester: from, seqnr, cancelled: false };
+        sessions.set(key(from, seqnr), session);
+        const queued = delay > 0;
+        // Even an immediate readout waits a turn, so the iq result goes out before the first message.
+        session.timer = setTimeout(() => void run(session, request, queued), Math.max(0, delay));
+        return xml("accepted", { xmlns: NS_SENSORDATA, seqnr, ...(queued ? { queued: "true" } : {}) });
+      },
+    },
+    NS_SENSORDATA,
+  );
+
+  connection.route({
+    type: "get",
+    ns: NS_SENSORDATA,
+    name: "cancel",
+    handler: ({ element, from }) => {
+      if (!authz.canRead(from)) return stanzaError("cancel", "forbidden", `${bareJid(from)} may not read this gateway`);
+      const seqnr = element.attrs.seqnr as string | undefined;
+      if (seqnr === undefined || !isXsInt(seqnr)) return stanzaError("modify", "bad-request", "seqnr must be an xs:int");
+      const session = sessions.get(key(from, seqnr));
+      if (!session) return stanzaError("cancel", "item-not-found", `no readout ${seqnr} in progress`);
+      session.cancelled = true;
+      clearTimeout(session.timer);
+      sessions.delete(key(from, seqnr));
+      return xml("cancelled", { xmlns: NS_SENSORDATA, seqnr });
+    },
+  });
+
+  return () => {
+    for (const session of sessions.values()) {
+      session.cancelled = true;
+      clearTimeout(session.timer);
+    }
+    sessions.clear();
+  };
+}
