@@ -255,3 +255,14 @@ export class ReopeningSerialLink {
     this.reopenTimer.unref();
   }
 }
+
+/**
+ * A device that streams on its own (a GPS, a board printing lines) has said nothing yet right after the port
+ * opens. The first read waits for its first data, at most until `graceMs` after opening, instead of reporting
+ * a silence that is only the start-up.
+ */
+export async function awaitFirstData(hasData: () => boolean, openedAt: number, graceMs: number, isClosed: () => boolean): Promise<void> {
+  while (!hasData() && !isClosed() && Date.now() - openedAt < graceMs) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

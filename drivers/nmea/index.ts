@@ -12,7 +12,7 @@ import type { Field, IntField, NumericField } from "../../agent/model.ts";
 import { durationMs, durationText } from "../duration-text.ts";
 import { defineSensorDriver, type SensorDevice } from "../driver.ts";
 import { HardwareAccessError, type Hal } from "../hal.ts";
-import { LineSplitter, ReopeningSerialLink, serialOptions, type SerialSettings } from "../serial-util.ts";
+import { awaitFirstData, LineSplitter, ReopeningSerialLink, serialOptions, type SerialSettings } from "../serial-util.ts";
 
 /** NMEA 0183 limits a sentence to 82 characters; some receivers exceed it (long GSV, proprietary sentences). */
 const MAX_LINE = 256;
@@ -193,6 +193,7 @@ class NmeaDevice implements SensorDevice {
         throw describeError(error, this.link.path);
       }
     }
+    await awaitFirstData(() => this.gga !== undefined || this.rmc !== undefined, this.openedAt, this.staleAfterMs, () => this.closed);
     const now = Date.now();
     const fresh = <T>(received: Received<T> | undefined) => (received && now - received.at <= this.staleAfterMs ? received.fix : undefined);
     const gga = fresh(this.gga);

@@ -91,6 +91,16 @@ describe("NMEA sentences (no serial port)", () => {
 });
 
 describe("nmea driver on the simulated receiver (real serialport over a pty)", () => {
+  test("the first read right after opening waits for the receiver's first sentence instead of calling it silent", async () => {
+    const { device, teardown } = await setup();
+    try {
+      const fields = await device.read(); // no retry: the receiver has not spoken yet when this starts
+      assert.ok(numericField(fields, "latitude"));
+    } finally {
+      await teardown();
+    }
+  });
+
   test("fields follow the moving receiver: position, altitude, satellites, HDOP, speed, course, time", async () => {
     const { gps, device, teardown } = await setup();
     try {

@@ -11,7 +11,7 @@ import type { Field } from "../../agent/model.ts";
 import { durationMs, durationText } from "../duration-text.ts";
 import { defineSensorDriver, type SensorDevice } from "../driver.ts";
 import { HardwareAccessError, type Hal } from "../hal.ts";
-import { LineSplitter, ReopeningSerialLink, serialOptions, type SerialSettings } from "../serial-util.ts";
+import { awaitFirstData, LineSplitter, ReopeningSerialLink, serialOptions, type SerialSettings } from "../serial-util.ts";
 
 const MAX_LINE = 1024;
 const KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
@@ -186,6 +186,7 @@ class LineDevice implements SensorDevice {
         throw describeError(error, this.link.path);
       }
     }
+    await awaitFirstData(() => this.latest !== undefined, this.openedAt, this.staleAfterMs, () => this.closed);
     const now = Date.now();
     const latest = this.latest;
     if (!latest || now - latest.at > this.staleAfterMs) {
