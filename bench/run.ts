@@ -1,0 +1,86 @@
+// `npm run bench`: xedge against baselines measured in the same run on the same machine, printed as ratios beside
+// their targets and saved to bench/results/<timestamp>.json. Figures, not tests: nothing here fails on a miss.
+// XEDGE_BENCH_SERVERS=prosody (or ejabberd) limits the publish figures to one server; both run by default.
+// The servers keep pubsub items in memory unless XEDGE_BENCH_PUBSUB_STORAGE=persistent: with their SQL storage each
+// publish waits for an fsync, and this machine's fsync latency swung the same client between 94 and 455 items/s
+// (docs/benchmarks.md). Every run publishes to fresh nodes, so no item id is ever published twice.
+// Stream management is off on the servers: xedge does not use it, and with it @xmpp/client's loop was thrown off
+// ejabberd mid-drain ("policy-violation: Too many unacked stanzas").
+import { mkdirSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import { join } from "node:path";
+import { startServer, serverKinds, type ServerKind } from "../test/support/servers.ts";
+import type { Figure } from "./figures.ts";
+import { insertFigures } from "./insert.ts";
+import { BARE, GATEWAY, drainFigure, publishFigure } from "./publish.ts";
+
+const REPETITIONS = { insert: 3, publish: 3, drain: 3 };
+
+const progress = (line: string) => process.stderr.write(`  ${line}\n`);
+
+function machine() {
+  const cpus = os.cpus();
+  return {
+    cpu: cpus[0]?.model.trim() ?? "unknown",
+    cores: cpus.length,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+  };
+}
+
+function servers(): ServerKind[] {
+  const wanted = process.env["XEDGE_BENCH_SERVERS"]?.split(",").map((s) => s.trim());
+  return wanted ? serverKinds.filter((kind) => wanted.includes(kind)) : serverKinds;
+}
+
+function pubsubStorage(): "memory" | "persistent" {
+  return process.env["XEDGE_BENCH_PUBSUB_STORAGE"] === "persistent" ? "persistent" : "memory";
+}
+
+function format(value: number): string {
+  return value >= 100 ? value.toFixed(0) : value.toFixed(2);
+}
+
+function table(figures: Figure[]): string {
+  const rows = [
+    ["figure", "xedge", "baseline", "unit", "ratio", "target", ""],
+    ...figures.map((f) => [f.name, format(f.xedge), format(f.baseline), f.unit, f.ratio.toFixed(2), f.target, f.meetsTarget ? "meets" : "MISSES"]),
+  ];
+  const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => row[column]?.length ?? 0))) ?? [];
+  const numeric = new Set([1, 2, 4]);
+  return rows
+    .map((row) => row.map((cell, column) => (numeric.has(column) ? cell.padStart(widths[column] ?? 0) : cell.padEnd(widths[column] ?? 0))).join("  ").trimEnd())
+    .join("\n");
+}
+
+const startedAt = new Date();
+const host = machine();
+process.stderr.write(`xedge bench on ${host.cpu}, ${host.cores} cores, ${host.memoryGiB} GiB, ${host.os}, Node ${host.node}\n`);
+
+const figures: Figure[] = [];
+process.stderr.write("outbox insert vs the sqlite3 shell\n");
+figures.push(...(await insertFigures(REPETITIONS.insert, progress)));
+for (const kind of servers()) {
+  process.stderr.write(`publishing to ${kind} (${pubsubStorage()} pubsub storage) vs a bare @xmpp/client loop\n`);
+  const server = await startServer(kind, {
+    accounts: { [GATEWAY.user]: GATEWAY.password, [BARE.user]: BARE.password },
+    pubsubAdmins: [`${GATEWAY.user}@localhost`, `${BARE.user}@localhost`],
+    pubsubStorage: pubsubStorage(),
+    streamManagement: false,
+  });
+  try {
+    figures.push(await publishFigure(server, REPETITIONS.publish, progress));
+    figures.push(await drainFigure(server, REPETITIONS.drain, progress));
+  } finally {
+    await server.stop();
+  }
+}
+
+console.log(`\nxedge bench, ${startedAt.toISOString()}: ${host.cpu}, ${host.cores} cores, Node ${host.node}, ${pubsubStorage()} pubsub storage`);
+console.log(table(figures));
+const resultsDir = join(import.meta.dirname, "results");
+mkdirSync(resultsDir, { recursive: true });
+const resultFile = join(resultsDir, `${startedAt.toISOString().replaceAll(":", "-")}.json`);
+writeFileSync(resultFile, `${JSON.stringify({ startedAt: startedAt.toISOString(), durationS: (Date.now() - startedAt.getTime()) / 1000, machine: host, repetitions: REPETITIONS, pubsubStorage: pubsubStorage(), figures }, null, 2)}\n`);
+console.log(`\nsaved ${resultFile}`);
