@@ -13,6 +13,7 @@ import { startServer, serverKinds, type ServerKind } from "../test/support/serve
 import type { Figure } from "./figures.ts";
 import { insertFigures } from "./insert.ts";
 import { BARE, GATEWAY, drainFigure, publishFigure } from "./publish.ts";
+import { OPERATOR, readoutFigures } from "./readout.ts";
 
 const REPETITIONS = { insert: 3, publish: 3, drain: 3 };
 
@@ -64,7 +65,7 @@ figures.push(...(await insertFigures(REPETITIONS.insert, progress)));
 for (const kind of servers()) {
   process.stderr.write(`publishing to ${kind} (${pubsubStorage()} pubsub storage) vs a bare @xmpp/client loop\n`);
   const server = await startServer(kind, {
-    accounts: { [GATEWAY.user]: GATEWAY.password, [BARE.user]: BARE.password },
+    accounts: { [GATEWAY.user]: GATEWAY.password, [BARE.user]: BARE.password, [OPERATOR.user]: OPERATOR.password },
     pubsubAdmins: [`${GATEWAY.user}@localhost`, `${BARE.user}@localhost`],
     pubsubStorage: pubsubStorage(),
     streamManagement: false,
@@ -72,6 +73,7 @@ for (const kind of servers()) {
   try {
     figures.push(await publishFigure(server, REPETITIONS.publish, progress));
     figures.push(await drainFigure(server, REPETITIONS.drain, progress));
+    figures.push(...(await readoutFigures(server, progress)));
   } finally {
     await server.stop();
   }

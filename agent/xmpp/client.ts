@@ -54,6 +54,13 @@ export function createClient(options: ClientOptions) {
   }
   entity.transports.push(DirectTls);
 
+  // Small stanzas written back to back (an iq result, then the data message) must not wait for the peer's
+  // delayed ACK: without TCP_NODELAY, Nagle's algorithm adds ~40 ms to every readout. STARTTLS keeps this socket.
+  entity.on("connect", () => {
+    const socket = entity.socket as unknown as { setNoDelay?: (noDelay: boolean) => void; socket?: { setNoDelay?: (noDelay: boolean) => void } } | null;
+    (socket?.setNoDelay ? socket : socket?.socket)?.setNoDelay?.(true);
+  });
+
   const middleware = middlewareFactory({ entity });
   const streamFeatures = streamFeaturesFactory({ middleware });
   const iqCaller = iqCallerFactory({ middleware, entity });

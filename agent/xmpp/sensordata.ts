@@ -187,7 +187,8 @@ interface Session {
   requester: string;
   seqnr: string;
   cancelled: boolean;
-  timer?: NodeJS.Timeout;
+  /** Cancels the scheduled start, if it has not happened yet. */
+  unschedule?: () => void;
 }
 
 export interface SensorDataDeps {
@@ -245,8 +246,16 @@ export function registerSensorData(connection: Pick<XmppConnection, "route" | "s
         const session: Session = { requester: from, seqnr, cancelled: false };
         sessions.set(key(from, seqnr), session);
         const queued = delay > 0;
-        // Even an immediate readout waits a turn, so the iq result goes out before the first message.
-        session.timer = setTimeout(() => void run(session, request, queued), Math.max(0, delay));
+        // Even an immediate readout waits a turn, so the iq result goes out before the first message; setImmediate
+        // rather than setTimeout(0), which costs at least a millisecond on every readout.
+        const start = () => void run(session, request, queued);
+        if (queued) {
+          const timer = setTimeout(start, delay);
+          session.unschedule = () => clearTimeout(timer);
+        } else {
+          const immediate = setImmediate(start);
+          session.unschedule = () => clearImmediate(immediate);
+        }
         return xml("accepted", { xmlns: NS_SENSORDATA, seqnr, ...(queued ? { queued: "true" } : {}) });
       },
     },
@@ -264,7 +273,7 @@ export function registerSensorData(connection: Pick<XmppConnection, "route" | "s
       const session = sessions.get(key(from, seqnr));
       if (!session) return stanzaError("cancel", "item-not-found", `no readout ${seqnr} in progress`);
       session.cancelled = true;
-      clearTimeout(session.timer);
+      session.unschedule?.();
       sessions.delete(key(from, seqnr));
       return xml("cancelled", { xmlns: NS_SENSORDATA, seqnr });
     },
@@ -273,7 +282,7 @@ export function registerSensorData(connection: Pick<XmppConnection, "route" | "s
   return () => {
     for (const session of sessions.values()) {
       session.cancelled = true;
-      clearTimeout(session.timer);
+      session.unschedule?.();
     }
     sessions.clear();
   };

@@ -1,0 +1,77 @@
+// XEP-0323 momentary readout round trip against a XEP-0199 ping round trip, both from an operator's client to
+// the agent's full JID through the same server, interleaved so both see the same load. A readout round trip is
+// the request iq out until the `<fields done='true'>` message for its seqnr is back.
+import { performance } from "node:perf_hooks";
+import type { XmppTestServer } from "../test/support/servers.ts";
+import { AgentProcess, writeAgentConfig } from "../test/support/agent.ts";
+import { Observer } from "../test/support/observer.ts";
+import { xml, type Element } from "../agent/xmpp/client.ts";
+import { figure, type Figure } from "./figures.ts";
+
+const NS_SENSORDATA = "urn:xmpp:iot:sensordata";
+const WARMUP = 20;
+const SAMPLES = 300;
+export const OPERATOR = { user: "ops", password: "ops-secret" };
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+export async function readoutFigures(server: XmppTestServer, progress: (line: string) => void): Promise<Figure[]> {
+  const { file } = writeAgentConfig(server, {
+    user: "gw1",
+    password: "gw1-secret",
+    operators: [{ jid: `${OPERATOR.user}@localhost`, role: "control" }],
+    sensors: "  - { id: boiler, driver: bme280, i2c: { bus: 1, address: 0x76 }, interval: 1s }",
+  });
+  const agent = AgentProcess.start(file);
+  const ops = await Observer.connect(server, OPERATOR.user, OPERATOR.password);
+  try {
+    await agent.waitForMessage("online", 30_000);
+    const target = "gw1@localhost/edge";
+    const waiting = new Map<string, () => void>();
+    ops.onMessage((message: Element) => {
+      const fields = message.getChild("fields", NS_SENSORDATA);
+      if (fields?.attrs.done === "true") waiting.get(String(fields.attrs.seqnr))?.();
+    });
+    let seqnr = 0;
+    const readout = async (): Promise<number> => {
+      seqnr += 1;
+      const id = String(seqnr);
+      const started = performance.now();
+      const done = new Promise<void>((resolve) => waiting.set(id, resolve));
+      await ops.iq("get", target, xml("req", { xmlns: NS_SENSORDATA, seqnr: id, momentary: "true" }, xml("node", { nodeId: "boiler" })));
+      await done;
+      waiting.delete(id);
+      return performance.now() - started;
+    };
+    const ping = async (): Promise<number> => {
+      const started = performance.now();
+      await ops.iq("get", target, xml("ping", { xmlns: "urn:xmpp:ping" }));
+      return performance.now() - started;
+    };
+    // The sensor must have a first sample before a readout can answer with data.
+    await ops.until(() => readout().then(() => true), (ok) => ok, 10_000, "a first readout");
+    for (let i = 0; i < WARMUP; i++) await Promise.all([readout(), ping()]);
+    const times = { readout: [] as number[], ping: [] as number[] };
+    for (let i = 0; i < SAMPLES; i++) {
+      // Alternate which goes first, so neither always meets a quieter server.
+      if (i % 2 === 0) {
+        times.ping.push(await ping());
+        times.readout.push(await readout());
+      } else {
+        times.readout.push(await readout());
+        times.ping.push(await ping());
+      }
+    }
+    progress(`readout p50 ${percentile(times.readout, 50).toFixed(2)} ms, ping p50 ${percentile(times.ping, 50).toFixed(2)} ms`);
+    return [
+      figure(`readout round trip p50 (${server.kind})`, "ms", { xedge: [percentile(times.readout, 50)], baseline: [percentile(times.ping, 50)] }, { atMost: 1.5 }),
+      figure(`readout round trip p99 (${server.kind})`, "ms", { xedge: [percentile(times.readout, 99)], baseline: [percentile(times.ping, 99)] }, { atMost: 2 }),
+    ];
+  } finally {
+    await ops.close();
+    await agent.stop();
+  }
+}
