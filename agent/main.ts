@@ -9,11 +9,15 @@ import { Sampler } from "./sampler.ts";
 import { Publisher } from "./publisher.ts";
 import { XmppConnection } from "./xmpp/connection.ts";
 import { PubsubSink } from "./xmpp/pubsub.ts";
-import { registerPresenceSubscriptions } from "./xmpp/presence.ts";
+import { registerHealthPresence, registerPresenceSubscriptions } from "./xmpp/presence.ts";
+import { registerSoftwareVersion } from "./xmpp/version.ts";
 import { Control } from "./control.ts";
 import { registerControl } from "./xmpp/control.ts";
 import { Readout } from "./readout.ts";
 import { registerSensorData } from "./xmpp/sensordata.ts";
+import { ChatCommands, statusOf } from "./chat-commands.ts";
+import { registerChat } from "./xmpp/chat.ts";
+import { registerAdhoc } from "./xmpp/adhoc.ts";
 import { errorText, type Logger } from "./log.ts";
 
 export interface Agent {
@@ -80,9 +84,21 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
   // The operator-facing XMPP faces, each a thin translator over the core, all asking `authz`.
   const authz = new Authz(config.operators);
   registerPresenceSubscriptions(connection, authz, log);
+  const health = registerHealthPresence(connection, {
+    sensors: () => sampler.states,
+    buffered: () => store.buffered,
+    dropped: () => store.dropped,
+    lastPublished: () => publisher.lastPublished,
+  });
+  registerSoftwareVersion(connection, authz);
   // FACES: each face registers itself here.
-  const stopSensorData = registerSensorData(connection, { readout: new Readout({ sampler, actuators, store }), authz, log });
-  registerControl(connection, new Control({ actuators, authz, sensorIds: config.sensors.map((sensor) => sensor.id), audit: (entry) => store.audit(entry), log }), log);
+  const readout = new Readout({ sampler, actuators, store });
+  const control = new Control({ actuators, authz, sensorIds: config.sensors.map((sensor) => sensor.id), audit: (entry) => store.audit(entry), log });
+  const status = statusOf({ sampler, store, publisher, connection, startedAt: new Date() });
+  const stopSensorData = registerSensorData(connection, { readout, authz, log });
+  registerControl(connection, control, log);
+  registerChat(connection, { commands: new ChatCommands({ readout, control, status }), authz, log });
+  registerAdhoc(connection, { readout, control, status, authz, log });
 
   sampler.start();
   connection.start();
@@ -92,6 +108,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
   const stop = () =>
     (stopping ??= (async () => {
       stopSensorData();
+      health.stop();
       await sampler.stop();
       await actuators.close();
       publisher.stop();

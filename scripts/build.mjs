@@ -1,5 +1,7 @@
 // npm run build: one esbuild bundle, dist/xedge.mjs. Native addons stay external (they are per-architecture
 // binaries loaded from node_modules, or shipped beside the bundle in a release).
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { build } from "esbuild";
 
 export const nativeExternals = ["sqlite3", "serialport", "@serialport/*", "onoff", "epoll", "i2c-bus"];
@@ -16,5 +18,7 @@ await build({
   legalComments: "linked",
   // CommonJS dependencies inside an ESM bundle still call require().
   banner: { js: "#!/usr/bin/env node\nimport { createRequire as __xedgeCreateRequire } from 'node:module';\nconst require = __xedgeCreateRequire(import.meta.url);" },
+  // agent/version.ts: the bundle carries its version instead of looking for a package.json beside it.
+  define: { XEDGE_VERSION: JSON.stringify(JSON.parse(readFileSync(resolve(import.meta.dirname, "../package.json"), "utf8")).version) },
   logLevel: "warning",
 });

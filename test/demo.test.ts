@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import { resolve } from "node:path";
 import { listProcesses } from "./support/procs.ts";
 
-it("the demo shows readings arriving at the pubsub nodes and stops everything it started", async () => {
+it("the demo shows readings arriving at the pubsub nodes, its live view, and stops everything it started", async () => {
   const child = spawn(process.execPath, ["--import", "tsx", resolve(import.meta.dirname, "../scripts/demo.ts"), "--seconds", "5"], {
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -32,7 +32,21 @@ it("the demo shows readings arriving at the pubsub nodes and stops everything it
   for (const [sensor, fields] of Object.entries(expected)) {
     assert.match(output, new RegExp(`${sensor}\\s+#\\d+\\s+${fields.source}`), `a reading from ${sensor}`);
   }
+  // Not a terminal: the live view is printed once at the end, rendered from the same readings and the store.
+  const view = output.slice(output.indexOf("xedge demo · gateway gw1@localhost/edge"));
+  assert.ok(view.length < output.length, `the final view is printed:\n${output}`);
+  assert.match(view, /and try +help · read · read boiler · set pump state on · status · history boiler 10m/);
+  for (const [sensor, fields] of Object.entries(expected)) {
+    // A sparkline of the first numeric field; the door's only field is a boolean.
+    const trend = sensor === "door" ? "\\s+" : "\\s+[▁▂▃▄▅▆▇█]+\\s+";
+    assert.match(view, new RegExp(`\\n  ${sensor}\\s+#\\d+${trend}${fields.source}`), `the view's row for ${sensor}`);
+  }
+  assert.match(view, /\n {2}buffer \d+ · dropped 0 · last publish (\d+ s ago|just now)/);
   assert.match(output, /demo stopped; nothing left running\./);
-  const leftovers = listProcesses().filter((p) => /prosody|xedge\.mjs/.test(p.cmdline) && p.cmdline.includes("xedge-"));
+  // Only this demo's server and agent: other test files may be running theirs at the same time.
+  const agentDir = /store +(\/\S+)\/xedge\.db/.exec(output)?.[1];
+  const serverDir = /CA in (\/\S+)\/pki\//.exec(output)?.[1];
+  assert.ok(agentDir && serverDir, "the demo prints its store and CA paths");
+  const leftovers = listProcesses().filter((p) => p.cmdline.includes(agentDir) || p.cmdline.includes(serverDir));
   assert.deepEqual(leftovers.map((p) => p.cmdline), []);
 });

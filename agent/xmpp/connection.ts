@@ -4,9 +4,12 @@ import { EventEmitter } from "node:events";
 import type { Element } from "@xmpp/xml";
 import { createClient, xml, type ClientOptions, type XmppClient } from "./client.ts";
 import { errorText, type Logger } from "../log.ts";
+import { CAPS_NODE, capsVer, type DiscoInfo } from "./caps.ts";
 
 const NS_PING = "urn:xmpp:ping";
 const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
+const NS_DISCO_ITEMS = "http://jabber.org/protocol/disco#items";
+const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 
 export interface ConnectionOptions extends ClientOptions {
   pingIntervalMs: number;
@@ -55,6 +58,23 @@ interface CalleeContext {
   from?: { toString(): string };
 }
 
+/** A disco#items entry; `jid` defaults to the agent's own full JID. */
+export interface DiscoItem {
+  jid?: string;
+  node?: string;
+  name?: string;
+}
+
+/**
+ * The disco nodes a face publishes (XEP-0030 §3.2, §4.2): each answers for its own nodes and returns undefined
+ * for nodes it does not know or hides from `from`, which then get item-not-found.
+ */
+export interface DiscoNodes {
+  info?(node: string, from: string): DiscoInfo | undefined;
+  /** Items of `node`; the node "" asks for the items of the agent itself. */
+  items?(node: string, from: string): DiscoItem[] | undefined;
+}
+
 interface Events {
   online: [jid: string];
   offline: [reason: string];
@@ -69,7 +89,8 @@ export class XmppConnection extends EventEmitter<Events> {
   private retryTimer: NodeJS.Timeout | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
   private readonly routes: IqRoute[] = [];
-  private readonly features = new Set<string>([NS_DISCO_INFO, NS_PING]);
+  private readonly features = new Set<string>([NS_DISCO_INFO, NS_DISCO_ITEMS, NS_PING]);
+  private readonly discoNodes: DiscoNodes[] = [];
   private presence: () => Element = () => xml("presence");
 
   constructor(
@@ -92,6 +113,16 @@ export class XmppConnection extends EventEmitter<Events> {
   route(route: IqRoute, feature?: string): void {
     this.routes.push(route);
     if (feature) this.features.add(feature);
+  }
+
+  /** Publishes disco nodes (and items of the agent itself) answered by `nodes`, on every session. */
+  addDiscoNodes(nodes: DiscoNodes): void {
+    this.discoNodes.push(nodes);
+  }
+
+  /** What disco#info announces, in the order it is sent; the XEP-0115 caps hash is computed from exactly this. */
+  discoInfo(): DiscoInfo {
+    return { identities: [{ category: "client", type: "bot", name: "xedge" }], features: [...this.features].sort() };
   }
 
   /** The presence sent when online and on each `updatePresence()`. */
@@ -181,13 +212,26 @@ export class XmppConnection extends EventEmitter<Events> {
     const { iqCallee } = client;
     iqCallee.get(NS_PING, "ping", () => true);
     iqCallee.get(NS_DISCO_INFO, "query", (context) => {
-      const { element } = context as unknown as CalleeContext;
-      if (element.attrs.node) return false; // no disco nodes yet: service-unavailable per XEP-0030
+      const { element, from } = context as unknown as CalleeContext;
+      const info = this.discoInfo();
+      const node = element.attrs.node as string | undefined;
+      // The agent itself and its caps node (XEP-0115 §6.2) share one answer; other nodes belong to the faces.
+      if (node === undefined || node === `${CAPS_NODE}#${capsVer(info)}`) return discoInfoElement(info, node);
+      const nodeInfo = this.discoNodes.map((nodes) => nodes.info?.(node, from?.toString() ?? "")).find((found) => found !== undefined);
+      return nodeInfo ? discoInfoElement(nodeInfo, node) : itemNotFound();
+    });
+    iqCallee.get(NS_DISCO_ITEMS, "query", (context) => {
+      const { element, from, stanza } = context as unknown as CalleeContext;
+      const node = element.attrs.node as string | undefined;
+      const answers = this.discoNodes.map((nodes) => nodes.items?.(node ?? "", from?.toString() ?? ""));
+      // The agent's own items are everyone's together; a node's items come from the face that has the node.
+      const items = node === undefined ? answers.flatMap((found) => found ?? []) : answers.find((found) => found !== undefined);
+      if (!items) return itemNotFound();
+      const self = String(stanza.attrs.to ?? client.entity.jid?.toString() ?? "");
       return xml(
         "query",
-        { xmlns: NS_DISCO_INFO },
-        xml("identity", { category: "client", type: "bot", name: "xedge" }),
-        ...[...this.features].sort().map((feature) => xml("feature", { var: feature })),
+        { xmlns: NS_DISCO_ITEMS, ...(node !== undefined ? { node } : {}) },
+        ...items.map((item) => xml("item", { jid: item.jid ?? self, ...(item.node !== undefined ? { node: item.node } : {}), ...(item.name !== undefined ? { name: item.name } : {}) })),
       );
     });
     for (const route of this.routes) {
@@ -248,6 +292,20 @@ export class XmppConnection extends EventEmitter<Events> {
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => void this.connectOnce(), delay);
   }
+}
+
+function discoInfoElement(info: DiscoInfo, node: string | undefined): Element {
+  return xml(
+    "query",
+    { xmlns: NS_DISCO_INFO, ...(node !== undefined ? { node } : {}) },
+    ...info.identities.map((identity) => xml("identity", { ...identity })),
+    ...info.features.map((feature) => xml("feature", { var: feature })),
+  );
+}
+
+/** XEP-0030: a node that does not exist (or is not shown to the requester). */
+function itemNotFound(): Element {
+  return xml("error", { type: "cancel" }, xml("item-not-found", { xmlns: NS_STANZAS }));
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

@@ -4,6 +4,8 @@ import { xml, type Element } from "./client.ts";
 import type { XmppConnection } from "./connection.ts";
 import { bareJid, type Authz } from "../authz.ts";
 import type { Logger } from "../log.ts";
+import { HealthMonitor, type Health, type HealthSources } from "../health.ts";
+import { CAPS_NODE, NS_CAPS, capsVer, type DiscoInfo } from "./caps.ts";
 
 const NS_ROSTER = "jabber:iq:roster";
 
@@ -32,4 +34,25 @@ export function registerPresenceSubscriptions(connection: XmppConnection, authz:
 /** A roster push from anyone but our own account is refused (RFC 6121 §2.1.6). */
 function errorNotAllowed(): Element {
   return xml("error", { type: "cancel" }, xml("forbidden", { xmlns: "urn:ietf:params:xml:ns:xmpp-stanzas" }));
+}
+
+/**
+ * The gateway's presence: its health as show + status (operators' clients colour the contact by it) and the
+ * XEP-0115 caps of what disco#info announces. "available" has no <show> (RFC 6121 §4.7.2.1).
+ */
+export function healthPresence(health: Health, info: DiscoInfo): Element {
+  return xml(
+    "presence",
+    {},
+    ...(health.show === "available" ? [] : [xml("show", {}, health.show)]),
+    xml("status", {}, health.text),
+    xml("c", { xmlns: NS_CAPS, hash: "sha-1", node: CAPS_NODE, ver: capsVer(info) }),
+  );
+}
+
+/** Announces the health as presence: when online, and whenever the monitor says an update is due. */
+export function registerHealthPresence(connection: XmppConnection, sources: HealthSources): HealthMonitor {
+  const monitor = new HealthMonitor(sources, () => connection.updatePresence());
+  connection.setPresence(() => healthPresence(monitor.take(), connection.discoInfo()));
+  return monitor;
 }

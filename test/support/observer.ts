@@ -39,6 +39,15 @@ export class Observer {
     return this.client.request(xml("iq", { type, ...(to ? { to } : {}) }, xml("pubsub", { xmlns: NS_PUBSUB }, child)), 10_000);
   }
 
+  /** Calls `listener` with every message stanza; returns a function that stops listening. */
+  onMessage(listener: (message: Element) => void): () => void {
+    const handler = (stanza: Element) => {
+      if (stanza.is("message")) listener(stanza);
+    };
+    this.client.entity.on("stanza", handler);
+    return () => this.client.entity.removeListener("stanza", handler);
+  }
+
   async send(stanza: Element): Promise<void> {
     await this.client.entity.send(stanza);
   }

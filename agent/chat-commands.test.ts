@@ -1,0 +1,231 @@
+// Chat commands without XMPP: parsing, typo suggestions, sparklines, time and status formatting, and each
+// command run against a Readout and Control over fakes.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { ActuatorDevice } from "../drivers/driver.ts";
+import { Readout } from "./readout.ts";
+import { Control, type AuditEntry } from "./control.ts";
+import type { Field } from "./model.ts";
+import type { SensorState } from "./sampler.ts";
+import type { StoredReading } from "./store.ts";
+import type { Logger } from "./log.ts";
+import {
+  age,
+  ChatCommands,
+  clockTime,
+  closestCommand,
+  editDistance,
+  historySummary,
+  parseCommand,
+  periodFor,
+  renderStatus,
+  span,
+  sparkline,
+  statusOf,
+} from "./chat-commands.ts";
+
+const NOW = new Date("2025-01-05T12:03:43.000Z");
+const UTC = { now: NOW, timeZone: "UTC" };
+const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+const temperature = (value: number): Field => ({ name: "temperature", type: "numeric", value, unit: "°C", decimals: 2, flags: { momentary: true } });
+
+describe("parseCommand", () => {
+  it("reads each command and its arguments; command words ignore case, values keep their spaces", () => {
+    assert.deepEqual(parseCommand("help"), { name: "help" });
+    assert.deepEqual(parseCommand("  READ "), { name: "read" });
+    assert.deepEqual(parseCommand("read boiler"), { name: "read", id: "boiler" });
+    assert.deepEqual(parseCommand("Status"), { name: "status" });
+    assert.deepEqual(parseCommand("set pump state true"), { name: "set", id: "pump", parameter: "state", value: "true" });
+    assert.deepEqual(parseCommand("set lcd text hello  world"), { name: "set", id: "lcd", parameter: "text", value: "hello  world" });
+    assert.deepEqual(parseCommand("history boiler"), { name: "history", id: "boiler", durationMs: 3_600_000 });
+    assert.deepEqual(parseCommand("history boiler 15m"), { name: "history", id: "boiler", durationMs: 900_000 });
+  });
+
+  it("explains wrong arguments with the usage", () => {
+    assert.deepEqual(parseCommand("set pump state"), { name: "usage", text: "set needs an id, a parameter name and a value. Usage: set ID NAME VALUE" });
+    assert.deepEqual(parseCommand("history"), { name: "usage", text: "history needs an id and optionally a duration. Usage: history ID [DURATION]" });
+    assert.deepEqual(parseCommand("history boiler soon"), { name: "usage", text: "'soon' is not a duration such as 30m, 6h or 2d. Usage: history ID [DURATION]" });
+    assert.equal(parseCommand("read a b").name, "usage");
+  });
+
+  it("suggests the closest command for a typo, and nothing for gibberish", () => {
+    assert.deepEqual(parseCommand("raed"), { name: "unknown", word: "raed", suggestion: "read" });
+    assert.deepEqual(parseCommand("xyzzy"), { name: "unknown", word: "xyzzy" });
+    assert.equal(closestCommand("stauts"), "status");
+    assert.equal(closestCommand("hist"), "history");
+    assert.equal(closestCommand("sat"), "set");
+    assert.equal(closestCommand("hepl"), "help");
+    assert.equal(closestCommand("qqq"), undefined);
+  });
+});
+
+describe("editDistance", () => {
+  it("counts a swap of neighbours as one step (Damerau)", () => {
+    assert.equal(editDistance("raed", "read"), 1);
+    assert.equal(editDistance("read", "read"), 0);
+    assert.equal(editDistance("", "set"), 3);
+    assert.equal(editDistance("kitten", "sitting"), 3);
+    assert.equal(editDistance("ca", "abc"), 3, "optimal string alignment: no edits inside a swapped pair");
+  });
+});
+
+describe("sparkline", () => {
+  it("scales from the lowest to the highest value, marks gaps with spaces, and puts a flat series mid-height", () => {
+    assert.equal(sparkline([0, 1, 2, 3, 4, 5, 6, 7]), "▁▂▃▄▅▆▇█");
+    assert.equal(sparkline([10, undefined, 20]), "▁ █");
+    assert.equal(sparkline([5, 5, 5]), "▄▄▄");
+    assert.equal(sparkline([]), "");
+    assert.equal(sparkline([undefined]), "");
+  });
+});
+
+describe("time and status formatting", () => {
+  it("renders clock times in the given zone, with the date only for another day, and ages", () => {
+    assert.equal(clockTime(new Date("2025-01-05T12:03:41Z"), UTC), "12:03:41");
+    assert.equal(clockTime(new Date("2025-01-05T12:03:41Z"), { now: NOW, timeZone: "Europe/Berlin" }), "13:03:41");
+    assert.equal(clockTime(new Date("2025-01-04T23:59:59Z"), UTC), "2025-01-04 23:59:59");
+    assert.equal(age(new Date("2025-01-05T12:03:41Z"), NOW), "2 s ago");
+    assert.equal(age(NOW, NOW), "just now");
+    assert.equal(age(new Date("2025-01-05T11:00:00Z"), NOW), "64 min ago");
+    assert.equal(span(90_061_000), "1 d 1 h");
+    assert.equal(span(3_000), "3 s");
+  });
+
+  it("status says connection, uptime, sensors ok and failing, buffer, dropped and last publish", () => {
+    const states: SensorState[] = [
+      { id: "boiler", driver: "bme280" },
+      { id: "cellar", driver: "ds18b20", error: "ds18b20 read: CRC mismatch", failingSince: new Date("2025-01-05T12:00:43Z") },
+    ];
+    const status = statusOf({
+      sampler: { states },
+      store: { buffered: 3, dropped: 0 },
+      publisher: { lastPublished: new Date("2025-01-05T12:03:42Z") },
+      connection: { isOnline: true },
+      startedAt: new Date("2025-01-05T11:00:00Z"),
+    });
+    assert.equal(
+      renderStatus(status(), UTC),
+      [
+        "connection: online · up 1 h 3 min (since 11:00:00)",
+        "sensors: 1 ok, 1 failing",
+        "  ⚠ cellar: ds18b20 read: CRC mismatch (since 12:00:43, 3 min ago)",
+        "buffer: 3 unsent readings · 0 dropped",
+        "last publish: 12:03:42, 1 s ago",
+      ].join("\n"),
+    );
+  });
+});
+
+function relay(): ActuatorDevice & { state: boolean } {
+  const device = {
+    state: false,
+    parameters: [{ name: "state", type: "boolean" as const }],
+    read: () => Promise.resolve<Field[]>([{ name: "state", type: "boolean", value: device.state, flags: { status: true } }]),
+    write: (values: { name: string; value: unknown }[]) => {
+      for (const value of values) if (value.name === "state") device.state = value.value === true;
+      return Promise.resolve();
+    },
+    close: () => Promise.resolve(),
+  };
+  return device;
+}
+
+function setup(history: StoredReading[] = []) {
+  const states: SensorState[] = [
+    { id: "boiler", driver: "bme280", lastSample: { sensorId: "boiler", timestamp: new Date("2025-01-05T12:03:41Z"), fields: [temperature(61.5)] } },
+    { id: "cellar", driver: "ds18b20", error: "ds18b20 read: CRC mismatch", failingSince: new Date("2025-01-05T12:00:43Z") },
+  ];
+  const pump = relay();
+  const actuators = [{ id: "pump", driver: "gpio-output", device: pump }];
+  const store = {
+    history: (sensorId: string, range: { from?: Date; to?: Date }) =>
+      Promise.resolve(history.filter((r) => r.sensorId === sensorId && r.timestamp >= (range.from ?? new Date(0)) && r.timestamp < (range.to ?? new Date(8.64e15)))),
+  };
+  const readout = new Readout({ sampler: { states }, actuators: { all: actuators }, store }, () => NOW);
+  const audit: AuditEntry[] = [];
+  const authz = { canRead: (jid: string) => jid.startsWith("ops@") || jid.startsWith("viewer@"), canControl: (jid: string) => jid.startsWith("ops@") };
+  const control = new Control({
+    actuators: { all: actuators, get: (id) => actuators.find((entry) => entry.id === id) },
+    authz,
+    sensorIds: ["boiler", "cellar"],
+    audit: (entry) => {
+      audit.push(entry);
+      return Promise.resolve();
+    },
+    log: quiet,
+  });
+  const status = statusOf({ sampler: { states }, store: { buffered: 0, dropped: 0 }, publisher: { lastPublished: undefined }, connection: { isOnline: true }, startedAt: NOW });
+  const commands = new ChatCommands({ readout, control, status, now: () => NOW, timeZone: "UTC" });
+  return { commands, pump, audit, readout };
+}
+
+describe("ChatCommands", () => {
+  it("read: one line per node with units, clock time and age; failing sensors marked", async () => {
+    const { commands } = setup();
+    assert.equal(
+      await commands.answer("ops@example.net/phone", "read"),
+      [
+        "boiler: temperature 61.50 °C (12:03:41, 2 s ago)",
+        "⚠ cellar: FAILING: ds18b20 read: CRC mismatch (since 12:00:43, 3 min ago)",
+        "pump: state false [settable] (12:03:43, just now)",
+      ].join("\n"),
+    );
+    assert.equal(await commands.answer("ops@example.net/phone", "read Boiler"), "boiler: temperature 61.50 °C (12:03:41, 2 s ago)");
+    assert.equal(await commands.answer("ops@example.net/phone", "read attic"), "Unknown id 'attic'. Known ids: boiler, cellar, pump.");
+  });
+
+  it("set: applies through Control (audited as chat); read operators are told control is needed", async () => {
+    const { commands, pump, audit } = setup();
+    assert.equal(await commands.answer("ops@example.net/phone", "set pump state true"), "Done: pump state = true.");
+    assert.equal(pump.state, true);
+    assert.equal(await commands.answer("viewer@example.net/phone", "set pump state false"), "Sorry, setting values needs the control role; your account may only read.");
+    assert.equal(pump.state, true);
+    assert.equal(await commands.answer("ops@example.net/phone", "set pump state maybe"), 'Not applied: state: expected true, false, 1 or 0, got "maybe".');
+    assert.equal(await commands.answer("ops@example.net/phone", "set pump speed 3"), "Not applied: node pump has no parameter speed. Parameters of pump: state.");
+    assert.equal(await commands.answer("ops@example.net/phone", "set boiler state 1"), "Not applied: node boiler is a sensor; it takes no control.");
+    assert.deepEqual(
+      audit.map((entry) => [entry.requester, entry.via, entry.result]),
+      [
+        ["ops@example.net/phone", "chat", "ok"],
+        ["viewer@example.net/phone", "chat", "forbidden"],
+        ["ops@example.net/phone", "chat", "bad-request"],
+        ["ops@example.net/phone", "chat", "item-not-found"],
+        ["ops@example.net/phone", "chat", "feature-not-implemented"],
+      ],
+    );
+  });
+
+  it("help lists every command; typos get a suggestion", async () => {
+    const { commands } = setup();
+    const help = await commands.answer("ops@example.net/x", "help");
+    for (const usage of ["read [ID]", "set ID NAME VALUE", "status", "history ID [DURATION]", "help"]) assert.ok(help.includes(usage), help);
+    assert.equal(await commands.answer("ops@example.net/x", "raed"), "Unknown command 'raed'. Did you mean 'read'?");
+    assert.equal(await commands.answer("ops@example.net/x", "frobnicate"), "Unknown command 'frobnicate'. Send 'help' for the list.");
+  });
+
+  it("history: a sparkline per numeric value with min, max, average and the current value", async () => {
+    const readings: StoredReading[] = [];
+    // One reading a minute for the last hour, rising from 40 to 99 °C.
+    for (let minute = 0; minute < 60; minute++) {
+      const timestamp = new Date(NOW.getTime() - 3_600_000 + minute * 60_000 + 30_000);
+      readings.push({ id: minute + 1, sensorId: "boiler", seq: minute + 1, timestamp, fields: [temperature(40 + minute)] });
+    }
+    const { commands, readout } = setup(readings);
+    const summary = await historySummary(readout, "boiler", 3_600_000, NOW);
+    assert.equal(summary.period, "Minute");
+    const [series] = summary.series;
+    assert.equal(series?.slots.length, 32);
+    assert.deepEqual([series?.min, series?.max, series?.avg], [40, 99, 69.5]);
+    const text = await commands.answer("ops@example.net/x", "history boiler");
+    const lines = text.split("\n");
+    assert.equal(lines[0], "boiler, last 1h (11:03:43 – 12:03:43), per-minute averages:");
+    assert.match(lines[1] ?? "", /^temperature: ▁[▁-█]{30}█$/);
+    assert.equal(lines[2], "  min 40.00 °C · max 99.00 °C · avg 69.50 °C · last 61.50 °C");
+    assert.equal(await commands.answer("ops@example.net/x", "history pump 5m"), "pump, last 5m (11:58:43 – 12:03:43): no stored numeric readings (only sensors keep a history).");
+    assert.equal(await commands.answer("ops@example.net/x", "history attic"), "Unknown id 'attic'. Known ids: boiler, cellar, pump.");
+  });
+
+  it("chooses aggregation periods that keep a sparkline cheap", () => {
+    assert.deepEqual([periodFor(300_000), periodFor(3_600_000), periodFor(86_400_000), periodFor(90 * 86_400_000)], ["Second", "Minute", "Hour", "Day"]);
+  });
+});

@@ -1,0 +1,101 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { assessHealth, HealthMonitor, type HealthSources } from "./health.ts";
+
+const now = new Date("2025-01-05T10:00:00Z");
+const secondsAgo = (seconds: number) => new Date(now.getTime() - seconds * 1000);
+const sensors = (ids: string[], failing: string[] = []) => ids.map((id) => (failing.includes(id) ? { id, error: "bme280 read: EIO" } : { id }));
+
+describe("assessHealth", () => {
+  it("is available with sensors, buffer and last publish in the text", () => {
+    assert.deepEqual(assessHealth({ sensors: sensors(["boiler", "gps"]), buffered: 0, dropped: 0, lastPublished: secondsAgo(3) }, now), {
+      show: "available",
+      text: "2 sensors · buffer 0 · published 3 s ago",
+    });
+  });
+
+  it("is dnd with failing sensors, naming them", () => {
+    const health = assessHealth({ sensors: sensors(["boiler", "gps", "cellar"], ["gps", "cellar"]), buffered: 0, dropped: 0 }, now);
+    assert.deepEqual(health, { show: "dnd", text: "2 failing: gps, cellar · 3 sensors · buffer 0 · nothing published yet" });
+  });
+
+  it("is away while buffering beyond the threshold or when the outbox is not draining", () => {
+    const facts = { sensors: sensors(["boiler"]), dropped: 0, lastPublished: secondsAgo(90) };
+    assert.equal(assessHealth({ ...facts, buffered: 101 }, now).show, "away");
+    assert.equal(assessHealth({ ...facts, buffered: 100 }, now).show, "available");
+    const stalled = assessHealth({ ...facts, buffered: 5, stalledSince: secondsAgo(30) }, now);
+    assert.deepEqual(stalled, { show: "away", text: "1 sensor · buffer 5 (not draining) · published 90 s ago" });
+    assert.equal(assessHealth({ ...facts, buffered: 5, stalledSince: secondsAgo(29) }, now).show, "available");
+  });
+
+  it("reports readings dropped by the store's bound", () => {
+    assert.match(assessHealth({ sensors: sensors(["boiler"]), buffered: 0, dropped: 37 }, now).text, / · 37 dropped · /);
+  });
+});
+
+describe("HealthMonitor", () => {
+  function harness() {
+    let clock = now.getTime();
+    const state = { failing: [] as string[], buffered: 0, lastPublished: undefined as Date | undefined };
+    const sources: HealthSources = {
+      sensors: () => sensors(["boiler", "gps"], state.failing),
+      buffered: () => state.buffered,
+      dropped: () => 0,
+      lastPublished: () => state.lastPublished,
+    };
+    let dueCalls = 0;
+    const monitor = new HealthMonitor(sources, () => (dueCalls += 1), { now: () => new Date(clock), checkEveryMs: 3_600_000, textEveryMs: 60_000 });
+    return {
+      monitor,
+      state,
+      advance: (ms: number) => (clock += ms),
+      due: () => dueCalls,
+    };
+  }
+
+  it("asks at once for a class change, and at most once a minute for a text-only change", () => {
+    const { monitor, state, advance, due } = harness();
+    try {
+      monitor.check();
+      assert.equal(due(), 1, "nothing announced yet");
+      monitor.take();
+      state.lastPublished = new Date(now.getTime());
+      advance(1000);
+      monitor.check();
+      assert.equal(due(), 1, "text changed, but a second after the last announcement");
+      state.failing = ["gps"];
+      monitor.check();
+      assert.equal(due(), 2, "dnd at once");
+      assert.equal(monitor.take().show, "dnd");
+      state.failing = [];
+      advance(1000);
+      monitor.check();
+      assert.equal(due(), 3, "available again at once");
+      monitor.take();
+      advance(59_000);
+      monitor.check();
+      assert.equal(due(), 3);
+      advance(1000);
+      monitor.check();
+      assert.equal(due(), 4, "the text a minute later");
+    } finally {
+      monitor.stop();
+    }
+  });
+
+  it("sees an outbox that neither shrinks nor publishes as stalled after the threshold", () => {
+    const { monitor, state, advance } = harness();
+    try {
+      state.buffered = 3;
+      monitor.check();
+      advance(29_000);
+      assert.equal(monitor.current().show, "available");
+      advance(1000);
+      assert.equal(monitor.current().show, "away");
+      state.buffered = 2;
+      assert.equal(monitor.current().show, "available", "it shrank: draining");
+    } finally {
+      monitor.stop();
+    }
+  });
+});

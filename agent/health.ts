@@ -1,0 +1,139 @@
+// The gateway's health in one line and one class, for whoever shows it (XMPP presence, the chat `status`):
+// failing sensors, the outbox, the last publish, readings dropped by the store's bound.
+import type { SensorState } from "./sampler.ts";
+import { age } from "./chat-commands.ts";
+
+/** Worst first: a failing sensor needs a person, a backlog usually clears by itself. */
+export type HealthClass = "dnd" | "away" | "available";
+
+export interface Health {
+  show: HealthClass;
+  /** e.g. `2 failing: gps, cellar · 12 sensors · buffer 0 · published 3 s ago` */
+  text: string;
+}
+
+export interface HealthFacts {
+  sensors: readonly Pick<SensorState, "id" | "error">[];
+  /** Readings in the outbox. */
+  buffered: number;
+  /** Readings dropped by the store's bound since the store was created. */
+  dropped: number;
+  lastPublished?: Date;
+  /** Since when the outbox has been non-empty without a publish or a shrink; undefined while it drains. */
+  stalledSince?: Date;
+}
+
+export interface HealthThresholds {
+  /** An outbox deeper than this counts as buffering (the link is back but the gateway is catching up). */
+  awayBuffered: number;
+  /** An outbox that has not shrunk for this long counts as not draining. */
+  stallMs: number;
+}
+
+export const DEFAULT_THRESHOLDS: HealthThresholds = { awayBuffered: 100, stallMs: 30_000 };
+
+export function assessHealth(facts: HealthFacts, now: Date, thresholds: HealthThresholds = DEFAULT_THRESHOLDS): Health {
+  const failing = facts.sensors.filter((sensor) => sensor.error !== undefined).map((sensor) => sensor.id);
+  const stalled = facts.stalledSince !== undefined && now.getTime() - facts.stalledSince.getTime() >= thresholds.stallMs;
+  const parts = [
+    ...(failing.length > 0 ? [`${failing.length} failing: ${failing.join(", ")}`] : []),
+    `${facts.sensors.length} ${facts.sensors.length === 1 ? "sensor" : "sensors"}`,
+    `buffer ${facts.buffered}${stalled ? " (not draining)" : ""}`,
+    ...(facts.dropped > 0 ? [`${facts.dropped} dropped`] : []),
+    facts.lastPublished ? `published ${age(facts.lastPublished, now)}` : "nothing published yet",
+  ];
+  const show: HealthClass = failing.length > 0 ? "dnd" : stalled || facts.buffered > thresholds.awayBuffered ? "away" : "available";
+  return { show, text: parts.join(" · ") };
+}
+
+export interface HealthSources {
+  sensors: () => readonly Pick<SensorState, "id" | "error">[];
+  buffered: () => number;
+  dropped: () => number;
+  lastPublished: () => Date | undefined;
+}
+
+export interface HealthMonitorOptions {
+  thresholds?: HealthThresholds;
+  /** How often the sources are looked at. */
+  checkEveryMs?: number;
+  /** Least time between two announcements that change only the text; a change of class is announced at once. */
+  textEveryMs?: number;
+  now?: () => Date;
+}
+
+/**
+ * Watches the sources and calls `due` when an announcement is due: at once when the health class changes, at
+ * most every `textEveryMs` when only the text does (its "published N s ago" changes every second; a presence
+ * broadcast to every operator each second would be a flood). Whoever announces calls `take()` for the health
+ * to show, which also records it as announced.
+ */
+export class HealthMonitor {
+  private readonly thresholds: HealthThresholds;
+  private readonly textEveryMs: number;
+  private readonly now: () => Date;
+  private readonly timer: NodeJS.Timeout;
+  private announced: Health | undefined;
+  private announcedAt = 0;
+  private lastBuffered = 0;
+  private lastPublished: Date | undefined;
+  private stalledSince: Date | undefined;
+
+  constructor(
+    private readonly sources: HealthSources,
+    private readonly due: () => void,
+    options: HealthMonitorOptions = {},
+  ) {
+    this.thresholds = options.thresholds ?? DEFAULT_THRESHOLDS;
+    this.textEveryMs = options.textEveryMs ?? 60_000;
+    this.now = options.now ?? (() => new Date());
+    this.timer = setInterval(() => this.check(), options.checkEveryMs ?? 1000);
+    this.timer.unref();
+  }
+
+  /** The current health, recorded as announced. */
+  take(): Health {
+    const health = this.current();
+    this.announced = health;
+    this.announcedAt = this.now().getTime();
+    return health;
+  }
+
+  current(): Health {
+    this.track();
+    return assessHealth(
+      {
+        sensors: this.sources.sensors(),
+        buffered: this.sources.buffered(),
+        dropped: this.sources.dropped(),
+        lastPublished: this.sources.lastPublished(),
+        stalledSince: this.stalledSince,
+      },
+      this.now(),
+      this.thresholds,
+    );
+  }
+
+  /** Looks now (the timer does this every `checkEveryMs`). */
+  check(): void {
+    const health = this.current();
+    const last = this.announced;
+    if (last === undefined || health.show !== last.show) this.due();
+    else if (health.text !== last.text && this.now().getTime() - this.announcedAt >= this.textEveryMs) this.due();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** The outbox stalls when it is not empty and has neither shrunk nor seen a publish since it was last looked at. */
+  private track(): void {
+    const buffered = this.sources.buffered();
+    const published = this.sources.lastPublished();
+    const progressed = buffered < this.lastBuffered || published?.getTime() !== this.lastPublished?.getTime();
+    if (buffered === 0 || progressed) this.stalledSince = undefined;
+    else this.stalledSince ??= this.now();
+    this.lastBuffered = buffered;
+    this.lastPublished = published;
+  }
+}

@@ -1,0 +1,55 @@
+// Ad-hoc session expiry without a server: the clock is the test's.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { xml, type Element } from "./client.ts";
+import type { IqRoute } from "./connection.ts";
+import { NS_COMMANDS, registerAdhoc } from "./adhoc.ts";
+import type { Logger } from "../log.ts";
+
+const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+
+function setup() {
+  let clock = Date.parse("2025-01-05T12:00:00Z");
+  const routes: IqRoute[] = [];
+  registerAdhoc(
+    { route: (route) => routes.push(route), addDiscoNodes: () => undefined },
+    {
+      readout: { nodeIds: ["boiler"], read: () => Promise.resolve({ groups: [], failures: [] }) },
+      control: { set: () => Promise.reject(new Error("unused")), getForm: () => Promise.reject(new Error("unused")) },
+      status: () => ({ sensors: [], buffered: 0, dropped: 0, startedAt: new Date(clock), online: true }),
+      authz: { canRead: () => true, canControl: () => true },
+      log: quiet,
+      sessionTimeoutMs: 60_000,
+      now: () => new Date(clock),
+    },
+  );
+  const [route] = routes;
+  assert.ok(route);
+  const run = async (attrs: Record<string, string>): Promise<Element> => {
+    const element = xml("command", { xmlns: NS_COMMANDS, node: "read", ...attrs });
+    const reply = await route.handler({ element, stanza: xml("iq", {}, element), from: "ops@example.net/desk" });
+    assert.ok(reply !== true);
+    return reply;
+  };
+  return { run, advance: (ms: number) => (clock += ms) };
+}
+
+describe("ad-hoc sessions", () => {
+  it("stay open while used, answer session-expired after the timeout, and are forgotten later", async () => {
+    const { run, advance } = setup();
+    const started = await run({ action: "execute" });
+    const sessionid = String(started.attrs.sessionid);
+    advance(59_000);
+    assert.equal((await run({ action: "complete", sessionid })).attrs.status, "completed", "used within the timeout");
+
+    const second = String((await run({})).attrs.sessionid);
+    advance(61_000);
+    const expired = await run({ action: "complete", sessionid: second });
+    assert.deepEqual([expired.name, expired.getChild("not-allowed")?.name, expired.getChild("session-expired", NS_COMMANDS)?.name], ["error", "not-allowed", "session-expired"]);
+
+    const third = String((await run({})).attrs.sessionid);
+    advance(3 * 60_000);
+    const forgotten = await run({ action: "complete", sessionid: third });
+    assert.equal(forgotten.getChild("bad-sessionid", NS_COMMANDS)?.name, "bad-sessionid", "swept after a second timeout");
+  });
+});

@@ -1,0 +1,68 @@
+// Chat face: an operator types commands into any XMPP client and reads the answers (agent/chat-commands.ts
+// does the work). Replies go to the sender's full JID, with the request's type and thread. Strangers get one
+// polite refusal per bare JID and nothing more, so a chatty or hostile account cannot make the gateway talk.
+import { xml, type Element } from "./client.ts";
+import type { XmppConnection } from "./connection.ts";
+import { bareJid, type Authz } from "../authz.ts";
+import type { ChatCommands } from "../chat-commands.ts";
+import { errorText, type Logger } from "../log.ts";
+
+const NS_DELAY = "urn:xmpp:delay";
+/** Bare JIDs remembered as refused; past this the oldest are forgotten (and would be refused once more). */
+export const REFUSED_MEMORY = 1000;
+/** Longest body answered; a command line is short, anything longer is not one. */
+export const MAX_BODY = 1024;
+
+export const REFUSAL = "Sorry, this gateway answers its operators only. Ask its administrator to add your address to the operators list.";
+
+export interface ChatDeps {
+  commands: ChatCommands;
+  authz: Pick<Authz, "canRead">;
+  log: Logger;
+}
+
+export function registerChat(connection: Pick<XmppConnection, "on" | "send" | "bareJid">, { commands, authz, log }: ChatDeps): void {
+  const refused = new Set<string>();
+
+  const reply = (request: Element, to: string, text: string) => {
+    const type = request.attrs.type === "chat" ? "chat" : "normal";
+    const thread = request.getChild("thread");
+    return connection.send(
+      xml("message", { to, type }, xml("body", {}, text), ...(thread ? [xml("thread", { ...thread.attrs }, thread.text())] : [])),
+    );
+  };
+
+  connection.on("stanza", (stanza) => {
+    if (!stanza.is("message")) return;
+    // error, groupchat and headline messages are never answered (RFC 6121 §5.2.2), nor bodiless chat states.
+    const type = (stanza.attrs.type as string | undefined) ?? "normal";
+    if (type !== "chat" && type !== "normal") return;
+    const body = stanza.getChildText("body");
+    const from = stanza.attrs.from as string | undefined;
+    if (body === null || body.trim() === "" || !from) return;
+    const sender = bareJid(from);
+    if (sender === connection.bareJid) return; // our own account (another resource, a carbon): no echo loops
+
+    if (!authz.canRead(from)) {
+      if (refused.has(sender)) return;
+      if (refused.size >= REFUSED_MEMORY) refused.delete(refused.values().next().value ?? "");
+      refused.add(sender);
+      log.info("chat refused: not an operator", { from: sender });
+      void reply(stanza, from, REFUSAL);
+      return;
+    }
+    // A command stored offline may be hours old; applying it now would surprise whoever sent it.
+    if (stanza.getChild("delay", NS_DELAY)) {
+      void reply(stanza, from, "This message was delayed in transit, so it was not run. Send it again if it still applies.");
+      return;
+    }
+    if (body.length > MAX_BODY) {
+      void reply(stanza, from, `That message is too long for a command (at most ${MAX_BODY} characters). Send 'help' for the list.`);
+      return;
+    }
+    commands
+      .answer(from, body)
+      .then((text) => reply(stanza, from, text))
+      .catch((error: unknown) => log.error("chat command failed", { from, error: errorText(error) }));
+  });
+}

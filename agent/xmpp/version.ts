@@ -1,0 +1,24 @@
+// XEP-0092 software version, for operators only: a fleet's versions tell an attacker which gateways to try
+// a known flaw on, so strangers get forbidden like every other face refuses them.
+import { arch, type } from "node:os";
+import { xml } from "./client.ts";
+import type { XmppConnection } from "./connection.ts";
+import type { Authz } from "../authz.ts";
+import { version } from "../version.ts";
+
+const NS_VERSION = "jabber:iq:version";
+
+export function registerSoftwareVersion(connection: XmppConnection, authz: Authz): void {
+  connection.route(
+    {
+      type: "get",
+      ns: NS_VERSION,
+      name: "query",
+      handler: ({ from }) =>
+        authz.canRead(from)
+          ? xml("query", { xmlns: NS_VERSION }, xml("name", {}, "xedge"), xml("version", {}, version), xml("os", {}, `${type()} ${arch()}`))
+          : xml("error", { type: "cancel" }, xml("forbidden", { xmlns: "urn:ietf:params:xml:ns:xmpp-stanzas" })),
+    },
+    NS_VERSION,
+  );
+}
