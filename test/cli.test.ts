@@ -112,3 +112,42 @@ describe("xedge check with hardware: real", () => {
     assert.doesNotMatch(result.stderr, /\n\s+at /, "no stack trace");
   });
 });
+
+describe("xedge status", () => {
+  it("shows buffered, dropped, last publish and each sensor's last value and error, for people and as JSON", async () => {
+    const statusDir = mkdtempSync(join(tmpdir(), "xedge-status-"));
+    const dbPath = join(statusDir, "xedge.db");
+    const { Store } = await import("../agent/store.ts");
+    const store = await Store.open(dbPath, { commitIntervalMs: 60_000 });
+    const now = Date.now();
+    for (let i = 0; i < 3; i++) {
+      store.append({ sensorId: "boiler", timestamp: new Date(now - (3 - i) * 1000), fields: [{ type: "numeric", name: "temperature", value: 21 + i, unit: "°C", decimals: 2 }] });
+    }
+    await store.flush();
+    const [first] = await store.unsent(0, 1);
+    store.markPublished(first!.id);
+    store.setSensorError("door", "gpio-input on GPIO 17: EIO", new Date(now - 60_000));
+    await store.close();
+    const file = configFile("status", `hardware: sim\n${GOOD_XMPP}\nstore: { path: ${dbPath} }\n`);
+
+    const human = await runCli(["status", "--config", file]);
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, /^buffered readings: 2$/m);
+    assert.match(human.stdout, /^dropped: +0$/m);
+    assert.match(human.stdout, /^last publish: +\d{4}-\d\d-\d\dT.* \(\d+ s ago\)$/m);
+    assert.match(human.stdout, /^ {2}boiler {2}#3 {2}temperature 23\.00 °C {2}\(\d s ago\)$/m);
+    assert.match(human.stdout, /^ {4}FAILING since .*: gpio-input on GPIO 17: EIO$/m);
+
+    const json = await runCli(["status", "--json", "--config", file]);
+    const parsed = JSON.parse(json.stdout) as { unsent: number; dropped: number; sensors: { sensorId: string; lastSeq: number; error?: string }[] };
+    assert.equal(parsed.unsent, 2);
+    assert.deepEqual(parsed.sensors.map((s) => [s.sensorId, s.lastSeq, s.error]), [["boiler", 3, undefined], ["door", 0, "gpio-input on GPIO 17: EIO"]]);
+  });
+
+  it("says which store it cannot open, without creating one", async () => {
+    const file = configFile("nostore", `hardware: sim\n${GOOD_XMPP}\nstore: { path: ${join(dir, "absent", "x.db")} }\n`);
+    const result = await runCli(["status", "--config", file]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^store\.path: cannot open .*absent\/x\.db/);
+  });
+});

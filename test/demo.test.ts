@@ -50,3 +50,25 @@ it("the demo shows readings arriving at the pubsub nodes, its live view, and sto
   const leftovers = listProcesses().filter((p) => p.cmdline.includes(agentDir) || p.cmdline.includes(serverDir));
   assert.deepEqual(leftovers.map((p) => p.cmdline), []);
 });
+
+it("Ctrl-C (SIGINT) stops the demo and everything it started", async () => {
+  const child = spawn(process.execPath, ["--import", "tsx", resolve(import.meta.dirname, "../scripts/demo.ts")], { stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  const seen = new Promise<void>((ready) => {
+    const collect = (chunk: string) => {
+      output += chunk;
+      if (/boiler\s+#\d+/.test(output)) ready();
+    };
+    child.stdout.setEncoding("utf8").on("data", collect);
+    child.stderr.setEncoding("utf8").on("data", collect);
+  });
+  const exited = new Promise<number | null>((done) => child.once("exit", done));
+  await Promise.race([seen, exited]);
+  child.kill("SIGINT");
+  assert.equal(await exited, 0, output);
+  assert.match(output, /demo stopped; nothing left running\./);
+  const agentDir = /store +(\/\S+)\/xedge\.db/.exec(output)?.[1];
+  const serverDir = /CA in (\/\S+)\/pki\//.exec(output)?.[1];
+  assert.ok(agentDir && serverDir, output);
+  assert.deepEqual(listProcesses().filter((p) => p.cmdline.includes(agentDir) || p.cmdline.includes(serverDir)).map((p) => p.cmdline), []);
+});
