@@ -156,7 +156,7 @@ function setup(history: StoredReading[] = []) {
   });
   const status = statusOf({ sampler: { states }, store: { buffered: 0, dropped: 0 }, publisher: { lastPublished: undefined }, connection: { isOnline: true }, startedAt: NOW });
   const commands = new ChatCommands({ readout, control, status, now: () => NOW, timeZone: "UTC" });
-  return { commands, pump, audit, readout };
+  return { commands, pump, audit, readout, states };
 }
 
 describe("ChatCommands", () => {
@@ -172,6 +172,14 @@ describe("ChatCommands", () => {
     );
     assert.equal(await commands.answer("ops@example.net/phone", "read Boiler"), "boiler: temperature 61.50 °C (12:03:41, 2 s ago)");
     assert.equal(await commands.answer("ops@example.net/phone", "read attic"), "Unknown id 'attic'. Known ids: boiler, cellar, pump.");
+  });
+
+  it("read: a sensor not read yet since start is waiting, not failing", async () => {
+    const { commands, states } = setup();
+    const cellar = states.find((state) => state.id === "cellar")!;
+    delete cellar.error;
+    delete cellar.failingSince;
+    assert.equal(await commands.answer("ops@example.net/phone", "read cellar"), "cellar: waiting for its first reading");
   });
 
   it("set: applies through Control (audited as chat); read operators are told control is needed", async () => {

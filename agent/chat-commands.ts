@@ -199,7 +199,7 @@ export function renderCurrent(nodeIds: readonly string[], groups: readonly Reado
       lines.push(`${nodeId}: ${values}${settable} (${when(group.timestamp, format)})`);
     }
     for (const failure of failures.filter((candidate) => candidate.nodeId === nodeId)) {
-      lines.push(`⚠ ${nodeId}: FAILING: ${failure.message} (since ${when(failure.timestamp, format)})`);
+      lines.push(failure.pending ? `${nodeId}: waiting for its first reading` : `⚠ ${nodeId}: FAILING: ${failure.message} (since ${when(failure.timestamp, format)})`);
     }
   }
   return lines.join("\n");

@@ -53,6 +53,8 @@ export interface ReadoutFailure {
   nodeId: string;
   timestamp: Date;
   message: string;
+  /** Not an error: the sensor has simply not been read yet since the agent started. */
+  pending?: boolean;
 }
 
 export interface ReadoutResult {
@@ -122,7 +124,7 @@ export class Readout {
     } else if (state.lastSample) {
       result.groups.push({ nodeId: state.id, timestamp: state.lastSample.timestamp, fields: state.lastSample.fields });
     } else {
-      result.failures.push({ nodeId: state.id, timestamp: this.now(), message: "no reading yet" });
+      result.failures.push({ nodeId: state.id, timestamp: this.now(), message: "no reading yet", pending: true });
     }
   }
 
