@@ -186,6 +186,9 @@ function installHooks(): void {
   });
   let stopping = false;
   const onSignal = (sig: NodeJS.Signals): void => {
+    // A program that handles the signal itself (the demo's Ctrl-C) decides how to stop and with which code;
+    // the exit hook above still kills whatever it leaves running.
+    if (process.listenerCount(sig) > 1) return;
     const code = 128 + (os.constants.signals[sig] ?? 15);
     if (stopping) {
       process.exit(code); // second signal: the exit hook kills synchronously
