@@ -1,11 +1,12 @@
 // A promise face over the sqlite3 package, with every operation run in order on one connection:
 // the async binding would otherwise interleave statements of different transactions.
 import sqlite3 from "sqlite3";
+import { OneAtATime } from "./one-at-a-time.ts";
 
 type Param = string | number | null;
 
 export class Database {
-  private tail: Promise<unknown> = Promise.resolve();
+  private readonly turns = new OneAtATime();
 
   private constructor(private readonly db: sqlite3.Database) {}
 
@@ -19,9 +20,7 @@ export class Database {
 
   /** Runs `work` after every operation queued before it; nothing else runs on the connection meanwhile. */
   exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const result = this.tail.then(work);
-    this.tail = result.catch(() => undefined);
-    return result;
+    return this.turns.run(work);
   }
 
   run(sql: string, params: Param[] = []): Promise<{ changes: number; lastID: number }> {

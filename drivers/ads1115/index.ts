@@ -13,6 +13,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import type { Field, NumericField } from "../../agent/model.ts";
+import { OneAtATime } from "../../agent/one-at-a-time.ts";
 import { defineSensorDriver, i2cOptions, type SensorDevice } from "../driver.ts";
 import type { Hal, I2cBus } from "../hal.ts";
 import { describeI2cError, deviceLabel, hex, type I2cDeviceName } from "../i2c-errors.ts";
@@ -79,7 +80,8 @@ export const ads1115 = defineSensorDriver({
 });
 
 class Ads1115Device implements SensorDevice {
-  private queue: Promise<unknown> = Promise.resolve();
+  /** One conversion at a time: a second read() waits for the first instead of interleaving on the bus. */
+  private readonly turns = new OneAtATime();
   private closed = false;
 
   private constructor(
@@ -119,16 +121,13 @@ class Ads1115Device implements SensorDevice {
   }
 
   read(): Promise<Field[]> {
-    // One read at a time: a second read() waits for the first instead of interleaving conversions.
-    const result = this.queue.then(() => this.measure());
-    this.queue = result.catch(() => undefined);
-    return result;
+    return this.turns.run(() => this.measure());
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.queue;
+    await this.turns.idle();
     await this.bus.close();
   }
 

@@ -13,6 +13,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import type { Field, NumericField } from "../../agent/model.ts";
+import { OneAtATime } from "../../agent/one-at-a-time.ts";
 import { defineSensorDriver, i2cOptions, type SensorDevice } from "../driver.ts";
 import { HardwareAccessError, type Hal, type I2cBus } from "../hal.ts";
 
@@ -91,7 +92,8 @@ export interface Calibration {
 }
 
 class Bme280Device implements SensorDevice {
-  private queue: Promise<unknown> = Promise.resolve();
+  /** One conversion at a time: a second read() waits for the first instead of interleaving on the bus. */
+  private readonly turns = new OneAtATime();
   private closed = false;
 
   private constructor(
@@ -127,16 +129,13 @@ class Bme280Device implements SensorDevice {
   }
 
   read(): Promise<Field[]> {
-    // One conversion at a time: a second read() waits for the first instead of interleaving on the bus.
-    const result = this.queue.then(() => this.measure());
-    this.queue = result.catch(() => undefined);
-    return result;
+    return this.turns.run(() => this.measure());
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.queue;
+    await this.turns.idle();
     await this.bus.close();
   }
 
