@@ -10,19 +10,16 @@ import type { SensorState } from "./sampler.ts";
 import type { StoredReading } from "./store.ts";
 import type { Logger } from "./log.ts";
 import {
-  age,
   ChatCommands,
-  clockTime,
   closestCommand,
   editDistance,
   historySummary,
   parseCommand,
   periodFor,
   renderStatus,
-  span,
-  sparkline,
   statusOf,
 } from "./chat-commands.ts";
+import { age, clockTime, span, sparkline } from "./text.ts";
 
 const NOW = new Date("2025-01-05T12:03:43.000Z");
 const UTC = { now: NOW, timeZone: "UTC" };

@@ -6,6 +6,7 @@ import { createLogger, errorText } from "./log.ts";
 import { startAgent } from "./main.ts";
 import { openForStatus, type StoreStatus } from "./store.ts";
 import { formatFieldValue } from "./model.ts";
+import { age } from "./text.ts";
 import { sensorDrivers } from "../drivers/registry.ts";
 import { HardwareAccessError } from "../drivers/hal.ts";
 
@@ -68,24 +69,18 @@ async function check(file: string): Promise<void> {
   process.stdout.write(`${file}: config is valid (${config.sensors.length} sensors, hardware: ${config.hardware})\n`);
 }
 
-function ago(date: Date | undefined, now: Date): string {
-  if (!date) return "never";
-  const seconds = Math.max(0, Math.round((now.getTime() - date.getTime()) / 1000));
-  return seconds < 120 ? `${seconds} s ago` : seconds < 7200 ? `${Math.round(seconds / 60)} min ago` : `${Math.round(seconds / 3600)} h ago`;
-}
-
 function renderStatus(status: StoreStatus, now: Date): string {
   const lines = [
     `buffered readings: ${status.unsent}`,
-    `oldest unsent:     ${status.oldestUnsent ? `${status.oldestUnsent.toISOString()} (${ago(status.oldestUnsent, now)})` : "none"}`,
+    `oldest unsent:     ${status.oldestUnsent ? `${status.oldestUnsent.toISOString()} (${age(status.oldestUnsent, now)})` : "none"}`,
     `dropped:           ${status.dropped}`,
-    `last publish:      ${status.lastPublished ? `${status.lastPublished.toISOString()} (${ago(status.lastPublished, now)})` : "never"}`,
+    `last publish:      ${status.lastPublished ? `${status.lastPublished.toISOString()} (${age(status.lastPublished, now)})` : "never"}`,
     "sensors:",
   ];
   for (const sensor of status.sensors) {
     const last = sensor.lastReading;
     const values = last ? last.fields.map((f) => `${f.name} ${formatFieldValue(f)}${"unit" in f && f.unit ? ` ${f.unit}` : ""}`).join(", ") : "no reading";
-    lines.push(`  ${sensor.sensorId}  #${sensor.lastSeq}  ${values}${last ? `  (${ago(last.timestamp, now)})` : ""}`);
+    lines.push(`  ${sensor.sensorId}  #${sensor.lastSeq}  ${values}${last ? `  (${age(last.timestamp, now)})` : ""}`);
     if (sensor.error !== undefined) lines.push(`    FAILING since ${sensor.errorSince?.toISOString() ?? "?"}: ${sensor.error}`);
   }
   return `${lines.join("\n")}\n`;

@@ -21,7 +21,8 @@ import type { Control } from "../control.ts";
 import type { Readout } from "../readout.ts";
 import { formatFieldValue, type Field } from "../model.ts";
 import { parseDuration, formatDuration } from "../duration.ts";
-import { DEFAULT_HISTORY_MS, MAX_HISTORY_MS, historySummary, renderCurrent, renderHistory, renderStatus, span, sparkline, type AgentStatus } from "../chat-commands.ts";
+import { DEFAULT_HISTORY_MS, MAX_HISTORY_MS, historySummary, renderCurrent, renderHistory, renderStatus, type AgentStatus } from "../chat-commands.ts";
+import { span, sparkline } from "../text.ts";
 import { errorText, type Logger } from "../log.ts";
 
 export const NS_COMMANDS = "http://jabber.org/protocol/commands";
