@@ -13,9 +13,14 @@ export function bareJid(jid: string): string {
 }
 
 export class Authz {
-  private readonly roles: Map<string, Role>;
+  private roles = new Map<string, Role>();
 
   constructor(operators: readonly Operator[]) {
+    this.replace(operators);
+  }
+
+  /** A new operators list (a reloaded config) applies to the next stanza. */
+  replace(operators: readonly Operator[]): void {
     this.roles = new Map(operators.map((operator) => [bareJid(operator.jid), operator.role]));
   }
 

@@ -144,7 +144,7 @@ function setup(history: StoredReading[] = []) {
   const control = new Control({
     actuators: { all: actuators, get: (id) => actuators.find((entry) => entry.id === id) },
     authz,
-    sensorIds: ["boiler", "cellar"],
+    sensorIds: () => ["boiler", "cellar"],
     audit: (entry) => {
       audit.push(entry);
       return Promise.resolve();

@@ -2,8 +2,8 @@
 // usage or bad config.
 import { Command, CommanderError } from "commander";
 import { ConfigError, loadConfig, type AgentConfig } from "./config.ts";
-import { createLogger, errorText } from "./log.ts";
-import { startAgent } from "./main.ts";
+import { createLogger, errorText, type AgentLogger } from "./log.ts";
+import { startAgent, type Agent } from "./main.ts";
 import { openForStatus, type StoreStatus } from "./store.ts";
 import { formatFieldValue } from "./model.ts";
 import { age } from "./text.ts";
@@ -41,6 +41,28 @@ async function run(file: string): Promise<void> {
   };
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   process.once("SIGINT", () => shutdown("SIGINT"));
+  process.on("SIGHUP", () => void reload(agent, log, file));
+}
+
+/** SIGHUP: reads the config file again. A bad one is refused with its problems and the running config stays. */
+async function reload(agent: Agent, log: AgentLogger, file: string): Promise<void> {
+  let next: AgentConfig;
+  try {
+    next = loadConfig(file);
+  } catch (error) {
+    const problems = error instanceof ConfigError ? error.problems : [errorText(error)];
+    for (const problem of problems) log.error(`config reload refused: ${problem}`);
+    log.error("config reload refused; the running config stays", { file, problems: problems.length });
+    return;
+  }
+  try {
+    const outcome = await agent.reload(next);
+    log.reconfigure(agent.config.log);
+    for (const change of outcome.needsRestart) log.warn("config change waits for a restart", { change });
+    log.info("config reloaded", { file, changes: outcome.applied.join("; ") || "none" });
+  } catch (error) {
+    log.error("config reload failed", { file, error: errorText(error) });
+  }
 }
 
 /** Validates the config, then opens every device once: each problem is one line naming its config path. */

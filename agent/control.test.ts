@@ -67,7 +67,7 @@ function setup() {
       { jid: "ops@example.net", role: "control" },
       { jid: "viewer@example.net", role: "read" },
     ]),
-    sensorIds: ["boiler"],
+    sensorIds: () => ["boiler"],
     audit: async (entry) => {
       audit.push(entry);
     },

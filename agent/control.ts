@@ -86,7 +86,7 @@ export interface ControlDeps {
   actuators: ActuatorSet;
   authz: Pick<Authz, "canRead" | "canControl">;
   /** Sensor ids: nodes that exist but take no control. */
-  sensorIds: readonly string[];
+  sensorIds: () => readonly string[];
   /** Writes the entry durably; a failure is logged, never hides the outcome from the requester. */
   audit: (entry: AuditEntry) => Promise<void>;
   log: Logger;
@@ -227,7 +227,7 @@ export class Control {
   private target(nodeId: string): ActuatorEntry | Refusal {
     const entry = this.deps.actuators.get(nodeId);
     if (!entry) {
-      if (this.deps.sensorIds.includes(nodeId)) return { kind: "feature-not-implemented", text: `node ${nodeId} is a sensor; it takes no control` };
+      if (this.deps.sensorIds().includes(nodeId)) return { kind: "feature-not-implemented", text: `node ${nodeId} is a sensor; it takes no control` };
       return { kind: "item-not-found", text: `no node ${clip(nodeId)}` };
     }
     if (!entry.device) return { kind: "unavailable", text: `actuator ${nodeId} is not available: ${entry.error ?? "not open"}` };

@@ -20,7 +20,13 @@ export interface LoggerOptions {
   journald?: boolean;
 }
 
-export function createLogger(options: LoggerOptions): Logger {
+/** A logger whose level and format a reloaded config can change. */
+export interface AgentLogger extends Logger {
+  reconfigure(options: { level: Level; json: boolean }): void;
+}
+
+export function createLogger(initial: LoggerOptions): AgentLogger {
+  let options = initial;
   const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
   const journald = options.journald ?? process.env.JOURNAL_STREAM !== undefined;
   const emit = (level: Level, message: string, fields: LogFields = {}) => {
@@ -40,6 +46,9 @@ export function createLogger(options: LoggerOptions): Logger {
     info: (m, f) => emit("info", m, f),
     warn: (m, f) => emit("warn", m, f),
     error: (m, f) => emit("error", m, f),
+    reconfigure: ({ level, json }) => {
+      options = { ...options, level, json };
+    },
   };
 }
 

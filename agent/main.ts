@@ -1,13 +1,15 @@
 // Composes the agent: store, hardware, sampler, XMPP link, publisher. Start and stop in one place.
+import { isDeepStrictEqual } from "node:util";
 import type { AgentConfig } from "./config.ts";
 import type { Hal } from "../drivers/hal.ts";
 import { actuatorDrivers, sensorDrivers } from "../drivers/registry.ts";
 import { Actuators } from "./actuators.ts";
 import { Authz } from "./authz.ts";
-import { Store } from "./store.ts";
+import { Store, type StoreLimits } from "./store.ts";
+import { OneAtATime } from "./one-at-a-time.ts";
 import { Sampler } from "./sampler.ts";
 import { Publisher } from "./publisher.ts";
-import { XmppConnection } from "./xmpp/connection.ts";
+import { XmppConnection, type ConnectionOptions } from "./xmpp/connection.ts";
 import { PubsubSink } from "./xmpp/pubsub.ts";
 import { registerHealthPresence, registerPresenceSubscriptions } from "./xmpp/presence.ts";
 import { registerSoftwareVersion } from "./xmpp/version.ts";
@@ -21,62 +23,105 @@ import { registerAdhoc } from "./xmpp/adhoc.ts";
 import { errorText, type Logger } from "./log.ts";
 
 export interface Agent {
+  readonly config: AgentConfig;
   readonly store: Store;
   readonly sampler: Sampler;
   readonly actuators: Actuators;
   readonly publisher: Publisher;
   readonly connection: XmppConnection;
+  /**
+   * Applies a new config without a restart and without touching buffered readings: sensors and actuators that
+   * were added, removed or changed; operators, store bounds, connection and node settings. What only a restart
+   * can change (hardware, store.path) is kept as it was and named in `needsRestart`.
+   */
+  reload(next: AgentConfig): Promise<ReloadOutcome>;
   /** Stops sampling, puts actuators in their safe state, finishes store writes, closes the store, goes offline. */
   stop(): Promise<void>;
 }
 
+export interface ReloadOutcome {
+  /** One line per change applied, e.g. "sensors added: cellar". Empty when the config did not change. */
+  applied: string[];
+  /** One line per change that waits for a restart, naming its config path. */
+  needsRestart: string[];
+}
+
 /** The hardware backends for the config: firmware-sim or the real device nodes, loaded only when used. */
-async function openHal(config: AgentConfig, log: Logger): Promise<{ hal: Hal; close: () => Promise<void> }> {
+interface OpenHal {
+  hal: Hal;
+  /** Brings the hardware in line with a reloaded config (the simulated world places and removes devices). */
+  update: (config: AgentConfig) => Promise<void>;
+  close: () => Promise<void>;
+}
+
+async function openHal(config: AgentConfig, log: Logger): Promise<OpenHal> {
   if (config.hardware === "sim") {
     const { createSimHal } = await import("../firmware-sim/index.ts");
     const { populate } = await import("../firmware-sim/world.ts");
     const hal = createSimHal();
     const world = await populate(hal, config);
-    if (world.unsimulated.length > 0) log.warn("no simulation for these devices", { ids: world.unsimulated.join(",") });
-    return { hal, close: () => world.close() };
+    const warnUnsimulated = () => {
+      if (world.unsimulated.length > 0) log.warn("no simulation for these devices", { ids: world.unsimulated.join(",") });
+    };
+    warnUnsimulated();
+    return {
+      hal,
+      update: async (next) => {
+        await world.update(next);
+        warnUnsimulated();
+      },
+      close: () => world.close(),
+    };
   }
   const { createRealHal } = await import("../drivers/real/index.ts");
-  return { hal: createRealHal(), close: async () => undefined };
+  return { hal: createRealHal(), update: async () => undefined, close: async () => undefined };
+}
+
+function connectionOptions(xmpp: AgentConfig["xmpp"]): ConnectionOptions {
+  const [username = ""] = xmpp.jid.split("@");
+  return {
+    service: xmpp.service,
+    domain: xmpp.domain,
+    username,
+    password: xmpp.password,
+    resource: xmpp.resource,
+    caFile: xmpp.caFile,
+    pingIntervalMs: xmpp.pingIntervalMs,
+    pingTimeoutMs: xmpp.pingTimeoutMs,
+    reconnect: xmpp.reconnect,
+  };
+}
+
+function storeLimits(store: AgentConfig["store"]): StoreLimits {
+  return { commitIntervalMs: store.commitIntervalMs, maxReadings: store.maxReadings, retentionMs: store.retentionMs };
+}
+
+/** Which of `before` are gone or changed in `after`, and which of `after` are new or changed, by id. */
+function changesById<T extends { id: string }>(before: readonly T[], after: readonly T[]) {
+  const old = new Map(before.map((item) => [item.id, item]));
+  const now = new Map(after.map((item) => [item.id, item]));
+  const removed = before.filter((item) => !now.has(item.id)).map((item) => item.id);
+  const added = after.filter((item) => !old.has(item.id)).map((item) => item.id);
+  const changed = after.filter((item) => old.has(item.id) && !isDeepStrictEqual(old.get(item.id), item)).map((item) => item.id);
+  return { removed, added, changed, leaving: new Set([...removed, ...changed]) };
 }
 
 export async function startAgent(config: AgentConfig, log: Logger): Promise<Agent> {
+  let current = config;
   const store = await Store.open(config.store.path, {
-    commitIntervalMs: config.store.commitIntervalMs,
-    maxReadings: config.store.maxReadings,
-    retentionMs: config.store.retentionMs,
+    ...storeLimits(config.store),
     onDropped: (dropped, total) =>
       log.warn("store full: dropped the oldest unsent readings", { dropped, total, maxReadings: config.store.maxReadings }),
   });
-  const { hal, close: closeHal } = await openHal(config, log);
+  const hardware = await openHal(config, log);
+  const { hal } = hardware;
   const sampler = new Sampler(config.sensors, sensorDrivers, hal, store, log);
   const actuators = new Actuators(config.actuators, actuatorDrivers, hal, log);
   await actuators.open();
 
-  const [username = ""] = config.xmpp.jid.split("@");
-  const connection = new XmppConnection(
-    {
-      service: config.xmpp.service,
-      domain: config.xmpp.domain,
-      username,
-      password: config.xmpp.password,
-      resource: config.xmpp.resource,
-      caFile: config.xmpp.caFile,
-      pingIntervalMs: config.xmpp.pingIntervalMs,
-      pingTimeoutMs: config.xmpp.pingTimeoutMs,
-      reconnect: config.xmpp.reconnect,
-    },
-    log,
-  );
-  const sink = new PubsubSink(connection, {
-    ...config.pubsub,
-    gatewayJid: config.xmpp.jid,
-    notice: (message) => log.warn(message),
-  });
+  const connection = new XmppConnection(connectionOptions(config.xmpp), log);
+  const sinkOptions = (next: AgentConfig) => ({ ...next.pubsub, gatewayJid: next.xmpp.jid, notice: (message: string) => log.warn(message) });
+  const sink = new PubsubSink(connection, sinkOptions(config));
   const publisher = new Publisher(store, sink, { window: 32 }, log);
   connection.on("online", () => publisher.resume());
   connection.on("offline", () => publisher.pause());
@@ -93,7 +138,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
   registerSoftwareVersion(connection, authz);
   // FACES: each face registers itself here.
   const readout = new Readout({ sampler, actuators, store });
-  const control = new Control({ actuators, authz, sensorIds: config.sensors.map((sensor) => sensor.id), audit: (entry) => store.audit(entry), log });
+  const control = new Control({ actuators, authz, sensorIds: () => sampler.states.map((state) => state.id), audit: (entry) => store.audit(entry), log });
   const status = statusOf({ sampler, store, publisher, connection, startedAt: new Date() });
   const stopSensorData = registerSensorData(connection, { readout, authz, log });
   registerControl(connection, control, log);
@@ -105,8 +150,61 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
   log.info("agent started", { sensors: config.sensors.length, hardware: config.hardware, store: config.store.path });
 
   let stopping: Promise<void> | undefined;
+  const reloads = new OneAtATime();
+
+  const applyReload = async (requested: AgentConfig): Promise<ReloadOutcome> => {
+    const needsRestart: string[] = [];
+    if (requested.hardware !== current.hardware) needsRestart.push(`hardware: ${current.hardware} → ${requested.hardware}`);
+    if (requested.store.path !== current.store.path) needsRestart.push(`store.path: ${current.store.path} → ${requested.store.path}`);
+    // What waits for a restart keeps its running value, so the config in force is always one consistent whole.
+    const next: AgentConfig = { ...requested, hardware: current.hardware, store: { ...requested.store, path: current.store.path } };
+    const applied: string[] = [];
+    const sensorChanges = changesById(current.sensors, next.sensors);
+    const actuatorChanges = changesById(current.actuators, next.actuators);
+    // Devices leave before the hardware changes under them; a changed device is closed, then opened anew.
+    await sampler.retire(sensorChanges.leaving);
+    await actuators.retire(actuatorChanges.leaving);
+    for (const id of sensorChanges.removed) store.setSensorError(id);
+    try {
+      await hardware.update(next);
+    } catch (error) {
+      // The sensors still start: each one that cannot open its device reports that as its error.
+      log.error("the simulated hardware could not follow the new config", { error: errorText(error) });
+    }
+    sampler.adopt(next.sensors);
+    await actuators.adopt(next.actuators);
+    for (const [what, changes] of [["sensors", sensorChanges], ["actuators", actuatorChanges]] as const) {
+      if (changes.added.length > 0) applied.push(`${what} added: ${changes.added.join(", ")}`);
+      if (changes.removed.length > 0) applied.push(`${what} removed: ${changes.removed.join(", ")}`);
+      if (changes.changed.length > 0) applied.push(`${what} changed: ${changes.changed.join(", ")}`);
+    }
+    if (!isDeepStrictEqual(next.operators, current.operators)) {
+      authz.replace(next.operators);
+      applied.push(`operators: ${next.operators.length}`);
+    }
+    if (!isDeepStrictEqual(storeLimits(next.store), storeLimits(current.store))) {
+      store.reconfigure(storeLimits(next.store));
+      applied.push("store limits");
+    }
+    if (!isDeepStrictEqual(next.xmpp, current.xmpp) || !isDeepStrictEqual(next.pubsub, current.pubsub)) {
+      // Unacknowledged readings stay in the outbox and go out again, in order, on the new link.
+      sink.reconfigure(sinkOptions(next));
+      connection.reconfigure(connectionOptions(next.xmpp));
+      applied.push("connection settings: reconnecting");
+    }
+    if (!isDeepStrictEqual(next.log, current.log)) applied.push("log settings");
+    current = next;
+    return { applied, needsRestart };
+  };
+
+  const reload = (requested: AgentConfig) => {
+    if (stopping) return Promise.resolve({ applied: [], needsRestart: [] });
+    return reloads.run(() => applyReload(requested));
+  };
+
   const stop = () =>
     (stopping ??= (async () => {
+      await reloads.idle();
       stopSensorData();
       health.stop();
       await sampler.stop();
@@ -117,10 +215,21 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
       } catch (error) {
         log.error("closing the store failed", { error: errorText(error) });
       }
-      await closeHal();
+      await hardware.close();
       await connection.stop();
       log.info("agent stopped");
     })());
 
-  return { store, sampler, actuators, publisher, connection, stop };
+  return {
+    get config() {
+      return current;
+    },
+    store,
+    sampler,
+    actuators,
+    publisher,
+    connection,
+    reload,
+    stop,
+  };
 }

@@ -70,6 +70,34 @@ describe("sampler", () => {
     }
   });
 
+  it("retires and adopts sensors while the others carry on, sequence numbers continuing", async () => {
+    const hal = createSimHal();
+    hal.i2cBus(1).attach(0x76, new SimBme280({ timing: "instant" }));
+    hal.i2cBus(1).attach(0x77, new SimBme280({ timing: "instant" }));
+    const sampler = new Sampler([sensor("stays", 0x76), sensor("goes", 0x77)], sensorDrivers, hal, store, quiet);
+    sampler.start();
+    try {
+      const seq = (id: string) => sampler.states.find((s) => s.id === id)?.lastReading?.seq ?? 0;
+      await until(() => seq("goes") >= 2 && seq("stays") >= 2, "both sensors' first readings");
+      assert.throws(() => sampler.adopt([sensor("stays", 0x76)]), /retire sensors before dropping them: goes/);
+      await sampler.retire(new Set(["goes"]));
+      const goneAt = (await store.status()).sensors.find((s) => s.sensorId === "goes")?.lastSeq ?? 0;
+      sampler.adopt([sensor("stays", 0x76)]);
+      const staysAt = seq("stays");
+      await until(() => seq("stays") >= staysAt + 3, "the remaining sensor carrying on");
+      assert.deepEqual(sampler.states.map((s) => s.id), ["stays"]);
+      assert.equal((await store.status()).sensors.find((s) => s.sensorId === "goes")?.lastSeq, goneAt, "a retired sensor stores nothing more");
+
+      // Back again, and a newcomer listed first: new loops start at once, in the listed order.
+      sampler.adopt([sensor("goes", 0x77), sensor("stays", 0x76)]);
+      assert.deepEqual(sampler.states.map((s) => s.id), ["goes", "stays"]);
+      await until(() => seq("goes") > 0, "the returning sensor's reading");
+      assert.equal(seq("goes"), goneAt + 1, "its sequence continues where the store left it: no number is reused");
+    } finally {
+      await sampler.stop();
+    }
+  });
+
   it("with a deadband, stores nothing while values move within it and a step outside it at once", async () => {
     const hal = createSimHal();
     const chip = new SimBme280({ timing: "instant", environment: { temperature: 20, humidity: 50, pressure: 100_000 } });

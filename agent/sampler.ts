@@ -149,23 +149,54 @@ class SensorLoop {
 }
 
 export class Sampler {
-  private readonly loops: SensorLoop[];
+  private loops: SensorLoop[] = [];
+  private started = false;
 
-  constructor(sensors: SensorConfig[], drivers: Record<string, SensorDriver>, hal: Hal, store: Store, log: Logger) {
-    this.loops = sensors.map((sensor) => {
-      const driver = drivers[sensor.driver];
-      if (!driver) throw new Error(`sensor ${sensor.id}: no driver named ${sensor.driver}`);
-      return new SensorLoop(sensor, driver, hal, store, log);
-    });
+  constructor(
+    sensors: SensorConfig[],
+    private readonly drivers: Record<string, SensorDriver>,
+    private readonly hal: Hal,
+    private readonly store: Store,
+    private readonly log: Logger,
+  ) {
+    this.adopt(sensors);
   }
 
   start(): void {
+    this.started = true;
     for (const loop of this.loops) loop.start();
   }
 
   /** Stops sampling; resolves once reads in progress have finished and devices are closed. */
   async stop(): Promise<void> {
+    this.started = false;
     await Promise.all(this.loops.map((loop) => loop.stop()));
+  }
+
+  /** Stops the sensors with these ids and forgets them; their readings stay in the store and the outbox. */
+  async retire(ids: ReadonlySet<string>): Promise<void> {
+    const leaving = this.loops.filter((loop) => ids.has(loop.state.id));
+    this.loops = this.loops.filter((loop) => !ids.has(loop.state.id));
+    await Promise.all(leaving.map((loop) => loop.stop()));
+  }
+
+  /**
+   * Samples exactly these sensors, in this order: sensors already sampled carry on, new ones start.
+   * Sensors that are not listed must have been retired first (stopping them is asynchronous).
+   */
+  adopt(sensors: readonly SensorConfig[]): void {
+    const running = new Map(this.loops.map((loop) => [loop.state.id, loop]));
+    const unlisted = [...running.keys()].filter((id) => !sensors.some((sensor) => sensor.id === id));
+    if (unlisted.length > 0) throw new Error(`retire sensors before dropping them: ${unlisted.join(", ")}`);
+    this.loops = sensors.map((sensor) => {
+      const existing = running.get(sensor.id);
+      if (existing) return existing;
+      const driver = this.drivers[sensor.driver];
+      if (!driver) throw new Error(`sensor ${sensor.id}: no driver named ${sensor.driver}`);
+      const loop = new SensorLoop(sensor, driver, this.hal, this.store, this.log);
+      if (this.started) loop.start();
+      return loop;
+    });
   }
 
   get states(): SensorState[] {

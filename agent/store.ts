@@ -84,12 +84,15 @@ interface ReadingRow {
   published_at?: number | null;
 }
 
-export interface StoreOptions {
+export interface StoreLimits {
   commitIntervalMs: number;
   /** Bound on unsent readings: past it the oldest unsent are dropped, and counted. Unbounded when absent. */
   maxReadings?: number;
   /** Published readings older than this are pruned in the background. Kept forever when absent. */
   retentionMs?: number;
+}
+
+export interface StoreOptions extends StoreLimits {
   /** Called after a commit that had to drop readings: how many now, how many in all. */
   onDropped?: (dropped: number, total: number) => void;
 }
@@ -119,7 +122,7 @@ export class Store {
 
   private constructor(
     private readonly db: Database,
-    private readonly options: StoreOptions,
+    private options: StoreOptions,
   ) {}
 
   static async open(path: string, options: StoreOptions): Promise<Store> {
@@ -138,12 +141,26 @@ export class Store {
     }
     store.unsentRows = (await db.get<{ n: number }>("SELECT COUNT(*) AS n FROM readings WHERE published_at IS NULL"))?.n ?? 0;
     store.droppedTotal = (await db.get<{ value: number }>("SELECT value FROM counters WHERE name = 'dropped'"))?.value ?? 0;
-    store.timer = setInterval(() => void store.flush().catch(() => undefined), options.commitIntervalMs);
-    if (options.retentionMs !== undefined) {
-      store.pruneTimer = setInterval(() => void store.prune().catch(() => undefined), Math.min(PRUNE_EVERY_MS, options.retentionMs));
-      store.pruneTimer.unref();
-    }
+    store.startTimers();
     return store;
+  }
+
+  /** New bounds (a reloaded config): they apply from the next commit; nothing stored is touched until then. */
+  reconfigure(limits: StoreLimits): void {
+    this.options = { ...this.options, ...limits };
+    this.startTimers();
+  }
+
+  private startTimers(): void {
+    clearInterval(this.timer);
+    clearInterval(this.pruneTimer);
+    this.pruneTimer = undefined;
+    this.timer = setInterval(() => void this.flush().catch(() => undefined), this.options.commitIntervalMs);
+    const retention = this.options.retentionMs;
+    if (retention !== undefined) {
+      this.pruneTimer = setInterval(() => void this.prune().catch(() => undefined), Math.min(PRUNE_EVERY_MS, retention));
+      this.pruneTimer.unref();
+    }
   }
 
   /** Gives the sample its sequence number and queues it for the next commit. */

@@ -172,4 +172,26 @@ describe("config faults through the world (sensors[].sim.faults)", () => {
       await driven.close();
     }
   });
+
+  test("a world follows a new config: devices that left are unplugged, new ones appear, unchanged ones stay", async () => {
+    const hal = createSimHal();
+    const world = await populate(hal, { sensors: [sensor("ads1115", 0x48), sensor("sht3x", 0x44)], actuators: [] });
+    try {
+      assert.deepEqual(hal.i2cBus(1).scan(), [0x44, 0x48]);
+      const adc = await hal.i2c(1);
+      // A non-default configuration (AIN1, ±1.024 V, continuous, 16 SPS) that a fresh chip would not have.
+      await adc.writeBlock(0x48, 0x01, Buffer.from([0x56, 0x23]));
+      const configured = [...(await adc.readBlock(0x48, 0x01, 2))];
+      await world.update({ sensors: [sensor("ads1115", 0x48), sensor("bme280", 0x76)], actuators: [] });
+      assert.deepEqual(hal.i2cBus(1).scan(), [0x48, 0x76]);
+      assert.deepEqual([...(await adc.readBlock(0x48, 0x01, 2))], configured, "the unchanged ADS1115 kept its registers");
+      assert.notDeepEqual(configured, [0x85, 0x83], "(differs from the power-on default)");
+      // A changed device is a new chip at its new place; the old address is free again.
+      await world.update({ sensors: [sensor("ads1115", 0x49), sensor("bme280", 0x76)], actuators: [] });
+      assert.deepEqual(hal.i2cBus(1).scan(), [0x49, 0x76]);
+    } finally {
+      await world.close();
+    }
+    assert.deepEqual(hal.i2cBus(1).scan(), [], "closing the world unplugs everything");
+  });
 });

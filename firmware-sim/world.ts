@@ -1,6 +1,7 @@
 // The simulated world behind `hardware: sim`: a device model wherever the config says one is wired, an
 // environment that moves plausibly over time, and the faults the config asks for.
 // Each driver with a simulation has one entry in `sensorModels` (or `actuatorModels`).
+import { isDeepStrictEqual } from "node:util";
 import type { ActuatorConfig, SensorConfig } from "../agent/config.ts";
 import type { SimHal } from "./index.ts";
 import { SimBme280 } from "./chips/bme280.ts";
@@ -71,6 +72,7 @@ export const sensorModels: Record<string, SensorModel> = {
     const phase = index * 1.7;
     return {
       faults: i2cFaults(hal, placement, chip),
+      close: () => hal.i2cBus(placement.bus).detach(placement.address),
       drive: (nowMs) => {
         const t = nowMs / 60_000 + phase; // one swing every ~6 minutes, so a demo shows movement
         chip.setEnvironment({
@@ -88,6 +90,7 @@ export const sensorModels: Record<string, SensorModel> = {
     const phase = index * 1.7;
     return {
       faults: i2cFaults(hal, placement, chip),
+      close: () => hal.i2cBus(placement.bus).detach(placement.address),
       drive: (nowMs) => {
         const t = nowMs / 60_000 + phase;
         chip.setEnvironment({
@@ -104,6 +107,7 @@ export const sensorModels: Record<string, SensorModel> = {
     const phase = index * 1.7;
     return {
       faults: i2cFaults(hal, placement, chip),
+      close: () => hal.i2cBus(placement.bus).detach(placement.address),
       drive: (nowMs) => {
         const t = nowMs / 60_000 + phase;
         const loopMilliamps = 12 + 8 * Math.sin(t / 3); // a 4–20 mA transmitter's full span
@@ -123,50 +127,100 @@ export const actuatorModels: Record<string, ActuatorModel> = { ...headerActuator
 
 export interface World {
   /** Sensors and actuators whose driver has no simulation: their devices will not be found. */
-  unsimulated: string[];
+  readonly unsimulated: string[];
+  /**
+   * Makes the world match a new config (a reload): models of devices that left or changed are removed (as if
+   * unplugged), models of devices that arrived or changed are placed; unchanged devices are not touched.
+   */
+  update(config: WorldConfig): Promise<void>;
   close(): Promise<void>;
 }
 
+interface WorldConfig {
+  sensors: SensorConfig[];
+  actuators: ActuatorConfig[];
+}
+
+interface Placed {
+  config: SensorConfig | ActuatorConfig;
+  placement: Placement;
+  cancelFaults?: () => void;
+}
+
+async function placeSensor(hal: SimHal, sensor: SensorConfig, index: number): Promise<Placed | undefined> {
+  const model = sensorModels[sensor.driver];
+  if (!model) return undefined;
+  const placement = await model(hal, sensor, index);
+  if (sensor.faults.length === 0) return { config: sensor, placement };
+  const unsupported = sensor.faults.filter((f) => !placement.faults?.supportedFaults.includes(f.kind)).map((f) => f.kind);
+  if (unsupported.length > 0 || !placement.faults) {
+    await placement.close?.();
+    throw new Error(`sensors[${index}].sim.faults: the ${sensor.driver} simulation cannot inject ${unsupported.join(", ")}`);
+  }
+  return { config: sensor, placement, cancelFaults: scheduleFaults(placement.faults, sensor.faults) };
+}
+
+async function placeActuator(hal: SimHal, actuator: ActuatorConfig, index: number): Promise<Placed | undefined> {
+  const model = actuatorModels[actuator.driver];
+  return model ? { config: actuator, placement: await model(hal, actuator, index) } : undefined;
+}
+
+async function remove(placed: Placed): Promise<void> {
+  placed.cancelFaults?.();
+  await placed.placement.close?.();
+}
+
 /** Places a model for every configured device the simulation knows, starts the environment and the faults. */
-export async function populate(
-  hal: SimHal,
-  config: { sensors: SensorConfig[]; actuators: ActuatorConfig[] },
-  now: () => number = Date.now,
-): Promise<World> {
-  const placements: Placement[] = [];
-  const cancels: (() => void)[] = [];
-  const unsimulated: string[] = [];
-  for (const [index, sensor] of config.sensors.entries()) {
-    const model = sensorModels[sensor.driver];
-    if (!model) {
-      unsimulated.push(sensor.id);
-      continue;
-    }
-    const placement = await model(hal, sensor, index);
-    placements.push(placement);
-    if (sensor.faults.length > 0) {
-      const unsupported = sensor.faults.filter((f) => !placement.faults?.supportedFaults.includes(f.kind)).map((f) => f.kind);
-      if (unsupported.length > 0 || !placement.faults) {
-        throw new Error(`sensors[${index}].sim.faults: the ${sensor.driver} simulation cannot inject ${unsupported.join(", ")}`);
+export async function populate(hal: SimHal, config: WorldConfig, now: () => number = Date.now): Promise<World> {
+  // Keyed "sensor:<id>" / "actuator:<id>": a sensor and an actuator may share an id.
+  const placed = new Map<string, Placed>();
+  let unsimulated: string[] = [];
+
+  const update = async (next: WorldConfig) => {
+    const wanted = new Map<string, SensorConfig | ActuatorConfig>([
+      ...next.sensors.map((sensor) => [`sensor:${sensor.id}`, sensor] as const),
+      ...next.actuators.map((actuator) => [`actuator:${actuator.id}`, actuator] as const),
+    ]);
+    // Remove first: a changed device may take the address its old self held.
+    for (const [key, entry] of placed) {
+      const config = wanted.get(key);
+      if (config === undefined || !isDeepStrictEqual(config, entry.config)) {
+        placed.delete(key);
+        await remove(entry);
       }
-      cancels.push(scheduleFaults(placement.faults, sensor.faults));
     }
-  }
-  for (const [index, actuator] of config.actuators.entries()) {
-    const model = actuatorModels[actuator.driver];
-    if (model) placements.push(await model(hal, actuator, index));
-    else unsimulated.push(actuator.id);
-  }
-  const step = () => placements.forEach((placement) => placement.drive?.(now()));
-  step();
+    unsimulated = [];
+    for (const [index, sensor] of next.sensors.entries()) {
+      const key = `sensor:${sensor.id}`;
+      if (placed.has(key)) continue;
+      const entry = await placeSensor(hal, sensor, index);
+      if (entry) placed.set(key, entry);
+      else unsimulated.push(sensor.id);
+    }
+    for (const [index, actuator] of next.actuators.entries()) {
+      const key = `actuator:${actuator.id}`;
+      if (placed.has(key)) continue;
+      const entry = await placeActuator(hal, actuator, index);
+      if (entry) placed.set(key, entry);
+      else unsimulated.push(actuator.id);
+    }
+    step();
+  };
+
+  const step = () => placed.forEach((entry) => entry.placement.drive?.(now()));
+  await update(config);
   const timer = setInterval(step, 1000);
   timer.unref();
   return {
-    unsimulated,
+    get unsimulated() {
+      return unsimulated;
+    },
+    update,
     close: async () => {
       clearInterval(timer);
-      cancels.forEach((cancel) => cancel());
-      await Promise.all(placements.map(async (placement) => placement.close?.()));
+      const entries = [...placed.values()];
+      placed.clear();
+      await Promise.all(entries.map(remove));
     },
   };
 }

@@ -94,10 +94,22 @@ export class XmppConnection extends EventEmitter<Events> {
   private presence: () => Element = () => xml("presence");
 
   constructor(
-    private readonly options: ConnectionOptions,
+    private options: ConnectionOptions,
     private readonly log: Logger,
   ) {
     super();
+  }
+
+  /** New settings (a reloaded config): the link is closed and made again with them at once. */
+  reconfigure(options: ConnectionOptions): void {
+    this.options = options;
+    if (this.stopped) return;
+    clearTimeout(this.retryTimer);
+    const client = this.current;
+    if (client && this.online) void client.entity.send(xml("presence", { type: "unavailable" })).catch(() => undefined);
+    this.drop("new connection settings");
+    this.attempt = 0;
+    void this.connectOnce();
   }
 
   /** The account's bare JID, lower-cased. */

@@ -64,8 +64,15 @@ export class PubsubSink implements PublishSink {
 
   constructor(
     private readonly connection: XmppConnection,
-    private readonly options: PubsubOptions,
+    private options: PubsubOptions,
   ) {}
+
+  /** New node settings (a reloaded config): each node is set up again at its next first publish. */
+  reconfigure(options: PubsubOptions): void {
+    this.options = options;
+    this.maxItemsRefused = false;
+    this.reset();
+  }
 
   reset(): void {
     this.nodes.clear();
