@@ -4,6 +4,7 @@ import { Command, CommanderError } from "commander";
 import { ConfigError, loadConfig, type AgentConfig } from "./config.ts";
 import { createLogger, errorText, type AgentLogger } from "./log.ts";
 import { startAgent, type Agent } from "./main.ts";
+import { connectSystemd } from "./sd-notify.ts";
 import { openForStatus, type StoreStatus } from "./store.ts";
 import { formatFieldValue } from "./model.ts";
 import { age } from "./text.ts";
@@ -28,9 +29,13 @@ function load(file: string): AgentConfig {
 async function run(file: string): Promise<void> {
   const config = load(file);
   const log = createLogger(config.log);
+  const systemd = await connectSystemd({ onError: (message) => log.warn(message) });
   const agent = await startAgent(config, log);
+  // Ready once the store is open and sampling runs; the XMPP link comes up (or not) on its own.
+  systemd.ready(`sampling ${config.sensors.length} sensors`);
   const shutdown = (signal: string) => {
     log.info("shutting down", { signal });
+    systemd.stopping();
     agent.stop().then(
       () => process.exit(0),
       (error: unknown) => {

@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { build } from "esbuild";
 
-export const nativeExternals = ["sqlite3", "serialport", "@serialport/*", "onoff", "epoll", "i2c-bus"];
+export const nativeExternals = ["sqlite3", "serialport", "@serialport/*", "onoff", "epoll", "i2c-bus", "koffi"];
 
 await build({
   entryPoints: ["agent/entry.ts"],
