@@ -1,0 +1,74 @@
+// A loaded gateway for the memory benchmark and the soak: the agent bundle on 20 simulated BME280s sampled at
+// 1 Hz without a deadband (20 readings/s, every one published), and what /proc says about a process.
+import { execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import type { XmppTestServer } from "../test/support/servers.ts";
+import { AgentProcess, writeAgentConfig } from "../test/support/agent.ts";
+
+export const GATEWAY_SENSORS = 20;
+
+/** Sensors g1…g20 as the config names them: two BME280s per I2C bus, each sampled every second. */
+function sensorsYaml(count: number): string {
+  return Array.from(
+    { length: count },
+    (_, i) => `  - { id: g${i + 1}, driver: bme280, i2c: { bus: ${Math.floor(i / 2) + 1}, address: ${i % 2 ? "0x77" : "0x76"} }, interval: 1s }`,
+  ).join("\n");
+}
+
+/**
+ * Starts the bundle as an operator would run it (info-level JSON logs, the default 1 s commit interval) and waits
+ * until it is online. `env` reaches the agent's process, e.g. NODE_OPTIONS for the soak's probe.
+ */
+export async function startGateway(server: XmppTestServer, env: NodeJS.ProcessEnv = {}): Promise<{ agent: AgentProcess; dir: string; spawnedAt: number }> {
+  const { file, dir } = writeAgentConfig(server, { user: "gw1", password: "gw1-secret", sensors: sensorsYaml(GATEWAY_SENSORS), commitInterval: "1s" });
+  writeFileSync(file, readFileSync(file, "utf8").replace("level: debug", "level: info"));
+  const spawnedAt = Date.now();
+  const agent = AgentProcess.start(file, env);
+  await agent.waitForMessage("online", 60_000);
+  return { agent, dir, spawnedAt };
+}
+
+const CLOCK_TICKS_PER_SECOND = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+
+export interface ProcSample {
+  /** Resident set size now and its peak since the process started (VmRSS, VmHWM), in MiB. */
+  rssMiB: number;
+  peakRssMiB: number;
+  /** User + system CPU time the process has used since it started, in seconds. */
+  cpuS: number;
+}
+
+/** One reading of /proc/PID/status and /proc/PID/stat. */
+export function procSample(pid: number): ProcSample {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kiB = (key: string) => {
+    const match = new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status);
+    if (!match?.[1]) throw new Error(`no ${key} in /proc/${pid}/status`);
+    return Number(match[1]) / 1024;
+  };
+  // The command name in field 2 may contain spaces and parentheses: count fields after its closing ")".
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const afterName = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // Fields 14 (utime) and 15 (stime) of proc(5); afterName starts at field 3.
+  const ticks = Number(afterName[11]) + Number(afterName[12]);
+  return { rssMiB: kiB("VmRSS"), peakRssMiB: kiB("VmHWM"), cpuS: ticks / CLOCK_TICKS_PER_SECOND };
+}
+
+/** Least-squares slope of y over x. */
+export function slope(points: { x: number; y: number }[]): number {
+  const n = points.length;
+  const meanX = points.reduce((sum, p) => sum + p.x, 0) / n;
+  const meanY = points.reduce((sum, p) => sum + p.y, 0) / n;
+  const covariance = points.reduce((sum, p) => sum + (p.x - meanX) * (p.y - meanY), 0);
+  const variance = points.reduce((sum, p) => sum + (p.x - meanX) ** 2, 0);
+  return covariance / variance;
+}
+
+/** `--minutes N` from the command line, or `fallback`. */
+export function minutesArgument(argv: string[], fallback: number): number {
+  const index = argv.indexOf("--minutes");
+  if (index < 0) return fallback;
+  const minutes = Number(argv[index + 1]);
+  if (!Number.isFinite(minutes) || minutes <= 0) throw new Error(`--minutes needs a positive number, got ${argv[index + 1] ?? "nothing"}`);
+  return minutes;
+}

@@ -1,0 +1,107 @@
+// `npm run soak -- --minutes N` (default 60): the agent bundle on 20 simulated BME280s at 1 Hz against a private
+// Prosody for N minutes. Prints the resident memory's slope (least squares over the samples after a warm-up, in
+// MB per hour) and the heap growth (heapUsed after a forced garbage collection, end minus start), and checks that
+// the agent kept publishing. Saved to bench/results/soak-<timestamp>.json. Information, not a test: nothing fails
+// on growth, the numbers are printed for a person to judge.
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { startServer } from "../test/support/servers.ts";
+import { Database } from "../agent/sqlite.ts";
+import { GATEWAY_SENSORS, minutesArgument, procSample, slope, startGateway, type ProcSample } from "./gateway.ts";
+import type { AgentProcess } from "../test/support/agent.ts";
+
+const HEAP_PROBE = resolve(import.meta.dirname, "heap-probe.mjs");
+/** Below these an hour counts as "no growth": a few pages of allocator noise, not a leak. */
+const NO_GROWTH = { rssMBPerHour: 1, heapMB: 1 };
+
+const minutes = minutesArgument(process.argv.slice(2), 60);
+const durationMs = minutes * 60_000;
+// Start-up allocations (module code, the first pages of SQLite's cache, TLS) settle in the first minutes.
+const warmupMs = Math.min(5 * 60_000, durationMs / 4);
+const sampleEveryMs = Math.min(10_000, Math.max(1000, durationMs / 120));
+const MB = 1024 * 1024;
+
+const say = (line: string) => process.stderr.write(`${line}\n`);
+
+interface HeapProbe {
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+  rss: number;
+}
+
+/** Asks the probe preloaded into the agent for heap figures after a full garbage collection. */
+async function probeHeap(agent: AgentProcess): Promise<HeapProbe> {
+  const from = agent.logs.length;
+  agent.child.kill("SIGUSR2");
+  const line = await agent.waitForMessage("heap probe", 10_000, from);
+  return line as unknown as HeapProbe;
+}
+
+async function outbox(dbPath: string): Promise<{ readings: number; unsent: number }> {
+  const db = await Database.open(dbPath, { readonly: true });
+  try {
+    const row = await db.get<{ readings: number; unsent: number }>("SELECT COUNT(*) AS readings, SUM(published_at IS NULL) AS unsent FROM readings");
+    return { readings: row?.readings ?? 0, unsent: row?.unsent ?? 0 };
+  } finally {
+    await db.close();
+  }
+}
+
+const startedAt = new Date();
+say(`soak: ${minutes} min, ${GATEWAY_SENSORS} sensors × 1 Hz, warm-up ${(warmupMs / 60_000).toFixed(1)} min, a sample every ${(sampleEveryMs / 1000).toFixed(0)} s`);
+const server = await startServer("prosody", { accounts: { gw1: "gw1-secret" }, pubsubAdmins: ["gw1@localhost"] });
+const { agent, dir } = await startGateway(server, { NODE_OPTIONS: `${process.env["NODE_OPTIONS"] ?? ""} --import ${HEAP_PROBE}`.trim() });
+const pid = agent.child.pid;
+if (pid === undefined) throw new Error("the agent has no pid");
+try {
+  const online = Date.now();
+  await sleep(warmupMs);
+  const heapStart = await probeHeap(agent);
+  const windowStart = procSample(pid);
+  const samples: (ProcSample & { atS: number })[] = [];
+  const measuredFrom = Date.now();
+  while (Date.now() - online < durationMs) {
+    if (agent.child.exitCode !== null) throw new Error(`the agent exited with ${agent.child.exitCode}: ${agent.stderr.slice(-10).join("\n")}`);
+    samples.push({ ...procSample(pid), atS: (Date.now() - measuredFrom) / 1000 });
+    const last = samples.at(-1);
+    if (samples.length % 30 === 0 && last) say(`  ${((Date.now() - online) / 60_000).toFixed(1)} min: RSS ${last.rssMiB.toFixed(1)} MiB`);
+    await sleep(Math.min(sampleEveryMs, Math.max(0, durationMs - (Date.now() - online))));
+  }
+  const windowEnd = procSample(pid);
+  const heapEnd = await probeHeap(agent);
+  const { readings, unsent } = await outbox(join(dir, "xedge.db"));
+  const windowS = (Date.now() - measuredFrom) / 1000;
+
+  const rssSlope = slope(samples.map((s) => ({ x: s.atS / 3600, y: (s.rssMiB * MB) / 1e6 })));
+  const heapGrowthMB = (heapEnd.heapUsed - heapStart.heapUsed) / 1e6;
+  const rss = samples.map((s) => s.rssMiB);
+  const cpuPercent = (100 * (windowEnd.cpuS - windowStart.cpuS)) / windowS;
+  const errors = agent.logs.filter((line) => line.level === "error" || line.level === "warn").map((line) => `${line.level}: ${line.message}`);
+  const noGrowth = rssSlope <= NO_GROWTH.rssMBPerHour && heapGrowthMB <= NO_GROWTH.heapMB;
+
+  console.log(`\nxedge soak, ${startedAt.toISOString()}: ${minutes} min, ${GATEWAY_SENSORS} sensors × 1 Hz on Prosody`);
+  console.log(`RSS slope        ${rssSlope.toFixed(2)} MB/hour (least squares, ${samples.length} samples over ${(windowS / 60).toFixed(1)} min after a ${(warmupMs / 60_000).toFixed(1)} min warm-up)`);
+  console.log(`RSS              first ${rss[0]?.toFixed(1)}, last ${rss.at(-1)?.toFixed(1)}, min ${Math.min(...rss).toFixed(1)}, max ${Math.max(...rss).toFixed(1)} MiB; peak since start (VmHWM) ${windowEnd.peakRssMiB.toFixed(1)} MiB`);
+  console.log(`heap after GC    ${(heapStart.heapUsed / 1e6).toFixed(2)} MB at the start, ${(heapEnd.heapUsed / 1e6).toFixed(2)} MB at the end: ${heapGrowthMB >= 0 ? "+" : ""}${heapGrowthMB.toFixed(2)} MB`);
+  console.log(`CPU              ${cpuPercent.toFixed(2)} % of one core over the window`);
+  console.log(`readings         ${readings} stored, ${unsent} not yet published at the end`);
+  console.log(`warnings/errors  ${errors.length === 0 ? "none" : errors.slice(0, 5).join("; ")}`);
+  console.log(`verdict          ${noGrowth ? "no growth" : "GROWS"} (thresholds: slope ≤ ${NO_GROWTH.rssMBPerHour} MB/hour, heap ≤ +${NO_GROWTH.heapMB} MB)`);
+
+  const resultsDir = join(import.meta.dirname, "results");
+  mkdirSync(resultsDir, { recursive: true });
+  const resultFile = join(resultsDir, `soak-${startedAt.toISOString().replaceAll(":", "-")}.json`);
+  writeFileSync(
+    resultFile,
+    `${JSON.stringify({ startedAt: startedAt.toISOString(), minutes, warmupMs, sensors: GATEWAY_SENSORS, rssSlopeMBPerHour: rssSlope, heapStart, heapEnd, heapGrowthMB, cpuPercent, readings, unsent, errors, noGrowth, samples }, null, 2)}\n`,
+  );
+  console.log(`\nsaved ${resultFile}`);
+} finally {
+  const code = await agent.stop();
+  if (code !== 0) say(`the agent exited with ${code}: ${agent.stderr.slice(-5).join("\n")}`);
+  await server.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
