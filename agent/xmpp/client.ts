@@ -12,12 +12,11 @@ import TlsSocket from "@xmpp/tls/lib/Socket.js";
 import middlewareFactory from "@xmpp/middleware";
 import streamFeaturesFactory from "@xmpp/stream-features";
 import iqCallerFactory from "@xmpp/iq/caller.js";
-import iqCalleeFactory from "@xmpp/iq/callee.js";
 import saslFactory from "@xmpp/sasl";
 import scramSha1 from "@xmpp/sasl-scram-sha-1";
 import resourceBinding from "@xmpp/resource-binding";
 import SASLFactory from "saslmechanisms";
-import { iqRequester } from "./iq.ts";
+import { iqRequester, iqResponder } from "./iq.ts";
 
 export { xml, jid };
 export type { Element } from "@xmpp/xml";
@@ -64,7 +63,7 @@ export function createClient(options: ClientOptions) {
   const middleware = middlewareFactory({ entity });
   const streamFeatures = streamFeaturesFactory({ middleware });
   const iqCaller = iqCallerFactory({ middleware, entity });
-  const iqCallee = iqCalleeFactory({ middleware, entity });
+  const iqCallee = iqResponder(entity, middleware);
 
   streamFeatures.use("starttls", NS_TLS, async ({ entity: connection }) => {
     const proceed = await connection.sendReceive(xml("starttls", { xmlns: NS_TLS }));

@@ -1,12 +1,12 @@
-// Sending an iq and awaiting its reply. xmpp.js's IQ caller attaches its rejection handler only after send()
+// Sending an iq and awaiting its reply, and answering the iqs others send. xmpp.js's IQ caller attaches its rejection handler only after send()
 // resolves, so an error reply that arrives first is an unhandled rejection that ends the process; it also
 // matches replies by id alone. This one settles through a promise whose handlers exist from the start, and
 // accepts a reply only from the entity the request went to.
 import StanzaError from "@xmpp/middleware/lib/StanzaError.js";
 import { TimeoutError } from "@xmpp/events";
 import type { Element } from "@xmpp/xml";
-import type { Client } from "@xmpp/client-core";
-import type { Middleware } from "@xmpp/middleware";
+import { xml, type Client } from "@xmpp/client-core";
+import type { IncomingContext, Middleware } from "@xmpp/middleware";
 import { randomUUID } from "node:crypto";
 
 interface Pending {
@@ -68,6 +68,56 @@ export function iqRequester(entity: Client, middleware: Middleware<Client>): IqR
 }
 
 const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
+
+/** What answers a get or set: the result's payload, `true` for an empty result, or an `<error/>`. */
+export type IqHandler = (context: IncomingContext<Client> & { element: Element }) => Promise<Element | true> | Element | true;
+
+export interface IqResponder {
+  get(ns: string, name: string, handler: IqHandler): void;
+  set(ns: string, name: string, handler: IqHandler): void;
+}
+
+/**
+ * Answers every iq get and set with exactly one reply (RFC 6120 §8.2.3), as @xmpp/iq's callee does, but never
+ * copies the request's payload into an error. The callee's copy made a payload nested a few thousand levels
+ * deep overflow the serializer's stack, and the reply was lost without a trace (found by test/fuzz.test.ts).
+ */
+export function iqResponder(entity: Client, middleware: Middleware<Client>): IqResponder {
+  const routes: { type: "get" | "set"; ns: string; name: string; handler: IqHandler }[] = [];
+  const error = (type: string, condition: string) => xml("error", { type }, xml(condition, { xmlns: NS_STANZAS }));
+
+  const answer = async (context: IncomingContext<Client>, type: string): Promise<Element> => {
+    const { stanza } = context;
+    const reply = (payload: Element | true) => {
+      const failed = payload !== true && payload.is("error");
+      const attrs = { to: stanza.attrs.from as string | undefined, from: stanza.attrs.to as string | undefined, id: stanza.attrs.id as string | undefined };
+      return xml("iq", { ...attrs, type: failed ? "error" : "result" }, ...(payload === true ? [] : [payload]));
+    };
+    const children = stanza.getChildElements();
+    const [element] = children;
+    if ((type !== "get" && type !== "set") || children.length !== 1 || !element) return reply(error("modify", "bad-request"));
+    const route = routes.find((candidate) => candidate.type === type && element.is(candidate.name, candidate.ns));
+    if (!route) return reply(error("cancel", "service-unavailable"));
+    try {
+      return reply(await route.handler(Object.assign(context, { element })));
+    } catch (failure) {
+      entity.emit("error", failure);
+      return reply(error("cancel", "internal-server-error"));
+    }
+  };
+
+  middleware.use((context, next) => {
+    const { stanza } = context;
+    const type = String(stanza.attrs.type ?? "");
+    if (stanza.name !== "iq" || type === "result" || type === "error") return next();
+    return answer(context, type);
+  });
+
+  return {
+    get: (ns, name, handler) => void routes.push({ type: "get", ns, name, handler }),
+    set: (ns, name, handler) => void routes.push({ type: "set", ns, name, handler }),
+  };
+}
 
 /** The RFC 6120 error of a reply: its condition, text, application-specific child and type. */
 function stanzaError(element: Element): StanzaError {
