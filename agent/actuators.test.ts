@@ -48,7 +48,7 @@ describe("actuators", () => {
     try {
       assert.match(actuators.get("valve")?.error ?? "", /GPIO 22 is already in use/);
       assert.ok(actuators.get("pump")?.device, "the others work");
-      squatter.close();
+      await squatter.close();
       await actuators.adopt([relay("pump", 17), relay("valve", 22)]);
       assert.equal(actuators.get("valve")?.error, undefined);
       assert.equal(hal.gpioChip.pin(22).direction, "out");
