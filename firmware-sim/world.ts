@@ -10,7 +10,7 @@ import { headerActuatorModels, headerSensorModels } from "./header-models.ts";
 import { SimSht3x } from "./chips/sht3x.ts";
 import { SimAds1115 } from "./chips/ads1115.ts";
 import { scheduleFaults, type Fault, type Faultable, type FaultKind } from "./faults.ts";
-import type { SimI2cFault } from "./i2c.ts";
+import type { SimI2cDevice, SimI2cFault } from "./i2c.ts";
 
 /** What placing a model gave: how to move its environment, and where its faults go. */
 export interface Placement {
@@ -62,65 +62,58 @@ function busFault(fault: Fault): SimI2cFault | null {
   }
 }
 
+/**
+ * A chip model attached where the sensor's config says it is wired, moved by `drive` once a second (each sensor
+ * out of phase with the others), with the bus's faults and the chip's own, and unplugged when it is removed.
+ */
+function i2cChipModel<Chip extends Faultable & SimI2cDevice>(create: () => Chip, drive: (chip: Chip, t: number) => void): SensorModel {
+  return (hal, sensor, index) => {
+    const placement = sensor.options.i2c as I2cPlacement;
+    const chip = create();
+    hal.i2cBus(placement.bus).attach(placement.address, chip);
+    const phase = index * 1.7;
+    return {
+      faults: i2cFaults(hal, placement, chip),
+      // One swing every ~6 minutes, so a demo shows movement.
+      drive: (nowMs) => drive(chip, nowMs / 60_000 + phase),
+      close: () => hal.i2cBus(placement.bus).detach(placement.address),
+    };
+  };
+}
+
 export const sensorModels: Record<string, SensorModel> = {
   ...serialSensorModels,
   ...headerSensorModels,
-  bme280: (hal, sensor, index) => {
-    const placement = sensor.options.i2c as I2cPlacement;
-    const chip = new SimBme280();
-    hal.i2cBus(placement.bus).attach(placement.address, chip);
-    const phase = index * 1.7;
-    return {
-      faults: i2cFaults(hal, placement, chip),
-      close: () => hal.i2cBus(placement.bus).detach(placement.address),
-      drive: (nowMs) => {
-        const t = nowMs / 60_000 + phase; // one swing every ~6 minutes, so a demo shows movement
-        chip.setEnvironment({
-          temperature: 21 + 3 * Math.sin(t) + (Math.random() - 0.5) * 0.1,
-          humidity: 45 + 10 * Math.sin(t / 2 + 1),
-          pressure: 101_325 + 300 * Math.sin(t / 3),
-        });
-      },
-    };
-  },
-  sht3x: (hal, sensor, index) => {
-    const placement = sensor.options.i2c as I2cPlacement;
-    const chip = new SimSht3x();
-    hal.i2cBus(placement.bus).attach(placement.address, chip);
-    const phase = index * 1.7;
-    return {
-      faults: i2cFaults(hal, placement, chip),
-      close: () => hal.i2cBus(placement.bus).detach(placement.address),
-      drive: (nowMs) => {
-        const t = nowMs / 60_000 + phase;
-        chip.setEnvironment({
-          temperature: 22 + 2.5 * Math.sin(t) + (Math.random() - 0.5) * 0.05,
-          humidity: 50 + 12 * Math.sin(t / 2 + 2) + (Math.random() - 0.5) * 0.2,
-        });
-      },
-    };
-  },
-  ads1115: (hal, sensor, index) => {
-    const placement = sensor.options.i2c as I2cPlacement;
-    const chip = new SimAds1115();
-    hal.i2cBus(placement.bus).attach(placement.address, chip);
-    const phase = index * 1.7;
-    return {
-      faults: i2cFaults(hal, placement, chip),
-      close: () => hal.i2cBus(placement.bus).detach(placement.address),
-      drive: (nowMs) => {
-        const t = nowMs / 60_000 + phase;
-        const loopMilliamps = 12 + 8 * Math.sin(t / 3); // a 4–20 mA transmitter's full span
-        const noise = () => (Math.random() - 0.5) * 0.002;
-        chip.setInputs([
-          1.5 + Math.sin(t) + noise(), // a potentiometer or sensor output wandering over 0.5–2.5 V
-          (loopMilliamps / 1000) * 150 + noise(), // that loop across a 150 Ω shunt: 0.6–3.0 V
-          noise(), // unconnected, pulled to GND
-          2.5 + noise(), // a 5 V rail through a 1:1 divider
-        ]);
-      },
-    };
-  },
+  bme280: i2cChipModel(
+    () => new SimBme280(),
+    (chip, t) =>
+      chip.setEnvironment({
+        temperature: 21 + 3 * Math.sin(t) + (Math.random() - 0.5) * 0.1,
+        humidity: 45 + 10 * Math.sin(t / 2 + 1),
+        pressure: 101_325 + 300 * Math.sin(t / 3),
+      }),
+  ),
+  sht3x: i2cChipModel(
+    () => new SimSht3x(),
+    (chip, t) =>
+      chip.setEnvironment({
+        temperature: 22 + 2.5 * Math.sin(t) + (Math.random() - 0.5) * 0.05,
+        humidity: 50 + 12 * Math.sin(t / 2 + 2) + (Math.random() - 0.5) * 0.2,
+      }),
+  ),
+  ads1115: i2cChipModel(
+    () => new SimAds1115(),
+    (chip, t) => {
+      const loopMilliamps = 12 + 8 * Math.sin(t / 3); // a 4–20 mA transmitter's full span
+      const noise = () => (Math.random() - 0.5) * 0.002;
+      chip.setInputs([
+        1.5 + Math.sin(t) + noise(), // a potentiometer or sensor output wandering over 0.5–2.5 V
+        (loopMilliamps / 1000) * 150 + noise(), // that loop across a 150 Ω shunt: 0.6–3.0 V
+        noise(), // unconnected, pulled to GND
+        2.5 + noise(), // a 5 V rail through a 1:1 divider
+      ]);
+    },
+  ),
 };
 
 export const actuatorModels: Record<string, ActuatorModel> = { ...headerActuatorModels };
