@@ -220,8 +220,15 @@ function describe(input: unknown): string {
   return Array.isArray(input) ? "a list" : "a mapping";
 }
 
+/** Config paths whose value is a secret: a problem with one names what is expected, never the value. */
+const SECRET_PATHS = new Set(["xmpp.password"]);
+
 function formatIssue(issue: z.core.$ZodIssue): string {
   const where = formatPath(issue.path) || "(top level)";
+  if (SECRET_PATHS.has(where) && issue.code !== "unrecognized_keys") {
+    const expected = issue.code === "invalid_type" ? "expected text (a password of digits needs quotes)" : "expected at least 1 character";
+    return `${where}: ${expected}; the value given is not shown, it is a secret`;
+  }
   switch (issue.code) {
     case "invalid_type":
       return issue.input === undefined
