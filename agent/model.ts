@@ -43,6 +43,11 @@ export interface StringField extends FieldBase {
 
 export type Field = NumericField | IntField | BooleanField | StringField;
 
+/** A quantity a sensor measured just now, as drivers report one. */
+export function momentaryNumeric(name: string, value: number, unit: string, decimals: number): NumericField {
+  return { name, type: "numeric", value, unit, decimals, flags: { momentary: true } };
+}
+
 /** One sample of one sensor. `seq` is the sensor's sequence number: from 1, +1 per reading, never reused. */
 export interface Reading {
   sensorId: string;

@@ -15,25 +15,28 @@ export interface SensorDevice {
 }
 
 /**
- * A sensor driver as its folder defines it. `options` is the zod shape of the keys the driver adds to a
- * `sensors[]` entry (besides id, driver, interval); config validation and documentation both come from it.
+ * A driver as its folder defines it. `options` is the zod shape of the keys the driver adds to its config entry
+ * (besides the keys every entry has, such as id and driver); config validation and documentation both come from it.
  */
-export interface SensorDriverDefinition<Shape extends z.ZodRawShape> {
+export interface DriverDefinition<Shape extends z.ZodRawShape, Device> {
   name: string;
   summary: string;
   options: Shape;
-  open(hal: Hal, options: z.output<z.ZodObject<Shape>>): Promise<SensorDevice>;
+  open(hal: Hal, options: z.output<z.ZodObject<Shape>>): Promise<Device>;
 }
 
 /** The registry's type-erased view of a driver; options were validated against `options` by config. */
-export interface SensorDriver {
+export interface Driver<Device> {
   name: string;
   summary: string;
   options: z.ZodRawShape;
-  open(hal: Hal, options: Record<string, unknown>): Promise<SensorDevice>;
+  open(hal: Hal, options: Record<string, unknown>): Promise<Device>;
 }
 
-export function defineSensorDriver<Shape extends z.ZodRawShape>(definition: SensorDriverDefinition<Shape>): SensorDriver {
+export type SensorDriver = Driver<SensorDevice>;
+export type ActuatorDriver = Driver<ActuatorDevice>;
+
+function defineDriver<Shape extends z.ZodRawShape, Device>(definition: DriverDefinition<Shape, Device>): Driver<Device> {
   const schema = z.object(definition.options);
   return {
     name: definition.name,
@@ -42,6 +45,16 @@ export function defineSensorDriver<Shape extends z.ZodRawShape>(definition: Sens
     // Config has already validated these keys; parsing again restores their static type.
     open: (hal, options) => definition.open(hal, schema.parse(options)),
   };
+}
+
+/** A `sensors[]` driver. */
+export function defineSensorDriver<Shape extends z.ZodRawShape>(definition: DriverDefinition<Shape, SensorDevice>): SensorDriver {
+  return defineDriver(definition);
+}
+
+/** An `actuators[]` driver. */
+export function defineActuatorDriver<Shape extends z.ZodRawShape>(definition: DriverDefinition<Shape, ActuatorDevice>): ActuatorDriver {
+  return defineDriver(definition);
 }
 
 /** The type of a value an actuator accepts (XEP-0325 parameter types). */
@@ -69,30 +82,6 @@ export interface ActuatorDevice {
   write(values: { name: string; value: ParameterValue }[]): Promise<void>;
   /** Drives the safe state, then releases the hardware. */
   close(): Promise<void>;
-}
-
-export interface ActuatorDriverDefinition<Shape extends z.ZodRawShape> {
-  name: string;
-  summary: string;
-  options: Shape;
-  open(hal: Hal, options: z.output<z.ZodObject<Shape>>): Promise<ActuatorDevice>;
-}
-
-export interface ActuatorDriver {
-  name: string;
-  summary: string;
-  options: z.ZodRawShape;
-  open(hal: Hal, options: Record<string, unknown>): Promise<ActuatorDevice>;
-}
-
-export function defineActuatorDriver<Shape extends z.ZodRawShape>(definition: ActuatorDriverDefinition<Shape>): ActuatorDriver {
-  const schema = z.object(definition.options);
-  return {
-    name: definition.name,
-    summary: definition.summary,
-    options: definition.options,
-    open: (hal, options) => definition.open(hal, schema.parse(options)),
-  };
 }
 
 /** Shared option schemas, so every driver describes a bus address the same way (and errors read the same). */

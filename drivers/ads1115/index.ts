@@ -12,10 +12,10 @@
 // voltage is unknown, so the reading fails with an error naming the channel rather than publishing it.
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
-import type { Field, NumericField } from "../../agent/model.ts";
-import { OneAtATime } from "../../agent/one-at-a-time.ts";
-import { defineSensorDriver, i2cOptions, type SensorDevice } from "../driver.ts";
+import { momentaryNumeric, type Field, type NumericField } from "../../agent/model.ts";
+import { defineSensorDriver, i2cOptions } from "../driver.ts";
 import type { Hal, I2cBus } from "../hal.ts";
+import { I2cChip, openI2cChip } from "../i2c-chip.ts";
 import { describeI2cError, deviceLabel, hex, type I2cDeviceName } from "../i2c-errors.ts";
 
 const REG_CONVERSION = 0x00;
@@ -79,26 +79,18 @@ export const ads1115 = defineSensorDriver({
   open: async (hal, options) => Ads1115Device.open(hal, options.i2c, options.channels),
 });
 
-class Ads1115Device implements SensorDevice {
-  /** One conversion at a time: a second read() waits for the first instead of interleaving on the bus. */
-  private readonly turns = new OneAtATime();
-  private closed = false;
-
+class Ads1115Device extends I2cChip {
   private constructor(
-    private readonly bus: I2cBus,
-    private readonly name: I2cDeviceName,
+    bus: I2cBus,
+    name: I2cDeviceName,
     private readonly channels: ChannelConfig[],
-  ) {}
+  ) {
+    super(bus, name);
+  }
 
-  static async open(hal: Hal, where: { bus: number; address: number }, channels: ChannelConfig[]): Promise<Ads1115Device> {
+  static open(hal: Hal, where: { bus: number; address: number }, channels: ChannelConfig[]): Promise<Ads1115Device> {
     const name: I2cDeviceName = { driver: "ads1115", busNumber: where.bus, address: where.address, addressHint: ADDRESS_HINT };
-    let bus: I2cBus;
-    try {
-      bus = await hal.i2c(where.bus);
-    } catch (error) {
-      throw describeI2cError(error, name);
-    }
-    try {
+    return openI2cChip(hal, name, async (bus) => {
       // Write a configuration without starting a conversion and read it back: an ADS1115 returns every
       // bit but OS as written; other chips often found at 0x48 (TMP102, PCF8591, ...) do not. This also
       // leaves the chip powered down in single-shot mode if something had put it in continuous mode.
@@ -114,25 +106,10 @@ class Ads1115Device implements SensorDevice {
         );
       }
       return new Ads1115Device(bus, name, channels);
-    } catch (error) {
-      await bus.close().catch(() => undefined);
-      throw describeI2cError(error, name);
-    }
+    });
   }
 
-  read(): Promise<Field[]> {
-    return this.turns.run(() => this.measure());
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.turns.idle();
-    await this.bus.close();
-  }
-
-  private async measure(): Promise<Field[]> {
-    if (this.closed) throw new Error(`${deviceLabel(this.name)}: device is closed`);
+  protected async measure(): Promise<Field[]> {
     const fields: Field[] = [];
     for (const channel of this.channels) {
       let code: number;
@@ -186,9 +163,9 @@ class Ads1115Device implements SensorDevice {
     }
     const lsb = channel.gain / 0x8000;
     const volts = code * lsb;
-    if (channel.scale === undefined) return numeric(channel.name, volts, "V", decimalsFor(lsb));
+    if (channel.scale === undefined) return momentaryNumeric(channel.name, volts, "V", decimalsFor(lsb));
     const { unit, factor, offset } = channel.scale;
-    return numeric(channel.name, volts * factor + offset, unit, decimalsFor(lsb * Math.abs(factor)));
+    return momentaryNumeric(channel.name, volts * factor + offset, unit, decimalsFor(lsb * Math.abs(factor)));
   }
 }
 
@@ -218,8 +195,4 @@ async function writeRegister(bus: I2cBus, address: number, register: number, val
   const data = Buffer.alloc(2);
   data.writeUInt16BE(value);
   await bus.writeBlock(address, register, data);
-}
-
-function numeric(name: string, value: number, unit: string, decimals: number): NumericField {
-  return { name, type: "numeric", value, unit, decimals, flags: { momentary: true } };
 }

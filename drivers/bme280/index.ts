@@ -12,10 +12,11 @@
 // no humidity sensor, and silently publishing two of three fields would hide a wrong part.
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
-import type { Field, NumericField } from "../../agent/model.ts";
-import { OneAtATime } from "../../agent/one-at-a-time.ts";
-import { defineSensorDriver, i2cOptions, type SensorDevice } from "../driver.ts";
-import { HardwareAccessError, type Hal, type I2cBus } from "../hal.ts";
+import { momentaryNumeric, type Field } from "../../agent/model.ts";
+import { defineSensorDriver, i2cOptions } from "../driver.ts";
+import type { Hal, I2cBus } from "../hal.ts";
+import { I2cChip, openI2cChip } from "../i2c-chip.ts";
+import { describeI2cError, deviceLabel, hex, type I2cDeviceName } from "../i2c-errors.ts";
 
 const REG_CALIB_TP = 0x88; // 26 bytes: 0x88..0xA1 (dig_T1..dig_P9, reserved, dig_H1)
 const REG_ID = 0xd0;
@@ -39,6 +40,7 @@ const SKIPPED_16BIT = 0x8000;
 const STARTUP_MS = 2;
 /** Allowance on top of the data sheet's maximum times for timer and scheduler jitter on a busy Pi. */
 const TIMER_SLACK_MS = 20;
+const ADDRESS_HINT = "SDO to GND is 0x76, SDO to 3V3 is 0x77";
 
 const oversamplingSchema = z.union([z.literal(1), z.literal(2), z.literal(4), z.literal(8), z.literal(16)]);
 type Oversampling = z.output<typeof oversamplingSchema>;
@@ -91,26 +93,19 @@ export interface Calibration {
   digH6: number;
 }
 
-class Bme280Device implements SensorDevice {
-  /** One conversion at a time: a second read() waits for the first instead of interleaving on the bus. */
-  private readonly turns = new OneAtATime();
-  private closed = false;
-
+class Bme280Device extends I2cChip {
   private constructor(
-    private readonly bus: I2cBus,
-    private readonly address: number,
+    bus: I2cBus,
+    name: I2cDeviceName,
     private readonly calibration: Calibration,
     private readonly settings: Settings,
-  ) {}
+  ) {
+    super(bus, name);
+  }
 
-  static async open(hal: Hal, where: { bus: number; address: number }, settings: Settings): Promise<Bme280Device> {
-    let bus: I2cBus;
-    try {
-      bus = await hal.i2c(where.bus);
-    } catch (error) {
-      throw describeError(error, where.bus, where.address);
-    }
-    try {
+  static open(hal: Hal, where: { bus: number; address: number }, settings: Settings): Promise<Bme280Device> {
+    const name: I2cDeviceName = { driver: "bme280", busNumber: where.bus, address: where.address, addressHint: ADDRESS_HINT };
+    return openI2cChip(hal, name, async (bus) => {
       const id = await bus.readByte(where.address, REG_ID);
       if (id !== BME280_ID) throw new Error(wrongChipMessage(id));
       await bus.writeByte(where.address, REG_RESET, RESET_COMMAND);
@@ -121,40 +116,25 @@ class Bme280Device implements SensorDevice {
       // Sleep mode after the reset; config (standby, IIR filter off, SPI 3-wire off) is only
       // reliably written in sleep mode (§5.4.6).
       await bus.writeByte(where.address, REG_CONFIG, 0x00);
-      return new Bme280Device(bus, where.address, calibration, settings);
-    } catch (error) {
-      await bus.close().catch(() => undefined);
-      throw describeError(error, where.bus, where.address);
-    }
+      return new Bme280Device(bus, name, calibration, settings);
+    });
   }
 
-  read(): Promise<Field[]> {
-    return this.turns.run(() => this.measure());
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.turns.idle();
-    await this.bus.close();
-  }
-
-  private async measure(): Promise<Field[]> {
-    if (this.closed) throw new Error(`bme280 at ${hex(this.address)} on I2C bus ${this.bus.busNumber}: device is closed`);
+  protected async measure(): Promise<Field[]> {
     const { temperature, pressure, humidity } = this.settings;
     let data: Buffer;
     try {
       // ctrl_hum only takes effect once ctrl_meas is written (§5.4.3), so it goes first.
-      await this.bus.writeByte(this.address, REG_CTRL_HUM, osrsCode(humidity));
+      await this.bus.writeByte(this.name.address, REG_CTRL_HUM, osrsCode(humidity));
       await this.bus.writeByte(
-        this.address,
+        this.name.address,
         REG_CTRL_MEAS,
         (osrsCode(temperature) << 5) | (osrsCode(pressure) << 2) | MODE_FORCED,
       );
       await this.waitForConversion();
-      data = await this.bus.readBlock(this.address, REG_DATA, 8);
+      data = await this.bus.readBlock(this.name.address, REG_DATA, 8);
     } catch (error) {
-      throw describeError(error, this.bus.busNumber, this.address);
+      throw describeI2cError(error, this.name);
     }
     return this.compensate(data);
   }
@@ -168,7 +148,7 @@ class Bme280Device implements SensorDevice {
     // so the first poll comes after the typical time rather than immediately.
     await sleep(Math.ceil(typicalMs));
     for (;;) {
-      const status = await this.bus.readByte(this.address, REG_STATUS);
+      const status = await this.bus.readByte(this.name.address, REG_STATUS);
       if ((status & STATUS_MEASURING) === 0) return;
       if (performance.now() >= deadline) {
         throw new Error(
@@ -185,7 +165,7 @@ class Bme280Device implements SensorDevice {
     const adcP = (b(0) << 12) | (b(1) << 4) | (b(2) >> 4);
     const adcT = (b(3) << 12) | (b(4) << 4) | (b(5) >> 4);
     const adcH = (b(6) << 8) | b(7);
-    const where = `bme280 at ${hex(this.address)} on I2C bus ${this.bus.busNumber}`;
+    const where = deviceLabel(this.name);
     const skipped: string[] = [];
     if (adcT === SKIPPED_20BIT) skipped.push("temperature");
     if (adcP === SKIPPED_20BIT) skipped.push("pressure");
@@ -201,15 +181,11 @@ class Bme280Device implements SensorDevice {
     if (pascal === null) throw new Error(`${where}: pressure trimming parameter dig_P1 is 0; calibration data is corrupt`);
     const relativeHumidity = compensateHumidity(this.calibration, adcH, tFine);
     return [
-      numeric("temperature", celsius, "°C", 2),
-      numeric("humidity", relativeHumidity, "%RH", 2),
-      numeric("pressure", pascal / 100, "hPa", 2),
+      momentaryNumeric("temperature", celsius, "°C", 2),
+      momentaryNumeric("humidity", relativeHumidity, "%RH", 2),
+      momentaryNumeric("pressure", pascal / 100, "hPa", 2),
     ];
   }
-}
-
-function numeric(name: string, value: number, unit: string, decimals: number): NumericField {
-  return { name, type: "numeric", value, unit, decimals, flags: { momentary: true } };
 }
 
 /** osrs_x field value for an oversampling factor (Table 20/22/23: 1→001 … 16→101). */
@@ -319,36 +295,4 @@ function wrongChipMessage(id: number): string {
     );
   }
   return `not a BME280: chip id register 0xD0 reads ${hex(id)}, expected 0x60`;
-}
-
-/** Puts the bus and address into an error, and says what a NACK or bus error usually means. */
-function describeError(error: unknown, busNumber: number, address: number): Error {
-  if (error instanceof HardwareAccessError) return error; // already names the device and the fix
-  const where = `bme280 at ${hex(address)} on I2C bus ${busNumber}`;
-  const code = errorCode(error);
-  const message = error instanceof Error ? error.message : String(error);
-  if (message.startsWith("bme280 at ")) return error instanceof Error ? error : new Error(message);
-  if (code === "EREMOTEIO" || code === "ENXIO") {
-    return new Error(
-      `${where}: no device answers (NACK, ${code}). Check the wiring (SDA pin 3, SCL pin 5, 3V3, GND) and the ` +
-        `address: SDO to GND is 0x76, SDO to 3V3 is 0x77; \`i2cdetect -y ${busNumber}\` lists the addresses that answer`,
-      { cause: error },
-    );
-  }
-  if (code === "EIO" || code === "ETIMEDOUT") {
-    return new Error(
-      `${where}: I2C bus error (${code}); check for loose wires, long cables or a missing pull-up`,
-      { cause: error },
-    );
-  }
-  return new Error(`${where}: ${message}`, { cause: error });
-}
-
-function errorCode(error: unknown): string | undefined {
-  if (typeof error === "object" && error !== null && "code" in error && typeof error.code === "string") return error.code;
-  return undefined;
-}
-
-function hex(value: number): string {
-  return `0x${value.toString(16).padStart(2, "0")}`;
 }

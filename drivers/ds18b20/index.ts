@@ -10,7 +10,7 @@
 // an all-zero scratchpad (CRC 00 is "valid": the data line held low), a configuration register that no
 // DS18B20 has, values outside −55…+125 °C, and the 85 °C power-on value (see plausibleEightyFive).
 import { z } from "zod";
-import type { Field } from "../../agent/model.ts";
+import { momentaryNumeric, type Field } from "../../agent/model.ts";
 import { defineSensorDriver, type SensorDevice } from "../driver.ts";
 import { durationMs, durationText } from "../duration-text.ts";
 import { HardwareAccessError, type Hal, type OneWire } from "../hal.ts";
@@ -100,14 +100,7 @@ class Ds18b20Device implements SensorDevice {
       );
     }
     this.lastCelsius = celsius;
-    return {
-      name: "temperature",
-      type: "numeric",
-      value: celsius,
-      unit: "°C",
-      decimals: DECIMALS[resolution] ?? 4,
-      flags: { momentary: true },
-    };
+    return momentaryNumeric("temperature", celsius, "°C", DECIMALS[resolution] ?? 4);
   }
 
   private async readSlave(): Promise<string> {

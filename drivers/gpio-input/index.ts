@@ -14,7 +14,7 @@
 // and `rate` (pulses in the last sampling period × perPulse, per second/minute/hour); with a `counter`
 // block also `total` (count × perPulse, e.g. mm of rain since start).
 import { z } from "zod";
-import type { Field } from "../../agent/model.ts";
+import { momentaryNumeric, type Field } from "../../agent/model.ts";
 import { defineSensorDriver, type SensorDevice } from "../driver.ts";
 import { durationMs, durationText } from "../duration-text.ts";
 import type { Edge, GpioLine, Hal } from "../hal.ts";
@@ -222,16 +222,9 @@ class PulseCounter implements SensorDevice {
     const decimals = this.counter?.decimals ?? 2;
     const fields: Field[] = [{ name: "count", type: "int", value: this.count, flags: { momentary: true } }];
     if (this.counter !== undefined) {
-      fields.push({ name: "total", type: "numeric", value: this.count * perPulse, unit, decimals, flags: { momentary: true } });
+      fields.push(momentaryNumeric("total", this.count * perPulse, unit, decimals));
     }
-    fields.push({
-      name: "rate",
-      type: "numeric",
-      value: ((pulses * perPulse) / elapsedMs) * PER_MS[per],
-      unit: `${unit}/${per}`,
-      decimals,
-      flags: { momentary: true },
-    });
+    fields.push(momentaryNumeric("rate", ((pulses * perPulse) / elapsedMs) * PER_MS[per], `${unit}/${per}`, decimals));
     return fields;
   }
 

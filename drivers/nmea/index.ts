@@ -8,7 +8,7 @@
 // or repeating the same fix time: a stuck receiver) and when the receiver reports that it has no fix: a reading
 // without a position would look like a valid sample, so the error text carries what the receiver does know
 // (satellites in use).
-import type { Field, IntField, NumericField } from "../../agent/model.ts";
+import { momentaryNumeric, type Field, type IntField } from "../../agent/model.ts";
 import { durationMs, durationText } from "../duration-text.ts";
 import { defineSensorDriver, type SensorDevice } from "../driver.ts";
 import { HardwareAccessError, type Hal } from "../hal.ts";
@@ -210,17 +210,17 @@ class NmeaDevice implements SensorDevice {
       );
     }
     const fields: Field[] = [
-      numeric("latitude", position.latitude, "°", 6),
-      numeric("longitude", position.longitude, "°", 6),
+      momentaryNumeric("latitude", position.latitude, "°", 6),
+      momentaryNumeric("longitude", position.longitude, "°", 6),
     ];
     if (ggaFix) {
-      if (ggaFix.altitude !== undefined) fields.push(numeric("altitude", ggaFix.altitude, "m", 1));
+      if (ggaFix.altitude !== undefined) fields.push(momentaryNumeric("altitude", ggaFix.altitude, "m", 1));
       fields.push(integer("satellites", ggaFix.satellites), integer("fixQuality", ggaFix.quality));
-      if (ggaFix.hdop !== undefined) fields.push(numeric("hdop", ggaFix.hdop, "", 1));
+      if (ggaFix.hdop !== undefined) fields.push(momentaryNumeric("hdop", ggaFix.hdop, "", 1));
     }
     if (rmcFix) {
-      if (rmcFix.speedKmh !== undefined) fields.push(numeric("speed", rmcFix.speedKmh, "km/h", 1));
-      if (rmcFix.course !== undefined) fields.push(numeric("course", rmcFix.course, "°", 1));
+      if (rmcFix.speedKmh !== undefined) fields.push(momentaryNumeric("speed", rmcFix.speedKmh, "km/h", 1));
+      if (rmcFix.course !== undefined) fields.push(momentaryNumeric("course", rmcFix.course, "°", 1));
       if (rmcFix.timestamp !== undefined) fields.push({ name: "fixTime", type: "string", value: rmcFix.timestamp, flags: { momentary: true } });
     }
     return fields;
@@ -284,10 +284,6 @@ class NmeaDevice implements SensorDevice {
 function advance<T extends { time: string }>(previous: Received<T> | undefined, fix: T, now: number): Received<T> {
   const advanced = previous === undefined || fix.time === "" || fix.time !== previous.fix.time;
   return { fix, at: advanced ? now : previous.at };
-}
-
-function numeric(name: string, value: number, unit: string, decimals: number): NumericField {
-  return { name, type: "numeric", value, unit, decimals, flags: { momentary: true } };
 }
 
 function integer(name: string, value: number): IntField {

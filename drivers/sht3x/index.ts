@@ -11,10 +11,10 @@
 // Both CRCs are checked; a mismatch fails the reading rather than publishing a corrupted value.
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
-import type { Field, NumericField } from "../../agent/model.ts";
-import { OneAtATime } from "../../agent/one-at-a-time.ts";
-import { defineSensorDriver, i2cOptions, type SensorDevice } from "../driver.ts";
+import { momentaryNumeric, type Field } from "../../agent/model.ts";
+import { defineSensorDriver, i2cOptions } from "../driver.ts";
 import type { Hal, I2cBus } from "../hal.ts";
+import { I2cChip, openI2cChip } from "../i2c-chip.ts";
 import { describeI2cError, deviceLabel, errorCode, hex, type I2cDeviceName } from "../i2c-errors.ts";
 
 export type Repeatability = "high" | "medium" | "low";
@@ -49,26 +49,18 @@ export const sht3x = defineSensorDriver({
   open: async (hal, options) => Sht3xDevice.open(hal, options.i2c, options.repeatability ?? "high"),
 });
 
-class Sht3xDevice implements SensorDevice {
-  /** One conversion at a time: a second read() waits for the first instead of interleaving on the bus. */
-  private readonly turns = new OneAtATime();
-  private closed = false;
-
+class Sht3xDevice extends I2cChip {
   private constructor(
-    private readonly bus: I2cBus,
-    private readonly name: I2cDeviceName,
+    bus: I2cBus,
+    name: I2cDeviceName,
     private readonly repeatability: Repeatability,
-  ) {}
+  ) {
+    super(bus, name);
+  }
 
-  static async open(hal: Hal, where: { bus: number; address: number }, repeatability: Repeatability): Promise<Sht3xDevice> {
+  static open(hal: Hal, where: { bus: number; address: number }, repeatability: Repeatability): Promise<Sht3xDevice> {
     const name: I2cDeviceName = { driver: "sht3x", busNumber: where.bus, address: where.address, addressHint: ADDRESS_HINT };
-    let bus: I2cBus;
-    try {
-      bus = await hal.i2c(where.bus);
-    } catch (error) {
-      throw describeI2cError(error, name);
-    }
-    try {
+    return openI2cChip(hal, name, async (bus) => {
       // Break first: a soft reset is only accepted while idle, and another program may have left the
       // sensor in periodic mode (§4.8, §4.9).
       await command(bus, where.address, CMD_BREAK);
@@ -86,25 +78,10 @@ class Sht3xDevice implements SensorDevice {
       await command(bus, where.address, CMD_CLEAR_STATUS);
       await sleep(COMMAND_GAP_MS);
       return new Sht3xDevice(bus, name, repeatability);
-    } catch (error) {
-      await bus.close().catch(() => undefined);
-      throw describeI2cError(error, name);
-    }
+    });
   }
 
-  read(): Promise<Field[]> {
-    return this.turns.run(() => this.measure());
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.turns.idle();
-    await this.bus.close();
-  }
-
-  private async measure(): Promise<Field[]> {
-    if (this.closed) throw new Error(`${deviceLabel(this.name)}: device is closed`);
+  protected async measure(): Promise<Field[]> {
     let data: Buffer;
     try {
       const shot = SINGLE_SHOT[this.repeatability];
@@ -115,8 +92,8 @@ class Sht3xDevice implements SensorDevice {
     }
     const [rawTemperature = 0, rawHumidity = 0] = checkedWords(data, ["temperature", "humidity"], this.name);
     return [
-      numeric("temperature", temperatureFromRaw(rawTemperature), "°C", 2),
-      numeric("humidity", humidityFromRaw(rawHumidity), "%RH", 2),
+      momentaryNumeric("temperature", temperatureFromRaw(rawTemperature), "°C", 2),
+      momentaryNumeric("humidity", humidityFromRaw(rawHumidity), "%RH", 2),
     ];
   }
 
@@ -187,8 +164,4 @@ export function temperatureFromRaw(raw: number): number {
 /** §4.13: RH = 100 · S_RH / (2^16 − 1) %RH. */
 export function humidityFromRaw(raw: number): number {
   return (100 * raw) / 65535;
-}
-
-function numeric(name: string, value: number, unit: string, decimals: number): NumericField {
-  return { name, type: "numeric", value, unit, decimals, flags: { momentary: true } };
 }
