@@ -52,16 +52,22 @@ describe("xedge.service", () => {
     assert.ok(level <= DOCUMENTED_EXPOSURE, `exposure ${level} is above the documented ${DOCUMENTED_EXPOSURE}:\n${output}`);
   });
 
-  it("gets its user and every supplementary group from the sysusers file", () => {
+  it("gets its user, a member of every supplementary group, from the sysusers file", () => {
     const root = mkdtempSync(join(tmpdir(), "xedge-sysusers-"));
     mkdirSync(join(root, "etc"));
     execFileSync("systemd-sysusers", [`--root=${root}`, join(SYSTEMD_DIR, "xedge.sysusers.conf")], { stdio: "pipe" });
     const passwd = readFileSync(join(root, "etc/passwd"), "utf8");
-    const groups = readFileSync(join(root, "etc/group"), "utf8").split("\n").map((line) => line.split(":")[0]);
-    const [user] = directive("User");
+    const groups = new Map(
+      readFileSync(join(root, "etc/group"), "utf8")
+        .split("\n")
+        .map((line) => line.split(":"))
+        .map(([name = "", , , members = ""]) => [name, members.split(",")]),
+    );
+    const [user = ""] = directive("User");
     assert.match(passwd, new RegExp(`^${user}:x:\\d+:\\d+:[^:]*:/var/lib/xedge:/usr/sbin/nologin$`, "m"));
-    for (const group of [...directive("Group"), ...directive("SupplementaryGroups")]) {
-      assert.ok(groups.includes(group), `group ${group} is created: ${groups.join(",")}`);
+    assert.ok(groups.has(directive("Group")[0] ?? ""), "the user's own group");
+    for (const group of directive("SupplementaryGroups")) {
+      assert.ok(groups.get(group)?.includes(user), `group ${group} exists with ${user} in it: ${JSON.stringify([...groups])}`);
     }
   });
 });
