@@ -188,6 +188,9 @@ describe("control", () => {
     };
     assert.equal(kind(state, "boolean", " false "), false);
     assert.equal(kind(state, "boolean", "0"), false);
+    assert.equal(kind(state, "boolean", "\ttrue\r\n"), true);
+    assert.equal(kind(state, "boolean", "false\uFEFF"), 'state: expected true, false, 1 or 0, got "false\uFEFF"');
+    assert.equal(kind(speed, "int", "\u00A07"), 'speed: expected an integer, got "\u00A07"');
     assert.equal(kind(state, "string", "true"), "state: takes a boolean; got type string");
     assert.equal(kind(state, "numeric", "1"), "state: unknown parameter type numeric (XEP-0325 types: boolean, color, date, dateTime, double, duration, int, long, string, time)");
     assert.equal(kind(speed, "double", "3.0"), 3);

@@ -311,8 +311,9 @@ export function parseValue(spec: ParameterSpec, input: ControlValue): ParameterV
     if (!COMPATIBLE[spec.type].includes(input.type as ControlType)) return bad(`takes ${describeType(spec)}; got type ${input.type}`);
   }
   if (input.value.length > LIMITS.valueLength) return bad(`value longer than ${LIMITS.valueLength} characters`);
-  // xs:boolean and the numeric types collapse surrounding whitespace; strings are taken as they are.
-  const text = input.value.trim();
+  // xs:boolean and the numeric types collapse surrounding XML whitespace (space, tab, CR, LF) and no other:
+  // String.trim would also take a BOM or a no-break space, so "true\uFEFF" would pass (found by stanza fuzzing).
+  const text = input.value.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, "");
   switch (spec.type) {
     case "boolean":
       if (text === "true" || text === "1") return true;
