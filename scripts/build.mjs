@@ -1,5 +1,6 @@
 // npm run build: one esbuild bundle, dist/xedge.mjs. Native addons stay external (they are per-architecture
-// binaries loaded from node_modules, or shipped beside the bundle in a release).
+// binaries loaded from node_modules, or shipped beside the bundle in a release). `node scripts/build.mjs FILE`
+// writes the bundle to FILE instead (scripts/release.ts: dist/xedge.mjs is left alone while tests run it).
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { build } from "esbuild";
@@ -7,8 +8,8 @@ import { build } from "esbuild";
 export const nativeExternals = ["sqlite3", "serialport", "@serialport/*", "onoff", "epoll", "i2c-bus", "koffi"];
 
 await build({
-  entryPoints: ["agent/entry.ts"],
-  outfile: "dist/xedge.mjs",
+  entryPoints: [resolve(import.meta.dirname, "../agent/entry.ts")],
+  outfile: process.argv[2] ?? resolve(import.meta.dirname, "../dist/xedge.mjs"),
   bundle: true,
   platform: "node",
   format: "esm",

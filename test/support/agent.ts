@@ -91,8 +91,10 @@ export class AgentProcess {
     this.exited = new Promise((resolveExit) => child.once("exit", (code) => resolveExit(code)));
   }
 
-  static start(configFile: string, env: NodeJS.ProcessEnv = {}): AgentProcess {
-    const child = spawn(process.execPath, [BUNDLE, "run", "--config", configFile], {
+  /** `command` starts the agent: by default this Node running the bundle; a release's bin/xedge, say. */
+  static start(configFile: string, env: NodeJS.ProcessEnv = {}, command: [string, ...string[]] = [process.execPath, BUNDLE]): AgentProcess {
+    const [program, ...programArgs] = command;
+    const child = spawn(program, [...programArgs, "run", "--config", configFile], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, ...env },
     });

@@ -1,0 +1,428 @@
+// npm run release [-- --arch x64|arm64|armhf] [--out DIR]: one tarball per architecture,
+// xedge-VERSION-linux-ARCH.tar.gz (in dist/release unless --out), that systemd/install.sh installs: the bundle,
+// the packages it leaves external with their native addons built for ARCH (cross-compiled with Debian's cross
+// compilers), the systemd files, the example config and a MANIFEST. README "Release" has the layout and the
+// Node versions the addons are built for.
+//
+// Nothing is built inside the repository's node_modules (tests run from it): the addon packages are copied to a
+// work folder ($XEDGE_RELEASE_WORKDIR, default /tmp/xedge-release-build) and compiled there; compiled addons
+// are cached there by package, version, architecture and ABI.
+import { spawnSync, type SpawnSyncOptions } from "node:child_process";
+import { createHash } from "node:crypto";
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { availableParallelism, arch as hostArch } from "node:os";
+import { dirname, join, relative, resolve } from "node:path";
+import { parseArgs } from "node:util";
+
+const ROOT = resolve(import.meta.dirname, "..");
+const NODE_GYP = resolve(dirname(process.execPath), "../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js");
+
+/** A target architecture: its name in our tarballs, Node's process.arch, Debian's name, the cross compiler prefix. */
+interface Target {
+  name: ReleaseArch;
+  nodeArch: string;
+  debianArch: string;
+  /** GNU triplet of Debian's cross compiler (`${triplet}-g++`), or null for the host's own compiler. */
+  triplet: string | null;
+  /** ELF e_machine of its binaries, to check every shipped addon. */
+  elfMachine: number;
+}
+
+export type ReleaseArch = "x64" | "arm64" | "armhf";
+
+const TARGETS: Record<ReleaseArch, Omit<Target, "triplet"> & { crossTriplet: string }> = {
+  x64: { name: "x64", nodeArch: "x64", debianArch: "amd64", crossTriplet: "x86_64-linux-gnu", elfMachine: 62 },
+  arm64: { name: "arm64", nodeArch: "arm64", debianArch: "arm64", crossTriplet: "aarch64-linux-gnu", elfMachine: 183 },
+  armhf: { name: "armhf", nodeArch: "arm", debianArch: "armhf", crossTriplet: "arm-linux-gnueabihf", elfMachine: 40 },
+};
+
+/** Files the release must carry; install.sh relies on them. */
+const REQUIRED_FILES = ["systemd/install.sh", "systemd/xedge.service", "systemd/xedge.sysusers.conf", "systemd/xedge.tmpfiles.conf", "examples/xedge.example.yaml"];
+
+/** Needed to compile addons, never at run time: left out of lib/node_modules. */
+const BUILD_ONLY_PACKAGES = new Set(["nan", "node-addon-api", "prebuild-install", "node-gyp", "tar"]);
+
+/** Addons compiled from source. N-API ones load on any Node; nan ones only on the ABI they were built for. */
+const COMPILED_ADDONS = [
+  { packageName: "sqlite3", binary: "node_sqlite3.node", api: "napi" },
+  { packageName: "epoll", binary: "epoll.node", api: "nan" },
+  { packageName: "i2c-bus", binary: "i2c.node", api: "nan" },
+] as const;
+
+/** A Node.js whose ABI the nan addons are built for, and where its headers are (a folder with include/node). */
+interface NodeAbi {
+  abi: string;
+  version: string;
+  origin: string;
+  headersDir: string;
+  /** Debian's headers include libuv's and OpenSSL's from /usr/include instead of carrying copies in include/node. */
+  extraIncludeDirs: string[];
+}
+
+interface LockEntry {
+  version?: string;
+  dependencies?: Record<string, string>;
+  optionalDependencies?: Record<string, string>;
+  integrity?: string;
+  cpu?: string[];
+  os?: string[];
+  libc?: string[];
+}
+
+class ReleaseError extends Error {}
+
+function run(command: string, args: string[], options: SpawnSyncOptions = {}): string {
+  const result = spawnSync(command, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024, ...options });
+  if (result.error) throw new ReleaseError(`${command} ${args.join(" ")}: ${result.error.message}`);
+  if (result.status !== 0) {
+    const output = `${String(result.stdout ?? "")}${String(result.stderr ?? "")}`.trim().split("\n").slice(-30).join("\n");
+    throw new ReleaseError(`${command} ${args.join(" ")} failed (exit ${result.status}):\n${output}`);
+  }
+  return String(result.stdout ?? "");
+}
+
+function step(message: string): void {
+  process.stderr.write(`release: ${message}\n`);
+}
+
+function timed<T>(message: string, work: () => T): T {
+  const started = Date.now();
+  const result = work();
+  step(`${message} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  return result;
+}
+
+function targetFor(name: string): Target {
+  if (!(name in TARGETS)) throw new ReleaseError(`unknown --arch ${name}: use x64, arm64 or armhf`);
+  const target = TARGETS[name as ReleaseArch];
+  return { ...target, triplet: target.nodeArch === hostArch() ? null : target.crossTriplet };
+}
+
+function hostTargetName(): ReleaseArch {
+  const found = Object.values(TARGETS).find((target) => target.nodeArch === hostArch());
+  if (!found) throw new ReleaseError(`no release target for this machine's architecture (${hostArch()}); pass --arch`);
+  return found.name;
+}
+
+/** The Node ABIs nan addons are built for: Debian bookworm's Node 18 (from its libnode-dev) and the Node running this script. */
+function nodeAbis(sysroot: string, multiarch: string): NodeAbi[] {
+  const debianHeaders = join(sysroot, "usr");
+  const debianVersionHeader = readFileSync(join(debianHeaders, "include/node/node_version.h"), "utf8");
+  const define = (name: string) => new RegExp(`#define ${name} (\\d+)`).exec(debianVersionHeader)?.[1];
+  const debian: NodeAbi = {
+    abi: define("NODE_MODULE_VERSION") ?? "",
+    version: `${define("NODE_MAJOR_VERSION")}.${define("NODE_MINOR_VERSION")}.${define("NODE_PATCH_VERSION")}`,
+    origin: "Debian bookworm nodejs",
+    headersDir: debianHeaders,
+    extraIncludeDirs: [join(debianHeaders, "include"), join(debianHeaders, "include", multiarch)],
+  };
+  const hostHeaders = resolve(dirname(process.execPath), "..");
+  if (!existsSync(join(hostHeaders, "include/node/node_version.h"))) {
+    throw new ReleaseError(`the headers of this Node (${process.version}) are not in ${hostHeaders}/include/node; run the release with a Node installed with its headers (Debian/NodeSource packages have them)`);
+  }
+  const host: NodeAbi = { abi: process.versions.modules, version: process.versions.node, origin: "the Node that built the release", headersDir: hostHeaders, extraIncludeDirs: [] };
+  return debian.abi === host.abi ? [host] : [debian, host];
+}
+
+function checkCrossCompiler(target: Target): void {
+  if (!target.triplet) return;
+  const compiler = `${target.triplet}-g++`;
+  if (spawnSync(compiler, ["--version"]).status !== 0) {
+    throw new ReleaseError(`${compiler} is missing: apt-get install -y g++-${target.triplet}`);
+  }
+}
+
+function compilerEnv(target: Target): NodeJS.ProcessEnv {
+  // Build-time scripts of the addons (sqlite3's deps/extract.js needs tar) resolve from the repository's node_modules.
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_PATH: join(ROOT, "node_modules") };
+  if (target.triplet) {
+    Object.assign(env, {
+      CC: `${target.triplet}-gcc`,
+      CXX: `${target.triplet}-g++`,
+      LINK: `${target.triplet}-g++`,
+      AR: `${target.triplet}-ar`,
+      CC_host: "gcc",
+      CXX_host: "g++",
+      LINK_host: "g++",
+      AR_host: "ar",
+    });
+  }
+  return env;
+}
+
+/** Compiles one addon for `target` (and `node` for nan addons) in the work folder; returns the cached binary. */
+function compileAddon(addon: (typeof COMPILED_ADDONS)[number], target: Target, node: NodeAbi, workDir: string): string {
+  const version = packageVersion(join(ROOT, "node_modules", addon.packageName));
+  const key = `${addon.packageName}-${version}-linux-${target.nodeArch}-${addon.api === "napi" ? "napi" : `abi${node.abi}`}`;
+  const cached = join(workDir, "addons", key, addon.binary);
+  if (existsSync(cached)) return cached;
+
+  // npm ci already compiled the N-API addons for this machine: the same binary a rebuild would give.
+  const installed = join(ROOT, "node_modules", addon.packageName, "build/Release", addon.binary);
+  if (addon.api === "napi" && !target.triplet && existsSync(installed)) {
+    mkdirSync(dirname(cached), { recursive: true });
+    cpSync(installed, cached);
+    return cached;
+  }
+
+  const staging = join(workDir, "staging", key, "node_modules");
+  rmSync(dirname(staging), { recursive: true, force: true });
+  for (const packageName of [addon.packageName, "nan", "node-addon-api"]) {
+    cpSync(join(ROOT, "node_modules", packageName), join(staging, packageName), {
+      recursive: true,
+      filter: (source) => !source.startsWith(join(ROOT, "node_modules", packageName, "build")),
+    });
+  }
+  const jobs = String(Math.min(2, availableParallelism()));
+  timed(`compiled ${addon.packageName} ${version} for linux-${target.nodeArch}${addon.api === "nan" ? ` (Node ${node.version}, ABI ${node.abi})` : " (N-API)"}`, () =>
+    run(process.execPath, [NODE_GYP, "rebuild", `--arch=${target.nodeArch}`, `--nodedir=${node.headersDir}`, "-j", jobs], {
+      cwd: join(staging, addon.packageName),
+      env: { ...compilerEnv(target), ...(node.extraIncludeDirs.length > 0 ? { CPPFLAGS: node.extraIncludeDirs.map((dir) => `-idirafter ${dir}`).join(" ") } : {}) },
+    }),
+  );
+  mkdirSync(dirname(cached), { recursive: true });
+  cpSync(join(staging, addon.packageName, "build/Release", addon.binary), cached);
+  rmSync(dirname(staging), { recursive: true, force: true });
+  return cached;
+}
+
+function packageVersion(packageDir: string): string {
+  return (JSON.parse(readFileSync(join(packageDir, "package.json"), "utf8")) as { version: string }).version;
+}
+
+/** Whether a lock entry (an optional platform package) is meant for linux/glibc on `target`. */
+function fitsTarget(entry: LockEntry, target: Target): boolean {
+  // npm's lists: names that are allowed, or "!name" for the excluded ones.
+  const allows = (list: string[] | undefined, value: string) => {
+    if (!list) return true;
+    if (list.includes(`!${value}`)) return false;
+    return list.includes(value) || list.every((item) => item.startsWith("!"));
+  };
+  return allows(entry.os, "linux") && allows(entry.cpu, target.nodeArch) && allows(entry.libc, "glibc");
+}
+
+/**
+ * The packages the bundle leaves external, with everything they load at run time, as package-lock.json paths
+ * (node_modules/…), resolved the way Node does from each dependent's folder. Build-only tools are left out;
+ * optional platform packages are kept only for `target`.
+ */
+function runtimePackages(externals: string[], target: Target): Map<string, LockEntry> {
+  const lock = JSON.parse(readFileSync(join(ROOT, "package-lock.json"), "utf8")) as { packages: Record<string, LockEntry> };
+  const found = new Map<string, LockEntry>();
+  const locate = (name: string, fromPath: string): string | undefined => {
+    for (let base = fromPath; ; base = base.slice(0, Math.max(0, base.lastIndexOf("/node_modules/")))) {
+      const candidate = `${base ? `${base}/` : ""}node_modules/${name}`;
+      if (lock.packages[candidate]) return candidate;
+      if (!base) return undefined;
+    }
+  };
+  const visit = (name: string, fromPath: string, optional: boolean) => {
+    if (BUILD_ONLY_PACKAGES.has(name)) return;
+    const path = locate(name, fromPath);
+    if (!path) {
+      if (optional) return;
+      throw new ReleaseError(`${name} (needed by ${fromPath || "xedge"}) is not in package-lock.json`);
+    }
+    const entry = lock.packages[path] as LockEntry;
+    if (found.has(path) || !fitsTarget(entry, target)) return;
+    found.set(path, entry);
+    for (const dependency of Object.keys(entry.dependencies ?? {})) visit(dependency, path, false);
+    for (const dependency of Object.keys(entry.optionalDependencies ?? {})) visit(dependency, path, true);
+  };
+  for (const name of externals) visit(name, "", false);
+  return found;
+}
+
+/** The repository's own dependencies that the bundle leaves external (scripts/build.mjs nativeExternals). */
+function externalDependencies(): string[] {
+  const buildScript = readFileSync(join(ROOT, "scripts/build.mjs"), "utf8");
+  const listed = /export const nativeExternals = (\[[^\]]*\])/.exec(buildScript)?.[1];
+  if (!listed) throw new ReleaseError("scripts/build.mjs no longer exports nativeExternals");
+  const patterns = JSON.parse(listed) as string[];
+  const { dependencies } = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { dependencies: Record<string, string> };
+  const matches = (name: string) => patterns.some((pattern) => (pattern.endsWith("/*") ? name.startsWith(pattern.slice(0, -1)) : name === pattern));
+  return Object.keys(dependencies).filter(matches);
+}
+
+/** Copies one package from the repository's node_modules, or fetches another platform's package with npm pack (checked against the lock's integrity). */
+function copyPackage(lockPath: string, entry: LockEntry, destination: string, workDir: string): void {
+  const installed = join(ROOT, lockPath);
+  const nestedModules = join(installed, "node_modules");
+  if (existsSync(installed) && packageVersion(installed) === entry.version) {
+    cpSync(installed, destination, { recursive: true, filter: (source) => source !== nestedModules && !source.startsWith(`${nestedModules}/`) });
+    return;
+  }
+  const name = lockPath.slice(lockPath.lastIndexOf("node_modules/") + "node_modules/".length);
+  const spec = `${name}@${entry.version}`;
+  const downloads = join(workDir, "npm-pack");
+  mkdirSync(downloads, { recursive: true });
+  const [packed] = JSON.parse(run("npm", ["pack", spec, "--json", "--pack-destination", downloads], { cwd: downloads })) as { filename: string; integrity: string }[];
+  if (!packed || packed.integrity !== entry.integrity) {
+    throw new ReleaseError(`npm pack ${spec}: integrity ${packed?.integrity} differs from package-lock.json's ${entry.integrity}`);
+  }
+  mkdirSync(destination, { recursive: true });
+  run("tar", ["-xzf", join(downloads, packed.filename), "-C", destination, "--strip-components=1"]);
+  step(`fetched ${spec} for this architecture (npm pack, integrity checked)`);
+}
+
+/** Leaves only what runs: no sources, intermediate objects or other platforms' prebuilt binaries. */
+function pruneForTarget(packageDir: string, lockPath: string, target: Target): void {
+  if (lockPath.endsWith("node_modules/@serialport/bindings-cpp")) {
+    for (const platform of readdirSync(join(packageDir, "prebuilds"))) {
+      if (platform !== `linux-${target.nodeArch}`) rmSync(join(packageDir, "prebuilds", platform), { recursive: true });
+    }
+    rmSync(join(packageDir, "build"), { recursive: true, force: true });
+  }
+  if (lockPath.endsWith("node_modules/koffi")) rmSync(join(packageDir, "build"), { recursive: true, force: true });
+  for (const addon of COMPILED_ADDONS) {
+    if (lockPath.endsWith(`node_modules/${addon.packageName}`)) {
+      for (const folder of ["build", "src", "deps", "node-addon-api"]) rmSync(join(packageDir, folder), { recursive: true, force: true });
+    }
+  }
+}
+
+function elfMachine(file: string): number {
+  const header = readFileSync(file).subarray(0, 20);
+  if (header.toString("latin1", 0, 4) !== "\x7fELF") throw new ReleaseError(`${file} is not an ELF binary`);
+  return header.readUInt16LE(18);
+}
+
+function listFiles(dir: string, base = dir): string[] {
+  return readdirSync(dir, { withFileTypes: true })
+    .flatMap((entry) => (entry.isDirectory() ? listFiles(join(dir, entry.name), base) : [relative(base, join(dir, entry.name))]))
+    .sort();
+}
+
+function sha256(file: string): string {
+  return createHash("sha256").update(readFileSync(file)).digest("hex");
+}
+
+/** bin/xedge: runs the bundle on a Node whose ABI the nan addons were built for, and says so plainly otherwise. */
+function launcher(version: string, target: Target, nodes: NodeAbi[]): string {
+  const abis = nodes.map((node) => node.abi).join(" ");
+  const supported = nodes.map((node) => `${node.version.split(".")[0]} (ABI ${node.abi})`).join(" or ");
+  return `#!/bin/sh
+# xedge ${version} for linux-${target.name}: runs the bundle with the native addons shipped beside it.
+# XEDGE_NODE: the node command to use (default: node on PATH); it may carry arguments, e.g. an emulator.
+set -e
+here=$(dirname "$(readlink -f "$0")")
+node="\${XEDGE_NODE:-node}"
+# Word splitting of $node is intended (XEDGE_NODE may be "qemu-aarch64-static -L ROOT ROOT/usr/bin/node").
+if ! abi=$($node -p process.versions.modules 2>/dev/null); then
+  echo "xedge: cannot run '$node': install Node.js ${nodes.map((node) => node.version.split(".")[0]).join(" or ")} (Debian, Raspberry Pi OS: apt install nodejs)" >&2
+  exit 1
+fi
+case " ${abis} " in
+  *" $abi "*) ;;
+  *)
+    echo "xedge: this release's native addons are built for Node.js ${supported}; $($node --version) has ABI $abi. Install a supported Node.js or build a release with it (npm run release)." >&2
+    exit 1 ;;
+esac
+exec $node "$here/../lib/xedge.mjs" "$@"
+`;
+}
+
+function manifest(version: string, target: Target, nodes: NodeAbi[], addons: string[], releaseDir: string): string {
+  const files = listFiles(releaseDir).filter((file) => file !== "MANIFEST");
+  return [
+    "# xedge release manifest: key=value lines, then one `sha256  path` line per file (sha256sum -c format).",
+    "name=xedge",
+    `version=${version}`,
+    `arch=${target.name}`,
+    `node_arch=${target.nodeArch}`,
+    `debian_arch=${target.debianArch}`,
+    `node_abis=${nodes.map((node) => node.abi).join(" ")}`,
+    `node_versions=${nodes.map((node) => node.version).join(" ")}`,
+    ...nodes.map((node) => `node_${node.abi}=${node.version} (${node.origin})`),
+    ...addons.map((addon) => `addon=${addon}`),
+    `built=${new Date().toISOString()}`,
+    ...files.map((file) => `${sha256(join(releaseDir, file))}  ${file}`),
+    "",
+  ].join("\n");
+}
+
+function release(archName: string, outDir: string): string {
+  const target = targetFor(archName);
+  const version = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
+  const workDir = resolve(process.env.XEDGE_RELEASE_WORKDIR ?? "/tmp/xedge-release-build");
+
+  const missing = REQUIRED_FILES.filter((file) => !existsSync(join(ROOT, file)));
+  if (missing.length > 0) throw new ReleaseError(`missing files the release must carry: ${missing.join(", ")}`);
+  checkCrossCompiler(target);
+
+  // The same bundle as dist/xedge.mjs, built into the work folder: tests may be running dist/xedge.mjs.
+  const bundle = join(workDir, target.name, "bundle/xedge.mjs");
+  timed("bundle built", () => run(process.execPath, [join(ROOT, "scripts/build.mjs"), bundle], { cwd: ROOT }));
+  const sysroot = join(workDir, `sysroot-${target.debianArch}`);
+  timed(`Debian's Node for ${target.debianArch} ready in ${sysroot}`, () => run("bash", [join(ROOT, "scripts/debian-sysroot.sh"), target.debianArch, sysroot]));
+  const nodes = nodeAbis(sysroot, TARGETS[target.name].crossTriplet);
+
+  const name = `xedge-${version}-linux-${target.name}`;
+  const releaseDir = join(workDir, target.name, name);
+  rmSync(releaseDir, { recursive: true, force: true });
+  const modules = join(releaseDir, "lib");
+
+  const packages = runtimePackages(externalDependencies(), target);
+  for (const [lockPath, entry] of packages) {
+    const destination = join(modules, lockPath);
+    copyPackage(lockPath, entry, destination, workDir);
+    pruneForTarget(destination, lockPath, target);
+  }
+
+  const addons: string[] = [];
+  for (const addon of COMPILED_ADDONS) {
+    const packageDir = join(modules, "node_modules", addon.packageName);
+    const version = packageVersion(packageDir);
+    if (addon.api === "napi") {
+      const binary = compileAddon(addon, target, nodes.at(-1) as NodeAbi, workDir);
+      cpSync(binary, join(packageDir, "build/Release", addon.binary));
+      addons.push(`${addon.packageName} ${version} N-API`);
+    } else {
+      // bindings() looks in lib/binding/node-v{ABI}-{platform}-{arch}/: one folder per Node ABI.
+      for (const node of nodes) {
+        const binary = compileAddon(addon, target, node, workDir);
+        cpSync(binary, join(packageDir, "lib/binding", `node-v${node.abi}-linux-${target.nodeArch}`, addon.binary));
+      }
+      addons.push(`${addon.packageName} ${version} nan ABI ${nodes.map((node) => node.abi).join(",")}`);
+    }
+  }
+  for (const path of packages.keys()) {
+    if (/@serialport\/bindings-cpp$/.test(path)) addons.push(`@serialport/bindings-cpp ${packages.get(path)?.version} N-API prebuilt`);
+    if (/@koromix\/koffi-linux-/.test(path)) addons.push(`koffi ${packages.get(path)?.version} N-API prebuilt`);
+  }
+
+  const shipped = listFiles(modules).filter((file) => file.endsWith(".node"));
+  const foreign = shipped.filter((file) => elfMachine(join(modules, file)) !== target.elfMachine);
+  if (foreign.length > 0) throw new ReleaseError(`binaries not built for ${target.name}: ${foreign.join(", ")}`);
+
+  for (const file of ["xedge.mjs", "xedge.mjs.map", "xedge.mjs.LEGAL.txt"]) {
+    if (existsSync(join(dirname(bundle), file))) cpSync(join(dirname(bundle), file), join(modules, file));
+  }
+  mkdirSync(join(releaseDir, "bin"));
+  writeFileSync(join(releaseDir, "bin/xedge"), launcher(version, target, nodes), { mode: 0o755 });
+  cpSync(join(ROOT, "systemd/install.sh"), join(releaseDir, "install.sh"));
+  chmodSync(join(releaseDir, "install.sh"), 0o755);
+  for (const file of ["xedge.service", "xedge.sysusers.conf", "xedge.tmpfiles.conf"]) cpSync(join(ROOT, "systemd", file), join(releaseDir, "systemd", file));
+  cpSync(join(ROOT, "examples/xedge.example.yaml"), join(releaseDir, "xedge.example.yaml"));
+  cpSync(join(ROOT, "README.md"), join(releaseDir, "README.md"));
+  if (existsSync(join(ROOT, "docs/install.md"))) cpSync(join(ROOT, "docs/install.md"), join(releaseDir, "docs/install.md"));
+  writeFileSync(join(releaseDir, "MANIFEST"), manifest(version, target, nodes, addons, releaseDir));
+
+  mkdirSync(outDir, { recursive: true });
+  const tarball = join(outDir, `${name}.tar.gz`);
+  const commitTime = spawnSync("git", ["log", "-1", "--format=%ct"], { cwd: ROOT, encoding: "utf8" }).stdout.trim();
+  run("tar", ["--sort=name", "--owner=0", "--group=0", "--numeric-owner", `--mtime=@${commitTime || Math.floor(Date.now() / 1000)}`, "-czf", tarball, "-C", dirname(releaseDir), name]);
+  step(`wrote ${tarball} (${(statSync(tarball).size / 1024 / 1024).toFixed(1)} MB; addons for Node ${nodes.map((node) => `${node.version} ABI ${node.abi}`).join(", ")})`);
+  return tarball;
+}
+
+if (import.meta.filename === resolve(process.argv[1] ?? "")) {
+  const { values } = parseArgs({ options: { arch: { type: "string" }, out: { type: "string" } } });
+  try {
+    process.stdout.write(`${release(values.arch ?? hostTargetName(), resolve(values.out ?? join(ROOT, "dist/release")))}\n`);
+  } catch (error) {
+    if (!(error instanceof ReleaseError)) throw error;
+    process.stderr.write(`release failed: ${error.message}\n`);
+    process.exit(1);
+  }
+}
