@@ -3,18 +3,14 @@
 // unknown sessions, and refusals.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
-import { startServer, serverKinds, type XmppTestServer } from "./support/servers.ts";
-import { AgentProcess, writeAgentConfig } from "./support/agent.ts";
+import { serverKinds, type XmppTestServer } from "./support/servers.ts";
+import { AGENT_JID, startSimGateway, waitForFirstReadings, type SimGateway } from "./support/gateway-fixture.ts";
 import { createClient, xml, type Element } from "../agent/xmpp/client.ts";
 
-const AGENT = "gw1@localhost/edge";
 const NS_COMMANDS = "http://jabber.org/protocol/commands";
 const NS_DATA = "jabber:x:data";
 const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
 const NS_DISCO_ITEMS = "http://jabber.org/protocol/disco#items";
-const SIM_GATEWAY = readFileSync(resolve(import.meta.dirname, "../examples/sim-sensors.yaml"), "utf8").replace(/^#.*\n/gm, "");
 
 class Client {
   private constructor(private readonly client: ReturnType<typeof createClient>) {}
@@ -27,7 +23,7 @@ class Client {
   }
 
   iq(type: "get" | "set", child: Element): Promise<Element> {
-    return this.client.request(xml("iq", { type, to: AGENT }, child), 10_000);
+    return this.client.request(xml("iq", { type, to: AGENT_JID }, child), 10_000);
   }
 
   /** Runs a command step; resolves with the <command/> of the reply. */
@@ -70,33 +66,20 @@ async function refusal(reply: Promise<unknown>): Promise<{ condition: string; sp
 
 for (const kind of serverKinds) {
   describe(`ad-hoc commands on ${kind}`, () => {
-    let server: XmppTestServer;
-    let agent: AgentProcess;
+    let gateway: SimGateway;
     let ops: Client;
     let viewer: Client;
     let stranger: Client;
 
     before(async () => {
-      server = await startServer(kind, {
-        accounts: { gw1: "gw1-secret", ops: "ops-secret", viewer: "viewer-secret", mallory: "mallory-secret" },
-        pubsubAdmins: ["gw1@localhost"],
-      });
-      const config = writeAgentConfig(server, {
-        devices: SIM_GATEWAY,
-        operators: [
-          { jid: "ops@localhost", role: "control" },
-          { jid: "viewer@localhost", role: "read" },
-        ],
-      });
-      agent = AgentProcess.start(config.file);
-      await agent.waitForMessage("online", 30_000);
+      gateway = await startSimGateway(kind);
+      const { server } = gateway;
       [ops, viewer, stranger] = await Promise.all([Client.connect(server, "ops"), Client.connect(server, "viewer"), Client.connect(server, "mallory")]);
-      await new Promise((r) => setTimeout(r, 3000));
+      await waitForFirstReadings(gateway);
     });
     after(async () => {
       await Promise.all([ops?.close(), viewer?.close(), stranger?.close()]);
-      if (agent) assert.equal(await agent.stop(), 0);
-      await server?.stop();
+      if (gateway) assert.equal(await gateway.stop(), 0);
     });
 
     it("lists the commands each requester may run, each a command node", async () => {
@@ -104,8 +87,8 @@ for (const kind of serverKinds) {
         const reply = await client.iq("get", xml("query", { xmlns: NS_DISCO_ITEMS, node: NS_COMMANDS }));
         return (reply.getChild("query", NS_DISCO_ITEMS)?.getChildren("item") ?? []).map((item) => [String(item.attrs.jid), String(item.attrs.node)]);
       };
-      assert.deepEqual(await list(ops), ["read", "set", "status", "history"].map((node) => [AGENT, node]));
-      assert.deepEqual(await list(viewer), ["read", "status", "history"].map((node) => [AGENT, node]));
+      assert.deepEqual(await list(ops), ["read", "set", "status", "history"].map((node) => [AGENT_JID, node]));
+      assert.deepEqual(await list(viewer), ["read", "status", "history"].map((node) => [AGENT_JID, node]));
       assert.deepEqual(await list(stranger), []);
 
       const info = await ops.iq("get", xml("query", { xmlns: NS_DISCO_INFO }));

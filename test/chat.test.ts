@@ -3,14 +3,9 @@
 // control role, one refusal per stranger, and the messages that are never answered.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
-import { startServer, serverKinds, type XmppTestServer } from "./support/servers.ts";
-import { AgentProcess, writeAgentConfig } from "./support/agent.ts";
+import { serverKinds, type XmppTestServer } from "./support/servers.ts";
+import { AGENT_JID, startSimGateway, waitForFirstReadings, type SimGateway } from "./support/gateway-fixture.ts";
 import { createClient, xml, type Element } from "../agent/xmpp/client.ts";
-
-const AGENT = "gw1@localhost/edge";
-const SIM_GATEWAY = readFileSync(resolve(import.meta.dirname, "../examples/sim-sensors.yaml"), "utf8").replace(/^#.*\n/gm, "");
 
 /** A person's chat client: sends lines to the agent and collects the agent's answers. */
 class ChatClient {
@@ -20,7 +15,7 @@ class ChatClient {
   private constructor(private readonly client: ReturnType<typeof createClient>) {
     client.entity.on("stanza", (stanza: Element) => {
       if (!stanza.is("message") || stanza.attrs.type === "error" || stanza.getChildText("body") === null) return;
-      if (String(stanza.attrs.from) !== AGENT) return;
+      if (String(stanza.attrs.from) !== AGENT_JID) return;
       this.replies.push(stanza);
       for (const wake of this.waiters) wake();
     });
@@ -34,7 +29,7 @@ class ChatClient {
   }
 
   async send(body: string | undefined, attrs: Record<string, string> = { type: "chat" }, ...extra: Element[]): Promise<void> {
-    await this.client.entity.send(xml("message", { to: AGENT, ...attrs }, ...(body !== undefined ? [xml("body", {}, body)] : []), ...extra));
+    await this.client.entity.send(xml("message", { to: AGENT_JID, ...attrs }, ...(body !== undefined ? [xml("body", {}, body)] : []), ...extra));
   }
 
   /** Sends a line and resolves with the next answer. */
@@ -75,34 +70,20 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 for (const kind of serverKinds) {
   describe(`chat commands on ${kind}`, () => {
-    let server: XmppTestServer;
-    let agent: AgentProcess;
+    let gateway: SimGateway;
     let ops: ChatClient;
     let viewer: ChatClient;
     let stranger: ChatClient;
 
     before(async () => {
-      server = await startServer(kind, {
-        accounts: { gw1: "gw1-secret", ops: "ops-secret", viewer: "viewer-secret", mallory: "mallory-secret" },
-        pubsubAdmins: ["gw1@localhost"],
-      });
-      const config = writeAgentConfig(server, {
-        devices: SIM_GATEWAY,
-        operators: [
-          { jid: "ops@localhost", role: "control" },
-          { jid: "viewer@localhost", role: "read" },
-        ],
-      });
-      agent = AgentProcess.start(config.file);
-      await agent.waitForMessage("online", 30_000);
+      gateway = await startSimGateway(kind);
+      const { server } = gateway;
       [ops, viewer, stranger] = await Promise.all([ChatClient.connect(server, "ops"), ChatClient.connect(server, "viewer"), ChatClient.connect(server, "mallory")]);
-      // Every simulated sensor has sampled once after its first interval (2 s).
-      await sleep(3000);
+      await waitForFirstReadings(gateway);
     });
     after(async () => {
       await Promise.all([ops?.close(), viewer?.close(), stranger?.close()]);
-      if (agent) assert.equal(await agent.stop(), 0);
-      await server?.stop();
+      if (gateway) assert.equal(await gateway.stop(), 0);
     });
 
     it("help lists the commands, answered as chat to the sender's full JID", async () => {

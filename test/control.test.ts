@@ -5,18 +5,15 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { startServer, serverKinds, type XmppTestServer } from "./support/servers.ts";
-import { AgentProcess, writeAgentConfig } from "./support/agent.ts";
+import { serverKinds, type XmppTestServer } from "./support/servers.ts";
+import { AGENT_JID, startSimGateway, type SimGateway } from "./support/gateway-fixture.ts";
 import { createClient, xml, type Element } from "../agent/xmpp/client.ts";
 import { Database } from "../agent/sqlite.ts";
 
 const NS_CONTROL = "urn:xmpp:iot:control";
 const NS_DATA = "jabber:x:data";
 const NS_SENSORDATA = "urn:xmpp:iot:sensordata";
-const AGENT = "gw1@localhost/edge";
-const SIM_GATEWAY = readFileSync(resolve(import.meta.dirname, "../examples/sim-sensors.yaml"), "utf8").replace(/^#.*\n/gm, "");
 const SLIX_CONTROL = resolve(import.meta.dirname, "interop/slix_control.py");
 
 /** An operator's client that can send any iq or message to the agent. */
@@ -41,11 +38,11 @@ class Operator {
 
   /** Resolves with the reply; an error reply rejects with a StanzaError (condition, text, application). */
   iq(type: "get" | "set", child: Element): Promise<Element> {
-    return this.client.request(xml("iq", { type, to: AGENT }, child), 10_000);
+    return this.client.request(xml("iq", { type, to: AGENT_JID }, child), 10_000);
   }
 
   async message(child: Element): Promise<void> {
-    await this.client.entity.send(xml("message", { to: AGENT }, child));
+    await this.client.entity.send(xml("message", { to: AGENT_JID }, child));
   }
 
   async close(): Promise<void> {
@@ -134,7 +131,7 @@ async function until<T>(probe: () => Promise<T>, predicate: (value: T) => boolea
 }
 
 function runSlixControl(server: XmppTestServer, user: string, value: string): Promise<Record<string, unknown>[]> {
-  const args = [SLIX_CONTROL, `${user}@localhost/slix`, `${user}-secret`, AGENT, server.caFile, server.host, String(server.port), "pump", "state", "boolean", value, "8"];
+  const args = [SLIX_CONTROL, `${user}@localhost/slix`, `${user}-secret`, AGENT_JID, server.caFile, server.host, String(server.port), "pump", "state", "boolean", value, "8"];
   return new Promise((resolveRun, reject) => {
     execFile("/usr/bin/python3", args, { env: { ...process.env, PYTHONPATH: "/usr/lib/python3/dist-packages" }, timeout: 40_000 }, (error, stdout, stderr) => {
       const events = stdout.split("\n").filter((line) => line.startsWith("{")).map((line) => JSON.parse(line) as Record<string, unknown>);
@@ -146,34 +143,19 @@ function runSlixControl(server: XmppTestServer, user: string, value: string): Pr
 
 for (const kind of serverKinds) {
   describe(`XEP-0325 control on ${kind}`, () => {
-    let server: XmppTestServer;
-    let agent: AgentProcess;
-    let dir: string;
+    let gateway: SimGateway;
     let ops: Operator;
     let viewer: Operator;
     let stranger: Operator;
 
     before(async () => {
-      server = await startServer(kind, {
-        accounts: { gw1: "gw1-secret", ops: "ops-secret", viewer: "viewer-secret", mallory: "mallory-secret" },
-        pubsubAdmins: ["gw1@localhost"],
-      });
-      const config = writeAgentConfig(server, {
-        devices: SIM_GATEWAY,
-        operators: [
-          { jid: "ops@localhost", role: "control" },
-          { jid: "viewer@localhost", role: "read" },
-        ],
-      });
-      dir = config.dir;
-      agent = AgentProcess.start(config.file);
-      await agent.waitForMessage("online", 30_000);
+      gateway = await startSimGateway(kind);
+      const { server } = gateway;
       [ops, viewer, stranger] = await Promise.all([Operator.connect(server, "ops"), Operator.connect(server, "viewer"), Operator.connect(server, "mallory")]);
     });
     after(async () => {
       await Promise.all([ops?.close(), viewer?.close(), stranger?.close()]);
-      if (agent) assert.equal(await agent.stop(), 0);
-      await server?.stop();
+      if (gateway) assert.equal(await gateway.stop(), 0);
     });
 
     it("announces urn:xmpp:iot:control and answers getForm with a typed form holding the current state", async () => {
@@ -259,7 +241,7 @@ for (const kind of serverKinds) {
       const refused = await failure(stranger.iq("set", setStanza("pump", bool("state", "true"))));
       assert.deepEqual([refused.condition, refused.type], ["forbidden", "cancel"]);
       await viewer.message(setStanza("pump", bool("state", "true")));
-      await until(() => auditRows(dir), (rows) => rows.some((row) => row.via === "message" && row.requester.startsWith("viewer@")), "the refused message in the audit trail");
+      await until(() => auditRows(gateway.dir), (rows) => rows.some((row) => row.via === "message" && row.requester.startsWith("viewer@")), "the refused message in the audit trail");
       assert.equal(await pumpState(ops), "false");
     });
 
@@ -284,7 +266,7 @@ for (const kind of serverKinds) {
     });
 
     it("writes every control action to the audit trail, refusals included", async () => {
-      const rows = await auditRows(dir);
+      const rows = await auditRows(gateway.dir);
       const first = rows[0];
       assert.deepEqual(first && { ...first, params: JSON.parse(first.params) as unknown }, {
         requester: "ops@localhost/console",
@@ -301,15 +283,15 @@ for (const kind of serverKinds) {
       const huge = rows.find((row) => row.params.includes("xxxx"));
       assert.ok(huge && huge.params.length < 1000, "a huge value is clipped in the trail");
       // The log says the same at info level.
-      assert.ok(agent.logs.some((line) => line.level === "info" && line.message === "control applied" && line.requester === "ops@localhost/console"));
-      assert.ok(agent.logs.some((line) => line.message === "control refused" && line.result === "forbidden"));
+      assert.ok(gateway.agent.logs.some((line) => line.level === "info" && line.message === "control applied" && line.requester === "ops@localhost/console"));
+      assert.ok(gateway.agent.logs.some((line) => line.message === "control refused" && line.result === "forbidden"));
     });
 
     it("works with slixmpp 1.8's xep_0325 set_request; a read operator gets nothing applied", async () => {
-      const events = await runSlixControl(server, "ops", "true");
+      const events = await runSlixControl(gateway.server, "ops", "true");
       assert.deepEqual(events.find((event) => event.event === "callback")?.result, "OK", JSON.stringify(events));
       assert.equal(await pumpState(ops), "true");
-      const refused = await runSlixControl(server, "viewer", "false");
+      const refused = await runSlixControl(gateway.server, "viewer", "false");
       assert.ok(!refused.some((event) => event.event === "callback" && event.result === "OK"), JSON.stringify(refused));
       assert.equal(refused.find((event) => event.event === "error")?.condition, "forbidden", JSON.stringify(refused));
       assert.equal(await pumpState(ops), "true");

@@ -5,17 +5,15 @@
 import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
-import { startServer, serverKinds, type XmppTestServer } from "./support/servers.ts";
-import { AgentProcess, writeAgentConfig } from "./support/agent.ts";
+import { serverKinds } from "./support/servers.ts";
+import { AGENT_JID, startSimGateway, type SimGateway } from "./support/gateway-fixture.ts";
 
 const run = promisify(execFile);
-const SIM_GATEWAY = readFileSync(resolve(import.meta.dirname, "../examples/sim-sensors.yaml"), "utf8").replace(/^#.*\n/gm, "");
-const AGENT = "gw1@localhost/edge";
 const POLL_MS = 100;
 const LAST_SCREEN = "last-screen.txt";
 
@@ -103,24 +101,20 @@ before(async () => {
 
 for (const kind of serverKinds) {
   describe(`an operator in Profanity on ${kind}`, () => {
-    let server: XmppTestServer;
-    let agent: AgentProcess;
+    let gateway: SimGateway;
     let terminal: ProfanityTerminal;
     let dir: string;
     let failed = false;
 
     before(async () => {
       dir = mkdtempSync(join(tmpdir(), "xedge-profanity-"));
-      server = await startServer(kind, { accounts: { gw1: "gw1-secret", ops: "ops-secret" }, pubsubAdmins: ["gw1@localhost"] });
-      agent = AgentProcess.start(writeAgentConfig(server, { devices: SIM_GATEWAY, operators: [{ jid: "ops@localhost", role: "control" }] }).file);
-      await agent.waitForMessage("online", 30_000);
+      gateway = await startSimGateway(kind);
       terminal = await ProfanityTerminal.start(dir);
       await terminal.waitFor(/Type '\/help'/, "Profanity's welcome");
     });
     after(async () => {
       await terminal?.kill();
-      await agent?.stop();
-      await server?.stop();
+      await gateway?.stop();
       // The screen and Profanity's log stay for a look after a failure (also one in before()).
       if (!failed && !existsSync(join(dir, LAST_SCREEN))) rmSync(dir, { recursive: true, force: true });
     });
@@ -129,7 +123,7 @@ for (const kind of serverKinds) {
     });
 
     const connect = async () => {
-      await terminal.type(`/connect ops@localhost server ${server.host} port ${server.port}`);
+      await terminal.type(`/connect ops@localhost server ${gateway.server.host} port ${gateway.server.port}`);
       await terminal.waitFor(/Enter password:/, "the password prompt");
       await terminal.type("ops-secret");
     };
@@ -139,7 +133,7 @@ for (const kind of serverKinds) {
       await terminal.waitFor(/TLS certificate verification failed[\s\S]*Use '\/tls deny'/, "the untrusted certificate");
       await terminal.type("/tls deny");
       await terminal.waitFor(/Login failed/, "the refused connection");
-      await terminal.type(`/tls certpath set ${await trustFolder(dir, server.caFile)}`);
+      await terminal.type(`/tls certpath set ${await trustFolder(dir, gateway.server.caFile)}`);
       await terminal.waitFor(/Certificate path set to/, "/tls certpath");
       await connect();
       await terminal.waitFor(/ops@localhost\/\S+ logged in successfully/, "login");
@@ -165,10 +159,10 @@ for (const kind of serverKinds) {
     it("/cmd list shows the ad-hoc commands; read as a form shows the chosen sensor's values", async () => {
       // Profanity prints the list in its console, window 1.
       await terminal.type("/win 1");
-      await terminal.type(`/cmd list ${AGENT}`);
+      await terminal.type(`/cmd list ${AGENT_JID}`);
       await terminal.waitFor(/Ad hoc commands:\n.*history\n.*read\n.*set\n.*status\n/, "the command list");
       // A form opens in a window of its own; its fields are edited with /fieldN and sent with /form submit.
-      await terminal.type(`/cmd exec read ${AGENT}`);
+      await terminal.type(`/cmd exec read ${AGENT_JID}`);
       await terminal.waitFor(/Form title: Read current values[\s\S]*\[field1\] Nodes:/, "the read form");
       await terminal.type("/field1 add boiler");
       await terminal.waitFor(/Field updated\.\.\./, "the choice of boiler");
@@ -177,7 +171,7 @@ for (const kind of serverKinds) {
     });
 
     it("/cmd exec status shows the agent's health", async () => {
-      await terminal.type(`/cmd exec status ${AGENT}`);
+      await terminal.type(`/cmd exec status ${AGENT_JID}`);
       const screen = await terminal.waitFor(/Form title: Agent status[\s\S]*Connection: online[\s\S]*Sensors ok: \d+/, "the status form");
       assert.match(screen, /Unsent readings: \d+/);
     });
