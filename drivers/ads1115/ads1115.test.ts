@@ -2,11 +2,11 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { z } from "zod";
-import { formatFieldValue, type Field, type NumericField } from "../../agent/model.ts";
+import { formatFieldValue } from "../../agent/model.ts";
 import { outputCode, SimAds1115, type SimAds1115Options } from "../../firmware-sim/chips/ads1115.ts";
 import { createSimHal } from "../../firmware-sim/index.ts";
 import { i2cFaults } from "../../firmware-sim/world.ts";
-import type { SensorDevice } from "../driver.ts";
+import { numericField, withDevice } from "../testing.ts";
 import { ads1115, decimalsFor, GAINS } from "./index.ts";
 
 const BUS = 1;
@@ -20,21 +20,6 @@ async function setup(chip: SimAds1115Options, channels: ChannelEntry[]) {
   hal.i2cBus(BUS).attach(ADDRESS, model);
   const device = await ads1115.open(hal, { i2c: { bus: BUS, address: ADDRESS }, channels });
   return { hal, model, device, faults: i2cFaults(hal, { bus: BUS, address: ADDRESS }, model) };
-}
-
-function field(fields: Field[], name: string): NumericField {
-  const found = fields.find((f) => f.name === name);
-  assert.ok(found !== undefined, `no field ${name}`);
-  assert.equal(found.type, "numeric");
-  return found;
-}
-
-async function withDevice<T>(device: SensorDevice, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } finally {
-    await device.close();
-  }
 }
 
 describe("ads1115 transfer function (data sheet Table 3)", () => {
@@ -66,11 +51,11 @@ describe("ads1115 driver on the simulated chip", () => {
       await withDevice(device, async () => {
         model.setInputs({ 0: gain / 2, 3: gain - 2 * lsb });
         const fields = await device.read();
-        assert.equal(field(fields, "mid").value, gain / 2);
-        assert.equal(field(fields, "top").value, 0x7ffe * lsb);
-        assert.equal(field(fields, "mid").unit, "V");
-        assert.equal(field(fields, "mid").decimals, decimalsFor(lsb));
-        assert.deepEqual(field(fields, "mid").flags, { momentary: true });
+        assert.equal(numericField(fields, "mid").value, gain / 2);
+        assert.equal(numericField(fields, "top").value, 0x7ffe * lsb);
+        assert.equal(numericField(fields, "mid").unit, "V");
+        assert.equal(numericField(fields, "mid").decimals, decimalsFor(lsb));
+        assert.deepEqual(numericField(fields, "mid").flags, { momentary: true });
       });
     });
   }
@@ -79,7 +64,7 @@ describe("ads1115 driver on the simulated chip", () => {
     const { model, hal, device } = await setup({ timing: "instant" }, [{ channel: 2, name: "small", gain: 2.048 }]);
     await withDevice(device, async () => {
       model.setInputs({ 2: 0x0102 * (2.048 / 0x8000) });
-      assert.equal(field(await device.read(), "small").value, 258 * 62.5e-6); // 16.125 mV
+      assert.equal(numericField(await device.read(), "small").value, 258 * 62.5e-6); // 16.125 mV
       const bus = await hal.i2c(BUS);
       assert.deepEqual([...(await bus.readBlock(ADDRESS, 0x00, 2))], [0x01, 0x02]);
       // What the driver wrote: OS=1, MUX=110 (AIN2–GND), PGA=010, MODE=1, DR=100, COMP_QUE=11; OS reads 1 again when done.
@@ -91,7 +76,7 @@ describe("ads1115 driver on the simulated chip", () => {
     const { model, device } = await setup({ timing: "instant" }, [{ channel: 0, name: "input", gain: 0.256 }]);
     await withDevice(device, async () => {
       model.setInputs({ 0: -0.1 });
-      assert.equal(field(await device.read(), "input").value, outputCode(-0.1, 0.256) * (0.256 / 0x8000));
+      assert.equal(numericField(await device.read(), "input").value, outputCode(-0.1, 0.256) * (0.256 / 0x8000));
       model.setInputs({ 0: -0.3 });
       await assert.rejects(
         device.read(),
@@ -129,7 +114,7 @@ describe("ads1115 driver on the simulated chip", () => {
     const slow = await setup({ timing: "nominal", inputs: [1] }, [{ channel: 0, name: "input", dataRate: 8 }]);
     await withDevice(slow.device, async () => {
       const started = performance.now();
-      assert.equal(field(await slow.device.read(), "input").value, 1);
+      assert.equal(numericField(await slow.device.read(), "input").value, 1);
       assert.ok(performance.now() - started >= 125, `took ${performance.now() - started} ms`);
     });
     const fast = await setup({ timing: "nominal", inputs: [1] }, [{ channel: 0, name: "input", dataRate: 860 }]);
@@ -177,7 +162,7 @@ describe("ads1115 driver on the simulated chip", () => {
       faults.setFault(null);
       const bus = await hal.i2c(BUS);
       assert.equal((await bus.readBlock(ADDRESS, 0x01, 2)).readUInt16BE(0), 0x8583); // reset value after power-up
-      assert.equal(field(await device.read(), "input").value, 1);
+      assert.equal(numericField(await device.read(), "input").value, 1);
       assert.equal(model.getInputs()[0], 1);
     });
   });
@@ -190,11 +175,11 @@ describe("ads1115 driver on the simulated chip", () => {
       faults.setFault({ kind: "eio" });
       await assert.rejects(device.read(), /ads1115 at 0x48 on I2C bus 1: I2C bus error \(EIO\)/);
       faults.setFault({ kind: "slow", delayMs: 20 });
-      assert.equal(field(await device.read(), "input").value, 1);
+      assert.equal(numericField(await device.read(), "input").value, 1);
       faults.setFault({ kind: "slow", delayMs: 3000 });
       await assert.rejects(device.read(), /ads1115 at 0x48 on I2C bus 1: I2C bus error \(ETIMEDOUT\)/);
       faults.setFault(null);
-      assert.equal(field(await device.read(), "input").value, 1);
+      assert.equal(numericField(await device.read(), "input").value, 1);
     });
   });
 

@@ -1,10 +1,10 @@
 // The BME280 driver through the simulated HAL: sim I2C bus + register-level chip model.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { formatFieldValue, type Field, type NumericField } from "../../agent/model.ts";
+import { formatFieldValue } from "../../agent/model.ts";
 import { DATASHEET_EXAMPLE_CALIBRATION, SimBme280, type SimBme280Options } from "../../firmware-sim/chips/bme280.ts";
 import { createSimHal } from "../../firmware-sim/index.ts";
-import type { SensorDevice } from "../driver.ts";
+import { numericField, withDevice } from "../testing.ts";
 import { bme280, parseCalibration } from "./index.ts";
 
 const BUS = 1;
@@ -18,21 +18,6 @@ async function setup(chip: SimBme280Options = {}, extra: Record<string, unknown>
   return { hal, model, device };
 }
 
-function field(fields: Field[], name: string): NumericField {
-  const found = fields.find((f) => f.name === name);
-  assert.ok(found !== undefined, `no field ${name}`);
-  assert.equal(found.type, "numeric");
-  return found;
-}
-
-async function withDevice<T>(device: SensorDevice, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } finally {
-    await device.close();
-  }
-}
-
 describe("bme280 driver on the simulated chip", () => {
   test("datasheet worked example: adc_T 519888, adc_P 415148 with the example trimming", async () => {
     // Bosch BMP280 data sheet §3.12 (same T/P path as the BME280): 25.08 °C, t_fine 128422,
@@ -42,8 +27,8 @@ describe("bme280 driver on the simulated chip", () => {
     await withDevice(device, async () => {
       model.setRawAdc({ temperature: 519888, pressure: 415148 });
       const fields = await device.read();
-      const temperature = field(fields, "temperature");
-      const pressure = field(fields, "pressure");
+      const temperature = numericField(fields, "temperature");
+      const pressure = numericField(fields, "pressure");
       assert.equal(temperature.value, 25.08);
       assert.equal(temperature.unit, "°C");
       assert.equal(formatFieldValue(temperature), "25.08");
@@ -73,9 +58,9 @@ describe("bme280 driver on the simulated chip", () => {
           // the 16-bit pressure ADC step at ×1 is ~2.6 Pa (data sheet Table 5), ~0.16 Pa at ×16;
           // humidity: 16-bit ADC (~0.008 %RH per step here) and Q22.10 output.
           const tolerance = { temperature: 0.011, pressure: oversampling === 1 ? 0.02 : 0.01, humidity: 0.02 };
-          const t = field(fields, "temperature");
-          const h = field(fields, "humidity");
-          const p = field(fields, "pressure");
+          const t = numericField(fields, "temperature");
+          const h = numericField(fields, "humidity");
+          const p = numericField(fields, "pressure");
           assert.ok(Math.abs(t.value - point.temperature) <= tolerance.temperature, `temperature ${t.value}`);
           assert.ok(Math.abs(h.value - point.humidity) <= tolerance.humidity, `humidity ${h.value}`);
           assert.ok(Math.abs(p.value - point.pressure / 100) <= tolerance.pressure, `pressure ${p.value}`);
@@ -118,7 +103,7 @@ describe("bme280 driver on the simulated chip", () => {
     }
     const device = await bme280.open(hal, { i2c: { bus: BUS, address: ADDRESS } });
     await withDevice(device, async () => {
-      assert.ok(Math.abs(field(await device.read(), "humidity").value - 63.5) <= 0.02);
+      assert.ok(Math.abs(numericField(await device.read(), "humidity").value - 63.5) <= 0.02);
     });
   });
 
@@ -140,7 +125,7 @@ describe("bme280 driver on the simulated chip", () => {
       model.setEnvironment({ temperature: 5, humidity: 60, pressure: 90000 });
       const fields = await device.read();
       assert.deepEqual(model.ctrlMeasWrites, [(0b010 << 5) | (0b101 << 2) | 0b01]);
-      assert.ok(Math.abs(field(fields, "humidity").value - 60) <= 0.02);
+      assert.ok(Math.abs(numericField(fields, "humidity").value - 60) <= 0.02);
     });
   });
 
@@ -148,9 +133,9 @@ describe("bme280 driver on the simulated chip", () => {
     const { model, device } = await setup({ timing: "instant" });
     await withDevice(device, async () => {
       model.setEnvironment({ temperature: 10 });
-      const first = field(await device.read(), "temperature").value;
+      const first = numericField(await device.read(), "temperature").value;
       model.setEnvironment({ temperature: 30 });
-      const second = field(await device.read(), "temperature").value;
+      const second = numericField(await device.read(), "temperature").value;
       assert.ok(Math.abs(first - 10) <= 0.011 && Math.abs(second - 30) <= 0.011, `${first} then ${second}`);
     });
   });

@@ -1,11 +1,11 @@
 // The SHT3x driver through the simulated HAL: sim I2C bus + command-level chip model.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { formatFieldValue, type Field, type NumericField } from "../../agent/model.ts";
+import { formatFieldValue } from "../../agent/model.ts";
 import { SimSht3x, sensirionCrc8, type SimSht3xOptions } from "../../firmware-sim/chips/sht3x.ts";
 import { createSimHal } from "../../firmware-sim/index.ts";
 import { i2cFaults } from "../../firmware-sim/world.ts";
-import type { SensorDevice } from "../driver.ts";
+import { numericField, withDevice } from "../testing.ts";
 import { crc8, humidityFromRaw, sht3x, temperatureFromRaw } from "./index.ts";
 
 const BUS = 1;
@@ -17,21 +17,6 @@ async function setup(chip: SimSht3xOptions = {}, extra: Record<string, unknown> 
   hal.i2cBus(BUS).attach(ADDRESS, model);
   const device = await sht3x.open(hal, { i2c: { bus: BUS, address: ADDRESS }, ...extra });
   return { hal, model, device, faults: i2cFaults(hal, { bus: BUS, address: ADDRESS }, model) };
-}
-
-function field(fields: Field[], name: string): NumericField {
-  const found = fields.find((f) => f.name === name);
-  assert.ok(found !== undefined, `no field ${name}`);
-  assert.equal(found.type, "numeric");
-  return found;
-}
-
-async function withDevice<T>(device: SensorDevice, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } finally {
-    await device.close();
-  }
 }
 
 describe("sht3x conversion and CRC (data sheet §4.12, §4.13)", () => {
@@ -86,8 +71,8 @@ describe("sht3x driver on the simulated chip", () => {
       for (const point of [{ temperature: 21.37, humidity: 45.2 }, { temperature: -12.5, humidity: 93.1 }]) {
         model.setEnvironment(point);
         const fields = await device.read();
-        assert.ok(Math.abs(field(fields, "temperature").value - point.temperature) <= 175 / 65535);
-        assert.ok(Math.abs(field(fields, "humidity").value - point.humidity) <= 100 / 65535);
+        assert.ok(Math.abs(numericField(fields, "temperature").value - point.temperature) <= 175 / 65535);
+        assert.ok(Math.abs(numericField(fields, "humidity").value - point.humidity) <= 100 / 65535);
       }
     });
   });
@@ -135,8 +120,8 @@ describe("sht3x driver on the simulated chip", () => {
       assert.deepEqual(await device.read(), first);
       faults.setFault(null);
       const fresh = await device.read();
-      assert.ok(Math.abs(field(fresh, "temperature").value - 30) < 0.01);
-      assert.ok(Math.abs(field(fresh, "humidity").value - 70) < 0.01);
+      assert.ok(Math.abs(numericField(fresh, "temperature").value - 30) < 0.01);
+      assert.ok(Math.abs(numericField(fresh, "humidity").value - 70) < 0.01);
     });
   });
 
