@@ -54,7 +54,7 @@ fi
 systemd_running() { [ -z "$root" ] && [ -d /run/systemd/system ]; }
 
 # The group's numeric id in the target root's /etc/group (the host's names mean nothing in a staging root).
-group_id() { awk -F: -v name="$1" '$1 == name { print $3 }' "$root/etc/group"; }
+group_id() { grep "^$1:" "$root/etc/group" | cut -d: -f3; }
 
 install_program() {
   local file
