@@ -4,7 +4,7 @@ import { Command, CommanderError } from "commander";
 import { ConfigError, loadConfig, type AgentConfig } from "./config.ts";
 import { createLogger, errorText, type AgentLogger } from "./log.ts";
 import { startAgent, type Agent } from "./main.ts";
-import { connectSystemd } from "./sd-notify.ts";
+import { connectSystemd, type SystemdNotifier } from "./sd-notify.ts";
 import { openForStatus, type StoreStatus } from "./store.ts";
 import { formatFieldValue } from "./model.ts";
 import { age } from "./text.ts";
@@ -46,27 +46,31 @@ async function run(file: string): Promise<void> {
   };
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   process.once("SIGINT", () => shutdown("SIGINT"));
-  process.on("SIGHUP", () => void reload(agent, log, file));
+  process.on("SIGHUP", () => void reload(agent, log, file, systemd));
 }
 
 /** SIGHUP: reads the config file again. A bad one is refused with its problems and the running config stays. */
-async function reload(agent: Agent, log: AgentLogger, file: string): Promise<void> {
-  let next: AgentConfig;
+async function reload(agent: Agent, log: AgentLogger, file: string, systemd: SystemdNotifier): Promise<void> {
+  // `systemctl reload` waits from RELOADING=1 until READY=1, whatever the outcome.
+  systemd.reloading();
   try {
-    next = loadConfig(file);
-  } catch (error) {
-    const problems = error instanceof ConfigError ? error.problems : [errorText(error)];
-    for (const problem of problems) log.error(`config reload refused: ${problem}`);
-    log.error("config reload refused; the running config stays", { file, problems: problems.length });
-    return;
-  }
-  try {
+    let next: AgentConfig;
+    try {
+      next = loadConfig(file);
+    } catch (error) {
+      const problems = error instanceof ConfigError ? error.problems : [errorText(error)];
+      for (const problem of problems) log.error(`config reload refused: ${problem}`);
+      log.error("config reload refused; the running config stays", { file, problems: problems.length });
+      return;
+    }
     const outcome = await agent.reload(next);
     log.reconfigure(agent.config.log);
     for (const change of outcome.needsRestart) log.warn("config change waits for a restart", { change });
     log.info("config reloaded", { file, changes: outcome.applied.join("; ") || "none" });
   } catch (error) {
     log.error("config reload failed", { file, error: errorText(error) });
+  } finally {
+    systemd.ready(`sampling ${agent.sampler.states.length} sensors`);
   }
 }
 

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { startServer, type XmppTestServer } from "./support/servers.ts";
 import { AgentProcess, runCli, writeAgentConfig, type LogLine } from "./support/agent.ts";
 import { Observer } from "./support/observer.ts";
+import { NotifySocket } from "./support/notify-socket.ts";
 import { xml } from "../agent/xmpp/client.ts";
 import { Store, type StoreStatus } from "../agent/store.ts";
 
@@ -163,6 +164,27 @@ describe("config reload (SIGHUP) on prosody", () => {
     } finally {
       await newop.close();
       await agent.stop();
+    }
+  });
+
+  it("tells systemd RELOADING=1, then READY=1 once the reload is over, applied or refused", async () => {
+    const { file, dir } = writeAgentConfig(server);
+    const socket = await NotifySocket.listen(join(dir, "notify"));
+    const agent = AgentProcess.start(file, { NOTIFY_SOCKET: socket.address });
+    try {
+      await socket.waitFor("READY=1", 30_000);
+      assert.equal((await hangUp(agent)).outcome.message, "config reloaded");
+      await socket.waitFor("READY=1", 10_000, 2);
+      writeFileSync(file, "hardware: sim\nxmpp: {}\n");
+      assert.equal((await hangUp(agent)).outcome.message, "config reload refused; the running config stays");
+      await socket.waitFor("READY=1", 10_000, 3);
+      const states = socket.assignments.filter((line) => /^(READY|RELOADING|STOPPING)=/.test(line));
+      assert.deepEqual(states, ["READY=1", "RELOADING=1", "READY=1", "RELOADING=1", "READY=1"]);
+      // systemd 253 and later ignore RELOADING=1 without the monotonic time the reload started at.
+      assert.equal(socket.assignments.filter((line) => /^MONOTONIC_USEC=\d+$/.test(line)).length, 2, JSON.stringify(socket.datagrams));
+    } finally {
+      await agent.stop();
+      socket.close();
     }
   });
 });
