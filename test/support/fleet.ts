@@ -101,6 +101,8 @@ function gatewayConfigText(options: FleetOptions, user: string, dir: string): st
 export class Fleet {
   private publishedCount = 0;
   private readonly publishedPerNode = new Map<string, number>();
+  /** Each gateway's latest warning or error, for saying why one did not come online. */
+  private readonly lastTrouble = new Map<string, LogEntry>();
   private stopping: Promise<void> | undefined;
 
   private constructor(readonly gateways: Gateway[]) {}
@@ -119,7 +121,7 @@ export class Fleet {
       while (next < options.gateways) {
         const index = next++;
         const gateway = await fleet.startGateway(options, index);
-        await waitOnline(gateway, options.onlineTimeoutMs ?? 60_000);
+        await waitOnline(gateway, options.onlineTimeoutMs ?? 60_000, () => fleet.lastTrouble.get(gateway.user));
         options.onOnline?.(++online);
       }
     };
@@ -139,7 +141,15 @@ export class Fleet {
     mkdirSync(dir, { recursive: true });
     const config = parseConfig(gatewayConfigText(options, user, dir), join(dir, "xedge.yaml"));
     const onLog = options.onLog;
-    const log = createLogger({ level: options.logLevel ?? "warn", json: true, write: (line) => onLog?.(user, JSON.parse(line) as LogEntry) });
+    const log = createLogger({
+      level: options.logLevel ?? "warn",
+      json: true,
+      write: (line) => {
+        const entry = JSON.parse(line) as LogEntry;
+        if (entry.level === "warn" || entry.level === "error") this.lastTrouble.set(user, entry);
+        onLog?.(user, entry);
+      },
+    });
     const agent = await startAgent(config, log);
     agent.publisher.on("published", (reading) => {
       this.publishedCount += 1;
@@ -202,13 +212,14 @@ export class Fleet {
   }
 }
 
-function waitOnline(gateway: Gateway, timeoutMs: number): Promise<void> {
+function waitOnline(gateway: Gateway, timeoutMs: number, lastTrouble: () => LogEntry | undefined): Promise<void> {
   const { connection } = gateway.agent;
   if (connection.isOnline) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       connection.off("online", onOnline);
-      reject(new Error(`${gateway.user} not online after ${timeoutMs} ms`));
+      const trouble = lastTrouble();
+      reject(new Error(`${gateway.user} not online after ${timeoutMs} ms${trouble ? `; its last warning: ${JSON.stringify(trouble)}` : ""}`));
     }, timeoutMs);
     const onOnline = (): void => {
       clearTimeout(timer);
