@@ -21,6 +21,8 @@ export interface AgentConfigOptions {
   /** Omit the caFile key (the agent then trusts only the system's CAs). */
   withoutCaFile?: boolean;
   caFile?: string;
+  /** Where the agent connects instead of the server itself (e.g. a fault proxy in front of it). */
+  service?: string;
   /** Extra YAML lines under `xmpp:` (indented by the caller with two spaces). */
   xmppExtra?: string;
   /** Lines under `sensors:`. */
@@ -41,7 +43,7 @@ export function writeAgentConfig(server: XmppTestServer, options: AgentConfigOpt
     "xmpp:",
     `  jid: ${options.user ?? "gw1"}@${server.domain}`,
     `  password: ${options.password ?? "gw1-secret"}`,
-    `  service: "${server.service}"`,
+    `  service: "${options.service ?? server.service}"`,
     options.withoutCaFile ? "" : `  caFile: ${options.caFile ?? server.caFile}`,
     options.xmppExtra ?? "",
     "pubsub:",
