@@ -4,38 +4,14 @@
 import { describe, it, before } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, execFileSync } from "node:child_process";
-import { appendFileSync, chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { BUNDLE } from "./support/agent.ts";
+import { join } from "node:path";
+import { fakeRelease, REPO } from "./support/fake-release.ts";
 import { analyzeRoot, verifyUnit } from "./support/systemd-root.ts";
 
-const REPO = resolve(import.meta.dirname, "..");
 const isRoot = process.getuid?.() === 0;
-
-/**
- * An unpacked release as scripts/release.ts lays it out, from the working tree: the bundle, the bin wrapper,
- * the systemd files, the example config. Its lib/node_modules points at the repository's, for the natives.
- */
-function fakeRelease(): string {
-  const dir = join(mkdtempSync(join(tmpdir(), "xedge-release-")), "xedge-0.0.0-linux-x64");
-  mkdirSync(join(dir, "lib"), { recursive: true });
-  cpSync(BUNDLE, join(dir, "lib/xedge.mjs"));
-  symlinkSync(join(REPO, "node_modules"), join(dir, "lib/node_modules"));
-  mkdirSync(join(dir, "bin"));
-  writeFileSync(join(dir, "bin/xedge"), '#!/bin/sh\nexec node "$(dirname "$(readlink -f "$0")")/../lib/xedge.mjs" "$@"\n', { mode: 0o755 });
-  for (const file of ["xedge.service", "xedge.sysusers.conf", "xedge.tmpfiles.conf", "install.sh"]) {
-    cpSync(join(REPO, "systemd", file), join(dir, "systemd", file));
-  }
-  cpSync(join(REPO, "systemd/install.sh"), join(dir, "install.sh"));
-  chmodSync(join(dir, "install.sh"), 0o755);
-  cpSync(join(REPO, "examples/xedge.example.yaml"), join(dir, "xedge.example.yaml"));
-  mkdirSync(join(dir, "docs"));
-  writeFileSync(join(dir, "docs/install.md"), "# Installing xedge\n");
-  writeFileSync(join(dir, "MANIFEST"), "version 0.0.0\narch x64\n");
-  return dir;
-}
 
 function install(release: string, root: string, ...args: string[]): Promise<{ code: number | null; output: string }> {
   return new Promise((resolveRun) => {
