@@ -195,6 +195,7 @@ describe("xedge.service under systemd (systemd-nspawn)", { skip }, () => {
     assert.equal(priority("connection failed"), "4");
     const everything = readFileSync(join(results, "boot-journal.txt"), "utf8");
     assert.doesNotMatch(everything, /SIGSYS|Bad system call|status=31\//, "no system call was killed by the filter");
+    assert.doesNotMatch(everything, /xedge\.service:(\d+:)? .*(ignoring|Unknown|Failed to)/, "systemd has no complaint about the unit");
   });
 
   it("is removed by --uninstall, which keeps the config and the readings", () => {
