@@ -28,7 +28,16 @@ stamp="$dir/.xedge-sysroot"
 if [ -f "$stamp" ] && [ -x "$dir/usr/bin/node" ] && [ -f "$apt_dir/lists/updated" ] && [ -z "$(find "$apt_dir/lists/updated" -mmin +1440)" ]; then
   exit 0
 fi
-apt-get "${apt_options[@]}" update
+# A mirror in the middle of a sync serves mismatched index files: try again, then go on with the suites that
+# did download (bookworm's own nodejs has the same ABI as bookworm-security's); a missing package fails below.
+for attempt in 1 2 3; do
+  if apt-get "${apt_options[@]}" update; then break; fi
+  if [ "$attempt" -eq 3 ]; then
+    echo "debian-sysroot: some $arch package lists did not download; using those that did" >&2
+  else
+    sleep $((attempt * 5))
+  fi
+done
 touch "$apt_dir/lists/updated"
 
 # nodejs and libnode-dev with everything they depend on (an empty dpkg status: nothing counts as installed).

@@ -53,7 +53,8 @@ const COMPILED_ADDONS = [
 interface NodeAbi {
   abi: string;
   version: string;
-  origin: string;
+  /** Which installed Node.js versions load these addons, for people reading the MANIFEST. */
+  covers: string;
   headersDir: string;
   /** Debian's headers include libuv's and OpenSSL's from /usr/include instead of carrying copies in include/node. */
   extraIncludeDirs: string[];
@@ -112,7 +113,7 @@ function nodeAbis(sysroot: string, multiarch: string): NodeAbi[] {
   const debian: NodeAbi = {
     abi: define("NODE_MODULE_VERSION") ?? "",
     version: `${define("NODE_MAJOR_VERSION")}.${define("NODE_MINOR_VERSION")}.${define("NODE_PATCH_VERSION")}`,
-    origin: "Debian bookworm nodejs",
+    covers: "any Node.js 18.x, e.g. Debian bookworm's and Raspberry Pi OS's nodejs",
     headersDir: debianHeaders,
     extraIncludeDirs: [join(debianHeaders, "include"), join(debianHeaders, "include", multiarch)],
   };
@@ -120,7 +121,7 @@ function nodeAbis(sysroot: string, multiarch: string): NodeAbi[] {
   if (!existsSync(join(hostHeaders, "include/node/node_version.h"))) {
     throw new ReleaseError(`the headers of this Node (${process.version}) are not in ${hostHeaders}/include/node; run the release with a Node installed with its headers (Debian/NodeSource packages have them)`);
   }
-  const host: NodeAbi = { abi: process.versions.modules, version: process.versions.node, origin: "the Node that built the release", headersDir: hostHeaders, extraIncludeDirs: [] };
+  const host: NodeAbi = { abi: process.versions.modules, version: process.versions.node, covers: `any Node.js ${process.versions.node.split(".")[0]}.x`, headersDir: hostHeaders, extraIncludeDirs: [] };
   return debian.abi === host.abi ? [host] : [debian, host];
 }
 
@@ -255,14 +256,17 @@ function copyPackage(lockPath: string, entry: LockEntry, destination: string, wo
   const name = lockPath.slice(lockPath.lastIndexOf("node_modules/") + "node_modules/".length);
   const spec = `${name}@${entry.version}`;
   const downloads = join(workDir, "npm-pack");
-  mkdirSync(downloads, { recursive: true });
-  const [packed] = JSON.parse(run("npm", ["pack", spec, "--json", "--pack-destination", downloads], { cwd: downloads })) as { filename: string; integrity: string }[];
-  if (!packed || packed.integrity !== entry.integrity) {
-    throw new ReleaseError(`npm pack ${spec}: integrity ${packed?.integrity} differs from package-lock.json's ${entry.integrity}`);
+  // npm pack's file name for the package: scope and name joined by "-", without the "@".
+  const tarball = join(downloads, `${name.replace(/^@/, "").replace("/", "-")}-${entry.version}.tgz`);
+  const integrity = () => `sha512-${createHash("sha512").update(readFileSync(tarball)).digest("base64")}`;
+  if (!existsSync(tarball) || integrity() !== entry.integrity) {
+    mkdirSync(downloads, { recursive: true });
+    run("npm", ["pack", spec, "--pack-destination", downloads], { cwd: downloads });
+    if (!existsSync(tarball) || integrity() !== entry.integrity) throw new ReleaseError(`npm pack ${spec} does not match package-lock.json's integrity ${entry.integrity}`);
+    step(`fetched ${spec} for this architecture (npm pack, integrity checked against package-lock.json)`);
   }
   mkdirSync(destination, { recursive: true });
-  run("tar", ["-xzf", join(downloads, packed.filename), "-C", destination, "--strip-components=1"]);
-  step(`fetched ${spec} for this architecture (npm pack, integrity checked)`);
+  run("tar", ["-xzf", tarball, "-C", destination, "--strip-components=1"]);
 }
 
 /** Leaves only what runs: no sources, intermediate objects or other platforms' prebuilt binaries. */
@@ -331,9 +335,8 @@ function manifest(version: string, target: Target, nodes: NodeAbi[], addons: str
     `arch=${target.name}`,
     `node_arch=${target.nodeArch}`,
     `debian_arch=${target.debianArch}`,
-    `node_abis=${nodes.map((node) => node.abi).join(" ")}`,
-    `node_versions=${nodes.map((node) => node.version).join(" ")}`,
-    ...nodes.map((node) => `node_${node.abi}=${node.version} (${node.origin})`),
+    // One line per Node ABI the nan addons are built for: ABI, version, where that Node comes from.
+    ...nodes.map((node) => `node_abi=${node.abi} ${node.version} ${node.covers}`),
     ...addons.map((addon) => `addon=${addon}`),
     `built=${new Date().toISOString()}`,
     ...files.map((file) => `${sha256(join(releaseDir, file))}  ${file}`),
