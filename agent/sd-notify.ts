@@ -75,6 +75,28 @@ export function watchdogInterval(env: NodeJS.ProcessEnv, pid = process.pid): num
   return Math.max(1, Math.floor(usec / 2 / 1000));
 }
 
+/** The three libc calls the protocol needs, and the name of the last call's errno. */
+interface Libc {
+  socket: (domain: number, type: number, protocol: number) => number;
+  sendto: (fd: number, buf: Buffer, len: number, flags: number, addr: Buffer, addrlen: number) => number;
+  close: (fd: number) => number;
+  errnoName: () => string;
+}
+
+async function loadLibc(): Promise<Libc> {
+  const { default: koffi } = await import("koffi");
+  const libc = koffi.load("libc.so.6");
+  return {
+    socket: libc.func("int socket(int domain, int type, int protocol)") as Libc["socket"],
+    sendto: libc.func("intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)") as Libc["sendto"],
+    close: libc.func("int close(int fd)") as Libc["close"],
+    errnoName: () => {
+      const code = koffi.errno();
+      return Object.entries(koffi.os.errno).find(([, value]) => value === code)?.[0] ?? `errno ${code}`;
+    },
+  };
+}
+
 /**
  * Connects to systemd's notification socket when $NOTIFY_SOCKET is set and starts the watchdog keep-alives
  * (from a timer on the event loop: a loop that is stuck sends none, and systemd restarts the service).
@@ -89,29 +111,19 @@ export async function connectSystemd(options: NotifierOptions): Promise<SystemdN
   if (!socketName) return inactive;
 
   let address: Buffer;
+  let libc: Libc;
   try {
     address = notifySocketAddress(socketName);
+    libc = await loadLibc();
   } catch (error) {
     options.onError(`systemd notifications disabled: ${(error as Error).message}`);
     return inactive;
   }
-  const { default: koffi } = await import("koffi");
-  const libc = koffi.load("libc.so.6");
-  const socket = libc.func("int socket(int domain, int type, int protocol)") as (domain: number, type: number, protocol: number) => number;
-  const sendto = libc.func("intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)") as (
-    fd: number,
-    buf: Buffer,
-    len: number,
-    flags: number,
-    addr: Buffer,
-    addrlen: number,
-  ) => number;
-  const close = libc.func("int close(int fd)") as (fd: number) => number;
-  const errnoName = (code: number) => Object.entries(koffi.os.errno).find(([, value]) => value === code)?.[0] ?? `errno ${code}`;
+  const { socket, sendto, close, errnoName } = libc;
 
   let fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    options.onError(`systemd notifications disabled: socket(AF_UNIX, SOCK_DGRAM) failed: ${errnoName(koffi.errno())}`);
+    options.onError(`systemd notifications disabled: socket(AF_UNIX, SOCK_DGRAM) failed: ${errnoName()}`);
     return inactive;
   }
   let lastFailure: string | undefined;
@@ -123,7 +135,7 @@ export async function connectSystemd(options: NotifierOptions): Promise<SystemdN
       lastFailure = undefined;
       return;
     }
-    const failure = errnoName(koffi.errno());
+    const failure = errnoName();
     if (failure !== lastFailure) options.onError(`systemd notification to ${socketName} failed: ${failure}`);
     lastFailure = failure;
   };
