@@ -3,9 +3,11 @@
 // writes the bundle to FILE instead (scripts/release.ts: dist/xedge.mjs is left alone while tests run it).
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import process from "node:process";
 import { build } from "esbuild";
 
-export const nativeExternals = ["sqlite3", "serialport", "@serialport/*", "onoff", "epoll", "i2c-bus", "koffi"];
+// The packages with native addons (scripts/release.ts ships them, with what they load, in lib/node_modules).
+export const nativeExternals = JSON.parse(readFileSync(resolve(import.meta.dirname, "native-externals.json"), "utf8"));
 
 await build({
   entryPoints: [resolve(import.meta.dirname, "../agent/entry.ts")],

@@ -15,6 +15,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 
 const ROOT = resolve(import.meta.dirname, "..");
+/** The node-gyp that ships with npm beside this Node (Debian, NodeSource and nodejs.org layouts). */
 const NODE_GYP = resolve(dirname(process.execPath), "../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js");
 
 /** A target architecture: its name in our tarballs, Node's process.arch, Debian's name, the cross compiler prefix. */
@@ -113,7 +114,7 @@ function nodeAbis(sysroot: string, multiarch: string): NodeAbi[] {
   const debian: NodeAbi = {
     abi: define("NODE_MODULE_VERSION") ?? "",
     version: `${define("NODE_MAJOR_VERSION")}.${define("NODE_MINOR_VERSION")}.${define("NODE_PATCH_VERSION")}`,
-    covers: "any Node.js 18.x, e.g. Debian bookworm's and Raspberry Pi OS's nodejs",
+    covers: `any Node.js ${define("NODE_MAJOR_VERSION")}.x, e.g. Debian bookworm's and Raspberry Pi OS's nodejs`,
     headersDir: debianHeaders,
     extraIncludeDirs: [join(debianHeaders, "include"), join(debianHeaders, "include", multiarch)],
   };
@@ -171,7 +172,7 @@ function compileAddon(addon: (typeof COMPILED_ADDONS)[number], target: Target, n
   for (const packageName of [addon.packageName, "nan", "node-addon-api"]) {
     cpSync(join(ROOT, "node_modules", packageName), join(staging, packageName), {
       recursive: true,
-      filter: (source) => !source.startsWith(join(ROOT, "node_modules", packageName, "build")),
+      filter: (source) => !isInside(source, join(ROOT, "node_modules", packageName, "build")),
     });
   }
   const jobs = String(Math.min(2, availableParallelism()));
@@ -185,6 +186,11 @@ function compileAddon(addon: (typeof COMPILED_ADDONS)[number], target: Target, n
   cpSync(join(staging, addon.packageName, "build/Release", addon.binary), cached);
   rmSync(dirname(staging), { recursive: true, force: true });
   return cached;
+}
+
+/** `path` is `folder` or something in it. */
+function isInside(path: string, folder: string): boolean {
+  return path === folder || path.startsWith(`${folder}/`);
 }
 
 function packageVersion(packageDir: string): string {
@@ -234,12 +240,9 @@ function runtimePackages(externals: string[], target: Target): Map<string, LockE
   return found;
 }
 
-/** The repository's own dependencies that the bundle leaves external (scripts/build.mjs nativeExternals). */
+/** The repository's own dependencies that the bundle leaves external (scripts/native-externals.json, as scripts/build.mjs uses it). */
 function externalDependencies(): string[] {
-  const buildScript = readFileSync(join(ROOT, "scripts/build.mjs"), "utf8");
-  const listed = /export const nativeExternals = (\[[^\]]*\])/.exec(buildScript)?.[1];
-  if (!listed) throw new ReleaseError("scripts/build.mjs no longer exports nativeExternals");
-  const patterns = JSON.parse(listed) as string[];
+  const patterns = JSON.parse(readFileSync(join(ROOT, "scripts/native-externals.json"), "utf8")) as string[];
   const { dependencies } = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { dependencies: Record<string, string> };
   const matches = (name: string) => patterns.some((pattern) => (pattern.endsWith("/*") ? name.startsWith(pattern.slice(0, -1)) : name === pattern));
   return Object.keys(dependencies).filter(matches);
@@ -250,7 +253,7 @@ function copyPackage(lockPath: string, entry: LockEntry, destination: string, wo
   const installed = join(ROOT, lockPath);
   const nestedModules = join(installed, "node_modules");
   if (existsSync(installed) && packageVersion(installed) === entry.version) {
-    cpSync(installed, destination, { recursive: true, filter: (source) => source !== nestedModules && !source.startsWith(`${nestedModules}/`) });
+    cpSync(installed, destination, { recursive: true, filter: (source) => !isInside(source, nestedModules) });
     return;
   }
   const name = lockPath.slice(lockPath.lastIndexOf("node_modules/") + "node_modules/".length);
@@ -277,6 +280,7 @@ function pruneForTarget(packageDir: string, lockPath: string, target: Target): v
     }
     rmSync(join(packageDir, "build"), { recursive: true, force: true });
   }
+  // koffi's binaries come from its @koromix/koffi-linux-* package; a build/ would be a local compile for the host.
   if (lockPath.endsWith("node_modules/koffi")) rmSync(join(packageDir, "build"), { recursive: true, force: true });
   for (const addon of COMPILED_ADDONS) {
     if (lockPath.endsWith(`node_modules/${addon.packageName}`)) {
@@ -352,6 +356,7 @@ function release(archName: string, outDir: string): string {
   const missing = REQUIRED_FILES.filter((file) => !existsSync(join(ROOT, file)));
   if (missing.length > 0) throw new ReleaseError(`missing files the release must carry: ${missing.join(", ")}`);
   checkCrossCompiler(target);
+  if (!existsSync(NODE_GYP)) throw new ReleaseError(`node-gyp is not at ${NODE_GYP} (npm's copy beside ${process.execPath})`);
 
   // The same bundle as dist/xedge.mjs, built into the work folder: tests may be running dist/xedge.mjs.
   const bundle = join(workDir, target.name, "bundle/xedge.mjs");
