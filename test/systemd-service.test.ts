@@ -36,7 +36,7 @@ sensors:
   - { id: boiler, driver: bme280, i2c: { bus: 1, address: 0x76 }, interval: 200ms }
 YAML
 mkdir -p /etc/systemd/system/xedge.service.d
-printf '[Service]\nWatchdogSec=2s\n' > /etc/systemd/system/xedge.service.d/watchdog.conf
+printf '[Service]\nWatchdogSec=4s\n' > /etc/systemd/system/xedge.service.d/watchdog.conf
 systemctl daemon-reload
 
 systemctl start xedge.service; fact start_exit $?
@@ -45,7 +45,7 @@ fact status_text "$(show StatusText)"
 first_pid=$(show MainPID)
 
 moved() { [ "$(show WatchdogTimestampMonotonic)" != "$1" ]; }
-for n in 1 2 3; do stamp=$(show WatchdogTimestampMonotonic); if wait_for 5 moved "$stamp"; then fact keepalive_$n yes; fi; done
+for n in 1 2 3; do stamp=$(show WatchdogTimestampMonotonic); if wait_for 10 moved "$stamp"; then fact keepalive_$n yes; fi; done
 fact restarts_while_alive "$(show NRestarts)"
 
 setpriv --reuid=xedge --regid=xedge --init-groups /usr/local/bin/xedge status --json --config /etc/xedge/xedge.yaml > /results/status.json 2> /results/status.err
