@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fakeRelease, REPO } from "./support/fake-release.ts";
+import { runCli } from "./support/agent.ts";
 import { analyzeRoot, verifyUnit } from "./support/systemd-root.ts";
 
 const isRoot = process.getuid?.() === 0;
@@ -141,6 +142,43 @@ describe("install.sh with DESTDIR", { skip: isRoot ? false : "install.sh sets ow
       assert.equal(result.code, 2, result.output);
     }
     assert.deepEqual(readdirSync(root), []);
+  });
+});
+
+describe("examples/xedge.example.yaml", () => {
+  const example = readFileSync(join(REPO, "examples/xedge.example.yaml"), "utf8");
+
+  it("passes xedge check with a password file beside it, and so does every commented-out entry", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "xedge-example-"));
+    writeFileSync(join(dir, "password"), "secret\n");
+    writeFileSync(join(dir, "as-shipped.yaml"), example);
+    const shipped = await runCli(["check", "--config", join(dir, "as-shipped.yaml")]);
+    assert.equal(shipped.code, 0, shipped.stderr);
+    assert.match(shipped.stdout, /config is valid \(0 sensors, hardware: real\)/);
+
+    // What a technician does: drop the empty lists, uncomment the entries ("#sensors:", "#  - …"); on
+    // simulated hardware, so that only the config is judged.
+    const uncommented = example
+      .split("\n")
+      .filter((line) => !/^(sensors|actuators|operators): \[\]$/.test(line))
+      .map((line) => (/^#(sensors|actuators|operators):|^# {2}/.test(line) ? line.slice(1) : line))
+      .join("\n")
+      .replace("hardware: real", "hardware: sim");
+    writeFileSync(join(dir, "everything.yaml"), uncommented);
+    const everything = await runCli(["check", "--config", join(dir, "everything.yaml")]);
+    assert.equal(everything.code, 0, everything.stderr);
+    assert.match(everything.stdout, /config is valid \(9 sensors, hardware: sim\)/);
+  });
+
+  it("shows every config key", async () => {
+    // The CLI names the keys each section accepts when it meets an unknown one.
+    const dir = mkdtempSync(join(tmpdir(), "xedge-keys-"));
+    const probe = "hardware: sim\nunknownKey: 1\nxmpp: { jid: a@b.c, password: x, unknownKey: 1, reconnect: { unknownKey: 1 } }\npubsub: { unknownKey: 1 }\nstore: { unknownKey: 1 }\nlog: { unknownKey: 1 }\n";
+    writeFileSync(join(dir, "keys.yaml"), probe);
+    const result = await runCli(["check", "--config", join(dir, "keys.yaml")]);
+    const keys = [...result.stderr.matchAll(/expected one of: (.*)$/gm)].flatMap((match) => match[1]!.split(", "));
+    assert.ok(keys.length > 20, result.stderr);
+    for (const key of keys) assert.match(example, new RegExp(`\\b${key}:`), `the example shows ${key}`);
   });
 });
 
