@@ -2,8 +2,8 @@
 // container that systemd-nspawn boots with systemd 252 as PID 1 (this machine's /usr, a fresh /etc and /var,
 // loopback only). A probe, the container's boot unit, drives it as a technician would and writes what it saw:
 // start waits for READY, keep-alives hold the watchdog off, xedge status as the service user, a reload in the
-// same process, a frozen agent killed and restarted by the watchdog, a clean stop, journald priorities, the
-// sandbox (no system call refused), and --uninstall keeping config and readings.
+// same process, an upgrade while it runs, a frozen agent killed and restarted by the watchdog, a clean stop,
+// journald priorities, the sandbox (no system call refused), and --uninstall keeping config and readings.
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -56,6 +56,19 @@ systemctl reload xedge.service; fact reload_exit $?
 reloaded() { journalctl -u xedge.service -o cat | grep -q '^config reloaded'; }
 if wait_for 10 reloaded; then fact reloaded yes; fi
 fact same_pid_after_reload "$([ "$(show MainPID)" = "$first_pid" ] && echo yes || echo no)"
+
+# An upgrade while it runs: the same release again, as a technician would run a new one.
+last_seq() { setpriv --reuid=xedge --regid=xedge --init-groups /usr/local/bin/xedge status --json --config /etc/xedge/xedge.yaml |
+  node -p 'JSON.parse(require("fs").readFileSync(0, "utf8")).sensors.find((s) => s.sensorId === "boiler").lastSeq'; }
+seq_before=$(last_seq)
+config_before=$(sha256sum < /etc/xedge/xedge.yaml)
+/release/install.sh > /results/upgrade.log 2>&1; fact upgrade_exit $?
+fact upgrade_state "$(show ActiveState)/$(show SubState)"
+fact upgrade_new_pid "$([ "$(show MainPID)" != "$first_pid" ] && echo yes || echo no)"
+fact upgrade_kept_config "$([ "$(sha256sum < /etc/xedge/xedge.yaml)" = "$config_before" ] && echo yes || echo no)"
+counting_on() { [ "$(last_seq)" -gt "$seq_before" ]; }
+if wait_for 10 counting_on; then fact upgrade_kept_store yes; fi
+first_pid=$(show MainPID)
 
 kill -STOP "$first_pid"
 restarted() { [ "$(show NRestarts)" -ge 1 ] && [ "$(show SubState)" = running ] && [ "$(show MainPID)" != "$first_pid" ]; }
@@ -180,6 +193,15 @@ describe("xedge.service under systemd (systemd-nspawn)", { skip }, () => {
     assert.equal(fact("reloaded"), "yes", context());
     assert.equal(fact("same_pid_after_reload"), "yes");
     assert.ok(journal.some((entry) => /^config reloaded .*sensors added: greenhouse/.test(entry.MESSAGE ?? "")), "the new sensor was added");
+  });
+
+  it("is upgraded in place by install.sh while it runs: restarted, config kept, readings numbered on", () => {
+    assert.equal(fact("upgrade_exit"), "0", readFileSync(join(results, "upgrade.log"), "utf8"));
+    assert.match(readFileSync(join(results, "upgrade.log"), "utf8"), /upgraded and restarted/);
+    assert.equal(fact("upgrade_state"), "active/running");
+    assert.equal(fact("upgrade_new_pid"), "yes");
+    assert.equal(fact("upgrade_kept_config"), "yes");
+    assert.equal(fact("upgrade_kept_store"), "yes", context());
   });
 
   it("is killed by the watchdog when its event loop stops, and restarted", () => {
