@@ -1,25 +1,25 @@
-// `npm run fuzz -- --stanzas N --seed S [--server prosody|ejabberd] [--window W]`: a longer fuzz run than CI's,
+// `npm run fuzz -- --stanzas N --seed S [--server prosody|ejabberd] [--window W] [--first I]`: a longer fuzz run than CI's,
 // printing throughput, answers by condition, agent memory and every failure with its seed and index.
 import { parseArgs } from "node:util";
 import { serverKinds, type ServerKind } from "../servers.ts";
 import { runFuzz, startTarget, summarize } from "./run.ts";
 
 function usage(problem: string): never {
-  console.error(`${problem}\nusage: npm run fuzz -- --stanzas N --seed S [--server prosody|ejabberd] [--window W]`);
+  console.error(`${problem}\nusage: npm run fuzz -- --stanzas N --seed S [--server prosody|ejabberd] [--window W] [--first I]`);
   process.exit(2);
 }
 
-function positiveInteger(name: string, text: string | undefined, fallback: number): number {
+function integer(name: string, text: string | undefined, fallback: number, min = 1): number {
   if (text === undefined) return fallback;
   const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < 1) usage(`--${name}: expected a positive integer, got ${JSON.stringify(text)}`);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < min) usage(`--${name}: expected an integer of at least ${min}, got ${JSON.stringify(text)}`);
   return value;
 }
 
 let parsed;
 try {
   parsed = parseArgs({
-    options: { stanzas: { type: "string" }, seed: { type: "string" }, server: { type: "string" }, window: { type: "string" } },
+    options: { stanzas: { type: "string" }, seed: { type: "string" }, server: { type: "string" }, window: { type: "string" }, first: { type: "string" } },
     strict: true,
   }).values;
 } catch (error) {
@@ -27,15 +27,16 @@ try {
 }
 const kind = (parsed.server ?? "prosody") as ServerKind;
 if (!serverKinds.includes(kind)) usage(`--server: expected ${serverKinds.join(" or ")}, got ${JSON.stringify(parsed.server)}`);
-const stanzas = positiveInteger("stanzas", parsed.stanzas, 10_000);
-const seed = positiveInteger("seed", parsed.seed, Date.now() % 1_000_000);
-const window = positiveInteger("window", parsed.window, 16);
+const stanzas = integer("stanzas", parsed.stanzas, 10_000);
+const seed = integer("seed", parsed.seed, Date.now() % 1_000_000);
+const window = integer("window", parsed.window, 16);
+const first = integer("first", parsed.first, 0, 0);
 
 console.log(`fuzzing the agent on ${kind}: ${stanzas} stanzas, seed ${seed} (reproduce with --seed ${seed})`);
 const target = await startTarget(kind);
 let failed = true;
 try {
-  const report = await runFuzz(target, { seed, stanzas, window, progress: (line) => console.log(line) });
+  const report = await runFuzz(target, { seed, stanzas, window, first, progress: (line) => console.log(line) });
   console.log(summarize(report));
   const alive = target.agent.child.exitCode === null;
   console.log(`agent ${alive ? "still running" : `exited with ${target.agent.child.exitCode}`}`);

@@ -109,6 +109,8 @@ export interface RssSample {
 export interface FuzzReport {
   seed: number;
   cases: number;
+  /** Distinct face and mutation pairs sent. */
+  classes: Set<string>;
   stanzas: number;
   elapsedMs: number;
   /** Answers by outcome ("result", "error:<condition>", "silence" for iqs nobody must answer, "chat" replies). */
@@ -134,6 +136,8 @@ export interface FuzzOptions {
   window?: number;
   /** Deepest nesting to send; by default what the server passes on. */
   maxDepth?: number;
+  /** The first case's index (default 0): `--first I --stanzas 1` replays case I alone. */
+  first?: number;
   /** A request unanswered this long is a failure. */
   replyTimeoutMs?: number;
   /** Progress lines (the CLI prints them). */
@@ -175,6 +179,7 @@ export async function runFuzz(target: FuzzTarget, options: FuzzOptions): Promise
   const report: FuzzReport = {
     seed: options.seed,
     cases: 0,
+    classes: new Set(),
     stanzas: 0,
     elapsedMs: 0,
     outcomes: new Map(),
@@ -273,7 +278,7 @@ export async function runFuzz(target: FuzzTarget, options: FuzzOptions): Promise
       report.readouts.cancelled += 1;
     }
     const next = probe.then?.(reply);
-    if (next) send(fuzzCase, next).catch(() => undefined);
+    if (next) send(fuzzCase, next).catch((error: unknown) => fail(fuzzCase, `the follow-up could not be sent: ${String(error)}`, next.stanza));
   };
 
   const onMessage = (sender: Sender, message: Element) => {
@@ -299,7 +304,10 @@ export async function runFuzz(target: FuzzTarget, options: FuzzOptions): Promise
     }
     const body = message.getChildText("body");
     if (body === null) return; // chat states and the like carry nothing to check
-    if (sender === "stranger" && body === REFUSAL) report.refusalsToStranger += 1;
+    if (sender === "stranger") {
+      if (body === REFUSAL) report.refusalsToStranger += 1;
+      else report.failures.push({ index: -1, sender, face: "chat", mutation: "?", problem: "the stranger got an answer other than the refusal", stanza: clip(message.toString()) });
+    }
     const thread = message.getChildText("thread") ?? "";
     const entry = pending.get(thread) ?? watched.get(thread) ?? answered.get(thread) ?? silent.get(thread);
     if (!entry) {
@@ -351,10 +359,11 @@ export async function runFuzz(target: FuzzTarget, options: FuzzOptions): Promise
 
   try {
     report.heap.start = await heapAfterGc(agent);
-    for (let index = 0; report.stanzas < options.stanzas; index++) {
+    for (let index = options.first ?? 0; report.stanzas < options.stanzas; index++) {
       if (report.heap.middle === 0 && report.stanzas >= options.stanzas / 2) report.heap.middle = await heapAfterGc(agent);
       const fuzzCase = generateCase(options.seed, index, AGENT_JID, maxDepth);
       report.cases += 1;
+      report.classes.add(`${fuzzCase.face} ${fuzzCase.mutation.replace(/ of \d+$| type=.*$/, "")}`);
       await until(() => (inFlight.get(fuzzCase.sender) ?? 0) < window);
       for (const probe of fuzzCase.probes) await send(fuzzCase, probe);
       if (index % 1000 === 999) options.progress?.(`${report.stanzas} stanzas, ${Math.round((report.stanzas * 1000) / (Date.now() - started))}/s, agent RSS ${report.rss.at(-1)?.kb ?? 0} kB`);
@@ -424,11 +433,13 @@ const mb = (bytes: number) => (bytes / 1_048_576).toFixed(1);
 export function summarize(report: FuzzReport): string {
   const rss = report.rss.map((sample) => sample.kb);
   const lines = [
-    `seed ${report.seed}: ${report.stanzas} stanzas (${report.cases} cases) in ${(report.elapsedMs / 1000).toFixed(1)} s = ${Math.round((report.stanzas * 1000) / Math.max(1, report.elapsedMs))} stanzas/s`,
+    `seed ${report.seed}: ${report.stanzas} stanzas (${report.cases} cases) in ${(report.elapsedMs / 1000).toFixed(1)} s = ${Math.round((report.stanzas * 1000) / Math.max(1, report.elapsedMs))} stanzas/s; ${report.classes.size} mutation classes`,
     `answers: ${[...report.outcomes].sort((a, b) => b[1] - a[1]).map(([outcome, n]) => `${outcome} ${n}`).join(", ")}`,
     `server bounces: ${[...report.bounces].map(([condition, n]) => `${condition} ${n}`).join(", ") || "none"}`,
     `readouts: ${report.readouts.accepted} accepted, ${report.readouts.finished} finished, ${report.readouts.cancelled} cancelled; refusals to the stranger: ${report.refusalsToStranger}`,
-    `agent RSS: min ${Math.round(Math.min(...rss) / 1024)} MB, max ${Math.round(Math.max(...rss) / 1024)} MB, median of 2nd quarter ${Math.round(rssMedian(report.rss, 0.25, 0.5) / 1024)} MB, of 4th quarter ${Math.round(rssMedian(report.rss, 0.75, 1) / 1024)} MB (${rss.length} samples)`,
+    rss.length === 0
+      ? "agent RSS: no samples (a run shorter than 250 ms)"
+      : `agent RSS: min ${Math.round(Math.min(...rss) / 1024)} MB, max ${Math.round(Math.max(...rss) / 1024)} MB, median of 2nd quarter ${Math.round(rssMedian(report.rss, 0.25, 0.5) / 1024)} MB, of 4th quarter ${Math.round(rssMedian(report.rss, 0.75, 1) / 1024)} MB (${rss.length} samples)`,
     `agent heap after GC: ${mb(report.heap.start)} MB before, ${mb(report.heap.middle)} MB half-way, ${mb(report.heap.end)} MB after`,
     `agent errors: ${report.agentErrors.length}; agent link losses: ${report.agentLinkLosses}; failures: ${report.failures.length}`,
   ];
@@ -455,18 +466,23 @@ export const ILL_FORMED: readonly { name: string; bytes: string | Buffer; tolera
 ];
 
 /**
- * Sends each ill-formed sample on a throwaway session of its own; resolves with how the server ended each
- * (undefined where it did not within the time limit).
+ * Sends each ill-formed sample on a throwaway session of its own, then a ping to the server; resolves with how the
+ * server ended each session, or undefined where it answered the ping instead (it went on past the sample).
  */
 export async function sendIllFormed(server: XmppTestServer, timeoutMs = 10_000): Promise<Map<string, string | undefined>> {
   const [user, password] = ACCOUNTS.intruder;
   const endings = new Map<string, string | undefined>();
   for (const [index, sample] of ILL_FORMED.entries()) {
     const session = await RawSession.open(server, user, password, `raw${index}`);
-    session.onStanza(() => undefined);
+    let ponged = false;
+    session.onStanza((stanza) => {
+      if (stanza.is("iq") && stanza.attrs.id === "after-sample") ponged = true;
+    });
     await session.write(sample.bytes).catch(() => undefined);
+    await session.write(`<iq type='get' id='after-sample' to='${server.domain}'><ping xmlns='${NS.ping}'/></iq>`).catch(() => undefined);
     const deadline = Date.now() + timeoutMs;
-    while (!session.closedBecause && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    while (!session.closedBecause && !ponged && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    if (!session.closedBecause && !ponged) throw new Error(`${server.kind} neither closed the stream nor answered after "${sample.name}"`);
     endings.set(sample.name, session.closedBecause);
     session.destroy();
   }
