@@ -120,6 +120,12 @@ describe(`release tarball for ${ARCH}`, () => {
     assert.doesNotMatch(checked.stderr, /bindings|NODE_MODULE_VERSION|Cannot find module/);
   });
 
+  it("bin/xedge says what to install when there is no node to run", async () => {
+    const run = await runCommand(xedge(), ["check", "--config", exampleConfig(release)], { env: { XEDGE_NODE: join(release.dir, "no-such-node") } });
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /^xedge: cannot run '.*no-such-node': install Node\.js 18 or 20 \(Debian, Raspberry Pi OS: apt install nodejs\)\n$/);
+  });
+
   describe("running from the unpacked release (sim hardware, Prosody)", () => {
     let server: XmppTestServer;
     let agent: AgentProcess;
