@@ -36,6 +36,8 @@ export interface Probe {
   expect: Expectation;
   /** A stanza that depends on this one's reply (the ad-hoc session id, the readout to cancel). */
   then?: (reply: Element) => Probe | undefined;
+  /** Sent by someone other than the case's sender: another operator reaching for this one's readout or session. */
+  from?: Sender;
 }
 
 export interface FuzzCase {
@@ -194,12 +196,22 @@ function hourAgo(): string {
 
 // ---------------------------------------------------------------- XEP-0323 readout
 
-/** A readout to cancel, right after it was accepted: cancelled, or item-not-found when it finished first. */
-function cancelAfter(context: Context, seqnr: string): (answer: Element) => Probe | undefined {
-  return (answer) =>
-    answer.attrs.type === "result"
-      ? { stanza: iq(context, "get", xml("cancel", { xmlns: NS.sensordata, seqnr })), expect: reply("result", "error:item-not-found") }
-      : undefined;
+/**
+ * A readout to cancel, right after it was accepted: cancelled, or item-not-found when it finished first. Cancelled
+ * by someone else (`by`), it is not theirs: item-not-found, or forbidden for a stranger, and it runs to its end.
+ */
+function cancelAfter(context: Context, seqnr: string, by?: Sender): (answer: Element) => Probe | undefined {
+  return (answer) => {
+    if (answer.attrs.type !== "result") return undefined;
+    const stanza = iq(context, "get", xml("cancel", { xmlns: NS.sensordata, seqnr }));
+    if (by === undefined) return { stanza, expect: reply("result", "error:item-not-found") };
+    return { stanza, expect: gated(canRead(by), NOT_FOUND), from: by };
+  };
+}
+
+/** Someone other than `sender` (an operator mostly, sometimes the stranger). */
+function another(r: Random, sender: Sender): Sender {
+  return r.pick(SENDERS.filter((other) => other !== sender));
 }
 
 const readoutFace: Face = {
@@ -221,6 +233,7 @@ const readoutFace: Face = {
     const mutation = pickMutation(r, [
       ["valid", 4],
       ["valid+cancel", 2],
+      ["valid+cancel-by-another", 1],
       ["seqnr-missing", 1],
       ["seqnr-wrong-type", 3],
       ["boolean-wrong-type", 3],
@@ -253,6 +266,10 @@ const readoutFace: Face = {
       case "valid+cancel":
         expect = OK_OR_BUSY;
         then = canRead(sender) ? cancelAfter(context, seqnr) : undefined;
+        break;
+      case "valid+cancel-by-another":
+        expect = OK_OR_BUSY;
+        then = canRead(sender) ? cancelAfter(context, seqnr, another(r, sender)) : undefined;
         break;
       case "seqnr-missing":
         delete attrs.seqnr;
@@ -528,8 +545,8 @@ function submittedForm(r: Random, node: string, context: Context): Element | und
   return xml("x", { xmlns: NS.data, type: "submit" }, ...fields);
 }
 
-/** What comes after an executing reply: the session continued, broken, or cancelled; then cleaned up. */
-function continueSession(r: Random, context: Context, node: string): (answer: Element) => Probe | undefined {
+/** What comes after an executing reply: the session continued, broken, hijacked or cancelled; then cleaned up. */
+function continueSession(r: Random, context: Context, node: string, owner: Sender): (answer: Element) => Probe | undefined {
   return (answer) => {
     const command = answer.getChild("command", NS.commands);
     const sessionid = command?.attrs.sessionid as string | undefined;
@@ -542,9 +559,12 @@ function continueSession(r: Random, context: Context, node: string): (answer: El
       ["action-unknown", 1],
       ["node-other", 1],
       ["session-other", 1],
+      ["session-hijack", 1],
     ] as const);
     const attrs: Record<string, string> = { xmlns: NS.commands, node, sessionid };
     let expect: Expectation = OK;
+    // Another account sends this session's id: a session belongs to whoever started it (adhoc.ts).
+    const intruder = mutation === "session-hijack" ? another(r, owner) : undefined;
     if (mutation === "complete" || mutation === "next" || mutation === "prev" || mutation === "cancel") attrs.action = mutation;
     if (mutation === "action-unknown") {
       attrs.action = r.pick(["destroy", "", "COMPLETE", "execute ", oddString(r)]);
@@ -558,10 +578,15 @@ function continueSession(r: Random, context: Context, node: string): (answer: El
       attrs.sessionid = `${sessionid.slice(0, -1)}${sessionid.endsWith("0") ? "1" : "0"}`;
       expect = BAD_REQUEST;
     }
+    if (intruder) {
+      attrs.action = r.pick(["complete", "cancel", "next"]);
+      expect = executeOutcome(intruder, node, BAD_REQUEST);
+    }
     const form = mutation === "cancel" ? undefined : submittedForm(r, node, context);
     return {
       stanza: iq(context, "set", xml("command", attrs, ...(form ? [form] : []))),
       expect,
+      ...(intruder ? { from: intruder } : {}),
       // Whatever is still open is cancelled, so sessions do not pile up to the per-operator limit.
       then: (second) =>
         second.getChild("command", NS.commands)?.attrs.status === "executing" || second.attrs.type === "error"
@@ -595,7 +620,7 @@ const adhocFace: Face = {
     switch (mutation) {
       case "valid+continue":
         valid = OK_OR_BUSY;
-        then = continueSession(r, context, node);
+        then = continueSession(r, context, node, sender);
         break;
       case "node-unknown":
         node = r.chance(0.5) ? oddString(r) : r.pick(["Read", "reset", "config", "shutdown", NS.commands]);
@@ -617,13 +642,13 @@ const adhocFace: Face = {
       case "attribute-oversized":
         attrs[r.pick(["lang", "xml:lang", "status", "colour"])] = longString(r, 1_000, 20_000);
         valid = OK_OR_BUSY;
-        then = continueSession(r, context, node);
+        then = continueSession(r, context, node, sender);
         break;
       case "form-on-execute": {
         const form = submittedForm(r, node, context);
         if (form) children.push(form);
         valid = OK_OR_BUSY;
-        then = continueSession(r, context, node);
+        then = continueSession(r, context, node, sender);
         break;
       }
     }

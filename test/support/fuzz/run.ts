@@ -218,15 +218,16 @@ export async function runFuzz(target: FuzzTarget, options: FuzzOptions): Promise
   const started = Date.now();
 
   const send = async (fuzzCase: FuzzCase, probe: Probe) => {
-    const session = sessions.get(fuzzCase.sender)!;
+    const sender = probe.from ?? fuzzCase.sender;
+    const session = sessions.get(sender)!;
     const { stanza, expect } = probe;
     const key = stanza.is("message") ? (stanza.getChildText("thread") ?? String(stanza.attrs.id)) : String(stanza.attrs.id);
-    const entry: Pending = { fuzzCase, probe, session: fuzzCase.sender, sentAt: Date.now(), replies: 0 };
+    const entry: Pending = { fuzzCase, probe, session: sender, sentAt: Date.now(), replies: 0 };
     if (expect.kind === "silence") silent.set(key, entry);
     else if (expect.kind === "chat" && expect.min === 0) watched.set(key, entry);
     else {
       pending.set(key, entry);
-      inFlight.set(fuzzCase.sender, (inFlight.get(fuzzCase.sender) ?? 0) + 1);
+      inFlight.set(sender, (inFlight.get(sender) ?? 0) + 1);
     }
     if (fuzzCase.sender === "stranger" && stanza.is("message") && expect.kind === "chat" && expect.max > 0) strangerChats += 1;
     report.stanzas += 1;
