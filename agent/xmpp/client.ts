@@ -6,6 +6,8 @@ import { readFileSync } from "node:fs";
 import { rootCertificates } from "node:tls";
 import type { Socket as NetSocket } from "node:net";
 import { Client, xml, jid } from "@xmpp/client-core";
+import { promise } from "@xmpp/events";
+import type { JID } from "@xmpp/jid";
 import tcp from "@xmpp/tcp";
 import ConnectionTLS from "@xmpp/tls/lib/Connection.js";
 import TlsSocket from "@xmpp/tls/lib/Socket.js";
@@ -59,6 +61,17 @@ export function createClient(options: ClientOptions) {
     const socket = entity.socket as unknown as { setNoDelay?: (noDelay: boolean) => void; socket?: { setNoDelay?: (noDelay: boolean) => void } } | null;
     (socket?.setNoDelay ? socket : socket?.socket)?.setNoDelay?.(true);
   });
+
+  // xmpp.js's start() makes its "online" promise, then awaits opening the stream: a connection reset in between
+  // (a server or middlebox closing right after accepting) rejects both, and the "online" one, not yet awaited, is
+  // an unhandled rejection that ends the process. The same steps, with that promise handled from the start.
+  entity.start = async () => {
+    await entity.connect(options.service);
+    const online = promise(entity, "online");
+    online.catch(() => undefined);
+    await entity.open({ domain: options.domain });
+    return (await online) as JID; // "online" carries the bound JID
+  };
 
   const middleware = middlewareFactory({ entity });
   const streamFeatures = streamFeaturesFactory({ middleware });
