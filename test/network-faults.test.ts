@@ -56,8 +56,15 @@ async function commitBacklog(dbPath: string, sensorIds: string[], perSensor: num
   await store.close();
 }
 
-function setUp(kind: ServerKind) {
-  const context: { server: XmppTestServer; proxy: FaultProxy } = {} as { server: XmppTestServer; proxy: FaultProxy };
+interface Rig {
+  server: XmppTestServer;
+  /** Between the agent and the server; healed after every test. */
+  proxy: FaultProxy;
+}
+
+/** A server of `kind` for the suite with a fault proxy in front of it; the fields are set once before() ran. */
+function setUp(kind: ServerKind): Rig {
+  const context = {} as Rig;
   before(async () => {
     context.server = await startServer(kind, { accounts: { gw1: "gw1-secret", ops: "ops-secret" }, pubsubAdmins: ["gw1@localhost"] });
     context.proxy = await FaultProxy.start({ host: context.server.host, port: context.server.port });
