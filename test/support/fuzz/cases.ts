@@ -234,6 +234,8 @@ const readoutFace: Face = {
       ["valid", 4],
       ["valid+cancel", 2],
       ["valid+cancel-by-another", 1],
+      ["queued+cancel", 1],
+      ["range-extreme", 1],
       ["seqnr-missing", 1],
       ["seqnr-wrong-type", 3],
       ["boolean-wrong-type", 3],
@@ -270,6 +272,18 @@ const readoutFace: Face = {
       case "valid+cancel-by-another":
         expect = OK_OR_BUSY;
         then = canRead(sender) ? cancelAfter(context, seqnr, another(r, sender)) : undefined;
+        break;
+      case "queued+cancel":
+        // Queued for up to a day it would hold one of the operator's readout slots: cancelled at once, it is there to cancel.
+        attrs.when = new Date(Date.now() + r.int(60, 86_000) * 1_000).toISOString();
+        expect = OK_OR_BUSY;
+        then = canRead(sender)
+          ? (answer) => (answer.attrs.type === "result" ? { stanza: iq(context, "get", xml("cancel", { xmlns: NS.sensordata, seqnr })), expect: OK } : undefined)
+          : undefined;
+        break;
+      case "range-extreme":
+        Object.assign(attrs, { [r.pick(["historical", "historicalSecond", "historicalYear", "all"])]: "true", from: "1970-01-01T00:00:00Z", to: "9999-12-31T23:59:59.999Z" });
+        expect = OK_OR_BUSY;
         break;
       case "seqnr-missing":
         delete attrs.seqnr;
