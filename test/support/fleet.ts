@@ -21,6 +21,8 @@ export const MAX_SENSORS_PER_GATEWAY = SENSOR_KINDS.length;
 export interface FleetOptions {
   server: XmppTestServer;
   gateways: number;
+  /** Index of the first gateway (default 0, gw0001): fleets on several servers of one cluster number on. */
+  firstGateway?: number;
   /** 1 or 2 (a BME280, then an SHT3x). */
   sensorsPerGateway: number;
   /** Sampling interval of every sensor, as the config writes it ("2s"). */
@@ -70,9 +72,9 @@ export function gatewayPassword(user: string): string {
   return `${user}-secret`;
 }
 
-/** The accounts of a fleet of `count`, for startServer({ accounts }). */
-export function fleetAccounts(count: number): Record<string, string> {
-  return Object.fromEntries(Array.from({ length: count }, (_, index) => gatewayUser(index)).map((user) => [user, gatewayPassword(user)]));
+/** The accounts of a fleet of `count` (from gateway index `first`), for startServer({ accounts }). */
+export function fleetAccounts(count: number, first = 0): Record<string, string> {
+  return Object.fromEntries(Array.from({ length: count }, (_, index) => gatewayUser(first + index)).map((user) => [user, gatewayPassword(user)]));
 }
 
 function gatewayConfigText(options: FleetOptions, user: string, dir: string): string {
@@ -115,10 +117,11 @@ export class Fleet {
     }
     const fleet = new Fleet([]);
     const concurrency = options.loginConcurrency ?? 4;
-    let next = 0;
+    const first = options.firstGateway ?? 0;
+    let next = first;
     let online = 0;
     const bringUp = async (): Promise<void> => {
-      while (next < options.gateways) {
+      while (next < first + options.gateways) {
         const index = next++;
         const gateway = await fleet.startGateway(options, index);
         await waitOnline(gateway, options.onlineTimeoutMs ?? 60_000, () => fleet.lastTrouble.get(gateway.user));

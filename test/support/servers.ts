@@ -44,6 +44,13 @@ export interface StartOptions {
    * seconds. createAccount still goes through ejabberdctl.
    */
   accountStorage?: "internal" | "sql";
+  /**
+   * ejabberd only: Erlang distribution for a cluster on loopback. Every node of a cluster gets the same `port` and
+   * `cookie` and its own loopback `address` (127.0.0.1, 127.0.0.2, …), which becomes the host of its node name:
+   * without epmd a node reaches another at that node's host on the one shared port. Join with
+   * `ctl(["join_cluster", other.erlangNode])`.
+   */
+  cluster?: { address: string; port: number; cookie: string };
 }
 
 export interface StopOptions {
@@ -67,6 +74,8 @@ export interface XmppTestServer {
   readonly configFile: string;
   /** Main server log file (see logTail). */
   readonly logFile: string;
+  /** ejabberd's Erlang node name, e.g. xedge_ab12cd@localhost. */
+  readonly erlangNode: string;
   /** PID of the running server process (Prosody's lua, ejabberd's beam.smp); undefined when not running. */
   readonly pid: number | undefined;
   /** Returns the bare JID. Rejects if the account exists already. */
@@ -298,9 +307,11 @@ class Instance implements XmppTestServer {
   private serverPid: number | undefined;
   private disposed = false;
   private logOffsets: Array<[string, number]> = [];
-  private readonly nodeName: string;
+  readonly erlangNode: string;
   private readonly cookie: string;
-  private readonly opts: Required<Omit<StartOptions, "accounts">>;
+  private readonly distAddress: string;
+  private readonly clustered: boolean;
+  private readonly opts: Required<Omit<StartOptions, "accounts" | "cluster">>;
   private readonly sqlAccounts: Record<string, string>;
 
   constructor(
@@ -322,8 +333,15 @@ class Instance implements XmppTestServer {
     for (const [user, password] of Object.entries(this.sqlAccounts)) checkAccount(user, password);
     for (const jid of this.opts.pubsubAdmins) checkBareJid(jid);
     const suffix = dir.slice(dir.lastIndexOf("-") + 1).toLowerCase().replace(/[^a-z0-9]/g, "x");
-    this.nodeName = `xedge_${suffix}@localhost`;
-    this.cookie = `xedge_${suffix}_${process.pid}`;
+    const { cluster } = options;
+    if (cluster !== undefined && (kind !== "ejabberd" || !/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(cluster.address))) {
+      throw new Error(`cluster is for ejabberd on a loopback address (127.x.y.z), got ${kind} on ${cluster.address}`);
+    }
+    this.clustered = cluster !== undefined;
+    this.distAddress = cluster?.address ?? HOST;
+    this.distPort = cluster?.port ?? 0;
+    this.erlangNode = `xedge_${suffix}@${cluster?.address ?? "localhost"}`;
+    this.cookie = cluster?.cookie ?? `xedge_${suffix}_${process.pid}`;
     this.caFile = join(dir, "pki", "ca.crt");
     this.consoleFile = join(dir, "console.log");
     if (kind === "prosody") {
@@ -358,7 +376,10 @@ class Instance implements XmppTestServer {
     this.keyFile = pki.keyFile;
     // A stranger may grab the port between our probe and the server's bind: retry with new ports.
     for (let attempt = 1; ; attempt++) {
-      [this.portNumber = 0, this.distPort = 0] = await freePorts(2);
+      const [port = 0, distPort = 0] = await freePorts(2);
+      this.portNumber = port;
+      // A cluster's nodes share the port the caller chose.
+      if (!this.clustered) this.distPort = distPort;
       await this.writeConfig();
       try {
         await this.launch();
@@ -442,8 +463,8 @@ ${o.pubsubStorage === "memory" ? '  storage = "memory"\n' : `  storage = "sql"\n
     // ERL_DIST_PORT: the node listens on a fixed port, so no epmd daemon is started or needed.
     // The cookie is passed explicitly so nothing is written to ~ejabberd/.erlang.cookie.
     await writeFile(join(d, "ejabberdctl.cfg"), [
-      `ERLANG_NODE=${cfgToken(this.nodeName)}`,
-      "INET_DIST_INTERFACE=127.0.0.1",
+      `ERLANG_NODE=${cfgToken(this.erlangNode)}`,
+      `INET_DIST_INTERFACE=${cfgToken(this.distAddress)}`,
       "ERL_EPMD_ADDRESS=127.0.0.1",
       `ERL_DIST_PORT=${this.distPort}`,
       `ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0 -setcookie ${cfgToken(this.cookie)}"`,
@@ -533,8 +554,12 @@ ${sql ? "    db_type: sql\n" : ""}${sql || sqlAuth ? `sql_type: sqlite\nsql_data
       const [cmd, args] = this.kind === "prosody"
         ? ["prosody", ["--config", this.configFile, "-F"]]
         : ["/usr/sbin/ejabberdctl", [...this.ejabberdctlArgs(), "foreground"]];
+      // As root, ejabberdctl would switch to the ejabberd user with su, whose login (pam_limits) resets the soft
+      // limit on open files to 1024: ejabberd then refused connections past about 1,000 (a fleet of 1,000 gateways
+      // did not come online). Started as that user, it keeps this process's limit, as LimitNOFILE would under systemd.
+      const asUser = this.kind === "ejabberd" && process.getuid?.() === 0 ? { ...systemUser("ejabberd"), env: { ...process.env, HOME: this.dir } } : {};
       // Own process group: a terminal ^C reaches us, not the server, and we stop it in order.
-      child = spawn(cmd, args, { cwd: this.dir, detached: true, stdio: ["ignore", out, out] });
+      child = spawn(cmd, args, { cwd: this.dir, detached: true, stdio: ["ignore", out, out], ...asUser });
     } finally {
       closeSync(out);
     }
@@ -760,12 +785,17 @@ ${sql ? "    db_type: sql\n" : ""}${sql || sqlAuth ? `sql_type: sqlite\nsql_data
   }
 }
 
-async function chownTree(root: string, user: string): Promise<void> {
+function systemUser(user: string): { uid: number; gid: number } {
   const line = readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.startsWith(`${user}:`));
   const [, , uid, gid] = line?.split(":") ?? [];
   if (uid === undefined || gid === undefined) throw new Error(`no system user ${user} (is the ejabberd package installed?)`);
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
+async function chownTree(root: string, user: string): Promise<void> {
+  const { uid, gid } = systemUser(user);
   const walk = async (p: string): Promise<void> => {
-    await chown(p, Number(uid), Number(gid));
+    await chown(p, uid, gid);
     if (statSync(p).isDirectory()) for (const n of readdirSync(p)) await walk(join(p, n));
   };
   await walk(root);
