@@ -9,9 +9,9 @@
 // are cached there by package, version, architecture and ABI.
 import { spawnSync, type SpawnSyncOptions } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { availableParallelism, arch as hostArch } from "node:os";
-import { dirname, join, relative, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 
 const ROOT = resolve(import.meta.dirname, "..");
@@ -162,13 +162,11 @@ function compileAddon(addon: (typeof COMPILED_ADDONS)[number], target: Target, n
   // npm ci already compiled the N-API addons for this machine: the same binary a rebuild would give.
   const installed = join(ROOT, "node_modules", addon.packageName, "build/Release", addon.binary);
   if (addon.api === "napi" && !target.triplet && existsSync(installed)) {
-    mkdirSync(dirname(cached), { recursive: true });
-    cpSync(installed, cached);
+    publish(installed, cached);
     return cached;
   }
 
-  const staging = join(workDir, "staging", key, "node_modules");
-  rmSync(dirname(staging), { recursive: true, force: true });
+  const staging = join(mkdtempSync(join(workDir, `staging-${key}-`)), "node_modules");
   for (const packageName of [addon.packageName, "nan", "node-addon-api"]) {
     cpSync(join(ROOT, "node_modules", packageName), join(staging, packageName), {
       recursive: true,
@@ -182,10 +180,17 @@ function compileAddon(addon: (typeof COMPILED_ADDONS)[number], target: Target, n
       env: { ...compilerEnv(target), ...(node.extraIncludeDirs.length > 0 ? { CPPFLAGS: node.extraIncludeDirs.map((dir) => `-idirafter ${dir}`).join(" ") } : {}) },
     }),
   );
-  mkdirSync(dirname(cached), { recursive: true });
-  cpSync(join(staging, addon.packageName, "build/Release", addon.binary), cached);
+  publish(join(staging, addon.packageName, "build/Release", addon.binary), cached);
   rmSync(dirname(staging), { recursive: true, force: true });
   return cached;
+}
+
+/** Copies `file` into the shared work folder as `destination` in one rename, so a concurrent release never reads half a file. */
+function publish(file: string, destination: string): void {
+  mkdirSync(dirname(destination), { recursive: true });
+  const partial = `${destination}.${process.pid}.partial`;
+  cpSync(file, partial);
+  renameSync(partial, destination);
 }
 
 /** `path` is `folder` or something in it. */
@@ -264,8 +269,11 @@ function copyPackage(lockPath: string, entry: LockEntry, destination: string, wo
   const integrity = () => `sha512-${createHash("sha512").update(readFileSync(tarball)).digest("base64")}`;
   if (!existsSync(tarball) || integrity() !== entry.integrity) {
     mkdirSync(downloads, { recursive: true });
-    run("npm", ["pack", spec, "--pack-destination", downloads], { cwd: downloads });
-    if (!existsSync(tarball) || integrity() !== entry.integrity) throw new ReleaseError(`npm pack ${spec} does not match package-lock.json's integrity ${entry.integrity}`);
+    const packDir = mkdtempSync(join(downloads, "pack-"));
+    run("npm", ["pack", spec, "--pack-destination", packDir], { cwd: packDir });
+    publish(join(packDir, basename(tarball)), tarball);
+    rmSync(packDir, { recursive: true, force: true });
+    if (integrity() !== entry.integrity) throw new ReleaseError(`npm pack ${spec} does not match package-lock.json's integrity ${entry.integrity}`);
     step(`fetched ${spec} for this architecture (npm pack, integrity checked against package-lock.json)`);
   }
   mkdirSync(destination, { recursive: true });
@@ -359,15 +367,19 @@ function release(archName: string, outDir: string): string {
   if (!existsSync(NODE_GYP)) throw new ReleaseError(`node-gyp is not at ${NODE_GYP} (npm's copy beside ${process.execPath})`);
 
   // The same bundle as dist/xedge.mjs, built into the work folder: tests may be running dist/xedge.mjs.
-  const bundle = join(workDir, target.name, "bundle/xedge.mjs");
+  // This run's own folder: several releases (tests) may run at once; the caches beside it are shared.
+  mkdirSync(workDir, { recursive: true });
+  const runDir = mkdtempSync(join(workDir, `${target.name}-`));
+  const bundle = join(runDir, "bundle/xedge.mjs");
   timed("bundle built", () => run(process.execPath, [join(ROOT, "scripts/build.mjs"), bundle], { cwd: ROOT }));
   const sysroot = join(workDir, `sysroot-${target.debianArch}`);
-  timed(`Debian's Node for ${target.debianArch} ready in ${sysroot}`, () => run("bash", [join(ROOT, "scripts/debian-sysroot.sh"), target.debianArch, sysroot]));
+  timed(`Debian's Node for ${target.debianArch} ready in ${sysroot}`, () =>
+    run("flock", [`${sysroot}.lock`, "bash", join(ROOT, "scripts/debian-sysroot.sh"), target.debianArch, sysroot]),
+  );
   const nodes = nodeAbis(sysroot, TARGETS[target.name].crossTriplet);
 
   const name = `xedge-${version}-linux-${target.name}`;
-  const releaseDir = join(workDir, target.name, name);
-  rmSync(releaseDir, { recursive: true, force: true });
+  const releaseDir = join(runDir, name);
   const modules = join(releaseDir, "lib");
 
   const packages = runtimePackages(externalDependencies(), target);
@@ -419,7 +431,10 @@ function release(archName: string, outDir: string): string {
   mkdirSync(outDir, { recursive: true });
   const tarball = join(outDir, `${name}.tar.gz`);
   const commitTime = spawnSync("git", ["log", "-1", "--format=%ct"], { cwd: ROOT, encoding: "utf8" }).stdout.trim();
-  run("tar", ["--sort=name", "--owner=0", "--group=0", "--numeric-owner", `--mtime=@${commitTime || Math.floor(Date.now() / 1000)}`, "-czf", tarball, "-C", dirname(releaseDir), name]);
+  const partial = `${tarball}.${process.pid}.partial`;
+  run("tar", ["--sort=name", "--owner=0", "--group=0", "--numeric-owner", `--mtime=@${commitTime || Math.floor(Date.now() / 1000)}`, "-czf", partial, "-C", runDir, name]);
+  renameSync(partial, tarball);
+  rmSync(runDir, { recursive: true, force: true });
   step(`wrote ${tarball} (${(statSync(tarball).size / 1024 / 1024).toFixed(1)} MB; addons for Node ${nodes.map((node) => `${node.version} ABI ${node.abi}`).join(", ")})`);
   return tarball;
 }
