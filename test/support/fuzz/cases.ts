@@ -170,10 +170,8 @@ const UNKNOWN = reply("error:service-unavailable", "error:feature-not-implemente
 
 interface Face {
   name: string;
-  /** Only these may send it (follow-ups need an operator); all by default. */
-  senders?: readonly Sender[];
   weight: number;
-  /** Whether iq-level mutations apply (iq faces). */
+  /** The iq type of an iq face; iq-level mutations apply to those only. */
   iqType?: "get" | "set";
   build(r: Random, sender: Sender, context: Context): { mutation: string; probes: Probe[] };
 }
@@ -185,10 +183,6 @@ function gated(allowed: boolean, expect: Expectation): Expectation {
 
 const canRead = (sender: Sender) => sender !== "stranger";
 const canControl = (sender: Sender) => sender === "controller";
-
-function pickMutation<T extends string>(r: Random, mutations: readonly (readonly [T, number])[]): T {
-  return r.weighted(mutations);
-}
 
 function hourAgo(): string {
   return new Date(Date.now() - 3_600_000).toISOString();
@@ -230,7 +224,7 @@ const readoutFace: Face = {
     if (r.chance(0.5)) children.push(xml("node", { nodeId: r.pick(NODES) }));
     if (r.chance(0.3)) children.push(xml("field", { name: "temperature" }));
 
-    const mutation = pickMutation(r, [
+    const mutation = r.weighted([
       ["valid", 4],
       ["valid+cancel", 2],
       ["valid+cancel-by-another", 1],
@@ -274,7 +268,7 @@ const readoutFace: Face = {
         then = canRead(sender) ? cancelAfter(context, seqnr, another(r, sender)) : undefined;
         break;
       case "queued+cancel":
-        // Queued for up to a day it would hold one of the operator's readout slots: cancelled at once, it is there to cancel.
+        // Queued for later (at most a day), then cancelled: it is still there to cancel, and cancelling frees its slot.
         attrs.when = new Date(Date.now() + r.int(60, 86_000) * 1_000).toISOString();
         expect = OK_OR_BUSY;
         then = canRead(sender)
@@ -367,7 +361,7 @@ const cancelFace: Face = {
   weight: 3,
   iqType: "get",
   build(r, sender, context) {
-    const mutation = pickMutation(r, [
+    const mutation = r.weighted([
       ["not-running", 2],
       ["seqnr-missing", 1],
       ["seqnr-wrong-type", 2],
@@ -405,7 +399,7 @@ function controlSet(r: Random, context: Context): SetPayload {
     xml("x", { xmlns: NS.data, type: "submit" }, xml("field", { var: "FORM_TYPE", type: "hidden" }, xml("value", {}, NS.control)), ...fields);
   const field = (name: string, text: string) => xml("field", { var: name }, xml("value", {}, text));
   const nodes = r.chance(0.5) ? [node()] : [];
-  const mutation = pickMutation(r, [
+  const mutation = r.weighted([
     ["valid", 3],
     ["valid-form", 1],
     ["parameter-duplicated", 1],
@@ -506,7 +500,7 @@ const getFormFace: Face = {
   weight: 5,
   iqType: "get",
   build(r, sender, context) {
-    const mutation = pickMutation(r, [
+    const mutation = r.weighted([
       ["valid", 3],
       ["node-unknown", 2],
       ["node-sensor", 1],
@@ -618,7 +612,7 @@ const adhocFace: Face = {
     let node: string = r.pick(COMMANDS);
     const attrs: Record<string, string> = { xmlns: NS.commands, node };
     if (r.chance(0.5)) attrs.action = "execute";
-    const mutation = pickMutation(r, [
+    const mutation = r.weighted([
       ["valid+continue", 6],
       ["node-unknown", 2],
       ["node-missing", 1],
@@ -680,7 +674,7 @@ const discoInfoFace: Face = {
   weight: 5,
   iqType: "get",
   build(r, sender, context) {
-    const mutation = pickMutation(r, [
+    const mutation = r.weighted([
       ["valid", 2],
       ["commands-node", 1],
       ["command-node", 2],
@@ -716,7 +710,7 @@ const discoItemsFace: Face = {
   weight: 3,
   iqType: "get",
   build(r, _sender, context) {
-    const mutation = pickMutation(r, [
+    const mutation = r.weighted([
       ["valid", 2],
       ["commands-node", 2],
       ["node-unknown", 2],
@@ -759,7 +753,7 @@ const chatFace: Face = {
   name: "chat",
   weight: 12,
   build(r, sender, context) {
-    const mutation = pickMutation(r, [
+    const mutation = r.weighted([
       ["command", 6],
       ["garbage", 2],
       ["unicode", 2],
