@@ -23,8 +23,3 @@ declare module "@xmpp/tls/lib/Connection.js" {
     socketParameters(service: string): { port: number; host: string } | undefined;
   }
 }
-
-declare module "@xmpp/sasl-scram-sha-1" {
-  import type SASLFactory from "saslmechanisms";
-  export default function saslScramSha1(factory: SASLFactory): void;
-}

@@ -1,7 +1,7 @@
 // The XMPP client, composed in one place from xmpp.js's single-purpose modules (the xmpp.js model).
 // Left out on purpose: @xmpp/reconnect (a fixed 1 s retry loop; connection.ts has backoff instead),
 // stream management (our acknowledgement is the pubsub iq result, and dead links are found by ping),
-// SASL PLAIN and ANONYMOUS (SCRAM only), websocket, SASL2/FAST.
+// SASL PLAIN and ANONYMOUS (SCRAM-SHA-1 only, our own in scram.ts), websocket, SASL2/FAST.
 import { readFileSync } from "node:fs";
 import { rootCertificates } from "node:tls";
 import type { Socket as NetSocket } from "node:net";
@@ -14,11 +14,9 @@ import TlsSocket from "@xmpp/tls/lib/Socket.js";
 import middlewareFactory from "@xmpp/middleware";
 import streamFeaturesFactory from "@xmpp/stream-features";
 import iqCallerFactory from "@xmpp/iq/caller.js";
-import saslFactory from "@xmpp/sasl";
-import scramSha1 from "@xmpp/sasl-scram-sha-1";
 import resourceBinding from "@xmpp/resource-binding";
-import SASLFactory from "saslmechanisms";
 import { iqRequester, iqResponder } from "./iq.ts";
+import { authenticate, NS_SASL, SaltedPasswordCache, Scram, SCRAM_SHA_1 } from "./scram.ts";
 
 export { xml, jid };
 export type { Element } from "@xmpp/xml";
@@ -40,7 +38,8 @@ export function trustAnchors(caFile: string | undefined): string[] {
   return caFile === undefined ? [...rootCertificates] : [...rootCertificates, readFileSync(caFile, "utf8")];
 }
 
-export function createClient(options: ClientOptions) {
+/** `saltedPasswords` outlives the client: pass the same one to every attempt of one account to skip PBKDF2 on reconnects. */
+export function createClient(options: ClientOptions, saltedPasswords = new SaltedPasswordCache()) {
   const ca = trustAnchors(options.caFile);
   const entity = new Client({ service: options.service, domain: options.domain });
   entity.jid = jid(options.username, options.domain);
@@ -93,16 +92,12 @@ export function createClient(options: ClientOptions) {
     await connection.restart();
   });
 
-  const mechanisms = new SASLFactory();
-  scramSha1(mechanisms);
-  saslFactory({ streamFeatures, saslFactory: mechanisms }, async (authenticate, offered) => {
-    if (!entity.isSecure()) throw new Error("the server did not offer STARTTLS: refusing to log in over an unencrypted stream");
-    const mechanism = offered.find((name) => name === "SCRAM-SHA-1");
-    if (!mechanism) throw new Error(`the server offers no SCRAM mechanism (offered: ${offered.join(", ") || "none"})`);
-    await (authenticate as unknown as (credentials: { username: string; password: string }, mechanism: string) => Promise<void>)(
-      { username: options.username, password: options.password },
-      mechanism,
-    );
+  streamFeatures.use("mechanisms", NS_SASL, async ({ entity: connection }, _next, element) => {
+    if (!connection.isSecure()) throw new Error("the server did not offer STARTTLS: refusing to log in over an unencrypted stream");
+    const offered = element.getChildren("mechanism", NS_SASL).map((mechanism) => mechanism.text());
+    if (!offered.includes(SCRAM_SHA_1)) throw new Error(`the server offers no SCRAM-SHA-1 (offered: ${offered.join(", ") || "none"})`);
+    await authenticate(entity, new Scram({ hash: "sha1", username: options.username, password: options.password, cache: saltedPasswords }));
+    await connection.restart();
   });
   resourceBinding({ iqCaller, streamFeatures }, options.resource);
 

@@ -3,6 +3,7 @@
 import { EventEmitter } from "node:events";
 import type { Element } from "@xmpp/xml";
 import { createClient, xml, type ClientOptions, type XmppClient } from "./client.ts";
+import { SaltedPasswordCache } from "./scram.ts";
 import { errorText, type Logger } from "../log.ts";
 import { CAPS_NODE, capsVer, type DiscoInfo } from "./caps.ts";
 
@@ -92,6 +93,8 @@ export class XmppConnection extends EventEmitter<Events> {
   private readonly features = new Set<string>([NS_DISCO_INFO, NS_DISCO_ITEMS, NS_PING]);
   private readonly discoNodes: DiscoNodes[] = [];
   private presence: () => Element = () => xml("presence");
+  /** Reconnects reuse the login's salted password instead of running PBKDF2 again. */
+  private readonly saltedPasswords = new SaltedPasswordCache();
 
   constructor(
     private options: ConnectionOptions,
@@ -191,7 +194,7 @@ export class XmppConnection extends EventEmitter<Events> {
 
   private async connectOnce(): Promise<void> {
     if (this.stopped) return;
-    const client = createClient(this.options);
+    const client = createClient(this.options, this.saltedPasswords);
     this.current = client;
     this.install(client);
     const { entity } = client;
