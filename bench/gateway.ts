@@ -2,6 +2,7 @@
 // 1 Hz without a deadband (20 readings/s, every one published), and what /proc says about a process.
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
+import { performance } from "node:perf_hooks";
 import type { XmppTestServer } from "../test/support/servers.ts";
 import { AgentProcess, writeAgentConfig } from "../test/support/agent.ts";
 
@@ -15,25 +16,35 @@ function sensorsYaml(count: number): string {
   ).join("\n");
 }
 
+export interface GatewayOptions {
+  /** Reaches the agent's process, e.g. NODE_OPTIONS for the soak's probe. */
+  env?: NodeJS.ProcessEnv;
+  /** Fresh nodes per run: Prosody's memory store breaks a node when an item id is published to it again. */
+  nodePrefix?: string;
+}
+
 /**
  * Starts the bundle as an operator would run it (info-level JSON logs, the default 1 s commit interval) and waits
- * until it is online. `env` reaches the agent's process, e.g. NODE_OPTIONS for the soak's probe.
+ * until it is online. `spawnedAt` is performance.now() just before the spawn.
  */
-export async function startGateway(server: XmppTestServer, env: NodeJS.ProcessEnv = {}): Promise<{ agent: AgentProcess; dir: string; spawnedAt: number }> {
+export async function startGateway(server: XmppTestServer, options: GatewayOptions = {}): Promise<{ agent: AgentProcess; dir: string; spawnedAt: number }> {
   const { file, dir } = writeAgentConfig(server, { user: "gw1", password: "gw1-secret", sensors: sensorsYaml(GATEWAY_SENSORS), commitInterval: "1s" });
-  writeFileSync(file, readFileSync(file, "utf8").replace("level: debug", "level: info"));
-  const spawnedAt = Date.now();
-  const agent = AgentProcess.start(file, env);
+  const config = readFileSync(file, "utf8").replace("level: debug", "level: info");
+  writeFileSync(file, options.nodePrefix ? config.replace("nodePrefix: xedge/gw1", `nodePrefix: ${options.nodePrefix}`) : config);
+  const spawnedAt = performance.now();
+  const agent = AgentProcess.start(file, options.env);
   await agent.waitForMessage("online", 60_000);
   return { agent, dir, spawnedAt };
 }
 
 const CLOCK_TICKS_PER_SECOND = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
 
+const MB = 1e6;
+
 export interface ProcSample {
-  /** Resident set size now and its peak since the process started (VmRSS, VmHWM), in MiB. */
-  rssMiB: number;
-  peakRssMiB: number;
+  /** Resident set size now and its peak since the process started (VmRSS, VmHWM), in MB (10^6 bytes). */
+  rssMB: number;
+  peakRssMB: number;
   /** User + system CPU time the process has used since it started, in seconds. */
   cpuS: number;
 }
@@ -44,14 +55,14 @@ export function procSample(pid: number): ProcSample {
   const kiB = (key: string) => {
     const match = new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status);
     if (!match?.[1]) throw new Error(`no ${key} in /proc/${pid}/status`);
-    return Number(match[1]) / 1024;
+    return (Number(match[1]) * 1024) / MB;
   };
   // The command name in field 2 may contain spaces and parentheses: count fields after its closing ")".
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const afterName = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   // Fields 14 (utime) and 15 (stime) of proc(5); afterName starts at field 3.
   const ticks = Number(afterName[11]) + Number(afterName[12]);
-  return { rssMiB: kiB("VmRSS"), peakRssMiB: kiB("VmHWM"), cpuS: ticks / CLOCK_TICKS_PER_SECOND };
+  return { rssMB: kiB("VmRSS"), peakRssMB: kiB("VmHWM"), cpuS: ticks / CLOCK_TICKS_PER_SECOND };
 }
 
 /** Least-squares slope of y over x. */
@@ -64,11 +75,13 @@ export function slope(points: { x: number; y: number }[]): number {
   return covariance / variance;
 }
 
-/** `--minutes N` from the command line, or `fallback`. */
-export function minutesArgument(argv: string[], fallback: number): number {
-  const index = argv.indexOf("--minutes");
-  if (index < 0) return fallback;
-  const minutes = Number(argv[index + 1]);
-  if (!Number.isFinite(minutes) || minutes <= 0) throw new Error(`--minutes needs a positive number, got ${argv[index + 1] ?? "nothing"}`);
+/** A `--minutes` value: a positive number, or a one-line error and exit 2. */
+export function minutesValue(text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const minutes = Number(text);
+  if (!Number.isFinite(minutes) || minutes <= 0) {
+    process.stderr.write(`--minutes: expected a positive number, got ${JSON.stringify(text)}\n`);
+    process.exit(2);
+  }
   return minutes;
 }

@@ -114,7 +114,7 @@ export async function xedgeRun(server: XmppTestServer, work: string, nodePrefix:
  * Runs both sides, the baseline first in even repetitions and xedge first in odd ones: a server slows down as it
  * accumulates nodes and items (Prosody's memory store most), and neither side should always get the older server.
  */
-async function inTurn(repetition: number, [baseline, xedge]: [() => Promise<unknown>, () => Promise<unknown>]): Promise<void> {
+export async function inTurn(repetition: number, [baseline, xedge]: [() => Promise<unknown>, () => Promise<unknown>]): Promise<void> {
   for (const side of repetition % 2 === 0 ? [baseline, xedge] : [xedge, baseline]) await side();
 }
 

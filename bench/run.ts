@@ -6,16 +6,36 @@
 // (docs/benchmarks.md). Every run publishes to fresh nodes, so no item id is ever published twice.
 // Stream management is off on the servers: xedge does not use it, and with it @xmpp/client's loop was thrown off
 // ejabberd mid-drain ("policy-violation: Too many unacked stanzas").
+// `npm run bench -- --only memory,login --minutes 2` runs some figures (insert, publish, drain, readout, login,
+// cold-start, memory) and sets the memory figure's window (default 10 minutes); memory and cold start run on the
+// first server only.
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
+import { parseArgs } from "node:util";
 import { startServer, serverKinds, type ServerKind } from "../test/support/servers.ts";
 import type { Figure } from "./figures.ts";
 import { insertFigures } from "./insert.ts";
 import { BARE, GATEWAY, drainFigure, publishFigure } from "./publish.ts";
 import { OPERATOR, readoutFigures } from "./readout.ts";
+import { loginFigures } from "./login.ts";
+import { coldStartFigure } from "./cold-start.ts";
+import { memoryFigures, type MemoryDetails } from "./memory.ts";
+import { minutesValue } from "./gateway.ts";
 
-const REPETITIONS = { insert: 3, publish: 3, drain: 3 };
+const REPETITIONS = { insert: 3, publish: 3, drain: 3, login: 10, coldStart: 5 };
+const GROUPS = ["insert", "publish", "drain", "readout", "login", "cold-start", "memory"] as const;
+type Group = (typeof GROUPS)[number];
+
+const { values: flags } = parseArgs({ options: { only: { type: "string" }, minutes: { type: "string" } } });
+const only = flags.only?.split(",").map((group) => group.trim());
+const unknownGroup = only?.find((group) => !(GROUPS as readonly string[]).includes(group));
+if (unknownGroup !== undefined) {
+  process.stderr.write(`--only: unknown figure ${JSON.stringify(unknownGroup)}; expected a comma-separated list of ${GROUPS.join(", ")}\n`);
+  process.exit(2);
+}
+const wants = (group: Group) => only === undefined || only.includes(group);
+const memoryMinutes = minutesValue(flags.minutes, 10);
 
 const progress = (line: string) => process.stderr.write(`  ${line}\n`);
 
@@ -46,7 +66,7 @@ function format(value: number): string {
 function table(figures: Figure[]): string {
   const rows = [
     ["figure", "xedge", "baseline", "unit", "ratio", "target", ""],
-    ...figures.map((f) => [f.name, format(f.xedge), format(f.baseline), f.unit, f.ratio.toFixed(2), f.target, f.meetsTarget ? "meets" : "MISSES"]),
+    ...figures.map((f) => [f.name, format(f.xedge), format(f.baseline), f.unit, Number.isFinite(f.ratio) ? f.ratio.toFixed(2) : "n/a", f.target, f.meetsTarget ? "meets" : "MISSES"]),
   ];
   const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => row[column]?.length ?? 0))) ?? [];
   const numeric = new Set([1, 2, 4]);
@@ -57,13 +77,21 @@ function table(figures: Figure[]): string {
 
 const startedAt = new Date();
 const host = machine();
-process.stderr.write(`xedge bench on ${host.cpu}, ${host.cores} cores, ${host.memoryGiB} GiB, ${host.os}, Node ${host.node}\n`);
+// The machine is shared: the load average says how busy it was besides the bench.
+const loadAverage = { start: os.loadavg() };
+process.stderr.write(`xedge bench on ${host.cpu}, ${host.cores} cores, ${host.memoryGiB} GiB, ${host.os}, Node ${host.node}, load ${loadAverage.start.map((load) => load.toFixed(2)).join(" ")}\n`);
 
 const figures: Figure[] = [];
-process.stderr.write("outbox insert vs the sqlite3 shell\n");
-figures.push(...(await insertFigures(REPETITIONS.insert, progress)));
+let memory: MemoryDetails | undefined;
+if (wants("insert")) {
+  process.stderr.write("outbox insert vs the sqlite3 shell\n");
+  figures.push(...(await insertFigures(REPETITIONS.insert, progress)));
+}
+const [firstServer] = servers();
 for (const kind of servers()) {
-  process.stderr.write(`publishing to ${kind} (${pubsubStorage()} pubsub storage) vs a bare @xmpp/client loop\n`);
+  const onFirst = kind === firstServer;
+  if (!GROUPS.some((group) => group !== "insert" && wants(group) && (onFirst || (group !== "memory" && group !== "cold-start")))) continue;
+  process.stderr.write(`${kind} (${pubsubStorage()} pubsub storage)\n`);
   const server = await startServer(kind, {
     accounts: { [GATEWAY.user]: GATEWAY.password, [BARE.user]: BARE.password, [OPERATOR.user]: OPERATOR.password },
     pubsubAdmins: [`${GATEWAY.user}@localhost`, `${BARE.user}@localhost`],
@@ -71,9 +99,17 @@ for (const kind of servers()) {
     streamManagement: false,
   });
   try {
-    figures.push(await publishFigure(server, REPETITIONS.publish, progress));
-    figures.push(await drainFigure(server, REPETITIONS.drain, progress));
-    figures.push(...(await readoutFigures(server, progress)));
+    if (wants("publish")) figures.push(await publishFigure(server, REPETITIONS.publish, progress));
+    if (wants("drain")) figures.push(await drainFigure(server, REPETITIONS.drain, progress));
+    if (wants("readout")) figures.push(...(await readoutFigures(server, progress)));
+    if (wants("login")) figures.push(...(await loginFigures(server, REPETITIONS.login, progress)));
+    if (onFirst && wants("cold-start")) figures.push(await coldStartFigure(server, REPETITIONS.coldStart, progress));
+    if (onFirst && wants("memory")) {
+      process.stderr.write(`memory and CPU over ${memoryMinutes} min vs an empty node process\n`);
+      const measured = await memoryFigures(server, memoryMinutes, progress);
+      figures.push(...measured.figures);
+      memory = measured.details;
+    }
   } finally {
     await server.stop();
   }
@@ -84,5 +120,15 @@ console.log(table(figures));
 const resultsDir = join(import.meta.dirname, "results");
 mkdirSync(resultsDir, { recursive: true });
 const resultFile = join(resultsDir, `${startedAt.toISOString().replaceAll(":", "-")}.json`);
-writeFileSync(resultFile, `${JSON.stringify({ startedAt: startedAt.toISOString(), durationS: (Date.now() - startedAt.getTime()) / 1000, machine: host, repetitions: REPETITIONS, pubsubStorage: pubsubStorage(), figures }, null, 2)}\n`);
+const result = {
+  startedAt: startedAt.toISOString(),
+  durationS: (Date.now() - startedAt.getTime()) / 1000,
+  machine: host,
+  loadAverage: { ...loadAverage, end: os.loadavg() },
+  repetitions: REPETITIONS,
+  pubsubStorage: pubsubStorage(),
+  figures,
+  ...(memory ? { memory } : {}),
+};
+writeFileSync(resultFile, `${JSON.stringify(result, null, 2)}\n`);
 console.log(`\nsaved ${resultFile}`);

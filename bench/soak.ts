@@ -6,21 +6,22 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { parseArgs } from "node:util";
 import { startServer } from "../test/support/servers.ts";
 import { Database } from "../agent/sqlite.ts";
-import { GATEWAY_SENSORS, minutesArgument, procSample, slope, startGateway, type ProcSample } from "./gateway.ts";
+import { GATEWAY_SENSORS, minutesValue, procSample, slope, startGateway, type ProcSample } from "./gateway.ts";
 import type { AgentProcess } from "../test/support/agent.ts";
 
 const HEAP_PROBE = resolve(import.meta.dirname, "heap-probe.mjs");
 /** Below these an hour counts as "no growth": a few pages of allocator noise, not a leak. */
 const NO_GROWTH = { rssMBPerHour: 1, heapMB: 1 };
 
-const minutes = minutesArgument(process.argv.slice(2), 60);
+const { values: flags } = parseArgs({ options: { minutes: { type: "string" } } });
+const minutes = minutesValue(flags.minutes, 60);
 const durationMs = minutes * 60_000;
 // Start-up allocations (module code, the first pages of SQLite's cache, TLS) settle in the first minutes.
 const warmupMs = Math.min(5 * 60_000, durationMs / 4);
 const sampleEveryMs = Math.min(10_000, Math.max(1000, durationMs / 120));
-const MB = 1024 * 1024;
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -53,7 +54,7 @@ async function outbox(dbPath: string): Promise<{ readings: number; unsent: numbe
 const startedAt = new Date();
 say(`soak: ${minutes} min, ${GATEWAY_SENSORS} sensors × 1 Hz, warm-up ${(warmupMs / 60_000).toFixed(1)} min, a sample every ${(sampleEveryMs / 1000).toFixed(0)} s`);
 const server = await startServer("prosody", { accounts: { gw1: "gw1-secret" }, pubsubAdmins: ["gw1@localhost"] });
-const { agent, dir } = await startGateway(server, { NODE_OPTIONS: `${process.env["NODE_OPTIONS"] ?? ""} --import ${HEAP_PROBE}`.trim() });
+const { agent, dir } = await startGateway(server, { env: { NODE_OPTIONS: `${process.env["NODE_OPTIONS"] ?? ""} --import ${HEAP_PROBE}`.trim() } });
 const pid = agent.child.pid;
 if (pid === undefined) throw new Error("the agent has no pid");
 try {
@@ -67,7 +68,7 @@ try {
     if (agent.child.exitCode !== null) throw new Error(`the agent exited with ${agent.child.exitCode}: ${agent.stderr.slice(-10).join("\n")}`);
     samples.push({ ...procSample(pid), atS: (Date.now() - measuredFrom) / 1000 });
     const last = samples.at(-1);
-    if (samples.length % 30 === 0 && last) say(`  ${((Date.now() - online) / 60_000).toFixed(1)} min: RSS ${last.rssMiB.toFixed(1)} MiB`);
+    if (samples.length % 30 === 0 && last) say(`  ${((Date.now() - online) / 60_000).toFixed(1)} min: RSS ${last.rssMB.toFixed(1)} MB`);
     await sleep(Math.min(sampleEveryMs, Math.max(0, durationMs - (Date.now() - online))));
   }
   const windowEnd = procSample(pid);
@@ -75,16 +76,16 @@ try {
   const { readings, unsent } = await outbox(join(dir, "xedge.db"));
   const windowS = (Date.now() - measuredFrom) / 1000;
 
-  const rssSlope = slope(samples.map((s) => ({ x: s.atS / 3600, y: (s.rssMiB * MB) / 1e6 })));
+  const rssSlope = slope(samples.map((s) => ({ x: s.atS / 3600, y: s.rssMB })));
   const heapGrowthMB = (heapEnd.heapUsed - heapStart.heapUsed) / 1e6;
-  const rss = samples.map((s) => s.rssMiB);
+  const rss = samples.map((s) => s.rssMB);
   const cpuPercent = (100 * (windowEnd.cpuS - windowStart.cpuS)) / windowS;
   const errors = agent.logs.filter((line) => line.level === "error" || line.level === "warn").map((line) => `${line.level}: ${line.message}`);
   const noGrowth = rssSlope <= NO_GROWTH.rssMBPerHour && heapGrowthMB <= NO_GROWTH.heapMB;
 
   console.log(`\nxedge soak, ${startedAt.toISOString()}: ${minutes} min, ${GATEWAY_SENSORS} sensors × 1 Hz on Prosody`);
   console.log(`RSS slope        ${rssSlope.toFixed(2)} MB/hour (least squares, ${samples.length} samples over ${(windowS / 60).toFixed(1)} min after a ${(warmupMs / 60_000).toFixed(1)} min warm-up)`);
-  console.log(`RSS              first ${rss[0]?.toFixed(1)}, last ${rss.at(-1)?.toFixed(1)}, min ${Math.min(...rss).toFixed(1)}, max ${Math.max(...rss).toFixed(1)} MiB; peak since start (VmHWM) ${windowEnd.peakRssMiB.toFixed(1)} MiB`);
+  console.log(`RSS              first ${rss[0]?.toFixed(1)}, last ${rss.at(-1)?.toFixed(1)}, min ${Math.min(...rss).toFixed(1)}, max ${Math.max(...rss).toFixed(1)} MB; peak since start (VmHWM) ${windowEnd.peakRssMB.toFixed(1)} MB`);
   console.log(`heap after GC    ${(heapStart.heapUsed / 1e6).toFixed(2)} MB at the start, ${(heapEnd.heapUsed / 1e6).toFixed(2)} MB at the end: ${heapGrowthMB >= 0 ? "+" : ""}${heapGrowthMB.toFixed(2)} MB`);
   console.log(`CPU              ${cpuPercent.toFixed(2)} % of one core over the window`);
   console.log(`readings         ${readings} stored, ${unsent} not yet published at the end`);

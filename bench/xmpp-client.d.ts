@@ -19,3 +19,13 @@ declare module "@xmpp/client" {
 
   export function client(options: ClientOptions): Client & { iqCaller: IqCaller };
 }
+
+// sasl-scram-sha-1 (what @xmpp/client hashes SCRAM with, and xedge did before agent/xmpp/scram.ts), as
+// bench/scram-hashing.ts drives it.
+declare module "sasl-scram-sha-1" {
+  export default class Mechanism {
+    constructor(options?: { genNonce?: () => string });
+    response(credentials: { username: string; password: string }): string | Promise<string>;
+    challenge(challenge: string): this;
+  }
+}
