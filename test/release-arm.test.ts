@@ -5,7 +5,7 @@
 // Slow the first time (SQLite compiled for each architecture, emulated Node): `npm run test:arm` runs it alone.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { buildAndUnpack, probeAddons, RELEASE_WORKDIR, runCommand, type UnpackedRelease } from "./support/release.ts";
 import type { ReleaseArch } from "../scripts/release.ts";
@@ -35,6 +35,7 @@ async function officialArm64Node(): Promise<string> {
   const [{ filename }] = JSON.parse(packed.stdout) as [{ filename: string }];
   const unpacked = await runCommand("tar", ["-xzf", join(dir, filename), "-C", dir]);
   if (unpacked.code !== 0) throw new Error(`unpacking ${filename}: ${unpacked.stderr}`);
+  rmSync(join(dir, filename));
   return binary;
 }
 
@@ -52,6 +53,7 @@ for (const { arch, qemu, nodeArch, debianArch } of EMULATED) {
       if (emulator?.code !== 0) throw new Error(`${qemu} is missing: apt-get install -y qemu-user-static (npm run test:arm installs it)`);
       release = await buildAndUnpack(arch);
     });
+    after(() => release?.remove());
 
     it(`runs Debian bookworm's ${debianArch} Node 18 under emulation`, async (t) => {
       for (const line of release.buildLog.split("\n")) t.diagnostic(line);

@@ -40,6 +40,7 @@ describe(`release tarball for ${ARCH}`, () => {
   before(async () => {
     release = await buildAndUnpack(ARCH);
   });
+  after(() => release?.remove());
 
   it("is named xedge-VERSION-linux-ARCH and holds the agreed layout", (t) => {
     for (const line of release.buildLog.split("\n")) t.diagnostic(line);

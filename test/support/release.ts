@@ -1,7 +1,7 @@
 // Builds a release tarball with scripts/release.ts (what `npm run release` runs) and unpacks it outside the
 // repository, so that nothing can resolve from /work/main/node_modules; reads its MANIFEST.
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { ReleaseArch } from "../../scripts/release.ts";
@@ -18,6 +18,8 @@ export interface UnpackedRelease {
   dir: string;
   /** What the release script printed (its steps and their durations). */
   buildLog: string;
+  /** Deletes the tarball and the unpacked release. */
+  remove(): void;
 }
 
 export interface AddonProbeLine {
@@ -49,7 +51,12 @@ export async function buildAndUnpack(arch: ReleaseArch): Promise<UnpackedRelease
   const unpackTo = mkdtempSync(join(tmpdir(), "xedge-release-unpacked-"));
   const unpacked = await runCommand("tar", ["-xzf", tarball, "-C", unpackTo]);
   if (unpacked.code !== 0) throw new Error(`tar -xzf ${tarball}: ${unpacked.stderr}`);
-  return { tarball, dir: join(unpackTo, `xedge-${VERSION}-linux-${arch}`), buildLog: built.stderr.split("\n").filter((line) => line.startsWith("release: ")).join("\n") };
+  return {
+    tarball,
+    dir: join(unpackTo, `xedge-${VERSION}-linux-${arch}`),
+    buildLog: built.stderr.split("\n").filter((line) => line.startsWith("release: ")).join("\n"),
+    remove: () => [out, unpackTo].forEach((folder) => rmSync(folder, { recursive: true, force: true })),
+  };
 }
 
 export interface Manifest {
