@@ -69,6 +69,10 @@ describe("parseRequest", () => {
     assert.equal(parseXsDateTime("2025-01-05T10:00:00")?.toISOString(), "2025-01-05T10:00:00.000Z");
     assert.equal(parseXsDateTime("2025-01-05 10:00:00Z"), undefined);
     assert.equal(parseXsDateTime("2025-01-05T10:00:00+15:00"), undefined);
+    // Years 0001-0099 are not 19xx (found writing the stanza fuzzer); 29 February only in leap years, 0096 being one.
+    assert.equal(parseXsDateTime("0050-06-01T00:00:00Z")?.toISOString(), "0050-06-01T00:00:00.000Z");
+    assert.equal(parseXsDateTime("0096-02-29T00:00:00Z")?.toISOString(), "0096-02-29T00:00:00.000Z");
+    assert.equal(parseXsDateTime("0097-02-29T00:00:00Z"), undefined);
   });
 });
 

@@ -109,8 +109,10 @@ export function parseXsDateTime(text: string): Date | undefined {
   const match = /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$/.exec(text);
   if (!match) return undefined;
   const [, year, month, day, hour, minute, second, fraction = "", zone = "Z"] = match;
-  const utc = Date.UTC(Number(year), Number(month) - 1, Number(day), Number(hour), Number(minute), Number(second));
-  const check = new Date(utc);
+  // Date.UTC reads years 0..99 as 1900..1999: set the year on its own (years 0001-0099 are valid xs:dateTime).
+  const check = new Date(Date.UTC(2000, Number(month) - 1, Number(day), Number(hour), Number(minute), Number(second)));
+  check.setUTCFullYear(Number(year));
+  const utc = check.getTime();
   // Date.UTC rolls 30 February over into March: compare back to refuse dates that do not exist.
   if (
     check.getUTCFullYear() !== Number(year) ||

@@ -276,7 +276,7 @@ const readoutFace: Face = {
           : undefined;
         break;
       case "range-extreme":
-        Object.assign(attrs, { [r.pick(["historical", "historicalSecond", "historicalYear", "all"])]: "true", from: "1970-01-01T00:00:00Z", to: "9999-12-31T23:59:59.999Z" });
+        Object.assign(attrs, { [r.pick(["historical", "historicalSecond", "historicalYear", "all"])]: "true", from: r.pick(["1970-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "0050-06-01T00:00:00Z"]), to: "9999-12-31T23:59:59.999Z" });
         expect = OK_OR_BUSY;
         break;
       case "seqnr-missing":
