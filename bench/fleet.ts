@@ -23,7 +23,7 @@ const CLOCK_TICKS_PER_S = 100;
 const LOOP_RESOLUTION_MS = 10;
 
 function usage(problem: string): never {
-  process.stderr.write(`${problem}\nusage: npm run fleet -- [--gateways N] [--minutes M] [--sensors 1|2] [--interval 5s] [--logins 4] [--store-dir DIR]\n`);
+  process.stderr.write(`${problem}\nusage: npm run fleet -- [--gateways N] [--minutes M] [--sensors 1|2] [--interval 5s] [--logins 8] [--store-dir DIR]\n`);
   process.exit(2);
 }
 
@@ -39,7 +39,7 @@ const { values: args } = parseArgs({
     minutes: { type: "string", default: "2" },
     sensors: { type: "string", default: "2" },
     interval: { type: "string", default: "5s" },
-    logins: { type: "string", default: "4" },
+    logins: { type: "string", default: "8" },
     "store-dir": { type: "string", default: existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir() },
   },
   strict: true,
