@@ -60,8 +60,10 @@ describe("parseRequest", () => {
       [req({ seqnr: "1", momentary: "t".repeat(300) }), /^attribute momentary is longer than 256 characters$/],
       [req({ seqnr: "1" }, ...Array.from({ length: LIMITS.nodes + 1 }, (_, i) => node(`n${i}`))), /^more than 100 <node> elements$/],
       [req({ seqnr: "1" }, "text"), /^unexpected text in <req>$/],
+      [req({ seqnr: "1" }, "\u00A0"), /^unexpected text in <req>$/],
     ];
     for (const [element, expected] of cases) assert.match(refusal(element), expected, element.toString().slice(0, 120));
+    assert.deepEqual(parseRequest(req({ seqnr: "1" }, "\n  ", node("a"), "\r\n\t")).request.nodeIds, ["a"], "indentation is no text");
   });
 
   it("reads xs:dateTime with fractions and zones, and one without a zone as UTC", () => {

@@ -66,7 +66,8 @@ export function parseRequest(req: Element): ParsedRequest {
   const fieldNames: string[] = [];
   for (const child of req.children) {
     if (typeof child === "string") {
-      if (child.trim() !== "") throw new RequestError("unexpected text in <req>");
+      // Only XML whitespace (space, tab, CR, LF) may sit between the children; a no-break space is text.
+      if (!/^[ \t\r\n]*$/.test(child)) throw new RequestError("unexpected text in <req>");
       continue;
     }
     if (child.getNS() !== NS_SENSORDATA || (child.name !== "node" && child.name !== "field")) {

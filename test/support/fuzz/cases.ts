@@ -337,7 +337,8 @@ const readoutFace: Face = {
         break;
       case "text-content":
         text = r.chance(0.5) ? oddString(r) : "boiler";
-        if (text.trim() === "") text = "x";
+        // XML whitespace between children is no text; anything else is, a no-break space or a BOM included.
+        if (/^[ \t\r\n]*$/.test(text)) text = "x";
         break;
       case "deep-nesting":
         children.push(xml("node", { nodeId: SENSOR }, deep(r, context.maxDepth)));
