@@ -51,7 +51,8 @@ fi
 
 rm -rf "$dir" "$apt_dir/debs"
 mkdir -p "$dir" "$apt_dir/debs"
-(cd "$apt_dir/debs" && apt-get "${apt_options[@]}" download $wanted)
+mapfile -t wanted_packages <<< "$wanted"
+(cd "$apt_dir/debs" && apt-get "${apt_options[@]}" download "${wanted_packages[@]}")
 for deb in "$apt_dir"/debs/*.deb; do dpkg-deb -x "$deb" "$dir"; done
 echo "$wanted" > "$stamp"
 echo "debian-sysroot: $arch Node $(sed -n 's/^nodejs=//p' "$stamp") in $dir (${#packages[@]} packages)"
