@@ -1,8 +1,12 @@
 // SCRAM against the RFCs' own example exchanges (RFC 5802 §5 for SHA-1, RFC 7677 §3 for SHA-256), the checks a
 // client owes the server's messages, and the salted-password cache.
 import assert from "node:assert/strict";
+import { EventEmitter } from "node:events";
 import { describe, it } from "node:test";
-import { SaltedPasswordCache, SaslError, Scram } from "./scram.ts";
+import { setImmediate as nextTurn } from "node:timers/promises";
+import type { Client } from "@xmpp/client-core";
+import { xml, type Element } from "./client.ts";
+import { authenticate, NS_SASL, SaltedPasswordCache, SaslError, Scram } from "./scram.ts";
 
 const RFC5802 = {
   clientNonce: "fyko+d2lbbFgONRv9qkxdawL",
@@ -125,5 +129,86 @@ describe("SaltedPasswordCache", () => {
     const again = sha1(cache);
     assert.equal(await again.clientFinal(RFC5802.serverFirst), RFC5802.clientFinal);
     assert.doesNotThrow(() => again.verifyServerFinal(RFC5802.serverFinal));
+  });
+});
+
+/** The server's side of a stream, as far as authenticate() sees it: what the client sent, and nonzas to answer with. */
+class FakeStream extends EventEmitter {
+  readonly sent: Element[] = [];
+  async send(element: Element): Promise<void> {
+    this.sent.push(element);
+  }
+  /** Sends a SASL element whose text is `text` base64-encoded. */
+  answer(name: string, text?: string, ...children: Element[]): void {
+    this.emit("nonza", xml(name, { xmlns: NS_SASL }, ...children, ...(text === undefined ? [] : [Buffer.from(text).toString("base64")])));
+  }
+  /** Resolves once the client has sent `count` elements (PBKDF2 runs on the thread pool, so this takes a moment). */
+  async hasSent(count: number): Promise<void> {
+    const deadline = Date.now() + 5000;
+    while (this.sent.length < count) {
+      if (Date.now() > deadline) throw new Error(`the client sent ${this.sent.length} elements, expected ${count}`);
+      await nextTurn();
+    }
+  }
+  lastText(): string {
+    return Buffer.from(this.sent.at(-1)?.text() ?? "", "base64").toString("utf8");
+  }
+}
+
+describe("authenticate over a stream", () => {
+  const start = () => {
+    const stream = new FakeStream();
+    const login = authenticate(stream as unknown as Client, sha1());
+    return { stream, login };
+  };
+
+  it("sends <auth> with the client-first message, answers the challenge, resolves on <success> with the right signature", async () => {
+    const { stream, login } = start();
+    assert.equal(stream.sent[0]?.attrs.mechanism, "SCRAM-SHA-1");
+    assert.equal(stream.lastText(), RFC5802.clientFirst);
+    stream.answer("challenge", RFC5802.serverFirst);
+    await stream.hasSent(2);
+    assert.equal(stream.sent[1]?.name, "response");
+    assert.equal(stream.lastText(), RFC5802.clientFinal);
+    stream.answer("success", RFC5802.serverFinal);
+    await login;
+  });
+
+  it("accepts the server-final message in a last <challenge>, answered by an empty <response>, then <success>", async () => {
+    const { stream, login } = start();
+    stream.answer("challenge", RFC5802.serverFirst);
+    await stream.hasSent(2);
+    stream.answer("challenge", RFC5802.serverFinal);
+    await stream.hasSent(3);
+    assert.equal(stream.sent[2]?.text(), "");
+    stream.answer("success");
+    await login;
+  });
+
+  it("rejects a <success> with a wrong signature, or with none", async () => {
+    for (const serverFinal of ["v=AAAAAAAAAAAAAAAAAAAAAAAAAAA=", undefined]) {
+      const { stream, login } = start();
+      stream.answer("challenge", RFC5802.serverFirst);
+      await stream.hasSent(2);
+      stream.answer("success", serverFinal);
+      await assert.rejects(login, SaslError);
+    }
+  });
+
+  it("rejects a <failure> with its condition and text", async () => {
+    const { stream, login } = start();
+    stream.answer("challenge", RFC5802.serverFirst);
+    await stream.hasSent(2);
+    stream.answer("failure", undefined, xml("not-authorized"), xml("text", {}, "Invalid username or password"));
+    await assert.rejects(login, (error: Error) => error instanceof SaslError && error.condition === "not-authorized" && /Invalid username or password/.test(error.message));
+  });
+
+  it("rejects when the connection closes mid-exchange, and stops listening", async () => {
+    const { stream, login } = start();
+    stream.answer("challenge", RFC5802.serverFirst);
+    await stream.hasSent(2);
+    stream.emit("disconnect", { clean: false });
+    await assert.rejects(login, /closed during the login/);
+    assert.equal(stream.listenerCount("nonza") + stream.listenerCount("disconnect"), 0);
   });
 });

@@ -151,13 +151,15 @@ const base64 = (text: string) => Buffer.from(text, "utf8").toString("base64");
 /**
  * Runs the SASL exchange on `entity`'s stream: <auth> with client-first, <response> to the server-first
  * challenge, and the server-final message checked whether it comes in <success> or in a last <challenge>.
- * Resolves once the server's signature is verified and <success> has arrived; rejects with a SaslError.
+ * Resolves once the server's signature is verified and <success> has arrived; rejects with a SaslError, also when
+ * the connection closes mid-exchange (so a dead attempt leaves nothing waiting behind).
  */
 export function authenticate(entity: Client, scram: Scram): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let verified = false;
     const finish = (error?: Error) => {
       entity.removeListener("nonza", onNonza);
+      entity.removeListener("disconnect", onDisconnect);
       if (error === undefined) resolve();
       else reject(error);
     };
@@ -182,7 +184,9 @@ export function authenticate(entity: Client, scram: Scram): Promise<void> {
     const onNonza = (element: Element) => {
       if (element.getNS() === NS_SASL) step(element).catch(fail);
     };
+    const onDisconnect = () => finish(new SaslError("the connection closed during the login"));
     entity.on("nonza", onNonza);
+    entity.on("disconnect", onDisconnect);
     entity.send(xml("auth", { xmlns: NS_SASL, mechanism: scram.mechanism }, base64(scram.clientFirst()))).catch(fail);
   });
 }
