@@ -27,7 +27,14 @@ const REPETITIONS = { insert: 3, publish: 3, drain: 3, login: 10, coldStart: 5 }
 const GROUPS = ["insert", "publish", "drain", "readout", "login", "cold-start", "memory"] as const;
 type Group = (typeof GROUPS)[number];
 
-const { values: flags } = parseArgs({ options: { only: { type: "string" }, minutes: { type: "string" } } });
+const flags = (() => {
+  try {
+    return parseArgs({ options: { only: { type: "string" }, minutes: { type: "string" } } }).values;
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\nusage: npm run bench -- [--only ${GROUPS.join(",")}] [--minutes N]\n`);
+    process.exit(2);
+  }
+})();
 const only = flags.only?.split(",").map((group) => group.trim());
 const unknownGroup = only?.find((group) => !(GROUPS as readonly string[]).includes(group));
 if (unknownGroup !== undefined) {

@@ -16,7 +16,14 @@ const HEAP_PROBE = resolve(import.meta.dirname, "heap-probe.mjs");
 /** Below these an hour counts as "no growth": a few pages of allocator noise, not a leak. */
 const NO_GROWTH = { rssMBPerHour: 1, heapMB: 1 };
 
-const { values: flags } = parseArgs({ options: { minutes: { type: "string" } } });
+const flags = (() => {
+  try {
+    return parseArgs({ options: { minutes: { type: "string" } } }).values;
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\nusage: npm run soak -- [--minutes N]\n`);
+    process.exit(2);
+  }
+})();
 const minutes = minutesValue(flags.minutes, 60);
 const durationMs = minutes * 60_000;
 // Start-up allocations (module code, the first pages of SQLite's cache, TLS) settle in the first minutes.
