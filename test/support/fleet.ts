@@ -20,6 +20,10 @@ export const MAX_SENSORS_PER_GATEWAY = SENSOR_KINDS.length;
 
 export interface FleetOptions {
   server: XmppTestServer;
+  /** Where the gateways connect, when not straight to `server` (e.g. a load balancer in front of a cluster). */
+  service?: string;
+  /** Their trust anchor, when not `server`'s CA (e.g. the CAs of every node behind a balancer, in one file). */
+  caFile?: string;
   gateways: number;
   /** Index of the first gateway (default 0, gw0001): fleets on several servers of one cluster number on. */
   firstGateway?: number;
@@ -87,8 +91,8 @@ function gatewayConfigText(options: FleetOptions, user: string, dir: string): st
     "xmpp:",
     `  jid: ${user}@${server.domain}`,
     `  password: ${gatewayPassword(user)}`,
-    `  service: "${server.service}"`,
-    `  caFile: ${server.caFile}`,
+    `  service: "${options.service ?? server.service}"`,
+    `  caFile: ${options.caFile ?? server.caFile}`,
     "pubsub:",
     `  service: ${server.pubsubService}`,
     `  nodePrefix: xedge/${user}`,
