@@ -99,5 +99,8 @@ describe("errorText", () => {
     assert.equal(errorText(new Error("outer", { cause: new Error("inner") })), "outer: inner");
     assert.equal(errorText("plain"), "plain");
     assert.equal(errorText(42), "42");
+    const unnamed = Object.assign(new Error(), { name: "TimeoutError" });
+    assert.equal(errorText(unnamed), "TimeoutError", "an error with only a class is named, not an empty line");
+    assert.equal(errorText(new Error("outer", { cause: unnamed })), "outer: TimeoutError");
   });
 });

@@ -55,6 +55,7 @@ export function createLogger(initial: LoggerOptions): AgentLogger {
 /** The message of an unknown thrown value, with its cause when there is one. */
 export function errorText(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
-  const cause = error.cause instanceof Error ? `: ${error.cause.message}` : "";
-  return `${error.message}${cause}`;
+  const cause = error.cause instanceof Error ? `: ${error.cause.message || error.cause.name}` : "";
+  // Some errors carry only their class (xmpp.js's TimeoutError): an empty line would say nothing.
+  return `${error.message || error.name}${cause}`;
 }

@@ -1,6 +1,7 @@
 // The pure parts of the connection: reconnect backoff and the one-line explanations of connect errors.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { TimeoutError } from "@xmpp/events";
 import { backoffDelay, explainConnectError } from "./connection.ts";
 
 const zero = () => 0;
@@ -59,6 +60,13 @@ describe("explainConnectError", () => {
     );
     assert.equal(explainConnectError({ code: "ENOTFOUND" }, options), "cannot resolve the server for xmpps://xmpp.example.net:5223 (ENOTFOUND)");
     assert.equal(explainConnectError({ code: "EHOSTUNREACH" }, options), "cannot reach xmpps://xmpp.example.net:5223 (EHOSTUNREACH)");
+  });
+
+  it("says the server did not answer in time for xmpp.js's message-less TimeoutError (never an empty line)", () => {
+    assert.equal(
+      explainConnectError(new TimeoutError(), options),
+      "the server at xmpps://xmpp.example.net:5223 did not answer in time (busy, or the link loses packets)",
+    );
   });
 
   it("points at the JID and password when the login is refused", () => {

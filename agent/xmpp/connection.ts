@@ -42,6 +42,10 @@ export function explainConnectError(error: unknown, options: Pick<ClientOptions,
     if (code === "ETIMEDOUT" || code === "EHOSTUNREACH" || code === "ENETUNREACH") return `cannot reach ${options.service} (${code})`;
   }
   if (condition === "not-authorized") return "login refused (not-authorized): check xmpp.jid and the password";
+  // xmpp.js times out the stream opening and each negotiation step with a TimeoutError that has no message.
+  if ((error as { name?: unknown }).name === "TimeoutError") {
+    return `the server at ${options.service} did not answer in time (busy, or the link loses packets)`;
+  }
   return errorText(error);
 }
 
