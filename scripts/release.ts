@@ -135,8 +135,12 @@ function checkCrossCompiler(target: Target): void {
 }
 
 function compilerEnv(target: Target): NodeJS.ProcessEnv {
+  // node-gyp lets npm's config variables override its own command line: under `npm test`, npm exports
+  // npm_config_nodedir (a user .npmrc here sets nodedir=/usr), and every ABI got the running Node's headers.
+  // The build is fully specified by the arguments, so none of them is passed on.
+  const inherited = Object.entries(process.env).filter(([name]) => !/^npm_(config|package_config_node_gyp)_/i.test(name));
   // Build-time scripts of the addons (sqlite3's deps/extract.js needs tar) resolve from the repository's node_modules.
-  const env: NodeJS.ProcessEnv = { ...process.env, NODE_PATH: join(ROOT, "node_modules") };
+  const env: NodeJS.ProcessEnv = { ...Object.fromEntries(inherited), NODE_PATH: join(ROOT, "node_modules") };
   if (target.triplet) {
     Object.assign(env, {
       CC: `${target.triplet}-gcc`,
