@@ -3,7 +3,8 @@
 // through the same window. Both run at once, so both see the same machine. RSS is sampled from /proc/PID/status
 // (VmRSS) every few seconds, CPU is utime + stime from /proc/PID/stat at the window's ends.
 import { spawn } from "node:child_process";
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { XmppTestServer } from "../test/support/servers.ts";
 import { figure, type Figure } from "./figures.ts";
@@ -33,18 +34,35 @@ function summary(first: ProcSample, last: ProcSample, rss: number[], windowS: nu
   };
 }
 
+/**
+ * The environment systemd/xedge.service gives the agent (its Environment= lines: V8 and malloc settings), so the
+ * figure is the agent as installed. `Environment=KEY=value` or `Environment=KEY="value with spaces"`.
+ */
+export function unitEnvironment(unitFile = join(import.meta.dirname, "../systemd/xedge.service")): Record<string, string> {
+  const assignments = [...readFileSync(unitFile, "utf8").matchAll(/^Environment=([A-Z_][A-Z0-9_]*)=(?:"([^"]*)"|(\S*))\s*$/gm)];
+  return Object.fromEntries(assignments.map(([, name = "", quoted, plain]) => [name, quoted ?? plain ?? ""]));
+}
+
 export async function memoryFigures(server: XmppTestServer, minutes: number, progress: (line: string) => void): Promise<{ figures: Figure[]; details: MemoryDetails }> {
-  // The empty process: an interval keeps it alive, waking it once an hour.
-  const empty = spawn(process.execPath, ["-e", "setInterval(() => {}, 3_600_000)"], { stdio: "ignore" });
+  const env = unitEnvironment();
+  progress(`memory: the agent and the empty process run with the unit's environment: ${JSON.stringify(env)}`);
+  // The empty process: an interval keeps it alive, waking it once an hour. Same node, same environment.
+  const empty = spawn(process.execPath, ["-e", "setInterval(() => {}, 3_600_000)"], { stdio: "ignore", env: { ...process.env, ...env } });
   try {
-    return await measure(server, minutes, empty.pid, progress);
+    return await measure(server, minutes, empty.pid, env, progress);
   } finally {
     empty.kill();
   }
 }
 
-async function measure(server: XmppTestServer, minutes: number, emptyPid: number | undefined, progress: (line: string) => void): Promise<{ figures: Figure[]; details: MemoryDetails }> {
-  const { agent, dir } = await startGateway(server, { nodePrefix: "memory/gw1" });
+async function measure(
+  server: XmppTestServer,
+  minutes: number,
+  emptyPid: number | undefined,
+  env: Record<string, string>,
+  progress: (line: string) => void,
+): Promise<{ figures: Figure[]; details: MemoryDetails }> {
+  const { agent, dir } = await startGateway(server, { nodePrefix: "memory/gw1", env });
   try {
     const agentPid = agent.child.pid;
     if (agentPid === undefined || emptyPid === undefined) throw new Error("a process under measurement has no pid");
