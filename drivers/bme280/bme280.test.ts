@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { formatFieldValue } from "../../agent/model.ts";
-import { DATASHEET_EXAMPLE_CALIBRATION, SimBme280, type SimBme280Options } from "../../firmware-sim/chips/bme280.ts";
+import { CTRL_MEAS_HISTORY, DATASHEET_EXAMPLE_CALIBRATION, SimBme280, type SimBme280Options } from "../../firmware-sim/chips/bme280.ts";
 import { createSimHal } from "../../firmware-sim/index.ts";
 import { numericField, withDevice } from "../testing.ts";
 import { bme280, parseCalibration } from "./index.ts";
@@ -114,6 +114,16 @@ describe("bme280 driver on the simulated chip", () => {
       assert.equal(model.forcedConversions, 3);
       // osrs_t ×1 (001), osrs_p ×1 (001), mode forced (01)
       assert.deepEqual(model.ctrlMeasWrites, [0b001_001_01, 0b001_001_01, 0b001_001_01]);
+    });
+  });
+
+  test("the chip model keeps only the latest ctrl_meas writes, however many reads a long run makes", async () => {
+    const { model, device } = await setup({ timing: "instant" });
+    await withDevice(device, async () => {
+      const reads = CTRL_MEAS_HISTORY * 3;
+      for (let i = 0; i < reads; i++) await device.read();
+      assert.equal(model.forcedConversions, reads);
+      assert.deepEqual(model.ctrlMeasWrites, Array.from({ length: CTRL_MEAS_HISTORY }, () => 0b001_001_01));
     });
   });
 

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { formatFieldValue } from "../../agent/model.ts";
-import { SimSht3x, sensirionCrc8, type SimSht3xOptions } from "../../firmware-sim/chips/sht3x.ts";
+import { COMMAND_HISTORY, SimSht3x, sensirionCrc8, type SimSht3xOptions } from "../../firmware-sim/chips/sht3x.ts";
 import { createSimHal } from "../../firmware-sim/index.ts";
 import { i2cFaults } from "../../firmware-sim/world.ts";
 import { numericField, withDevice } from "../testing.ts";
@@ -196,6 +196,15 @@ describe("sht3x driver on the simulated chip", () => {
       sht3x.open(hal, { i2c: { bus: BUS, address: ADDRESS } }),
       /^Error: sht3x at 0x44 on I2C bus 1: not an SHT3x: after a soft reset its status word reads 0x0000/,
     );
+  });
+
+  test("the chip model keeps only the latest commands, however many reads a long run makes", async () => {
+    const { model, device } = await setup({ timing: "instant" }, { repeatability: "low" });
+    await withDevice(device, async () => {
+      for (let i = 0; i < COMMAND_HISTORY * 3; i++) await device.read();
+      // The open's four commands have long been forgotten: only single-shot reads remain.
+      assert.deepEqual(model.commands, Array.from({ length: COMMAND_HISTORY }, () => 0x2416));
+    });
   });
 
   test("concurrent reads are serialised; read after close rejects", async () => {

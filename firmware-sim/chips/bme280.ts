@@ -121,6 +121,9 @@ export interface SimBme280Options {
   clock?: () => number;
 }
 
+/** How many ctrl_meas writes SimBme280 remembers for tests to inspect. */
+export const CTRL_MEAS_HISTORY = 64;
+
 interface PendingConversion {
   endsAt: number;
   data: Buffer;
@@ -130,7 +133,10 @@ export class SimBme280 implements SimI2cDevice, Faultable {
   readonly supportedFaults: readonly FaultKind[] = ["stuck"];
   readonly chipId: number;
   readonly calibration: Readonly<Bme280Calibration>;
-  /** Every value written to ctrl_meas (0xF4), in order. */
+  /**
+   * The latest values written to ctrl_meas (0xF4), oldest first: at most CTRL_MEAS_HISTORY, since every forced
+   * read writes it and a simulated gateway runs for hours (an unbounded list grew the agent's heap in the soak).
+   */
   readonly ctrlMeasWrites: number[] = [];
   /** Conversions started in forced mode. */
   forcedConversions = 0;
@@ -255,6 +261,7 @@ export class SimBme280 implements SimI2cDevice, Faultable {
         return;
       case REG_CTRL_MEAS:
         this.ctrlMeasWrites.push(value);
+        if (this.ctrlMeasWrites.length > CTRL_MEAS_HISTORY) this.ctrlMeasWrites.shift();
         this.ctrlMeas = value;
         this.ctrlHumLatched = this.ctrlHum;
         this.startMode(value & 0x03);

@@ -85,9 +85,15 @@ export function sensirionCrc8(data: Uint8Array): number {
   return crc;
 }
 
+/** How many command words SimSht3x remembers for tests to inspect. */
+export const COMMAND_HISTORY = 64;
+
 export class SimSht3x implements SimI2cDevice, Faultable {
   readonly supportedFaults: readonly FaultKind[] = ["stuck", "crc"];
-  /** Every command word the chip accepted or rejected, in order. */
+  /**
+   * The latest command words the chip accepted or rejected, oldest first: at most COMMAND_HISTORY, since every
+   * read sends one and a simulated gateway runs for hours.
+   */
   readonly commands: number[] = [];
 
   private environment: Sht3xEnvironment = { temperature: 20, humidity: 50 };
@@ -141,6 +147,7 @@ export class SimSht3x implements SimI2cDevice, Faultable {
     }
     const command = bytes.readUInt16BE(0);
     this.commands.push(command);
+    if (this.commands.length > COMMAND_HISTORY) this.commands.shift();
     return this.execute(command);
   }
 
