@@ -5,19 +5,20 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { serverKinds, type XmppTestServer } from "./support/servers.ts";
 import { AGENT_JID, startSimGateway, waitForFirstReadings, type SimGateway } from "./support/gateway-fixture.ts";
+import { Arrivals } from "./support/arrivals.ts";
 import { createClient, xml, type Element } from "../agent/xmpp/client.ts";
 
 /** A person's chat client: sends lines to the agent and collects the agent's answers. */
 class ChatClient {
   readonly replies: Element[] = [];
-  private readonly waiters = new Set<() => void>();
+  private readonly arrivals = new Arrivals();
 
   private constructor(private readonly client: ReturnType<typeof createClient>) {
     client.entity.on("stanza", (stanza: Element) => {
       if (!stanza.is("message") || stanza.attrs.type === "error" || stanza.getChildText("body") === null) return;
       if (String(stanza.attrs.from) !== AGENT_JID) return;
       this.replies.push(stanza);
-      for (const wake of this.waiters) wake();
+      this.arrivals.notify();
     });
   }
 
@@ -40,24 +41,7 @@ class ChatClient {
   }
 
   nextAfter(seen: number, timeoutMs = 10_000): Promise<Element> {
-    return new Promise((resolveReply, reject) => {
-      const check = () => {
-        const reply = this.replies[seen];
-        if (!reply) return;
-        cleanup();
-        resolveReply(reply);
-      };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new Error(`no answer within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const cleanup = () => {
-        clearTimeout(timer);
-        this.waiters.delete(check);
-      };
-      this.waiters.add(check);
-      check();
-    });
+    return this.arrivals.until(() => this.replies[seen], timeoutMs, () => `no answer within ${timeoutMs} ms`);
   }
 
   async close(): Promise<void> {

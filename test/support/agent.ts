@@ -1,6 +1,7 @@
 // Runs the real agent (the esbuild bundle, as shipped) as a child process against a test server, with JSON
 // logs the tests can wait on.
 import { spawn, type ChildProcess } from "node:child_process";
+import { Arrivals } from "./arrivals.ts";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -70,7 +71,7 @@ process.once("exit", () => running.forEach((child) => child.kill("SIGKILL")));
 export class AgentProcess {
   readonly logs: LogLine[] = [];
   readonly stderr: string[] = [];
-  private readonly waiters = new Set<() => void>();
+  private readonly arrivals = new Arrivals();
   readonly exited: Promise<number | null>;
 
   private constructor(readonly child: ChildProcess) {
@@ -87,7 +88,7 @@ export class AgentProcess {
         } catch {
           // not a log line (e.g. a crash trace): kept in stderr
         }
-        for (const wake of this.waiters) wake();
+        this.arrivals.notify();
       }
     });
     this.exited = new Promise((resolveExit) => child.once("exit", (code) => resolveExit(code)));
@@ -108,25 +109,11 @@ export class AgentProcess {
 
   /** Resolves with the first log line (from index `from`) matching; rejects after `timeoutMs` with the log tail. */
   waitForLog(predicate: (line: LogLine) => boolean, timeoutMs: number, from = 0): Promise<LogLine> {
-    return new Promise((resolveLine, reject) => {
-      const check = () => {
-        const found = this.logs.slice(from).find(predicate);
-        if (found) {
-          cleanup();
-          resolveLine(found);
-        }
-      };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new Error(`no matching log line within ${timeoutMs} ms; last lines:\n${this.stderr.slice(-15).join("\n")}`));
-      }, timeoutMs);
-      const cleanup = () => {
-        clearTimeout(timer);
-        this.waiters.delete(check);
-      };
-      this.waiters.add(check);
-      check();
-    });
+    return this.arrivals.until(
+      () => this.logs.slice(from).find(predicate),
+      timeoutMs,
+      () => `no matching log line within ${timeoutMs} ms; last lines:\n${this.stderr.slice(-15).join("\n")}`,
+    );
   }
 
   waitForMessage(message: string, timeoutMs: number, from = 0): Promise<LogLine> {

@@ -3,6 +3,7 @@
 // arrives as one string, "READY=1\nSTATUS=…\n".
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
+import { Arrivals } from "./arrivals.ts";
 
 const RECEIVER = `
 import json, socket, sys
@@ -19,7 +20,7 @@ process.once("exit", () => running.forEach((child) => child.kill("SIGKILL")));
 
 export class NotifySocket {
   readonly datagrams: string[] = [];
-  private readonly waiters = new Set<() => void>();
+  private readonly arrivals = new Arrivals();
 
   private constructor(
     readonly address: string,
@@ -40,7 +41,7 @@ export class NotifySocket {
         const datagram = JSON.parse(line) as string;
         if (datagram === "LISTENING") return resolve();
         socket.datagrams.push(datagram);
-        for (const wake of socket.waiters) wake();
+        socket.arrivals.notify();
       });
     });
     await listening;
@@ -53,24 +54,12 @@ export class NotifySocket {
   }
 
   /** Resolves when `count` assignments equal to `assignment` have arrived; rejects after `timeoutMs`. */
-  waitFor(assignment: string, timeoutMs: number, count = 1): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        if (this.assignments.filter((line) => line === assignment).length < count) return;
-        cleanup();
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new Error(`no ${count}× ${assignment} within ${timeoutMs} ms; received: ${JSON.stringify(this.datagrams)}`));
-      }, timeoutMs);
-      const cleanup = () => {
-        clearTimeout(timer);
-        this.waiters.delete(check);
-      };
-      this.waiters.add(check);
-      check();
-    });
+  async waitFor(assignment: string, timeoutMs: number, count = 1): Promise<void> {
+    await this.arrivals.until(
+      () => (this.assignments.filter((line) => line === assignment).length >= count ? true : undefined),
+      timeoutMs,
+      () => `no ${count}× ${assignment} within ${timeoutMs} ms; received: ${JSON.stringify(this.datagrams)}`,
+    );
   }
 
   close(): void {
