@@ -1,4 +1,7 @@
 // A benchmark figure: xedge against a baseline measured in the same run, as a ratio beside its target.
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import os from "node:os";
 
 export interface Figure {
   name: string;
@@ -42,4 +45,34 @@ export function figure(
 /** Items per second from a count and milliseconds. */
 export function perSecond(count: number, ms: number): number {
   return (count * 1000) / ms;
+}
+
+/** The machine a run was measured on, saved with its figures. */
+export function machine() {
+  const cpus = os.cpus();
+  return {
+    cpu: cpus[0]?.model.trim() ?? "unknown",
+    cores: cpus.length,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+  };
+}
+
+/**
+ * Runs a baseline in its own Node process (`script JOBFILE`, TypeScript through tsx, trusting the test server's CA
+ * the way @xmpp/client can: NODE_EXTRA_CA_CERTS) and resolves with the JSON it prints.
+ */
+export async function runWorker<Result>(script: string, jobFile: string, caFile: string, what: string): Promise<Result> {
+  const child = spawn(process.execPath, ["--import", "tsx", script, jobFile], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, NODE_EXTRA_CA_CERTS: caFile },
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  const [code] = (await once(child, "exit")) as [number | null];
+  if (code !== 0) throw new Error(`${what} exited with ${code}: ${stderr.trim()}`);
+  return JSON.parse(stdout) as Result;
 }

@@ -14,6 +14,7 @@ import { startServer } from "../test/support/servers.ts";
 import { Observer } from "../test/support/observer.ts";
 import { checkNodes, Fleet, fleetAccounts, MAX_SENSORS_PER_GATEWAY, nodeProblems } from "../test/support/fleet.ts";
 import { parseDuration } from "../agent/duration.ts";
+import { machine } from "./figures.ts";
 
 const READER = { user: "ops", password: "ops-secret" };
 const SAMPLE_EVERY_MS = 5_000;
@@ -78,21 +79,14 @@ function emptyNodeRss(): number {
   return Number(execFileSync(process.execPath, ["-e", "process.stdout.write(String(process.memoryUsage().rss))"], { encoding: "utf8" }));
 }
 
-function machine() {
-  const cpus = os.cpus();
-  return {
-    cpu: cpus[0]?.model.trim() ?? "unknown",
-    cores: cpus.length,
-    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-    os: `${os.type()} ${os.release()} ${os.arch()}`,
-    node: process.version,
-    openFilesLimit: execFileSync("sh", ["-c", "ulimit -n"], { encoding: "utf8" }).trim(),
-  };
+/** The machine, with the open-files limit that bounds how many gateways one process can hold. */
+function fleetMachine() {
+  return { ...machine(), openFilesLimit: execFileSync("sh", ["-c", "ulimit -n"], { encoding: "utf8" }).trim() };
 }
 
 const startedAt = new Date();
 const loadAverageAtStart = os.loadavg();
-const host = machine();
+const host = fleetMachine();
 const offeredPerS = (gateways * sensorsPerGateway * 1000) / intervalMs;
 process.stderr.write(
   `xedge fleet: ${gateways} gateways × ${sensorsPerGateway} sensors every ${args.interval} (${offeredPerS.toFixed(0)} readings/s offered), ` +

@@ -1,13 +1,11 @@
 // The login figure: CPU time per login of xedge's SCRAM (node:crypto, salted password cached for reconnects)
 // against @xmpp/client as it comes (SCRAM-SHA-1 hashed in JavaScript by the sasl-scram-sha-1 package, which is
 // also what xedge used before). Both run in one child process (login-child.ts), taking turns.
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { XmppTestServer } from "../test/support/servers.ts";
-import { figure, median, type Figure } from "./figures.ts";
+import { figure, median, runWorker, type Figure } from "./figures.ts";
 import type { LoginJob, LoginRuns } from "./login-child.ts";
 import { GATEWAY } from "./publish.ts";
 
@@ -19,17 +17,7 @@ export async function loginFigures(server: XmppTestServer, repetitions: number, 
     const job: LoginJob = { service: server.service, domain: server.domain, caFile: server.caFile, username: GATEWAY.user, password: GATEWAY.password, repetitions };
     const jobFile = join(work, "job.json");
     writeFileSync(jobFile, JSON.stringify(job));
-    const child = spawn(process.execPath, ["--import", "tsx", LOGIN_CHILD, jobFile], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, NODE_EXTRA_CA_CERTS: server.caFile },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    const [code] = (await once(child, "exit")) as [number | null];
-    if (code !== 0) throw new Error(`login worker exited with ${code}: ${stderr.trim()}`);
-    const runs = JSON.parse(stdout) as LoginRuns;
+    const runs = await runWorker<LoginRuns>(LOGIN_CHILD, jobFile, server.caFile, "login worker");
     const cpu = (side: keyof LoginRuns) => runs[side].map((login) => login.cpuMs);
     const wall = (side: keyof LoginRuns) => runs[side].map((login) => login.wallMs);
     progress(

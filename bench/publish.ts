@@ -3,7 +3,6 @@
 // same way. xedge's clocks include what it really does per run (disco#info, the first publish of each node with
 // publish-options, reading pages from the store, recording acknowledgements); the baseline's nodes are created
 // before its clock starts.
-import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,7 +17,7 @@ import { createLogger } from "../agent/log.ts";
 import type { Sample } from "../agent/model.ts";
 import type { XmppTestServer } from "../test/support/servers.ts";
 import { AgentProcess, writeAgentConfig } from "../test/support/agent.ts";
-import { figure, perSecond, type Figure } from "./figures.ts";
+import { figure, perSecond, runWorker, type Figure } from "./figures.ts";
 import { bme280Samples, numbered } from "./readings.ts";
 import type { BareJob } from "./bare-publisher.ts";
 
@@ -48,17 +47,7 @@ export async function bareRun(server: XmppTestServer, work: string, nodePrefix: 
   };
   const jobFile = join(work, `${nodePrefix.replaceAll("/", "_")}.json`);
   writeFileSync(jobFile, JSON.stringify(job));
-  const child = spawn(process.execPath, ["--import", "tsx", BARE_PUBLISHER, jobFile], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, NODE_EXTRA_CA_CERTS: server.caFile },
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-  const [code] = (await once(child, "exit")) as [number | null];
-  if (code !== 0) throw new Error(`bare publisher exited with ${code}: ${stderr.trim()}`);
-  const result = JSON.parse(stdout) as { published: number; elapsedMs: number };
+  const result = await runWorker<{ published: number; elapsedMs: number }>(BARE_PUBLISHER, jobFile, server.caFile, "bare publisher");
   if (result.published !== samples.length) throw new Error(`bare publisher published ${result.published} of ${samples.length}`);
   return result.elapsedMs;
 }

@@ -14,7 +14,7 @@ import os from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startServer, serverKinds, type ServerKind } from "../test/support/servers.ts";
-import type { Figure } from "./figures.ts";
+import { machine, type Figure } from "./figures.ts";
 import { insertFigures } from "./insert.ts";
 import { BARE, GATEWAY, drainFigure, publishFigure } from "./publish.ts";
 import { OPERATOR, readoutFigures } from "./readout.ts";
@@ -46,16 +46,6 @@ const memoryMinutes = minutesValue(flags.minutes, 10);
 
 const progress = (line: string) => process.stderr.write(`  ${line}\n`);
 
-function machine() {
-  const cpus = os.cpus();
-  return {
-    cpu: cpus[0]?.model.trim() ?? "unknown",
-    cores: cpus.length,
-    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-    os: `${os.type()} ${os.release()} ${os.arch()}`,
-    node: process.version,
-  };
-}
 
 function servers(): ServerKind[] {
   const wanted = process.env["XEDGE_BENCH_SERVERS"]?.split(",").map((s) => s.trim());
