@@ -5,7 +5,7 @@ import { describe, it } from "node:test";
 import type { ActuatorDevice } from "../drivers/driver.ts";
 import { Readout } from "./readout.ts";
 import { Control, type AuditEntry } from "./control.ts";
-import type { Field } from "./model.ts";
+import type { Field } from "../lib/model.ts";
 import type { SensorState } from "./sampler.ts";
 import type { StoredReading } from "./store.ts";
 import type { Logger } from "./log.ts";
@@ -19,7 +19,7 @@ import {
   renderStatus,
   statusOf,
 } from "./chat-commands.ts";
-import { age, clockTime, span, sparkline } from "./text.ts";
+import { age, clockTime, span, sparkline } from "../lib/text.ts";
 
 const NOW = new Date("2025-01-05T12:03:43.000Z");
 const UTC = { now: NOW, timeZone: "UTC" };

@@ -3,11 +3,11 @@
 // stanzas; the ad-hoc face (xmpp/adhoc.ts) reuses the history summary, the sparkline and the health snapshot.
 // Nothing here knows about XMPP.
 import type { Readout, ReadoutFailure, ReadoutGroup, Period } from "./readout.ts";
-import { clockTime, span, sparkline, when, type TimeFormat } from "./text.ts";
+import { clockTime, span, sparkline, when, type TimeFormat } from "../lib/text.ts";
 import type { Control } from "./control.ts";
 import type { SensorState } from "./sampler.ts";
-import { formatFieldValue, type Field } from "./model.ts";
-import { formatDuration, parseDuration } from "./duration.ts";
+import { formatFieldValue, type Field } from "../lib/model.ts";
+import { formatDuration, parseDuration } from "../lib/duration.ts";
 import { errorText } from "./log.ts";
 
 export const COMMANDS = [

@@ -6,8 +6,8 @@ import { createLogger, errorText, type AgentLogger } from "./log.ts";
 import { startAgent, type Agent } from "./main.ts";
 import { connectSystemd, type SystemdNotifier } from "./sd-notify.ts";
 import { openForStatus, type StoreStatus } from "./store.ts";
-import { formatFieldValue } from "./model.ts";
-import { age } from "./text.ts";
+import { formatFieldValue } from "../lib/model.ts";
+import { age } from "../lib/text.ts";
 import { sensorDrivers } from "../drivers/registry.ts";
 import { HardwareAccessError } from "../drivers/hal.ts";
 

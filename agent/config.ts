@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { isAbsolute, resolve, dirname } from "node:path";
 import { LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
-import { parseDuration } from "./duration.ts";
+import { parseDuration } from "../lib/duration.ts";
 import { actuatorDrivers, sensorDrivers } from "../drivers/registry.ts";
 import { FAULT_KINDS, type ScheduledFault } from "../firmware-sim/faults.ts";
 import type { ReportPolicy } from "./policy.ts";

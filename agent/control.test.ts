@@ -8,7 +8,7 @@ import { Authz } from "./authz.ts";
 import { Store } from "./store.ts";
 import type { ActuatorEntry } from "./actuators.ts";
 import type { ActuatorDevice, ParameterSpec, ParameterValue } from "../drivers/driver.ts";
-import type { Field } from "./model.ts";
+import type { Field } from "../lib/model.ts";
 import type { Logger } from "./log.ts";
 
 const VALVE_PARAMETERS: ParameterSpec[] = [

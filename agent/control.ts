@@ -16,7 +16,7 @@
 import type { ParameterSpec, ParameterValue } from "../drivers/driver.ts";
 import type { ActuatorEntry } from "./actuators.ts";
 import type { Authz } from "./authz.ts";
-import { formatFieldValue } from "./model.ts";
+import { formatFieldValue } from "../lib/model.ts";
 import { errorText, type Logger } from "./log.ts";
 
 /** The parameter types of XEP-0325 `<set>`. */

@@ -1,7 +1,7 @@
 // The gateway's health in one line and one class, for whoever shows it (XMPP presence, the chat `status`):
 // failing sensors, the outbox, the last publish, readings dropped by the store's bound.
 import type { SensorState } from "./sampler.ts";
-import { age } from "./text.ts";
+import { age } from "../lib/text.ts";
 
 /** Worst first: a failing sensor needs a person, a backlog usually clears by itself. */
 export type HealthClass = "dnd" | "away" | "available";

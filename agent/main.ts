@@ -6,7 +6,7 @@ import { actuatorDrivers, sensorDrivers } from "../drivers/registry.ts";
 import { Actuators } from "./actuators.ts";
 import { Authz } from "./authz.ts";
 import { Store, type StoreLimits } from "./store.ts";
-import { OneAtATime } from "./one-at-a-time.ts";
+import { OneAtATime } from "../lib/one-at-a-time.ts";
 import { Sampler } from "./sampler.ts";
 import { Publisher } from "./publisher.ts";
 import { XmppConnection, type ConnectionOptions } from "./xmpp/connection.ts";

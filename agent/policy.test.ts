@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { changedBeyondBand, shouldKeep } from "./policy.ts";
-import type { Field } from "./model.ts";
+import type { Field } from "../lib/model.ts";
 
 const t = (value: number): Field => ({ type: "numeric", name: "temperature", value, unit: "°C", decimals: 2 });
 const door = (value: boolean): Field => ({ type: "boolean", name: "open", value });

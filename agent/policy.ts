@@ -1,7 +1,7 @@
 // When a sample becomes a stored (and so published) reading. Without a deadband every sample is kept. With one,
 // a sample is kept when some field moved beyond its band since the last kept reading (change of value), or
 // when nothing has been kept for maxSilence, so consumers can tell a steady value from a dead sensor.
-import type { Field } from "./model.ts";
+import type { Field } from "../lib/model.ts";
 
 export interface ReportPolicy {
   /** A band for every numeric field, or per field name; fields without a band report any change. */

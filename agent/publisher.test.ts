@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { after, afterEach, before, describe, it } from "node:test";
 import type { Logger } from "./log.ts";
-import type { Reading, Sample } from "./model.ts";
+import type { Reading, Sample } from "../lib/model.ts";
 import { PublishError, Publisher, type PublisherOptions, type PublishSink } from "./publisher.ts";
 import { Store, type StoredReading } from "./store.ts";
 

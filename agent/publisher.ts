@@ -2,7 +2,7 @@
 // the outbox only when the sink resolves, i.e. when the server's iq result arrived. Publishes are pipelined
 // within a bounded window. Nothing here knows XMPP: the sink is the XEP-0060 face.
 import { EventEmitter } from "node:events";
-import type { Reading } from "./model.ts";
+import type { Reading } from "../lib/model.ts";
 import type { Store, StoredReading } from "./store.ts";
 import { errorText, type Logger } from "./log.ts";
 

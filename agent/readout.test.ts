@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { ActuatorDevice } from "../drivers/driver.ts";
 import type { ActuatorEntry } from "./actuators.ts";
-import type { Field } from "./model.ts";
+import type { Field } from "../lib/model.ts";
 import { aggregate, MAX_RAW_READINGS, periodStart, Readout, type ReadoutRequest, type ReadoutType } from "./readout.ts";
 import type { SensorState } from "./sampler.ts";
 import type { StoredReading } from "./store.ts";

@@ -5,7 +5,7 @@
 // field's own name, so a series of `temperature` reads the same whatever the period, and the extremes follow
 // the XEP-0323 author's naming ("Temperature, Min"/"Temperature, Max") in our lowerCamelCase: `temperature, min`
 // and `temperature, max`, flagged peak. Each period is stamped with its start.
-import type { Field, FieldFlags, NumericField } from "./model.ts";
+import type { Field, FieldFlags, NumericField } from "../lib/model.ts";
 import type { SensorState } from "./sampler.ts";
 import type { ActuatorEntry } from "./actuators.ts";
 import type { StoredReading } from "./store.ts";

@@ -4,7 +4,7 @@
 import type { Hal } from "../drivers/hal.ts";
 import type { SensorDevice, SensorDriver } from "../drivers/driver.ts";
 import type { SensorConfig } from "./config.ts";
-import type { Reading, Sample } from "./model.ts";
+import type { Reading, Sample } from "../lib/model.ts";
 import { shouldKeep } from "./policy.ts";
 import type { Store } from "./store.ts";
 import { errorText, type Logger } from "./log.ts";

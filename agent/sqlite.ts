@@ -1,7 +1,7 @@
 // A promise face over the sqlite3 package, with every operation run in order on one connection:
 // the async binding would otherwise interleave statements of different transactions.
 import sqlite3 from "sqlite3";
-import { OneAtATime } from "./one-at-a-time.ts";
+import { OneAtATime } from "../lib/one-at-a-time.ts";
 
 type Param = string | number | null;
 

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { formatFieldValue, type Field, type Sample } from "./model.ts";
+import { formatFieldValue, type Field, type Sample } from "../lib/model.ts";
 import { Database } from "./sqlite.ts";
 import { openForStatus, Store, type StoredReading } from "./store.ts";
 

@@ -7,7 +7,7 @@
 // their sequence numbers are given again after a restart without any id being reused on the wire.
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import type { Field, Reading, Sample } from "./model.ts";
+import type { Field, Reading, Sample } from "../lib/model.ts";
 import type { AuditEntry } from "./control.ts";
 import { Database } from "./sqlite.ts";
 

@@ -7,7 +7,7 @@ import { performance } from "node:perf_hooks";
 import { client, xml } from "@xmpp/client";
 import type { Element } from "@xmpp/xml";
 import { readingPayload } from "../agent/xmpp/fields.ts";
-import type { Field } from "../agent/model.ts";
+import type { Field } from "../lib/model.ts";
 
 export interface BareJob {
   service: string;

@@ -13,7 +13,7 @@ import { parseArgs } from "node:util";
 import { startServer } from "../test/support/servers.ts";
 import { Observer } from "../test/support/observer.ts";
 import { checkNodes, Fleet, fleetAccounts, MAX_SENSORS_PER_GATEWAY, nodeProblems } from "../test/support/fleet.ts";
-import { parseDuration } from "../agent/duration.ts";
+import { parseDuration } from "../lib/duration.ts";
 import { machine } from "./figures.ts";
 
 const READER = { user: "ops", password: "ops-secret" };

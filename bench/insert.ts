@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { MIGRATIONS, Store } from "../agent/store.ts";
 import { Database } from "../agent/sqlite.ts";
-import type { Reading, Sample } from "../agent/model.ts";
+import type { Reading, Sample } from "../lib/model.ts";
 import { figure, perSecond, type Figure } from "./figures.ts";
 import { bme280Samples, numbered } from "./readings.ts";
 

@@ -14,7 +14,7 @@ import { Publisher } from "../agent/publisher.ts";
 import { XmppConnection } from "../agent/xmpp/connection.ts";
 import { PubsubSink } from "../agent/xmpp/pubsub.ts";
 import { createLogger } from "../agent/log.ts";
-import type { Sample } from "../agent/model.ts";
+import type { Sample } from "../lib/model.ts";
 import type { XmppTestServer } from "../test/support/servers.ts";
 import { AgentProcess, writeAgentConfig } from "../test/support/agent.ts";
 import { figure, perSecond, runWorker, type Figure } from "./figures.ts";

@@ -1,6 +1,6 @@
 // The readings every benchmark uses: what a BME280 reports (three numeric fields), one per sensor per second,
 // interleaved by second the way the sampler commits them. Deterministic, so xedge and its baseline get the same rows.
-import type { NumericField, Reading, Sample } from "../agent/model.ts";
+import type { NumericField, Reading, Sample } from "../lib/model.ts";
 
 function numeric(name: string, value: number, unit: string): NumericField {
   return { type: "numeric", name, value, unit, decimals: 2, flags: { momentary: true } };

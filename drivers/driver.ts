@@ -1,6 +1,6 @@
 // What a device driver is, as the registry and the sampler see it.
 import { z } from "zod";
-import type { Field } from "../agent/model.ts";
+import type { Field } from "../lib/model.ts";
 import type { Hal } from "./hal.ts";
 
 /** An opened sensor: one `read()` is one sample of all its fields. */

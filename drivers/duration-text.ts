@@ -2,7 +2,7 @@
 // validated options: config validates a driver's options and defineSensorDriver parses them again at open,
 // so a schema that turned the text into a number would fail that second parse. Drivers convert with durationMs().
 import { z } from "zod";
-import { parseDuration } from "../agent/duration.ts";
+import { parseDuration } from "../lib/duration.ts";
 
 export function durationText(example: string, { allowZero = false }: { allowZero?: boolean } = {}) {
   return z.string().refine(

@@ -1,7 +1,7 @@
 // What every I2C chip driver shares: opening the bus and probing the chip with errors that name the device,
 // one conversion at a time, and a close that lets a running conversion finish before the bus goes.
-import type { Field } from "../agent/model.ts";
-import { OneAtATime } from "../agent/one-at-a-time.ts";
+import type { Field } from "../lib/model.ts";
+import { OneAtATime } from "../lib/one-at-a-time.ts";
 import type { SensorDevice } from "./driver.ts";
 import type { Hal, I2cBus } from "./hal.ts";
 import { describeI2cError, deviceLabel, type I2cDeviceName } from "./i2c-errors.ts";

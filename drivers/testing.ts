@@ -1,6 +1,6 @@
 // Helpers for driver tests.
 import assert from "node:assert/strict";
-import type { Field, NumericField } from "../agent/model.ts";
+import type { Field, NumericField } from "../lib/model.ts";
 import type { SensorDevice } from "./driver.ts";
 
 /** The numeric field `name` of a sample; fails the test when there is none. */

@@ -2,7 +2,7 @@
 // field), the outbox from the store, and how to connect. Pure rendering; scripts/demo.ts feeds and draws it.
 import type { Element } from "@xmpp/xml";
 import type { StoreStatus } from "../agent/store.ts";
-import { age, sparkline } from "../agent/text.ts";
+import { age, sparkline } from "../lib/text.ts";
 
 /** Points kept per sensor for its sparkline. */
 const HISTORY = 24;

@@ -10,7 +10,7 @@ import { parseArgs } from "node:util";
 import { startServer } from "../test/support/servers.ts";
 import { AgentProcess, writeAgentConfig } from "../test/support/agent.ts";
 import { Observer, type Item } from "../test/support/observer.ts";
-import { formatDuration } from "../agent/duration.ts";
+import { formatDuration } from "../lib/duration.ts";
 import { openForStatus } from "../agent/store.ts";
 import { DemoView } from "./demo-view.ts";
 

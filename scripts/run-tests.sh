@@ -3,5 +3,5 @@
 # passed to node, e.g. --test-name-pattern.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mapfile -t files < <(find agent drivers firmware-sim test -name '*.test.ts' | sort)
+mapfile -t files < <(find lib agent drivers firmware-sim test -name '*.test.ts' | sort)
 exec node --import tsx --test --test-timeout=600000 "$@" "${files[@]}"

@@ -19,10 +19,10 @@ import { formElement } from "./control.ts";
 import type { Authz, Role } from "../authz.ts";
 import type { Control } from "../control.ts";
 import type { Readout } from "../readout.ts";
-import { formatFieldValue, type Field } from "../model.ts";
-import { parseDuration, formatDuration } from "../duration.ts";
+import { formatFieldValue, type Field } from "../../lib/model.ts";
+import { parseDuration, formatDuration } from "../../lib/duration.ts";
 import { DEFAULT_HISTORY_MS, MAX_HISTORY_MS, historySummary, renderCurrent, renderHistory, renderStatus, type AgentStatus } from "../chat-commands.ts";
-import { span, sparkline } from "../text.ts";
+import { span, sparkline } from "../../lib/text.ts";
 import { errorText, type Logger } from "../log.ts";
 
 export const NS_COMMANDS = "http://jabber.org/protocol/commands";

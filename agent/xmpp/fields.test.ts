@@ -1,7 +1,7 @@
 // The XEP-0323 rendering of a reading, as it goes into the pubsub item.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { Field, Reading } from "../model.ts";
+import type { Field, Reading } from "../../lib/model.ts";
 import { NS_SENSORDATA, nodeElement, readingPayload } from "./fields.ts";
 
 const timestamp = new Date(Date.UTC(2024, 0, 15, 12, 0, 0, 250));

@@ -1,6 +1,6 @@
 // XEP-0323 rendering of the reading model: the pubsub payload and the readout answers use the same one.
 import { xml, type Element } from "./client.ts";
-import { formatFieldValue, type Field, type Reading } from "../model.ts";
+import { formatFieldValue, type Field, type Reading } from "../../lib/model.ts";
 
 export const NS_SENSORDATA = "urn:xmpp:iot:sensordata";
 

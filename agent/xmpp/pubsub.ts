@@ -6,7 +6,7 @@ import { xml, type Element } from "./client.ts";
 import type { XmppConnection } from "./connection.ts";
 import { readingPayload } from "./fields.ts";
 import { PublishError, type PublishSink } from "../publisher.ts";
-import type { Reading } from "../model.ts";
+import type { Reading } from "../../lib/model.ts";
 
 const NS_PUBSUB = "http://jabber.org/protocol/pubsub";
 const NS_PUBSUB_OWNER = "http://jabber.org/protocol/pubsub#owner";

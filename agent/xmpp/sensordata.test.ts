@@ -6,7 +6,7 @@ import type { IqRoute } from "./connection.ts";
 import { LIMITS, parseRequest, parseXsDateTime, registerSensorData, RequestError, resultMessages } from "./sensordata.ts";
 import { Readout, type ReadoutResult } from "../readout.ts";
 import { Authz } from "../authz.ts";
-import type { Field } from "../model.ts";
+import type { Field } from "../../lib/model.ts";
 import type { Logger } from "../log.ts";
 
 const NS = "urn:xmpp:iot:sensordata";

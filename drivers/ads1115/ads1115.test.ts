@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { z } from "zod";
-import { formatFieldValue } from "../../agent/model.ts";
+import { formatFieldValue } from "../../lib/model.ts";
 import { outputCode, SimAds1115, type SimAds1115Options } from "../../firmware-sim/chips/ads1115.ts";
 import { createSimHal } from "../../firmware-sim/index.ts";
 import { i2cFaults } from "../../firmware-sim/world.ts";

@@ -12,7 +12,7 @@
 // voltage is unknown, so the reading fails with an error naming the channel rather than publishing it.
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
-import { momentaryNumeric, type Field, type NumericField } from "../../agent/model.ts";
+import { momentaryNumeric, type Field, type NumericField } from "../../lib/model.ts";
 import { defineSensorDriver, i2cOptions } from "../driver.ts";
 import type { Hal, I2cBus } from "../hal.ts";
 import { I2cChip, openI2cChip } from "../i2c-chip.ts";

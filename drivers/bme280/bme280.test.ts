@@ -1,7 +1,7 @@
 // The BME280 driver through the simulated HAL: sim I2C bus + register-level chip model.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { formatFieldValue } from "../../agent/model.ts";
+import { formatFieldValue } from "../../lib/model.ts";
 import { CTRL_MEAS_HISTORY, DATASHEET_EXAMPLE_CALIBRATION, SimBme280, type SimBme280Options } from "../../firmware-sim/chips/bme280.ts";
 import { createSimHal } from "../../firmware-sim/index.ts";
 import { numericField, withDevice } from "../testing.ts";

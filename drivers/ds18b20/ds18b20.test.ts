@@ -4,7 +4,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { parseConfig } from "../../agent/config.ts";
-import { formatFieldValue, type Field, type NumericField } from "../../agent/model.ts";
+import { formatFieldValue, type Field, type NumericField } from "../../lib/model.ts";
 import { crc8 as simCrc8, SimDs18b20, type SimDs18b20Options } from "../../firmware-sim/onewire.ts";
 import { createSimHal, type SimHal } from "../../firmware-sim/index.ts";
 import { populate } from "../../firmware-sim/world.ts";

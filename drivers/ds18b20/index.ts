@@ -10,7 +10,7 @@
 // an all-zero scratchpad (CRC 00 is "valid": the data line held low), a configuration register that no
 // DS18B20 has, values outside −55…+125 °C, and the 85 °C power-on value (see plausibleEightyFive).
 import { z } from "zod";
-import { momentaryNumeric, type Field } from "../../agent/model.ts";
+import { momentaryNumeric, type Field } from "../../lib/model.ts";
 import { defineSensorDriver, type SensorDevice } from "../driver.ts";
 import { durationMs, durationText } from "../duration-text.ts";
 import { HardwareAccessError, type Hal, type OneWire } from "../hal.ts";

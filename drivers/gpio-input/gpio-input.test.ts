@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, test } from "node:test";
 import { parseConfig } from "../../agent/config.ts";
-import type { Field } from "../../agent/model.ts";
+import type { Field } from "../../lib/model.ts";
 import { createSimHal } from "../../firmware-sim/index.ts";
 import { populate } from "../../firmware-sim/world.ts";
 import type { SensorDevice } from "../driver.ts";

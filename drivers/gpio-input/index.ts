@@ -14,7 +14,7 @@
 // and `rate` (pulses in the last sampling period × perPulse, per second/minute/hour); with a `counter`
 // block also `total` (count × perPulse, e.g. mm of rain since start).
 import { z } from "zod";
-import { momentaryNumeric, type Field } from "../../agent/model.ts";
+import { momentaryNumeric, type Field } from "../../lib/model.ts";
 import { defineSensorDriver, type SensorDevice } from "../driver.ts";
 import { durationMs, durationText } from "../duration-text.ts";
 import type { Edge, GpioLine, Hal } from "../hal.ts";

@@ -3,7 +3,7 @@
 // load is in a known state whenever the agent is not running it. Most opto-isolated relay boards switch
 // on when their input is pulled low: `activeLow: true` makes `state: true` mean "relay energized" there.
 import { z } from "zod";
-import type { Field } from "../../agent/model.ts";
+import type { Field } from "../../lib/model.ts";
 import { defineActuatorDriver, type ActuatorDevice, type ParameterSpec, type ParameterValue } from "../driver.ts";
 import type { GpioLine, Hal } from "../hal.ts";
 import { headerPin } from "../gpio-input/index.ts";

@@ -3,7 +3,7 @@
 // Registers that are consecutive are fetched together (up to 125 per request, the protocol's limit); a gap starts
 // a new request, because devices answer "illegal data address" for unmapped registers in between.
 import { z } from "zod";
-import type { Field } from "../../agent/model.ts";
+import type { Field } from "../../lib/model.ts";
 import { durationMs, durationText } from "../duration-text.ts";
 import { defineSensorDriver, type SensorDevice } from "../driver.ts";
 import { HardwareAccessError, type Hal } from "../hal.ts";

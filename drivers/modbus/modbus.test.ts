@@ -1,7 +1,7 @@
 // The Modbus RTU driver against firmware-sim's slaves, through the real serialport package over a socat pty.
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
-import type { Field } from "../../agent/model.ts";
+import type { Field } from "../../lib/model.ts";
 import { createSimHal } from "../../firmware-sim/index.ts";
 import { SimModbusSlave, crc16 as slaveCrc16 } from "../../firmware-sim/serial/modbus-slave.ts";
 import { placeSimSerialPort, releaseSimSerialPort, type SimSerialPort } from "../../firmware-sim/serial/pty.ts";

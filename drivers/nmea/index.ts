@@ -8,7 +8,7 @@
 // or repeating the same fix time: a stuck receiver) and when the receiver reports that it has no fix: a reading
 // without a position would look like a valid sample, so the error text carries what the receiver does know
 // (satellites in use).
-import { momentaryNumeric, type Field, type IntField } from "../../agent/model.ts";
+import { momentaryNumeric, type Field, type IntField } from "../../lib/model.ts";
 import { durationMs, durationText } from "../duration-text.ts";
 import { defineSensorDriver, type SensorDevice } from "../driver.ts";
 import { HardwareAccessError, type Hal } from "../hal.ts";

@@ -1,7 +1,7 @@
 // The NMEA driver against firmware-sim's GNSS receiver, through the real serialport package over a socat pty.
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
-import type { Field, NumericField } from "../../agent/model.ts";
+import type { Field, NumericField } from "../../lib/model.ts";
 import { createSimHal } from "../../firmware-sim/index.ts";
 import { SimGps, withChecksum, type SimGpsOptions } from "../../firmware-sim/serial/gps.ts";
 import { placeSimSerialPort, releaseSimSerialPort } from "../../firmware-sim/serial/pty.ts";

@@ -7,7 +7,7 @@
 // out. With `fields` declared, a reading has exactly those fields, typed, with units, and each must be present:
 // that is also how a line cut short is noticed in key=value format.
 import { z } from "zod";
-import type { Field } from "../../agent/model.ts";
+import type { Field } from "../../lib/model.ts";
 import { durationMs, durationText } from "../duration-text.ts";
 import { defineSensorDriver, type SensorDevice } from "../driver.ts";
 import { HardwareAccessError, type Hal } from "../hal.ts";

@@ -1,7 +1,7 @@
 // The serial-lines driver against firmware-sim's line-printing sketch, through the real serialport package over a pty.
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
-import type { Field } from "../../agent/model.ts";
+import type { Field } from "../../lib/model.ts";
 import { createSimHal } from "../../firmware-sim/index.ts";
 import { SimLinePrinter, type SimLinePrinterOptions } from "../../firmware-sim/serial/line-printer.ts";
 import { placeSimSerialPort, releaseSimSerialPort } from "../../firmware-sim/serial/pty.ts";

@@ -11,7 +11,7 @@
 // Both CRCs are checked; a mismatch fails the reading rather than publishing a corrupted value.
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
-import { momentaryNumeric, type Field } from "../../agent/model.ts";
+import { momentaryNumeric, type Field } from "../../lib/model.ts";
 import { defineSensorDriver, i2cOptions } from "../driver.ts";
 import type { Hal, I2cBus } from "../hal.ts";
 import { I2cChip, openI2cChip } from "../i2c-chip.ts";

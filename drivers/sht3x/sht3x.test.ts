@@ -1,7 +1,7 @@
 // The SHT3x driver through the simulated HAL: sim I2C bus + command-level chip model.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { formatFieldValue } from "../../agent/model.ts";
+import { formatFieldValue } from "../../lib/model.ts";
 import { COMMAND_HISTORY, SimSht3x, sensirionCrc8, type SimSht3xOptions } from "../../firmware-sim/chips/sht3x.ts";
 import { createSimHal } from "../../firmware-sim/index.ts";
 import { i2cFaults } from "../../firmware-sim/world.ts";
