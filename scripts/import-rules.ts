@@ -12,7 +12,8 @@ const LAYERS = [
   { layer: "drivers", pattern: /^drivers\// },
   { layer: "firmware-sim", pattern: /^firmware-sim\// },
   { layer: "agent/xmpp", pattern: /^agent\/xmpp\// },
-  { layer: "composition root", pattern: /^agent\/(main|cli|entry|hardware[^/]*)\.ts$/ },
+  { layer: "composition root", pattern: /^agent\/(main|cli|entry)\.ts$/ },
+  { layer: "hardware table", pattern: /^agent\/hardware[^/]*\.ts$/ },
   { layer: "agent core", pattern: /^agent\// },
   { layer: "test", pattern: /^test\// },
   { layer: "bench", pattern: /^bench\// },
@@ -22,7 +23,7 @@ const LAYERS = [
 export type Layer = (typeof LAYERS)[number]["layer"];
 type ProductLayer = Exclude<Layer, "test" | "bench" | "scripts">;
 
-const PRODUCT: readonly ProductLayer[] = ["lib", "drivers", "drivers/real", "firmware-sim", "agent core", "composition root", "agent/xmpp"];
+const PRODUCT: readonly ProductLayer[] = ["lib", "drivers", "drivers/real", "firmware-sim", "agent core", "hardware table", "composition root", "agent/xmpp"];
 
 /**
  * Which layers each layer of the product may import (itself included only where listed). test/, bench/ and
@@ -38,10 +39,12 @@ export const RULES: Record<ProductLayer, { mayImport: readonly ProductLayer[]; w
                         why: "the real backends implement the HAL over the kernel's devices" },
   "firmware-sim":     { mayImport: ["lib", "drivers", "drivers/real", "firmware-sim"],
                         why: "the simulator stands behind the HAL and owns its settings; it never imports the agent" },
-  "agent core":       { mayImport: ["lib", "drivers", "agent core"],
-                        why: "the core knows no protocol and no hardware backend; the composition roots wire those in" },
+  "agent core":       { mayImport: ["lib", "drivers", "agent core", "hardware table"],
+                        why: "the core knows no protocol and no hardware backend; only the hardware table names the backends" },
+  "hardware table":   { mayImport: ["lib", "drivers", "drivers/real", "firmware-sim", "agent core", "hardware table"],
+                        why: "the one place in the agent that names the hardware backends (sim, real)" },
   "composition root": { mayImport: PRODUCT,
-                        why: "main, cli, entry and the hardware table wire the layers together" },
+                        why: "main, cli and entry wire the layers together" },
   "agent/xmpp":       { mayImport: ["lib", "agent core", "agent/xmpp"],
                         why: "a face translates stanzas to core calls and back" },
 };

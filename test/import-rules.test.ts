@@ -21,7 +21,8 @@ describe("import rules", () => {
     assert.equal(layerOf("drivers/bme280/index.ts"), "drivers");
     assert.equal(layerOf("firmware-sim/serial/models.ts"), "firmware-sim");
     assert.equal(layerOf("agent/main.ts"), "composition root");
-    assert.equal(layerOf("agent/hardware-backends.ts"), "composition root");
+    assert.equal(layerOf("agent/hardware.ts"), "hardware table");
+    assert.equal(layerOf("agent/hardware-backends.ts"), "hardware table");
     assert.equal(layerOf("agent/mainframe.ts"), "agent core");
     assert.equal(layerOf("agent/operator/health.ts"), "agent core");
     assert.equal(layerOf("agent/xmpp/presence.ts"), "agent/xmpp");
@@ -35,7 +36,9 @@ describe("import rules", () => {
       ["drivers/bme280/index.ts", `import { z } from "zod";\nimport { seconds } from "../../lib/duration.ts";\nexport { x } from "../../agent/config.ts";`],
       ["firmware-sim/world.ts", `import { readFileSync } from "node:fs";\nimport type { SensorConfig } from "../agent/config.ts";\nimport { FileOneWire } from "../drivers/real/onewire.ts";`],
       ["agent/sampler.ts", `const { publish } = await import("./xmpp/pubsub.ts");\nimport type { Hal } from "../drivers/hal.ts";`],
-      ["agent/store.ts", `import { createRealHal } from "../drivers/real/index.ts";\nimport { notes } from "../../shared/notes.ts";`],
+      ["agent/store.ts", `import { createRealHal } from "../drivers/real/index.ts";\nimport { notes } from "../../elsewhere/notes.ts";`],
+      ["agent/config.ts", `import { HARDWARE } from "./hardware.ts";\nimport { startAgent } from "./main.ts";`],
+      ["agent/hardware.ts", `import { sensorSimSchema } from "../firmware-sim/settings.ts";\nimport { registerChat } from "./xmpp/chat.ts";`],
       ["agent/main.ts", `import { registerPubsub } from "./xmpp/pubsub.ts";\nimport { createSimHal } from "../firmware-sim/index.ts";`],
       ["agent/xmpp/pubsub.ts", `import { Publisher } from "../publisher.ts";\nimport { populate } from "../../firmware-sim/world.ts";`],
       ["agent/store.test.ts", `import { createSimHal } from "../firmware-sim/index.ts";\nimport { startServer } from "../test/support/servers.ts";`],
@@ -48,7 +51,9 @@ describe("import rules", () => {
       `firmware-sim/world.ts imports "../agent/config.ts"`,
       `agent/sampler.ts imports "./xmpp/pubsub.ts"`,
       `agent/store.ts imports "../drivers/real/index.ts"`,
-      `agent/store.ts imports "../../shared/notes.ts"`,
+      `agent/store.ts imports "../../elsewhere/notes.ts"`,
+      `agent/config.ts imports "./main.ts"`,
+      `agent/hardware.ts imports "./xmpp/chat.ts"`,
       `agent/xmpp/pubsub.ts imports "../../firmware-sim/world.ts"`,
       `agent/store.test.ts imports "../test/support/servers.ts"`,
     ]);
@@ -57,9 +62,9 @@ describe("import rules", () => {
       `firmware-sim/world.ts imports "../agent/config.ts" (agent core): firmware-sim may import only lib, drivers, ` +
         `drivers/real, firmware-sim; the simulator stands behind the HAL and owns its settings; it never imports the agent`,
     );
-    assert.equal(problems[5], `agent/store.ts imports "../../shared/notes.ts", outside the repository: a clone must stand alone`);
+    assert.equal(problems[5], `agent/store.ts imports "../../elsewhere/notes.ts", outside the repository: a clone must stand alone`);
     assert.equal(
-      problems[7],
+      problems[9],
       `agent/store.test.ts imports "../test/support/servers.ts" (test): product code never imports test/, bench/ or scripts/`,
     );
   });
