@@ -1,6 +1,6 @@
 // XEP-0325 (IoT Control) face: `<set>` in an iq or a message, and `<getForm>`, translated to agent/control.ts.
 // Replies follow the current text (empty-bodied setResponse, RFC 6120 errors with paramError) and add
-// responseCode='OK' to setResponse, which slixmpp 1.8 needs to report success (docs/protocol-notes.md).
+// responseCode='OK' to setResponse, which slixmpp 1.8 needs to report success (docs/protocols.md).
 import { randomUUID } from "node:crypto";
 import { xml, type Element } from "./client.ts";
 import type { XmppConnection } from "./connection.ts";
