@@ -1,4 +1,4 @@
-// The `xedge` command: run, check, status (shared/interface.md). Exit codes: 0 ok, 1 runtime failure, 2 bad
+// The `xedge` command: run, check, status (README.md, Running it). Exit codes: 0 ok, 1 runtime failure, 2 bad
 // usage or bad config.
 import { Command, CommanderError } from "commander";
 import { ConfigError, loadConfig, type AgentConfig } from "./config.ts";

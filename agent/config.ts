@@ -1,4 +1,4 @@
-// The YAML config (shared/interface.md), validated with zod. Every problem is reported at once, one line
+// The YAML config (README.md, Configuration), validated with zod. Every problem is reported at once, one line
 // each, as "<config path>: <what is wrong and what would be valid>".
 import { readFileSync } from "node:fs";
 import { isAbsolute, resolve, dirname } from "node:path";

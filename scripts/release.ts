@@ -1,7 +1,7 @@
 // npm run release [-- --arch x64|arm64|armhf] [--out DIR]: one tarball per architecture,
 // xedge-VERSION-linux-ARCH.tar.gz (in dist/release unless --out), that systemd/install.sh installs: the bundle,
 // the packages it leaves external with their native addons built for ARCH (cross-compiled with Debian's cross
-// compilers), the systemd files, the example config and a MANIFEST. README "Release" has the layout and the
+// compilers), the systemd files, the example config and a MANIFEST. docs/release.md has the layout and the
 // Node versions the addons are built for.
 //
 // Nothing is built inside the repository's node_modules (tests run from it): the addon packages are copied to a

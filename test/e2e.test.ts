@@ -63,7 +63,7 @@ for (const kind of serverKinds) {
           const now = items.find((item) => item.id === old.id);
           assert.equal(now?.payload?.toString(), old.payload?.toString(), `item ${old.id} unchanged after the restart`);
         }
-        // The payload is the XEP-0323 rendering of shared/interface.md.
+        // The payload is the XEP-0323 rendering of the reading (docs/protocols.md).
         const sample = items.at(-1)?.payload;
         if (!sample?.is("fields", NS_SENSORDATA)) assert.fail(`payload is <fields xmlns='urn:xmpp:iot:sensordata'>: ${String(sample)}`);
         assert.equal(sample.attrs.seqnr, items.at(-1)?.id);

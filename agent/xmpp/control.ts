@@ -1,11 +1,10 @@
 // XEP-0325 (IoT Control) face: `<set>` in an iq or a message, and `<getForm>`, translated to agent/control.ts.
 // Replies follow the current text (empty-bodied setResponse, RFC 6120 errors with paramError) and add
-// responseCode='OK' to setResponse, which slixmpp 1.8 needs to report success (docs/protocol-notes.md).
+// responseCode='OK' to setResponse, which slixmpp 1.8 needs to report success (docs/protocols.md).
 import { randomUUID } from "node:crypto";
 import { xml, type Element } from "./client.ts";
 import type { XmppConnection } from "./connection.ts";
 import type { Control, ControlFailure, ControlRequest, ControlValue, FormParameter } from "../control.ts";
-import type { ParameterSpec } from "../../drivers/driver.ts";
 import { errorText, type Logger } from "../log.ts";
 
 export const NS_CONTROL = "urn:xmpp:iot:control";
@@ -124,7 +123,7 @@ function formField(parameter: FormParameter): Element {
   return xml("field", { var: spec.name, type, label }, ...children);
 }
 
-function validateElement(spec: ParameterSpec): Element {
+function validateElement(spec: FormParameter["spec"]): Element {
   const datatype = spec.type === "int" ? "xs:int" : spec.type === "double" ? "xs:double" : "xs:string";
   const range: Record<string, string> = {};
   if (spec.min !== undefined) range.min = String(spec.min);

@@ -35,7 +35,7 @@ export function nodeElement(reading: Pick<Reading, "sensorId" | "timestamp" | "f
   );
 }
 
-/** The pubsub payload of a reading (shared/interface.md): seqnr is the sensor's sequence number. */
+/** The pubsub payload of a reading (docs/protocols.md, Publishing readings): seqnr is the sensor's sequence number. */
 export function readingPayload(reading: Reading): Element {
   return xml("fields", { xmlns: NS_SENSORDATA, seqnr: String(reading.seq), done: "true" }, nodeElement(reading));
 }

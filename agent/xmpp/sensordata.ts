@@ -1,7 +1,7 @@
 // XEP-0323 readout face: `<req>` and `<cancel>` iq gets in, `<accepted>` in the iq result, the data in messages.
 // It validates and translates; what to read is agent/readout's business, who may read is agent/authz's.
 //
-// Message order (docs/protocol-notes.md §1, §3): the data's `<fields>` first, then `<failure>`s, and the
+// Message order (docs/protocols.md, Readout): the data's `<fields>` first, then `<failure>`s, and the
 // readout's end marked once. Without failures the last `<fields>` carries done='true' (the only end slixmpp
 // 1.8 and Smack recognise); with failures the end is a `<done/>` message after them, because slixmpp drops
 // its session at the first `<failure>` and a `<fields>` after it would hit a deleted session.
