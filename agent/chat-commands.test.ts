@@ -9,6 +9,8 @@ import type { Field } from "../lib/model.ts";
 import type { SensorState } from "./sampler.ts";
 import type { StoredReading } from "./store.ts";
 import type { Logger } from "./log.ts";
+import { Authz } from "./authz.ts";
+import { OperatorDesk } from "./operator/desk.ts";
 import {
   ChatCommands,
   closestCommand,
@@ -140,7 +142,10 @@ function setup(history: StoredReading[] = []) {
   };
   const readout = new Readout({ sampler: { states }, actuators: { all: actuators }, store }, () => NOW);
   const audit: AuditEntry[] = [];
-  const authz = { canRead: (jid: string) => jid.startsWith("ops@") || jid.startsWith("viewer@"), canControl: (jid: string) => jid.startsWith("ops@") };
+  const authz = new Authz([
+    { jid: "ops@example.net", role: "control" },
+    { jid: "viewer@example.net", role: "read" },
+  ]);
   const control = new Control({
     actuators: { all: actuators, get: (id) => actuators.find((entry) => entry.id === id) },
     authz,
@@ -152,7 +157,15 @@ function setup(history: StoredReading[] = []) {
     log: quiet,
   });
   const status = statusOf({ sampler: { states }, store: { buffered: 0, dropped: 0 }, publisher: { lastPublished: undefined }, connection: { isOnline: true }, startedAt: NOW });
-  const commands = new ChatCommands({ readout, control, status, now: () => NOW, timeZone: "UTC" });
+  const desk = new OperatorDesk({ authz, readout, control, status });
+  const chat = new ChatCommands({ now: () => NOW, timeZone: "UTC" });
+  const commands = {
+    answer: (from: string, body: string) => {
+      const session = desk.for(from);
+      assert.ok(session.admitted, `${from} is an operator`);
+      return chat.answer(session, body);
+    },
+  };
   return { commands, pump, audit, readout, states };
 }
 

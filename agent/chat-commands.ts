@@ -4,7 +4,7 @@
 // Nothing here knows about XMPP.
 import type { Readout, ReadoutFailure, ReadoutGroup, Period } from "./readout.ts";
 import { clockTime, span, sparkline, when, type TimeFormat } from "../lib/text.ts";
-import type { Control } from "./control.ts";
+import type { OperatorSession } from "./operator/desk.ts";
 import type { SensorState } from "./sampler.ts";
 import { formatFieldValue, type Field } from "../lib/model.ts";
 import { formatDuration, parseDuration } from "../lib/duration.ts";
@@ -292,21 +292,18 @@ export function renderHelp(): string {
   return ["Commands:", ...COMMANDS.map((command) => `  ${command.usage.padEnd(width)}  ${command.summary}`)].join("\n");
 }
 
-export interface ChatCommandDeps {
-  readout: Pick<Readout, "nodeIds" | "read">;
-  control: Pick<Control, "set" | "getForm">;
-  status: () => AgentStatus;
+export interface ChatCommandOptions {
   now?: () => Date;
   timeZone?: string;
 }
 
-/** Runs one chat line from an operator and answers with text; authorization of reading is the caller's job. */
+/** Runs one chat line from an operator and answers with text; the session is the desk's (it holds the authorization). */
 export class ChatCommands {
-  constructor(private readonly deps: ChatCommandDeps) {}
+  constructor(private readonly options: ChatCommandOptions = {}) {}
 
-  async answer(from: string, body: string): Promise<string> {
-    const now = this.deps.now?.() ?? new Date();
-    const format: TimeFormat = { now, ...(this.deps.timeZone ? { timeZone: this.deps.timeZone } : {}) };
+  async answer(session: OperatorSession, body: string): Promise<string> {
+    const now = this.options.now?.() ?? new Date();
+    const format: TimeFormat = { now, ...(this.options.timeZone ? { timeZone: this.options.timeZone } : {}) };
     const command = parseCommand(body);
     try {
       switch (command.name) {
@@ -319,64 +316,64 @@ export class ChatCommands {
             ? `Unknown command '${command.word}'. Did you mean '${command.suggestion}'?`
             : `Unknown command '${command.word}'. Send 'help' for the list.`;
         case "status":
-          return renderStatus(this.deps.status(), format);
+          return renderStatus(session.status(), format);
         case "read":
-          return await this.read(command.id, format);
+          return await read(session, command.id, format);
         case "set":
-          return await this.set(from, command.id, command.parameter, command.value);
+          return await set(session, command.id, command.parameter, command.value);
         case "history": {
-          const id = this.resolve(command.id);
-          if (id === undefined) return this.unknownId(command.id);
-          return renderHistory(await historySummary(this.deps.readout, id, command.durationMs, now), command.durationMs, format);
+          const id = resolve(session, command.id);
+          if (id === undefined) return unknownId(session, command.id);
+          return renderHistory(await historySummary(session, id, command.durationMs, now), command.durationMs, format);
         }
       }
     } catch (error) {
       return `Sorry, that failed: ${errorText(error)}`;
     }
   }
+}
 
-  /** People type "on" and "off" to a switch: for a boolean parameter they mean true and false. */
-  private async spoken(from: string, id: string, parameter: string, value: string): Promise<string> {
-    const words: Record<string, string> = { on: "true", off: "false", yes: "true", no: "false" };
-    const word = words[value.toLowerCase()];
-    if (word === undefined) return value;
-    const form = await this.deps.control.getForm(from, [id]);
-    const spec = form.ok ? form.parameters.find((known) => known.spec.name === parameter)?.spec : undefined;
-    return spec?.type === "boolean" ? word : value;
-  }
+/** People type "on" and "off" to a switch: for a boolean parameter they mean true and false. */
+async function spoken(session: OperatorSession, id: string, parameter: string, value: string): Promise<string> {
+  const words: Record<string, string> = { on: "true", off: "false", yes: "true", no: "false" };
+  const word = words[value.toLowerCase()];
+  if (word === undefined) return value;
+  const form = await session.control.getForm([id]);
+  const spec = form.ok ? form.parameters.find((known) => known.spec.name === parameter)?.spec : undefined;
+  return spec?.type === "boolean" ? word : value;
+}
 
-  private async read(wanted: string | undefined, format: TimeFormat): Promise<string> {
-    const id = wanted === undefined ? undefined : this.resolve(wanted);
-    if (wanted !== undefined && id === undefined) return this.unknownId(wanted);
-    const result = await this.deps.readout.read({ ...(id !== undefined ? { nodeIds: [id] } : {}), types: new Set() });
-    return renderCurrent(id !== undefined ? [id] : this.deps.readout.nodeIds, result.groups, result.failures, format) || "No sensors or actuators are configured.";
-  }
+async function read(session: OperatorSession, wanted: string | undefined, format: TimeFormat): Promise<string> {
+  const id = wanted === undefined ? undefined : resolve(session, wanted);
+  if (wanted !== undefined && id === undefined) return unknownId(session, wanted);
+  const result = await session.read({ ...(id !== undefined ? { nodeIds: [id] } : {}), types: new Set() });
+  return renderCurrent(id !== undefined ? [id] : session.nodeIds, result.groups, result.failures, format) || "No sensors or actuators are configured.";
+}
 
-  private async set(from: string, wanted: string, parameter: string, value: string): Promise<string> {
-    const id = this.resolve(wanted);
-    if (id === undefined) return this.unknownId(wanted);
-    const result = await this.deps.control.set(from, { nodeIds: [id], values: [{ name: parameter, value: await this.spoken(from, id, parameter, value) }] }, "chat");
-    if (result.ok) return `Done: ${result.applied.map((applied) => `${applied.nodeId} ${applied.name} = ${String(applied.value)}`).join(", ")}.`;
-    switch (result.kind) {
-      case "forbidden":
-        return "Sorry, setting values needs the control role; your account may only read.";
-      case "item-not-found": {
-        const form = await this.deps.control.getForm(from, [id]);
-        const names = form.ok ? form.parameters.map((known) => known.spec.name) : [];
-        return `Not applied: ${result.text}.${names.length > 0 ? ` Parameters of ${id}: ${names.join(", ")}.` : ""}`;
-      }
-      default:
-        return `Not applied: ${result.text}.`;
+async function set(session: OperatorSession, wanted: string, parameter: string, value: string): Promise<string> {
+  const id = resolve(session, wanted);
+  if (id === undefined) return unknownId(session, wanted);
+  const result = await session.control.set({ nodeIds: [id], values: [{ name: parameter, value: await spoken(session, id, parameter, value) }] }, "chat");
+  if (result.ok) return `Done: ${result.applied.map((applied) => `${applied.nodeId} ${applied.name} = ${String(applied.value)}`).join(", ")}.`;
+  switch (result.kind) {
+    case "forbidden":
+      return "Sorry, setting values needs the control role; your account may only read.";
+    case "item-not-found": {
+      const form = await session.control.getForm([id]);
+      const names = form.ok ? form.parameters.map((known) => known.spec.name) : [];
+      return `Not applied: ${result.text}.${names.length > 0 ? ` Parameters of ${id}: ${names.join(", ")}.` : ""}`;
     }
+    default:
+      return `Not applied: ${result.text}.`;
   }
+}
 
-  /** The configured id as typed, or matching regardless of case (phones capitalise the first letter). */
-  private resolve(id: string): string | undefined {
-    const ids = this.deps.readout.nodeIds;
-    return ids.find((known) => known === id) ?? ids.find((known) => known.toLowerCase() === id.toLowerCase());
-  }
+/** The configured id as typed, or matching regardless of case (phones capitalise the first letter). */
+function resolve(session: OperatorSession, id: string): string | undefined {
+  const ids = session.nodeIds;
+  return ids.find((known) => known === id) ?? ids.find((known) => known.toLowerCase() === id.toLowerCase());
+}
 
-  private unknownId(id: string): string {
-    return `Unknown id '${id}'. Known ids: ${this.deps.readout.nodeIds.join(", ")}.`;
-  }
+function unknownId(session: OperatorSession, id: string): string {
+  return `Unknown id '${id}'. Known ids: ${session.nodeIds.join(", ")}.`;
 }

@@ -18,6 +18,7 @@ import { registerControl } from "./xmpp/control.ts";
 import { Readout } from "./readout.ts";
 import { registerSensorData } from "./xmpp/sensordata.ts";
 import { ChatCommands, statusOf } from "./chat-commands.ts";
+import { OperatorDesk } from "./operator/desk.ts";
 import { registerChat } from "./xmpp/chat.ts";
 import { registerAdhoc } from "./xmpp/adhoc.ts";
 import { errorText, type Logger } from "./log.ts";
@@ -126,24 +127,25 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
   connection.on("online", () => publisher.resume());
   connection.on("offline", () => publisher.pause());
 
-  // The operator-facing XMPP faces, each a thin translator over the core, all asking `authz`.
+  // The operator-facing XMPP faces, each a thin translator over the core; the desk is their only way in.
   const authz = new Authz(config.operators);
-  registerPresenceSubscriptions(connection, authz, log);
+  const readout = new Readout({ sampler, actuators, store });
+  const control = new Control({ actuators, authz, sensorIds: () => sampler.states.map((state) => state.id), audit: (entry) => store.audit(entry), log });
+  const status = statusOf({ sampler, store, publisher, connection, startedAt: new Date() });
+  const desk = new OperatorDesk({ authz, readout, control, status });
+  registerPresenceSubscriptions(connection, desk, log);
   const health = registerHealthPresence(connection, {
     sensors: () => sampler.states,
     buffered: () => store.buffered,
     dropped: () => store.dropped,
     lastPublished: () => publisher.lastPublished,
   });
-  registerSoftwareVersion(connection, authz);
+  registerSoftwareVersion(connection, desk);
   // FACES: each face registers itself here.
-  const readout = new Readout({ sampler, actuators, store });
-  const control = new Control({ actuators, authz, sensorIds: () => sampler.states.map((state) => state.id), audit: (entry) => store.audit(entry), log });
-  const status = statusOf({ sampler, store, publisher, connection, startedAt: new Date() });
-  const stopSensorData = registerSensorData(connection, { readout, authz, log });
-  registerControl(connection, control, log);
-  registerChat(connection, { commands: new ChatCommands({ readout, control, status }), authz, log });
-  registerAdhoc(connection, { readout, control, status, authz, log });
+  const stopSensorData = registerSensorData(connection, { desk, log });
+  registerControl(connection, desk, log);
+  registerChat(connection, { commands: new ChatCommands(), desk, log });
+  registerAdhoc(connection, { desk, log });
 
   sampler.start();
   connection.start();

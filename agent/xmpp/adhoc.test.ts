@@ -5,6 +5,7 @@ import { xml, type Element } from "./client.ts";
 import type { IqRoute } from "./connection.ts";
 import { NS_COMMANDS, registerAdhoc } from "./adhoc.ts";
 import type { Logger } from "../log.ts";
+import { OperatorDesk } from "../operator/desk.ts";
 
 const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -14,10 +15,12 @@ function setup() {
   registerAdhoc(
     { route: (route) => routes.push(route), addDiscoNodes: () => undefined },
     {
-      readout: { nodeIds: ["boiler"], read: () => Promise.resolve({ groups: [], failures: [] }) },
-      control: { set: () => Promise.reject(new Error("unused")), getForm: () => Promise.reject(new Error("unused")) },
-      status: () => ({ sensors: [], buffered: 0, dropped: 0, startedAt: new Date(clock), online: true }),
-      authz: { canRead: () => true, canControl: () => true },
+      desk: new OperatorDesk({
+        authz: { roleOf: () => "control" },
+        readout: { nodeIds: ["boiler"], unknownNodes: () => [], read: () => Promise.resolve({ groups: [], failures: [] }) },
+        control: { set: () => Promise.reject(new Error("unused")), getForm: () => Promise.reject(new Error("unused")) },
+        status: () => ({ sensors: [], buffered: 0, dropped: 0, startedAt: new Date(clock), online: true }),
+      }),
       log: quiet,
       sessionTimeoutMs: 60_000,
       now: () => new Date(clock),

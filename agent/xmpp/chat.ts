@@ -3,7 +3,8 @@
 // polite refusal per bare JID and nothing more, so a chatty or hostile account cannot make the gateway talk.
 import { xml, type Element } from "./client.ts";
 import type { XmppConnection } from "./connection.ts";
-import { bareJid, type Authz } from "../authz.ts";
+import { bareJid } from "../authz.ts";
+import type { OperatorDesk } from "../operator/desk.ts";
 import type { ChatCommands } from "../chat-commands.ts";
 import { errorText, type Logger } from "../log.ts";
 
@@ -17,11 +18,11 @@ export const REFUSAL = "Sorry, this gateway answers its operators only. Ask its 
 
 export interface ChatDeps {
   commands: ChatCommands;
-  authz: Pick<Authz, "canRead">;
+  desk: Pick<OperatorDesk, "for">;
   log: Logger;
 }
 
-export function registerChat(connection: Pick<XmppConnection, "on" | "send" | "bareJid">, { commands, authz, log }: ChatDeps): void {
+export function registerChat(connection: Pick<XmppConnection, "on" | "send" | "bareJid">, { commands, desk, log }: ChatDeps): void {
   const refused = new Set<string>();
 
   const reply = (request: Element, to: string, text: string) => {
@@ -43,7 +44,8 @@ export function registerChat(connection: Pick<XmppConnection, "on" | "send" | "b
     const sender = bareJid(from);
     if (sender === connection.bareJid) return; // our own account (another resource, a carbon): no echo loops
 
-    if (!authz.canRead(from)) {
+    const session = desk.for(from);
+    if (!session.admitted) {
       if (refused.has(sender)) return;
       if (refused.size >= REFUSED_MEMORY) refused.delete(refused.values().next().value ?? "");
       refused.add(sender);
@@ -61,7 +63,7 @@ export function registerChat(connection: Pick<XmppConnection, "on" | "send" | "b
       return;
     }
     commands
-      .answer(from, body)
+      .answer(session, body)
       .then((text) => reply(stanza, from, text))
       .catch((error: unknown) => log.error("chat command failed", { from, error: errorText(error) }));
   });

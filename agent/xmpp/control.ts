@@ -4,7 +4,8 @@
 import { randomUUID } from "node:crypto";
 import { xml, type Element } from "./client.ts";
 import type { XmppConnection } from "./connection.ts";
-import type { Control, ControlFailure, ControlRequest, ControlValue, FormParameter } from "../control.ts";
+import type { ControlFailure, ControlRequest, ControlValue, FormParameter } from "../control.ts";
+import type { OperatorDesk } from "../operator/desk.ts";
 import type { ParameterSpec } from "../../drivers/driver.ts";
 import { errorText, type Logger } from "../log.ts";
 
@@ -26,7 +27,7 @@ const ERRORS: Record<ControlFailure, { type: string; condition: string }> = {
   failed: { type: "cancel", condition: "internal-server-error" },
 };
 
-export function registerControl(connection: XmppConnection, control: Control, log: Logger): void {
+export function registerControl(connection: XmppConnection, desk: Pick<OperatorDesk, "for">, log: Logger): void {
   connection.route(
     {
       type: "set",
@@ -34,7 +35,7 @@ export function registerControl(connection: XmppConnection, control: Control, lo
       name: "set",
       handler: async ({ element, from }) => {
         const request = parseSet(element);
-        const result = await control.set(from, request, "iq");
+        const result = await desk.for(from).control.set(request, "iq");
         if (result.ok) return xml("setResponse", { xmlns: NS_CONTROL, responseCode: "OK" });
         return errorElement(result.kind, result.text, result.parameter);
       },
@@ -46,7 +47,7 @@ export function registerControl(connection: XmppConnection, control: Control, lo
     ns: NS_CONTROL,
     name: "getForm",
     handler: async ({ element, from }) => {
-      const result = await control.getForm(from, nodeIdsOf(element));
+      const result = await desk.for(from).control.getForm(nodeIdsOf(element));
       if (!result.ok) return errorElement(result.kind, result.text);
       return formElement(result.parameters);
     },
@@ -57,7 +58,7 @@ export function registerControl(connection: XmppConnection, control: Control, lo
     const set = stanza.getChild("set", NS_CONTROL);
     const from = stanza.attrs.from as string | undefined;
     if (!set || !from) return;
-    control.set(from, parseSet(set), "message").catch((error: unknown) => log.error("control by message failed", { from, error: errorText(error) }));
+    desk.for(from).control.set(parseSet(set), "message").catch((error: unknown) => log.error("control by message failed", { from, error: errorText(error) }));
   });
 }
 

@@ -2,14 +2,15 @@
 // is refused. RFC 6121 §3: answer a subscription request with subscribed or unsubscribed.
 import { xml, type Element } from "./client.ts";
 import type { XmppConnection } from "./connection.ts";
-import { bareJid, type Authz } from "../authz.ts";
+import { bareJid } from "../authz.ts";
+import type { OperatorDesk } from "../operator/desk.ts";
 import type { Logger } from "../log.ts";
 import { HealthMonitor, type Health, type HealthSources } from "../health.ts";
 import { CAPS_NODE, NS_CAPS, capsVer, type DiscoInfo } from "./caps.ts";
 
 const NS_ROSTER = "jabber:iq:roster";
 
-export function registerPresenceSubscriptions(connection: XmppConnection, authz: Authz, log: Logger): void {
+export function registerPresenceSubscriptions(connection: XmppConnection, desk: Pick<OperatorDesk, "for">, log: Logger): void {
   // Servers deliver subscription requests only to "interested" resources, those that asked for the roster
   // (RFC 6121 §3.1.3; Prosody holds them back otherwise), and push roster changes that must be acknowledged.
   connection.on("online", () => {
@@ -21,7 +22,7 @@ export function registerPresenceSubscriptions(connection: XmppConnection, authz:
     if (!stanza.is("presence") || stanza.attrs.type !== "subscribe") return;
     const from = String(stanza.attrs.from ?? "");
     const to = bareJid(from);
-    if (authz.canRead(from)) {
+    if (desk.for(from).admitted) {
       void connection.send(xml("presence", { to, type: "subscribed" }));
       log.info("presence subscription accepted", { from: to });
     } else {

@@ -6,6 +6,7 @@ import type { IqRoute } from "./connection.ts";
 import { LIMITS, parseRequest, parseXsDateTime, registerSensorData, RequestError, resultMessages } from "./sensordata.ts";
 import { Readout, type ReadoutResult } from "../readout.ts";
 import { Authz } from "../authz.ts";
+import { OperatorDesk } from "../operator/desk.ts";
 import type { Field } from "../../lib/model.ts";
 import type { Logger } from "../log.ts";
 
@@ -123,6 +124,11 @@ describe("resultMessages", () => {
 });
 
 const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+/** The readout face never controls nor reports status. */
+const unusedControl = { set: () => Promise.reject(new Error("unused")), getForm: () => Promise.reject(new Error("unused")) };
+const unusedStatus = () => {
+  throw new Error("unused");
+};
 
 function face() {
   const routes = new Map<string, IqRoute>();
@@ -134,7 +140,7 @@ function face() {
   });
   const stop = registerSensorData(
     { route: (route: IqRoute) => void routes.set(route.name, route), send: (stanza: Element) => Promise.resolve(sent.push(stanza) > 0) },
-    { readout, authz: new Authz([{ jid: "ops@x", role: "control" }]), log: quiet },
+    { desk: new OperatorDesk({ authz: new Authz([{ jid: "ops@x", role: "control" }]), readout, control: unusedControl, status: unusedStatus }), log: quiet },
   );
   const call = async (name: string, element: Element, from = "ops@x/a") => routes.get(name)!.handler({ element, stanza: xml("iq"), from });
   return { call, sent, stop };

@@ -3,19 +3,19 @@
 import { arch, type } from "node:os";
 import { xml } from "./client.ts";
 import type { XmppConnection } from "./connection.ts";
-import type { Authz } from "../authz.ts";
+import type { OperatorDesk } from "../operator/desk.ts";
 import { version } from "../version.ts";
 
 const NS_VERSION = "jabber:iq:version";
 
-export function registerSoftwareVersion(connection: XmppConnection, authz: Authz): void {
+export function registerSoftwareVersion(connection: XmppConnection, desk: Pick<OperatorDesk, "for">): void {
   connection.route(
     {
       type: "get",
       ns: NS_VERSION,
       name: "query",
       handler: ({ from }) =>
-        authz.canRead(from)
+        desk.for(from).admitted
           ? xml("query", { xmlns: NS_VERSION }, xml("name", {}, "xedge"), xml("version", {}, version), xml("os", {}, `${type()} ${arch()}`))
           : xml("error", { type: "cancel" }, xml("forbidden", { xmlns: "urn:ietf:params:xml:ns:xmpp-stanzas" })),
     },
