@@ -11,14 +11,15 @@ import { Sampler } from "./sampler.ts";
 import { Publisher } from "./publisher.ts";
 import { XmppConnection, type ConnectionOptions } from "./xmpp/connection.ts";
 import { PubsubSink } from "./xmpp/pubsub.ts";
-import { registerHealthPresence, registerPresenceSubscriptions } from "./xmpp/presence.ts";
+import { registerPresence } from "./xmpp/presence.ts";
 import { registerSoftwareVersion } from "./xmpp/version.ts";
 import { Control } from "./control.ts";
 import { registerControl } from "./xmpp/control.ts";
 import { Readout } from "./readout.ts";
 import { registerSensorData } from "./xmpp/sensordata.ts";
-import { ChatCommands, statusOf } from "./chat-commands.ts";
 import { OperatorDesk } from "./operator/desk.ts";
+import type { HealthSources } from "./health.ts";
+import type { Face } from "./xmpp/face.ts";
 import { registerChat } from "./xmpp/chat.ts";
 import { registerAdhoc } from "./xmpp/adhoc.ts";
 import { errorText, type Logger } from "./log.ts";
@@ -131,21 +132,24 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
   const authz = new Authz(config.operators);
   const readout = new Readout({ sampler, actuators, store });
   const control = new Control({ actuators, authz, sensorIds: () => sampler.states.map((state) => state.id), audit: (entry) => store.audit(entry), log });
-  const status = statusOf({ sampler, store, publisher, connection, startedAt: new Date() });
-  const desk = new OperatorDesk({ authz, readout, control, status });
-  registerPresenceSubscriptions(connection, desk, log);
-  const health = registerHealthPresence(connection, {
+  const health: HealthSources = {
     sensors: () => sampler.states,
     buffered: () => store.buffered,
     dropped: () => store.dropped,
     lastPublished: () => publisher.lastPublished,
-  });
-  registerSoftwareVersion(connection, desk);
+    online: () => connection.isOnline,
+    startedAt: new Date(),
+  };
+  const desk = new OperatorDesk({ authz, readout, control, health });
   // FACES: each face registers itself here.
-  const stopSensorData = registerSensorData(connection, { desk, log });
-  registerControl(connection, desk, log);
-  registerChat(connection, { commands: new ChatCommands(), desk, log });
-  registerAdhoc(connection, { desk, log });
+  const faces: Face[] = [
+    registerPresence(connection, { desk, health, log }),
+    registerSoftwareVersion(connection, { desk }),
+    registerSensorData(connection, { desk, log }),
+    registerControl(connection, { desk, log }),
+    registerChat(connection, { desk, log }),
+    registerAdhoc(connection, { desk, log }),
+  ];
 
   sampler.start();
   connection.start();
@@ -207,8 +211,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
   const stop = () =>
     (stopping ??= (async () => {
       await reloads.idle();
-      stopSensorData();
-      health.stop();
+      for (const face of faces) face.stop();
       await sampler.stop();
       await actuators.close();
       publisher.stop();

@@ -46,8 +46,8 @@ function setup() {
       return Promise.resolve({ groups: [], failures: [] });
     },
   };
-  const status = () => ({ sensors: [], buffered: 0, dropped: 0, startedAt: new Date(0), online: true });
-  const desk = new OperatorDesk({ authz, readout, control, status });
+  const health = { sensors: () => [], buffered: () => 0, dropped: () => 0, lastPublished: () => undefined, online: () => true, startedAt: new Date(0) };
+  const desk = new OperatorDesk({ authz, readout, control, health });
   return { desk, authz, audit, reads, written };
 }
 

@@ -6,7 +6,8 @@
 import type { Authz, Role } from "../authz.ts";
 import type { Control, ControlRequest, ControlResult, FormResult } from "../control.ts";
 import type { Readout, ReadoutRequest, ReadoutResult } from "../readout.ts";
-import type { AgentStatus } from "../chat-commands.ts";
+import { snapshotOf, type HealthSnapshot, type HealthSources } from "../health.ts";
+import { historySummary, type HistorySummary } from "./history.ts";
 
 /** Control as one requester sees it: every call is authorized and audited by the core. */
 export interface ControlCounter {
@@ -23,7 +24,10 @@ export interface OperatorSession {
   readonly nodeIds: readonly string[];
   unknownNodes(nodeIds: readonly string[]): string[];
   read(request: ReadoutRequest): Promise<ReadoutResult>;
-  status(): AgentStatus;
+  /** The agent's health now. */
+  status(): HealthSnapshot;
+  /** The numeric values of `nodeId` over the `durationMs` before `now`. */
+  history(nodeId: string, durationMs: number, now: Date): Promise<HistorySummary>;
   readonly control: ControlCounter;
 }
 
@@ -38,7 +42,7 @@ export interface DeskDeps {
   authz: Pick<Authz, "roleOf">;
   readout: Pick<Readout, "nodeIds" | "unknownNodes" | "read">;
   control: Pick<Control, "set" | "getForm">;
-  status: () => AgentStatus;
+  health: HealthSources;
 }
 
 export class OperatorDesk {
@@ -46,7 +50,7 @@ export class OperatorDesk {
 
   /** Looks the requester up in the operators list as it is now (a reloaded list applies to the next call). */
   for(requester: string): OperatorSession | Refusal {
-    const { authz, readout, control, status } = this.deps;
+    const { authz, readout, control, health } = this.deps;
     const counter: ControlCounter = {
       set: (request, via) => control.set(requester, request, via),
       getForm: (nodeIds) => control.getForm(requester, nodeIds),
@@ -62,7 +66,8 @@ export class OperatorDesk {
       },
       unknownNodes: (nodeIds) => readout.unknownNodes(nodeIds),
       read: (request) => readout.read(request),
-      status,
+      status: () => snapshotOf(health),
+      history: (nodeId, durationMs, now) => historySummary(readout, nodeId, durationMs, now),
       control: counter,
     };
   }

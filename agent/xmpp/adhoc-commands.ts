@@ -11,7 +11,8 @@ import type { Role } from "../authz.ts";
 import type { OperatorSession } from "../operator/desk.ts";
 import { formatFieldValue, type Field } from "../../lib/model.ts";
 import { parseDuration, formatDuration } from "../../lib/duration.ts";
-import { DEFAULT_HISTORY_MS, MAX_HISTORY_MS, historySummary, renderCurrent, renderHistory, renderStatus } from "../chat-commands.ts";
+import { DEFAULT_HISTORY_MS, MAX_HISTORY_MS } from "../operator/history.ts";
+import { renderCurrent, renderHistory, renderStatus } from "../operator/render.ts";
 import { span, sparkline } from "../../lib/text.ts";
 
 export const NS_COMMANDS = "http://jabber.org/protocol/commands";
@@ -148,7 +149,7 @@ const history: AdhocCommand = {
       return historyForm(context, `'${durationText}' is not a duration such as 30m, 6h or 2d (at most a year).`);
     }
     const at = now();
-    const summary = await historySummary(operator, node, durationMs, at);
+    const summary = await operator.history(node, durationMs, at);
     const fields = [
       field("from", "text-single", "From", [summary.from.toISOString()]),
       field("to", "text-single", "To", [summary.to.toISOString()]),

@@ -19,7 +19,7 @@ function setup() {
         authz: { roleOf: () => "control" },
         readout: { nodeIds: ["boiler"], unknownNodes: () => [], read: () => Promise.resolve({ groups: [], failures: [] }) },
         control: { set: () => Promise.reject(new Error("unused")), getForm: () => Promise.reject(new Error("unused")) },
-        status: () => ({ sensors: [], buffered: 0, dropped: 0, startedAt: new Date(clock), online: true }),
+        health: { sensors: () => [], buffered: () => 0, dropped: () => 0, lastPublished: () => undefined, online: () => true, startedAt: new Date(clock) },
       }),
       log: quiet,
       sessionTimeoutMs: 60_000,

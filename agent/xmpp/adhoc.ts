@@ -11,7 +11,8 @@
 import { randomUUID } from "node:crypto";
 import { xml, type Element } from "./client.ts";
 import type { DiscoInfo } from "./caps.ts";
-import type { DiscoItem, XmppConnection } from "./connection.ts";
+import type { DiscoItem } from "./connection.ts";
+import type { Face, FaceConnection } from "./face.ts";
 import { ADHOC_COMMANDS, NS_COMMANDS, NS_DATA, type Action, type AdhocCommand, type CommandContext, type CommandSession } from "./adhoc-commands.ts";
 import { allows, type OperatorDesk } from "../operator/desk.ts";
 import { errorText, type Logger } from "../log.ts";
@@ -52,7 +53,7 @@ function submitted(command: Element): Map<string, string[]> {
   return values;
 }
 
-export function registerAdhoc(connection: Pick<XmppConnection, "route" | "addDiscoNodes">, deps: AdhocDeps): void {
+export function registerAdhoc(connection: Pick<FaceConnection, "route" | "addDiscoNodes">, deps: AdhocDeps): Face {
   const { desk, log } = deps;
   const timeoutMs = deps.sessionTimeoutMs ?? 10 * 60_000;
   const now = () => deps.now?.() ?? new Date();
@@ -153,4 +154,5 @@ export function registerAdhoc(connection: Pick<XmppConnection, "route" | "addDis
     },
     NS_COMMANDS,
   );
+  return { stop: () => sessions.clear() };
 }

@@ -3,7 +3,7 @@
 // responseCode='OK' to setResponse, which slixmpp 1.8 needs to report success (docs/protocol-notes.md).
 import { randomUUID } from "node:crypto";
 import { xml, type Element } from "./client.ts";
-import type { XmppConnection } from "./connection.ts";
+import { STATELESS, type Face, type FaceConnection } from "./face.ts";
 import type { ControlFailure, ControlRequest, ControlValue, FormParameter } from "../control.ts";
 import type { OperatorDesk } from "../operator/desk.ts";
 import type { ParameterSpec } from "../../drivers/driver.ts";
@@ -27,7 +27,12 @@ const ERRORS: Record<ControlFailure, { type: string; condition: string }> = {
   failed: { type: "cancel", condition: "internal-server-error" },
 };
 
-export function registerControl(connection: XmppConnection, desk: Pick<OperatorDesk, "for">, log: Logger): void {
+export interface ControlFaceDeps {
+  desk: Pick<OperatorDesk, "for">;
+  log: Logger;
+}
+
+export function registerControl(connection: Pick<FaceConnection, "route" | "on">, { desk, log }: ControlFaceDeps): Face {
   connection.route(
     {
       type: "set",
@@ -60,6 +65,7 @@ export function registerControl(connection: XmppConnection, desk: Pick<OperatorD
     if (!set || !from) return;
     desk.for(from).control.set(parseSet(set), "message").catch((error: unknown) => log.error("control by message failed", { from, error: errorText(error) }));
   });
+  return STATELESS;
 }
 
 /** The request in a `<set>`: its nodes, and typed parameters or a submitted form, in document order. */

@@ -6,7 +6,7 @@
 // 1.8 and Smack recognise); with failures the end is a `<done/>` message after them, because slixmpp drops
 // its session at the first `<failure>` and a `<fields>` after it would hit a deleted session.
 import { xml, type Element } from "./client.ts";
-import type { XmppConnection } from "./connection.ts";
+import type { Face, FaceConnection } from "./face.ts";
 import { NS_SENSORDATA, nodeElement } from "./fields.ts";
 import { READOUT_TYPES, type ReadoutRequest, type ReadoutResult, type ReadoutType } from "../readout.ts";
 import { bareJid } from "../authz.ts";
@@ -200,8 +200,8 @@ export interface SensorDataDeps {
   log: Logger;
 }
 
-/** Registers the XEP-0323 readout on the connection; returns a function that drops scheduled readouts. */
-export function registerSensorData(connection: Pick<XmppConnection, "route" | "send">, { desk, log }: SensorDataDeps): () => void {
+/** Registers the XEP-0323 readout on the connection; its stop() drops scheduled readouts. */
+export function registerSensorData(connection: Pick<FaceConnection, "route" | "send">, { desk, log }: SensorDataDeps): Face {
   const sessions = new Map<string, Session>();
   const key = (requester: string, seqnr: string) => `${requester} ${seqnr}`;
   const activeFor = (requester: string) => [...sessions.values()].filter((s) => bareJid(s.requester) === bareJid(requester)).length;
@@ -283,11 +283,13 @@ export function registerSensorData(connection: Pick<XmppConnection, "route" | "s
     },
   });
 
-  return () => {
-    for (const session of sessions.values()) {
-      session.cancelled = true;
-      session.unschedule?.();
-    }
-    sessions.clear();
+  return {
+    stop: () => {
+      for (const session of sessions.values()) {
+        session.cancelled = true;
+        session.unschedule?.();
+      }
+      sessions.clear();
+    },
   };
 }

@@ -2,13 +2,17 @@
 // a known flaw on, so strangers get forbidden like every other face refuses them.
 import { arch, type } from "node:os";
 import { xml } from "./client.ts";
-import type { XmppConnection } from "./connection.ts";
+import { STATELESS, type Face, type FaceConnection } from "./face.ts";
 import type { OperatorDesk } from "../operator/desk.ts";
 import { version } from "../version.ts";
 
 const NS_VERSION = "jabber:iq:version";
 
-export function registerSoftwareVersion(connection: XmppConnection, desk: Pick<OperatorDesk, "for">): void {
+export interface SoftwareVersionDeps {
+  desk: Pick<OperatorDesk, "for">;
+}
+
+export function registerSoftwareVersion(connection: Pick<FaceConnection, "route">, { desk }: SoftwareVersionDeps): Face {
   connection.route(
     {
       type: "get",
@@ -21,4 +25,5 @@ export function registerSoftwareVersion(connection: XmppConnection, desk: Pick<O
     },
     NS_VERSION,
   );
+  return STATELESS;
 }
