@@ -1,4 +1,5 @@
-// Who may do what: the `operators` list. Every face asks here; everyone not listed is refused.
+// Who may do what: the `operators` list. The operator desk (agent/operator/desk.ts) and Control ask here;
+// everyone not listed is refused.
 export type Role = "read" | "control";
 
 export interface Operator {

@@ -6,6 +6,7 @@ import { createLogger, errorText, type AgentLogger } from "./log.ts";
 import { startAgent, type Agent } from "./main.ts";
 import { connectSystemd, type SystemdNotifier } from "./sd-notify.ts";
 import { openForStatus, type StoreStatus } from "./store.ts";
+import { storedHealth } from "./health.ts";
 import { formatFieldValue } from "../lib/model.ts";
 import { age } from "../lib/text.ts";
 import { sensorDrivers } from "../drivers/registry.ts";
@@ -100,19 +101,22 @@ async function check(file: string): Promise<void> {
   process.stdout.write(`${file}: config is valid (${config.sensors.length} sensors, hardware: ${config.hardware})\n`);
 }
 
+/** The health model as the store recorded it, with what only the store knows: the oldest unsent, last values. */
 function renderStatus(status: StoreStatus, now: Date): string {
+  const health = storedHealth(status);
   const lines = [
-    `buffered readings: ${status.unsent}`,
+    `buffered readings: ${health.buffered}`,
     `oldest unsent:     ${status.oldestUnsent ? `${status.oldestUnsent.toISOString()} (${age(status.oldestUnsent, now)})` : "none"}`,
-    `dropped:           ${status.dropped}`,
-    `last publish:      ${status.lastPublished ? `${status.lastPublished.toISOString()} (${age(status.lastPublished, now)})` : "never"}`,
+    `dropped:           ${health.dropped}`,
+    `last publish:      ${health.lastPublished ? `${health.lastPublished.toISOString()} (${age(health.lastPublished, now)})` : "never"}`,
     "sensors:",
   ];
-  for (const sensor of status.sensors) {
-    const last = sensor.lastReading;
+  for (const [index, stored] of status.sensors.entries()) {
+    const last = stored.lastReading;
     const values = last ? last.fields.map((f) => `${f.name} ${formatFieldValue(f)}${"unit" in f && f.unit ? ` ${f.unit}` : ""}`).join(", ") : "no reading";
-    lines.push(`  ${sensor.sensorId}  #${sensor.lastSeq}  ${values}${last ? `  (${age(last.timestamp, now)})` : ""}`);
-    if (sensor.error !== undefined) lines.push(`    FAILING since ${sensor.errorSince?.toISOString() ?? "?"}: ${sensor.error}`);
+    lines.push(`  ${stored.sensorId}  #${stored.lastSeq}  ${values}${last ? `  (${age(last.timestamp, now)})` : ""}`);
+    const sensor = health.sensors[index];
+    if (sensor?.error !== undefined) lines.push(`    FAILING since ${sensor.failingSince?.toISOString() ?? "?"}: ${sensor.error}`);
   }
   return `${lines.join("\n")}\n`;
 }

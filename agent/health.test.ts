@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { assessHealth, HealthMonitor, type HealthSources } from "./health.ts";
+import { assessHealth, HealthMonitor, snapshotOf, storedHealth, type HealthSources } from "./health.ts";
 
 const now = new Date("2025-01-05T10:00:00Z");
 const secondsAgo = (seconds: number) => new Date(now.getTime() - seconds * 1000);
@@ -42,6 +42,8 @@ describe("HealthMonitor", () => {
       buffered: () => state.buffered,
       dropped: () => 0,
       lastPublished: () => state.lastPublished,
+      online: () => true,
+      startedAt: now,
     };
     let dueCalls = 0;
     const monitor = new HealthMonitor(sources, () => (dueCalls += 1), { now: () => new Date(clock), checkEveryMs: 3_600_000, textEveryMs: 60_000 });
@@ -97,5 +99,39 @@ describe("HealthMonitor", () => {
     } finally {
       monitor.stop();
     }
+  });
+});
+
+describe("one health model", () => {
+  it("takes the running agent's snapshot from its sources, keeping only what health shows of a sensor", () => {
+    const failingSince = secondsAgo(60);
+    const states = [
+      { id: "boiler", driver: "bme280" },
+      { id: "gps", driver: "gps", error: "no fix", failingSince },
+    ];
+    const snapshot = snapshotOf({
+      sensors: () => states,
+      buffered: () => 4,
+      dropped: () => 1,
+      lastPublished: () => undefined,
+      online: () => false,
+      startedAt: now,
+    });
+    assert.deepEqual(snapshot, { sensors: [{ id: "boiler" }, { id: "gps", error: "no fix", failingSince }], buffered: 4, dropped: 1, startedAt: now, online: false });
+  });
+
+  it("reads the same facts from a store's status for `xedge status`", () => {
+    const errorSince = secondsAgo(10);
+    const health = storedHealth({
+      unsent: 7,
+      dropped: 2,
+      lastPublished: secondsAgo(5),
+      sensors: [
+        { sensorId: "boiler", lastSeq: 3 },
+        { sensorId: "gps", lastSeq: 0, error: "no fix", errorSince },
+      ],
+    });
+    assert.deepEqual(health, { sensors: [{ id: "boiler" }, { id: "gps", error: "no fix", failingSince: errorSince }], buffered: 7, dropped: 2, lastPublished: secondsAgo(5) });
+    assert.equal(assessHealth(health, now).text, "1 failing: gps · 2 sensors · buffer 7 · 2 dropped · published 5 s ago");
   });
 });

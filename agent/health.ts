@@ -1,6 +1,7 @@
-// The gateway's health in one line and one class, for whoever shows it (XMPP presence, the chat `status`):
-// failing sensors, the outbox, the last publish, readings dropped by the store's bound.
-import type { SensorState } from "./sampler.ts";
+// The gateway's health, one model for everyone who shows it: XMPP presence (one line and a class, here), the
+// chat and ad-hoc `status` (agent/operator/render.ts) and `xedge status` (agent/cli.ts, from the store alone):
+// failing sensors, the outbox, the last publish, readings dropped by the store's bound, uptime and the link.
+import type { StoreStatus } from "./store.ts";
 import { age } from "../lib/text.ts";
 
 /** Worst first: a failing sensor needs a person, a backlog usually clears by itself. */
@@ -12,15 +13,28 @@ export interface Health {
   text: string;
 }
 
+export interface SensorHealth {
+  id: string;
+  /** Why its last sample failed; undefined while it works. */
+  error?: string;
+  failingSince?: Date;
+}
+
 export interface HealthFacts {
-  sensors: readonly Pick<SensorState, "id" | "error">[];
-  /** Readings in the outbox. */
+  sensors: readonly SensorHealth[];
+  /** Readings in the outbox (the server has not accepted them yet). */
   buffered: number;
   /** Readings dropped by the store's bound since the store was created. */
   dropped: number;
   lastPublished?: Date;
   /** Since when the outbox has been non-empty without a publish or a shrink; undefined while it drains. */
   stalledSince?: Date;
+}
+
+/** The running agent's health at one moment: the facts, its uptime and its link. */
+export interface HealthSnapshot extends HealthFacts {
+  startedAt: Date;
+  online: boolean;
 }
 
 export interface HealthThresholds {
@@ -46,11 +60,44 @@ export function assessHealth(facts: HealthFacts, now: Date, thresholds: HealthTh
   return { show, text: parts.join(" · ") };
 }
 
+/** Where the running agent's health comes from; each is cheap (no store query), so every request may look. */
 export interface HealthSources {
-  sensors: () => readonly Pick<SensorState, "id" | "error">[];
+  sensors: () => readonly SensorHealth[];
   buffered: () => number;
   dropped: () => number;
   lastPublished: () => Date | undefined;
+  online: () => boolean;
+  startedAt: Date;
+}
+
+export function snapshotOf(sources: HealthSources): HealthSnapshot {
+  const lastPublished = sources.lastPublished();
+  return {
+    sensors: sources.sensors().map((sensor) => ({
+      id: sensor.id,
+      ...(sensor.error !== undefined ? { error: sensor.error } : {}),
+      ...(sensor.failingSince ? { failingSince: sensor.failingSince } : {}),
+    })),
+    buffered: sources.buffered(),
+    dropped: sources.dropped(),
+    ...(lastPublished ? { lastPublished } : {}),
+    startedAt: sources.startedAt,
+    online: sources.online(),
+  };
+}
+
+/** The health a store recorded, for `xedge status` whether or not the agent runs: no uptime, no link. */
+export function storedHealth(status: StoreStatus): HealthFacts {
+  return {
+    sensors: status.sensors.map((sensor) => ({
+      id: sensor.sensorId,
+      ...(sensor.error !== undefined ? { error: sensor.error } : {}),
+      ...(sensor.errorSince ? { failingSince: sensor.errorSince } : {}),
+    })),
+    buffered: status.unsent,
+    dropped: status.dropped,
+    ...(status.lastPublished ? { lastPublished: status.lastPublished } : {}),
+  };
 }
 
 export interface HealthMonitorOptions {
@@ -101,17 +148,7 @@ export class HealthMonitor {
 
   current(): Health {
     this.track();
-    return assessHealth(
-      {
-        sensors: this.sources.sensors(),
-        buffered: this.sources.buffered(),
-        dropped: this.sources.dropped(),
-        lastPublished: this.sources.lastPublished(),
-        stalledSince: this.stalledSince,
-      },
-      this.now(),
-      this.thresholds,
-    );
+    return assessHealth({ ...snapshotOf(this.sources), stalledSince: this.stalledSince }, this.now(), this.thresholds);
   }
 
   /** Looks now (the timer does this every `checkEveryMs`). */

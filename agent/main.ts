@@ -11,13 +11,15 @@ import { Sampler } from "./sampler.ts";
 import { Publisher } from "./publisher.ts";
 import { XmppConnection, type ConnectionOptions } from "./xmpp/connection.ts";
 import { PubsubSink } from "./xmpp/pubsub.ts";
-import { registerHealthPresence, registerPresenceSubscriptions } from "./xmpp/presence.ts";
+import { registerPresence } from "./xmpp/presence.ts";
 import { registerSoftwareVersion } from "./xmpp/version.ts";
 import { Control } from "./control.ts";
 import { registerControl } from "./xmpp/control.ts";
 import { Readout } from "./readout.ts";
 import { registerSensorData } from "./xmpp/sensordata.ts";
-import { ChatCommands, statusOf } from "./chat-commands.ts";
+import { OperatorDesk } from "./operator/desk.ts";
+import type { HealthSources } from "./health.ts";
+import type { Face } from "./xmpp/face.ts";
 import { registerChat } from "./xmpp/chat.ts";
 import { registerAdhoc } from "./xmpp/adhoc.ts";
 import { errorText, type Logger } from "./log.ts";
@@ -126,24 +128,28 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
   connection.on("online", () => publisher.resume());
   connection.on("offline", () => publisher.pause());
 
-  // The operator-facing XMPP faces, each a thin translator over the core, all asking `authz`.
+  // The operator-facing XMPP faces, each a thin translator over the core; the desk is their only way in.
   const authz = new Authz(config.operators);
-  registerPresenceSubscriptions(connection, authz, log);
-  const health = registerHealthPresence(connection, {
+  const readout = new Readout({ sampler, actuators, store });
+  const control = new Control({ actuators, authz, sensorIds: () => sampler.states.map((state) => state.id), audit: (entry) => store.audit(entry), log });
+  const health: HealthSources = {
     sensors: () => sampler.states,
     buffered: () => store.buffered,
     dropped: () => store.dropped,
     lastPublished: () => publisher.lastPublished,
-  });
-  registerSoftwareVersion(connection, authz);
+    online: () => connection.isOnline,
+    startedAt: new Date(),
+  };
+  const desk = new OperatorDesk({ authz, readout, control, health });
   // FACES: each face registers itself here.
-  const readout = new Readout({ sampler, actuators, store });
-  const control = new Control({ actuators, authz, sensorIds: () => sampler.states.map((state) => state.id), audit: (entry) => store.audit(entry), log });
-  const status = statusOf({ sampler, store, publisher, connection, startedAt: new Date() });
-  const stopSensorData = registerSensorData(connection, { readout, authz, log });
-  registerControl(connection, control, log);
-  registerChat(connection, { commands: new ChatCommands({ readout, control, status }), authz, log });
-  registerAdhoc(connection, { readout, control, status, authz, log });
+  const faces: Face[] = [
+    registerPresence(connection, { desk, health, log }),
+    registerSoftwareVersion(connection, { desk }),
+    registerSensorData(connection, { desk, log }),
+    registerControl(connection, { desk, log }),
+    registerChat(connection, { desk, log }),
+    registerAdhoc(connection, { desk, log }),
+  ];
 
   sampler.start();
   connection.start();
@@ -205,8 +211,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
   const stop = () =>
     (stopping ??= (async () => {
       await reloads.idle();
-      stopSensorData();
-      health.stop();
+      for (const face of faces) face.stop();
       await sampler.stop();
       await actuators.close();
       publisher.stop();

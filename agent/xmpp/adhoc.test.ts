@@ -1,10 +1,12 @@
-// Ad-hoc session expiry without a server: the clock is the test's.
+// Ad-hoc sessions and authorization without a server: the clock is the test's, the operators a fake list.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { xml, type Element } from "./client.ts";
-import type { IqRoute } from "./connection.ts";
+import type { DiscoNodes, IqRoute } from "./connection.ts";
+import type { Role } from "../authz.ts";
 import { NS_COMMANDS, registerAdhoc } from "./adhoc.ts";
 import type { Logger } from "../log.ts";
+import { OperatorDesk } from "../operator/desk.ts";
 
 const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -14,10 +16,12 @@ function setup() {
   registerAdhoc(
     { route: (route) => routes.push(route), addDiscoNodes: () => undefined },
     {
-      readout: { nodeIds: ["boiler"], read: () => Promise.resolve({ groups: [], failures: [] }) },
-      control: { set: () => Promise.reject(new Error("unused")), getForm: () => Promise.reject(new Error("unused")) },
-      status: () => ({ sensors: [], buffered: 0, dropped: 0, startedAt: new Date(clock), online: true }),
-      authz: { canRead: () => true, canControl: () => true },
+      desk: new OperatorDesk({
+        authz: { roleOf: () => "control" },
+        readout: { nodeIds: ["boiler"], unknownNodes: () => [], read: () => Promise.resolve({ groups: [], failures: [] }) },
+        control: { set: () => Promise.reject(new Error("unused")), getForm: () => Promise.reject(new Error("unused")) },
+        health: { sensors: () => [], buffered: () => 0, dropped: () => 0, lastPublished: () => undefined, online: () => true, startedAt: new Date(clock) },
+      }),
       log: quiet,
       sessionTimeoutMs: 60_000,
       now: () => new Date(clock),
@@ -51,5 +55,47 @@ describe("ad-hoc sessions", () => {
     advance(3 * 60_000);
     const forgotten = await run({ action: "complete", sessionid: third });
     assert.equal(forgotten.getChild("bad-sessionid", NS_COMMANDS)?.name, "bad-sessionid", "swept after a second timeout");
+  });
+});
+
+describe("ad-hoc authorization", () => {
+  function face() {
+    const routes: IqRoute[] = [];
+    let disco: DiscoNodes | undefined;
+    const roles: Record<string, Role> = { "ops@example.net": "control", "viewer@example.net": "read" };
+    registerAdhoc(
+      { route: (route) => routes.push(route), addDiscoNodes: (nodes) => (disco = nodes) },
+      {
+        desk: new OperatorDesk({
+          authz: { roleOf: (jid) => roles[jid.split("/")[0] ?? ""] },
+          readout: { nodeIds: ["boiler"], unknownNodes: () => [], read: () => Promise.resolve({ groups: [], failures: [] }) },
+          control: { set: () => Promise.reject(new Error("unused")), getForm: () => Promise.reject(new Error("unused")) },
+          health: { sensors: () => [], buffered: () => 0, dropped: () => 0, lastPublished: () => undefined, online: () => true, startedAt: new Date() },
+        }),
+        log: quiet,
+      },
+    );
+    const [route] = routes;
+    assert.ok(route && disco);
+    const nodes = disco;
+    const listed = (from: string) => (nodes.items?.(NS_COMMANDS, from) ?? []).map((item) => item.node);
+    const refusal = async (node: string, from: string) => {
+      const element = xml("command", { xmlns: NS_COMMANDS, node, action: "execute" });
+      const reply = await route.handler({ element, stanza: xml("iq", {}, element), from });
+      assert.ok(reply !== true);
+      return reply.name === "error" ? `${String(reply.attrs.type)} ${reply.getChildElements()[0]?.name ?? ""}` : "none";
+    };
+    return { listed, refusal };
+  }
+
+  it("lists and runs commands by role: strangers nothing, read operators everything but set", async () => {
+    const { listed, refusal } = face();
+    assert.deepEqual(listed("mallory@example.net/x"), []);
+    assert.deepEqual(listed("viewer@example.net/x"), ["read", "status", "history"]);
+    assert.deepEqual(listed("ops@example.net/x"), ["read", "set", "status", "history"]);
+    assert.equal(await refusal("read", "mallory@example.net/x"), "cancel forbidden");
+    assert.equal(await refusal("set", "viewer@example.net/x"), "cancel forbidden");
+    assert.equal(await refusal("status", "viewer@example.net/x"), "none");
+    assert.equal(await refusal("nothing", "viewer@example.net/x"), "cancel item-not-found");
   });
 });

@@ -1,10 +1,12 @@
-// Chat face: an operator types commands into any XMPP client and reads the answers (agent/chat-commands.ts
-// does the work). Replies go to the sender's full JID, with the request's type and thread. Strangers get one
-// polite refusal per bare JID and nothing more, so a chatty or hostile account cannot make the gateway talk.
+// Chat face: an operator types commands into any XMPP client and reads the answers (agent/operator/
+// chat-commands.ts does the work). Replies go to the sender's full JID, with the request's type and thread.
+// Strangers get one polite refusal per bare JID and nothing more, so a chatty or hostile account cannot make the
+// gateway talk.
 import { xml, type Element } from "./client.ts";
-import type { XmppConnection } from "./connection.ts";
-import { bareJid, type Authz } from "../authz.ts";
-import type { ChatCommands } from "../chat-commands.ts";
+import { STATELESS, type Face, type FaceConnection } from "./face.ts";
+import { bareJid } from "../authz.ts";
+import type { OperatorDesk } from "../operator/desk.ts";
+import { ChatCommands } from "../operator/chat-commands.ts";
 import { errorText, type Logger } from "../log.ts";
 
 const NS_DELAY = "urn:xmpp:delay";
@@ -16,12 +18,12 @@ export const MAX_BODY = 1024;
 export const REFUSAL = "Sorry, this gateway answers its operators only. Ask its administrator to add your address to the operators list.";
 
 export interface ChatDeps {
-  commands: ChatCommands;
-  authz: Pick<Authz, "canRead">;
+  desk: Pick<OperatorDesk, "for">;
   log: Logger;
 }
 
-export function registerChat(connection: Pick<XmppConnection, "on" | "send" | "bareJid">, { commands, authz, log }: ChatDeps): void {
+export function registerChat(connection: Pick<FaceConnection, "on" | "send" | "bareJid">, { desk, log }: ChatDeps): Face {
+  const commands = new ChatCommands();
   const refused = new Set<string>();
 
   const reply = (request: Element, to: string, text: string) => {
@@ -43,7 +45,8 @@ export function registerChat(connection: Pick<XmppConnection, "on" | "send" | "b
     const sender = bareJid(from);
     if (sender === connection.bareJid) return; // our own account (another resource, a carbon): no echo loops
 
-    if (!authz.canRead(from)) {
+    const session = desk.for(from);
+    if (!session.admitted) {
       if (refused.has(sender)) return;
       if (refused.size >= REFUSED_MEMORY) refused.delete(refused.values().next().value ?? "");
       refused.add(sender);
@@ -61,8 +64,9 @@ export function registerChat(connection: Pick<XmppConnection, "on" | "send" | "b
       return;
     }
     commands
-      .answer(from, body)
+      .answer(session, body)
       .then((text) => reply(stanza, from, text))
       .catch((error: unknown) => log.error("chat command failed", { from, error: errorText(error) }));
   });
+  return STATELESS;
 }

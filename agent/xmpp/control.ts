@@ -3,8 +3,9 @@
 // responseCode='OK' to setResponse, which slixmpp 1.8 needs to report success (docs/protocols.md).
 import { randomUUID } from "node:crypto";
 import { xml, type Element } from "./client.ts";
-import type { XmppConnection } from "./connection.ts";
-import type { Control, ControlFailure, ControlRequest, ControlValue, FormParameter } from "../control.ts";
+import { STATELESS, type Face, type FaceConnection } from "./face.ts";
+import type { ControlFailure, ControlRequest, ControlValue, FormParameter } from "../control.ts";
+import type { OperatorDesk } from "../operator/desk.ts";
 import { errorText, type Logger } from "../log.ts";
 
 export const NS_CONTROL = "urn:xmpp:iot:control";
@@ -25,7 +26,12 @@ const ERRORS: Record<ControlFailure, { type: string; condition: string }> = {
   failed: { type: "cancel", condition: "internal-server-error" },
 };
 
-export function registerControl(connection: XmppConnection, control: Control, log: Logger): void {
+export interface ControlFaceDeps {
+  desk: Pick<OperatorDesk, "for">;
+  log: Logger;
+}
+
+export function registerControl(connection: Pick<FaceConnection, "route" | "on">, { desk, log }: ControlFaceDeps): Face {
   connection.route(
     {
       type: "set",
@@ -33,7 +39,7 @@ export function registerControl(connection: XmppConnection, control: Control, lo
       name: "set",
       handler: async ({ element, from }) => {
         const request = parseSet(element);
-        const result = await control.set(from, request, "iq");
+        const result = await desk.for(from).control.set(request, "iq");
         if (result.ok) return xml("setResponse", { xmlns: NS_CONTROL, responseCode: "OK" });
         return errorElement(result.kind, result.text, result.parameter);
       },
@@ -45,7 +51,7 @@ export function registerControl(connection: XmppConnection, control: Control, lo
     ns: NS_CONTROL,
     name: "getForm",
     handler: async ({ element, from }) => {
-      const result = await control.getForm(from, nodeIdsOf(element));
+      const result = await desk.for(from).control.getForm(nodeIdsOf(element));
       if (!result.ok) return errorElement(result.kind, result.text);
       return formElement(result.parameters);
     },
@@ -56,8 +62,9 @@ export function registerControl(connection: XmppConnection, control: Control, lo
     const set = stanza.getChild("set", NS_CONTROL);
     const from = stanza.attrs.from as string | undefined;
     if (!set || !from) return;
-    control.set(from, parseSet(set), "message").catch((error: unknown) => log.error("control by message failed", { from, error: errorText(error) }));
+    desk.for(from).control.set(parseSet(set), "message").catch((error: unknown) => log.error("control by message failed", { from, error: errorText(error) }));
   });
+  return STATELESS;
 }
 
 /** The request in a `<set>`: its nodes, and typed parameters or a submitted form, in document order. */

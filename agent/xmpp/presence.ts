@@ -1,15 +1,24 @@
-// Presence subscriptions: operators may see the gateway's presence (and so its health); anyone else's request
-// is refused. RFC 6121 §3: answer a subscription request with subscribed or unsubscribed.
+// Presence: operators may see the gateway's presence (and so its health); anyone else's subscription request is
+// refused (RFC 6121 §3: answer a subscription request with subscribed or unsubscribed). The presence itself
+// carries the health as show + status and the XEP-0115 caps.
 import { xml, type Element } from "./client.ts";
-import type { XmppConnection } from "./connection.ts";
-import { bareJid, type Authz } from "../authz.ts";
+import type { Face, FaceConnection } from "./face.ts";
+import { bareJid } from "../authz.ts";
+import type { OperatorDesk } from "../operator/desk.ts";
 import type { Logger } from "../log.ts";
 import { HealthMonitor, type Health, type HealthSources } from "../health.ts";
 import { CAPS_NODE, NS_CAPS, capsVer, type DiscoInfo } from "./caps.ts";
 
 const NS_ROSTER = "jabber:iq:roster";
 
-export function registerPresenceSubscriptions(connection: XmppConnection, authz: Authz, log: Logger): void {
+export interface PresenceDeps {
+  desk: Pick<OperatorDesk, "for">;
+  health: HealthSources;
+  log: Logger;
+}
+
+/** Answers subscription requests and announces the health; stop() ends the health monitor. */
+export function registerPresence(connection: FaceConnection, { desk, health, log }: PresenceDeps): Face {
   // Servers deliver subscription requests only to "interested" resources, those that asked for the roster
   // (RFC 6121 §3.1.3; Prosody holds them back otherwise), and push roster changes that must be acknowledged.
   connection.on("online", () => {
@@ -21,7 +30,7 @@ export function registerPresenceSubscriptions(connection: XmppConnection, authz:
     if (!stanza.is("presence") || stanza.attrs.type !== "subscribe") return;
     const from = String(stanza.attrs.from ?? "");
     const to = bareJid(from);
-    if (authz.canRead(from)) {
+    if (desk.for(from).admitted) {
       void connection.send(xml("presence", { to, type: "subscribed" }));
       log.info("presence subscription accepted", { from: to });
     } else {
@@ -29,6 +38,11 @@ export function registerPresenceSubscriptions(connection: XmppConnection, authz:
       log.info("presence subscription refused: not an operator", { from: to });
     }
   });
+
+  // Announced when online, and whenever the monitor says an update is due.
+  const monitor = new HealthMonitor(health, () => connection.updatePresence());
+  connection.setPresence(() => healthPresence(monitor.take(), connection.discoInfo()));
+  return { stop: () => monitor.stop() };
 }
 
 /** A roster push from anyone but our own account is refused (RFC 6121 §2.1.6). */
@@ -48,11 +62,4 @@ export function healthPresence(health: Health, info: DiscoInfo): Element {
     xml("status", {}, health.text),
     xml("c", { xmlns: NS_CAPS, hash: "sha-1", node: CAPS_NODE, ver: capsVer(info) }),
   );
-}
-
-/** Announces the health as presence: when online, and whenever the monitor says an update is due. */
-export function registerHealthPresence(connection: XmppConnection, sources: HealthSources): HealthMonitor {
-  const monitor = new HealthMonitor(sources, () => connection.updatePresence());
-  connection.setPresence(() => healthPresence(monitor.take(), connection.discoInfo()));
-  return monitor;
 }

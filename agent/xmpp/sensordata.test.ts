@@ -6,6 +6,8 @@ import type { IqRoute } from "./connection.ts";
 import { LIMITS, parseRequest, parseXsDateTime, registerSensorData, RequestError, resultMessages } from "./sensordata.ts";
 import { Readout, type ReadoutResult } from "../readout.ts";
 import { Authz } from "../authz.ts";
+import { OperatorDesk } from "../operator/desk.ts";
+import type { HealthSources } from "../health.ts";
 import type { Field } from "../../lib/model.ts";
 import type { Logger } from "../log.ts";
 
@@ -123,6 +125,9 @@ describe("resultMessages", () => {
 });
 
 const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+/** The readout face never controls nor reports health. */
+const unusedControl = { set: () => Promise.reject(new Error("unused")), getForm: () => Promise.reject(new Error("unused")) };
+const noHealth: HealthSources = { sensors: () => [], buffered: () => 0, dropped: () => 0, lastPublished: () => undefined, online: () => true, startedAt: new Date(0) };
 
 function face() {
   const routes = new Map<string, IqRoute>();
@@ -132,12 +137,12 @@ function face() {
     actuators: { all: [] },
     store: { history: () => Promise.resolve([]) },
   });
-  const stop = registerSensorData(
+  const sensorData = registerSensorData(
     { route: (route: IqRoute) => void routes.set(route.name, route), send: (stanza: Element) => Promise.resolve(sent.push(stanza) > 0) },
-    { readout, authz: new Authz([{ jid: "ops@x", role: "control" }]), log: quiet },
+    { desk: new OperatorDesk({ authz: new Authz([{ jid: "ops@x", role: "control" }]), readout, control: unusedControl, health: noHealth }), log: quiet },
   );
   const call = async (name: string, element: Element, from = "ops@x/a") => routes.get(name)!.handler({ element, stanza: xml("iq"), from });
-  return { call, sent, stop };
+  return { call, sent, stop: () => sensorData.stop() };
 }
 
 const settle = (ms = 20) => new Promise((r) => setTimeout(r, ms));

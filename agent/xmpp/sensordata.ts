@@ -1,15 +1,16 @@
 // XEP-0323 readout face: `<req>` and `<cancel>` iq gets in, `<accepted>` in the iq result, the data in messages.
-// It validates and translates; what to read is agent/readout's business, who may read is agent/authz's.
+// It validates and translates; what to read is agent/readout's business, who may read the operator desk's.
 //
 // Message order (docs/protocols.md, Readout): the data's `<fields>` first, then `<failure>`s, and the
 // readout's end marked once. Without failures the last `<fields>` carries done='true' (the only end slixmpp
 // 1.8 and Smack recognise); with failures the end is a `<done/>` message after them, because slixmpp drops
 // its session at the first `<failure>` and a `<fields>` after it would hit a deleted session.
 import { xml, type Element } from "./client.ts";
-import type { XmppConnection } from "./connection.ts";
+import type { Face, FaceConnection } from "./face.ts";
 import { NS_SENSORDATA, nodeElement } from "./fields.ts";
-import { READOUT_TYPES, type Readout, type ReadoutRequest, type ReadoutResult, type ReadoutType } from "../readout.ts";
-import { bareJid, type Authz } from "../authz.ts";
+import { READOUT_TYPES, type ReadoutRequest, type ReadoutResult, type ReadoutType } from "../readout.ts";
+import { bareJid } from "../authz.ts";
+import type { OperatorDesk, OperatorSession } from "../operator/desk.ts";
 import { errorText, type Logger } from "../log.ts";
 
 const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
@@ -195,22 +196,21 @@ interface Session {
 }
 
 export interface SensorDataDeps {
-  readout: Readout;
-  authz: Authz;
+  desk: Pick<OperatorDesk, "for">;
   log: Logger;
 }
 
-/** Registers the XEP-0323 readout on the connection; returns a function that drops scheduled readouts. */
-export function registerSensorData(connection: Pick<XmppConnection, "route" | "send">, { readout, authz, log }: SensorDataDeps): () => void {
+/** Registers the XEP-0323 readout on the connection; its stop() drops scheduled readouts. */
+export function registerSensorData(connection: Pick<FaceConnection, "route" | "send">, { desk, log }: SensorDataDeps): Face {
   const sessions = new Map<string, Session>();
   const key = (requester: string, seqnr: string) => `${requester} ${seqnr}`;
   const activeFor = (requester: string) => [...sessions.values()].filter((s) => bareJid(s.requester) === bareJid(requester)).length;
 
-  const run = async (session: Session, request: ReadoutRequest, queued: boolean) => {
+  const run = async (operator: OperatorSession, session: Session, request: ReadoutRequest, queued: boolean) => {
     const { requester, seqnr } = session;
     try {
       if (queued) await connection.send(xml("message", { to: requester }, xml("started", { xmlns: NS_SENSORDATA, seqnr })));
-      const result = await readout.read(request);
+      const result = await operator.read(request);
       for (const message of resultMessages(requester, seqnr, result)) {
         if (session.cancelled) return;
         await connection.send(message);
@@ -229,7 +229,8 @@ export function registerSensorData(connection: Pick<XmppConnection, "route" | "s
       ns: NS_SENSORDATA,
       name: "req",
       handler: ({ element, from }) => {
-        if (!authz.canRead(from)) return stanzaError("cancel", "forbidden", `${bareJid(from)} may not read this gateway`);
+        const operator = desk.for(from);
+        if (!operator.admitted) return stanzaError("cancel", "forbidden", `${bareJid(from)} may not read this gateway`);
         let parsed: ParsedRequest;
         try {
           parsed = parseRequest(element);
@@ -238,7 +239,7 @@ export function registerSensorData(connection: Pick<XmppConnection, "route" | "s
           throw error;
         }
         const { seqnr, request, when } = parsed;
-        const unknown = readout.unknownNodes(request.nodeIds ?? []);
+        const unknown = operator.unknownNodes(request.nodeIds ?? []);
         if (unknown.length > 0) return stanzaError("cancel", "item-not-found", `no node ${unknown.join(", ")}`);
         const delay = when ? when.getTime() - Date.now() : 0;
         if (delay > LIMITS.scheduleAheadMs) return stanzaError("modify", "bad-request", "when is more than 24 hours ahead");
@@ -251,7 +252,7 @@ export function registerSensorData(connection: Pick<XmppConnection, "route" | "s
         const queued = delay > 0;
         // Even an immediate readout waits a turn, so the iq result goes out before the first message; setImmediate
         // rather than setTimeout(0), which costs at least a millisecond on every readout.
-        const start = () => void run(session, request, queued);
+        const start = () => void run(operator, session, request, queued);
         if (queued) {
           const timer = setTimeout(start, delay);
           session.unschedule = () => clearTimeout(timer);
@@ -270,7 +271,7 @@ export function registerSensorData(connection: Pick<XmppConnection, "route" | "s
     ns: NS_SENSORDATA,
     name: "cancel",
     handler: ({ element, from }) => {
-      if (!authz.canRead(from)) return stanzaError("cancel", "forbidden", `${bareJid(from)} may not read this gateway`);
+      if (!desk.for(from).admitted) return stanzaError("cancel", "forbidden", `${bareJid(from)} may not read this gateway`);
       const seqnr = element.attrs.seqnr as string | undefined;
       if (seqnr === undefined || !isXsInt(seqnr)) return stanzaError("modify", "bad-request", "seqnr must be an xs:int");
       const session = sessions.get(key(from, seqnr));
@@ -282,11 +283,13 @@ export function registerSensorData(connection: Pick<XmppConnection, "route" | "s
     },
   });
 
-  return () => {
-    for (const session of sessions.values()) {
-      session.cancelled = true;
-      session.unschedule?.();
-    }
-    sessions.clear();
+  return {
+    stop: () => {
+      for (const session of sessions.values()) {
+        session.cancelled = true;
+        session.unschedule?.();
+      }
+      sessions.clear();
+    },
   };
 }

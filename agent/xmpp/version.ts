@@ -2,23 +2,28 @@
 // a known flaw on, so strangers get forbidden like every other face refuses them.
 import { arch, type } from "node:os";
 import { xml } from "./client.ts";
-import type { XmppConnection } from "./connection.ts";
-import type { Authz } from "../authz.ts";
+import { STATELESS, type Face, type FaceConnection } from "./face.ts";
+import type { OperatorDesk } from "../operator/desk.ts";
 import { version } from "../version.ts";
 
 const NS_VERSION = "jabber:iq:version";
 
-export function registerSoftwareVersion(connection: XmppConnection, authz: Authz): void {
+export interface SoftwareVersionDeps {
+  desk: Pick<OperatorDesk, "for">;
+}
+
+export function registerSoftwareVersion(connection: Pick<FaceConnection, "route">, { desk }: SoftwareVersionDeps): Face {
   connection.route(
     {
       type: "get",
       ns: NS_VERSION,
       name: "query",
       handler: ({ from }) =>
-        authz.canRead(from)
+        desk.for(from).admitted
           ? xml("query", { xmlns: NS_VERSION }, xml("name", {}, "xedge"), xml("version", {}, version), xml("os", {}, `${type()} ${arch()}`))
           : xml("error", { type: "cancel" }, xml("forbidden", { xmlns: "urn:ietf:params:xml:ns:xmpp-stanzas" })),
     },
     NS_VERSION,
   );
+  return STATELESS;
 }

@@ -1,25 +1,21 @@
-// Chat commands without XMPP: parsing, typo suggestions, sparklines, time and status formatting, and each
-// command run against a Readout and Control over fakes.
+// The operator layer without XMPP: chat parsing, typo suggestions, sparklines, time and status formatting, the
+// history summary, and each chat command run through the desk over a Readout and Control with fakes.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { ActuatorDevice } from "../drivers/driver.ts";
-import { Readout } from "./readout.ts";
-import { Control, type AuditEntry } from "./control.ts";
-import type { Field } from "../lib/model.ts";
-import type { SensorState } from "./sampler.ts";
-import type { StoredReading } from "./store.ts";
-import type { Logger } from "./log.ts";
-import {
-  ChatCommands,
-  closestCommand,
-  editDistance,
-  historySummary,
-  parseCommand,
-  periodFor,
-  renderStatus,
-  statusOf,
-} from "./chat-commands.ts";
-import { age, clockTime, span, sparkline } from "../lib/text.ts";
+import type { ActuatorDevice } from "../../drivers/driver.ts";
+import { Readout } from "../readout.ts";
+import { Control, type AuditEntry } from "../control.ts";
+import type { Field } from "../../lib/model.ts";
+import type { SensorState } from "../sampler.ts";
+import type { StoredReading } from "../store.ts";
+import type { Logger } from "../log.ts";
+import { Authz } from "../authz.ts";
+import { OperatorDesk } from "./desk.ts";
+import { ChatCommands, closestCommand, editDistance, parseCommand } from "./chat-commands.ts";
+import { historySummary, periodFor } from "./history.ts";
+import { renderStatus } from "./render.ts";
+import { snapshotOf } from "../health.ts";
+import { age, clockTime, span, sparkline } from "../../lib/text.ts";
 
 const NOW = new Date("2025-01-05T12:03:43.000Z");
 const UTC = { now: NOW, timeZone: "UTC" };
@@ -93,13 +89,15 @@ describe("time and status formatting", () => {
       { id: "boiler", driver: "bme280" },
       { id: "cellar", driver: "ds18b20", error: "ds18b20 read: CRC mismatch", failingSince: new Date("2025-01-05T12:00:43Z") },
     ];
-    const status = statusOf({
-      sampler: { states },
-      store: { buffered: 3, dropped: 0 },
-      publisher: { lastPublished: new Date("2025-01-05T12:03:42Z") },
-      connection: { isOnline: true },
-      startedAt: new Date("2025-01-05T11:00:00Z"),
-    });
+    const status = () =>
+      snapshotOf({
+        sensors: () => states,
+        buffered: () => 3,
+        dropped: () => 0,
+        lastPublished: () => new Date("2025-01-05T12:03:42Z"),
+        online: () => true,
+        startedAt: new Date("2025-01-05T11:00:00Z"),
+      });
     assert.equal(
       renderStatus(status(), UTC),
       [
@@ -140,7 +138,10 @@ function setup(history: StoredReading[] = []) {
   };
   const readout = new Readout({ sampler: { states }, actuators: { all: actuators }, store }, () => NOW);
   const audit: AuditEntry[] = [];
-  const authz = { canRead: (jid: string) => jid.startsWith("ops@") || jid.startsWith("viewer@"), canControl: (jid: string) => jid.startsWith("ops@") };
+  const authz = new Authz([
+    { jid: "ops@example.net", role: "control" },
+    { jid: "viewer@example.net", role: "read" },
+  ]);
   const control = new Control({
     actuators: { all: actuators, get: (id) => actuators.find((entry) => entry.id === id) },
     authz,
@@ -151,8 +152,16 @@ function setup(history: StoredReading[] = []) {
     },
     log: quiet,
   });
-  const status = statusOf({ sampler: { states }, store: { buffered: 0, dropped: 0 }, publisher: { lastPublished: undefined }, connection: { isOnline: true }, startedAt: NOW });
-  const commands = new ChatCommands({ readout, control, status, now: () => NOW, timeZone: "UTC" });
+  const health = { sensors: () => states, buffered: () => 0, dropped: () => 0, lastPublished: () => undefined, online: () => true, startedAt: NOW };
+  const desk = new OperatorDesk({ authz, readout, control, health });
+  const chat = new ChatCommands({ now: () => NOW, timeZone: "UTC" });
+  const commands = {
+    answer: (from: string, body: string) => {
+      const session = desk.for(from);
+      assert.ok(session.admitted, `${from} is an operator`);
+      return chat.answer(session, body);
+    },
+  };
   return { commands, pump, audit, readout, states };
 }
 

@@ -1,0 +1,196 @@
+// Operator commands as text: parsing what a person types in a chat window, running it through the operator's
+// session (agent/operator/desk.ts) and answering in words (render.ts). The chat face (xmpp/chat.ts) only moves
+// stanzas. Nothing here knows about XMPP.
+import type { OperatorSession } from "./desk.ts";
+import { DEFAULT_HISTORY_MS, MAX_HISTORY_MS } from "./history.ts";
+import { renderCurrent, renderHistory, renderStatus } from "./render.ts";
+import type { TimeFormat } from "../../lib/text.ts";
+import { parseDuration } from "../../lib/duration.ts";
+import { errorText } from "../log.ts";
+
+export const COMMANDS = [
+  { name: "help", usage: "help", summary: "this list" },
+  { name: "read", usage: "read [ID]", summary: "current values of every sensor and actuator, or of one" },
+  { name: "set", usage: "set ID NAME VALUE", summary: "set an actuator's parameter, e.g. set pump state true (control role)" },
+  { name: "status", usage: "status", summary: "the agent's health: sensors, buffer, last publish, uptime, connection" },
+  { name: "history", usage: "history ID [DURATION]", summary: "min, max, average, last and a sparkline per value (default 1h; e.g. 15m, 6h, 2d)" },
+] as const;
+export type CommandName = (typeof COMMANDS)[number]["name"];
+
+export type ParsedCommand =
+  | { name: "help" }
+  | { name: "read"; id?: string }
+  | { name: "set"; id: string; parameter: string; value: string }
+  | { name: "status" }
+  | { name: "history"; id: string; durationMs: number }
+  /** A known command with wrong arguments: `text` says what is wrong and shows the usage. */
+  | { name: "usage"; text: string }
+  | { name: "unknown"; word: string; suggestion?: CommandName };
+
+/** Reads one line of chat. Command words are case-insensitive; ids, names and values are taken as typed. */
+export function parseCommand(body: string): ParsedCommand {
+  const text = body.trim();
+  const [first = "", ...args] = text.split(/\s+/);
+  const word = first.toLowerCase();
+  const usage = (name: CommandName, problem: string): ParsedCommand => ({
+    name: "usage",
+    text: `${problem}. Usage: ${COMMANDS.find((command) => command.name === name)?.usage ?? name}`,
+  });
+  switch (word) {
+    case "help":
+    case "?":
+      return { name: "help" };
+    case "status":
+      return { name: "status" };
+    case "read":
+      if (args.length > 1) return usage("read", "read takes at most one id");
+      return args[0] !== undefined ? { name: "read", id: args[0] } : { name: "read" };
+    case "set": {
+      // The value is the rest of the line, so a string parameter may hold spaces.
+      const match = /^\S+\s+(\S+)\s+(\S+)\s+(.+)$/s.exec(text);
+      if (!match) return usage("set", "set needs an id, a parameter name and a value");
+      const [, id = "", parameter = "", value = ""] = match;
+      return { name: "set", id, parameter, value };
+    }
+    case "history": {
+      if (args.length === 0 || args.length > 2) return usage("history", "history needs an id and optionally a duration");
+      const [id = "", durationText] = args;
+      if (durationText === undefined) return { name: "history", id, durationMs: DEFAULT_HISTORY_MS };
+      const durationMs = parseDuration(durationText);
+      if (durationMs === undefined || durationMs <= 0) return usage("history", `'${durationText}' is not a duration such as 30m, 6h or 2d`);
+      if (durationMs > MAX_HISTORY_MS) return usage("history", `${durationText} is longer than a year`);
+      return { name: "history", id, durationMs };
+    }
+    default: {
+      const suggestion = closestCommand(word);
+      return suggestion ? { name: "unknown", word: first, suggestion } : { name: "unknown", word: first };
+    }
+  }
+}
+
+/**
+ * Edit distance counting insertions, deletions, substitutions and swaps of neighbours (optimal string alignment,
+ * the restricted Damerau-Levenshtein distance): "raed" is one step from "read".
+ */
+export function editDistance(a: string, b: string): number {
+  const rows = a.length + 1;
+  const cols = b.length + 1;
+  const d: number[][] = Array.from({ length: rows }, (_, i) => Array.from({ length: cols }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const at = (i: number, j: number) => d[i]?.[j] ?? 0;
+  for (let i = 1; i < rows; i++) {
+    for (let j = 1; j < cols; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, at(i - 2, j - 2) + 1);
+      d[i]![j] = best;
+    }
+  }
+  return at(a.length, b.length);
+}
+
+/** The command a typo most likely meant: a unique prefix, or the nearest name within a small distance. */
+export function closestCommand(word: string, names: readonly string[] = COMMANDS.map((command) => command.name)): CommandName | undefined {
+  const typed = word.toLowerCase();
+  if (typed === "") return undefined;
+  const prefixed = names.filter((name) => typed.length >= 2 && name.startsWith(typed));
+  if (prefixed.length === 1) return prefixed[0] as CommandName;
+  let best: { name: string; distance: number } | undefined;
+  for (const name of names) {
+    const distance = editDistance(typed, name);
+    // Short words tolerate one slip, longer ones two: "sat" → set, but "xyz" is nothing.
+    const tolerance = name.length <= 4 ? 1 : 2;
+    if (distance <= tolerance && (!best || distance < best.distance)) best = { name, distance };
+  }
+  return best?.name as CommandName | undefined;
+}
+
+export function renderHelp(): string {
+  const width = Math.max(...COMMANDS.map((command) => command.usage.length));
+  return ["Commands:", ...COMMANDS.map((command) => `  ${command.usage.padEnd(width)}  ${command.summary}`)].join("\n");
+}
+
+export interface ChatCommandOptions {
+  now?: () => Date;
+  timeZone?: string;
+}
+
+/** Runs one chat line from an operator and answers with text; the session is the desk's (it holds the authorization). */
+export class ChatCommands {
+  constructor(private readonly options: ChatCommandOptions = {}) {}
+
+  async answer(session: OperatorSession, body: string): Promise<string> {
+    const now = this.options.now?.() ?? new Date();
+    const format: TimeFormat = { now, ...(this.options.timeZone ? { timeZone: this.options.timeZone } : {}) };
+    const command = parseCommand(body);
+    try {
+      switch (command.name) {
+        case "help":
+          return renderHelp();
+        case "usage":
+          return command.text;
+        case "unknown":
+          return command.suggestion
+            ? `Unknown command '${command.word}'. Did you mean '${command.suggestion}'?`
+            : `Unknown command '${command.word}'. Send 'help' for the list.`;
+        case "status":
+          return renderStatus(session.status(), format);
+        case "read":
+          return await read(session, command.id, format);
+        case "set":
+          return await set(session, command.id, command.parameter, command.value);
+        case "history": {
+          const id = resolve(session, command.id);
+          if (id === undefined) return unknownId(session, command.id);
+          return renderHistory(await session.history(id, command.durationMs, now), command.durationMs, format);
+        }
+      }
+    } catch (error) {
+      return `Sorry, that failed: ${errorText(error)}`;
+    }
+  }
+}
+
+/** People type "on" and "off" to a switch: for a boolean parameter they mean true and false. */
+async function spoken(session: OperatorSession, id: string, parameter: string, value: string): Promise<string> {
+  const words: Record<string, string> = { on: "true", off: "false", yes: "true", no: "false" };
+  const word = words[value.toLowerCase()];
+  if (word === undefined) return value;
+  const form = await session.control.getForm([id]);
+  const spec = form.ok ? form.parameters.find((known) => known.spec.name === parameter)?.spec : undefined;
+  return spec?.type === "boolean" ? word : value;
+}
+
+async function read(session: OperatorSession, wanted: string | undefined, format: TimeFormat): Promise<string> {
+  const id = wanted === undefined ? undefined : resolve(session, wanted);
+  if (wanted !== undefined && id === undefined) return unknownId(session, wanted);
+  const result = await session.read({ ...(id !== undefined ? { nodeIds: [id] } : {}), types: new Set() });
+  return renderCurrent(id !== undefined ? [id] : session.nodeIds, result.groups, result.failures, format) || "No sensors or actuators are configured.";
+}
+
+async function set(session: OperatorSession, wanted: string, parameter: string, value: string): Promise<string> {
+  const id = resolve(session, wanted);
+  if (id === undefined) return unknownId(session, wanted);
+  const result = await session.control.set({ nodeIds: [id], values: [{ name: parameter, value: await spoken(session, id, parameter, value) }] }, "chat");
+  if (result.ok) return `Done: ${result.applied.map((applied) => `${applied.nodeId} ${applied.name} = ${String(applied.value)}`).join(", ")}.`;
+  switch (result.kind) {
+    case "forbidden":
+      return "Sorry, setting values needs the control role; your account may only read.";
+    case "item-not-found": {
+      const form = await session.control.getForm([id]);
+      const names = form.ok ? form.parameters.map((known) => known.spec.name) : [];
+      return `Not applied: ${result.text}.${names.length > 0 ? ` Parameters of ${id}: ${names.join(", ")}.` : ""}`;
+    }
+    default:
+      return `Not applied: ${result.text}.`;
+  }
+}
+
+/** The configured id as typed, or matching regardless of case (phones capitalise the first letter). */
+function resolve(session: OperatorSession, id: string): string | undefined {
+  const ids = session.nodeIds;
+  return ids.find((known) => known === id) ?? ids.find((known) => known.toLowerCase() === id.toLowerCase());
+}
+
+function unknownId(session: OperatorSession, id: string): string {
+  return `Unknown id '${id}'. Known ids: ${session.nodeIds.join(", ")}.`;
+}

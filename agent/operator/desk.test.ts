@@ -1,0 +1,105 @@
+// The operator desk over a real Authz and Control, with a fake readout: who gets a session, what it may do.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { Authz } from "../authz.ts";
+import { Control, type AuditEntry } from "../control.ts";
+import type { ActuatorDevice } from "../../drivers/driver.ts";
+import type { ReadoutRequest } from "../readout.ts";
+import type { Logger } from "../log.ts";
+import { OperatorDesk, allows } from "./desk.ts";
+
+const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+
+function setup() {
+  const authz = new Authz([
+    { jid: "ops@example.net", role: "control" },
+    { jid: "viewer@example.net", role: "read" },
+  ]);
+  const written: unknown[] = [];
+  const relay: ActuatorDevice = {
+    parameters: [{ name: "state", type: "boolean" }],
+    read: () => Promise.resolve([{ name: "state", type: "boolean", value: false, flags: { status: true } }]),
+    write: (values) => {
+      written.push(...values.map((value) => value.value));
+      return Promise.resolve();
+    },
+    close: () => Promise.resolve(),
+  };
+  const actuators = [{ id: "pump", driver: "gpio-output", device: relay }];
+  const audit: AuditEntry[] = [];
+  const control = new Control({
+    actuators: { all: actuators, get: (id) => actuators.find((entry) => entry.id === id) },
+    authz,
+    sensorIds: () => ["boiler"],
+    audit: (entry) => {
+      audit.push(entry);
+      return Promise.resolve();
+    },
+    log: quiet,
+  });
+  const reads: ReadoutRequest[] = [];
+  const readout = {
+    nodeIds: ["boiler", "pump"],
+    unknownNodes: (ids: readonly string[]) => ids.filter((id) => id !== "boiler" && id !== "pump"),
+    read: (request: ReadoutRequest) => {
+      reads.push(request);
+      return Promise.resolve({ groups: [], failures: [] });
+    },
+  };
+  const health = { sensors: () => [], buffered: () => 0, dropped: () => 0, lastPublished: () => undefined, online: () => true, startedAt: new Date(0) };
+  const desk = new OperatorDesk({ authz, readout, control, health });
+  return { desk, authz, audit, reads, written };
+}
+
+const setPump = { nodeIds: ["pump"], values: [{ name: "state", value: "true" }] };
+
+describe("OperatorDesk", () => {
+  it("gives a stranger nothing to read; a control attempt is refused and audited by Control", async () => {
+    const { desk, audit, written } = setup();
+    const visitor = desk.for("mallory@example.net/x");
+    assert.equal(visitor.admitted, false);
+    assert.deepEqual(Object.keys(visitor).sort(), ["admitted", "control", "requester"]);
+    const result = await visitor.control.set(setPump, "iq");
+    assert.deepEqual(result.ok ? "applied" : [result.kind, result.text], ["forbidden", "not an operator of this gateway"]);
+    assert.deepEqual(await visitor.control.getForm(), { ok: false, kind: "forbidden", text: "not an operator of this gateway" });
+    assert.deepEqual(audit.map((entry) => [entry.requester, entry.via, entry.result]), [["mallory@example.net/x", "iq", "forbidden"]]);
+    assert.deepEqual(written, []);
+  });
+
+  it("lets a read operator read, status and fetch the control form, but not control", async () => {
+    const { desk, reads, written } = setup();
+    const viewer = desk.for("Viewer@example.net/phone");
+    assert.ok(viewer.admitted);
+    assert.equal(viewer.role, "read");
+    assert.deepEqual(viewer.nodeIds, ["boiler", "pump"]);
+    assert.deepEqual(viewer.unknownNodes(["boiler", "attic"]), ["attic"]);
+    await viewer.read({ nodeIds: ["boiler"], types: new Set() });
+    assert.deepEqual(reads.map((request) => request.nodeIds), [["boiler"]]);
+    assert.equal(viewer.status().online, true);
+    assert.equal((await viewer.control.getForm(["pump"])).ok, true);
+    const result = await viewer.control.set(setPump, "chat");
+    assert.deepEqual(result.ok ? "applied" : [result.kind, result.text], ["forbidden", "control needs the control role; this operator has read only"]);
+    assert.deepEqual(written, []);
+    assert.equal(allows(viewer.role, "control"), false);
+  });
+
+  it("lets a control operator set values, each one through Control with its requester", async () => {
+    const { desk, audit, written } = setup();
+    const ops = desk.for("ops@example.net/desk");
+    assert.ok(ops.admitted);
+    assert.equal(allows(ops.role, "control"), true);
+    assert.equal((await ops.control.set(setPump, "adhoc")).ok, true);
+    assert.deepEqual(written, [true]);
+    assert.deepEqual(audit.map((entry) => [entry.requester, entry.via, entry.result]), [["ops@example.net/desk", "adhoc", "ok"]]);
+  });
+
+  it("applies a reloaded operators list to the next request", () => {
+    const { desk, authz } = setup();
+    assert.equal(desk.for("newcomer@example.net/x").admitted, false);
+    authz.replace([{ jid: "newcomer@example.net", role: "read" }]);
+    const newcomer = desk.for("newcomer@example.net/x");
+    assert.ok(newcomer.admitted);
+    assert.equal(newcomer.role, "read");
+    assert.equal(desk.for("ops@example.net/desk").admitted, false, "removed from the list");
+  });
+});

@@ -1,0 +1,79 @@
+// The operator desk: the one way from a face to what operators may read and do. A face hands over the
+// requester's JID and gets either an operator session (the role, readout, status, history and control, bound to
+// that requester) or a refusal, which holds nothing to read. A face that forgets to ask has nothing to read from.
+// Control stays the core's to authorize (agent/control.ts), so both answers can attempt it: a stranger's attempt
+// is refused and audited there like any other.
+import type { Authz, Role } from "../authz.ts";
+import type { Control, ControlRequest, ControlResult, FormResult } from "../control.ts";
+import type { Readout, ReadoutRequest, ReadoutResult } from "../readout.ts";
+import { snapshotOf, type HealthSnapshot, type HealthSources } from "../health.ts";
+import { historySummary, type HistorySummary } from "./history.ts";
+
+/** Control as one requester sees it: every call is authorized and audited by the core. */
+export interface ControlCounter {
+  set(request: ControlRequest, via: string): Promise<ControlResult>;
+  getForm(nodeIds?: string[]): Promise<FormResult>;
+}
+
+export interface OperatorSession {
+  readonly admitted: true;
+  /** The full JID that asked. */
+  readonly requester: string;
+  readonly role: Role;
+  /** Every sensor and actuator id, in config order. */
+  readonly nodeIds: readonly string[];
+  unknownNodes(nodeIds: readonly string[]): string[];
+  read(request: ReadoutRequest): Promise<ReadoutResult>;
+  /** The agent's health now. */
+  status(): HealthSnapshot;
+  /** The numeric values of `nodeId` over the `durationMs` before `now`. */
+  history(nodeId: string, durationMs: number, now: Date): Promise<HistorySummary>;
+  readonly control: ControlCounter;
+}
+
+/** Not an operator: nothing to read; control attempts are refused by the core. */
+export interface Refusal {
+  readonly admitted: false;
+  readonly requester: string;
+  readonly control: ControlCounter;
+}
+
+export interface DeskDeps {
+  authz: Pick<Authz, "roleOf">;
+  readout: Pick<Readout, "nodeIds" | "unknownNodes" | "read">;
+  control: Pick<Control, "set" | "getForm">;
+  health: HealthSources;
+}
+
+export class OperatorDesk {
+  constructor(private readonly deps: DeskDeps) {}
+
+  /** Looks the requester up in the operators list as it is now (a reloaded list applies to the next call). */
+  for(requester: string): OperatorSession | Refusal {
+    const { authz, readout, control, health } = this.deps;
+    const counter: ControlCounter = {
+      set: (request, via) => control.set(requester, request, via),
+      getForm: (nodeIds) => control.getForm(requester, nodeIds),
+    };
+    const role = authz.roleOf(requester);
+    if (role === undefined) return { admitted: false, requester, control: counter };
+    return {
+      admitted: true,
+      requester,
+      role,
+      get nodeIds() {
+        return readout.nodeIds;
+      },
+      unknownNodes: (nodeIds) => readout.unknownNodes(nodeIds),
+      read: (request) => readout.read(request),
+      status: () => snapshotOf(health),
+      history: (nodeId, durationMs, now) => historySummary(readout, nodeId, durationMs, now),
+      control: counter,
+    };
+  }
+}
+
+/** Whether an operator of `role` may do what needs `needed`: control includes read. */
+export function allows(role: Role, needed: Role): boolean {
+  return needed === "read" || role === "control";
+}

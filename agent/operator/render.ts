@@ -1,0 +1,58 @@
+// Operator answers as text, for the chat window and the ad-hoc result notes: current values, the agent's
+// health and a history summary. Nothing here knows about XMPP.
+import type { ReadoutFailure, ReadoutGroup } from "../readout.ts";
+import type { HealthSnapshot } from "../health.ts";
+import type { HistorySummary } from "./history.ts";
+import { clockTime, span, sparkline, when, type TimeFormat } from "../../lib/text.ts";
+import { formatFieldValue, type Field } from "../../lib/model.ts";
+import { formatDuration } from "../../lib/duration.ts";
+
+/** "21.53 °C", "true", "3 pulses". */
+export function valueText(field: Field): string {
+  const unit = field.type === "numeric" || field.type === "int" ? field.unit : undefined;
+  return unit ? `${formatFieldValue(field)} ${unit}` : formatFieldValue(field);
+}
+
+/** One line per node: "boiler: temperature 21.53 °C · humidity 45.20 %RH (12:03:41, 2 s ago)". */
+export function renderCurrent(nodeIds: readonly string[], groups: readonly ReadoutGroup[], failures: readonly ReadoutFailure[], format: TimeFormat): string {
+  const lines: string[] = [];
+  for (const nodeId of nodeIds) {
+    for (const group of groups.filter((candidate) => candidate.nodeId === nodeId)) {
+      const settable = group.fields.some((field) => field.flags?.writable) ? " [settable]" : "";
+      const values = group.fields.map((field) => `${field.name} ${valueText(field)}`).join(" · ");
+      lines.push(`${nodeId}: ${values}${settable} (${when(group.timestamp, format)})`);
+    }
+    for (const failure of failures.filter((candidate) => candidate.nodeId === nodeId)) {
+      lines.push(failure.pending ? `${nodeId}: waiting for its first reading` : `⚠ ${nodeId}: FAILING: ${failure.message} (since ${when(failure.timestamp, format)})`);
+    }
+  }
+  return lines.join("\n");
+}
+
+
+export function renderStatus(health: HealthSnapshot, format: TimeFormat): string {
+  const failing = health.sensors.filter((sensor) => sensor.error !== undefined);
+  const lines = [
+    `connection: ${health.online ? "online" : "offline"} · up ${span(format.now.getTime() - health.startedAt.getTime())} (since ${clockTime(health.startedAt, format)})`,
+    `sensors: ${health.sensors.length - failing.length} ok, ${failing.length} failing`,
+    ...failing.map((sensor) => `  ⚠ ${sensor.id}: ${sensor.error ?? ""}${sensor.failingSince ? ` (since ${when(sensor.failingSince, format)})` : ""}`),
+    `buffer: ${health.buffered} unsent reading${health.buffered === 1 ? "" : "s"} · ${health.dropped} dropped`,
+    `last publish: ${health.lastPublished ? when(health.lastPublished, format) : "never"}`,
+  ];
+  return lines.join("\n");
+}
+
+
+export function renderHistory(summary: HistorySummary, durationMs: number, format: TimeFormat): string {
+  const head = `${summary.nodeId}, last ${formatDuration(durationMs)} (${clockTime(summary.from, format)} – ${clockTime(summary.to, format)})`;
+  if (summary.series.length === 0) return `${head}: no stored numeric readings (only sensors keep a history).`;
+  const lines = [`${head}, per-${summary.period.toLowerCase()} averages:`];
+  for (const series of summary.series) {
+    const number = (value: number) => `${value.toFixed(series.decimals)}${series.unit ? ` ${series.unit}` : ""}`;
+    const last = series.last ? ` · last ${valueText(series.last)}` : "";
+    lines.push(`${series.name}: ${sparkline(series.slots)}`);
+    lines.push(`  min ${number(series.min)} · max ${number(series.max)} · avg ${number(series.avg)}${last}`);
+  }
+  return lines.join("\n");
+}
+

@@ -1,0 +1,225 @@
+// The XEP-0050 ad-hoc commands, one descriptor each: node, name, the role it needs, its first answer (`start`)
+// and what it does with a submitted form (`advance`). Sessions, authorization and errors are adhoc.ts's, written
+// once for all of them; the work is the operator session's (readout, control, status, history).
+//
+// `set` has two stages: choose the actuator (next), then its parameters with their current values, types and
+// ranges, the form XEP-0325 getForm gives (complete). A value Control refuses as malformed re-shows that form
+// with the error; anything else ends the command with an error note.
+import { xml, type Element } from "./client.ts";
+import { formElement } from "./control.ts";
+import type { Role } from "../authz.ts";
+import type { OperatorSession } from "../operator/desk.ts";
+import { formatFieldValue, type Field } from "../../lib/model.ts";
+import { parseDuration, formatDuration } from "../../lib/duration.ts";
+import { DEFAULT_HISTORY_MS, MAX_HISTORY_MS } from "../operator/history.ts";
+import { renderCurrent, renderHistory, renderStatus } from "../operator/render.ts";
+import { span, sparkline } from "../../lib/text.ts";
+
+export const NS_COMMANDS = "http://jabber.org/protocol/commands";
+export const NS_DATA = "jabber:x:data";
+/** Form fields that carry no control parameter. */
+const NOT_PARAMETERS = new Set(["FORM_TYPE", "xdd session"]);
+
+export type Action = "execute" | "next" | "prev" | "complete" | "cancel";
+
+/** One execution of a command, owned by the full JID that started it. */
+export interface CommandSession {
+  id: string;
+  requester: string;
+  node: string;
+  /** Where a multi-stage command is (`set`: choosing the actuator, then its parameters). */
+  stage: "choose" | "parameters";
+  /** The actuator chosen in `set`'s first stage. */
+  actuator?: string;
+  expiresAt: number;
+}
+
+/** What a command's step works with: the requester's operator session and the answers it may give. */
+export interface CommandContext {
+  operator: OperatorSession;
+  session: CommandSession;
+  now: () => Date;
+  /** The command goes on: status executing, with the next form. */
+  proceed: (...children: Element[]) => Element;
+  /** The command is done (status completed) and its session forgotten. */
+  finish: (...children: Element[]) => Element;
+}
+
+export interface AdhocCommand {
+  node: string;
+  name: string;
+  needs: Role;
+  /** The first answer: a form to fill in, or the result of a command that needs nothing. */
+  start: (context: CommandContext) => Element | Promise<Element>;
+  /** The answer to a submitted form (`action` is next, prev or complete). */
+  advance: (context: CommandContext, action: Action, values: Map<string, string[]>) => Element | Promise<Element>;
+}
+
+export function field(variable: string, type: string, label: string | undefined, values: readonly string[], ...children: Element[]): Element {
+  return xml("field", { var: variable, type, ...(label ? { label } : {}) }, ...children, ...values.map((value) => xml("value", {}, value)));
+}
+
+function option(value: string, label = value): Element {
+  return xml("option", { label }, xml("value", {}, value));
+}
+
+function form(type: "form" | "result", title: string, instructions: string | undefined, fields: Element[]): Element {
+  return xml("x", { xmlns: NS_DATA, type }, xml("title", {}, title), ...(instructions ? [xml("instructions", {}, instructions)] : []), ...fields);
+}
+
+function note(type: "info" | "warn" | "error", text: string): Element {
+  return xml("note", { type }, text);
+}
+
+function actions(execute: "next" | "complete", ...allowed: ("prev" | "next" | "complete")[]): Element {
+  return xml("actions", { execute }, ...allowed.map((name) => xml(name)));
+}
+
+function unitLabel(nodeId: string, item: Field): string {
+  const unit = item.type === "numeric" || item.type === "int" ? item.unit : undefined;
+  return `${nodeId} ${item.name}${unit ? ` (${unit})` : ""}`;
+}
+
+const read: AdhocCommand = {
+  node: "read",
+  name: "Read current values",
+  needs: "read",
+  start: ({ operator, proceed }) =>
+    proceed(
+      actions("complete", "complete"),
+      form("form", "Read current values", "Choose the sensors and actuators to read; none means all.", [
+        field("nodes", "list-multi", "Nodes", [], ...operator.nodeIds.map((id) => option(id))),
+      ]),
+    ),
+  advance: async ({ operator, now, finish }, _action, values) => {
+    const chosen = (values.get("nodes") ?? []).filter((id) => id !== "");
+    const unknown = chosen.filter((id) => !operator.nodeIds.includes(id));
+    if (unknown.length > 0) return finish(note("error", `No node ${unknown.join(", ")}. Known: ${operator.nodeIds.join(", ")}.`));
+    const result = await operator.read({ nodeIds: chosen, types: new Set() });
+    const fields = result.groups.flatMap((group) =>
+      group.fields.map((item) => field(`${group.nodeId}.${item.name}`, item.type === "boolean" ? "boolean" : "text-single", unitLabel(group.nodeId, item), [formatFieldValue(item)])),
+    );
+    const failures = renderCurrent(operator.nodeIds, [], result.failures, { now: now() });
+    return finish(...(failures ? [note("warn", failures)] : []), form("result", "Current values", undefined, fields));
+  },
+};
+
+const statusResult = ({ operator, now, finish }: CommandContext): Element => {
+  const health = operator.status();
+  const at = now();
+  const failing = health.sensors.filter((sensor) => sensor.error !== undefined);
+  return finish(
+    note("info", renderStatus(health, { now: at })),
+    form("result", "Agent status", undefined, [
+      field("connection", "text-single", "Connection", [health.online ? "online" : "offline"]),
+      field("uptime", "text-single", "Uptime", [span(at.getTime() - health.startedAt.getTime())]),
+      field("sensorsOk", "text-single", "Sensors ok", [String(health.sensors.length - failing.length)]),
+      field("sensorsFailing", "text-multi", "Sensors failing", failing.map((sensor) => `${sensor.id}: ${sensor.error ?? ""}`)),
+      field("buffered", "text-single", "Unsent readings", [String(health.buffered)]),
+      field("dropped", "text-single", "Dropped readings", [String(health.dropped)]),
+      field("lastPublish", "text-single", "Last publish", [health.lastPublished?.toISOString() ?? "never"]),
+    ]),
+  );
+};
+
+const status: AdhocCommand = { node: "status", name: "Agent status", needs: "read", start: statusResult, advance: statusResult };
+
+const historyForm = ({ operator, proceed }: CommandContext, problem?: string): Element =>
+  proceed(
+    actions("complete", "complete"),
+    ...(problem ? [note("error", problem)] : []),
+    form("form", "History of a sensor", "Choose a sensor and how far back to look.", [
+      field("node", "list-single", "Sensor", [], ...operator.nodeIds.map((id) => option(id))),
+      field("duration", "text-single", "Duration (e.g. 30m, 6h, 2d)", [formatDuration(DEFAULT_HISTORY_MS)]),
+    ]),
+  );
+
+const history: AdhocCommand = {
+  node: "history",
+  name: "History of a sensor",
+  needs: "read",
+  start: (context) => historyForm(context),
+  advance: async (context, _action, values) => {
+    const { operator, now, finish } = context;
+    const [node = ""] = values.get("node") ?? [];
+    const [durationText = formatDuration(DEFAULT_HISTORY_MS)] = values.get("duration") ?? [];
+    if (!operator.nodeIds.includes(node)) return historyForm(context, `Choose a sensor (${operator.nodeIds.join(", ")}).`);
+    const durationMs = parseDuration(durationText);
+    if (durationMs === undefined || durationMs <= 0 || durationMs > MAX_HISTORY_MS) {
+      return historyForm(context, `'${durationText}' is not a duration such as 30m, 6h or 2d (at most a year).`);
+    }
+    const at = now();
+    const summary = await operator.history(node, durationMs, at);
+    const fields = [
+      field("from", "text-single", "From", [summary.from.toISOString()]),
+      field("to", "text-single", "To", [summary.to.toISOString()]),
+      field("period", "text-single", "Averaged per", [summary.period.toLowerCase()]),
+    ];
+    for (const series of summary.series) {
+      const label = (what: string) => `${series.name} ${what}${series.unit ? ` (${series.unit})` : ""}`;
+      fields.push(
+        field(`${series.name}.min`, "text-single", label("min"), [series.min.toFixed(series.decimals)]),
+        field(`${series.name}.max`, "text-single", label("max"), [series.max.toFixed(series.decimals)]),
+        field(`${series.name}.avg`, "text-single", label("avg"), [series.avg.toFixed(series.decimals)]),
+        ...(series.last ? [field(`${series.name}.last`, "text-single", label("last"), [formatFieldValue(series.last)])] : []),
+        field(`${series.name}.sparkline`, "text-single", `${series.name} trend`, [sparkline(series.slots)]),
+      );
+    }
+    return finish(note("info", renderHistory(summary, durationMs, { now: at })), form("result", `History of ${node}`, undefined, fields));
+  },
+};
+
+const chooseActuator = async ({ operator, session, proceed, finish }: CommandContext): Promise<Element> => {
+  const available = await operator.control.getForm();
+  if (!available.ok) return finish(note("error", available.text));
+  if (available.nodeIds.length === 0) return finish(note("error", "No actuator is available."));
+  session.stage = "choose";
+  return proceed(
+    actions("next", "next"),
+    form("form", "Set an actuator", "Choose the actuator to set.", [
+      field("node", "list-single", "Actuator", session.actuator ? [session.actuator] : [], ...available.nodeIds.map((id) => option(id))),
+    ]),
+  );
+};
+
+const parametersForm = async ({ operator, session, proceed, finish }: CommandContext, problem?: string): Promise<Element> => {
+  const actuator = session.actuator ?? "";
+  const current = await operator.control.getForm([actuator]);
+  if (!current.ok) return finish(note("error", current.text));
+  session.stage = "parameters";
+  // The XEP-0325 form, titled for this actuator; its xdd session field is harmless here and ignored on submit.
+  const controlForm = formElement(current.parameters);
+  const titled = xml("x", controlForm.attrs, xml("title", {}, `Set ${actuator}`), ...controlForm.getChildElements().filter((child) => child.name !== "title"));
+  return proceed(actions("complete", "prev", "complete"), ...(problem ? [note("error", problem)] : []), titled);
+};
+
+const set: AdhocCommand = {
+  node: "set",
+  name: "Set an actuator",
+  needs: "control",
+  start: chooseActuator,
+  advance: async (context, action, values) => {
+    const { operator, session, finish } = context;
+    if (session.stage === "choose") {
+      const [node = ""] = values.get("node") ?? [];
+      if (node === "") return chooseActuator(context);
+      session.actuator = node;
+      return parametersForm(context);
+    }
+    if (action === "prev") return chooseActuator(context);
+    const parameters = [...values.entries()]
+      .filter(([name, value]) => !NOT_PARAMETERS.has(name) && value.length > 0)
+      .map(([name, [value = ""]]) => ({ name, value }));
+    if (parameters.length === 0) return parametersForm(context, "Fill in at least one parameter.");
+    const result = await operator.control.set({ nodeIds: [session.actuator ?? ""], values: parameters }, "adhoc");
+    if (result.ok) {
+      const applied = result.applied.map((item) => `${item.nodeId} ${item.name} = ${String(item.value)}`).join(", ");
+      return finish(note("info", `Applied: ${applied}.`));
+    }
+    if (result.kind === "bad-request") return parametersForm(context, result.text);
+    return finish(note("error", `Not applied: ${result.text}`));
+  },
+};
+
+/** Every command, in the order a client's menu lists them. */
+export const ADHOC_COMMANDS: readonly AdhocCommand[] = [read, set, status, history];
