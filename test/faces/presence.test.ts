@@ -3,10 +3,10 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
-import { startServer, serverKinds, type XmppTestServer } from "./support/servers.ts";
-import { AgentProcess, writeAgentConfig } from "./support/agent.ts";
-import { Observer } from "./support/observer.ts";
-import { xml } from "../agent/xmpp/client.ts";
+import { startServer, serverKinds, type XmppTestServer } from "../support/servers.ts";
+import { AgentProcess, writeAgentConfig } from "../support/agent.ts";
+import { Observer } from "../support/observer.ts";
+import { xml } from "../../agent/xmpp/client.ts";
 
 /** Like any client: servers deliver subscription answers to resources that fetched their roster. */
 async function fetchRoster(client: Observer, self: string): Promise<void> {

@@ -10,7 +10,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildAndUnpack } from "./support/release.ts";
+import { buildAndUnpack } from "../support/release.ts";
 
 const NSPAWN = "/usr/bin/systemd-nspawn";
 const skip = process.getuid?.() !== 0 ? "systemd-nspawn needs root" : !existsSync(NSPAWN) ? "systemd-nspawn is missing (apt-get install systemd-container)" : false;

@@ -10,10 +10,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startServer, type StartOptions, type XmppTestServer } from "./support/servers.ts";
-import { Observer } from "./support/observer.ts";
-import { checkNodes, Fleet, fleetAccounts, nodeProblems } from "./support/fleet.ts";
-import { xml } from "../agent/xmpp/client.ts";
+import { startServer, type StartOptions, type XmppTestServer } from "../support/servers.ts";
+import { Observer } from "../support/observer.ts";
+import { checkNodes, Fleet, fleetAccounts, nodeProblems } from "../support/fleet.ts";
+import { xml } from "../../agent/xmpp/client.ts";
 
 const PER_NODE = 20;
 const READER = { user: "ops", password: "ops-secret" };

@@ -7,12 +7,12 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { buildAndUnpack, probeAddons, RELEASE_WORKDIR, runCommand, type UnpackedRelease } from "./support/release.ts";
-import type { ReleaseArch } from "../scripts/release.ts";
-import { startServer, type XmppTestServer } from "./support/servers.ts";
-import { AgentProcess, writeAgentConfig } from "./support/agent.ts";
-import { Observer } from "./support/observer.ts";
-import { xml, type Element } from "../agent/xmpp/client.ts";
+import { buildAndUnpack, probeAddons, RELEASE_WORKDIR, runCommand, type UnpackedRelease } from "../support/release.ts";
+import type { ReleaseArch } from "../../scripts/release.ts";
+import { startServer, type XmppTestServer } from "../support/servers.ts";
+import { AgentProcess, writeAgentConfig } from "../support/agent.ts";
+import { Observer } from "../support/observer.ts";
+import { xml, type Element } from "../../agent/xmpp/client.ts";
 
 const NS_SENSORDATA = "urn:xmpp:iot:sensordata";
 const HOST_MAJOR = process.versions.node.split(".")[0] ?? "";

@@ -7,10 +7,10 @@ import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { arch } from "node:os";
 import { join, relative } from "node:path";
-import { buildAndUnpack, probeAddons, readManifest, runCommand, VERSION, type UnpackedRelease } from "./support/release.ts";
-import { startServer, type XmppTestServer } from "./support/servers.ts";
-import { AgentProcess, writeAgentConfig } from "./support/agent.ts";
-import { Observer } from "./support/observer.ts";
+import { buildAndUnpack, probeAddons, readManifest, runCommand, VERSION, type UnpackedRelease } from "../support/release.ts";
+import { startServer, type XmppTestServer } from "../support/servers.ts";
+import { AgentProcess, writeAgentConfig } from "../support/agent.ts";
+import { Observer } from "../support/observer.ts";
 
 const ARCH = arch() === "arm64" ? "arm64" : arch() === "arm" ? "armhf" : "x64";
 /** Debian bookworm's nodejs 18: Raspberry Pi OS's Node, always among the ABIs a release carries. */
@@ -55,7 +55,7 @@ describe(`release tarball for ${ARCH}`, () => {
     for (const buildOnly of ["nan", "node-addon-api", "prebuild-install", "tar"]) {
       assert.ok(!files.has(`lib/node_modules/${buildOnly}/package.json`), `${buildOnly} is needed to compile, not to run`);
     }
-    assert.deepEqual(readFileSync(join(release.dir, "install.sh")), readFileSync(join(import.meta.dirname, "../systemd/install.sh")));
+    assert.deepEqual(readFileSync(join(release.dir, "install.sh")), readFileSync(join(import.meta.dirname, "../../systemd/install.sh")));
     for (const executable of ["bin/xedge", "install.sh"]) assert.equal(statSync(join(release.dir, executable)).mode & 0o777, 0o755, executable);
     assert.match(readFileSync(xedge(), "utf8"), /^#!\/bin\/sh\n/);
   });

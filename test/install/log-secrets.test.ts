@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startServer, type XmppTestServer } from "./support/servers.ts";
-import { AgentProcess, runCli, writeAgentConfig } from "./support/agent.ts";
+import { startServer, type XmppTestServer } from "../support/servers.ts";
+import { AgentProcess, runCli, writeAgentConfig } from "../support/agent.ts";
 
 const secret = (label: string) => `${label}-${randomBytes(9).toString("base64url")}`;
 const GOOD = secret("good");

@@ -11,12 +11,12 @@ import { after, afterEach, before, describe, it, type TestContext } from "node:t
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { startServer, type ServerKind, type XmppTestServer } from "./support/servers.ts";
-import { AgentProcess, writeAgentConfig, type LogLine } from "./support/agent.ts";
-import { Observer } from "./support/observer.ts";
-import { FaultProxy } from "./support/fault-proxy.ts";
-import { assertNodeMatchesStore, bme280s, range, readHistory, status, waitUntil } from "./support/accounting.ts";
-import { Store } from "../agent/store.ts";
+import { startServer, type ServerKind, type XmppTestServer } from "../support/servers.ts";
+import { AgentProcess, writeAgentConfig, type LogLine } from "../support/agent.ts";
+import { Observer } from "../support/observer.ts";
+import { FaultProxy } from "../support/fault-proxy.ts";
+import { assertNodeMatchesStore, bme280s, range, readHistory, status, waitUntil } from "../support/accounting.ts";
+import { Store } from "../../agent/store.ts";
 
 /** Fast reconnects so a test spends its time on the fault, not on backoff; dead-link detection stays at its defaults. */
 const QUICK_RECONNECT = "  reconnect: { initialDelay: 200ms, maxDelay: 2s }";

@@ -2,7 +2,7 @@
 import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
-import { FaultProxy } from "./support/fault-proxy.ts";
+import { FaultProxy } from "../support/fault-proxy.ts";
 
 /** One end of a TCP connection, recording what happens to it. */
 class Peer {

@@ -4,11 +4,11 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
-import { startServer, serverKinds, type XmppTestServer } from "./support/servers.ts";
-import { AgentProcess, writeAgentConfig } from "./support/agent.ts";
-import { createClient } from "../agent/xmpp/client.ts";
-import { explainConnectError } from "../agent/xmpp/connection.ts";
-import { SaltedPasswordCache, SaslError } from "../agent/xmpp/scram.ts";
+import { startServer, serverKinds, type XmppTestServer } from "../support/servers.ts";
+import { AgentProcess, writeAgentConfig } from "../support/agent.ts";
+import { createClient } from "../../agent/xmpp/client.ts";
+import { explainConnectError } from "../../agent/xmpp/connection.ts";
+import { SaltedPasswordCache, SaslError } from "../../agent/xmpp/scram.ts";
 
 const USER = "gw1";
 const PASSWORD = "gw1-secret";

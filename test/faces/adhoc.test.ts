@@ -3,9 +3,9 @@
 // unknown sessions, and refusals.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { serverKinds, type XmppTestServer } from "./support/servers.ts";
-import { AGENT_JID, startSimGateway, waitForFirstReadings, type SimGateway } from "./support/gateway-fixture.ts";
-import { createClient, xml, type Element } from "../agent/xmpp/client.ts";
+import { serverKinds, type XmppTestServer } from "../support/servers.ts";
+import { AGENT_JID, startSimGateway, waitForFirstReadings, type SimGateway } from "../support/gateway-fixture.ts";
+import { createClient, xml, type Element } from "../../agent/xmpp/client.ts";
 
 const NS_COMMANDS = "http://jabber.org/protocol/commands";
 const NS_DATA = "jabber:x:data";

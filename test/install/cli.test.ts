@@ -4,8 +4,8 @@ import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runCli } from "./support/agent.ts";
-import { sensorDrivers } from "../drivers/registry.ts";
+import { runCli } from "../support/agent.ts";
+import { sensorDrivers } from "../../drivers/registry.ts";
 
 /** The registered sensor drivers, in the order config errors list them. */
 const DRIVERS = Object.keys(sensorDrivers).join(", ");
@@ -117,7 +117,7 @@ describe("xedge status", () => {
   it("shows buffered, dropped, last publish and each sensor's last value and error, for people and as JSON", async () => {
     const statusDir = mkdtempSync(join(tmpdir(), "xedge-status-"));
     const dbPath = join(statusDir, "xedge.db");
-    const { Store } = await import("../agent/store.ts");
+    const { Store } = await import("../../agent/store.ts");
     const store = await Store.open(dbPath, { commitIntervalMs: 60_000 });
     const now = Date.now();
     for (let i = 0; i < 3; i++) {

@@ -4,11 +4,11 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startServer, serverKinds, type XmppTestServer } from "./support/servers.ts";
-import { AgentProcess, writeAgentConfig } from "./support/agent.ts";
-import { Observer, type Item } from "./support/observer.ts";
-import { assertNodeMatchesStore, bme280s, range, readHistory, status, waitUntil } from "./support/accounting.ts";
-import { Store } from "../agent/store.ts";
+import { startServer, serverKinds, type XmppTestServer } from "../support/servers.ts";
+import { AgentProcess, writeAgentConfig } from "../support/agent.ts";
+import { Observer, type Item } from "../support/observer.ts";
+import { assertNodeMatchesStore, bme280s, range, readHistory, status, waitUntil } from "../support/accounting.ts";
+import { Store } from "../../agent/store.ts";
 
 const FAST_LINK = "  pingInterval: 1s\n  pingTimeout: 500ms\n  reconnect: { initialDelay: 200ms, maxDelay: 2s }";
 

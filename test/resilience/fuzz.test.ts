@@ -4,10 +4,10 @@
 // reading, and its memory stays bounded. A failure names its seed and case index: `npm run fuzz -- --seed S`.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { xml, type Element } from "../agent/xmpp/client.ts";
-import { Observer } from "./support/observer.ts";
-import type { ServerKind } from "./support/servers.ts";
-import { AGENT_JID, ILL_FORMED, latestPublished, rssMedian, runFuzz, sendIllFormed, startTarget, summarize, type FuzzTarget } from "./support/fuzz/run.ts";
+import { xml, type Element } from "../../agent/xmpp/client.ts";
+import { Observer } from "../support/observer.ts";
+import type { ServerKind } from "../support/servers.ts";
+import { AGENT_JID, ILL_FORMED, latestPublished, rssMedian, runFuzz, sendIllFormed, startTarget, summarize, type FuzzTarget } from "../support/fuzz/run.ts";
 
 const SEED = Number(process.env["XEDGE_FUZZ_SEED"] ?? "20261121");
 // ejabberd passes five times as many stanzas per second as Prosody: twice the stanzas keep its run long enough

@@ -3,10 +3,10 @@ import { it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { resolve } from "node:path";
-import { listProcesses } from "./support/procs.ts";
+import { listProcesses } from "../support/procs.ts";
 
 it("the demo shows readings arriving at the pubsub nodes, its live view, and stops everything it started", async () => {
-  const child = spawn(process.execPath, ["--import", "tsx", resolve(import.meta.dirname, "../scripts/demo.ts"), "--seconds", "5"], {
+  const child = spawn(process.execPath, ["--import", "tsx", resolve(import.meta.dirname, "../../scripts/demo.ts"), "--seconds", "5"], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
@@ -52,7 +52,7 @@ it("the demo shows readings arriving at the pubsub nodes, its live view, and sto
 });
 
 it("Ctrl-C (SIGINT) stops the demo and everything it started", async () => {
-  const child = spawn(process.execPath, ["--import", "tsx", resolve(import.meta.dirname, "../scripts/demo.ts")], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", resolve(import.meta.dirname, "../../scripts/demo.ts")], { stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   const seen = new Promise<void>((ready) => {
     const collect = (chunk: string) => {

@@ -4,10 +4,10 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { startServer, serverKinds, type XmppTestServer } from "./support/servers.ts";
-import { AgentProcess, writeAgentConfig } from "./support/agent.ts";
-import { createClient, xml, type Element } from "../agent/xmpp/client.ts";
-import { Store } from "../agent/store.ts";
+import { startServer, serverKinds, type XmppTestServer } from "../support/servers.ts";
+import { AgentProcess, writeAgentConfig } from "../support/agent.ts";
+import { createClient, xml, type Element } from "../../agent/xmpp/client.ts";
+import { Store } from "../../agent/store.ts";
 
 const NS = "urn:xmpp:iot:sensordata";
 const AGENT = "gw1@localhost/edge";
@@ -101,7 +101,7 @@ interface SlixEvent {
   condition?: string;
 }
 
-/** Runs test/interop/slix_readout.py (slixmpp 1.8's xep_0323 client) for a momentary readout of `nodes`. */
+/** Runs test/faces/interop/slix_readout.py (slixmpp 1.8's xep_0323 client) for a momentary readout of `nodes`. */
 function slixReadout(server: XmppTestServer, user: string, nodes: string[]): Promise<SlixEvent[]> {
   const { hostname, port } = new URL(server.service.replace(/^xmpp:/, "http:"));
   const script = join(import.meta.dirname, "interop/slix_readout.py");

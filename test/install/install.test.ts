@@ -8,9 +8,9 @@ import { appendFileSync, existsSync, lstatSync, mkdtempSync, readFileSync, readd
 import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fakeRelease, REPO } from "./support/fake-release.ts";
-import { runCli } from "./support/agent.ts";
-import { analyzeRoot, verifyUnit } from "./support/systemd-root.ts";
+import { fakeRelease, REPO } from "../support/fake-release.ts";
+import { runCli } from "../support/agent.ts";
+import { analyzeRoot, verifyUnit } from "../support/systemd-root.ts";
 
 const isRoot = process.getuid?.() === 0;
 

@@ -3,10 +3,10 @@
 // control role, one refusal per stranger, and the messages that are never answered.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { serverKinds, type XmppTestServer } from "./support/servers.ts";
-import { AGENT_JID, startSimGateway, waitForFirstReadings, type SimGateway } from "./support/gateway-fixture.ts";
-import { Arrivals } from "./support/arrivals.ts";
-import { createClient, xml, type Element } from "../agent/xmpp/client.ts";
+import { serverKinds, type XmppTestServer } from "../support/servers.ts";
+import { AGENT_JID, startSimGateway, waitForFirstReadings, type SimGateway } from "../support/gateway-fixture.ts";
+import { Arrivals } from "../support/arrivals.ts";
+import { createClient, xml, type Element } from "../../agent/xmpp/client.ts";
 
 /** A person's chat client: sends lines to the agent and collects the agent's answers. */
 class ChatClient {

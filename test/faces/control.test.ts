@@ -6,10 +6,10 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { join, resolve } from "node:path";
-import { serverKinds, type XmppTestServer } from "./support/servers.ts";
-import { AGENT_JID, startSimGateway, type SimGateway } from "./support/gateway-fixture.ts";
-import { createClient, xml, type Element } from "../agent/xmpp/client.ts";
-import { Database } from "../agent/sqlite.ts";
+import { serverKinds, type XmppTestServer } from "../support/servers.ts";
+import { AGENT_JID, startSimGateway, type SimGateway } from "../support/gateway-fixture.ts";
+import { createClient, xml, type Element } from "../../agent/xmpp/client.ts";
+import { Database } from "../../agent/sqlite.ts";
 
 const NS_CONTROL = "urn:xmpp:iot:control";
 const NS_DATA = "jabber:x:data";

@@ -8,13 +8,13 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { startServer, type XmppTestServer } from "./support/servers.ts";
-import { AgentProcess, writeAgentConfig } from "./support/agent.ts";
-import { NotifySocket } from "./support/notify-socket.ts";
-import { analyzeRoot, exposureLevel, verifyUnit } from "./support/systemd-root.ts";
-import { connectSystemd, notifySocketAddress, watchdogInterval } from "../agent/sd-notify.ts";
+import { startServer, type XmppTestServer } from "../support/servers.ts";
+import { AgentProcess, writeAgentConfig } from "../support/agent.ts";
+import { NotifySocket } from "../support/notify-socket.ts";
+import { analyzeRoot, exposureLevel, verifyUnit } from "../support/systemd-root.ts";
+import { connectSystemd, notifySocketAddress, watchdogInterval } from "../../agent/sd-notify.ts";
 
-const SYSTEMD_DIR = resolve(import.meta.dirname, "../systemd");
+const SYSTEMD_DIR = resolve(import.meta.dirname, "../../systemd");
 const UNIT = join(SYSTEMD_DIR, "xedge.service");
 /** The score docs/install.md states; a change to the sandbox that raises it must update the docs. */
 const DOCUMENTED_EXPOSURE = 1.7;

@@ -7,10 +7,10 @@ import os from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
-import { instanceProcesses, isAlive, listProcesses, type ProcInfo } from "./support/procs.ts";
-import { serverKinds, startServer, type XmppTestServer } from "./support/servers.ts";
-import { createUntrustedCa } from "./support/tls.ts";
-import { openStartTls, saslPlain } from "./support/xmpp-probe.ts";
+import { instanceProcesses, isAlive, listProcesses, type ProcInfo } from "../support/procs.ts";
+import { serverKinds, startServer, type XmppTestServer } from "../support/servers.ts";
+import { createUntrustedCa } from "../support/tls.ts";
+import { openStartTls, saslPlain } from "../support/xmpp-probe.ts";
 
 const ACCOUNTS = { gw: "gw-secret", viewer: "viewer-secret" };
 

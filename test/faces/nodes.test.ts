@@ -2,10 +2,10 @@
 // configuration differs, on a component or on PEP, and a clear error when it is not allowed to.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, serverKinds, type XmppTestServer } from "./support/servers.ts";
-import { AgentProcess, runCli, writeAgentConfig } from "./support/agent.ts";
-import { Observer } from "./support/observer.ts";
-import { xml, type Element } from "../agent/xmpp/client.ts";
+import { startServer, serverKinds, type XmppTestServer } from "../support/servers.ts";
+import { AgentProcess, runCli, writeAgentConfig } from "../support/agent.ts";
+import { Observer } from "../support/observer.ts";
+import { xml, type Element } from "../../agent/xmpp/client.ts";
 
 const NS_PUBSUB = "http://jabber.org/protocol/pubsub";
 const NS_OWNER = "http://jabber.org/protocol/pubsub#owner";

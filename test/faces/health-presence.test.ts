@@ -4,14 +4,14 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { startServer, serverKinds, type XmppTestServer } from "./support/servers.ts";
-import { AgentProcess, writeAgentConfig } from "./support/agent.ts";
-import { Observer } from "./support/observer.ts";
-import { xml, type Element } from "../agent/xmpp/client.ts";
+import { startServer, serverKinds, type XmppTestServer } from "../support/servers.ts";
+import { AgentProcess, writeAgentConfig } from "../support/agent.ts";
+import { Observer } from "../support/observer.ts";
+import { xml, type Element } from "../../agent/xmpp/client.ts";
 
 const GATEWAY = "gw1@localhost/edge";
 const NS_CAPS = "http://jabber.org/protocol/caps";
-const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
+const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
 /** XEP-0115 §5.1 from a disco#info answer, written out independently of the agent's code. */
 function verOf(query: Element): string {

@@ -2,11 +2,11 @@
 // operator's client. Also the link's behaviour: restart, frozen server, untrusted certificate.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, serverKinds, type XmppTestServer } from "./support/servers.ts";
-import { AgentProcess, writeAgentConfig } from "./support/agent.ts";
-import { Observer, type Item } from "./support/observer.ts";
-import { createUntrustedCa } from "./support/tls.ts";
-import { xml } from "../agent/xmpp/client.ts";
+import { startServer, serverKinds, type XmppTestServer } from "../support/servers.ts";
+import { AgentProcess, writeAgentConfig } from "../support/agent.ts";
+import { Observer, type Item } from "../support/observer.ts";
+import { createUntrustedCa } from "../support/tls.ts";
+import { xml } from "../../agent/xmpp/client.ts";
 
 const NODE = "xedge/gw1/boiler";
 const NS_SENSORDATA = "urn:xmpp:iot:sensordata";

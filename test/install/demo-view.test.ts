@@ -1,8 +1,8 @@
 // The demo's live view, rendered from pubsub payloads and the store's status without a server.
 import { it } from "node:test";
 import assert from "node:assert/strict";
-import { xml } from "../agent/xmpp/client.ts";
-import { DemoView } from "../scripts/demo-view.ts";
+import { xml } from "../../agent/xmpp/client.ts";
+import { DemoView } from "../../scripts/demo-view.ts";
 
 const header = { gateway: "gw1@localhost/edge", operator: "ops@localhost", password: "pw", host: "127.0.0.1", port: 5222, caFile: "/tmp/ca.crt", statusCommand: "xedge status" };
 const payload = (fields: ReturnType<typeof xml>[]) =>

@@ -6,10 +6,10 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startServer, type XmppTestServer } from "./support/servers.ts";
-import { Observer } from "./support/observer.ts";
-import { checkNodes, Fleet, fleetAccounts, nodeProblems, type Gateway } from "./support/fleet.ts";
-import { xml, type Element } from "../agent/xmpp/client.ts";
+import { startServer, type XmppTestServer } from "../support/servers.ts";
+import { Observer } from "../support/observer.ts";
+import { checkNodes, Fleet, fleetAccounts, nodeProblems, type Gateway } from "../support/fleet.ts";
+import { xml, type Element } from "../../agent/xmpp/client.ts";
 
 const GATEWAYS = 100;
 const NS_SENSORDATA = "urn:xmpp:iot:sensordata";

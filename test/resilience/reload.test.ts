@@ -4,12 +4,12 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { copyFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startServer, type XmppTestServer } from "./support/servers.ts";
-import { AgentProcess, runCli, writeAgentConfig, type LogLine } from "./support/agent.ts";
-import { Observer } from "./support/observer.ts";
-import { NotifySocket } from "./support/notify-socket.ts";
-import { xml } from "../agent/xmpp/client.ts";
-import { Store, type StoreStatus } from "../agent/store.ts";
+import { startServer, type XmppTestServer } from "../support/servers.ts";
+import { AgentProcess, runCli, writeAgentConfig, type LogLine } from "../support/agent.ts";
+import { Observer } from "../support/observer.ts";
+import { NotifySocket } from "../support/notify-socket.ts";
+import { xml } from "../../agent/xmpp/client.ts";
+import { Store, type StoreStatus } from "../../agent/store.ts";
 
 const FAST_LINK = "  pingInterval: 1s\n  pingTimeout: 500ms\n  reconnect: { initialDelay: 200ms, maxDelay: 1s }";
 const AGENT = "gw1@localhost/edge";

@@ -10,8 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
-import { serverKinds } from "./support/servers.ts";
-import { AGENT_JID, startSimGateway, type SimGateway } from "./support/gateway-fixture.ts";
+import { serverKinds } from "../support/servers.ts";
+import { AGENT_JID, startSimGateway, type SimGateway } from "../support/gateway-fixture.ts";
 
 const run = promisify(execFile);
 const POLL_MS = 100;
