@@ -80,7 +80,7 @@ export interface IqResponder {
 /**
  * Answers every iq get and set with exactly one reply (RFC 6120 §8.2.3), as @xmpp/iq's callee does, but never
  * copies the request's payload into an error. The callee's copy made a payload nested a few thousand levels
- * deep overflow the serializer's stack, and the reply was lost without a trace (found by test/fuzz.test.ts).
+ * deep overflow the serializer's stack, and the reply was lost without a trace (found by test/resilience/fuzz.test.ts).
  */
 export function iqResponder(entity: Client, middleware: Middleware<Client>): IqResponder {
   const routes: { type: "get" | "set"; ns: string; name: string; handler: IqHandler }[] = [];

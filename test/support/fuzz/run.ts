@@ -1,6 +1,6 @@
 // The fuzz run: a private server, the real agent bundle on simulated hardware, three raw sessions (a stranger, a
 // read operator, a control operator) sending generated cases through the server, and the oracle that checks
-// every answer as it arrives. Used by test/fuzz.test.ts and `npm run fuzz` (test/support/fuzz/cli.ts).
+// every answer as it arrives. Used by test/resilience/fuzz.test.ts and `npm run fuzz` (test/support/fuzz/cli.ts).
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Element } from "../../../agent/xmpp/client.ts";

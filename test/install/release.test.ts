@@ -1,0 +1,153 @@
+// npm run release for this machine's architecture (x64 in CI): the tarball's layout and MANIFEST, addons built
+// for both Node ABIs, and the unpacked release working on its own, away from the repository's node_modules:
+// `xedge check` on the example config, and `xedge run` publishing to a private Prosody.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { arch } from "node:os";
+import { join, relative } from "node:path";
+import { buildAndUnpack, probeAddons, readManifest, runCommand, VERSION, type UnpackedRelease } from "../support/release.ts";
+import { startServer, type XmppTestServer } from "../support/servers.ts";
+import { AgentProcess, writeAgentConfig } from "../support/agent.ts";
+import { Observer } from "../support/observer.ts";
+
+const ARCH = arch() === "arm64" ? "arm64" : arch() === "arm" ? "armhf" : "x64";
+/** Debian bookworm's nodejs 18: Raspberry Pi OS's Node, always among the ABIs a release carries. */
+const DEBIAN_NODE_ABI = "108";
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => relative(dir, join(entry.parentPath, entry.name)))
+    .sort();
+}
+
+/** The example config made usable here: a password file beside it and the store in the same folder. */
+function exampleConfig(release: UnpackedRelease, transform: (text: string) => string = (text) => text): string {
+  const dir = join(release.dir, "..");
+  writeFileSync(join(dir, "password"), "not-a-real-secret\n", { mode: 0o640 });
+  const file = join(dir, "xedge.yaml");
+  const text = readFileSync(join(release.dir, "xedge.example.yaml"), "utf8").replace("/var/lib/xedge/xedge.db", join(dir, "xedge.db"));
+  writeFileSync(file, transform(text));
+  return file;
+}
+
+describe(`release tarball for ${ARCH}`, () => {
+  let release: UnpackedRelease;
+  const xedge = () => join(release.dir, "bin/xedge");
+
+  before(async () => {
+    release = await buildAndUnpack(ARCH);
+  });
+  after(() => release?.remove());
+
+  it("is named xedge-VERSION-linux-ARCH and holds the agreed layout", (t) => {
+    for (const line of release.buildLog.split("\n")) t.diagnostic(line);
+    assert.equal(release.tarball.split("/").at(-1), `xedge-${VERSION}-linux-${ARCH}.tar.gz`);
+    const files = new Set(filesUnder(release.dir));
+    for (const expected of ["install.sh", "bin/xedge", "lib/xedge.mjs", "systemd/xedge.service", "systemd/xedge.sysusers.conf", "systemd/xedge.tmpfiles.conf", "xedge.example.yaml", "README.md", "MANIFEST"]) {
+      assert.ok(files.has(expected), `${expected} is in the release`);
+    }
+    for (const runtimePackage of ["sqlite3", "serialport", "@serialport/bindings-cpp", "onoff", "epoll", "i2c-bus", "koffi", "bindings"]) {
+      assert.ok(files.has(`lib/node_modules/${runtimePackage}/package.json`), `lib/node_modules/${runtimePackage}`);
+    }
+    for (const buildOnly of ["nan", "node-addon-api", "prebuild-install", "tar"]) {
+      assert.ok(!files.has(`lib/node_modules/${buildOnly}/package.json`), `${buildOnly} is needed to compile, not to run`);
+    }
+    assert.deepEqual(readFileSync(join(release.dir, "install.sh")), readFileSync(join(import.meta.dirname, "../../systemd/install.sh")));
+    for (const executable of ["bin/xedge", "install.sh"]) assert.equal(statSync(join(release.dir, executable)).mode & 0o777, 0o755, executable);
+    assert.match(readFileSync(xedge(), "utf8"), /^#!\/bin\/sh\n/);
+  });
+
+  it("stores files as root with no other platforms' binaries", async () => {
+    const listing = await runCommand("tar", ["-tvzf", release.tarball, "--numeric-owner"]);
+    const lines = listing.stdout.trim().split("\n");
+    assert.ok(lines.every((line) => line.split(/\s+/)[1] === "0/0"), "owner 0/0 throughout");
+    assert.ok(lines.every((line) => line.split(/\s+/).at(-1)?.startsWith(`xedge-${VERSION}-linux-${ARCH}/`)), "one top folder");
+    const prebuilds = readdirSync(join(release.dir, "lib/node_modules/@serialport/bindings-cpp/prebuilds"));
+    assert.deepEqual(prebuilds, [`linux-${arch()}`]);
+  });
+
+  it("has a MANIFEST with version, arch, Node ABIs and the sha256 of every other file", () => {
+    const manifest = readManifest(release.dir);
+    assert.deepEqual(manifest.fields.get("version"), [VERSION]);
+    assert.deepEqual(manifest.fields.get("arch"), [ARCH]);
+    const nodes = (manifest.fields.get("node_abi") ?? []).map((line) => line.split(" "));
+    assert.deepEqual(
+      nodes.map(([abi, version]) => [abi, version?.split(".")[0]]),
+      [
+        [DEBIAN_NODE_ABI, "18"],
+        [process.versions.modules, process.versions.node.split(".")[0]],
+      ],
+    );
+    assert.deepEqual([...manifest.files.keys()].sort(), filesUnder(release.dir).filter((file) => file !== "MANIFEST"));
+    for (const [file, sha256] of manifest.files) {
+      assert.equal(createHash("sha256").update(readFileSync(join(release.dir, file))).digest("hex"), sha256, file);
+    }
+  });
+
+  it("carries the nan addons for each Node ABI and loads every addon from its own lib/node_modules", async () => {
+    for (const addon of ["epoll/lib/binding/node-v{abi}-linux-{arch}/epoll.node", "i2c-bus/lib/binding/node-v{abi}-linux-{arch}/i2c.node"]) {
+      for (const abi of [DEBIAN_NODE_ABI, process.versions.modules]) {
+        const file = `lib/node_modules/${addon.replace("{abi}", abi).replace("{arch}", arch())}`;
+        assert.ok(statSync(join(release.dir, file)).isFile(), file);
+      }
+    }
+    const loaded = await probeAddons([process.execPath], release.dir);
+    assert.deepEqual(loaded.map((line) => line.name), ["sqlite3", "epoll", "i2c-bus", "@serialport/bindings-cpp", "koffi"]);
+    for (const line of loaded) {
+      assert.ok(line.binaries.length > 0 && line.binaries.every((file) => file.startsWith(join(release.dir, "lib/node_modules/"))), `${line.name}: ${line.binaries.join(", ")}`);
+    }
+    assert.match(loaded[0]?.result ?? "", /^SQLite 3\./);
+    assert.equal(loaded.at(-1)?.result, "getpid() through libc is this pid");
+  });
+
+  it("bin/xedge check accepts the example config as shipped (with its password file)", async () => {
+    const checked = await runCommand(xedge(), ["check", "--config", exampleConfig(release)]);
+    assert.equal(checked.code, 0, checked.stderr);
+  });
+
+  it("bin/xedge check on the example's devices (uncommented) names each missing device instead of failing to load an addon", async () => {
+    const withDevices = (text: string) => {
+      const [head = "", devices = ""] = text.replace("sensors: []\nactuators: []\n", "").split("#sensors:");
+      return `${head}sensors:${devices.replace(/^#/gm, "")}`;
+    };
+    const checked = await runCommand(xedge(), ["check", "--config", exampleConfig(release, withDevices)]);
+    assert.equal(checked.code, 1, checked.stderr);
+    const problems = checked.stderr.trim().split("\n");
+    assert.ok(problems.length >= 8, checked.stderr);
+    assert.ok(problems.every((line) => /^(sensors|actuators)\[\d+\] \(\w+\): /.test(line)), checked.stderr);
+    assert.doesNotMatch(checked.stderr, /bindings|NODE_MODULE_VERSION|Cannot find module/);
+  });
+
+  it("bin/xedge says what to install when there is no node to run", async () => {
+    const run = await runCommand(xedge(), ["check", "--config", exampleConfig(release)], { env: { XEDGE_NODE: join(release.dir, "no-such-node") } });
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /^xedge: cannot run '.*no-such-node': install Node\.js 18 or 20 \(Debian, Raspberry Pi OS: apt install nodejs\)\n$/);
+  });
+
+  describe("running from the unpacked release (sim hardware, Prosody)", () => {
+    let server: XmppTestServer;
+    let agent: AgentProcess;
+    let observer: Observer;
+
+    before(async () => {
+      server = await startServer("prosody", { accounts: { gw1: "gw1-secret", ops: "ops-secret" }, pubsubAdmins: ["gw1@localhost"] });
+      const { file } = writeAgentConfig(server);
+      agent = AgentProcess.start(file, {}, [xedge()]);
+      observer = await Observer.connect(server, "ops", "ops-secret");
+    });
+    after(async () => {
+      await observer?.close();
+      if (agent) assert.equal(await agent.stop(), 0);
+      await server?.stop();
+    });
+
+    it("connects and publishes readings", async () => {
+      await agent.waitForMessage("online", 30_000);
+      const items = await observer.until(() => observer.items(server.pubsubService, "xedge/gw1/boiler"), (found) => found.length >= 2, 20_000, "two published readings");
+      assert.ok(items.every((item) => item.payload?.is("fields", "urn:xmpp:iot:sensordata")), "readings as XEP-0323 fields");
+    });
+  });
+});
