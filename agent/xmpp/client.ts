@@ -1,5 +1,5 @@
 // The XMPP client, composed in one place from xmpp.js's single-purpose modules (the xmpp.js model).
-// Left out on purpose: @xmpp/reconnect (a fixed 1 s retry loop; connection.ts has backoff instead),
+// Left out on purpose: @xmpp/reconnect (a fixed 1 s retry loop; link/reconnect.ts has backoff instead),
 // stream management (our acknowledgement is the pubsub iq result, and dead links are found by ping),
 // SASL PLAIN and ANONYMOUS (SCRAM-SHA-1 only, our own in scram.ts), websocket, SASL2/FAST.
 import { readFileSync } from "node:fs";

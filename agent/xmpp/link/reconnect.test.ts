@@ -1,8 +1,8 @@
-// The pure parts of the connection: reconnect backoff and the one-line explanations of connect errors.
+// The pure parts of the attempt loop: reconnect backoff and the one-line explanations of connect errors.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { TimeoutError } from "@xmpp/events";
-import { backoffDelay, explainConnectError } from "./connection.ts";
+import { backoffDelay, explainConnectError } from "./reconnect.ts";
 
 const zero = () => 0;
 const one = () => 1;
