@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { isAbsolute, resolve, dirname } from "node:path";
 import { LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
-import { parseDuration } from "../lib/duration.ts";
+import { duration, positiveDuration, strict } from "../lib/config-schema.ts";
 import { actuatorDrivers, sensorDrivers } from "../drivers/registry.ts";
 import { FAULT_KINDS, type ScheduledFault } from "../firmware-sim/faults.ts";
 import type { ReportPolicy } from "./policy.ts";
@@ -21,27 +21,6 @@ export class ConfigError extends Error {
     this.name = "ConfigError";
   }
 }
-
-/** An object schema that rejects unknown keys and names the keys it would accept. */
-function strict<Shape extends z.ZodRawShape>(shape: Shape) {
-  const known = Object.keys(shape).join(", ");
-  return z.strictObject(shape, {
-    error: (issue) => (issue.code === "unrecognized_keys" ? `unknown key; expected one of: ${known}` : undefined),
-  });
-}
-
-const duration = (example: string) =>
-  z.string().transform((text, ctx) => {
-    const ms = parseDuration(text);
-    if (ms === undefined) {
-      ctx.addIssue({ code: "custom", message: `expected a duration such as ${example} (units ms, s, m, h, d), got "${text}"` });
-      return z.NEVER;
-    }
-    return ms;
-  });
-
-const positiveDuration = (example: string) =>
-  duration(example).refine((ms) => ms > 0, { message: "must be longer than 0" });
 
 const BARE_JID = /^[^@/\s]+@[^@/\s]+$/;
 const bareJid = z.string().regex(BARE_JID, { message: "expected a bare JID such as gw1@example.net" });
