@@ -6,7 +6,7 @@ import { LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
 import { duration, positiveDuration, strict } from "../lib/config-schema.ts";
 import { actuatorDrivers, sensorDrivers } from "../drivers/registry.ts";
-import { FAULT_KINDS, type ScheduledFault } from "../firmware-sim/faults.ts";
+import { scheduledFaults, sensorSimSchema, type ScheduledFault, type SensorSimBlock } from "../firmware-sim/settings.ts";
 import type { ReportPolicy } from "./policy.ts";
 
 export const PASSWORD_ENV = "XEDGE_XMPP_PASSWORD";
@@ -81,20 +81,6 @@ const storeSchema = strict({
   commitInterval: duration("1s").default(1_000),
 });
 
-/** Faults firmware-sim injects into this sensor's simulated device (hardware: sim only). */
-const simSchema = strict({
-  faults: z
-    .array(
-      strict({
-        kind: z.enum(FAULT_KINDS),
-        at: duration("30s").default(0),
-        for: positiveDuration("10s").optional(),
-        delay: positiveDuration("2s").optional(),
-      }),
-    )
-    .default([]),
-});
-
 const sensorCommon = {
   id: sensorId,
   interval: positiveDuration("1s").default(10_000),
@@ -102,20 +88,19 @@ const sensorCommon = {
   deadband: z.union([z.number().min(0), z.record(z.string(), z.number().min(0))]).optional(),
   /** With a deadband: keep a sample at least this often anyway. */
   maxSilence: positiveDuration("15m").optional(),
-  sim: simSchema.optional(),
+  sim: sensorSimSchema.optional(),
 };
 
 /** Without maxSilence, a sensor with a deadband still reports this often. */
 const DEFAULT_MAX_SILENCE_MS = 15 * 60_000;
 
-type SimEntry = { faults: { kind: ScheduledFault["kind"]; at: number; for?: number; delay?: number }[] };
 type SensorEntry = {
   id: string;
   driver: string;
   interval: number;
   deadband?: number | Record<string, number>;
   maxSilence?: number;
-  sim?: SimEntry;
+  sim?: SensorSimBlock;
 } & Record<string, unknown>;
 type ActuatorEntry = { id: string; driver: string } & Record<string, unknown>;
 
@@ -329,14 +314,8 @@ function resolveConfig(parsed: ParsedConfig, file: string, env: NodeJS.ProcessEn
     },
     sensors: parsed.sensors.map((sensor) => {
       const { id, driver, interval, sim, deadband, maxSilence, ...options } = sensor;
-      const faults = (sim?.faults ?? []).map(({ kind, at, for: forMs, delay }) => ({
-        kind,
-        atMs: at,
-        ...(forMs !== undefined ? { forMs } : {}),
-        ...(delay !== undefined ? { delayMs: delay } : {}),
-      }));
       const report = deadband === undefined ? undefined : { deadband, maxSilenceMs: maxSilence ?? DEFAULT_MAX_SILENCE_MS };
-      return { id, driver, intervalMs: interval, options, faults, ...(report ? { report } : {}) };
+      return { id, driver, intervalMs: interval, options, faults: scheduledFaults(sim), ...(report ? { report } : {}) };
     }),
     actuators: parsed.actuators.map(({ id, driver, ...options }) => ({ id, driver, options })),
     log: parsed.log,

@@ -1,6 +1,6 @@
 // The simulated world for devices on the 40-pin header itself: DS18B20s on the 1-Wire bus, contacts and
 // pulse sources on GPIO inputs, relays on GPIO outputs. world.ts spreads these into its model tables.
-import type { FaultKind } from "./faults.ts";
+import type { FaultKind } from "./settings.ts";
 import type { SimGpioPin } from "./gpio.ts";
 import { SimDs18b20 } from "./onewire.ts";
 import type { ActuatorModel, Placement, SensorModel } from "./world.ts";

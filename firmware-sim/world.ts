@@ -9,7 +9,8 @@ import { serialSensorModels } from "./serial/models.ts";
 import { headerActuatorModels, headerSensorModels } from "./header-models.ts";
 import { SimSht3x } from "./chips/sht3x.ts";
 import { SimAds1115 } from "./chips/ads1115.ts";
-import { scheduleFaults, type Fault, type Faultable, type FaultKind } from "./faults.ts";
+import { scheduleFaults, type Faultable } from "./faults.ts";
+import type { Fault, FaultKind } from "./settings.ts";
 import type { SimI2cDevice, SimI2cFault } from "./i2c.ts";
 
 /** What placing a model gave: how to move its environment, and where its faults go. */
