@@ -3,7 +3,7 @@
 import type { FaultKind } from "./settings.ts";
 import type { SimGpioPin } from "./gpio.ts";
 import { SimDs18b20 } from "./onewire.ts";
-import type { ActuatorModel, Placement, SensorModel } from "./world.ts";
+import type { DeviceModel, Placement } from "./model.ts";
 
 interface GpioInputPlacement {
   gpio: { pin: number; activeLow?: boolean };
@@ -15,7 +15,7 @@ function simulatedDs18b20Id(index: number): string {
   return `28-${(0x0316a2790000 + index).toString(16).padStart(12, "0")}`;
 }
 
-export const headerSensorModels: Record<string, SensorModel> = {
+export const headerSensorModels: Record<string, DeviceModel> = {
   ds18b20: (hal, sensor, index) => {
     const configured = (sensor.options.onewire as { device?: string } | undefined)?.device;
     const sensorModel = new SimDs18b20({ id: configured ?? simulatedDs18b20Id(index), temperature: 19 });
@@ -42,7 +42,7 @@ export const headerSensorModels: Record<string, SensorModel> = {
   },
 };
 
-export const headerActuatorModels: Record<string, ActuatorModel> = {
+export const headerActuatorModels: Record<string, DeviceModel> = {
   // The relay coil is the simulated output pin itself: its level is hal.gpioChip.pin(n).level.
   "gpio-output": (): Placement => ({}),
 };

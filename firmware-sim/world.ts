@@ -2,8 +2,8 @@
 // environment that moves plausibly over time, and the faults the config asks for.
 // Each driver with a simulation has one entry in `sensorModels` (or `actuatorModels`).
 import { isDeepStrictEqual } from "node:util";
-import type { ActuatorConfig, SensorConfig } from "../agent/config.ts";
 import type { SimHal } from "./index.ts";
+import type { DeviceModel, Placement, SimDevice, SimDevices, SimSensor } from "./model.ts";
 import { SimBme280 } from "./chips/bme280.ts";
 import { serialSensorModels } from "./serial/models.ts";
 import { headerActuatorModels, headerSensorModels } from "./header-models.ts";
@@ -12,18 +12,6 @@ import { SimAds1115 } from "./chips/ads1115.ts";
 import { scheduleFaults, type Faultable } from "./faults.ts";
 import type { Fault, FaultKind } from "./settings.ts";
 import type { SimI2cDevice, SimI2cFault } from "./i2c.ts";
-
-/** What placing a model gave: how to move its environment, and where its faults go. */
-export interface Placement {
-  /** Called about once a second with the wall clock in ms. */
-  drive?: (nowMs: number) => void;
-  faults?: Faultable;
-  /** Releases what the model holds (timers, pseudo-terminals, temporary folders). */
-  close?: () => void | Promise<void>;
-}
-
-export type SensorModel = (hal: SimHal, sensor: SensorConfig, index: number) => Placement | Promise<Placement>;
-export type ActuatorModel = (hal: SimHal, actuator: ActuatorConfig, index: number) => Placement | Promise<Placement>;
 
 interface I2cPlacement {
   bus: number;
@@ -67,7 +55,7 @@ function busFault(fault: Fault): SimI2cFault | null {
  * A chip model attached where the sensor's config says it is wired, moved by `drive` once a second (each sensor
  * out of phase with the others), with the bus's faults and the chip's own, and unplugged when it is removed.
  */
-function i2cChipModel<Chip extends Faultable & SimI2cDevice>(create: () => Chip, drive: (chip: Chip, t: number) => void): SensorModel {
+function i2cChipModel<Chip extends Faultable & SimI2cDevice>(create: () => Chip, drive: (chip: Chip, t: number) => void): DeviceModel {
   return (hal, sensor, index) => {
     const placement = sensor.options.i2c as I2cPlacement;
     const chip = create();
@@ -82,7 +70,7 @@ function i2cChipModel<Chip extends Faultable & SimI2cDevice>(create: () => Chip,
   };
 }
 
-export const sensorModels: Record<string, SensorModel> = {
+export const sensorModels: Record<string, DeviceModel> = {
   ...serialSensorModels,
   ...headerSensorModels,
   bme280: i2cChipModel(
@@ -117,7 +105,7 @@ export const sensorModels: Record<string, SensorModel> = {
   ),
 };
 
-export const actuatorModels: Record<string, ActuatorModel> = { ...headerActuatorModels };
+export const actuatorModels: Record<string, DeviceModel> = { ...headerActuatorModels };
 
 export interface World {
   /** Sensors and actuators whose driver has no simulation: their devices will not be found. */
@@ -126,37 +114,33 @@ export interface World {
    * Makes the world match a new config (a reload): models of devices that left or changed are removed (as if
    * unplugged), models of devices that arrived or changed are placed; unchanged devices are not touched.
    */
-  update(config: WorldConfig): Promise<void>;
+  update(devices: SimDevices): Promise<void>;
   close(): Promise<void>;
 }
 
-interface WorldConfig {
-  sensors: SensorConfig[];
-  actuators: ActuatorConfig[];
-}
-
 interface Placed {
-  config: SensorConfig | ActuatorConfig;
+  /** The configured device as it was placed: a device whose entry changes in any way is placed anew. */
+  device: SimDevice;
   placement: Placement;
   cancelFaults?: () => void;
 }
 
-async function placeSensor(hal: SimHal, sensor: SensorConfig, index: number): Promise<Placed | undefined> {
+async function placeSensor(hal: SimHal, sensor: SimSensor, index: number): Promise<Placed | undefined> {
   const model = sensorModels[sensor.driver];
   if (!model) return undefined;
   const placement = await model(hal, sensor, index);
-  if (sensor.faults.length === 0) return { config: sensor, placement };
+  if (sensor.faults.length === 0) return { device: sensor, placement };
   const unsupported = sensor.faults.filter((f) => !placement.faults?.supportedFaults.includes(f.kind)).map((f) => f.kind);
   if (unsupported.length > 0 || !placement.faults) {
     await placement.close?.();
     throw new Error(`sensors[${index}].sim.faults: the ${sensor.driver} simulation cannot inject ${unsupported.join(", ")}`);
   }
-  return { config: sensor, placement, cancelFaults: scheduleFaults(placement.faults, sensor.faults) };
+  return { device: sensor, placement, cancelFaults: scheduleFaults(placement.faults, sensor.faults) };
 }
 
-async function placeActuator(hal: SimHal, actuator: ActuatorConfig, index: number): Promise<Placed | undefined> {
+async function placeActuator(hal: SimHal, actuator: SimDevice, index: number): Promise<Placed | undefined> {
   const model = actuatorModels[actuator.driver];
-  return model ? { config: actuator, placement: await model(hal, actuator, index) } : undefined;
+  return model ? { device: actuator, placement: await model(hal, actuator, index) } : undefined;
 }
 
 async function remove(placed: Placed): Promise<void> {
@@ -165,20 +149,20 @@ async function remove(placed: Placed): Promise<void> {
 }
 
 /** Places a model for every configured device the simulation knows, starts the environment and the faults. */
-export async function populate(hal: SimHal, config: WorldConfig, now: () => number = Date.now): Promise<World> {
+export async function populate(hal: SimHal, devices: SimDevices, now: () => number = Date.now): Promise<World> {
   // Keyed "sensor:<id>" / "actuator:<id>": a sensor and an actuator may share an id.
   const placed = new Map<string, Placed>();
   let unsimulated: string[] = [];
 
-  const update = async (next: WorldConfig) => {
-    const wanted = new Map<string, SensorConfig | ActuatorConfig>([
+  const update = async (next: SimDevices) => {
+    const wanted = new Map<string, SimDevice>([
       ...next.sensors.map((sensor) => [`sensor:${sensor.id}`, sensor] as const),
       ...next.actuators.map((actuator) => [`actuator:${actuator.id}`, actuator] as const),
     ]);
     // Remove first: a changed device may take the address its old self held.
     for (const [key, entry] of placed) {
-      const config = wanted.get(key);
-      if (config === undefined || !isDeepStrictEqual(config, entry.config)) {
+      const device = wanted.get(key);
+      if (device === undefined || !isDeepStrictEqual(device, entry.device)) {
         placed.delete(key);
         await remove(entry);
       }
@@ -202,7 +186,7 @@ export async function populate(hal: SimHal, config: WorldConfig, now: () => numb
   };
 
   const step = () => placed.forEach((entry) => entry.placement.drive?.(now()));
-  await update(config);
+  await update(devices);
   const timer = setInterval(step, 1000);
   timer.unref();
   return {

@@ -1,9 +1,8 @@
 // World models for the serial drivers: a configured nmea, modbus or serial-lines sensor gets a firmware program on
 // a pseudo-terminal at its serial path. Sensors on the same path share the pty pair; modbus sensors with the same
 // unit id on it share one slave (several register sets of one meter).
-import type { SensorConfig } from "../../agent/config.ts";
 import type { SerialOptions } from "../../drivers/hal.ts";
-import type { Placement, SensorModel } from "../world.ts";
+import type { DeviceModel, Placement, SimDevice } from "../model.ts";
 import { SimGps } from "./gps.ts";
 import { SimLinePrinter, type PrintedValue } from "./line-printer.ts";
 import { SimModbusSlave, type RegisterBank } from "./modbus-slave.ts";
@@ -27,7 +26,7 @@ interface ConfiguredField {
 
 const slaves = new Map<SimSerialPort, Map<number, { slave: SimModbusSlave; users: number }>>();
 
-export const serialSensorModels: Record<string, SensorModel> = {
+export const serialSensorModels: Record<string, DeviceModel> = {
   nmea: async (_hal, sensor) => {
     const port = await placeSimSerialPort(serialOf(sensor));
     const gps = new SimGps(port);
@@ -110,7 +109,7 @@ export const serialSensorModels: Record<string, SensorModel> = {
   },
 };
 
-function serialOf(sensor: SensorConfig): SerialOptions {
+function serialOf(sensor: SimDevice): SerialOptions {
   return sensor.options.serial as SerialOptions;
 }
 
