@@ -6,7 +6,7 @@ import { LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
 import { duration, positiveDuration, strict } from "../lib/config-schema.ts";
 import { actuatorDrivers, sensorDrivers } from "../drivers/registry.ts";
-import { scheduledFaults, sensorSimSchema, type ScheduledFault, type SensorSimBlock } from "../firmware-sim/settings.ts";
+import { HARDWARE, hardwareBackends, type Hardware } from "./hardware.ts";
 import type { ReportPolicy } from "./policy.ts";
 
 export const PASSWORD_ENV = "XEDGE_XMPP_PASSWORD";
@@ -81,6 +81,9 @@ const storeSchema = strict({
   commitInterval: duration("1s").default(1_000),
 });
 
+/** What the simulation adds to a sensor entry (its `sim:` block), validated by the schema firmware-sim gives. */
+const simSettings = hardwareBackends.sim.sensorSettings;
+
 const sensorCommon = {
   id: sensorId,
   interval: positiveDuration("1s").default(10_000),
@@ -88,7 +91,7 @@ const sensorCommon = {
   deadband: z.union([z.number().min(0), z.record(z.string(), z.number().min(0))]).optional(),
   /** With a deadband: keep a sample at least this often anyway. */
   maxSilence: positiveDuration("15m").optional(),
-  sim: sensorSimSchema.optional(),
+  sim: simSettings.schema.optional(),
 };
 
 /** Without maxSilence, a sensor with a deadband still reports this often. */
@@ -100,7 +103,7 @@ type SensorEntry = {
   interval: number;
   deadband?: number | Record<string, number>;
   maxSilence?: number;
-  sim?: SensorSimBlock;
+  sim?: z.output<typeof simSettings.schema>;
 } & Record<string, unknown>;
 type ActuatorEntry = { id: string; driver: string } & Record<string, unknown>;
 
@@ -115,7 +118,7 @@ const sensorSchema = byDriver(Object.values(sensorDrivers), sensorCommon) as unk
 const actuatorSchema = byDriver(Object.values(actuatorDrivers), { id: sensorId }) as unknown as z.ZodType<ActuatorEntry>;
 
 const buildSchema = (baseDir: string) => strict({
-  hardware: z.enum(["sim", "real"]),
+  hardware: z.enum(HARDWARE),
   xmpp: xmppSchema(baseDir),
   pubsub: pubsubSchema.default({ maxItems: 1000 }),
   operators: z.array(operatorSchema).default([]),
@@ -136,8 +139,8 @@ export interface SensorConfig {
   intervalMs: number;
   /** The driver's own keys, validated against its schema. */
   options: Record<string, unknown>;
-  /** Faults firmware-sim injects (hardware: sim). */
-  faults: ScheduledFault[];
+  /** Faults firmware-sim injects (hardware: sim): the entry's `sim:` block, resolved. */
+  faults: ReturnType<typeof simSettings.resolve>;
   /** When samples are kept; absent: every sample. */
   report?: ReportPolicy;
 }
@@ -150,7 +153,7 @@ export interface ActuatorConfig {
 
 export interface AgentConfig {
   file: string;
-  hardware: "sim" | "real";
+  hardware: Hardware;
   xmpp: {
     jid: string;
     password: string;
@@ -315,7 +318,7 @@ function resolveConfig(parsed: ParsedConfig, file: string, env: NodeJS.ProcessEn
     sensors: parsed.sensors.map((sensor) => {
       const { id, driver, interval, sim, deadband, maxSilence, ...options } = sensor;
       const report = deadband === undefined ? undefined : { deadband, maxSilenceMs: maxSilence ?? DEFAULT_MAX_SILENCE_MS };
-      return { id, driver, intervalMs: interval, options, faults: scheduledFaults(sim), ...(report ? { report } : {}) };
+      return { id, driver, intervalMs: interval, options, faults: simSettings.resolve(sim), ...(report ? { report } : {}) };
     }),
     actuators: parsed.actuators.map(({ id, driver, ...options }) => ({ id, driver, options })),
     log: parsed.log,
