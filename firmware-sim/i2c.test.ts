@@ -25,8 +25,10 @@ class Register implements SimI2cDevice {
   }
 }
 
+/** A configured chip at `address` on bus 1, with the options its driver requires (the ADS1115: a channel). */
 function sensor(driver: string, address: number, faults: SimSensor["faults"] = []): SimSensor {
-  return { id: `${driver}-1`, driver, options: { i2c: { bus: 1, address } }, faults };
+  const channels = driver === "ads1115" ? { channels: [{ channel: 0, name: "ain0" }] } : {};
+  return { id: `${driver}-1`, driver, options: { i2c: { bus: 1, address }, ...channels }, faults };
 }
 
 describe("simulated I2C bus faults", () => {

@@ -1,5 +1,6 @@
 // What firmware-sim knows of a config: the devices it places models for, and what placing one gives back.
 // The agent's resolved config is one such description; firmware-sim needs nothing else from it.
+import { z } from "zod";
 import type { Faultable } from "./faults.ts";
 import type { SimHal } from "./index.ts";
 import type { ScheduledFault } from "./settings.ts";
@@ -34,3 +35,18 @@ export interface Placement {
 
 /** Places a simulated device where the configured one is wired; `index` is its place in the config's list. */
 export type DeviceModel = (hal: SimHal, device: SimDevice, index: number) => Placement | Promise<Placement>;
+
+/** How one driver's devices are simulated: the model gets a device's options as that driver's schema reads them. */
+export type DriverModel<Options> = (hal: SimHal, options: Options, index: number) => Placement | Promise<Placement>;
+
+/**
+ * The model-table entry for one driver, keyed by its name. Config validated a device's options against this
+ * driver's schema; reading them again with it gives them their static type, as the driver's own `open` does.
+ */
+export function simulate<Shape extends z.ZodRawShape>(
+  driver: { name: string; options: Shape },
+  model: DriverModel<z.output<z.ZodObject<Shape>>>,
+): Record<string, DeviceModel> {
+  const schema = z.object(driver.options);
+  return { [driver.name]: (hal, device, index) => model(hal, schema.parse(device.options), index) };
+}

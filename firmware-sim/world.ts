@@ -1,9 +1,9 @@
 // The simulated world behind `hardware: sim`: a device model wherever the config says one is wired, an
 // environment that moves plausibly over time, and the faults the config asks for.
-// Each driver with a simulation has one entry in `sensorModels` (or `actuatorModels`).
+// Each driver with a simulation has one entry in `sensorModels` (or `actuatorModels`), made by `simulate`.
 import { isDeepStrictEqual } from "node:util";
 import type { SimHal } from "./index.ts";
-import type { DeviceModel, Placement, SimDevice, SimDevices, SimSensor } from "./model.ts";
+import { simulate, type DeviceModel, type DriverModel, type Placement, type SimDevice, type SimDevices, type SimSensor } from "./model.ts";
 import { SimBme280 } from "./chips/bme280.ts";
 import { serialSensorModels } from "./serial/models.ts";
 import { headerActuatorModels, headerSensorModels } from "./header-models.ts";
@@ -12,6 +12,9 @@ import { SimAds1115 } from "./chips/ads1115.ts";
 import { scheduleFaults, type Faultable } from "./faults.ts";
 import type { Fault, FaultKind } from "./settings.ts";
 import type { SimI2cDevice, SimI2cFault } from "./i2c.ts";
+import { ads1115 } from "../drivers/ads1115/index.ts";
+import { bme280 } from "../drivers/bme280/index.ts";
+import { sht3x } from "../drivers/sht3x/index.ts";
 
 interface I2cPlacement {
   bus: number;
@@ -55,17 +58,19 @@ function busFault(fault: Fault): SimI2cFault | null {
  * A chip model attached where the sensor's config says it is wired, moved by `drive` once a second (each sensor
  * out of phase with the others), with the bus's faults and the chip's own, and unplugged when it is removed.
  */
-function i2cChipModel<Chip extends Faultable & SimI2cDevice>(create: () => Chip, drive: (chip: Chip, t: number) => void): DeviceModel {
-  return (hal, sensor, index) => {
-    const placement = sensor.options.i2c as I2cPlacement;
+function i2cChipModel<Chip extends Faultable & SimI2cDevice>(
+  create: () => Chip,
+  drive: (chip: Chip, t: number) => void,
+): DriverModel<{ i2c: I2cPlacement }> {
+  return (hal, { i2c }, index) => {
     const chip = create();
-    hal.i2cBus(placement.bus).attach(placement.address, chip);
+    hal.i2cBus(i2c.bus).attach(i2c.address, chip);
     const phase = index * 1.7;
     return {
-      faults: i2cFaults(hal, placement, chip),
+      faults: i2cFaults(hal, i2c, chip),
       // One swing every ~6 minutes, so a demo shows movement.
       drive: (nowMs) => drive(chip, nowMs / 60_000 + phase),
-      close: () => hal.i2cBus(placement.bus).detach(placement.address),
+      close: () => hal.i2cBus(i2c.bus).detach(i2c.address),
     };
   };
 }
@@ -73,38 +78,46 @@ function i2cChipModel<Chip extends Faultable & SimI2cDevice>(create: () => Chip,
 export const sensorModels: Record<string, DeviceModel> = {
   ...serialSensorModels,
   ...headerSensorModels,
-  bme280: i2cChipModel(
-    () => new SimBme280(),
-    (chip, t) =>
-      chip.setEnvironment({
-        temperature: 21 + 3 * Math.sin(t) + (Math.random() - 0.5) * 0.1,
-        humidity: 45 + 10 * Math.sin(t / 2 + 1),
-        pressure: 101_325 + 300 * Math.sin(t / 3),
-      }),
+  ...simulate(
+    bme280,
+    i2cChipModel(
+      () => new SimBme280(),
+      (chip, t) =>
+        chip.setEnvironment({
+          temperature: 21 + 3 * Math.sin(t) + (Math.random() - 0.5) * 0.1,
+          humidity: 45 + 10 * Math.sin(t / 2 + 1),
+          pressure: 101_325 + 300 * Math.sin(t / 3),
+        }),
+    ),
   ),
-  sht3x: i2cChipModel(
-    () => new SimSht3x(),
-    (chip, t) =>
-      chip.setEnvironment({
-        temperature: 22 + 2.5 * Math.sin(t) + (Math.random() - 0.5) * 0.05,
-        humidity: 50 + 12 * Math.sin(t / 2 + 2) + (Math.random() - 0.5) * 0.2,
-      }),
+  ...simulate(
+    sht3x,
+    i2cChipModel(
+      () => new SimSht3x(),
+      (chip, t) =>
+        chip.setEnvironment({
+          temperature: 22 + 2.5 * Math.sin(t) + (Math.random() - 0.5) * 0.05,
+          humidity: 50 + 12 * Math.sin(t / 2 + 2) + (Math.random() - 0.5) * 0.2,
+        }),
+    ),
   ),
-  ads1115: i2cChipModel(
-    () => new SimAds1115(),
-    (chip, t) => {
-      const loopMilliamps = 12 + 8 * Math.sin(t / 3); // a 4–20 mA transmitter's full span
-      const noise = () => (Math.random() - 0.5) * 0.002;
-      chip.setInputs([
-        1.5 + Math.sin(t) + noise(), // a potentiometer or sensor output wandering over 0.5–2.5 V
-        (loopMilliamps / 1000) * 150 + noise(), // that loop across a 150 Ω shunt: 0.6–3.0 V
-        noise(), // unconnected, pulled to GND
-        2.5 + noise(), // a 5 V rail through a 1:1 divider
-      ]);
-    },
+  ...simulate(
+    ads1115,
+    i2cChipModel(
+      () => new SimAds1115(),
+      (chip, t) => {
+        const loopMilliamps = 12 + 8 * Math.sin(t / 3); // a 4–20 mA transmitter's full span
+        const noise = () => (Math.random() - 0.5) * 0.002;
+        chip.setInputs([
+          1.5 + Math.sin(t) + noise(), // a potentiometer or sensor output wandering over 0.5–2.5 V
+          (loopMilliamps / 1000) * 150 + noise(), // that loop across a 150 Ω shunt: 0.6–3.0 V
+          noise(), // unconnected, pulled to GND
+          2.5 + noise(), // a 5 V rail through a 1:1 divider
+        ]);
+      },
+    ),
   ),
 };
-
 export const actuatorModels: Record<string, DeviceModel> = { ...headerActuatorModels };
 
 export interface World {
