@@ -4,9 +4,9 @@ import { readFileSync } from "node:fs";
 import { isAbsolute, resolve, dirname } from "node:path";
 import { LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
-import { parseDuration } from "../lib/duration.ts";
+import { duration, positiveDuration, strict } from "../lib/config-schema.ts";
 import { actuatorDrivers, sensorDrivers } from "../drivers/registry.ts";
-import { FAULT_KINDS, type ScheduledFault } from "../firmware-sim/faults.ts";
+import { HARDWARE, hardwareBackends, type Hardware } from "./hardware.ts";
 import type { ReportPolicy } from "./policy.ts";
 
 export const PASSWORD_ENV = "XEDGE_XMPP_PASSWORD";
@@ -21,27 +21,6 @@ export class ConfigError extends Error {
     this.name = "ConfigError";
   }
 }
-
-/** An object schema that rejects unknown keys and names the keys it would accept. */
-function strict<Shape extends z.ZodRawShape>(shape: Shape) {
-  const known = Object.keys(shape).join(", ");
-  return z.strictObject(shape, {
-    error: (issue) => (issue.code === "unrecognized_keys" ? `unknown key; expected one of: ${known}` : undefined),
-  });
-}
-
-const duration = (example: string) =>
-  z.string().transform((text, ctx) => {
-    const ms = parseDuration(text);
-    if (ms === undefined) {
-      ctx.addIssue({ code: "custom", message: `expected a duration such as ${example} (units ms, s, m, h, d), got "${text}"` });
-      return z.NEVER;
-    }
-    return ms;
-  });
-
-const positiveDuration = (example: string) =>
-  duration(example).refine((ms) => ms > 0, { message: "must be longer than 0" });
 
 const BARE_JID = /^[^@/\s]+@[^@/\s]+$/;
 const bareJid = z.string().regex(BARE_JID, { message: "expected a bare JID such as gw1@example.net" });
@@ -102,19 +81,8 @@ const storeSchema = strict({
   commitInterval: duration("1s").default(1_000),
 });
 
-/** Faults firmware-sim injects into this sensor's simulated device (hardware: sim only). */
-const simSchema = strict({
-  faults: z
-    .array(
-      strict({
-        kind: z.enum(FAULT_KINDS),
-        at: duration("30s").default(0),
-        for: positiveDuration("10s").optional(),
-        delay: positiveDuration("2s").optional(),
-      }),
-    )
-    .default([]),
-});
+/** What the simulation adds to a sensor entry (its `sim:` block), validated by the schema firmware-sim gives. */
+const simSettings = hardwareBackends.sim.sensorSettings;
 
 const sensorCommon = {
   id: sensorId,
@@ -123,20 +91,19 @@ const sensorCommon = {
   deadband: z.union([z.number().min(0), z.record(z.string(), z.number().min(0))]).optional(),
   /** With a deadband: keep a sample at least this often anyway. */
   maxSilence: positiveDuration("15m").optional(),
-  sim: simSchema.optional(),
+  sim: simSettings.schema.optional(),
 };
 
 /** Without maxSilence, a sensor with a deadband still reports this often. */
 const DEFAULT_MAX_SILENCE_MS = 15 * 60_000;
 
-type SimEntry = { faults: { kind: ScheduledFault["kind"]; at: number; for?: number; delay?: number }[] };
 type SensorEntry = {
   id: string;
   driver: string;
   interval: number;
   deadband?: number | Record<string, number>;
   maxSilence?: number;
-  sim?: SimEntry;
+  sim?: z.output<typeof simSettings.schema>;
 } & Record<string, unknown>;
 type ActuatorEntry = { id: string; driver: string } & Record<string, unknown>;
 
@@ -151,7 +118,7 @@ const sensorSchema = byDriver(Object.values(sensorDrivers), sensorCommon) as unk
 const actuatorSchema = byDriver(Object.values(actuatorDrivers), { id: sensorId }) as unknown as z.ZodType<ActuatorEntry>;
 
 const buildSchema = (baseDir: string) => strict({
-  hardware: z.enum(["sim", "real"]),
+  hardware: z.enum(HARDWARE),
   xmpp: xmppSchema(baseDir),
   pubsub: pubsubSchema.default({ maxItems: 1000 }),
   operators: z.array(operatorSchema).default([]),
@@ -172,8 +139,8 @@ export interface SensorConfig {
   intervalMs: number;
   /** The driver's own keys, validated against its schema. */
   options: Record<string, unknown>;
-  /** Faults firmware-sim injects (hardware: sim). */
-  faults: ScheduledFault[];
+  /** Faults firmware-sim injects (hardware: sim): the entry's `sim:` block, resolved. */
+  faults: ReturnType<typeof simSettings.resolve>;
   /** When samples are kept; absent: every sample. */
   report?: ReportPolicy;
 }
@@ -186,7 +153,7 @@ export interface ActuatorConfig {
 
 export interface AgentConfig {
   file: string;
-  hardware: "sim" | "real";
+  hardware: Hardware;
   xmpp: {
     jid: string;
     password: string;
@@ -350,14 +317,8 @@ function resolveConfig(parsed: ParsedConfig, file: string, env: NodeJS.ProcessEn
     },
     sensors: parsed.sensors.map((sensor) => {
       const { id, driver, interval, sim, deadband, maxSilence, ...options } = sensor;
-      const faults = (sim?.faults ?? []).map(({ kind, at, for: forMs, delay }) => ({
-        kind,
-        atMs: at,
-        ...(forMs !== undefined ? { forMs } : {}),
-        ...(delay !== undefined ? { delayMs: delay } : {}),
-      }));
       const report = deadband === undefined ? undefined : { deadband, maxSilenceMs: maxSilence ?? DEFAULT_MAX_SILENCE_MS };
-      return { id, driver, intervalMs: interval, options, faults, ...(report ? { report } : {}) };
+      return { id, driver, intervalMs: interval, options, faults: simSettings.resolve(sim), ...(report ? { report } : {}) };
     }),
     actuators: parsed.actuators.map(({ id, driver, ...options }) => ({ id, driver, options })),
     log: parsed.log,

@@ -1,8 +1,8 @@
 // Composes the agent: store, hardware, sampler, XMPP link, publisher. Start and stop in one place.
 import { isDeepStrictEqual } from "node:util";
 import type { AgentConfig } from "./config.ts";
-import type { Hal } from "../drivers/hal.ts";
 import { actuatorDrivers, sensorDrivers } from "../drivers/registry.ts";
+import { hardwareBackends, type OpenHal } from "./hardware.ts";
 import { Actuators } from "./actuators.ts";
 import { Authz } from "./authz.ts";
 import { Store, type StoreLimits } from "./store.ts";
@@ -48,35 +48,9 @@ export interface ReloadOutcome {
   needsRestart: string[];
 }
 
-/** The hardware backends for the config: firmware-sim or the real device nodes, loaded only when used. */
-interface OpenHal {
-  hal: Hal;
-  /** Brings the hardware in line with a reloaded config (the simulated world places and removes devices). */
-  update: (config: AgentConfig) => Promise<void>;
-  close: () => Promise<void>;
-}
-
-async function openHal(config: AgentConfig, log: Logger): Promise<OpenHal> {
-  if (config.hardware === "sim") {
-    const { createSimHal } = await import("../firmware-sim/index.ts");
-    const { populate } = await import("../firmware-sim/world.ts");
-    const hal = createSimHal();
-    const world = await populate(hal, config);
-    const warnUnsimulated = () => {
-      if (world.unsimulated.length > 0) log.warn("no simulation for these devices", { ids: world.unsimulated.join(",") });
-    };
-    warnUnsimulated();
-    return {
-      hal,
-      update: async (next) => {
-        await world.update(next);
-        warnUnsimulated();
-      },
-      close: () => world.close(),
-    };
-  }
-  const { createRealHal } = await import("../drivers/real/index.ts");
-  return { hal: createRealHal(), update: async () => undefined, close: async () => undefined };
+/** The hardware backend the config names (hardware.ts), opened for the devices it configures. */
+function openHal(config: AgentConfig, log: Logger): Promise<OpenHal> {
+  return hardwareBackends[config.hardware].open(config, log);
 }
 
 function connectionOptions(xmpp: AgentConfig["xmpp"]): ConnectionOptions {

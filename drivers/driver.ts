@@ -36,7 +36,15 @@ export interface Driver<Device> {
 export type SensorDriver = Driver<SensorDevice>;
 export type ActuatorDriver = Driver<ActuatorDevice>;
 
-function defineDriver<Shape extends z.ZodRawShape, Device>(definition: DriverDefinition<Shape, Device>): Driver<Device> {
+/** A driver as its folder exports it: the registry's view, with the static type of its option keys kept. */
+export interface DefinedDriver<Shape extends z.ZodRawShape, Device> extends Driver<Device> {
+  options: Shape;
+}
+
+/** The options a driver's `open` receives, as its schema reads them (e.g. `DriverOptions<typeof bme280>`). */
+export type DriverOptions<D extends { options: z.ZodRawShape }> = z.output<z.ZodObject<D["options"]>>;
+
+function defineDriver<Shape extends z.ZodRawShape, Device>(definition: DriverDefinition<Shape, Device>): DefinedDriver<Shape, Device> {
   const schema = z.object(definition.options);
   return {
     name: definition.name,
@@ -48,12 +56,16 @@ function defineDriver<Shape extends z.ZodRawShape, Device>(definition: DriverDef
 }
 
 /** A `sensors[]` driver. */
-export function defineSensorDriver<Shape extends z.ZodRawShape>(definition: DriverDefinition<Shape, SensorDevice>): SensorDriver {
+export function defineSensorDriver<Shape extends z.ZodRawShape>(
+  definition: DriverDefinition<Shape, SensorDevice>,
+): DefinedDriver<Shape, SensorDevice> {
   return defineDriver(definition);
 }
 
 /** An `actuators[]` driver. */
-export function defineActuatorDriver<Shape extends z.ZodRawShape>(definition: DriverDefinition<Shape, ActuatorDevice>): ActuatorDriver {
+export function defineActuatorDriver<Shape extends z.ZodRawShape>(
+  definition: DriverDefinition<Shape, ActuatorDevice>,
+): DefinedDriver<Shape, ActuatorDevice> {
   return defineDriver(definition);
 }
 

@@ -1,24 +1,21 @@
 // The simulated world for devices on the 40-pin header itself: DS18B20s on the 1-Wire bus, contacts and
 // pulse sources on GPIO inputs, relays on GPIO outputs. world.ts spreads these into its model tables.
-import type { FaultKind } from "./faults.ts";
+import type { FaultKind } from "./settings.ts";
 import type { SimGpioPin } from "./gpio.ts";
 import { SimDs18b20 } from "./onewire.ts";
-import type { ActuatorModel, Placement, SensorModel } from "./world.ts";
-
-interface GpioInputPlacement {
-  gpio: { pin: number; activeLow?: boolean };
-  mode?: "level" | "counter";
-}
+import { simulate, type DeviceModel, type Placement } from "./model.ts";
+import { ds18b20 } from "../drivers/ds18b20/index.ts";
+import { gpioInput } from "../drivers/gpio-input/index.ts";
+import { gpioOutput } from "../drivers/gpio-output/index.ts";
 
 /** A sysfs id for a DS18B20 whose config names none: the driver then takes the only one on the bus. */
 function simulatedDs18b20Id(index: number): string {
   return `28-${(0x0316a2790000 + index).toString(16).padStart(12, "0")}`;
 }
 
-export const headerSensorModels: Record<string, SensorModel> = {
-  ds18b20: (hal, sensor, index) => {
-    const configured = (sensor.options.onewire as { device?: string } | undefined)?.device;
-    const sensorModel = new SimDs18b20({ id: configured ?? simulatedDs18b20Id(index), temperature: 19 });
+export const headerSensorModels: Record<string, DeviceModel> = {
+  ...simulate(ds18b20, (hal, { onewire }, index) => {
+    const sensorModel = new SimDs18b20({ id: onewire.device ?? simulatedDs18b20Id(index), temperature: 19 });
     hal.oneWireBus().attach(sensorModel);
     const phase = index * 2.3;
     return {
@@ -29,22 +26,20 @@ export const headerSensorModels: Record<string, SensorModel> = {
       },
       close: () => hal.oneWireBus().detach(sensorModel.id),
     };
-  },
-  "gpio-input": (hal, sensor, index) => {
-    const { gpio, mode } = sensor.options as unknown as GpioInputPlacement;
+  }),
+  ...simulate(gpioInput, (hal, { gpio, mode, counter }, index) => {
     const active = gpio.activeLow ? 0 : 1;
     const wire = hal.gpioChip.pin(gpio.pin);
     wire.setLevel(active === 1 ? 0 : 1);
     // A rain gauge (counting millimetres) tips a few times a minute at most; a flow meter pulses at a few hertz.
-    const counter = (sensor.options as { counter?: { unit?: string } }).counter;
     const maxHertz = counter?.unit === "mm" ? 0.1 : 3;
     return mode === "counter" ? pulseSource(wire, active, index, maxHertz) : contact(wire, active, index);
-  },
+  }),
 };
 
-export const headerActuatorModels: Record<string, ActuatorModel> = {
+export const headerActuatorModels: Record<string, DeviceModel> = {
   // The relay coil is the simulated output pin itself: its level is hal.gpioChip.pin(n).level.
-  "gpio-output": (): Placement => ({}),
+  ...simulate(gpioOutput, (): Placement => ({})),
 };
 
 const STUCK_ONLY: readonly FaultKind[] = ["stuck"];

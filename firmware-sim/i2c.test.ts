@@ -2,11 +2,11 @@
 // them through the world's i2cFaults().
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { SensorConfig } from "../agent/config.ts";
 import { SimBme280 } from "./chips/bme280.ts";
 import { sensirionCrc8, SimSht3x } from "./chips/sht3x.ts";
 import { NACK, type SimI2cDevice } from "./i2c.ts";
 import { createSimHal } from "./index.ts";
+import type { SimSensor } from "./model.ts";
 import { i2cFaults, populate, sensorModels } from "./world.ts";
 
 /** A one-register chip that counts power cycles. */
@@ -25,8 +25,10 @@ class Register implements SimI2cDevice {
   }
 }
 
-function sensor(driver: string, address: number, faults: SensorConfig["faults"] = []): SensorConfig {
-  return { id: `${driver}-1`, driver, intervalMs: 1000, options: { i2c: { bus: 1, address } }, faults };
+/** A configured chip at `address` on bus 1, with the options its driver requires (the ADS1115: a channel). */
+function sensor(driver: string, address: number, faults: SimSensor["faults"] = []): SimSensor {
+  const channels = driver === "ads1115" ? { channels: [{ channel: 0, name: "ain0" }] } : {};
+  return { id: `${driver}-1`, driver, options: { i2c: { bus: 1, address }, ...channels }, faults };
 }
 
 describe("simulated I2C bus faults", () => {

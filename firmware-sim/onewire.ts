@@ -20,7 +20,8 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { OneWire } from "../drivers/hal.ts";
 import { openW1Sysfs } from "../drivers/real/onewire.ts";
-import type { Fault, FaultKind, Faultable } from "./faults.ts";
+import type { Faultable } from "./faults.ts";
+import type { Fault, FaultKind } from "./settings.ts";
 
 export type Resolution = 9 | 10 | 11 | 12;
 

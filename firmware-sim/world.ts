@@ -1,28 +1,20 @@
 // The simulated world behind `hardware: sim`: a device model wherever the config says one is wired, an
 // environment that moves plausibly over time, and the faults the config asks for.
-// Each driver with a simulation has one entry in `sensorModels` (or `actuatorModels`).
+// Each driver with a simulation has one entry in `sensorModels` (or `actuatorModels`), made by `simulate`.
 import { isDeepStrictEqual } from "node:util";
-import type { ActuatorConfig, SensorConfig } from "../agent/config.ts";
 import type { SimHal } from "./index.ts";
+import { simulate, type DeviceModel, type DriverModel, type Placement, type SimDevice, type SimDevices, type SimSensor } from "./model.ts";
 import { SimBme280 } from "./chips/bme280.ts";
 import { serialSensorModels } from "./serial/models.ts";
 import { headerActuatorModels, headerSensorModels } from "./header-models.ts";
 import { SimSht3x } from "./chips/sht3x.ts";
 import { SimAds1115 } from "./chips/ads1115.ts";
-import { scheduleFaults, type Fault, type Faultable, type FaultKind } from "./faults.ts";
+import { scheduleFaults, type Faultable } from "./faults.ts";
+import type { Fault, FaultKind } from "./settings.ts";
 import type { SimI2cDevice, SimI2cFault } from "./i2c.ts";
-
-/** What placing a model gave: how to move its environment, and where its faults go. */
-export interface Placement {
-  /** Called about once a second with the wall clock in ms. */
-  drive?: (nowMs: number) => void;
-  faults?: Faultable;
-  /** Releases what the model holds (timers, pseudo-terminals, temporary folders). */
-  close?: () => void | Promise<void>;
-}
-
-export type SensorModel = (hal: SimHal, sensor: SensorConfig, index: number) => Placement | Promise<Placement>;
-export type ActuatorModel = (hal: SimHal, actuator: ActuatorConfig, index: number) => Placement | Promise<Placement>;
+import { ads1115 } from "../drivers/ads1115/index.ts";
+import { bme280 } from "../drivers/bme280/index.ts";
+import { sht3x } from "../drivers/sht3x/index.ts";
 
 interface I2cPlacement {
   bus: number;
@@ -66,57 +58,67 @@ function busFault(fault: Fault): SimI2cFault | null {
  * A chip model attached where the sensor's config says it is wired, moved by `drive` once a second (each sensor
  * out of phase with the others), with the bus's faults and the chip's own, and unplugged when it is removed.
  */
-function i2cChipModel<Chip extends Faultable & SimI2cDevice>(create: () => Chip, drive: (chip: Chip, t: number) => void): SensorModel {
-  return (hal, sensor, index) => {
-    const placement = sensor.options.i2c as I2cPlacement;
+function i2cChipModel<Chip extends Faultable & SimI2cDevice>(
+  create: () => Chip,
+  drive: (chip: Chip, t: number) => void,
+): DriverModel<{ i2c: I2cPlacement }> {
+  return (hal, { i2c }, index) => {
     const chip = create();
-    hal.i2cBus(placement.bus).attach(placement.address, chip);
+    hal.i2cBus(i2c.bus).attach(i2c.address, chip);
     const phase = index * 1.7;
     return {
-      faults: i2cFaults(hal, placement, chip),
+      faults: i2cFaults(hal, i2c, chip),
       // One swing every ~6 minutes, so a demo shows movement.
       drive: (nowMs) => drive(chip, nowMs / 60_000 + phase),
-      close: () => hal.i2cBus(placement.bus).detach(placement.address),
+      close: () => hal.i2cBus(i2c.bus).detach(i2c.address),
     };
   };
 }
 
-export const sensorModels: Record<string, SensorModel> = {
+export const sensorModels: Record<string, DeviceModel> = {
   ...serialSensorModels,
   ...headerSensorModels,
-  bme280: i2cChipModel(
-    () => new SimBme280(),
-    (chip, t) =>
-      chip.setEnvironment({
-        temperature: 21 + 3 * Math.sin(t) + (Math.random() - 0.5) * 0.1,
-        humidity: 45 + 10 * Math.sin(t / 2 + 1),
-        pressure: 101_325 + 300 * Math.sin(t / 3),
-      }),
+  ...simulate(
+    bme280,
+    i2cChipModel(
+      () => new SimBme280(),
+      (chip, t) =>
+        chip.setEnvironment({
+          temperature: 21 + 3 * Math.sin(t) + (Math.random() - 0.5) * 0.1,
+          humidity: 45 + 10 * Math.sin(t / 2 + 1),
+          pressure: 101_325 + 300 * Math.sin(t / 3),
+        }),
+    ),
   ),
-  sht3x: i2cChipModel(
-    () => new SimSht3x(),
-    (chip, t) =>
-      chip.setEnvironment({
-        temperature: 22 + 2.5 * Math.sin(t) + (Math.random() - 0.5) * 0.05,
-        humidity: 50 + 12 * Math.sin(t / 2 + 2) + (Math.random() - 0.5) * 0.2,
-      }),
+  ...simulate(
+    sht3x,
+    i2cChipModel(
+      () => new SimSht3x(),
+      (chip, t) =>
+        chip.setEnvironment({
+          temperature: 22 + 2.5 * Math.sin(t) + (Math.random() - 0.5) * 0.05,
+          humidity: 50 + 12 * Math.sin(t / 2 + 2) + (Math.random() - 0.5) * 0.2,
+        }),
+    ),
   ),
-  ads1115: i2cChipModel(
-    () => new SimAds1115(),
-    (chip, t) => {
-      const loopMilliamps = 12 + 8 * Math.sin(t / 3); // a 4–20 mA transmitter's full span
-      const noise = () => (Math.random() - 0.5) * 0.002;
-      chip.setInputs([
-        1.5 + Math.sin(t) + noise(), // a potentiometer or sensor output wandering over 0.5–2.5 V
-        (loopMilliamps / 1000) * 150 + noise(), // that loop across a 150 Ω shunt: 0.6–3.0 V
-        noise(), // unconnected, pulled to GND
-        2.5 + noise(), // a 5 V rail through a 1:1 divider
-      ]);
-    },
+  ...simulate(
+    ads1115,
+    i2cChipModel(
+      () => new SimAds1115(),
+      (chip, t) => {
+        const loopMilliamps = 12 + 8 * Math.sin(t / 3); // a 4–20 mA transmitter's full span
+        const noise = () => (Math.random() - 0.5) * 0.002;
+        chip.setInputs([
+          1.5 + Math.sin(t) + noise(), // a potentiometer or sensor output wandering over 0.5–2.5 V
+          (loopMilliamps / 1000) * 150 + noise(), // that loop across a 150 Ω shunt: 0.6–3.0 V
+          noise(), // unconnected, pulled to GND
+          2.5 + noise(), // a 5 V rail through a 1:1 divider
+        ]);
+      },
+    ),
   ),
 };
-
-export const actuatorModels: Record<string, ActuatorModel> = { ...headerActuatorModels };
+export const actuatorModels: Record<string, DeviceModel> = { ...headerActuatorModels };
 
 export interface World {
   /** Sensors and actuators whose driver has no simulation: their devices will not be found. */
@@ -125,37 +127,33 @@ export interface World {
    * Makes the world match a new config (a reload): models of devices that left or changed are removed (as if
    * unplugged), models of devices that arrived or changed are placed; unchanged devices are not touched.
    */
-  update(config: WorldConfig): Promise<void>;
+  update(devices: SimDevices): Promise<void>;
   close(): Promise<void>;
 }
 
-interface WorldConfig {
-  sensors: SensorConfig[];
-  actuators: ActuatorConfig[];
-}
-
 interface Placed {
-  config: SensorConfig | ActuatorConfig;
+  /** The configured device as it was placed: a device whose entry changes in any way is placed anew. */
+  device: SimDevice;
   placement: Placement;
   cancelFaults?: () => void;
 }
 
-async function placeSensor(hal: SimHal, sensor: SensorConfig, index: number): Promise<Placed | undefined> {
+async function placeSensor(hal: SimHal, sensor: SimSensor, index: number): Promise<Placed | undefined> {
   const model = sensorModels[sensor.driver];
   if (!model) return undefined;
   const placement = await model(hal, sensor, index);
-  if (sensor.faults.length === 0) return { config: sensor, placement };
+  if (sensor.faults.length === 0) return { device: sensor, placement };
   const unsupported = sensor.faults.filter((f) => !placement.faults?.supportedFaults.includes(f.kind)).map((f) => f.kind);
   if (unsupported.length > 0 || !placement.faults) {
     await placement.close?.();
     throw new Error(`sensors[${index}].sim.faults: the ${sensor.driver} simulation cannot inject ${unsupported.join(", ")}`);
   }
-  return { config: sensor, placement, cancelFaults: scheduleFaults(placement.faults, sensor.faults) };
+  return { device: sensor, placement, cancelFaults: scheduleFaults(placement.faults, sensor.faults) };
 }
 
-async function placeActuator(hal: SimHal, actuator: ActuatorConfig, index: number): Promise<Placed | undefined> {
+async function placeActuator(hal: SimHal, actuator: SimDevice, index: number): Promise<Placed | undefined> {
   const model = actuatorModels[actuator.driver];
-  return model ? { config: actuator, placement: await model(hal, actuator, index) } : undefined;
+  return model ? { device: actuator, placement: await model(hal, actuator, index) } : undefined;
 }
 
 async function remove(placed: Placed): Promise<void> {
@@ -164,20 +162,20 @@ async function remove(placed: Placed): Promise<void> {
 }
 
 /** Places a model for every configured device the simulation knows, starts the environment and the faults. */
-export async function populate(hal: SimHal, config: WorldConfig, now: () => number = Date.now): Promise<World> {
+export async function populate(hal: SimHal, devices: SimDevices, now: () => number = Date.now): Promise<World> {
   // Keyed "sensor:<id>" / "actuator:<id>": a sensor and an actuator may share an id.
   const placed = new Map<string, Placed>();
   let unsimulated: string[] = [];
 
-  const update = async (next: WorldConfig) => {
-    const wanted = new Map<string, SensorConfig | ActuatorConfig>([
+  const update = async (next: SimDevices) => {
+    const wanted = new Map<string, SimDevice>([
       ...next.sensors.map((sensor) => [`sensor:${sensor.id}`, sensor] as const),
       ...next.actuators.map((actuator) => [`actuator:${actuator.id}`, actuator] as const),
     ]);
     // Remove first: a changed device may take the address its old self held.
     for (const [key, entry] of placed) {
-      const config = wanted.get(key);
-      if (config === undefined || !isDeepStrictEqual(config, entry.config)) {
+      const device = wanted.get(key);
+      if (device === undefined || !isDeepStrictEqual(device, entry.device)) {
         placed.delete(key);
         await remove(entry);
       }
@@ -201,7 +199,7 @@ export async function populate(hal: SimHal, config: WorldConfig, now: () => numb
   };
 
   const step = () => placed.forEach((entry) => entry.placement.drive?.(now()));
-  await update(config);
+  await update(devices);
   const timer = setInterval(step, 1000);
   timer.unref();
   return {

@@ -9,7 +9,7 @@
 import { z } from "zod";
 import type { Field } from "../../lib/model.ts";
 import { durationMs, durationText } from "../duration-text.ts";
-import { defineSensorDriver, type SensorDevice } from "../driver.ts";
+import { defineSensorDriver, type DriverOptions, type SensorDevice } from "../driver.ts";
 import { HardwareAccessError, type Hal } from "../hal.ts";
 import { awaitFirstData, LineSplitter, ReopeningSerialLink, serialOptions, type SerialSettings } from "../serial-util.ts";
 
@@ -42,6 +42,8 @@ export const serialLines = defineSensorDriver({
   },
   open: (hal, options) => LineDevice.open(hal, options.serial, options.format, options.fields, durationMs(options.staleAfter)),
 });
+
+export type SerialLinesOptions = DriverOptions<typeof serialLines>;
 
 export type LineValue = number | boolean | string | null;
 

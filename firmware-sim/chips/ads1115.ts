@@ -10,7 +10,8 @@
 // is done. The conversion register reads 0 after power-up until a conversion completes.
 // Not modelled: the comparator and ALERT/RDY pin (threshold registers are stored only), the ±10 %
 // oscillator spread, noise and offset, the absolute input limits (GND − 0.3 V … VDD + 0.3 V).
-import type { Fault, Faultable, FaultKind } from "../faults.ts";
+import type { Faultable } from "../faults.ts";
+import type { Fault, FaultKind } from "../settings.ts";
 import type { SimI2cDevice } from "../i2c.ts";
 
 export const REG_CONVERSION = 0x00;

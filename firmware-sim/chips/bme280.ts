@@ -16,7 +16,8 @@
 // Not modelled: the IIR filter's smoothing, standby timing in normal mode, SPI, noise.
 // Faults: "stuck" (conversions keep measuring the environment of the moment it was set) is the model's own;
 // bus faults (eio, nack, unplug, slow) are the simulated bus's. Replugging power-cycles the chip like a reset.
-import type { Fault, Faultable, FaultKind } from "../faults.ts";
+import type { Faultable } from "../faults.ts";
+import type { Fault, FaultKind } from "../settings.ts";
 import type { SimI2cDevice } from "../i2c.ts";
 
 export const BME280_CHIP_ID = 0x60;

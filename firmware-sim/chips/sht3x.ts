@@ -13,7 +13,8 @@
 // Pi's I2C controller mishandles clock stretching anyway), periodic mode and ART, alert limits, the
 // heater's warming, the serial number command, noise. Unknown commands are NACKed and set status bit 1
 // ("last command not processed").
-import type { Fault, Faultable, FaultKind } from "../faults.ts";
+import type { Faultable } from "../faults.ts";
+import type { Fault, FaultKind } from "../settings.ts";
 import { NACK, type SimI2cDevice } from "../i2c.ts";
 
 export interface Sht3xEnvironment {

@@ -1,7 +1,8 @@
 // A GNSS receiver's NMEA-0183 output: one GGA and one RMC sentence per period (1 s, like a u-blox module at its
 // default rate) for a position that drives around a loop. Faults: garbage, truncated, crc, slow, stuck, unplug.
 import { randomBytes } from "node:crypto";
-import type { Fault, FaultKind, Faultable } from "../faults.ts";
+import type { Faultable } from "../faults.ts";
+import type { Fault, FaultKind } from "../settings.ts";
 import type { SimSerialPort } from "./pty.ts";
 
 export interface GpsPosition {

@@ -2,7 +2,8 @@
 // `temp=21.5 hum=40.0` (Serial.print of key=value pairs) or `{"temp":21.5,"hum":40.0}` (ArduinoJson).
 // Faults: garbage, truncated, slow (a slower line rate), stuck (the same line over and over), unplug.
 import { randomBytes } from "node:crypto";
-import type { Fault, FaultKind, Faultable } from "../faults.ts";
+import type { Faultable } from "../faults.ts";
+import type { Fault, FaultKind } from "../settings.ts";
 import type { SimSerialPort } from "./pty.ts";
 
 export type PrintedValue = number | boolean | string;

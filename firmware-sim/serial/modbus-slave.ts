@@ -6,7 +6,8 @@
 // off the bus; other slaves on the port keep answering).
 import { randomBytes } from "node:crypto";
 import { modbusFrameSilenceMs, SilenceFramer } from "../../drivers/serial-util.ts";
-import type { Fault, FaultKind, Faultable } from "../faults.ts";
+import type { Faultable } from "../faults.ts";
+import type { Fault, FaultKind } from "../settings.ts";
 import type { SimSerialPort } from "./pty.ts";
 
 export type RegisterBank = "holding" | "input";

@@ -1,35 +1,23 @@
 // World models for the serial drivers: a configured nmea, modbus or serial-lines sensor gets a firmware program on
 // a pseudo-terminal at its serial path. Sensors on the same path share the pty pair; modbus sensors with the same
 // unit id on it share one slave (several register sets of one meter).
-import type { SensorConfig } from "../../agent/config.ts";
-import type { SerialOptions } from "../../drivers/hal.ts";
-import type { Placement, SensorModel } from "../world.ts";
+import { modbus, type RegisterSpec } from "../../drivers/modbus/index.ts";
+import { nmea } from "../../drivers/nmea/index.ts";
+import { serialLines, type SerialLinesOptions } from "../../drivers/serial-lines/index.ts";
+import { simulate, type DeviceModel, type Placement } from "../model.ts";
 import { SimGps } from "./gps.ts";
 import { SimLinePrinter, type PrintedValue } from "./line-printer.ts";
-import { SimModbusSlave, type RegisterBank } from "./modbus-slave.ts";
+import { SimModbusSlave } from "./modbus-slave.ts";
 import { placeSimSerialPort, releaseSimSerialPort, type SimSerialPort } from "./pty.ts";
 
-interface ConfiguredRegister {
-  name: string;
-  function: RegisterBank;
-  address: number;
-  type: "uint16" | "int16" | "uint32" | "int32" | "float32";
-  wordOrder: "big" | "little";
-  scale?: number;
-  unit: string;
-}
-
-interface ConfiguredField {
-  name: string;
-  type: "numeric" | "int" | "boolean" | "string";
-  unit: string;
-}
+/** The fields a sketch prints: the configured ones, else what a typical climate sketch prints. */
+type PrintedField = Pick<NonNullable<SerialLinesOptions["fields"]>[number], "name" | "type" | "unit">;
 
 const slaves = new Map<SimSerialPort, Map<number, { slave: SimModbusSlave; users: number }>>();
 
-export const serialSensorModels: Record<string, SensorModel> = {
-  nmea: async (_hal, sensor) => {
-    const port = await placeSimSerialPort(serialOf(sensor));
+export const serialSensorModels: Record<string, DeviceModel> = {
+  ...simulate(nmea, async (_hal, { serial }) => {
+    const port = await placeSimSerialPort(serial);
     const gps = new SimGps(port);
     gps.start();
     return {
@@ -39,12 +27,10 @@ export const serialSensorModels: Record<string, SensorModel> = {
         await releaseSimSerialPort(port);
       },
     };
-  },
+  }),
 
-  modbus: async (_hal, sensor, index) => {
-    const port = await placeSimSerialPort(serialOf(sensor));
-    const unitId = sensor.options.unitId as number;
-    const registers = sensor.options.registers as ConfiguredRegister[];
+  ...simulate(modbus, async (_hal, { serial, unitId, registers }, index) => {
+    const port = await placeSimSerialPort(serial);
     const onPort = slaves.get(port) ?? new Map<number, { slave: SimModbusSlave; users: number }>();
     slaves.set(port, onPort);
     let entry = onPort.get(unitId);
@@ -77,16 +63,15 @@ export const serialSensorModels: Record<string, SensorModel> = {
       },
     };
     return placement;
-  },
+  }),
 
-  "serial-lines": async (_hal, sensor, index) => {
-    const port = await placeSimSerialPort(serialOf(sensor));
-    const format = sensor.options.format === "json" ? "json" : "kv";
-    const declared = (sensor.options.fields as ConfiguredField[] | undefined) ?? [
+  ...simulate(serialLines, async (_hal, { serial, format, fields }, index) => {
+    const port = await placeSimSerialPort(serial);
+    const declared: PrintedField[] = fields ?? [
       { name: "temp", type: "numeric", unit: "°C" },
       { name: "hum", type: "numeric", unit: "%RH" },
     ];
-    const printer = new SimLinePrinter(port, { format });
+    const printer = new SimLinePrinter(port, { format: format === "json" ? "json" : "kv" });
     const startedAt = Date.now();
     const drive = (nowMs: number) => {
       const values: Record<string, PrintedValue> = {};
@@ -107,12 +92,8 @@ export const serialSensorModels: Record<string, SensorModel> = {
         await releaseSimSerialPort(port);
       },
     };
-  },
+  }),
 };
-
-function serialOf(sensor: SensorConfig): SerialOptions {
-  return sensor.options.serial as SerialOptions;
-}
 
 /** A value that moves plausibly for what the name or unit says the quantity is. */
 export function plausibleValue(name: string, unit: string, nowMs: number, startedAt: number, index: number): number {
@@ -131,7 +112,7 @@ export function plausibleValue(name: string, unit: string, nowMs: number, starte
 }
 
 /** The register image (big-endian registers) of a value as the configured type, scale and word order describe it. */
-function encodeRegister(register: ConfiguredRegister, value: number): Buffer {
+function encodeRegister(register: RegisterSpec, value: number): Buffer {
   const raw = value / (register.scale ?? 1);
   const bytes = Buffer.alloc(register.type === "uint16" || register.type === "int16" ? 2 : 4);
   const clamp = (min: number, max: number) => Math.min(max, Math.max(min, Math.round(raw)));
