@@ -13,7 +13,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { momentaryNumeric, type Field, type NumericField } from "../../lib/model.ts";
-import { defineSensorDriver, i2cOptions, type DriverOptions } from "../driver.ts";
+import { defineSensorDriver, i2cOptions } from "../driver.ts";
 import type { Hal, I2cBus } from "../hal.ts";
 import { I2cChip, openI2cChip } from "../i2c-chip.ts";
 import { describeI2cError, deviceLabel, hex, type I2cDeviceName } from "../i2c-errors.ts";
@@ -78,8 +78,6 @@ export const ads1115 = defineSensorDriver({
   },
   open: async (hal, options) => Ads1115Device.open(hal, options.i2c, options.channels),
 });
-
-export type Ads1115Options = DriverOptions<typeof ads1115>;
 
 class Ads1115Device extends I2cChip {
   private constructor(

@@ -13,7 +13,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { momentaryNumeric, type Field } from "../../lib/model.ts";
-import { defineSensorDriver, i2cOptions, type DriverOptions } from "../driver.ts";
+import { defineSensorDriver, i2cOptions } from "../driver.ts";
 import type { Hal, I2cBus } from "../hal.ts";
 import { I2cChip, openI2cChip } from "../i2c-chip.ts";
 import { describeI2cError, deviceLabel, hex, type I2cDeviceName } from "../i2c-errors.ts";
@@ -64,8 +64,6 @@ export const bme280 = defineSensorDriver({
   open: async (hal, options) =>
     Bme280Device.open(hal, options.i2c, options.oversampling ?? { temperature: 1, pressure: 1, humidity: 1 }),
 });
-
-export type Bme280Options = DriverOptions<typeof bme280>;
 
 interface Settings {
   temperature: Oversampling;

@@ -11,7 +11,7 @@
 // DS18B20 has, values outside −55…+125 °C, and the 85 °C power-on value (see plausibleEightyFive).
 import { z } from "zod";
 import { momentaryNumeric, type Field } from "../../lib/model.ts";
-import { defineSensorDriver, type DriverOptions, type SensorDevice } from "../driver.ts";
+import { defineSensorDriver, type SensorDevice } from "../driver.ts";
 import { durationMs, durationText } from "../duration-text.ts";
 import { HardwareAccessError, type Hal, type OneWire } from "../hal.ts";
 
@@ -39,8 +39,6 @@ export const ds18b20 = defineSensorDriver({
   },
   open: async (hal, options) => Ds18b20Device.open(hal, options.onewire.device, durationMs(options.onewire.timeout)),
 });
-
-export type Ds18b20Options = DriverOptions<typeof ds18b20>;
 
 /** An error worth one more read: the next conversion is likely to be fine. */
 class TransientError extends Error {}

@@ -15,7 +15,7 @@
 // block also `total` (count × perPulse, e.g. mm of rain since start).
 import { z } from "zod";
 import { momentaryNumeric, type Field } from "../../lib/model.ts";
-import { defineSensorDriver, type DriverOptions, type SensorDevice } from "../driver.ts";
+import { defineSensorDriver, type SensorDevice } from "../driver.ts";
 import { durationMs, durationText } from "../duration-text.ts";
 import type { Edge, GpioLine, Hal } from "../hal.ts";
 
@@ -65,8 +65,6 @@ export const gpioInput = defineSensorDriver({
     return PulseCounter.open(hal, gpio.pin, edge, debounceMs, gpio.activeLow, counter);
   },
 });
-
-export type GpioInputOptions = DriverOptions<typeof gpioInput>;
 
 /**
  * Accepts a transition once the line has kept a new level for the debounce window after the edge that

@@ -4,7 +4,7 @@
 // on when their input is pulled low: `activeLow: true` makes `state: true` mean "relay energized" there.
 import { z } from "zod";
 import type { Field } from "../../lib/model.ts";
-import { defineActuatorDriver, type ActuatorDevice, type DriverOptions, type ParameterSpec, type ParameterValue } from "../driver.ts";
+import { defineActuatorDriver, type ActuatorDevice, type ParameterSpec, type ParameterValue } from "../driver.ts";
 import type { GpioLine, Hal } from "../hal.ts";
 import { headerPin } from "../gpio-input/index.ts";
 
@@ -17,8 +17,6 @@ export const gpioOutput = defineActuatorDriver({
   },
   open: async (hal, { gpio, safeState }) => RelayOutput.open(hal, gpio.pin, gpio.activeLow, safeState === "on"),
 });
-
-export type GpioOutputOptions = DriverOptions<typeof gpioOutput>;
 
 const PARAMETERS: ParameterSpec[] = [
   { name: "state", type: "boolean", description: "true energizes the output (relay on), false releases it" },

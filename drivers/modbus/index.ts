@@ -5,7 +5,7 @@
 import { z } from "zod";
 import type { Field } from "../../lib/model.ts";
 import { durationMs, durationText } from "../duration-text.ts";
-import { defineSensorDriver, type DriverOptions, type SensorDevice } from "../driver.ts";
+import { defineSensorDriver, type SensorDevice } from "../driver.ts";
 import { HardwareAccessError, type Hal } from "../hal.ts";
 import { serialOptions, type SerialSettings } from "../serial-util.ts";
 import { ModbusBus, ModbusError } from "./rtu.ts";
@@ -54,8 +54,6 @@ export const modbus = defineSensorDriver({
   },
   open: (hal, options) => ModbusDevice.open(hal, options.serial, options.unitId, durationMs(options.timeout), options.registers),
 });
-
-export type ModbusOptions = DriverOptions<typeof modbus>;
 
 /** One read request and the registers it carries. */
 export interface PlannedRequest {

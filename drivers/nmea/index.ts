@@ -10,7 +10,7 @@
 // (satellites in use).
 import { momentaryNumeric, type Field, type IntField } from "../../lib/model.ts";
 import { durationMs, durationText } from "../duration-text.ts";
-import { defineSensorDriver, type DriverOptions, type SensorDevice } from "../driver.ts";
+import { defineSensorDriver, type SensorDevice } from "../driver.ts";
 import { HardwareAccessError, type Hal } from "../hal.ts";
 import { awaitFirstData, LineSplitter, ReopeningSerialLink, serialOptions, type SerialSettings } from "../serial-util.ts";
 
@@ -29,8 +29,6 @@ export const nmea = defineSensorDriver({
   },
   open: (hal, options) => NmeaDevice.open(hal, options.serial, durationMs(options.staleAfter)),
 });
-
-export type NmeaOptions = DriverOptions<typeof nmea>;
 
 /** A sentence's fields after "$", checksum verified; `type` is the sentence formatter (GGA, RMC). */
 export interface Sentence {

@@ -12,7 +12,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { momentaryNumeric, type Field } from "../../lib/model.ts";
-import { defineSensorDriver, i2cOptions, type DriverOptions } from "../driver.ts";
+import { defineSensorDriver, i2cOptions } from "../driver.ts";
 import type { Hal, I2cBus } from "../hal.ts";
 import { I2cChip, openI2cChip } from "../i2c-chip.ts";
 import { describeI2cError, deviceLabel, errorCode, hex, type I2cDeviceName } from "../i2c-errors.ts";
@@ -48,8 +48,6 @@ export const sht3x = defineSensorDriver({
   },
   open: async (hal, options) => Sht3xDevice.open(hal, options.i2c, options.repeatability ?? "high"),
 });
-
-export type Sht3xOptions = DriverOptions<typeof sht3x>;
 
 class Sht3xDevice extends I2cChip {
   private constructor(
