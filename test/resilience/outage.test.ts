@@ -143,7 +143,9 @@ for (const kind of serverKinds) {
       assert.equal((await status(file)).unsent, 12_000);
       const agent = AgentProcess.start(file);
       await agent.waitForMessage("online", 30_000);
-      await waitUntil(async () => (await status(file)).unsent === 0, "12,000 readings to drain", 120_000);
+      // A ceiling, not a speed test (the drain's speed is a benchmark figure): 34-55 s on a quiet machine, over
+      // 120 s when other builds share the two cores.
+      await waitUntil(async () => (await status(file)).unsent === 0, "12,000 readings to drain", 300_000);
       assert.equal(await agent.stop(), 0);
       const ops = await Observer.connect(server, "ops", "ops-secret");
       try {
