@@ -85,7 +85,7 @@ describe("ad-hoc authorization", () => {
       assert.ok(reply !== true);
       return reply.name === "error" ? `${String(reply.attrs.type)} ${reply.getChildElements()[0]?.name ?? ""}` : "none";
     };
-    return { listed, refusal };
+    return { listed, refusal, info: (node: string, from: string) => nodes.info?.(node, from) };
   }
 
   it("lists and runs commands by role: strangers nothing, read operators everything but set", async () => {
@@ -97,5 +97,14 @@ describe("ad-hoc authorization", () => {
     assert.equal(await refusal("set", "viewer@example.net/x"), "cancel forbidden");
     assert.equal(await refusal("status", "viewer@example.net/x"), "none");
     assert.equal(await refusal("nothing", "viewer@example.net/x"), "cancel item-not-found");
+  });
+
+  it("answers disco#info of the command list with the commands feature, and of each command it shows as a command node", () => {
+    const { info } = face();
+    const list = { identities: [{ category: "automation", type: "command-list" }], features: [NS_COMMANDS] };
+    assert.deepEqual(info(NS_COMMANDS, "viewer@example.net/x"), list);
+    assert.deepEqual(info(NS_COMMANDS, "mallory@example.net/x"), list);
+    assert.deepEqual(info("read", "viewer@example.net/x"), { identities: [{ category: "automation", type: "command-node", name: "Read current values" }], features: [NS_COMMANDS, "jabber:x:data"] });
+    assert.equal(info("set", "viewer@example.net/x"), undefined);
   });
 });

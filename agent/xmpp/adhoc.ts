@@ -70,7 +70,8 @@ export function registerAdhoc(connection: Pick<FaceConnection, "route" | "addDis
       return visible(from).map((command) => ({ node: command.node, name: command.name }));
     },
     info: (node, from): DiscoInfo | undefined => {
-      if (node === NS_COMMANDS) return { identities: [{ category: "automation", type: "command-list" }], features: [] };
+      // The list's own info names the commands feature too, for clients that check a node's features first.
+      if (node === NS_COMMANDS) return { identities: [{ category: "automation", type: "command-list" }], features: [NS_COMMANDS] };
       const command = visible(from).find((candidate) => candidate.node === node);
       if (!command) return undefined;
       return { identities: [{ category: "automation", type: "command-node", name: command.name }], features: [NS_COMMANDS, NS_DATA] };

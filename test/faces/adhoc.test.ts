@@ -82,7 +82,7 @@ for (const kind of serverKinds) {
       if (gateway) assert.equal(await gateway.stop(), 0);
     });
 
-    it("lists the commands each requester may run, each a command node", async () => {
+    it("lists the commands each requester may run, each a command node; the list's info names the commands feature", async () => {
       const list = async (client: Client) => {
         const reply = await client.iq("get", xml("query", { xmlns: NS_DISCO_ITEMS, node: NS_COMMANDS }));
         return (reply.getChild("query", NS_DISCO_ITEMS)?.getChildren("item") ?? []).map((item) => [String(item.attrs.jid), String(item.attrs.node)]);
@@ -93,6 +93,9 @@ for (const kind of serverKinds) {
 
       const info = await ops.iq("get", xml("query", { xmlns: NS_DISCO_INFO }));
       assert.ok(info.getChild("query")?.getChildren("feature").some((feature) => feature.attrs.var === NS_COMMANDS));
+      const commandList = (await viewer.iq("get", xml("query", { xmlns: NS_DISCO_INFO, node: NS_COMMANDS }))).getChild("query", NS_DISCO_INFO);
+      assert.deepEqual([commandList?.attrs.node, commandList?.getChild("identity")?.attrs.category, commandList?.getChild("identity")?.attrs.type], [NS_COMMANDS, "automation", "command-list"]);
+      assert.ok(commandList?.getChildren("feature").some((feature) => feature.attrs.var === NS_COMMANDS), commandList?.toString());
       const node = (await ops.iq("get", xml("query", { xmlns: NS_DISCO_INFO, node: "read" }))).getChild("query", NS_DISCO_INFO);
       assert.deepEqual([node?.attrs.node, node?.getChild("identity")?.attrs.category, node?.getChild("identity")?.attrs.type], ["read", "automation", "command-node"]);
       assert.ok(node?.getChildren("feature").some((feature) => feature.attrs.var === NS_COMMANDS));
