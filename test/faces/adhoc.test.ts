@@ -190,6 +190,22 @@ for (const kind of serverKinds) {
       assert.deepEqual(await refusal(ops.command("reboot")), { condition: "item-not-found" });
     });
 
+    it("a step the last <actions> did not offer is bad-request + bad-action, and the session goes on", async () => {
+      const chooser = await ops.command("set");
+      const sessionid = String(chooser.attrs.sessionid);
+      assert.deepEqual(await refusal(ops.command("set", { action: "complete", sessionid }, submit({ node: ["pump"] }))), { condition: "bad-request", specific: "bad-action" });
+      assert.deepEqual(await refusal(ops.command("set", { action: "prev", sessionid })), { condition: "bad-request", specific: "bad-action" });
+      const parameters = await ops.command("set", { action: "next", sessionid }, submit({ node: ["pump"] }));
+      assert.equal(fields(parameters).get("state")?.getChildText("value"), "false", "the refused complete applied nothing");
+      assert.deepEqual(await refusal(ops.command("set", { action: "next", sessionid }, submit({ state: ["1"] }))), { condition: "bad-request", specific: "bad-action" });
+      assert.equal((await ops.command("set", { action: "cancel", sessionid })).attrs.status, "canceled");
+
+      const read = await viewer.command("read");
+      assert.deepEqual(await refusal(viewer.command("read", { action: "next", sessionid: String(read.attrs.sessionid) })), { condition: "bad-request", specific: "bad-action" });
+      const done = await viewer.command("read", { action: "execute", sessionid: String(read.attrs.sessionid) }, submit({ nodes: ["pump"] }));
+      assert.deepEqual([done.attrs.status, value(done, "pump.state")], ["completed", "false"], "execute is the offered default, complete");
+    });
+
     it("refuses strangers every command and read operators `set`", async () => {
       assert.deepEqual(await refusal(stranger.command("read")), { condition: "forbidden" });
       assert.deepEqual(await refusal(stranger.command("status")), { condition: "forbidden" });
