@@ -21,6 +21,14 @@ export const NS_DATA = "jabber:x:data";
 const NOT_PARAMETERS = new Set(["FORM_TYPE", "xdd session"]);
 
 export type Action = "execute" | "next" | "prev" | "complete" | "cancel";
+/** The actions that move a session along; cancel and execute are not steps of their own. */
+export type Step = "prev" | "next" | "complete";
+
+/** The `<actions>` of an executing reply: the steps the requester may take next and the default, `execute`. */
+export interface OfferedActions {
+  execute: Step;
+  allowed: readonly Step[];
+}
 
 /** One execution of a command, owned by the full JID that started it. */
 export interface CommandSession {
@@ -31,6 +39,8 @@ export interface CommandSession {
   stage: "choose" | "parameters";
   /** The actuator chosen in `set`'s first stage. */
   actuator?: string;
+  /** What the last executing reply offered; a step it did not offer is refused. */
+  offered?: OfferedActions;
   expiresAt: number;
 }
 
@@ -39,8 +49,8 @@ export interface CommandContext {
   operator: OperatorSession;
   session: CommandSession;
   now: () => Date;
-  /** The command goes on: status executing, with the next form. */
-  proceed: (...children: Element[]) => Element;
+  /** The command goes on: status executing, offering `actions`, with the next form. */
+  proceed: (actions: OfferedActions, ...children: Element[]) => Element;
   /** The command is done (status completed) and its session forgotten. */
   finish: (...children: Element[]) => Element;
 }
@@ -51,8 +61,8 @@ export interface AdhocCommand {
   needs: Role;
   /** The first answer: a form to fill in, or the result of a command that needs nothing. */
   start: (context: CommandContext) => Element | Promise<Element>;
-  /** The answer to a submitted form (`action` is next, prev or complete). */
-  advance: (context: CommandContext, action: Action, values: Map<string, string[]>) => Element | Promise<Element>;
+  /** The answer to a submitted form, for a step the last reply offered. */
+  advance: (context: CommandContext, step: Step, values: Map<string, string[]>) => Element | Promise<Element>;
 }
 
 export function field(variable: string, type: string, label: string | undefined, values: readonly string[], ...children: Element[]): Element {
@@ -71,9 +81,8 @@ function note(type: "info" | "warn" | "error", text: string): Element {
   return xml("note", { type }, text);
 }
 
-function actions(execute: "next" | "complete", ...allowed: ("prev" | "next" | "complete")[]): Element {
-  return xml("actions", { execute }, ...allowed.map((name) => xml(name)));
-}
+/** Complete is the only step of a one-form command. */
+const COMPLETE_ONLY: OfferedActions = { execute: "complete", allowed: ["complete"] };
 
 function unitLabel(nodeId: string, item: Field): string {
   const unit = item.type === "numeric" || item.type === "int" ? item.unit : undefined;
@@ -86,7 +95,7 @@ const read: AdhocCommand = {
   needs: "read",
   start: ({ operator, proceed }) =>
     proceed(
-      actions("complete", "complete"),
+      COMPLETE_ONLY,
       form("form", "Read current values", "Choose the sensors and actuators to read; none means all.", [
         field("nodes", "list-multi", "Nodes", [], ...operator.nodeIds.map((id) => option(id))),
       ]),
@@ -126,7 +135,7 @@ const status: AdhocCommand = { node: "status", name: "Agent status", needs: "rea
 
 const historyForm = ({ operator, proceed }: CommandContext, problem?: string): Element =>
   proceed(
-    actions("complete", "complete"),
+    COMPLETE_ONLY,
     ...(problem ? [note("error", problem)] : []),
     form("form", "History of a sensor", "Choose a sensor and how far back to look.", [
       field("node", "list-single", "Sensor", [], ...operator.nodeIds.map((id) => option(id))),
@@ -175,7 +184,7 @@ const chooseActuator = async ({ operator, session, proceed, finish }: CommandCon
   if (available.nodeIds.length === 0) return finish(note("error", "No actuator is available."));
   session.stage = "choose";
   return proceed(
-    actions("next", "next"),
+    { execute: "next", allowed: ["next"] },
     form("form", "Set an actuator", "Choose the actuator to set.", [
       field("node", "list-single", "Actuator", session.actuator ? [session.actuator] : [], ...available.nodeIds.map((id) => option(id))),
     ]),
@@ -190,7 +199,7 @@ const parametersForm = async ({ operator, session, proceed, finish }: CommandCon
   // The XEP-0325 form, titled for this actuator; its xdd session field is harmless here and ignored on submit.
   const controlForm = formElement(current.parameters);
   const titled = xml("x", controlForm.attrs, xml("title", {}, `Set ${actuator}`), ...controlForm.getChildElements().filter((child) => child.name !== "title"));
-  return proceed(actions("complete", "prev", "complete"), ...(problem ? [note("error", problem)] : []), titled);
+  return proceed({ execute: "complete", allowed: ["prev", "complete"] }, ...(problem ? [note("error", problem)] : []), titled);
 };
 
 const set: AdhocCommand = {
@@ -198,7 +207,7 @@ const set: AdhocCommand = {
   name: "Set an actuator",
   needs: "control",
   start: chooseActuator,
-  advance: async (context, action, values) => {
+  advance: async (context, step, values) => {
     const { operator, session, finish } = context;
     if (session.stage === "choose") {
       const [node = ""] = values.get("node") ?? [];
@@ -206,7 +215,7 @@ const set: AdhocCommand = {
       session.actuator = node;
       return parametersForm(context);
     }
-    if (action === "prev") return chooseActuator(context);
+    if (step === "prev") return chooseActuator(context);
     const parameters = [...values.entries()]
       .filter(([name, value]) => !NOT_PARAMETERS.has(name) && value.length > 0)
       .map(([name, [value = ""]]) => ({ name, value }));

@@ -58,6 +58,77 @@ describe("ad-hoc sessions", () => {
   });
 });
 
+describe("ad-hoc actions", () => {
+  function face() {
+    const routes: IqRoute[] = [];
+    const applied: string[] = [];
+    registerAdhoc(
+      { route: (route) => routes.push(route), addDiscoNodes: () => undefined },
+      {
+        desk: new OperatorDesk({
+          authz: { roleOf: () => "control" },
+          readout: { nodeIds: ["boiler", "pump"], unknownNodes: () => [], read: () => Promise.resolve({ groups: [], failures: [] }) },
+          control: {
+            getForm: () => Promise.resolve({ ok: true, nodeIds: ["pump"], parameters: [{ spec: { name: "state", type: "boolean" }, nodeIds: ["pump"], value: "false", notSame: false }] }),
+            set: (_requester, request) => {
+              applied.push(request.values.map((item) => `${item.name}=${item.value}`).join(" "));
+              return Promise.resolve({ ok: true, applied: [] });
+            },
+          },
+          health: { sensors: () => [], buffered: () => 0, dropped: () => 0, lastPublished: () => undefined, online: () => true, startedAt: new Date() },
+        }),
+        log: quiet,
+      },
+    );
+    const [route] = routes;
+    assert.ok(route);
+    const run = async (node: string, attrs: Record<string, string>, values: Record<string, string> = {}): Promise<Element> => {
+      const form = xml("x", { xmlns: "jabber:x:data", type: "submit" }, ...Object.entries(values).map(([name, value]) => xml("field", { var: name }, xml("value", {}, value))));
+      const element = xml("command", { xmlns: NS_COMMANDS, node, ...attrs }, form);
+      const reply = await route.handler({ element, stanza: xml("iq", {}, element), from: "ops@example.net/desk" });
+      assert.ok(reply !== true);
+      return reply;
+    };
+    return { run, applied };
+  }
+  const offered = (reply: Element) => [String(reply.getChild("actions")?.attrs.execute), ...(reply.getChild("actions")?.getChildElements().map((child) => child.name) ?? [])];
+  const badAction = (reply: Element) => [reply.name, String(reply.attrs.type), reply.getChild("bad-request")?.name, reply.getChild("bad-action", NS_COMMANDS)?.name];
+
+  it("refuses a step the last <actions> did not offer with bad-request + bad-action, and the session goes on", async () => {
+    const { run, applied } = face();
+    const chooser = await run("set", {});
+    const sessionid = String(chooser.attrs.sessionid);
+    assert.deepEqual(offered(chooser), ["next", "next"]);
+    for (const action of ["complete", "prev"]) {
+      assert.deepEqual(badAction(await run("set", { action, sessionid }, { node: "pump" })), ["error", "modify", "bad-request", "bad-action"], action);
+    }
+    const parameters = await run("set", { action: "next", sessionid }, { node: "pump" });
+    assert.deepEqual(offered(parameters), ["complete", "prev", "complete"]);
+    assert.deepEqual(badAction(await run("set", { action: "next", sessionid }, { state: "true" })), ["error", "modify", "bad-request", "bad-action"]);
+    assert.deepEqual(applied, [], "nothing refused was applied");
+    const done = await run("set", { action: "complete", sessionid }, { state: "true" });
+    assert.equal(done.attrs.status, "completed");
+    assert.deepEqual(applied, ["state=true"]);
+
+    const read = await run("read", {});
+    assert.deepEqual(offered(read), ["complete", "complete"]);
+    assert.deepEqual(badAction(await run("read", { action: "next", sessionid: String(read.attrs.sessionid) })), ["error", "modify", "bad-request", "bad-action"]);
+    assert.equal((await run("read", { action: "cancel", sessionid: String(read.attrs.sessionid) })).attrs.status, "canceled", "cancel is always allowed");
+  });
+
+  it("takes execute within a session as the offered default", async () => {
+    const { run } = face();
+    const chooser = await run("set", { action: "execute" });
+    const sessionid = String(chooser.attrs.sessionid);
+    const parameters = await run("set", { action: "execute", sessionid }, { node: "pump" });
+    assert.deepEqual([parameters.attrs.status, ...offered(parameters)], ["executing", "complete", "prev", "complete"], "execute = next");
+    const back = await run("set", { action: "prev", sessionid });
+    assert.deepEqual(offered(back), ["next", "next"], "prev, offered with the parameters, goes back");
+    await run("set", { action: "next", sessionid }, { node: "pump" });
+    assert.equal((await run("set", { action: "execute", sessionid }, { state: "false" })).attrs.status, "completed", "execute = complete");
+  });
+});
+
 describe("ad-hoc authorization", () => {
   function face() {
     const routes: IqRoute[] = [];
@@ -85,7 +156,7 @@ describe("ad-hoc authorization", () => {
       assert.ok(reply !== true);
       return reply.name === "error" ? `${String(reply.attrs.type)} ${reply.getChildElements()[0]?.name ?? ""}` : "none";
     };
-    return { listed, refusal };
+    return { listed, refusal, info: (node: string, from: string) => nodes.info?.(node, from) };
   }
 
   it("lists and runs commands by role: strangers nothing, read operators everything but set", async () => {
@@ -97,5 +168,14 @@ describe("ad-hoc authorization", () => {
     assert.equal(await refusal("set", "viewer@example.net/x"), "cancel forbidden");
     assert.equal(await refusal("status", "viewer@example.net/x"), "none");
     assert.equal(await refusal("nothing", "viewer@example.net/x"), "cancel item-not-found");
+  });
+
+  it("answers disco#info of the command list with the commands feature, and of each command it shows as a command node", () => {
+    const { info } = face();
+    const list = { identities: [{ category: "automation", type: "command-list" }], features: [NS_COMMANDS] };
+    assert.deepEqual(info(NS_COMMANDS, "viewer@example.net/x"), list);
+    assert.deepEqual(info(NS_COMMANDS, "mallory@example.net/x"), list);
+    assert.deepEqual(info("read", "viewer@example.net/x"), { identities: [{ category: "automation", type: "command-node", name: "Read current values" }], features: [NS_COMMANDS, "jabber:x:data"] });
+    assert.equal(info("set", "viewer@example.net/x"), undefined);
   });
 });

@@ -8,12 +8,23 @@
 //   gets forbidden.
 // - Sessions belong to the full JID that started them and expire after `sessionTimeoutMs` of inactivity; an
 //   expired one answers session-expired until it is swept, an unknown one bad-sessionid.
+// - A session moves only by the steps its last reply offered in <actions> (XEP-0050: execute means the offered
+//   default, cancel is always allowed); any other step is bad-action and the session stays as it was.
 import { randomUUID } from "node:crypto";
 import { xml, type Element } from "./client.ts";
 import type { DiscoInfo } from "./caps.ts";
 import type { DiscoItem } from "./connection.ts";
 import type { Face, FaceConnection } from "./face.ts";
-import { ADHOC_COMMANDS, NS_COMMANDS, NS_DATA, type Action, type AdhocCommand, type CommandContext, type CommandSession } from "./adhoc-commands.ts";
+import {
+  ADHOC_COMMANDS,
+  NS_COMMANDS,
+  NS_DATA,
+  type Action,
+  type AdhocCommand,
+  type CommandContext,
+  type CommandSession,
+  type OfferedActions,
+} from "./adhoc-commands.ts";
 import { allows, type OperatorDesk } from "../operator/desk.ts";
 import { errorText, type Logger } from "../log.ts";
 
@@ -43,6 +54,10 @@ function commandError(type: string, condition: string, text?: string, specific?:
   );
 }
 
+function actionsElement({ execute, allowed }: OfferedActions): Element {
+  return xml("actions", { execute }, ...allowed.map((step) => xml(step)));
+}
+
 /** The values of a submitted form, by field var. */
 function submitted(command: Element): Map<string, string[]> {
   const values = new Map<string, string[]>();
@@ -70,7 +85,8 @@ export function registerAdhoc(connection: Pick<FaceConnection, "route" | "addDis
       return visible(from).map((command) => ({ node: command.node, name: command.name }));
     },
     info: (node, from): DiscoInfo | undefined => {
-      if (node === NS_COMMANDS) return { identities: [{ category: "automation", type: "command-list" }], features: [] };
+      // The list's own info names the commands feature too, for clients that check a node's features first.
+      if (node === NS_COMMANDS) return { identities: [{ category: "automation", type: "command-list" }], features: [NS_COMMANDS] };
       const command = visible(from).find((candidate) => candidate.node === node);
       if (!command) return undefined;
       return { identities: [{ category: "automation", type: "command-node", name: command.name }], features: [NS_COMMANDS, NS_DATA] };
@@ -84,7 +100,10 @@ export function registerAdhoc(connection: Pick<FaceConnection, "route" | "addDis
     operator,
     session,
     now,
-    proceed: (...children) => reply(session, "executing", ...children),
+    proceed: (offered, ...children) => {
+      session.offered = offered;
+      return reply(session, "executing", actionsElement(offered), ...children);
+    },
     finish: (...children) => {
       sessions.delete(session.id);
       return reply(session, "completed", ...children);
@@ -143,9 +162,14 @@ export function registerAdhoc(connection: Pick<FaceConnection, "route" | "addDis
           sessions.delete(session.id);
           return reply(session, "canceled");
         }
+        const step = action === "execute" ? session.offered?.execute : action;
+        if (step === undefined || !session.offered?.allowed.includes(step)) {
+          const offered = session.offered?.allowed.join(", ") ?? "nothing";
+          return commandError("modify", "bad-request", `${action} is not offered at this stage (offered: ${offered}, cancel)`, "bad-action");
+        }
         session.expiresAt = now().getTime() + timeoutMs;
         try {
-          return await command.advance(contextOf(operator, session), action, submitted(element));
+          return await command.advance(contextOf(operator, session), step, submitted(element));
         } catch (error) {
           log.error("ad-hoc command failed", { from, node, error: errorText(error) });
           return contextOf(operator, session).finish(xml("note", { type: "error" }, `Failed: ${errorText(error)}`));

@@ -1,7 +1,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { xml } from "./client.ts";
-import { formElement, parseSet, NS_CONTROL } from "./control.ts";
+import { formElement, parseSet, registerControl, NS_CONTROL } from "./control.ts";
+import { XmppConnection } from "./connection.ts";
+import type { OperatorDesk } from "../operator/desk.ts";
 
 describe("XEP-0325 face", () => {
   it("reads nodes, typed parameters in order, unknown elements as types, and submitted forms", () => {
@@ -64,5 +66,19 @@ describe("XEP-0325 face", () => {
     assert.deepEqual(setpoint?.getChild("validate")?.getChild("range")?.attrs, { min: "20" });
     assert.deepEqual(mode?.getChildren("option").map((option) => option.getChildText("value")), ["auto", "manual"]);
     assert.equal(mode?.getChildText("value"), "auto");
+  });
+});
+
+describe("XEP-0325 face in disco", () => {
+  it("announces control for <set> and XEP-0336 dynamic forms for getForm", () => {
+    // Never started: registering only fills the route table and disco.
+    const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+    const options = { service: "xmpp://127.0.0.1:1", domain: "localhost", username: "gw1", password: "-", resource: "edge", pingIntervalMs: 60_000, pingTimeoutMs: 10_000, reconnect: { initialDelayMs: 1_000, maxDelayMs: 60_000 } };
+    const connection = new XmppConnection(options, quiet);
+    const unused: Pick<OperatorDesk, "for"> = { for: () => assert.fail("no stanza is handled") };
+    registerControl(connection, { desk: unused, log: quiet });
+    const features = connection.discoInfo().features;
+    assert.ok(features.includes(NS_CONTROL), features.join(" "));
+    assert.ok(features.includes("urn:xmpp:xdata:dynamic"), features.join(" "));
   });
 });

@@ -46,6 +46,7 @@ export function registerControl(connection: Pick<FaceConnection, "route" | "on">
     },
     NS_CONTROL,
   );
+  // getForm's forms are XEP-0336 dynamic forms (an xdd session, notSame), announced as such in disco#info.
   connection.route({
     type: "get",
     ns: NS_CONTROL,
@@ -55,7 +56,7 @@ export function registerControl(connection: Pick<FaceConnection, "route" | "on">
       if (!result.ok) return errorElement(result.kind, result.text);
       return formElement(result.parameters);
     },
-  });
+  }, NS_DYNAMIC);
   // A `<set>` in a message is applied the same way and never answered (XEP-0325).
   connection.on("stanza", (stanza) => {
     if (!stanza.is("message") || stanza.attrs.type === "error") return;

@@ -82,7 +82,7 @@ for (const kind of serverKinds) {
       if (gateway) assert.equal(await gateway.stop(), 0);
     });
 
-    it("lists the commands each requester may run, each a command node", async () => {
+    it("lists the commands each requester may run, each a command node; the list's info names the commands feature", async () => {
       const list = async (client: Client) => {
         const reply = await client.iq("get", xml("query", { xmlns: NS_DISCO_ITEMS, node: NS_COMMANDS }));
         return (reply.getChild("query", NS_DISCO_ITEMS)?.getChildren("item") ?? []).map((item) => [String(item.attrs.jid), String(item.attrs.node)]);
@@ -93,6 +93,9 @@ for (const kind of serverKinds) {
 
       const info = await ops.iq("get", xml("query", { xmlns: NS_DISCO_INFO }));
       assert.ok(info.getChild("query")?.getChildren("feature").some((feature) => feature.attrs.var === NS_COMMANDS));
+      const commandList = (await viewer.iq("get", xml("query", { xmlns: NS_DISCO_INFO, node: NS_COMMANDS }))).getChild("query", NS_DISCO_INFO);
+      assert.deepEqual([commandList?.attrs.node, commandList?.getChild("identity")?.attrs.category, commandList?.getChild("identity")?.attrs.type], [NS_COMMANDS, "automation", "command-list"]);
+      assert.ok(commandList?.getChildren("feature").some((feature) => feature.attrs.var === NS_COMMANDS), commandList?.toString());
       const node = (await ops.iq("get", xml("query", { xmlns: NS_DISCO_INFO, node: "read" }))).getChild("query", NS_DISCO_INFO);
       assert.deepEqual([node?.attrs.node, node?.getChild("identity")?.attrs.category, node?.getChild("identity")?.attrs.type], ["read", "automation", "command-node"]);
       assert.ok(node?.getChildren("feature").some((feature) => feature.attrs.var === NS_COMMANDS));
@@ -185,6 +188,22 @@ for (const kind of serverKinds) {
       assert.deepEqual(await refusal(viewer.command("read", { action: "complete", sessionid: String(mine.attrs.sessionid) })), { condition: "bad-request", specific: "bad-sessionid" });
       assert.deepEqual(await refusal(ops.command("read", { action: "dance" })), { condition: "bad-request", specific: "malformed-action" });
       assert.deepEqual(await refusal(ops.command("reboot")), { condition: "item-not-found" });
+    });
+
+    it("a step the last <actions> did not offer is bad-request + bad-action, and the session goes on", async () => {
+      const chooser = await ops.command("set");
+      const sessionid = String(chooser.attrs.sessionid);
+      assert.deepEqual(await refusal(ops.command("set", { action: "complete", sessionid }, submit({ node: ["pump"] }))), { condition: "bad-request", specific: "bad-action" });
+      assert.deepEqual(await refusal(ops.command("set", { action: "prev", sessionid })), { condition: "bad-request", specific: "bad-action" });
+      const parameters = await ops.command("set", { action: "next", sessionid }, submit({ node: ["pump"] }));
+      assert.equal(fields(parameters).get("state")?.getChildText("value"), "false", "the refused complete applied nothing");
+      assert.deepEqual(await refusal(ops.command("set", { action: "next", sessionid }, submit({ state: ["1"] }))), { condition: "bad-request", specific: "bad-action" });
+      assert.equal((await ops.command("set", { action: "cancel", sessionid })).attrs.status, "canceled");
+
+      const read = await viewer.command("read");
+      assert.deepEqual(await refusal(viewer.command("read", { action: "next", sessionid: String(read.attrs.sessionid) })), { condition: "bad-request", specific: "bad-action" });
+      const done = await viewer.command("read", { action: "execute", sessionid: String(read.attrs.sessionid) }, submit({ nodes: ["pump"] }));
+      assert.deepEqual([done.attrs.status, value(done, "pump.state")], ["completed", "false"], "execute is the offered default, complete");
     });
 
     it("refuses strangers every command and read operators `set`", async () => {

@@ -73,7 +73,7 @@ for (const kind of serverKinds) {
       assert.ok(recovered.at(-1)!.getChild("show") === undefined, "available has no <show>");
     });
 
-    it("carries caps whose ver is the hash of its disco#info, answered on node#ver too", async () => {
+    it("carries caps whose ver is the hash of its disco#info (which says it sends caps), answered on node#ver too", async () => {
       const presence = ops.presences.filter(fromGateway).at(-1)!;
       const caps = presence.getChild("c", NS_CAPS);
       assert.ok(caps, "a <c/> in the presence");
@@ -87,6 +87,9 @@ for (const kind of serverKinds) {
       assert.equal(verOf(plain.getChild("query")!), caps.attrs.ver);
       const features = query.getChildren("feature").map((f) => String(f.attrs.var));
       assert.ok(features.includes("jabber:iq:version"));
+      // XEP-0115: an entity that sends caps announces the feature; getForm's forms are XEP-0336 dynamic forms.
+      assert.ok(features.includes(NS_CAPS), features.join(" "));
+      assert.ok(features.includes("urn:xmpp:xdata:dynamic"), features.join(" "));
     });
 
     it("answers software version to an operator and refuses a stranger", async () => {

@@ -34,15 +34,16 @@ function answering(disco: Disco) {
 
 const INFO = "http://jabber.org/protocol/disco#info";
 const ITEMS = "http://jabber.org/protocol/disco#items";
+const CAPS = "http://jabber.org/protocol/caps";
 const NOT_FOUND = `<error type="cancel"><item-not-found xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`;
 
 describe("Disco", () => {
-  it("announces the link's features, disco's own and the faces', sorted, for the agent and for its caps node alike", async () => {
+  it("announces the link's features, disco's own, caps and the faces', sorted, for the agent and for its caps node alike", async () => {
     const disco = new Disco(["urn:xmpp:ping"]);
     disco.announce("urn:xmpp:iot:sensordata");
     disco.announce("urn:xmpp:ping");
     const info = disco.info();
-    assert.deepEqual(info.features, [INFO, ITEMS, "urn:xmpp:iot:sensordata", "urn:xmpp:ping"]);
+    assert.deepEqual(info.features, [CAPS, INFO, ITEMS, "urn:xmpp:iot:sensordata", "urn:xmpp:ping"]);
     const ask = answering(disco);
     const features = `<identity category="client" type="bot" name="xedge"/>${info.features.map((feature) => `<feature var="${feature}"/>`).join("")}`;
     assert.equal(await ask(`<query xmlns='${INFO}'/>`), `<iq to="${OPERATOR}" id="q" type="result"><query xmlns="${INFO}">${features}</query></iq>`);

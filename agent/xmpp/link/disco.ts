@@ -2,7 +2,7 @@
 // features the faces announce, and the disco nodes and items the faces publish. Answered on every session.
 import { xml, type Element } from "../client.ts";
 import type { IqResponder } from "../iq.ts";
-import { CAPS_NODE, capsVer, type DiscoInfo } from "../caps.ts";
+import { CAPS_NODE, NS_CAPS, capsVer, type DiscoInfo } from "../caps.ts";
 
 const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
 const NS_DISCO_ITEMS = "http://jabber.org/protocol/disco#items";
@@ -29,9 +29,13 @@ export class Disco {
   private readonly features: Set<string>;
   private readonly nodes: DiscoNodes[] = [];
 
-  /** `features` are those of the link itself (e.g. answering pings); disco's own two are always announced. */
+  /**
+   * `features` are those of the link itself (e.g. answering pings). Disco's own two are always announced, and
+   * caps too: the agent's presence carries XEP-0115 caps and this class answers their node, and XEP-0115 asks
+   * an entity that sends caps to say so.
+   */
   constructor(features: readonly string[]) {
-    this.features = new Set([NS_DISCO_INFO, NS_DISCO_ITEMS, ...features]);
+    this.features = new Set([NS_DISCO_INFO, NS_DISCO_ITEMS, NS_CAPS, ...features]);
   }
 
   announce(feature: string): void {

@@ -37,6 +37,8 @@ function continueSession(r: Random, context: Context, node: string, owner: Sende
     const command = answer.getChild("command", NS.commands);
     const sessionid = command?.attrs.sessionid as string | undefined;
     if (answer.attrs.type !== "result" || command?.attrs.status !== "executing" || !sessionid) return undefined;
+    // A step the reply's <actions> did not offer is bad-request + bad-action (adhoc.ts); cancel always goes.
+    const offered = command.getChild("actions")?.getChildElements().map((step) => step.name) ?? [];
     const mutation = r.weighted([
       ["complete", 4],
       ["next", 2],
@@ -52,6 +54,7 @@ function continueSession(r: Random, context: Context, node: string, owner: Sende
     // Another account sends this session's id: a session belongs to whoever started it (adhoc.ts).
     const intruder = mutation === "session-hijack" ? another(r, owner) : undefined;
     if (mutation === "complete" || mutation === "next" || mutation === "prev" || mutation === "cancel") attrs.action = mutation;
+    if ((mutation === "complete" || mutation === "next" || mutation === "prev") && !offered.includes(mutation)) expect = BAD_REQUEST;
     if (mutation === "action-unknown") {
       attrs.action = r.pick(["destroy", "", "COMPLETE", "execute ", oddString(r)]);
       expect = BAD_REQUEST;
