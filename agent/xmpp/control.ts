@@ -13,6 +13,11 @@ const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 const NS_DATA = "jabber:x:data";
 const NS_VALIDATE = "http://jabber.org/protocol/xdata-validate";
 const NS_DYNAMIC = "urn:xmpp:xdata:dynamic";
+/**
+ * Element names peers send for a XEP-0325 type: Smack 4.4.8 (SetBoolData) writes `<bool>`; its `<int>`, `<long>`
+ * and `<double>` are the XEP's own names.
+ */
+const TYPE_SYNONYMS: ReadonlyMap<string, string> = new Map([["bool", "boolean"]]);
 /** Form fields that carry no parameter. */
 const FORM_HIDDEN = new Set(["FORM_TYPE", "xdd session"]);
 
@@ -31,7 +36,10 @@ export interface ControlFaceDeps {
   log: Logger;
 }
 
-export function registerControl(connection: Pick<FaceConnection, "route" | "on">, { desk, log }: ControlFaceDeps): Face {
+/** What the face needs of the connection: iq routes, and the stanzas that arrive (a `<set>` in a message). */
+type ControlConnection = Pick<FaceConnection, "route"> & { on(event: "stanza", listener: (stanza: Element) => void): unknown };
+
+export function registerControl(connection: ControlConnection, { desk, log }: ControlFaceDeps): Face {
   connection.route(
     {
       type: "set",
@@ -81,7 +89,8 @@ export function parseSet(set: Element): ControlRequest {
       continue;
     }
     // Unknown element names pass through as types, so control refuses them with a message naming them.
-    values.push({ name: String(child.attrs.name ?? ""), type: child.name, value: String(child.attrs.value ?? "") });
+    const type = TYPE_SYNONYMS.get(child.name) ?? child.name;
+    values.push({ name: String(child.attrs.name ?? ""), type, value: String(child.attrs.value ?? "") });
   }
   const nodeIds = nodeIdsOf(set);
   return nodeIds.length > 0 ? { nodeIds, values } : { values };

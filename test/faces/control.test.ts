@@ -41,8 +41,8 @@ class Operator {
     return this.client.request(xml("iq", { type, to: AGENT_JID }, child), 10_000);
   }
 
-  async message(child: Element): Promise<void> {
-    await this.client.entity.send(xml("message", { to: AGENT_JID }, child));
+  async message(...children: Element[]): Promise<void> {
+    await this.client.entity.send(xml("message", { to: AGENT_JID }, ...children));
   }
 
   async close(): Promise<void> {
@@ -197,6 +197,16 @@ for (const kind of serverKinds) {
       assert.equal((await ops.iq("set", setStanza(undefined, submitted))).getChild("setResponse", NS_CONTROL)?.attrs.responseCode, "OK");
       assert.equal(await pumpState(ops), "true");
       await ops.iq("set", setStanza("pump", bool("state", "false")));
+    });
+
+    it("takes Smack 4.4.8's node-less <bool> set and answers it with <setResponse/>", async () => {
+      // IoTControlManager.setUsingIq(jid, new SetBoolData("state", true)) sends exactly this; Smack casts the
+      // result to its IoTSetResponse, so an empty result would be a ClassCastException.
+      const reply = await ops.iq("set", xml("set", { xmlns: NS_CONTROL }, xml("bool", { name: "state", value: "true" })));
+      assert.ok(reply.getChild("setResponse", NS_CONTROL), reply.toString());
+      assert.equal(await pumpState(ops), "true");
+      await ops.iq("set", xml("set", { xmlns: NS_CONTROL }, xml("bool", { name: "state", value: "false" })));
+      assert.equal(await pumpState(ops), "false");
     });
 
     it("validates everything before applying anything", async () => {

@@ -23,6 +23,7 @@ function controlSet(r: Random, context: Context): SetPayload {
   const mutation = r.weighted([
     ["valid", 3],
     ["valid-form", 1],
+    ["valid-smack-bool", 1],
     ["parameter-duplicated", 1],
     ["type-mismatch", 3],
     ["type-unknown", 2],
@@ -48,6 +49,9 @@ function controlSet(r: Random, context: Context): SetPayload {
   switch (mutation) {
     case "valid":
       return out([...nodes, parameter()], OK);
+    case "valid-smack-bool":
+      // Smack 4.4.8's SetBoolData writes <bool>, taken as <boolean>.
+      return out([...nodes, parameter({ name: PARAMETER, value: value() }, "bool")], OK);
     case "valid-form":
       return out([...nodes, form(field(PARAMETER, value()))], OK);
     case "parameter-duplicated":
@@ -55,7 +59,7 @@ function controlSet(r: Random, context: Context): SetPayload {
     case "type-mismatch":
       return out([...nodes, parameter({ name: PARAMETER, value: value() }, r.pick(["int", "long", "double", "string", "dateTime", "date", "time", "color", "duration"]))], BAD_REQUEST);
     case "type-unknown":
-      return out([...nodes, parameter({ name: PARAMETER, value: value() }, r.pick(["numeric", "bool", "flag", "x", "Boolean", "set"]))], BAD_REQUEST);
+      return out([...nodes, parameter({ name: PARAMETER, value: value() }, r.pick(["numeric", "flag", "x", "Boolean", "BOOL", "set"]))], BAD_REQUEST);
     case "value-wrong-type":
       return out([...nodes, parameter({ name: PARAMETER, value: r.pick([...WRONG_BOOLEANS, ...WRONG_NUMBERS]) })], BAD_REQUEST);
     case "value-oversized":
