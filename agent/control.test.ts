@@ -144,6 +144,21 @@ describe("control", () => {
     assert.match(String(audit[0]?.detail), /maybe/);
   });
 
+  it("refuses a request delivered late and audits it, applying nothing", async () => {
+    const { control, valve, relay, audit } = setup();
+    const result = await control.set(
+      OPS,
+      { nodeIds: ["relay"], values: [{ name: "state", type: "boolean", value: "false" }], delayed: { sentAt: "2026-01-02T03:04:05Z" } },
+      "message",
+    );
+    assert.deepEqual(refusal(result), {
+      kind: "delayed",
+      text: "sent at 2026-01-02T03:04:05Z and delivered late, so not applied; send it again if it still applies",
+    });
+    assert.deepEqual([valve.writes, relay.writes], [[], []]);
+    assert.deepEqual(audit.map((entry) => [entry.via, entry.result, entry.detail]), [["message", "delayed", refusal(result).text]]);
+  });
+
   it("refuses strangers and read operators, and audits the refusals", async () => {
     const { control, valve, audit } = setup();
     const set = { values: [{ name: "state", type: "boolean", value: "true" }] };

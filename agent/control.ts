@@ -10,6 +10,8 @@
 //   or a double with an integral value (forms and loosely typed clients send "3.0"); double ← double, int,
 //   long; string ← string. color, date, dateTime, duration and time fit no parameter our drivers declare.
 //   A value without a type (a submitted data form) is read as the parameter's declared type.
+// - Late requests. One the transport held on the way (stored offline while the gateway was down) is refused
+//   and audited, never applied: a command hours old would surprise whoever sent it.
 // - No locks: concurrent requests are applied one after the other, so `conflict` is never needed.
 // - getForm is a read: read operators may fetch it. With nodeIds it lists the parameters common to all those
 //   nodes; without, every parameter of every available actuator. A value the nodes disagree on is `notSame`.
@@ -33,6 +35,8 @@ export interface ControlValue {
 export interface ControlRequest {
   nodeIds?: string[];
   values: ControlValue[];
+  /** The request was held on the way (a server stored it while the gateway was offline); sentAt as stamped. */
+  delayed?: { sentAt: string };
 }
 
 /** Why a request was refused; faces map each to their error (XEP-0325: the stanza error condition). */
@@ -42,7 +46,8 @@ export type ControlFailure =
   | "bad-request" // malformed, wrong type, unparsable or out-of-range value
   | "feature-not-implemented" // a node that cannot be controlled (a sensor)
   | "unavailable" // the actuator's device is not open (it failed at start)
-  | "failed"; // the device refused a write while applying
+  | "failed" // the device refused a write while applying
+  | "delayed"; // delivered late: a command stored for hours would surprise whoever sent it
 
 export interface AppliedValue {
   nodeId: string;
@@ -167,6 +172,10 @@ export class Control {
         ? "control needs the control role; this operator has read only"
         : "not an operator of this gateway";
       return { ok: false, kind: "forbidden", text, applied: [] };
+    }
+    if (request.delayed) {
+      const text = `sent at ${clip(request.delayed.sentAt)} and delivered late, so not applied; send it again if it still applies`;
+      return { ok: false, kind: "delayed", text, applied: [] };
     }
     const plan = this.validate(request);
     if ("kind" in plan) return { ok: false, ...plan, applied: [] };

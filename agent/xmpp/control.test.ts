@@ -46,6 +46,8 @@ function face(others: ActuatorEntry[] = []) {
   return { iq, message: (stanza: Element) => stanzas.emit("stanza", stanza), writes, audit };
 }
 
+const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
+
 /** An iq handler's answer as "setResponse" or "TYPE condition". */
 function outcome(answer: Element | true): string {
   if (answer === true || !answer.is("error")) return answer === true ? "empty" : answer.name;
@@ -96,6 +98,20 @@ describe("XEP-0325 face", () => {
     assert.deepEqual(writes, [{ name: "state", value: true }]);
     // Smack's other element names are the XEP's own: an int is still not a boolean.
     assert.equal(outcome(await iq("set", xml("set", { xmlns: NS_CONTROL }, xml("int", { name: "state", value: "1" })))), "modify bad-request");
+  });
+
+  it("refuses and audits a <set> message stored offline (XEP-0203 delay), and applies one without", async () => {
+    const { message, writes, audit } = face();
+    const set = () => xml("set", { xmlns: NS_CONTROL }, xml("node", { nodeId: "pump" }), xml("boolean", { name: "state", value: "true" }));
+    message(xml("message", { from: "ops@x/a", to: "gw@x/edge" }, set(), xml("delay", { xmlns: "urn:xmpp:delay", from: "x", stamp: "2026-01-02T03:04:05Z" })));
+    await settle();
+    assert.deepEqual(writes, []);
+    assert.deepEqual(audit.map((entry) => [entry.via, entry.result]), [["message", "delayed"]]);
+    assert.match(String(audit[0]?.detail), /2026-01-02T03:04:05Z/);
+    message(xml("message", { from: "ops@x/a", to: "gw@x/edge" }, set()));
+    await settle();
+    assert.deepEqual(writes, [{ name: "state", value: true }]);
+    assert.deepEqual(audit.map((entry) => entry.result), ["delayed", "ok"]);
   });
 
   it("renders the form: typed fields, XEP-0122 validation with ranges, options, notSame, a hidden session", () => {

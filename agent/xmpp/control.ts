@@ -13,6 +13,7 @@ const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 const NS_DATA = "jabber:x:data";
 const NS_VALIDATE = "http://jabber.org/protocol/xdata-validate";
 const NS_DYNAMIC = "urn:xmpp:xdata:dynamic";
+const NS_DELAY = "urn:xmpp:delay";
 /**
  * Element names peers send for a XEP-0325 type: Smack 4.4.8 (SetBoolData) writes `<bool>`; its `<int>`, `<long>`
  * and `<double>` are the XEP's own names.
@@ -29,6 +30,8 @@ const ERRORS: Record<ControlFailure, { type: string; condition: string }> = {
   "feature-not-implemented": { type: "cancel", condition: "feature-not-implemented" },
   unavailable: { type: "wait", condition: "service-unavailable" },
   failed: { type: "cancel", condition: "internal-server-error" },
+  // Only messages come delayed, and they are never answered; an iq would be told it was too old to apply.
+  delayed: { type: "cancel", condition: "not-acceptable" },
 };
 
 export interface ControlFaceDeps {
@@ -64,13 +67,16 @@ export function registerControl(connection: ControlConnection, { desk, log }: Co
       return formElement(result.parameters);
     },
   });
-  // A `<set>` in a message is applied the same way and never answered (XEP-0325).
+  // A `<set>` in a message is applied the same way and never answered (XEP-0325). One the server stored while
+  // we were offline carries a XEP-0203 delay: the core refuses and audits it rather than apply it hours late.
   connection.on("stanza", (stanza) => {
     if (!stanza.is("message") || stanza.attrs.type === "error") return;
     const set = stanza.getChild("set", NS_CONTROL);
     const from = stanza.attrs.from as string | undefined;
     if (!set || !from) return;
-    desk.for(from).control.set(parseSet(set), "message").catch((error: unknown) => log.error("control by message failed", { from, error: errorText(error) }));
+    const delay = stanza.getChild("delay", NS_DELAY);
+    const request = delay ? { ...parseSet(set), delayed: { sentAt: String(delay.attrs.stamp ?? "unknown") } } : parseSet(set);
+    desk.for(from).control.set(request, "message").catch((error: unknown) => log.error("control by message failed", { from, error: errorText(error) }));
   });
   return STATELESS;
 }

@@ -209,6 +209,18 @@ for (const kind of serverKinds) {
       assert.equal(await pumpState(ops), "false");
     });
 
+    it("refuses and audits a <set> message that carries a delay (stored offline), leaving the relay alone", async () => {
+      assert.equal(await pumpState(ops), "false");
+      const stamp = new Date(Date.now() - 3_600_000).toISOString();
+      await ops.message(setStanza("pump", bool("state", "true")), xml("delay", { xmlns: "urn:xmpp:delay", from: "localhost", stamp }));
+      const rows = await until(() => auditRows(gateway.dir), (found) => found.some((row) => row.result === "delayed"), "the delayed set in the audit trail");
+      const delayed = rows.find((row) => row.result === "delayed");
+      assert.deepEqual([delayed?.requester, delayed?.via], ["ops@localhost/console", "message"]);
+      assert.match(String(delayed?.detail), new RegExp(stamp.slice(0, 19)));
+      assert.equal(await pumpState(ops), "false", "not applied");
+      assert.equal(ops.messages.filter((m) => m.getChild("set", NS_CONTROL)).length, 0, "never answered");
+    });
+
     it("validates everything before applying anything", async () => {
       assert.equal(await pumpState(ops), "false");
       const error = await failure(ops.iq("set", setStanza("pump", bool("state", "true"), bool("state", "maybe"))));

@@ -1,7 +1,7 @@
 // XEP-0325 control: set by iq and by message, and the control form.
 import { xml, type Element } from "../../../../agent/xmpp/client.ts";
 import type { Random } from "../random.ts";
-import { ACTUATOR, BAD_REQUEST, canControl, canRead, gated, iq, nextId, NOT_FOUND, NS, OK, PARAMETER, reply, SENSOR, type Context, type Expectation, type Face } from "./common.ts";
+import { ACTUATOR, BAD_REQUEST, canControl, canRead, gated, hourAgo, iq, nextId, NOT_FOUND, NS, OK, PARAMETER, reply, SENSOR, type Context, type Expectation, type Face } from "./common.ts";
 import { deep, longString, oddString, WRONG_BOOLEANS, WRONG_NUMBERS } from "./hostile.ts";
 
 interface SetPayload {
@@ -114,9 +114,12 @@ export const controlMessageFace: Face = {
   build(r, _sender, context) {
     // Never answered, whatever it holds and whoever sends it (XEP-0325 §3.2); applied only for a controller.
     const { mutation, children } = controlSet(r, context);
+    // A delayed one (stored offline) is refused and audited instead: silent all the same.
     const type = r.pick([undefined, "chat", "normal", "headline", "groupchat", "error"]);
-    const stanza = xml("message", { to: context.agent, id: nextId(context), ...(type ? { type } : {}) }, xml("set", { xmlns: NS.control }, ...children));
-    return { mutation: `${mutation} type=${type ?? "none"}`, probes: [{ stanza, expect: { kind: "silence" } }] };
+    const delayed = r.chance(0.2);
+    const delay = delayed ? [xml("delay", { xmlns: NS.delay, stamp: hourAgo() })] : [];
+    const stanza = xml("message", { to: context.agent, id: nextId(context), ...(type ? { type } : {}) }, xml("set", { xmlns: NS.control }, ...children), ...delay);
+    return { mutation: `${mutation} type=${type ?? "none"}${delayed ? " delayed" : ""}`, probes: [{ stanza, expect: { kind: "silence" } }] };
   },
 };
 
