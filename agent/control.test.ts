@@ -23,6 +23,8 @@ class FakeDevice implements ActuatorDevice {
   readonly writes: { name: string; value: ParameterValue }[] = [];
   readonly state = new Map<string, ParameterValue>();
   failOn?: string;
+  /** Runs before each write: a test's way to change the world mid-request. */
+  beforeWrite?: () => void;
 
   constructor(readonly parameters: ParameterSpec[], initial: Record<string, ParameterValue>) {
     for (const [name, value] of Object.entries(initial)) this.state.set(name, value);
@@ -40,6 +42,7 @@ class FakeDevice implements ActuatorDevice {
   }
 
   async write(values: { name: string; value: ParameterValue }[]): Promise<void> {
+    this.beforeWrite?.();
     for (const { name, value } of values) {
       if (name === this.failOn) throw new Error("output stuck");
       this.writes.push({ name, value });
@@ -73,7 +76,7 @@ function setup() {
     },
     log: silent,
   });
-  return { control, valve, relay, audit };
+  return { control, valve, relay, audit, entries };
 }
 
 const OPS = "ops@example.net/laptop";
@@ -252,6 +255,19 @@ describe("control", () => {
     assert.equal(result.kind, "failed");
     assert.equal(result.text, "valve: writing speed failed: output stuck; applied before: valve.state=true");
     assert.deepEqual(result.applied, [{ nodeId: "valve", name: "state", value: true }]);
+  });
+
+  it("reports an actuator that went away part-way as unavailable, with what was applied before", async () => {
+    const { control, valve, relay, entries } = setup();
+    valve.beforeWrite = () => {
+      const relayEntry = entries.find((entry) => entry.id === "relay");
+      if (relayEntry) relayEntry.device = undefined; // a reload retired it
+    };
+    const result = await control.set(OPS, { nodeIds: ["valve", "relay"], values: [{ name: "state", type: "boolean", value: "true" }] });
+    assert.ok(!result.ok);
+    assert.deepEqual([result.kind, result.text], ["unavailable", "actuator relay is no longer available; applied before: valve.state=true"]);
+    assert.deepEqual(result.applied, [{ nodeId: "valve", name: "state", value: true }]);
+    assert.deepEqual(relay.writes, []);
   });
 
   it("runs concurrent requests one after the other", async () => {

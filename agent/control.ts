@@ -12,7 +12,9 @@
 //   A value without a type (a submitted data form) is read as the parameter's declared type.
 // - Late requests. One the transport held on the way (stored offline while the gateway was down) is refused
 //   and audited, never applied: a command hours old would surprise whoever sent it.
-// - No locks: concurrent requests are applied one after the other, so `conflict` is never needed.
+// - No locks: concurrent requests are applied one after the other.
+// - An actuator whose device is not open (it failed to open, or went away) is `unavailable`: a state that may
+//   pass, so faces tell the requester to retry later.
 // - getForm is a read: read operators may fetch it. With nodeIds it lists the parameters common to all those
 //   nodes; without, every parameter of every available actuator. A value the nodes disagree on is `notSame`.
 import type { ParameterSpec, ParameterValue } from "../drivers/driver.ts";
@@ -45,7 +47,7 @@ export type ControlFailure =
   | "item-not-found" // unknown node or parameter
   | "bad-request" // malformed, wrong type, unparsable or out-of-range value
   | "feature-not-implemented" // a node that cannot be controlled (a sensor)
-  | "unavailable" // the actuator's device is not open (it failed at start)
+  | "unavailable" // the actuator's device is not open (it failed to open, or went away): retry later
   | "failed" // the device refused a write while applying
   | "delayed"; // delivered late: a command stored for hours would surprise whoever sent it
 
@@ -182,12 +184,12 @@ export class Control {
     const applied: AppliedValue[] = [];
     for (const step of plan) {
       for (const nodeId of step.nodeIds) {
+        const done = applied.length > 0 ? `; applied before: ${applied.map(describeApplied).join(", ")}` : "; nothing was applied";
         const device = this.deps.actuators.get(nodeId)?.device;
+        if (!device) return { ok: false, kind: "unavailable", text: `actuator ${nodeId} is no longer available${done}`, parameter: step.name, applied };
         try {
-          if (!device) throw new Error("device is not available");
           await device.write([{ name: step.name, value: step.value }]);
         } catch (error) {
-          const done = applied.length > 0 ? `; applied before: ${applied.map(describeApplied).join(", ")}` : "; nothing was applied";
           return { ok: false, kind: "failed", text: `${nodeId}: writing ${step.name} failed: ${errorText(error)}${done}`, parameter: step.name, applied };
         }
         applied.push({ nodeId, name: step.name, value: step.value });

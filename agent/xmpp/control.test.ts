@@ -114,6 +114,16 @@ describe("XEP-0325 face", () => {
     assert.deepEqual(audit.map((entry) => entry.result), ["delayed", "ok"]);
   });
 
+  it("answers an unavailable actuator with wait + conflict (retry later), for set and getForm", async () => {
+    const { iq, writes } = face([{ id: "spare", driver: "fake", error: "GPIO 22 is already in use" }]);
+    const set = xml("set", { xmlns: NS_CONTROL }, xml("node", { nodeId: "spare" }), xml("boolean", { name: "state", value: "true" }));
+    const answer = await iq("set", set);
+    assert.equal(outcome(answer), "wait conflict");
+    assert.match(answer === true ? "" : String(answer.getChildText("text", NS_STANZAS)), /actuator spare is not available: GPIO 22 is already in use/);
+    assert.equal(outcome(await iq("getForm", xml("getForm", { xmlns: NS_CONTROL }, xml("node", { nodeId: "spare" })))), "wait conflict");
+    assert.deepEqual(writes, []);
+  });
+
   it("renders the form: typed fields, XEP-0122 validation with ranges, options, notSame, a hidden session", () => {
     const form = formElement([
       { spec: { name: "state", type: "boolean", description: "relay on" }, nodeIds: ["a", "b"], value: "true", notSame: true },

@@ -28,7 +28,9 @@ const ERRORS: Record<ControlFailure, { type: string; condition: string }> = {
   "item-not-found": { type: "cancel", condition: "item-not-found" },
   "bad-request": { type: "modify", condition: "bad-request" },
   "feature-not-implemented": { type: "cancel", condition: "feature-not-implemented" },
-  unavailable: { type: "wait", condition: "service-unavailable" },
+  // The actuator may come back (a reload, a replugged device): wait + conflict says retry later, where
+  // service-unavailable would say this entity offers no control at all.
+  unavailable: { type: "wait", condition: "conflict" },
   failed: { type: "cancel", condition: "internal-server-error" },
   // Only messages come delayed, and they are never answered; an iq would be told it was too old to apply.
   delayed: { type: "cancel", condition: "not-acceptable" },

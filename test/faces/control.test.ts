@@ -6,8 +6,9 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { join, resolve } from "node:path";
-import { serverKinds, type XmppTestServer } from "../support/servers.ts";
+import { serverKinds, startServer, type ServerKind, type XmppTestServer } from "../support/servers.ts";
 import { AGENT_JID, startSimGateway, type SimGateway } from "../support/gateway-fixture.ts";
+import { AgentProcess, writeAgentConfig } from "../support/agent.ts";
 import { createClient, xml, type Element } from "../../agent/xmpp/client.ts";
 import { Database } from "../../agent/sqlite.ts";
 
@@ -141,7 +142,54 @@ function runSlixControl(server: XmppTestServer, user: string, value: string): Pr
   });
 }
 
+/** Three relays: pump and fan work; spare is wired to pump's pin, so its device fails to open (the pin is taken). */
+const RELAYS = `sensors:
+  - { id: boiler, driver: bme280, i2c: { bus: 1, address: 0x76 }, interval: 1s }
+actuators:
+  - { id: pump, driver: gpio-output, gpio: { pin: 22 }, safeState: off }
+  - { id: fan, driver: gpio-output, gpio: { pin: 23 }, safeState: off }
+  - { id: spare, driver: gpio-output, gpio: { pin: 22 }, safeState: off }`;
+
+/** A server and an agent driving RELAYS, with the control operator `ops`. */
+async function startRelayGateway(kind: ServerKind): Promise<{ server: XmppTestServer; agent: AgentProcess }> {
+  const server = await startServer(kind, { accounts: { gw1: "gw1-secret", ops: "ops-secret" }, pubsubAdmins: ["gw1@localhost"] });
+  try {
+    const { file } = writeAgentConfig(server, { devices: RELAYS, operators: [{ jid: "ops@localhost", role: "control" }] });
+    const agent = AgentProcess.start(file);
+    await agent.waitForMessage("online", 30_000);
+    return { server, agent };
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+}
+
 for (const kind of serverKinds) {
+  describe(`XEP-0325 control of several relays on ${kind}`, () => {
+    let gateway: { server: XmppTestServer; agent: AgentProcess } | undefined;
+    let ops: Operator;
+
+    before(async () => {
+      gateway = await startRelayGateway(kind);
+      ops = await Operator.connect(gateway.server, "ops");
+    });
+    after(async () => {
+      await ops?.close();
+      await gateway?.agent.stop();
+      await gateway?.server.stop();
+    });
+
+    it("answers an actuator whose device failed to open with wait + conflict (retry later)", async () => {
+      const set = await failure(ops.iq("set", setStanza("spare", bool("state", "true"))));
+      assert.deepEqual([set.type, set.condition], ["wait", "conflict"]);
+      assert.match(String(set.text), /^actuator spare is not available: GPIO 22 is already in use/);
+      const form = await failure(ops.iq("get", xml("getForm", { xmlns: NS_CONTROL }, xml("node", { nodeId: "spare" }))));
+      assert.deepEqual([form.type, form.condition], ["wait", "conflict"]);
+      // The others work.
+      assert.ok((await ops.iq("set", setStanza("fan", bool("state", "true")))).getChild("setResponse", NS_CONTROL));
+    });
+  });
+
   describe(`XEP-0325 control on ${kind}`, () => {
     let gateway: SimGateway;
     let ops: Operator;
