@@ -55,13 +55,14 @@ class FakeDevice implements ActuatorDevice {
 
 const silent: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
-function setup() {
+function setup(...others: ActuatorEntry[]) {
   const valve = new FakeDevice(VALVE_PARAMETERS, { state: false, speed: 10, setpoint: 21.5, mode: "auto" });
   const relay = new FakeDevice([{ name: "state", type: "boolean" }], { state: true });
   const entries: ActuatorEntry[] = [
     { id: "valve", driver: "fake", device: valve },
     { id: "relay", driver: "fake", device: relay },
     { id: "broken", driver: "fake", error: "GPIO 5 busy" },
+    ...others,
   ];
   const audit: AuditEntry[] = [];
   const control = new Control({
@@ -118,17 +119,34 @@ describe("control", () => {
     assert.equal(audit[0]?.values[1]?.value, "40");
   });
 
-  it("without nodes applies each parameter to every actuator that has it", async () => {
+  it("without nodes applies parameters to the one actuator that has them", async () => {
     const { control, valve, relay } = setup();
-    const result = await control.set(OPS, { values: [{ name: "state", type: "boolean", value: "true" }, { name: "speed", type: "long", value: "5" }] });
+    const result = await control.set(OPS, { values: [{ name: "speed", type: "long", value: "5" }, { name: "mode", type: "string", value: "manual" }] });
     assert.ok(result.ok);
     assert.deepEqual(result.applied, [
-      { nodeId: "valve", name: "state", value: true },
-      { nodeId: "relay", name: "state", value: true },
       { nodeId: "valve", name: "speed", value: 5 },
+      { nodeId: "valve", name: "mode", value: "manual" },
     ]);
-    assert.deepEqual(relay.writes, [{ name: "state", value: true }]);
+    assert.deepEqual(relay.writes, []);
     assert.equal(valve.writes.length, 2);
+  });
+
+  it("refuses a set without nodes that would write more than one actuator, and audits it", async () => {
+    const pulser = new FakeDevice([{ name: "pulse", type: "int" }], { pulse: 0 });
+    const { control, valve, relay, audit } = setup({ id: "pulser", driver: "fake", device: pulser });
+    // state is a parameter of both the valve and the relay.
+    assert.deepEqual(refusal(await control.set(OPS, { values: [{ name: "state", type: "boolean", value: "true" }] })), {
+      kind: "bad-request",
+      parameter: "state",
+      text: "state is a parameter of valve, relay: name the actuator to set; without one, all would be set",
+    });
+    // A request whose parameters each have one actuator, but not the same one.
+    assert.deepEqual(refusal(await control.set(OPS, { values: [{ name: "speed", type: "int", value: "5" }, { name: "pulse", type: "int", value: "1" }] })), {
+      kind: "bad-request",
+      text: "without a node this request would set valve, pulser: name the actuator to set",
+    });
+    assert.deepEqual([valve.writes, relay.writes, pulser.writes], [[], [], []]);
+    assert.deepEqual(audit.map((entry) => entry.result), ["bad-request", "bad-request"]);
   });
 
   it("validates everything before applying anything", async () => {

@@ -4,8 +4,9 @@
 //
 // Decisions:
 // - Targets. With nodeIds, every listed node must be an available actuator that has every parameter named.
-//   Without nodeIds, each parameter applies to every available actuator that has it (XEP-0325: parameters
-//   address the nodes that define them), and must exist on at least one.
+//   Without nodeIds, each parameter addresses the available actuator that has it (XEP-0325: parameters address
+//   the nodes that define them), and the request must come down to one actuator: a node-less set that would
+//   switch several (every relay's `state`) is more likely a slip than a wish, so it is refused, naming them.
 // - Types. A value's XEP-0325 type must fit the parameter's declared type: boolean ← boolean; int ← int, long,
 //   or a double with an integral value (forms and loosely typed clients send "3.0"); double ← double, int,
 //   long; string ← string. color, date, dateTime, duration and time fit no parameter our drivers declare.
@@ -222,6 +223,10 @@ export class Control {
         const missing = explicit ? candidates.find((entry) => !specOf(entry, name))?.id : undefined;
         return { kind: "item-not-found", text: missing ? `node ${missing} has no parameter ${name}` : `no actuator has a parameter ${name}`, parameter: name };
       }
+      if (!explicit && having.length > 1) {
+        const ids = having.map((entry) => entry.id).join(", ");
+        return { kind: "bad-request", text: `${name} is a parameter of ${ids}: name the actuator to set; without one, all would be set`, parameter: name };
+      }
       let parsed: ParameterValue | undefined;
       for (const entry of having) {
         const spec = specOf(entry, name)!;
@@ -231,6 +236,10 @@ export class Control {
         parsed ??= result;
       }
       plan.push({ nodeIds: having.map((entry) => entry.id), name, value: parsed! });
+    }
+    const written = [...new Set(plan.flatMap((step) => step.nodeIds))];
+    if (!explicit && written.length > 1) {
+      return { kind: "bad-request", text: `without a node this request would set ${written.join(", ")}: name the actuator to set` };
     }
     return plan;
   }

@@ -187,6 +187,17 @@ for (const kind of serverKinds) {
       assert.deepEqual([form.type, form.condition], ["wait", "conflict"]);
       // The others work.
       assert.ok((await ops.iq("set", setStanza("fan", bool("state", "true")))).getChild("setResponse", NS_CONTROL));
+      await ops.iq("set", setStanza("fan", bool("state", "false")));
+    });
+
+    it("refuses a set without a node that would switch more than one relay, and says why", async () => {
+      // Smack's setUsingIq never names a node; with two working relays it cannot say which one it means.
+      const error = await failure(ops.iq("set", xml("set", { xmlns: NS_CONTROL }, xml("bool", { name: "state", value: "true" }))));
+      const text = "state is a parameter of pump, fan: name the actuator to set; without one, all would be set";
+      assert.deepEqual(error, { condition: "bad-request", type: "modify", text, paramError: "state", paramErrorText: text });
+      assert.equal(await pumpState(ops), "false");
+      assert.ok((await ops.iq("set", setStanza("pump", bool("state", "true")))).getChild("setResponse", NS_CONTROL));
+      assert.equal(await pumpState(ops), "true");
     });
   });
 
