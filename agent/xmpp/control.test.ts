@@ -124,6 +124,24 @@ describe("XEP-0325 face", () => {
     assert.deepEqual(writes, []);
   });
 
+  it("leaves a submitted form's value-less fields out, so their parameters stay as they are", async () => {
+    const submitted = xml(
+      "x",
+      { xmlns: "jabber:x:data", type: "submit" },
+      xml("field", { var: "state" }),
+      xml("field", { var: "mode" }, xml("value", {}, "auto")),
+      xml("field", { var: "label" }, xml("value", {})),
+    );
+    assert.deepEqual(parseSet(xml("set", { xmlns: NS_CONTROL }, submitted)).values, [
+      { name: "mode", value: "auto" },
+      { name: "label", value: "" },
+    ]);
+    const { iq, writes } = face();
+    const onlyUntouched = xml("x", { xmlns: "jabber:x:data", type: "submit" }, xml("field", { var: "state" }));
+    assert.equal(outcome(await iq("set", xml("set", { xmlns: NS_CONTROL }, onlyUntouched))), "modify bad-request");
+    assert.deepEqual(writes, []);
+  });
+
   it("renders the form: typed fields, XEP-0122 validation with ranges, options, notSame, a hidden session", () => {
     const form = formElement([
       { spec: { name: "state", type: "boolean", description: "relay on" }, nodeIds: ["a", "b"], value: "true", notSame: true },
@@ -152,6 +170,10 @@ describe("XEP-0325 face", () => {
     assert.equal(setpoint?.getChild("validate")?.attrs.datatype, "xs:double");
     assert.deepEqual(setpoint?.getChild("validate")?.getChild("range")?.attrs, { min: "20" });
     assert.deepEqual(mode?.getChildren("option").map((option) => option.getChildText("value")), ["auto", "manual"]);
+    // Every parameter carries its XEP-0122 datatype, booleans and closed lists included.
+    const datatypes = [state, speed, setpoint, mode].map((field) => String(field?.getChild("validate", "http://jabber.org/protocol/xdata-validate")?.attrs.datatype));
+    assert.deepEqual(datatypes, ["xs:boolean", "xs:int", "xs:double", "xs:string"]);
+    assert.ok(state?.getChild("validate")?.getChild("basic"));
     assert.equal(mode?.getChildText("value"), "auto");
   });
 });

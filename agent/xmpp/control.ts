@@ -91,8 +91,10 @@ export function parseSet(set: Element): ControlRequest {
     if (child.is("x", NS_DATA)) {
       for (const field of child.getChildren("field")) {
         const name = String(field.attrs.var ?? "");
-        if (FORM_HIDDEN.has(name)) continue;
-        values.push({ name, value: field.getChildText("value") ?? "" });
+        const value = field.getChildText("value");
+        // A field submitted without a value leaves its parameter as it is (an empty <value/> is a value).
+        if (FORM_HIDDEN.has(name) || value === null) continue;
+        values.push({ name, value });
       }
       continue;
     }
@@ -142,13 +144,18 @@ function formField(parameter: FormParameter): Element {
   else if (spec.type === "string" && spec.options) {
     type = "list-single";
     children.push(...spec.options.map((option) => xml("option", { label: option }, xml("value", {}, option))));
-  } else children.push(validateElement(spec));
+  }
+  children.push(validateElement(spec));
   if (parameter.notSame) children.push(xml("notSame", { xmlns: NS_DYNAMIC }));
   return xml("field", { var: spec.name, type, label }, ...children);
 }
 
+/** The XEP-0122 datatype of each parameter type. */
+const DATATYPES: Record<FormParameter["spec"]["type"], string> = { boolean: "xs:boolean", int: "xs:int", double: "xs:double", string: "xs:string" };
+
+/** XEP-0122 validation, on every parameter as XEP-0325 asks: the datatype, and the range when it has bounds. */
 function validateElement(spec: FormParameter["spec"]): Element {
-  const datatype = spec.type === "int" ? "xs:int" : spec.type === "double" ? "xs:double" : "xs:string";
+  const datatype = DATATYPES[spec.type];
   const range: Record<string, string> = {};
   if (spec.min !== undefined) range.min = String(spec.min);
   if (spec.max !== undefined) range.max = String(spec.max);

@@ -231,6 +231,7 @@ for (const kind of serverKinds) {
       assert.ok(session?.getChildText("value"));
       const state = fields.find((field) => field.attrs.var === "state");
       assert.equal(state?.attrs.type, "boolean");
+      assert.equal(state?.getChild("validate", "http://jabber.org/protocol/xdata-validate")?.attrs.datatype, "xs:boolean");
       assert.equal(state?.getChildText("value"), "false", "the pump starts in its safe state (off)");
       assert.ok(state?.attrs.label);
       await assert.rejects(stranger.iq("get", xml("getForm", { xmlns: NS_CONTROL })), { condition: "forbidden" });
@@ -254,6 +255,10 @@ for (const kind of serverKinds) {
         xml("field", { var: "xdd session" }, xml("value", {}, session)),
         xml("field", { var: "state" }, xml("value", {}, "1")));
       assert.equal((await ops.iq("set", setStanza(undefined, submitted))).getChild("setResponse", NS_CONTROL)?.attrs.responseCode, "OK");
+      assert.equal(await pumpState(ops), "true");
+      // A field submitted without a value leaves its parameter alone: here nothing is left to set.
+      const untouched = xml("x", { xmlns: NS_DATA, type: "submit" }, xml("field", { var: "xdd session" }, xml("value", {}, session)), xml("field", { var: "state" }));
+      assert.deepEqual((await failure(ops.iq("set", setStanza("pump", untouched)))).text, "no parameters to set");
       assert.equal(await pumpState(ops), "true");
       await ops.iq("set", setStanza("pump", bool("state", "false")));
     });
