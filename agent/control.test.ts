@@ -23,6 +23,8 @@ class FakeDevice implements ActuatorDevice {
   readonly writes: { name: string; value: ParameterValue }[] = [];
   readonly state = new Map<string, ParameterValue>();
   failOn?: string;
+  /** Runs before each write: a test's way to change the world mid-request. */
+  beforeWrite?: () => void;
 
   constructor(readonly parameters: ParameterSpec[], initial: Record<string, ParameterValue>) {
     for (const [name, value] of Object.entries(initial)) this.state.set(name, value);
@@ -40,6 +42,7 @@ class FakeDevice implements ActuatorDevice {
   }
 
   async write(values: { name: string; value: ParameterValue }[]): Promise<void> {
+    this.beforeWrite?.();
     for (const { name, value } of values) {
       if (name === this.failOn) throw new Error("output stuck");
       this.writes.push({ name, value });
@@ -52,13 +55,14 @@ class FakeDevice implements ActuatorDevice {
 
 const silent: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
-function setup() {
+function setup(...others: ActuatorEntry[]) {
   const valve = new FakeDevice(VALVE_PARAMETERS, { state: false, speed: 10, setpoint: 21.5, mode: "auto" });
   const relay = new FakeDevice([{ name: "state", type: "boolean" }], { state: true });
   const entries: ActuatorEntry[] = [
     { id: "valve", driver: "fake", device: valve },
     { id: "relay", driver: "fake", device: relay },
     { id: "broken", driver: "fake", error: "GPIO 5 busy" },
+    ...others,
   ];
   const audit: AuditEntry[] = [];
   const control = new Control({
@@ -73,7 +77,7 @@ function setup() {
     },
     log: silent,
   });
-  return { control, valve, relay, audit };
+  return { control, valve, relay, audit, entries };
 }
 
 const OPS = "ops@example.net/laptop";
@@ -115,17 +119,34 @@ describe("control", () => {
     assert.equal(audit[0]?.values[1]?.value, "40");
   });
 
-  it("without nodes applies each parameter to every actuator that has it", async () => {
+  it("without nodes applies parameters to the one actuator that has them", async () => {
     const { control, valve, relay } = setup();
-    const result = await control.set(OPS, { values: [{ name: "state", type: "boolean", value: "true" }, { name: "speed", type: "long", value: "5" }] });
+    const result = await control.set(OPS, { values: [{ name: "speed", type: "long", value: "5" }, { name: "mode", type: "string", value: "manual" }] });
     assert.ok(result.ok);
     assert.deepEqual(result.applied, [
-      { nodeId: "valve", name: "state", value: true },
-      { nodeId: "relay", name: "state", value: true },
       { nodeId: "valve", name: "speed", value: 5 },
+      { nodeId: "valve", name: "mode", value: "manual" },
     ]);
-    assert.deepEqual(relay.writes, [{ name: "state", value: true }]);
+    assert.deepEqual(relay.writes, []);
     assert.equal(valve.writes.length, 2);
+  });
+
+  it("refuses a set without nodes that would write more than one actuator, and audits it", async () => {
+    const pulser = new FakeDevice([{ name: "pulse", type: "int" }], { pulse: 0 });
+    const { control, valve, relay, audit } = setup({ id: "pulser", driver: "fake", device: pulser });
+    // state is a parameter of both the valve and the relay.
+    assert.deepEqual(refusal(await control.set(OPS, { values: [{ name: "state", type: "boolean", value: "true" }] })), {
+      kind: "bad-request",
+      parameter: "state",
+      text: "state is a parameter of valve, relay: name the actuator to set; without one, all would be set",
+    });
+    // A request whose parameters each have one actuator, but not the same one.
+    assert.deepEqual(refusal(await control.set(OPS, { values: [{ name: "speed", type: "int", value: "5" }, { name: "pulse", type: "int", value: "1" }] })), {
+      kind: "bad-request",
+      text: "without a node this request would set valve, pulser: name the actuator to set",
+    });
+    assert.deepEqual([valve.writes, relay.writes, pulser.writes], [[], [], []]);
+    assert.deepEqual(audit.map((entry) => entry.result), ["bad-request", "bad-request"]);
   });
 
   it("validates everything before applying anything", async () => {
@@ -142,6 +163,21 @@ describe("control", () => {
     assert.deepEqual(relay.writes, []);
     assert.equal(audit[0]?.result, "bad-request");
     assert.match(String(audit[0]?.detail), /maybe/);
+  });
+
+  it("refuses a request delivered late and audits it, applying nothing", async () => {
+    const { control, valve, relay, audit } = setup();
+    const result = await control.set(
+      OPS,
+      { nodeIds: ["relay"], values: [{ name: "state", type: "boolean", value: "false" }], delayed: { sentAt: "2026-01-02T03:04:05Z" } },
+      "message",
+    );
+    assert.deepEqual(refusal(result), {
+      kind: "delayed",
+      text: "sent at 2026-01-02T03:04:05Z and delivered late, so not applied; send it again if it still applies",
+    });
+    assert.deepEqual([valve.writes, relay.writes], [[], []]);
+    assert.deepEqual(audit.map((entry) => [entry.via, entry.result, entry.detail]), [["message", "delayed", refusal(result).text]]);
   });
 
   it("refuses strangers and read operators, and audits the refusals", async () => {
@@ -237,6 +273,19 @@ describe("control", () => {
     assert.equal(result.kind, "failed");
     assert.equal(result.text, "valve: writing speed failed: output stuck; applied before: valve.state=true");
     assert.deepEqual(result.applied, [{ nodeId: "valve", name: "state", value: true }]);
+  });
+
+  it("reports an actuator that went away part-way as unavailable, with what was applied before", async () => {
+    const { control, valve, relay, entries } = setup();
+    valve.beforeWrite = () => {
+      const relayEntry = entries.find((entry) => entry.id === "relay");
+      if (relayEntry) relayEntry.device = undefined; // a reload retired it
+    };
+    const result = await control.set(OPS, { nodeIds: ["valve", "relay"], values: [{ name: "state", type: "boolean", value: "true" }] });
+    assert.ok(!result.ok);
+    assert.deepEqual([result.kind, result.text], ["unavailable", "actuator relay is no longer available; applied before: valve.state=true"]);
+    assert.deepEqual(result.applied, [{ nodeId: "valve", name: "state", value: true }]);
+    assert.deepEqual(relay.writes, []);
   });
 
   it("runs concurrent requests one after the other", async () => {

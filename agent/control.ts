@@ -4,13 +4,18 @@
 //
 // Decisions:
 // - Targets. With nodeIds, every listed node must be an available actuator that has every parameter named.
-//   Without nodeIds, each parameter applies to every available actuator that has it (XEP-0325: parameters
-//   address the nodes that define them), and must exist on at least one.
+//   Without nodeIds, each parameter addresses the available actuator that has it (XEP-0325: parameters address
+//   the nodes that define them), and the request must come down to one actuator: a node-less set that would
+//   switch several (every relay's `state`) is more likely a slip than a wish, so it is refused, naming them.
 // - Types. A value's XEP-0325 type must fit the parameter's declared type: boolean ← boolean; int ← int, long,
 //   or a double with an integral value (forms and loosely typed clients send "3.0"); double ← double, int,
 //   long; string ← string. color, date, dateTime, duration and time fit no parameter our drivers declare.
 //   A value without a type (a submitted data form) is read as the parameter's declared type.
-// - No locks: concurrent requests are applied one after the other, so `conflict` is never needed.
+// - Late requests. One the transport held on the way (stored offline while the gateway was down) is refused
+//   and audited, never applied: a command hours old would surprise whoever sent it.
+// - No locks: concurrent requests are applied one after the other.
+// - An actuator whose device is not open (it failed to open, or went away) is `unavailable`: a state that may
+//   pass, so faces tell the requester to retry later.
 // - getForm is a read: read operators may fetch it. With nodeIds it lists the parameters common to all those
 //   nodes; without, every parameter of every available actuator. A value the nodes disagree on is `notSame`.
 import type { ParameterSpec, ParameterValue } from "../drivers/driver.ts";
@@ -33,6 +38,8 @@ export interface ControlValue {
 export interface ControlRequest {
   nodeIds?: string[];
   values: ControlValue[];
+  /** The request was held on the way (a server stored it while the gateway was offline); sentAt as stamped. */
+  delayed?: { sentAt: string };
 }
 
 /** Why a request was refused; faces map each to their error (XEP-0325: the stanza error condition). */
@@ -41,8 +48,9 @@ export type ControlFailure =
   | "item-not-found" // unknown node or parameter
   | "bad-request" // malformed, wrong type, unparsable or out-of-range value
   | "feature-not-implemented" // a node that cannot be controlled (a sensor)
-  | "unavailable" // the actuator's device is not open (it failed at start)
-  | "failed"; // the device refused a write while applying
+  | "unavailable" // the actuator's device is not open (it failed to open, or went away): retry later
+  | "failed" // the device refused a write while applying
+  | "delayed"; // delivered late: a command stored for hours would surprise whoever sent it
 
 export interface AppliedValue {
   nodeId: string;
@@ -168,17 +176,21 @@ export class Control {
         : "not an operator of this gateway";
       return { ok: false, kind: "forbidden", text, applied: [] };
     }
+    if (request.delayed) {
+      const text = `sent at ${clip(request.delayed.sentAt)} and delivered late, so not applied; send it again if it still applies`;
+      return { ok: false, kind: "delayed", text, applied: [] };
+    }
     const plan = this.validate(request);
     if ("kind" in plan) return { ok: false, ...plan, applied: [] };
     const applied: AppliedValue[] = [];
     for (const step of plan) {
       for (const nodeId of step.nodeIds) {
+        const done = applied.length > 0 ? `; applied before: ${applied.map(describeApplied).join(", ")}` : "; nothing was applied";
         const device = this.deps.actuators.get(nodeId)?.device;
+        if (!device) return { ok: false, kind: "unavailable", text: `actuator ${nodeId} is no longer available${done}`, parameter: step.name, applied };
         try {
-          if (!device) throw new Error("device is not available");
           await device.write([{ name: step.name, value: step.value }]);
         } catch (error) {
-          const done = applied.length > 0 ? `; applied before: ${applied.map(describeApplied).join(", ")}` : "; nothing was applied";
           return { ok: false, kind: "failed", text: `${nodeId}: writing ${step.name} failed: ${errorText(error)}${done}`, parameter: step.name, applied };
         }
         applied.push({ nodeId, name: step.name, value: step.value });
@@ -211,6 +223,10 @@ export class Control {
         const missing = explicit ? candidates.find((entry) => !specOf(entry, name))?.id : undefined;
         return { kind: "item-not-found", text: missing ? `node ${missing} has no parameter ${name}` : `no actuator has a parameter ${name}`, parameter: name };
       }
+      if (!explicit && having.length > 1) {
+        const ids = having.map((entry) => entry.id).join(", ");
+        return { kind: "bad-request", text: `${name} is a parameter of ${ids}: name the actuator to set; without one, all would be set`, parameter: name };
+      }
       let parsed: ParameterValue | undefined;
       for (const entry of having) {
         const spec = specOf(entry, name)!;
@@ -220,6 +236,10 @@ export class Control {
         parsed ??= result;
       }
       plan.push({ nodeIds: having.map((entry) => entry.id), name, value: parsed! });
+    }
+    const written = [...new Set(plan.flatMap((step) => step.nodeIds))];
+    if (!explicit && written.length > 1) {
+      return { kind: "bad-request", text: `without a node this request would set ${written.join(", ")}: name the actuator to set` };
     }
     return plan;
   }

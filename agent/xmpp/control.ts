@@ -13,6 +13,12 @@ const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 const NS_DATA = "jabber:x:data";
 const NS_VALIDATE = "http://jabber.org/protocol/xdata-validate";
 const NS_DYNAMIC = "urn:xmpp:xdata:dynamic";
+const NS_DELAY = "urn:xmpp:delay";
+/**
+ * Element names peers send for a XEP-0325 type: Smack 4.4.8 (SetBoolData) writes `<bool>`; its `<int>`, `<long>`
+ * and `<double>` are the XEP's own names.
+ */
+const TYPE_SYNONYMS: ReadonlyMap<string, string> = new Map([["bool", "boolean"]]);
 /** Form fields that carry no parameter. */
 const FORM_HIDDEN = new Set(["FORM_TYPE", "xdd session"]);
 
@@ -22,8 +28,12 @@ const ERRORS: Record<ControlFailure, { type: string; condition: string }> = {
   "item-not-found": { type: "cancel", condition: "item-not-found" },
   "bad-request": { type: "modify", condition: "bad-request" },
   "feature-not-implemented": { type: "cancel", condition: "feature-not-implemented" },
-  unavailable: { type: "wait", condition: "service-unavailable" },
+  // The actuator may come back (a reload, a replugged device): wait + conflict says retry later, where
+  // service-unavailable would say this entity offers no control at all.
+  unavailable: { type: "wait", condition: "conflict" },
   failed: { type: "cancel", condition: "internal-server-error" },
+  // Only messages come delayed, and they are never answered; an iq would be told it was too old to apply.
+  delayed: { type: "cancel", condition: "not-acceptable" },
 };
 
 export interface ControlFaceDeps {
@@ -31,7 +41,10 @@ export interface ControlFaceDeps {
   log: Logger;
 }
 
-export function registerControl(connection: Pick<FaceConnection, "route" | "on">, { desk, log }: ControlFaceDeps): Face {
+/** What the face needs of the connection: iq routes, and the stanzas that arrive (a `<set>` in a message). */
+type ControlConnection = Pick<FaceConnection, "route"> & { on(event: "stanza", listener: (stanza: Element) => void): unknown };
+
+export function registerControl(connection: ControlConnection, { desk, log }: ControlFaceDeps): Face {
   connection.route(
     {
       type: "set",
@@ -57,13 +70,16 @@ export function registerControl(connection: Pick<FaceConnection, "route" | "on">
       return formElement(result.parameters);
     },
   }, NS_DYNAMIC);
-  // A `<set>` in a message is applied the same way and never answered (XEP-0325).
+  // A `<set>` in a message is applied the same way and never answered (XEP-0325). One the server stored while
+  // we were offline carries a XEP-0203 delay: the core refuses and audits it rather than apply it hours late.
   connection.on("stanza", (stanza) => {
     if (!stanza.is("message") || stanza.attrs.type === "error") return;
     const set = stanza.getChild("set", NS_CONTROL);
     const from = stanza.attrs.from as string | undefined;
     if (!set || !from) return;
-    desk.for(from).control.set(parseSet(set), "message").catch((error: unknown) => log.error("control by message failed", { from, error: errorText(error) }));
+    const delay = stanza.getChild("delay", NS_DELAY);
+    const request = delay ? { ...parseSet(set), delayed: { sentAt: String(delay.attrs.stamp ?? "unknown") } } : parseSet(set);
+    desk.for(from).control.set(request, "message").catch((error: unknown) => log.error("control by message failed", { from, error: errorText(error) }));
   });
   return STATELESS;
 }
@@ -76,13 +92,16 @@ export function parseSet(set: Element): ControlRequest {
     if (child.is("x", NS_DATA)) {
       for (const field of child.getChildren("field")) {
         const name = String(field.attrs.var ?? "");
-        if (FORM_HIDDEN.has(name)) continue;
-        values.push({ name, value: field.getChildText("value") ?? "" });
+        const value = field.getChildText("value");
+        // A field submitted without a value leaves its parameter as it is (an empty <value/> is a value).
+        if (FORM_HIDDEN.has(name) || value === null) continue;
+        values.push({ name, value });
       }
       continue;
     }
     // Unknown element names pass through as types, so control refuses them with a message naming them.
-    values.push({ name: String(child.attrs.name ?? ""), type: child.name, value: String(child.attrs.value ?? "") });
+    const type = TYPE_SYNONYMS.get(child.name) ?? child.name;
+    values.push({ name: String(child.attrs.name ?? ""), type, value: String(child.attrs.value ?? "") });
   }
   const nodeIds = nodeIdsOf(set);
   return nodeIds.length > 0 ? { nodeIds, values } : { values };
@@ -126,13 +145,18 @@ function formField(parameter: FormParameter): Element {
   else if (spec.type === "string" && spec.options) {
     type = "list-single";
     children.push(...spec.options.map((option) => xml("option", { label: option }, xml("value", {}, option))));
-  } else children.push(validateElement(spec));
+  }
+  children.push(validateElement(spec));
   if (parameter.notSame) children.push(xml("notSame", { xmlns: NS_DYNAMIC }));
   return xml("field", { var: spec.name, type, label }, ...children);
 }
 
+/** The XEP-0122 datatype of each parameter type. */
+const DATATYPES: Record<FormParameter["spec"]["type"], string> = { boolean: "xs:boolean", int: "xs:int", double: "xs:double", string: "xs:string" };
+
+/** XEP-0122 validation, on every parameter as XEP-0325 asks: the datatype, and the range when it has bounds. */
 function validateElement(spec: FormParameter["spec"]): Element {
-  const datatype = spec.type === "int" ? "xs:int" : spec.type === "double" ? "xs:double" : "xs:string";
+  const datatype = DATATYPES[spec.type];
   const range: Record<string, string> = {};
   if (spec.min !== undefined) range.min = String(spec.min);
   if (spec.max !== undefined) range.max = String(spec.max);

@@ -6,8 +6,9 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { join, resolve } from "node:path";
-import { serverKinds, type XmppTestServer } from "../support/servers.ts";
+import { serverKinds, startServer, type ServerKind, type XmppTestServer } from "../support/servers.ts";
 import { AGENT_JID, startSimGateway, type SimGateway } from "../support/gateway-fixture.ts";
+import { AgentProcess, writeAgentConfig } from "../support/agent.ts";
 import { createClient, xml, type Element } from "../../agent/xmpp/client.ts";
 import { Database } from "../../agent/sqlite.ts";
 
@@ -41,8 +42,8 @@ class Operator {
     return this.client.request(xml("iq", { type, to: AGENT_JID }, child), 10_000);
   }
 
-  async message(child: Element): Promise<void> {
-    await this.client.entity.send(xml("message", { to: AGENT_JID }, child));
+  async message(...children: Element[]): Promise<void> {
+    await this.client.entity.send(xml("message", { to: AGENT_JID }, ...children));
   }
 
   async close(): Promise<void> {
@@ -141,7 +142,65 @@ function runSlixControl(server: XmppTestServer, user: string, value: string): Pr
   });
 }
 
+/** Three relays: pump and fan work; spare is wired to pump's pin, so its device fails to open (the pin is taken). */
+const RELAYS = `sensors:
+  - { id: boiler, driver: bme280, i2c: { bus: 1, address: 0x76 }, interval: 1s }
+actuators:
+  - { id: pump, driver: gpio-output, gpio: { pin: 22 }, safeState: off }
+  - { id: fan, driver: gpio-output, gpio: { pin: 23 }, safeState: off }
+  - { id: spare, driver: gpio-output, gpio: { pin: 22 }, safeState: off }`;
+
+/** A server and an agent driving RELAYS, with the control operator `ops`. */
+async function startRelayGateway(kind: ServerKind): Promise<{ server: XmppTestServer; agent: AgentProcess }> {
+  const server = await startServer(kind, { accounts: { gw1: "gw1-secret", ops: "ops-secret" }, pubsubAdmins: ["gw1@localhost"] });
+  try {
+    const { file } = writeAgentConfig(server, { devices: RELAYS, operators: [{ jid: "ops@localhost", role: "control" }] });
+    const agent = AgentProcess.start(file);
+    await agent.waitForMessage("online", 30_000);
+    return { server, agent };
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+}
+
 for (const kind of serverKinds) {
+  describe(`XEP-0325 control of several relays on ${kind}`, () => {
+    let gateway: { server: XmppTestServer; agent: AgentProcess } | undefined;
+    let ops: Operator;
+
+    before(async () => {
+      gateway = await startRelayGateway(kind);
+      ops = await Operator.connect(gateway.server, "ops");
+    });
+    after(async () => {
+      await ops?.close();
+      await gateway?.agent.stop();
+      await gateway?.server.stop();
+    });
+
+    it("answers an actuator whose device failed to open with wait + conflict (retry later)", async () => {
+      const set = await failure(ops.iq("set", setStanza("spare", bool("state", "true"))));
+      assert.deepEqual([set.type, set.condition], ["wait", "conflict"]);
+      assert.match(String(set.text), /^actuator spare is not available: GPIO 22 is already in use/);
+      const form = await failure(ops.iq("get", xml("getForm", { xmlns: NS_CONTROL }, xml("node", { nodeId: "spare" }))));
+      assert.deepEqual([form.type, form.condition], ["wait", "conflict"]);
+      // The others work.
+      assert.ok((await ops.iq("set", setStanza("fan", bool("state", "true")))).getChild("setResponse", NS_CONTROL));
+      await ops.iq("set", setStanza("fan", bool("state", "false")));
+    });
+
+    it("refuses a set without a node that would switch more than one relay, and says why", async () => {
+      // Smack's setUsingIq never names a node; with two working relays it cannot say which one it means.
+      const error = await failure(ops.iq("set", xml("set", { xmlns: NS_CONTROL }, xml("bool", { name: "state", value: "true" }))));
+      const text = "state is a parameter of pump, fan: name the actuator to set; without one, all would be set";
+      assert.deepEqual(error, { condition: "bad-request", type: "modify", text, paramError: "state", paramErrorText: text });
+      assert.equal(await pumpState(ops), "false");
+      assert.ok((await ops.iq("set", setStanza("pump", bool("state", "true")))).getChild("setResponse", NS_CONTROL));
+      assert.equal(await pumpState(ops), "true");
+    });
+  });
+
   describe(`XEP-0325 control on ${kind}`, () => {
     let gateway: SimGateway;
     let ops: Operator;
@@ -172,6 +231,7 @@ for (const kind of serverKinds) {
       assert.ok(session?.getChildText("value"));
       const state = fields.find((field) => field.attrs.var === "state");
       assert.equal(state?.attrs.type, "boolean");
+      assert.equal(state?.getChild("validate", "http://jabber.org/protocol/xdata-validate")?.attrs.datatype, "xs:boolean");
       assert.equal(state?.getChildText("value"), "false", "the pump starts in its safe state (off)");
       assert.ok(state?.attrs.label);
       await assert.rejects(stranger.iq("get", xml("getForm", { xmlns: NS_CONTROL })), { condition: "forbidden" });
@@ -196,7 +256,33 @@ for (const kind of serverKinds) {
         xml("field", { var: "state" }, xml("value", {}, "1")));
       assert.equal((await ops.iq("set", setStanza(undefined, submitted))).getChild("setResponse", NS_CONTROL)?.attrs.responseCode, "OK");
       assert.equal(await pumpState(ops), "true");
+      // A field submitted without a value leaves its parameter alone: here nothing is left to set.
+      const untouched = xml("x", { xmlns: NS_DATA, type: "submit" }, xml("field", { var: "xdd session" }, xml("value", {}, session)), xml("field", { var: "state" }));
+      assert.deepEqual((await failure(ops.iq("set", setStanza("pump", untouched)))).text, "no parameters to set");
+      assert.equal(await pumpState(ops), "true");
       await ops.iq("set", setStanza("pump", bool("state", "false")));
+    });
+
+    it("takes Smack 4.4.8's node-less <bool> set and answers it with <setResponse/>", async () => {
+      // IoTControlManager.setUsingIq(jid, new SetBoolData("state", true)) sends exactly this; Smack casts the
+      // result to its IoTSetResponse, so an empty result would be a ClassCastException.
+      const reply = await ops.iq("set", xml("set", { xmlns: NS_CONTROL }, xml("bool", { name: "state", value: "true" })));
+      assert.ok(reply.getChild("setResponse", NS_CONTROL), reply.toString());
+      assert.equal(await pumpState(ops), "true");
+      await ops.iq("set", xml("set", { xmlns: NS_CONTROL }, xml("bool", { name: "state", value: "false" })));
+      assert.equal(await pumpState(ops), "false");
+    });
+
+    it("refuses and audits a <set> message that carries a delay (stored offline), leaving the relay alone", async () => {
+      assert.equal(await pumpState(ops), "false");
+      const stamp = new Date(Date.now() - 3_600_000).toISOString();
+      await ops.message(setStanza("pump", bool("state", "true")), xml("delay", { xmlns: "urn:xmpp:delay", from: "localhost", stamp }));
+      const rows = await until(() => auditRows(gateway.dir), (found) => found.some((row) => row.result === "delayed"), "the delayed set in the audit trail");
+      const delayed = rows.find((row) => row.result === "delayed");
+      assert.deepEqual([delayed?.requester, delayed?.via], ["ops@localhost/console", "message"]);
+      assert.match(String(delayed?.detail), new RegExp(stamp.slice(0, 19)));
+      assert.equal(await pumpState(ops), "false", "not applied");
+      assert.equal(ops.messages.filter((m) => m.getChild("set", NS_CONTROL)).length, 0, "never answered");
     });
 
     it("validates everything before applying anything", async () => {

@@ -1,7 +1,7 @@
 // XEP-0325 control: set by iq and by message, and the control form.
 import { xml, type Element } from "../../../../agent/xmpp/client.ts";
 import type { Random } from "../random.ts";
-import { ACTUATOR, BAD_REQUEST, canControl, canRead, gated, iq, nextId, NOT_FOUND, NS, OK, PARAMETER, reply, SENSOR, type Context, type Expectation, type Face } from "./common.ts";
+import { ACTUATOR, BAD_REQUEST, canControl, canRead, gated, hourAgo, iq, nextId, NOT_FOUND, NS, OK, PARAMETER, reply, SENSOR, type Context, type Expectation, type Face } from "./common.ts";
 import { deep, longString, oddString, WRONG_BOOLEANS, WRONG_NUMBERS } from "./hostile.ts";
 
 interface SetPayload {
@@ -23,6 +23,7 @@ function controlSet(r: Random, context: Context): SetPayload {
   const mutation = r.weighted([
     ["valid", 3],
     ["valid-form", 1],
+    ["valid-smack-bool", 1],
     ["parameter-duplicated", 1],
     ["type-mismatch", 3],
     ["type-unknown", 2],
@@ -48,6 +49,9 @@ function controlSet(r: Random, context: Context): SetPayload {
   switch (mutation) {
     case "valid":
       return out([...nodes, parameter()], OK);
+    case "valid-smack-bool":
+      // Smack 4.4.8's SetBoolData writes <bool>, taken as <boolean>.
+      return out([...nodes, parameter({ name: PARAMETER, value: value() }, "bool")], OK);
     case "valid-form":
       return out([...nodes, form(field(PARAMETER, value()))], OK);
     case "parameter-duplicated":
@@ -55,7 +59,7 @@ function controlSet(r: Random, context: Context): SetPayload {
     case "type-mismatch":
       return out([...nodes, parameter({ name: PARAMETER, value: value() }, r.pick(["int", "long", "double", "string", "dateTime", "date", "time", "color", "duration"]))], BAD_REQUEST);
     case "type-unknown":
-      return out([...nodes, parameter({ name: PARAMETER, value: value() }, r.pick(["numeric", "bool", "flag", "x", "Boolean", "set"]))], BAD_REQUEST);
+      return out([...nodes, parameter({ name: PARAMETER, value: value() }, r.pick(["numeric", "flag", "x", "Boolean", "BOOL", "set"]))], BAD_REQUEST);
     case "value-wrong-type":
       return out([...nodes, parameter({ name: PARAMETER, value: r.pick([...WRONG_BOOLEANS, ...WRONG_NUMBERS]) })], BAD_REQUEST);
     case "value-oversized":
@@ -110,9 +114,12 @@ export const controlMessageFace: Face = {
   build(r, _sender, context) {
     // Never answered, whatever it holds and whoever sends it (XEP-0325 §3.2); applied only for a controller.
     const { mutation, children } = controlSet(r, context);
+    // A delayed one (stored offline) is refused and audited instead: silent all the same.
     const type = r.pick([undefined, "chat", "normal", "headline", "groupchat", "error"]);
-    const stanza = xml("message", { to: context.agent, id: nextId(context), ...(type ? { type } : {}) }, xml("set", { xmlns: NS.control }, ...children));
-    return { mutation: `${mutation} type=${type ?? "none"}`, probes: [{ stanza, expect: { kind: "silence" } }] };
+    const delayed = r.chance(0.2);
+    const delay = delayed ? [xml("delay", { xmlns: NS.delay, stamp: hourAgo() })] : [];
+    const stanza = xml("message", { to: context.agent, id: nextId(context), ...(type ? { type } : {}) }, xml("set", { xmlns: NS.control }, ...children), ...delay);
+    return { mutation: `${mutation} type=${type ?? "none"}${delayed ? " delayed" : ""}`, probes: [{ stanza, expect: { kind: "silence" } }] };
   },
 };
 
