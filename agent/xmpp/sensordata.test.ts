@@ -52,7 +52,6 @@ describe("parseRequest", () => {
       [req({ seqnr: "1", to: "2025-02-30T00:00:00Z" }), /^to must be an xs:dateTime/],
       [req({ seqnr: "1", when: "2025-01-01T25:00:00Z" }), /^when must be an xs:dateTime/],
       [req({ seqnr: "1", from: "2025-01-02T00:00:00Z", to: "2025-01-01T00:00:00Z" }), /^from is after to$/],
-      [req({ seqnr: "1", colour: "red" }), /^unknown attribute colour on <req>$/],
       [req({ seqnr: "1" }, xml("sensor", { xmlns: NS })), /^unknown element <sensor> in <req>$/],
       [req({ seqnr: "1" }, xml("node", { xmlns: "urn:other", nodeId: "a" })), /^unknown element <node> in <req>$/],
       [req({ seqnr: "1" }, xml("node", { xmlns: NS })), /^<node> needs a non-empty nodeId$/],
@@ -66,6 +65,16 @@ describe("parseRequest", () => {
     ];
     for (const [element, expected] of cases) assert.match(refusal(element), expected, element.toString().slice(0, 120));
     assert.deepEqual(parseRequest(req({ seqnr: "1" }, "\n  ", node("a"), "\r\n\t")).request.nodeIds, ["a"], "indentation is no text");
+  });
+
+  it("ignores attributes of <req> it does not know, and still checks the ones it does", () => {
+    const unknown = { "xml:lang": "en", "xmlns:ext": "urn:example:ext", "ext:hint": "x", colour: "red", seqNr: "no", sessionToken: "t".repeat(1000) };
+    const parsed = parseRequest(req({ seqnr: "3", momentary: "true", ...unknown }, node("boiler")));
+    assert.equal(parsed.seqnr, "3");
+    assert.deepEqual([...parsed.request.types], ["momentary"]);
+    assert.deepEqual(parsed.request.nodeIds, ["boiler"]);
+    assert.match(refusal(req({ seqnr: "x", ...unknown })), /^seqnr must be an xs:int, got "x"$/);
+    assert.match(refusal(req({ seqnr: "3", momentary: "maybe", ...unknown })), /^momentary must be true or false/);
   });
 
   it("reads xs:dateTime with fractions and zones, and one without a zone as UTC", () => {

@@ -26,8 +26,11 @@ export const LIMITS = {
   fieldsPerMessage: 50,
 };
 
-const TOKEN_ATTRIBUTES = ["serviceToken", "deviceToken", "userToken"];
-const REQ_ATTRIBUTES = new Set<string>(["xmlns", "seqnr", "from", "to", "when", ...READOUT_TYPES, ...TOKEN_ATTRIBUTES]);
+/**
+ * The `<req>` attributes we read and bound. Any other (`xml:lang`, `xmlns:*` declarations, the XEP-0324 tokens,
+ * a later version's additions) is ignored: XEP-0323 makes the whole request a hint, and clients add such attributes.
+ */
+const BOUNDED_REQ_ATTRIBUTES = ["seqnr", "from", "to", "when", ...READOUT_TYPES];
 const NODE_ATTRIBUTES = new Set(["nodeId", "sourceId", "cacheType"]);
 
 export interface ParsedRequest {
@@ -40,9 +43,9 @@ export class RequestError extends Error {}
 
 /** Validates a `<req>` completely; throws RequestError saying what is wrong. */
 export function parseRequest(req: Element): ParsedRequest {
-  for (const [name, value] of Object.entries(req.attrs)) {
-    if (!REQ_ATTRIBUTES.has(name)) throw new RequestError(`unknown attribute ${name} on <req>`);
-    if (typeof value === "string" && value.length > LIMITS.valueLength && !TOKEN_ATTRIBUTES.includes(name)) {
+  for (const name of BOUNDED_REQ_ATTRIBUTES) {
+    const value = req.attrs[name] as string | undefined;
+    if (value !== undefined && value.length > LIMITS.valueLength) {
       throw new RequestError(`attribute ${name} is longer than ${LIMITS.valueLength} characters`);
     }
   }
