@@ -131,6 +131,26 @@ describe("resultMessages", () => {
     assert.equal(messages[1]?.getChild("failure", NS)?.toString(), '<failure xmlns="urn:xmpp:iot:sensordata" seqnr="9"><error nodeId="b" timestamp="2025-01-05T10:00:00.000Z">bus error</error></failure>');
     assert.equal(resultMessages("o", "1", { groups: [], failures: [] }).map(String).join(""), '<message to="o"><fields xmlns="urn:xmpp:iot:sensordata" seqnr="1" done="true"/></message>');
   });
+
+  it("puts every node's error in one <failure> (slixmpp drops its session at the first)", () => {
+    const later = new Date("2025-01-05T10:00:01Z");
+    const messages = resultMessages("ops@x/a", "4", {
+      groups: [],
+      failures: [
+        { nodeId: "attic", timestamp: at, message: "I2C EIO" },
+        { nodeId: "archive", timestamp: later, message: "unplugged" },
+        { nodeId: "pump", timestamp: later, message: "actuator not available" },
+      ],
+    });
+    assert.deepEqual(messages.map((m) => m.getChildElements()[0]?.name), ["failure", "done"]);
+    assert.equal(
+      messages[0]?.getChild("failure", NS)?.toString(),
+      '<failure xmlns="urn:xmpp:iot:sensordata" seqnr="4">' +
+        '<error nodeId="attic" timestamp="2025-01-05T10:00:00.000Z">I2C EIO</error>' +
+        '<error nodeId="archive" timestamp="2025-01-05T10:00:01.000Z">unplugged</error>' +
+        '<error nodeId="pump" timestamp="2025-01-05T10:00:01.000Z">actuator not available</error></failure>',
+    );
+  });
 });
 
 const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };

@@ -1,10 +1,11 @@
 // XEP-0323 readout face: `<req>` and `<cancel>` iq gets in, `<accepted>` in the iq result, the data in messages.
 // It validates and translates; what to read is agent/readout's business, who may read the operator desk's.
 //
-// Message order (docs/protocols.md, Readout): the data's `<fields>` first, then `<failure>`s, and the
-// readout's end marked once. Without failures the last `<fields>` carries done='true' (the only end slixmpp
-// 1.8 and Smack recognise); with failures the end is a `<done/>` message after them, because slixmpp drops
-// its session at the first `<failure>` and a `<fields>` after it would hit a deleted session.
+// Message order (docs/protocols.md, Readout): the data's `<fields>` first, then one `<failure>` holding every
+// node's error, and the readout's end marked once. Without failures the last `<fields>` carries done='true' (the
+// only end slixmpp 1.8 and Smack recognise); with failures the end is a `<done/>` message after them. slixmpp
+// drops its session at the first `<failure>`: any sensordata message after it for the same seqnr, a second
+// `<failure>` or a `<fields>`, raises in its handler.
 import { xml, type Element } from "./client.ts";
 import type { Face, FaceConnection } from "./face.ts";
 import { NS_SENSORDATA, nodeElement } from "./fields.ts";
@@ -151,7 +152,7 @@ function stanzaError(type: "cancel" | "modify" | "wait", condition: string, text
   return xml("error", { type }, xml(condition, { xmlns: NS_STANZAS }), xml("text", { xmlns: NS_STANZAS }, text));
 }
 
-/** The messages that carry a result: data packed at most `fieldsPerMessage` fields each, then failures, then the end. */
+/** The messages that carry a result: data packed at most `fieldsPerMessage` fields each, then one failure, then the end. */
 export function resultMessages(to: string, seqnr: string, result: ReadoutResult, fieldsPerMessage = LIMITS.fieldsPerMessage): Element[] {
   const batches: Element[][] = [];
   let batch: Element[] = [];
@@ -179,14 +180,11 @@ export function resultMessages(to: string, seqnr: string, result: ReadoutResult,
     message(xml("fields", { xmlns: NS_SENSORDATA, seqnr, ...(ended && index === batches.length - 1 ? { done: "true" } : {}) }, ...nodes)),
   );
   if (ended && batches.length === 0) messages.push(message(xml("fields", { xmlns: NS_SENSORDATA, seqnr, done: "true" })));
-  for (const failure of result.failures) {
-    messages.push(
-      message(
-        xml("failure", { xmlns: NS_SENSORDATA, seqnr }, xml("error", { nodeId: failure.nodeId, timestamp: failure.timestamp.toISOString() }, failure.message)),
-      ),
-    );
+  if (!ended) {
+    const errors = result.failures.map((failure) => xml("error", { nodeId: failure.nodeId, timestamp: failure.timestamp.toISOString() }, failure.message));
+    messages.push(message(xml("failure", { xmlns: NS_SENSORDATA, seqnr }, ...errors)));
+    messages.push(message(xml("done", { xmlns: NS_SENSORDATA, seqnr })));
   }
-  if (!ended) messages.push(message(xml("done", { xmlns: NS_SENSORDATA, seqnr })));
   return messages;
 }
 
