@@ -132,6 +132,22 @@ describe("resultMessages", () => {
     assert.equal(resultMessages("o", "1", { groups: [], failures: [] }).map(String).join(""), '<message to="o"><fields xmlns="urn:xmpp:iot:sensordata" seqnr="1" done="true"/></message>');
   });
 
+  it("says the notes in a body of the message that ends the readout", () => {
+    const notes = [
+      { nodeId: "a", message: "the newest 5000 stored readings" },
+      { nodeId: "b", message: "the newest 5000 stored readings" },
+    ];
+    const ended = resultMessages("o", "2", { groups: [{ nodeId: "a", timestamp: at, fields: [numeric("t", 1)] }], failures: [], notes });
+    assert.deepEqual(ended.map((m) => [m.getChildElements().map((child) => child.name), m.getChildText("body")]), [
+      [["fields", "body"], "a: the newest 5000 stored readings\nb: the newest 5000 stored readings"],
+    ]);
+    const failed = resultMessages("o", "3", { groups: [], failures: [{ nodeId: "c", timestamp: at, message: "EIO" }], notes: notes.slice(0, 1) });
+    assert.deepEqual(failed.map((m) => [m.getChildElements().map((child) => child.name), m.getChildText("body")]), [
+      [["failure"], null],
+      [["done", "body"], "a: the newest 5000 stored readings"],
+    ]);
+  });
+
   it("puts every node's error in one <failure> (slixmpp drops its session at the first)", () => {
     const later = new Date("2025-01-05T10:00:01Z");
     const messages = resultMessages("ops@x/a", "4", {

@@ -152,7 +152,10 @@ function stanzaError(type: "cancel" | "modify" | "wait", condition: string, text
   return xml("error", { type }, xml(condition, { xmlns: NS_STANZAS }), xml("text", { xmlns: NS_STANZAS }, text));
 }
 
-/** The messages that carry a result: data packed at most `fieldsPerMessage` fields each, then one failure, then the end. */
+/**
+ * The messages that carry a result: data packed at most `fieldsPerMessage` fields each, then one failure, then the
+ * end, whose message also holds the notes as text.
+ */
 export function resultMessages(to: string, seqnr: string, result: ReadoutResult, fieldsPerMessage = LIMITS.fieldsPerMessage): Element[] {
   const batches: Element[][] = [];
   let batch: Element[] = [];
@@ -185,6 +188,9 @@ export function resultMessages(to: string, seqnr: string, result: ReadoutResult,
     messages.push(message(xml("failure", { xmlns: NS_SENSORDATA, seqnr }, ...errors)));
     messages.push(message(xml("done", { xmlns: NS_SENSORDATA, seqnr })));
   }
+  // XEP-0323 has no element for a remark that is no failure: the message that ends the readout says it in a body.
+  const notes = result.notes ?? [];
+  if (notes.length > 0) messages.at(-1)?.c("body").t(notes.map((note) => `${note.nodeId}: ${note.message}`).join("\n"));
   return messages;
 }
 

@@ -23,6 +23,10 @@ actuators:
 const ARCHIVE_START = Math.floor((Date.now() - 3_600_000) / 60_000) * 60_000;
 const archive = Array.from({ length: 120 }, (_, i) => ({ timestamp: new Date(ARCHIVE_START + i * 10_000), value: 20 + ((i * 7) % 13) / 4 }));
 
+/** The failing attic's stored readings from before: one more than a readout returns at once, one a second. */
+const ATTIC_START = Math.floor((Date.now() - 7_200_000) / 1000) * 1000;
+const attic = Array.from({ length: 5001 }, (_, i) => new Date(ATTIC_START + i * 1000));
+
 // Servers may reorder attributes: replies are compared by name and attributes, never as strings.
 
 /** An operator's XMPP client that keeps every message it receives. */
@@ -156,6 +160,9 @@ for (const kind of serverKinds) {
       for (const { timestamp, value } of archive) {
         store.append({ sensorId: "archive", timestamp, fields: [{ type: "numeric", name: "temperature", value, unit: "°C", decimals: 2, flags: { momentary: true } }] });
       }
+      for (const timestamp of attic) {
+        store.append({ sensorId: "attic", timestamp, fields: [{ type: "numeric", name: "temperature", value: 18, unit: "°C", decimals: 1, flags: { momentary: true } }] });
+      }
       await store.close();
       agent = AgentProcess.start(file);
       await agent.waitForMessage("online", 30_000);
@@ -228,6 +235,18 @@ for (const kind of serverKinds) {
       const field = stamps[0]?.getChild("numeric");
       assert.equal(field?.attrs.historicalOther, "true");
       assert.equal(field?.attrs.momentary, undefined);
+    });
+
+    it("answers history without a range with the newest readings up to the limit, saying so in the last message", async () => {
+      const seqnr = next();
+      await ops.req({ seqnr, historical: "true" }, xml("node", { nodeId: "attic" }));
+      const got = await ops.finished(seqnr, 30_000);
+      assert.deepEqual([...new Set(got.map((el) => el.name))], ["fields"], "no failure");
+      const stamps = timestamps(got, "attic").map((t) => attr(t, "value"));
+      assert.equal(stamps.length, 5000);
+      assert.deepEqual([stamps[0], stamps.at(-1)], [attic[1]!.toISOString(), attic[5000]!.toISOString()]);
+      const last = ops.messages.find((m) => m.getChild("fields", NS)?.attrs.seqnr === seqnr && m.getChild("fields", NS)?.attrs.done === "true");
+      assert.equal(last?.getChildText("body"), `attic: the newest 5000 stored readings, since ${attic[1]!.toISOString()}; ask with from and to for older ones`);
     });
 
     it("aggregates per minute: average, min and max, stamped with the minute's start", async () => {
