@@ -127,6 +127,11 @@ describe("values a schema-checking client accepts", () => {
     ]);
   });
 
+  it("replaces characters XML cannot carry in a string value, and keeps every other", () => {
+    const value = "a\u0001b\u001Fc\uFFFEd\uD800e\t\n\r 😀 \uFFFD";
+    assert.deepEqual(rendered([{ name: "line", type: "string", value }]), [["string", "a\uFFFDb\uFFFDc\uFFFDd\uFFFDe\t\n\r 😀 \uFFFD", undefined]]);
+  });
+
   it("keeps the same values in readout answers, where every int goes as numeric", () => {
     assert.deepEqual(rendered([{ name: "a", type: "int", value: 2 ** 40 }, { name: "b", type: "int", value: -Infinity, unit: "pulses" }], { portableTypes: true }), [
       ["numeric", "1099511627776", ""],

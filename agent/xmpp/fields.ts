@@ -25,6 +25,17 @@ function xsDouble(value: number, decimals: number): string {
   return value.toFixed(decimals);
 }
 
+/** Characters XML 1.0 does not allow (most C0 controls, U+FFFE, U+FFFF, lone surrogates). */
+const NOT_XML_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
+
+/**
+ * A string as XML can carry it: a device's text may hold a control character, and a stanza with one is not
+ * well-formed, so the server would close the stream over it. Each such character becomes U+FFFD.
+ */
+function xmlString(text: string): string {
+  return text.replace(NOT_XML_CHAR, "\uFFFD");
+}
+
 interface TypedValue {
   element: "numeric" | "int" | "long" | "boolean" | "string";
   value: string;
@@ -48,8 +59,9 @@ function typedValue(field: Field, options: RenderOptions): TypedValue {
       return { element: whole >= -INT_BOUND && whole < INT_BOUND ? "int" : "long", value: BigInt(whole).toString() };
     }
     case "boolean":
+      return { element: "boolean", value: formatFieldValue(field) };
     case "string":
-      return { element: field.type, value: formatFieldValue(field) };
+      return { element: "string", value: xmlString(field.value) };
   }
 }
 
