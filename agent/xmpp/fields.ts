@@ -32,7 +32,7 @@ const NOT_XML_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu
  * A string as XML can carry it: a device's text may hold a control character, and a stanza with one is not
  * well-formed, so the server would close the stream over it. Each such character becomes U+FFFD.
  */
-function xmlString(text: string): string {
+export function xmlString(text: string): string {
   return text.replace(NOT_XML_CHAR, "\uFFFD");
 }
 

@@ -132,6 +132,11 @@ describe("resultMessages", () => {
     assert.equal(resultMessages("o", "1", { groups: [], failures: [] }).map(String).join(""), '<message to="o"><fields xmlns="urn:xmpp:iot:sensordata" seqnr="1" done="true"/></message>');
   });
 
+  it("replaces characters XML cannot carry in an error text (a device's line quoted in it)", () => {
+    const messages = resultMessages("o", "5", { groups: [], failures: [{ nodeId: "uno", timestamp: at, message: 'malformed line: "t\u0001=2" is not key=value' }] });
+    assert.equal(messages[0]?.getChild("failure", NS)?.getChild("error")?.getText(), 'malformed line: "t\uFFFD=2" is not key=value');
+  });
+
   it("says the notes in a body of the message that ends the readout", () => {
     const notes = [
       { nodeId: "a", message: "the newest 5000 stored readings" },

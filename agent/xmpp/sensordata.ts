@@ -8,7 +8,7 @@
 // `<failure>` or a `<fields>`, raises in its handler.
 import { xml, type Element } from "./client.ts";
 import type { Face, FaceConnection } from "./face.ts";
-import { NS_SENSORDATA, nodeElement } from "./fields.ts";
+import { NS_SENSORDATA, nodeElement, xmlString } from "./fields.ts";
 import { READOUT_TYPES, type ReadoutRequest, type ReadoutResult, type ReadoutType } from "../readout.ts";
 import { bareJid } from "../authz.ts";
 import type { OperatorDesk, OperatorSession } from "../operator/desk.ts";
@@ -184,13 +184,14 @@ export function resultMessages(to: string, seqnr: string, result: ReadoutResult,
   );
   if (ended && batches.length === 0) messages.push(message(xml("fields", { xmlns: NS_SENSORDATA, seqnr, done: "true" })));
   if (!ended) {
-    const errors = result.failures.map((failure) => xml("error", { nodeId: failure.nodeId, timestamp: failure.timestamp.toISOString() }, failure.message));
+    // An error text may quote what a device sent, control characters included.
+    const errors = result.failures.map((failure) => xml("error", { nodeId: failure.nodeId, timestamp: failure.timestamp.toISOString() }, xmlString(failure.message)));
     messages.push(message(xml("failure", { xmlns: NS_SENSORDATA, seqnr }, ...errors)));
     messages.push(message(xml("done", { xmlns: NS_SENSORDATA, seqnr })));
   }
   // XEP-0323 has no element for a remark that is no failure: the message that ends the readout says it in a body.
   const notes = result.notes ?? [];
-  if (notes.length > 0) messages.at(-1)?.c("body").t(notes.map((note) => `${note.nodeId}: ${note.message}`).join("\n"));
+  if (notes.length > 0) messages.at(-1)?.c("body").t(xmlString(notes.map((note) => `${note.nodeId}: ${note.message}`).join("\n")));
   return messages;
 }
 
