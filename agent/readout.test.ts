@@ -32,14 +32,15 @@ function setup(options: { states?: SensorState[]; actuators?: ActuatorEntry[]; h
   ];
   const actuators: ActuatorEntry[] = options.actuators ?? [{ id: "pump", driver: "gpio-output", device: relay(true) }];
   const history = options.history ?? [];
-  const ranges: { sensorId: string; from?: Date; to?: Date; limit?: number }[] = [];
+  const ranges: { sensorId: string; from?: Date; to?: Date; limit?: number; newest?: boolean }[] = [];
   const store = {
-    history: (sensorId: string, range: { from?: Date; to?: Date; limit?: number }) => {
+    history: (sensorId: string, range: { from?: Date; to?: Date; limit?: number; newest?: boolean }) => {
       ranges.push({ sensorId, ...range });
       const inside = history.filter(
         (r) => r.sensorId === sensorId && r.timestamp >= (range.from ?? new Date(0)) && r.timestamp < (range.to ?? new Date(8.64e15)),
       );
-      return Promise.resolve(range.limit === undefined ? inside : inside.slice(0, range.limit));
+      if (range.limit === undefined) return Promise.resolve(inside);
+      return Promise.resolve(range.newest ? inside.slice(-range.limit) : inside.slice(0, range.limit));
     },
   };
   return { readout: new Readout({ sampler: { states }, actuators: { all: actuators }, store }, () => NOW), ranges };
@@ -189,13 +190,33 @@ describe("Readout: history", () => {
     assert.deepEqual(onlyMax.groups[0]?.fields.map((f) => f.name), ["temperature, max"]);
   });
 
+  const many = Array.from({ length: MAX_RAW_READINGS + 2 }, (_, i) => stored("cellar", i + 1, new Date(Date.UTC(2025, 0, 1) + i * 1000).toISOString(), [temperature(i)]));
+
   it("refuses a raw range with more readings than it returns at once, naming the way out", async () => {
-    const many = Array.from({ length: MAX_RAW_READINGS + 1 }, (_, i) => stored("cellar", i + 1, new Date(Date.UTC(2025, 0, 1) + i * 1000).toISOString(), [temperature(i)]));
     const { readout } = setup({ history: many });
-    const result = await readout.read(request(["historicalOther"]));
+    const result = await readout.read(request(["historicalOther"], { from: new Date(Date.UTC(2024, 0, 1)), to: NOW }));
     assert.deepEqual(result.failures.map((f) => f.nodeId), ["cellar"]);
     assert.match(result.failures[0]?.message ?? "", /more than 5000 stored readings in the range; narrow from\/to/);
     assert.deepEqual(result.groups.map((g) => g.nodeId), []);
+    assert.equal(result.notes, undefined);
+  });
+
+  it("answers all='true' or history without a range with the newest readings up to the limit, and says so", async () => {
+    const { readout } = setup({ history: many });
+    const asks: ReadoutRequest[] = [
+      request(["historical"], { nodeIds: ["cellar"] }),
+      request(["historicalOther"], { nodeIds: ["cellar"] }),
+      request(["all"], { nodeIds: ["cellar"] }),
+      request(["all"], { nodeIds: ["cellar"], from: new Date(Date.UTC(2024, 0, 1)) }),
+    ];
+    for (const ask of asks) {
+      const result = await readout.read(ask);
+      const stamps = result.groups.filter((g) => g.historical === "historicalOther").map((g) => g.timestamp.getTime());
+      assert.equal(stamps.length, MAX_RAW_READINGS);
+      assert.deepEqual([stamps[0], stamps.at(-1)], [many[2]!.timestamp.getTime(), many.at(-1)!.timestamp.getTime()], "the newest, oldest first");
+      assert.deepEqual(result.failures, []);
+      assert.deepEqual(result.notes, [{ nodeId: "cellar", message: "the newest 5000 stored readings, since 2025-01-01T00:00:02.000Z; ask with from and to for older ones" }]);
+    }
   });
 });
 

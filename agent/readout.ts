@@ -57,18 +57,28 @@ export interface ReadoutFailure {
   pending?: boolean;
 }
 
+/** Something the requester should know about a node's answer that is no failure (a history cut to the newest). */
+export interface ReadoutNote {
+  nodeId: string;
+  message: string;
+}
+
 export interface ReadoutResult {
   groups: ReadoutGroup[];
   failures: ReadoutFailure[];
+  notes?: ReadoutNote[];
 }
 
 export interface ReadoutSources {
   sampler: { readonly states: readonly SensorState[] };
   actuators: { readonly all: readonly ActuatorEntry[] };
-  store: { history(sensorId: string, range: { from?: Date; to?: Date; limit?: number }): Promise<StoredReading[]> };
+  store: { history(sensorId: string, range: { from?: Date; to?: Date; limit?: number; newest?: boolean }): Promise<StoredReading[]> };
 }
 
-/** Most stored readings one node returns as they are; beyond it the client is asked to narrow the range. */
+/**
+ * Most stored readings one node returns as they are. Beyond it a request for everything (`all`, or history without
+ * from and to) gets the newest ones and a note saying so; one with a range is asked to narrow it.
+ */
 export const MAX_RAW_READINGS = 5_000;
 /** Most stored readings one node aggregates per request (a week at one reading per 3 s). */
 export const MAX_AGGREGATED_READINGS = 200_000;
@@ -141,9 +151,18 @@ export class Readout {
   private async historyOf(sensorId: string, request: ReadoutRequest, raw: boolean, periods: Period[], result: ReadoutResult): Promise<void> {
     const range = { from: request.from, to: request.to };
     if (raw) {
-      const readings = await this.sources.store.history(sensorId, { ...range, limit: MAX_RAW_READINGS + 1 });
+      const everything = request.types.has("all") || (request.from === undefined && request.to === undefined);
+      const readings = await this.sources.store.history(sensorId, { ...range, limit: MAX_RAW_READINGS + 1, newest: everything });
       if (readings.length > MAX_RAW_READINGS) {
-        throw new Error(`more than ${MAX_RAW_READINGS} stored readings in the range; narrow from/to or ask for a period (historicalMinute, …)`);
+        if (!everything) {
+          throw new Error(`more than ${MAX_RAW_READINGS} stored readings in the range; narrow from/to or ask for a period (historicalMinute, …)`);
+        }
+        readings.shift();
+        const since = readings[0]?.timestamp.toISOString() ?? "";
+        (result.notes ??= []).push({
+          nodeId: sensorId,
+          message: `the newest ${MAX_RAW_READINGS} stored readings, since ${since}; ask with from and to for older ones`,
+        });
       }
       for (const reading of readings) {
         if (reading.fields.length === 0) continue;

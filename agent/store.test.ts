@@ -62,6 +62,20 @@ describe("Store", () => {
     }
   });
 
+  it("history gives the first `limit` readings in a range, or with `newest` the last, both in sequence order", async () => {
+    const store = await Store.open(newPath(), NO_AUTO_COMMIT);
+    try {
+      for (let n = 0; n < 6; n++) store.append(sample("a", n));
+      store.append(sample("b", 9));
+      const seqs = async (range: Parameters<Store["history"]>[1]) => (await store.history("a", range)).map((r) => r.seq);
+      assert.deepEqual(await seqs({ limit: 3 }), [1, 2, 3]);
+      assert.deepEqual(await seqs({ limit: 3, newest: true }), [4, 5, 6]);
+      assert.deepEqual(await seqs({ newest: true }), [1, 2, 3, 4, 5, 6]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it("continues each sequence after close and reopen, never reusing a number", async () => {
     const path = newPath();
     const first = await Store.open(path, NO_AUTO_COMMIT);

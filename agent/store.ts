@@ -325,14 +325,16 @@ export class Store {
     return rows.map(toReading);
   }
 
-  /** A sensor's stored readings (published or not) with from <= timestamp < to, in sequence order. */
-  async history(sensorId: string, range: { from?: Date; to?: Date; limit?: number } = {}): Promise<StoredReading[]> {
+  /**
+   * A sensor's stored readings (published or not) with from <= timestamp < to, in sequence order: the first `limit`
+   * of them, or with `newest` the last `limit`.
+   */
+  async history(sensorId: string, range: { from?: Date; to?: Date; limit?: number; newest?: boolean } = {}): Promise<StoredReading[]> {
     await this.flush();
+    const inRange = "SELECT id, sensor_id, seq, ts, fields, published_at FROM readings WHERE sensor_id = ? AND ts >= ? AND ts < ?";
+    const sql = range.newest ? `SELECT * FROM (${inRange} ORDER BY seq DESC LIMIT ?) ORDER BY seq` : `${inRange} ORDER BY seq LIMIT ?`;
     const rows = await this.db.exclusive(() =>
-      this.db.all<ReadingRow>(
-        "SELECT id, sensor_id, seq, ts, fields, published_at FROM readings WHERE sensor_id = ? AND ts >= ? AND ts < ? ORDER BY seq LIMIT ?",
-        [sensorId, range.from?.getTime() ?? 0, range.to?.getTime() ?? Number.MAX_SAFE_INTEGER, range.limit ?? -1],
-      ),
+      this.db.all<ReadingRow>(sql, [sensorId, range.from?.getTime() ?? 0, range.to?.getTime() ?? Number.MAX_SAFE_INTEGER, range.limit ?? -1]),
     );
     return rows.map(toReading);
   }

@@ -48,7 +48,7 @@ describe("readingPayload", () => {
   it("renders int, boolean and string fields with their own element names", () => {
     const payload = readingPayload(
       reading([
-        { name: "count", type: "int", value: 42, unit: "pulses" },
+        { name: "count", type: "int", value: 42 },
         { name: "errors", type: "int", value: 3 },
         { name: "open", type: "boolean", value: true, flags: { status: true, momentary: false } },
         { name: "closed", type: "boolean", value: false },
@@ -60,7 +60,7 @@ describe("readingPayload", () => {
     assert.deepEqual(
       timestampEl.children.map((child) => (typeof child === "string" ? child : [child.name, child.attrs])),
       [
-        ["int", { name: "count", value: "42", unit: "pulses", automaticReadout: "true" }],
+        ["int", { name: "count", value: "42", automaticReadout: "true" }],
         ["int", { name: "errors", value: "3", automaticReadout: "true" }],
         ["boolean", { name: "open", value: "true", status: "true", automaticReadout: "true" }],
         ["boolean", { name: "closed", value: "false", automaticReadout: "true" }],
@@ -77,6 +77,66 @@ describe("readingPayload", () => {
       payload.toString(),
       '<fields xmlns="urn:xmpp:iot:sensordata" seqnr="7" done="true"><node nodeId="boiler"><timestamp value="2024-01-15T12:00:00.250Z"/></node></fields>',
     );
+  });
+});
+
+describe("values a schema-checking client accepts", () => {
+  const rendered = (fields: Field[], options: Parameters<typeof nodeElement>[1] = {}) =>
+    (nodeElement(reading(fields), options).getChild("timestamp")?.getChildElements() ?? []).map((el) => [el.name, String(el.attrs.value), el.attrs.unit as string | undefined]);
+
+  it("writes int within xs:int, long beyond it, numeric beyond xs:long", () => {
+    assert.deepEqual(
+      rendered([
+        { name: "a", type: "int", value: 2 ** 31 - 1 },
+        { name: "b", type: "int", value: -(2 ** 31) },
+        { name: "c", type: "int", value: 2 ** 31 },
+        { name: "d", type: "int", value: -(2 ** 31) - 1 },
+        { name: "e", type: "int", value: 2 ** 53 },
+        { name: "f", type: "int", value: -(2 ** 63) },
+        { name: "g", type: "int", value: 2 ** 63 },
+        { name: "h", type: "int", value: 1e21 },
+        { name: "i", type: "int", value: -7.9 },
+      ]),
+      [
+        ["int", "2147483647", undefined],
+        ["int", "-2147483648", undefined],
+        ["long", "2147483648", undefined],
+        ["long", "-2147483649", undefined],
+        ["long", "9007199254740992", undefined],
+        ["long", "-9223372036854775808", undefined],
+        ["numeric", "9223372036854775808", ""],
+        ["numeric", "1e+21", ""],
+        ["int", "-7", undefined],
+      ],
+    );
+  });
+
+  it("gives int no unit: an int with a unit goes as numeric, without decimals", () => {
+    assert.deepEqual(rendered([{ name: "count", type: "int", value: 118, unit: "pulses" }]), [["numeric", "118", "pulses"]]);
+  });
+
+  it("writes non-finite values as xs:double's INF, -INF and NaN", () => {
+    const numeric = (value: number): Field => ({ name: "x", type: "numeric", value, unit: "°C", decimals: 2 });
+    const int = (value: number): Field => ({ name: "n", type: "int", value });
+    assert.deepEqual(rendered([numeric(Infinity), numeric(-Infinity), numeric(NaN), int(Infinity), int(NaN)]), [
+      ["numeric", "INF", "°C"],
+      ["numeric", "-INF", "°C"],
+      ["numeric", "NaN", "°C"],
+      ["numeric", "INF", ""],
+      ["numeric", "NaN", ""],
+    ]);
+  });
+
+  it("replaces characters XML cannot carry in a string value, and keeps every other", () => {
+    const value = "a\u0001b\u001Fc\uFFFEd\uD800e\t\n\r 😀 \uFFFD";
+    assert.deepEqual(rendered([{ name: "line", type: "string", value }]), [["string", "a\uFFFDb\uFFFDc\uFFFDd\uFFFDe\t\n\r 😀 \uFFFD", undefined]]);
+  });
+
+  it("keeps the same values in readout answers, where every int goes as numeric", () => {
+    assert.deepEqual(rendered([{ name: "a", type: "int", value: 2 ** 40 }, { name: "b", type: "int", value: -Infinity, unit: "pulses" }], { portableTypes: true }), [
+      ["numeric", "1099511627776", ""],
+      ["numeric", "-INF", "pulses"],
+    ]);
   });
 });
 

@@ -14,16 +14,66 @@ export interface RenderOptions {
   extraFlag?: string;
 }
 
-/** Element names per field type; `numeric` always carries a unit (the schema requires it, '' when none). */
+/** The range of xs:int; xs:long is the same with 2 ** 63. */
+const INT_BOUND = 2 ** 31;
+const LONG_BOUND = 2 ** 63;
+
+/** An xs:double: JavaScript writes the non-finite values Infinity and NaN, the schema INF, -INF and NaN. */
+function xsDouble(value: number, decimals: number): string {
+  if (Number.isNaN(value)) return "NaN";
+  if (!Number.isFinite(value)) return value > 0 ? "INF" : "-INF";
+  return value.toFixed(decimals);
+}
+
+/** Characters XML 1.0 does not allow (most C0 controls, U+FFFE, U+FFFF, lone surrogates). */
+const NOT_XML_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
+
+/**
+ * A string as XML can carry it: a device's text may hold a control character, and a stanza with one is not
+ * well-formed, so the server would close the stream over it. Each such character becomes U+FFFD.
+ */
+export function xmlString(text: string): string {
+  return text.replace(NOT_XML_CHAR, "\uFFFD");
+}
+
+interface TypedValue {
+  element: "numeric" | "int" | "long" | "boolean" | "string";
+  value: string;
+  unit?: string;
+}
+
+/**
+ * The element and the value as the schema wants them; strict clients (Smack) disconnect on an invalid value.
+ * `int` is an xs:int without a unit: a whole number beyond it goes as `long`, one beyond xs:long or not finite as
+ * `numeric`, and one with a unit as `numeric` too, the only element that carries a unit.
+ */
+function typedValue(field: Field, options: RenderOptions): TypedValue {
+  switch (field.type) {
+    case "numeric":
+      return { element: "numeric", value: xsDouble(field.value, field.decimals), unit: field.unit };
+    case "int": {
+      const whole = Math.trunc(field.value);
+      const fitsLong = whole >= -LONG_BOUND && whole < LONG_BOUND;
+      if (options.portableTypes || field.unit !== undefined || !fitsLong) return { element: "numeric", value: xsDouble(whole, 0), unit: field.unit ?? "" };
+      // BigInt writes every digit; String writes 2 ** 63 as 9223372036854776000, which is no xs:long.
+      return { element: whole >= -INT_BOUND && whole < INT_BOUND ? "int" : "long", value: BigInt(whole).toString() };
+    }
+    case "boolean":
+      return { element: "boolean", value: formatFieldValue(field) };
+    case "string":
+      return { element: "string", value: xmlString(field.value) };
+  }
+}
+
+/** One field element; `numeric` always carries a unit (the schema requires it, '' when none). */
 function fieldElement(field: Field, options: RenderOptions): Element {
-  const attrs: Record<string, string> = { name: field.name, value: formatFieldValue(field) };
-  const type = field.type === "int" && options.portableTypes ? "numeric" : field.type;
-  if (field.type === "numeric") attrs.unit = field.unit;
-  if (field.type === "int" && (field.unit !== undefined || type === "numeric")) attrs.unit = field.unit ?? "";
+  const { element, value, unit } = typedValue(field, options);
+  const attrs: Record<string, string> = { name: field.name, value };
+  if (unit !== undefined) attrs.unit = unit;
   for (const [flag, on] of Object.entries(field.flags ?? {})) if (on) attrs[flag] = "true";
   if (options.extraFlag) attrs[options.extraFlag] = "true";
   attrs.automaticReadout = "true";
-  return xml(type, attrs);
+  return xml(element, attrs);
 }
 
 /** `<node nodeId><timestamp value>fields…</timestamp></node>` for one reading. */

@@ -52,7 +52,6 @@ describe("parseRequest", () => {
       [req({ seqnr: "1", to: "2025-02-30T00:00:00Z" }), /^to must be an xs:dateTime/],
       [req({ seqnr: "1", when: "2025-01-01T25:00:00Z" }), /^when must be an xs:dateTime/],
       [req({ seqnr: "1", from: "2025-01-02T00:00:00Z", to: "2025-01-01T00:00:00Z" }), /^from is after to$/],
-      [req({ seqnr: "1", colour: "red" }), /^unknown attribute colour on <req>$/],
       [req({ seqnr: "1" }, xml("sensor", { xmlns: NS })), /^unknown element <sensor> in <req>$/],
       [req({ seqnr: "1" }, xml("node", { xmlns: "urn:other", nodeId: "a" })), /^unknown element <node> in <req>$/],
       [req({ seqnr: "1" }, xml("node", { xmlns: NS })), /^<node> needs a non-empty nodeId$/],
@@ -66,6 +65,16 @@ describe("parseRequest", () => {
     ];
     for (const [element, expected] of cases) assert.match(refusal(element), expected, element.toString().slice(0, 120));
     assert.deepEqual(parseRequest(req({ seqnr: "1" }, "\n  ", node("a"), "\r\n\t")).request.nodeIds, ["a"], "indentation is no text");
+  });
+
+  it("ignores attributes of <req> it does not know, and still checks the ones it does", () => {
+    const unknown = { "xml:lang": "en", "xmlns:ext": "urn:example:ext", "ext:hint": "x", colour: "red", seqNr: "no", sessionToken: "t".repeat(1000) };
+    const parsed = parseRequest(req({ seqnr: "3", momentary: "true", ...unknown }, node("boiler")));
+    assert.equal(parsed.seqnr, "3");
+    assert.deepEqual([...parsed.request.types], ["momentary"]);
+    assert.deepEqual(parsed.request.nodeIds, ["boiler"]);
+    assert.match(refusal(req({ seqnr: "x", ...unknown })), /^seqnr must be an xs:int, got "x"$/);
+    assert.match(refusal(req({ seqnr: "3", momentary: "maybe", ...unknown })), /^momentary must be true or false/);
   });
 
   it("reads xs:dateTime with fractions and zones, and one without a zone as UTC", () => {
@@ -121,6 +130,47 @@ describe("resultMessages", () => {
     assert.equal(fieldsOf(messages[0]!)?.attrs.done, undefined);
     assert.equal(messages[1]?.getChild("failure", NS)?.toString(), '<failure xmlns="urn:xmpp:iot:sensordata" seqnr="9"><error nodeId="b" timestamp="2025-01-05T10:00:00.000Z">bus error</error></failure>');
     assert.equal(resultMessages("o", "1", { groups: [], failures: [] }).map(String).join(""), '<message to="o"><fields xmlns="urn:xmpp:iot:sensordata" seqnr="1" done="true"/></message>');
+  });
+
+  it("replaces characters XML cannot carry in an error text (a device's line quoted in it)", () => {
+    const messages = resultMessages("o", "5", { groups: [], failures: [{ nodeId: "uno", timestamp: at, message: 'malformed line: "t\u0001=2" is not key=value' }] });
+    assert.equal(messages[0]?.getChild("failure", NS)?.getChild("error")?.getText(), 'malformed line: "t\uFFFD=2" is not key=value');
+  });
+
+  it("says the notes in a body of the message that ends the readout", () => {
+    const notes = [
+      { nodeId: "a", message: "the newest 5000 stored readings" },
+      { nodeId: "b", message: "the newest 5000 stored readings" },
+    ];
+    const ended = resultMessages("o", "2", { groups: [{ nodeId: "a", timestamp: at, fields: [numeric("t", 1)] }], failures: [], notes });
+    assert.deepEqual(ended.map((m) => [m.getChildElements().map((child) => child.name), m.getChildText("body")]), [
+      [["fields", "body"], "a: the newest 5000 stored readings\nb: the newest 5000 stored readings"],
+    ]);
+    const failed = resultMessages("o", "3", { groups: [], failures: [{ nodeId: "c", timestamp: at, message: "EIO" }], notes: notes.slice(0, 1) });
+    assert.deepEqual(failed.map((m) => [m.getChildElements().map((child) => child.name), m.getChildText("body")]), [
+      [["failure"], null],
+      [["done", "body"], "a: the newest 5000 stored readings"],
+    ]);
+  });
+
+  it("puts every node's error in one <failure> (slixmpp drops its session at the first)", () => {
+    const later = new Date("2025-01-05T10:00:01Z");
+    const messages = resultMessages("ops@x/a", "4", {
+      groups: [],
+      failures: [
+        { nodeId: "attic", timestamp: at, message: "I2C EIO" },
+        { nodeId: "archive", timestamp: later, message: "unplugged" },
+        { nodeId: "pump", timestamp: later, message: "actuator not available" },
+      ],
+    });
+    assert.deepEqual(messages.map((m) => m.getChildElements()[0]?.name), ["failure", "done"]);
+    assert.equal(
+      messages[0]?.getChild("failure", NS)?.toString(),
+      '<failure xmlns="urn:xmpp:iot:sensordata" seqnr="4">' +
+        '<error nodeId="attic" timestamp="2025-01-05T10:00:00.000Z">I2C EIO</error>' +
+        '<error nodeId="archive" timestamp="2025-01-05T10:00:01.000Z">unplugged</error>' +
+        '<error nodeId="pump" timestamp="2025-01-05T10:00:01.000Z">actuator not available</error></failure>',
+    );
   });
 });
 

@@ -1,13 +1,14 @@
 // XEP-0323 readout face: `<req>` and `<cancel>` iq gets in, `<accepted>` in the iq result, the data in messages.
 // It validates and translates; what to read is agent/readout's business, who may read the operator desk's.
 //
-// Message order (docs/protocols.md, Readout): the data's `<fields>` first, then `<failure>`s, and the
-// readout's end marked once. Without failures the last `<fields>` carries done='true' (the only end slixmpp
-// 1.8 and Smack recognise); with failures the end is a `<done/>` message after them, because slixmpp drops
-// its session at the first `<failure>` and a `<fields>` after it would hit a deleted session.
+// Message order (docs/protocols.md, Readout): the data's `<fields>` first, then one `<failure>` holding every
+// node's error, and the readout's end marked once. Without failures the last `<fields>` carries done='true' (the
+// only end slixmpp 1.8 and Smack recognise); with failures the end is a `<done/>` message after them. slixmpp
+// drops its session at the first `<failure>`: any sensordata message after it for the same seqnr, a second
+// `<failure>` or a `<fields>`, raises in its handler.
 import { xml, type Element } from "./client.ts";
 import type { Face, FaceConnection } from "./face.ts";
-import { NS_SENSORDATA, nodeElement } from "./fields.ts";
+import { NS_SENSORDATA, nodeElement, xmlString } from "./fields.ts";
 import { READOUT_TYPES, type ReadoutRequest, type ReadoutResult, type ReadoutType } from "../readout.ts";
 import { bareJid } from "../authz.ts";
 import type { OperatorDesk, OperatorSession } from "../operator/desk.ts";
@@ -26,8 +27,11 @@ export const LIMITS = {
   fieldsPerMessage: 50,
 };
 
-const TOKEN_ATTRIBUTES = ["serviceToken", "deviceToken", "userToken"];
-const REQ_ATTRIBUTES = new Set<string>(["xmlns", "seqnr", "from", "to", "when", ...READOUT_TYPES, ...TOKEN_ATTRIBUTES]);
+/**
+ * The `<req>` attributes we read and bound. Any other (`xml:lang`, `xmlns:*` declarations, the XEP-0324 tokens,
+ * a later version's additions) is ignored: XEP-0323 makes the whole request a hint, and clients add such attributes.
+ */
+const BOUNDED_REQ_ATTRIBUTES = ["seqnr", "from", "to", "when", ...READOUT_TYPES];
 const NODE_ATTRIBUTES = new Set(["nodeId", "sourceId", "cacheType"]);
 
 export interface ParsedRequest {
@@ -40,9 +44,9 @@ export class RequestError extends Error {}
 
 /** Validates a `<req>` completely; throws RequestError saying what is wrong. */
 export function parseRequest(req: Element): ParsedRequest {
-  for (const [name, value] of Object.entries(req.attrs)) {
-    if (!REQ_ATTRIBUTES.has(name)) throw new RequestError(`unknown attribute ${name} on <req>`);
-    if (typeof value === "string" && value.length > LIMITS.valueLength && !TOKEN_ATTRIBUTES.includes(name)) {
+  for (const name of BOUNDED_REQ_ATTRIBUTES) {
+    const value = req.attrs[name] as string | undefined;
+    if (value !== undefined && value.length > LIMITS.valueLength) {
       throw new RequestError(`attribute ${name} is longer than ${LIMITS.valueLength} characters`);
     }
   }
@@ -148,7 +152,10 @@ function stanzaError(type: "cancel" | "modify" | "wait", condition: string, text
   return xml("error", { type }, xml(condition, { xmlns: NS_STANZAS }), xml("text", { xmlns: NS_STANZAS }, text));
 }
 
-/** The messages that carry a result: data packed at most `fieldsPerMessage` fields each, then failures, then the end. */
+/**
+ * The messages that carry a result: data packed at most `fieldsPerMessage` fields each, then one failure, then the
+ * end, whose message also holds the notes as text.
+ */
 export function resultMessages(to: string, seqnr: string, result: ReadoutResult, fieldsPerMessage = LIMITS.fieldsPerMessage): Element[] {
   const batches: Element[][] = [];
   let batch: Element[] = [];
@@ -176,14 +183,15 @@ export function resultMessages(to: string, seqnr: string, result: ReadoutResult,
     message(xml("fields", { xmlns: NS_SENSORDATA, seqnr, ...(ended && index === batches.length - 1 ? { done: "true" } : {}) }, ...nodes)),
   );
   if (ended && batches.length === 0) messages.push(message(xml("fields", { xmlns: NS_SENSORDATA, seqnr, done: "true" })));
-  for (const failure of result.failures) {
-    messages.push(
-      message(
-        xml("failure", { xmlns: NS_SENSORDATA, seqnr }, xml("error", { nodeId: failure.nodeId, timestamp: failure.timestamp.toISOString() }, failure.message)),
-      ),
-    );
+  if (!ended) {
+    // An error text may quote what a device sent, control characters included.
+    const errors = result.failures.map((failure) => xml("error", { nodeId: failure.nodeId, timestamp: failure.timestamp.toISOString() }, xmlString(failure.message)));
+    messages.push(message(xml("failure", { xmlns: NS_SENSORDATA, seqnr }, ...errors)));
+    messages.push(message(xml("done", { xmlns: NS_SENSORDATA, seqnr })));
   }
-  if (!ended) messages.push(message(xml("done", { xmlns: NS_SENSORDATA, seqnr })));
+  // XEP-0323 has no element for a remark that is no failure: the message that ends the readout says it in a body.
+  const notes = result.notes ?? [];
+  if (notes.length > 0) messages.at(-1)?.c("body").t(xmlString(notes.map((note) => `${note.nodeId}: ${note.message}`).join("\n")));
   return messages;
 }
 

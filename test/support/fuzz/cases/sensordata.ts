@@ -107,7 +107,9 @@ export const readoutFace: Face = {
         attrs.when = r.pick([new Date(Date.now() + r.int(25, 10_000) * 3_600_000).toISOString(), "9999-12-31T23:59:59Z"]);
         break;
       case "attribute-unknown":
-        attrs[r.pick(ATTRIBUTE_NAMES)] = oddString(r);
+        // Ignored: XEP-0323 makes the request a hint, and clients add xml:lang, namespace declarations, tokens.
+        Object.assign(attrs, r.pick([{ [r.pick(ATTRIBUTE_NAMES)]: oddString(r) }, { "xml:lang": r.pick(["en", "de-CH"]) }, { "xmlns:fuzz": "urn:fuzz:ext", "fuzz:hint": oddString(r) }]));
+        expect = OK_OR_BUSY;
         break;
       case "attribute-oversized":
         attrs[r.pick(["seqnr", "from", "momentary"])] = longString(r, 257, 20_000);
