@@ -137,19 +137,19 @@ describe("resultMessages", () => {
     assert.equal(messages[0]?.getChild("failure", NS)?.getChild("error")?.getText(), 'malformed line: "t\uFFFD=2" is not key=value');
   });
 
-  it("says the notes in a body of the message that ends the readout", () => {
+  it("says the notes in a body of the message that ends the readout, hinted not to be stored", () => {
     const notes = [
       { nodeId: "a", message: "the newest 5000 stored readings" },
       { nodeId: "b", message: "the newest 5000 stored readings" },
     ];
     const ended = resultMessages("o", "2", { groups: [{ nodeId: "a", timestamp: at, fields: [numeric("t", 1)] }], failures: [], notes });
     assert.deepEqual(ended.map((m) => [m.getChildElements().map((child) => child.name), m.getChildText("body")]), [
-      [["fields", "body"], "a: the newest 5000 stored readings\nb: the newest 5000 stored readings"],
+      [["fields", "body", "no-store"], "a: the newest 5000 stored readings\nb: the newest 5000 stored readings"],
     ]);
     const failed = resultMessages("o", "3", { groups: [], failures: [{ nodeId: "c", timestamp: at, message: "EIO" }], notes: notes.slice(0, 1) });
     assert.deepEqual(failed.map((m) => [m.getChildElements().map((child) => child.name), m.getChildText("body")]), [
       [["failure"], null],
-      [["done", "body"], "a: the newest 5000 stored readings"],
+      [["done", "body", "no-store"], "a: the newest 5000 stored readings"],
     ]);
   });
 

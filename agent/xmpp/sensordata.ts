@@ -148,6 +148,8 @@ function optionalDateTime(req: Element, name: string): Date | undefined {
   return date;
 }
 
+const NS_HINTS = "urn:xmpp:hints";
+
 function stanzaError(type: "cancel" | "modify" | "wait", condition: string, text: string): Element {
   return xml("error", { type }, xml(condition, { xmlns: NS_STANZAS }), xml("text", { xmlns: NS_STANZAS }, text));
 }
@@ -190,8 +192,13 @@ export function resultMessages(to: string, seqnr: string, result: ReadoutResult,
     messages.push(message(xml("done", { xmlns: NS_SENSORDATA, seqnr })));
   }
   // XEP-0323 has no element for a remark that is no failure: the message that ends the readout says it in a body.
+  // A body makes a message worth storing offline and archiving; a readout's answer is not (XEP-0334 hint).
   const notes = result.notes ?? [];
-  if (notes.length > 0) messages.at(-1)?.c("body").t(xmlString(notes.map((note) => `${note.nodeId}: ${note.message}`).join("\n")));
+  const last = messages.at(-1);
+  if (notes.length > 0 && last) {
+    last.c("body").t(xmlString(notes.map((note) => `${note.nodeId}: ${note.message}`).join("\n"))).up();
+    last.c("no-store", { xmlns: NS_HINTS });
+  }
   return messages;
 }
 
