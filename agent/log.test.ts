@@ -50,7 +50,7 @@ describe("createLogger", () => {
   });
 
   it("writes one parseable JSON object per line in json mode, leaving out undefined fields", () => {
-    const { log, lines } = capture({ level: "info", json: true, journald: true });
+    const { log, lines } = capture({ level: "info", json: true, journald: false });
     log.info("published", { sensor: "boiler", seq: 7, retained: true, skipped: undefined });
     log.error("failed", { error: "a \"quoted\"\nmultiline text" });
     assert.equal(lines.length, 2);
@@ -69,6 +69,21 @@ describe("createLogger", () => {
     assert.equal(second.level, "error");
     assert.equal(second.error, "a \"quoted\"\nmultiline text");
     assert.ok(!(lines[1] ?? "").includes("\n"), "one line");
+  });
+
+  it("keeps the syslog priority in front of JSON lines under journald, which strips it", () => {
+    const { log, lines } = capture({ level: "debug", json: true, journald: true });
+    log.debug("d");
+    log.info("i");
+    log.warn("w", { sensor: "boiler" });
+    log.error("e");
+    assert.deepEqual(
+      lines.map((line) => line.slice(0, 3)),
+      ["<7>", "<6>", "<4>", "<3>"],
+    );
+    const warning = JSON.parse(lines[2]?.slice(3) ?? "") as Record<string, unknown>;
+    assert.equal(warning.message, "w");
+    assert.equal(warning.sensor, "boiler");
   });
 
   it("drops messages below the configured level", () => {

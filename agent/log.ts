@@ -1,5 +1,5 @@
 // Logging to stderr: one line per event, with syslog priority prefixes under journald (JOURNAL_STREAM)
-// and JSON lines on request. Callers pass facts as fields; secrets are never passed.
+// and JSON lines on request (prefixed too, so `journalctl -p warning` works in either format). Callers pass facts as fields; secrets are never passed.
 export type Level = "debug" | "info" | "warn" | "error";
 const RANK: Record<Level, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 const SYSLOG_PRIORITY: Record<Level, number> = { debug: 7, info: 6, warn: 4, error: 3 };
@@ -32,14 +32,16 @@ export function createLogger(initial: LoggerOptions): AgentLogger {
   const emit = (level: Level, message: string, fields: LogFields = {}) => {
     if (RANK[level] < RANK[options.level]) return;
     const defined = Object.entries(fields).filter(([, v]) => v !== undefined);
+    // journald reads the priority from a "<N>" prefix and strips it, whatever the line's format.
+    const priority = journald ? `<${SYSLOG_PRIORITY[level]}>` : "";
     if (options.json) {
-      write(JSON.stringify({ time: new Date().toISOString(), level, message, ...Object.fromEntries(defined) }));
+      write(`${priority}${JSON.stringify({ time: new Date().toISOString(), level, message, ...Object.fromEntries(defined) })}`);
       return;
     }
     const details = defined.map(([k, v]) => `${k}=${typeof v === "string" && /\s/.test(v) ? JSON.stringify(v) : String(v)}`).join(" ");
     const text = details ? `${message} ${details}` : message;
     // journald adds its own timestamp; a terminal gets one.
-    write(journald ? `<${SYSLOG_PRIORITY[level]}>${text}` : `${new Date().toISOString()} ${level.padEnd(5)} ${text}`);
+    write(journald ? `${priority}${text}` : `${new Date().toISOString()} ${level.padEnd(5)} ${text}`);
   };
   return {
     debug: (m, f) => emit("debug", m, f),
