@@ -7,6 +7,7 @@ import { startAgent, type Agent } from "./main.ts";
 import { connectSystemd, type SystemdNotifier } from "./sd-notify.ts";
 import { openForStatus, type StoreStatus } from "./store.ts";
 import { storedHealth } from "./health.ts";
+import { version } from "./version.ts";
 import { formatFieldValue } from "../lib/model.ts";
 import { age } from "../lib/text.ts";
 import { sensorDrivers } from "../drivers/registry.ts";
@@ -138,6 +139,7 @@ export async function main(argv: string[]): Promise<void> {
   const program = new Command()
     .name("xedge")
     .description("IoT edge agent: reads sensors and publishes every reading to XMPP pubsub")
+    .version(version, "-V, --version", "print the version and exit")
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
   program.command("run").description("run the agent in the foreground").requiredOption("-c, --config <file>", "config file").action((o: { config: string }) => run(o.config));

@@ -1,7 +1,7 @@
 // The CLI as users run it (the bundle): bad configs give one line per problem and exit 2; status reads the store.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "../support/agent.ts";
@@ -83,6 +83,15 @@ describe("xedge check", () => {
     const result = await runCli(["check", "--config", join(dir, "absent.yaml")]);
     assert.equal(result.code, 2);
     assert.match(result.stderr, /cannot read .*absent\.yaml: ENOENT/);
+  });
+
+  it("prints its version with --version and -V, exit 0", async () => {
+    const expected = (JSON.parse(readFileSync(join(import.meta.dirname, "../../package.json"), "utf8")) as { version: string }).version;
+    for (const flag of ["--version", "-V"]) {
+      const result = await runCli([flag]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout, `${expected}\n`);
+    }
   });
 
   it("exits 2 on an unknown command", async () => {

@@ -103,6 +103,12 @@ describe(`release tarball for ${ARCH}`, () => {
     assert.equal(loaded.at(-1)?.result, "getpid() through libc is this pid");
   });
 
+  it("bin/xedge --version prints the release's version", async () => {
+    const printed = await runCommand(xedge(), ["--version"]);
+    assert.equal(printed.code, 0, printed.stderr);
+    assert.equal(printed.stdout, `${VERSION}\n`);
+  });
+
   it("bin/xedge check accepts the example config as shipped (with its password file)", async () => {
     const checked = await runCommand(xedge(), ["check", "--config", exampleConfig(release)]);
     assert.equal(checked.code, 0, checked.stderr);
