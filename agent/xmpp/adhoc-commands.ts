@@ -6,7 +6,7 @@
 // ranges, the form XEP-0325 getForm gives (complete). A value Control refuses as malformed re-shows that form
 // with the error; anything else ends the command with an error note.
 import { xml, type Element } from "./client.ts";
-import { formElement } from "./control.ts";
+import { formElement, formParameters } from "./control.ts";
 import type { Role } from "../authz.ts";
 import type { OperatorSession } from "../operator/desk.ts";
 import { formatFieldValue, type Field } from "../../lib/model.ts";
@@ -17,8 +17,6 @@ import { span, sparkline } from "../../lib/text.ts";
 
 export const NS_COMMANDS = "http://jabber.org/protocol/commands";
 export const NS_DATA = "jabber:x:data";
-/** Form fields that carry no control parameter. */
-const NOT_PARAMETERS = new Set(["FORM_TYPE", "xdd session"]);
 
 export type Action = "execute" | "next" | "prev" | "complete" | "cancel";
 /** The actions that move a session along; cancel and execute are not steps of their own. */
@@ -216,9 +214,7 @@ const set: AdhocCommand = {
       return parametersForm(context);
     }
     if (step === "prev") return chooseActuator(context);
-    const parameters = [...values.entries()]
-      .filter(([name, value]) => !NOT_PARAMETERS.has(name) && value.length > 0)
-      .map(([name, [value = ""]]) => ({ name, value }));
+    const parameters = formParameters(values);
     if (parameters.length === 0) return parametersForm(context, "Fill in at least one parameter.");
     const result = await operator.control.set({ nodeIds: [session.actuator ?? ""], values: parameters }, "adhoc");
     if (result.ok) {

@@ -84,19 +84,26 @@ export function registerControl(connection: ControlConnection, { desk, log }: Co
   return STATELESS;
 }
 
+/**
+ * The parameters a submitted control form sets (a XEP-0325 `<set>` or the ad-hoc `set` command): every field but
+ * the hidden ones, with its first value. A field without a value leaves its parameter as it is (an empty
+ * `<value/>` is a value).
+ */
+export function formParameters(fields: Iterable<readonly [name: string, values: readonly string[]]>): ControlValue[] {
+  const parameters: ControlValue[] = [];
+  for (const [name, [value]] of fields) {
+    if (!FORM_HIDDEN.has(name) && value !== undefined) parameters.push({ name, value });
+  }
+  return parameters;
+}
+
 /** The request in a `<set>`: its nodes, and typed parameters or a submitted form, in document order. */
 export function parseSet(set: Element): ControlRequest {
   const values: ControlValue[] = [];
   for (const child of set.getChildElements()) {
     if (child.name === "node") continue;
     if (child.is("x", NS_DATA)) {
-      for (const field of child.getChildren("field")) {
-        const name = String(field.attrs.var ?? "");
-        const value = field.getChildText("value");
-        // A field submitted without a value leaves its parameter as it is (an empty <value/> is a value).
-        if (FORM_HIDDEN.has(name) || value === null) continue;
-        values.push({ name, value });
-      }
+      values.push(...formParameters(child.getChildren("field").map((field) => [String(field.attrs.var ?? ""), field.getChildren("value").map((value) => value.text())])));
       continue;
     }
     // Unknown element names pass through as types, so control refuses them with a message naming them.
