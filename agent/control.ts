@@ -254,6 +254,11 @@ export class Control {
     return entry;
   }
 
+  /** The parameters an actuator declares, without reading its device: their names and types, not their values. */
+  parametersOf(nodeId: string): readonly ParameterSpec[] {
+    return this.deps.actuators.get(nodeId)?.device?.parameters ?? [];
+  }
+
   /** The settable parameters of the selected actuators, with their current values. */
   async getForm(requester: string, nodeIds: string[] = []): Promise<FormResult> {
     if (!this.deps.authz.canRead(requester)) return { ok: false, kind: "forbidden", text: "not an operator of this gateway" };

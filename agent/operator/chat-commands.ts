@@ -151,12 +151,11 @@ export class ChatCommands {
 }
 
 /** People type "on" and "off" to a switch: for a boolean parameter they mean true and false. */
-async function spoken(session: OperatorSession, id: string, parameter: string, value: string): Promise<string> {
+function spoken(session: OperatorSession, id: string, parameter: string, value: string): string {
   const words: Record<string, string> = { on: "true", off: "false", yes: "true", no: "false" };
   const word = words[value.toLowerCase()];
   if (word === undefined) return value;
-  const form = await session.control.getForm([id]);
-  const spec = form.ok ? form.parameters.find((known) => known.spec.name === parameter)?.spec : undefined;
+  const spec = session.parametersOf(id).find((known) => known.name === parameter);
   return spec?.type === "boolean" ? word : value;
 }
 
@@ -170,14 +169,13 @@ async function read(session: OperatorSession, wanted: string | undefined, format
 async function set(session: OperatorSession, wanted: string, parameter: string, value: string): Promise<string> {
   const id = resolve(session, wanted);
   if (id === undefined) return unknownId(session, wanted);
-  const result = await session.control.set({ nodeIds: [id], values: [{ name: parameter, value: await spoken(session, id, parameter, value) }] }, "chat");
+  const result = await session.control.set({ nodeIds: [id], values: [{ name: parameter, value: spoken(session, id, parameter, value) }] }, "chat");
   if (result.ok) return `Done: ${result.applied.map((applied) => `${applied.nodeId} ${applied.name} = ${String(applied.value)}`).join(", ")}.`;
   switch (result.kind) {
     case "forbidden":
       return "Sorry, setting values needs the control role; your account may only read.";
     case "item-not-found": {
-      const form = await session.control.getForm([id]);
-      const names = form.ok ? form.parameters.map((known) => known.spec.name) : [];
+      const names = session.parametersOf(id).map((known) => known.name);
       return `Not applied: ${result.text}.${names.length > 0 ? ` Parameters of ${id}: ${names.join(", ")}.` : ""}`;
     }
     default:

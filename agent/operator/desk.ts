@@ -5,6 +5,7 @@
 // is refused and audited there like any other.
 import type { Authz, Role } from "../authz.ts";
 import type { Control, ControlRequest, ControlResult, FormResult } from "../control.ts";
+import type { ParameterSpec } from "../../drivers/driver.ts";
 import type { Readout, ReadoutRequest, ReadoutResult } from "../readout.ts";
 import { snapshotOf, type HealthSnapshot, type HealthSources } from "../health.ts";
 import { historySummary, type HistorySummary } from "./history.ts";
@@ -28,6 +29,8 @@ export interface OperatorSession {
   status(): HealthSnapshot;
   /** The numeric values of `nodeId` over the `durationMs` before `now`. */
   history(nodeId: string, durationMs: number, now: Date): Promise<HistorySummary>;
+  /** What an actuator lets operators set (names and types), read from its declaration, not its device. */
+  parametersOf(nodeId: string): readonly ParameterSpec[];
   readonly control: ControlCounter;
 }
 
@@ -41,7 +44,7 @@ export interface Refusal {
 export interface DeskDeps {
   authz: Pick<Authz, "roleOf">;
   readout: Pick<Readout, "nodeIds" | "unknownNodes" | "read">;
-  control: Pick<Control, "set" | "getForm">;
+  control: Pick<Control, "set" | "getForm" | "parametersOf">;
   health: HealthSources;
 }
 
@@ -68,6 +71,7 @@ export class OperatorDesk {
       read: (request) => readout.read(request),
       status: () => snapshotOf(health),
       history: (nodeId, durationMs, now) => historySummary(readout, nodeId, durationMs, now),
+      parametersOf: (nodeId) => control.parametersOf(nodeId),
       control: counter,
     };
   }

@@ -19,7 +19,7 @@ function setup() {
       desk: new OperatorDesk({
         authz: { roleOf: () => "control" },
         readout: { nodeIds: ["boiler"], unknownNodes: () => [], read: () => Promise.resolve({ groups: [], failures: [] }) },
-        control: { set: () => Promise.reject(new Error("unused")), getForm: () => Promise.reject(new Error("unused")) },
+        control: { set: () => Promise.reject(new Error("unused")), getForm: () => Promise.reject(new Error("unused")), parametersOf: () => [] },
         health: { sensors: () => [], buffered: () => 0, dropped: () => 0, lastPublished: () => undefined, online: () => true, startedAt: new Date(clock) },
       }),
       log: quiet,
@@ -69,6 +69,7 @@ describe("ad-hoc actions", () => {
           authz: { roleOf: () => "control" },
           readout: { nodeIds: ["boiler", "pump"], unknownNodes: () => [], read: () => Promise.resolve({ groups: [], failures: [] }) },
           control: {
+            parametersOf: () => [],
             getForm: () => Promise.resolve({ ok: true, nodeIds: ["pump"], parameters: [{ spec: { name: "state", type: "boolean" }, nodeIds: ["pump"], value: "false", notSame: false }] }),
             set: (_requester, request) => {
               applied.push(request.values.map((item) => `${item.name}=${item.value}`).join(" "));
@@ -140,7 +141,7 @@ describe("ad-hoc authorization", () => {
         desk: new OperatorDesk({
           authz: { roleOf: (jid) => roles[jid.split("/")[0] ?? ""] },
           readout: { nodeIds: ["boiler"], unknownNodes: () => [], read: () => Promise.resolve({ groups: [], failures: [] }) },
-          control: { set: () => Promise.reject(new Error("unused")), getForm: () => Promise.reject(new Error("unused")) },
+          control: { set: () => Promise.reject(new Error("unused")), getForm: () => Promise.reject(new Error("unused")), parametersOf: () => [] },
           health: { sensors: () => [], buffered: () => 0, dropped: () => 0, lastPublished: () => undefined, online: () => true, startedAt: new Date() },
         }),
         log: quiet,
