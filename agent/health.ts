@@ -147,8 +147,17 @@ export class HealthMonitor {
   }
 
   current(): Health {
-    this.track();
-    return assessHealth({ ...snapshotOf(this.sources), stalledSince: this.stalledSince }, this.now(), this.thresholds);
+    const buffered = this.sources.buffered();
+    const lastPublished = this.sources.lastPublished();
+    this.track(buffered, lastPublished);
+    const facts: HealthFacts = {
+      sensors: this.sources.sensors(),
+      buffered,
+      dropped: this.sources.dropped(),
+      ...(lastPublished ? { lastPublished } : {}),
+      ...(this.stalledSince ? { stalledSince: this.stalledSince } : {}),
+    };
+    return assessHealth(facts, this.now(), this.thresholds);
   }
 
   /** Looks now (the timer does this every `checkEveryMs`). */
@@ -164,9 +173,7 @@ export class HealthMonitor {
   }
 
   /** The outbox stalls when it is not empty and has neither shrunk nor seen a publish since it was last looked at. */
-  private track(): void {
-    const buffered = this.sources.buffered();
-    const published = this.sources.lastPublished();
+  private track(buffered: number, published: Date | undefined): void {
     const progressed = buffered < this.lastBuffered || published?.getTime() !== this.lastPublished?.getTime();
     if (buffered === 0 || progressed) this.stalledSince = undefined;
     else this.stalledSince ??= this.now();
