@@ -5,19 +5,22 @@ import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, posix, relative, resolve } from "node:path";
 import ts from "typescript";
 
-/** Where a file lives in the house. The first entry whose pattern matches a repository path wins. */
+/**
+ * Where a file lives in the house. The first entry whose pattern matches a repository path wins; a folder itself
+ * (an import of "../lib") belongs to its layer too, so such an arrow is checked like any other.
+ */
 const LAYERS = [
-  { layer: "lib", pattern: /^lib\// },
-  { layer: "drivers/real", pattern: /^drivers\/real\// },
-  { layer: "drivers", pattern: /^drivers\// },
-  { layer: "firmware-sim", pattern: /^firmware-sim\// },
-  { layer: "agent/xmpp", pattern: /^agent\/xmpp\// },
+  { layer: "lib", pattern: /^lib(\/|$)/ },
+  { layer: "drivers/real", pattern: /^drivers\/real(\/|$)/ },
+  { layer: "drivers", pattern: /^drivers(\/|$)/ },
+  { layer: "firmware-sim", pattern: /^firmware-sim(\/|$)/ },
+  { layer: "agent/xmpp", pattern: /^agent\/xmpp(\/|$)/ },
   { layer: "composition root", pattern: /^agent\/(main|cli|entry)\.ts$/ },
   { layer: "hardware table", pattern: /^agent\/hardware[^/]*\.ts$/ },
-  { layer: "agent core", pattern: /^agent\// },
-  { layer: "test", pattern: /^test\// },
-  { layer: "bench", pattern: /^bench\// },
-  { layer: "scripts", pattern: /^scripts\// },
+  { layer: "agent core", pattern: /^agent(\/|$)/ },
+  { layer: "test", pattern: /^test(\/|$)/ },
+  { layer: "bench", pattern: /^bench(\/|$)/ },
+  { layer: "scripts", pattern: /^scripts(\/|$)/ },
 ] as const;
 
 export type Layer = (typeof LAYERS)[number]["layer"];

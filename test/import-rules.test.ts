@@ -28,6 +28,13 @@ describe("import rules", () => {
     assert.equal(layerOf("agent/xmpp/presence.ts"), "agent/xmpp");
     assert.equal(layerOf("test/support/servers.ts"), "test");
     assert.equal(layerOf("package.json"), undefined);
+    assert.equal(layerOf("agent"), "agent core", "a folder import lands in its layer");
+    assert.equal(layerOf("library/x.ts"), undefined);
+  });
+
+  it("checks an import of a folder like one of a file", () => {
+    const problems = wrongArrows(importsOf([["drivers/gpio-input/index.ts", `import { x } from "../../agent";`]]));
+    assert.deepEqual(arrows(problems), ['drivers/gpio-input/index.ts imports "../../agent"']);
   });
 
   it("names the file, the import and the rule of every wrong arrow, and lets the right ones pass", () => {
