@@ -195,9 +195,8 @@ const parametersForm = async ({ operator, session, proceed, finish }: CommandCon
   if (!current.ok) return finish(note("error", current.text));
   session.stage = "parameters";
   // The XEP-0325 form, titled for this actuator; its xdd session field is harmless here and ignored on submit.
-  const controlForm = formElement(current.parameters);
-  const titled = xml("x", controlForm.attrs, xml("title", {}, `Set ${actuator}`), ...controlForm.getChildElements().filter((child) => child.name !== "title"));
-  return proceed({ execute: "complete", allowed: ["prev", "complete"] }, ...(problem ? [note("error", problem)] : []), titled);
+  const form = formElement(current.parameters, `Set ${actuator}`);
+  return proceed({ execute: "complete", allowed: ["prev", "complete"] }, ...(problem ? [note("error", problem)] : []), form);
 };
 
 const set: AdhocCommand = {

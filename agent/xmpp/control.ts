@@ -130,11 +130,11 @@ function errorElement(kind: ControlFailure, text: string, parameter?: string): E
 }
 
 /** The XEP-0325 control form: one field per parameter, typed, validated (XEP-0122), with current values. */
-export function formElement(parameters: FormParameter[]): Element {
+export function formElement(parameters: FormParameter[], title = "Control"): Element {
   return xml(
     "x",
     { xmlns: NS_DATA, type: "form" },
-    xml("title", {}, "Control"),
+    xml("title", {}, title),
     // XEP-0336 session: we keep no per-form state, but clients expect the field to echo.
     xml("field", { var: "xdd session", type: "hidden" }, xml("value", {}, randomUUID())),
     ...parameters.map(formField),
