@@ -6,9 +6,8 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { join, resolve } from "node:path";
-import { serverKinds, startServer, type ServerKind, type XmppTestServer } from "../support/servers.ts";
+import { serverKinds, type XmppTestServer } from "../support/servers.ts";
 import { AGENT_JID, startSimGateway, type SimGateway } from "../support/gateway-fixture.ts";
-import { AgentProcess, writeAgentConfig } from "../support/agent.ts";
 import { createClient, xml, type Element } from "../../agent/xmpp/client.ts";
 import { Database } from "../../agent/sqlite.ts";
 
@@ -150,33 +149,18 @@ actuators:
   - { id: fan, driver: gpio-output, gpio: { pin: 23 }, safeState: off }
   - { id: spare, driver: gpio-output, gpio: { pin: 22 }, safeState: off }`;
 
-/** A server and an agent driving RELAYS, with the control operator `ops`. */
-async function startRelayGateway(kind: ServerKind): Promise<{ server: XmppTestServer; agent: AgentProcess }> {
-  const server = await startServer(kind, { accounts: { gw1: "gw1-secret", ops: "ops-secret" }, pubsubAdmins: ["gw1@localhost"] });
-  try {
-    const { file } = writeAgentConfig(server, { devices: RELAYS, operators: [{ jid: "ops@localhost", role: "control" }] });
-    const agent = AgentProcess.start(file);
-    await agent.waitForMessage("online", 30_000);
-    return { server, agent };
-  } catch (error) {
-    await server.stop();
-    throw error;
-  }
-}
-
 for (const kind of serverKinds) {
   describe(`XEP-0325 control of several relays on ${kind}`, () => {
-    let gateway: { server: XmppTestServer; agent: AgentProcess } | undefined;
+    let gateway: SimGateway | undefined;
     let ops: Operator;
 
     before(async () => {
-      gateway = await startRelayGateway(kind);
+      gateway = await startSimGateway(kind, { devices: RELAYS });
       ops = await Operator.connect(gateway.server, "ops");
     });
     after(async () => {
       await ops?.close();
-      await gateway?.agent.stop();
-      await gateway?.server.stop();
+      await gateway?.stop();
     });
 
     it("answers an actuator whose device failed to open with wait + conflict (retry later)", async () => {

@@ -26,8 +26,11 @@ export interface SimGateway {
   stop(): Promise<number | null>;
 }
 
-/** Starts the server and the agent, and resolves once the agent is online. */
-export async function startSimGateway(kind: ServerKind): Promise<SimGateway> {
+/**
+ * Starts the server and the agent, and resolves once the agent is online. `devices` replaces the example's
+ * sensors and actuators (YAML `sensors:` / `actuators:` sections).
+ */
+export async function startSimGateway(kind: ServerKind, { devices = SIM_GATEWAY }: { devices?: string } = {}): Promise<SimGateway> {
   const server = await startServer(kind, {
     accounts: { gw1: "gw1-secret", ops: "ops-secret", viewer: "viewer-secret", mallory: "mallory-secret" },
     pubsubAdmins: ["gw1@localhost"],
@@ -35,7 +38,7 @@ export async function startSimGateway(kind: ServerKind): Promise<SimGateway> {
   let agent: AgentProcess | undefined;
   try {
     const config = writeAgentConfig(server, {
-      devices: SIM_GATEWAY,
+      devices,
       operators: [
         { jid: "ops@localhost", role: "control" },
         { jid: "viewer@localhost", role: "read" },
