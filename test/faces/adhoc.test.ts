@@ -156,6 +156,7 @@ for (const kind of serverKinds) {
       const second = await ops.command("set", { action: "next", sessionid }, submit({ node: ["pump"] }));
       assert.equal(second.attrs.status, "executing");
       assert.ok(second.getChild("actions")?.getChild("prev"));
+      assert.equal(second.getChild("x", "jabber:x:data")?.getChildText("title"), "Set pump");
       const state = fields(second).get("state");
       assert.deepEqual([state?.attrs.type, state?.getChildText("value")], ["boolean", "false"]);
 
