@@ -11,7 +11,7 @@ import type { StoredReading } from "../store.ts";
 import type { Logger } from "../log.ts";
 import { Authz } from "../authz.ts";
 import { OperatorDesk } from "./desk.ts";
-import { ChatCommands, closestCommand, editDistance, parseCommand } from "./chat-commands.ts";
+import { ChatCommands, closestCommand, DELAYED_TEXT, editDistance, parseCommand, type Delayed } from "./chat-commands.ts";
 import { historySummary, periodFor } from "./history.ts";
 import { renderStatus } from "./render.ts";
 import { snapshotOf } from "../health.ts";
@@ -156,10 +156,10 @@ function setup(history: StoredReading[] = []) {
   const desk = new OperatorDesk({ authz, readout, control, health });
   const chat = new ChatCommands({ now: () => NOW, timeZone: "UTC" });
   const commands = {
-    answer: (from: string, body: string) => {
+    answer: (from: string, body: string, delayed?: Delayed) => {
       const session = desk.for(from);
       assert.ok(session.admitted, `${from} is an operator`);
-      return chat.answer(session, body);
+      return chat.answer(session, body, delayed);
     },
   };
   return { commands, pump, audit, readout, states };
@@ -207,6 +207,19 @@ describe("ChatCommands", () => {
         ["ops@example.net/phone", "chat", "feature-not-implemented"],
       ],
     );
+  });
+
+  it("a delayed line is not run; a delayed set goes to Control, which refuses and audits it", async () => {
+    const { commands, pump, audit } = setup();
+    const late = { sentAt: "2025-01-05T09:00:00Z" };
+    assert.equal(await commands.answer("ops@example.net/phone", "set pump state on", late), DELAYED_TEXT);
+    assert.equal(await commands.answer("ops@example.net/phone", "read", late), DELAYED_TEXT);
+    assert.equal(pump.state, false);
+    assert.deepEqual(
+      audit.map((entry) => [entry.requester, entry.via, entry.result, entry.nodeIds]),
+      [["ops@example.net/phone", "chat", "delayed", ["pump"]]],
+    );
+    assert.match(audit[0]?.detail ?? "", /2025-01-05T09:00:00Z/);
   });
 
   it("help lists every command; typos get a suggestion", async () => {

@@ -109,6 +109,14 @@ export function renderHelp(): string {
   return ["Commands:", ...COMMANDS.map((command) => `  ${command.usage.padEnd(width)}  ${command.summary}`)].join("\n");
 }
 
+/** What the sender is told when a line arrives late (stored offline): it is not run. */
+export const DELAYED_TEXT = "This message was delayed in transit, so it was not run. Send it again if it still applies.";
+
+/** A line the server stored while the gateway was offline (XEP-0203): when it was sent. */
+export interface Delayed {
+  sentAt: string;
+}
+
 export interface ChatCommandOptions {
   now?: () => Date;
   timeZone?: string;
@@ -118,10 +126,16 @@ export interface ChatCommandOptions {
 export class ChatCommands {
   constructor(private readonly options: ChatCommandOptions = {}) {}
 
-  async answer(session: OperatorSession, body: string): Promise<string> {
+  async answer(session: OperatorSession, body: string, delayed?: Delayed): Promise<string> {
     const now = this.options.now?.() ?? new Date();
     const format: TimeFormat = { now, ...(this.options.timeZone ? { timeZone: this.options.timeZone } : {}) };
     const command = parseCommand(body);
+    // A command stored offline may be hours old; running it now would surprise whoever sent it. A late set still
+    // goes to Control, which refuses it and writes the refusal to the audit trail.
+    if (delayed) {
+      if (command.name === "set") await refuseLateSet(session, command.id, command.parameter, command.value, delayed);
+      return DELAYED_TEXT;
+    }
     try {
       switch (command.name) {
         case "help":
@@ -181,6 +195,11 @@ async function set(session: OperatorSession, wanted: string, parameter: string, 
     default:
       return `Not applied: ${result.text}.`;
   }
+}
+
+async function refuseLateSet(session: OperatorSession, wanted: string, parameter: string, value: string, delayed: Delayed): Promise<void> {
+  const id = resolve(session, wanted) ?? wanted;
+  await session.control.set({ nodeIds: [id], values: [{ name: parameter, value }], delayed }, "chat");
 }
 
 /** The configured id as typed, or matching regardless of case (phones capitalise the first letter). */

@@ -54,17 +54,13 @@ export function registerChat(connection: Pick<FaceConnection, "on" | "send" | "b
       void reply(stanza, from, REFUSAL);
       return;
     }
-    // A command stored offline may be hours old; applying it now would surprise whoever sent it.
-    if (stanza.getChild("delay", NS_DELAY)) {
-      void reply(stanza, from, "This message was delayed in transit, so it was not run. Send it again if it still applies.");
-      return;
-    }
     if (body.length > MAX_BODY) {
       void reply(stanza, from, `That message is too long for a command (at most ${MAX_BODY} characters). Send 'help' for the list.`);
       return;
     }
+    const delay = stanza.getChild("delay", NS_DELAY);
     commands
-      .answer(session, body)
+      .answer(session, body, delay ? { sentAt: String(delay.attrs.stamp ?? "unknown") } : undefined)
       .then((text) => reply(stanza, from, text))
       .catch((error: unknown) => log.error("chat command failed", { from, error: errorText(error) }));
   });

@@ -7,6 +7,7 @@ import { serverKinds, type XmppTestServer } from "../support/servers.ts";
 import { AGENT_JID, startSimGateway, waitForFirstReadings, type SimGateway } from "../support/gateway-fixture.ts";
 import { Arrivals } from "../support/arrivals.ts";
 import { createClient, xml, type Element } from "../../agent/xmpp/client.ts";
+import { auditRows, until } from "../support/audit.ts";
 
 /** A person's chat client: sends lines to the agent and collects the agent's answers. */
 class ChatClient {
@@ -98,6 +99,19 @@ for (const kind of serverKinds) {
       assert.equal(text(await ops.ask("set pump state 0")), "Done: pump state = false.");
       assert.equal(text(await ops.ask("set pump state ON")), "Done: pump state = true.", "a switch takes on/off");
       assert.equal(text(await ops.ask("set pump state off")), "Done: pump state = false.");
+    });
+
+    it("refuses a delayed line (stored offline) without running it; a late set is audited, the pump left alone", async () => {
+      const stamp = new Date(Date.now() - 3 * 3600_000).toISOString();
+      const late = () => xml("delay", { xmlns: "urn:xmpp:delay", from: "localhost", stamp });
+      const refusal = "This message was delayed in transit, so it was not run. Send it again if it still applies.";
+      assert.equal(text(await ops.ask("set pump state on", { type: "chat" }, late())), refusal);
+      assert.equal(text(await ops.ask("status", { type: "chat" }, late())), refusal);
+      assert.match(text(await ops.ask("read pump")), /^pump: state false /, "the late set was not applied");
+      const rows = await until(() => auditRows(gateway.dir), (found) => found.some((row) => row.result === "delayed"), "the late set in the audit trail");
+      const delayed = rows.filter((row) => row.result === "delayed");
+      assert.deepEqual(delayed.map((row) => [row.requester, row.via, row.nodes]), [["ops@localhost/phone", "chat", JSON.stringify(["pump"])]]);
+      assert.match(String(delayed[0]?.detail), new RegExp(stamp.slice(0, 19)));
     });
 
     it("status tells the connection, uptime, sensors, buffer and last publish", async () => {

@@ -5,11 +5,11 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { serverKinds, type XmppTestServer } from "../support/servers.ts";
 import { AGENT_JID, startSimGateway, type SimGateway } from "../support/gateway-fixture.ts";
 import { createClient, xml, type Element } from "../../agent/xmpp/client.ts";
-import { Database } from "../../agent/sqlite.ts";
+import { auditRows, until } from "../support/audit.ts";
 
 const NS_CONTROL = "urn:xmpp:iot:control";
 const NS_DATA = "jabber:x:data";
@@ -99,35 +99,6 @@ async function pumpState(operator: Operator): Promise<string | undefined> {
   const reply = await operator.iq("get", xml("getForm", { xmlns: NS_CONTROL }, xml("node", { nodeId: "pump" })));
   const form = reply.getChild("x", NS_DATA);
   return form?.getChildren("field").find((field) => field.attrs.var === "state")?.getChildText("value") ?? undefined;
-}
-
-interface AuditRow {
-  requester: string;
-  via: string;
-  nodes: string;
-  params: string;
-  result: string;
-  detail: string | null;
-}
-
-async function auditRows(dir: string): Promise<AuditRow[]> {
-  const db = await Database.open(join(dir, "xedge.db"), { readonly: true });
-  try {
-    return await db.all<AuditRow>("SELECT requester, via, nodes, params, result, detail FROM audit ORDER BY id");
-  } finally {
-    await db.close();
-  }
-}
-
-async function until<T>(probe: () => Promise<T>, predicate: (value: T) => boolean, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  while (Date.now() < deadline) {
-    last = await probe();
-    if (predicate(last)) return last;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)?.slice(0, 300)}`);
 }
 
 function runSlixControl(server: XmppTestServer, user: string, value: string): Promise<Record<string, unknown>[]> {
