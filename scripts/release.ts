@@ -1,7 +1,8 @@
 // npm run release [-- --arch x64|arm64|armhf] [--out DIR]: one tarball per architecture,
 // xedge-VERSION-linux-ARCH.tar.gz (in dist/release unless --out), that systemd/install.sh installs: the bundle,
 // the packages it leaves external with their native addons built for ARCH (cross-compiled with Debian's cross
-// compilers), the systemd files, the example config and a MANIFEST. docs/release.md has the layout and the
+// compilers), the systemd files, the example configs, the documentation (README, docs/, each driver's page and
+// sample config, with the same relative paths so their links hold) and a MANIFEST. docs/release.md has the layout and the
 // Node versions the addons are built for.
 //
 // Nothing is built inside the repository's node_modules (tests run from it): the addon packages are copied to a
@@ -39,6 +40,16 @@ const TARGETS: Record<ReleaseArch, Omit<Target, "triplet"> & { crossTriplet: str
 
 /** Files the release must carry; install.sh relies on them. */
 const REQUIRED_FILES = ["systemd/install.sh", "systemd/xedge.service", "systemd/xedge.sysusers.conf", "systemd/xedge.tmpfiles.conf", "examples/xedge.example.yaml"];
+
+/** The documentation a gateway's user reads, relative to the repository's root and shipped at the same path. */
+export function shippedDocs(root = ROOT): string[] {
+  const markdown = (dir: string) => readdirSync(join(root, dir)).filter((file) => file.endsWith(".md")).sort().map((file) => `${dir}/${file}`);
+  const drivers = readdirSync(join(root, "drivers"), { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && existsSync(join(root, "drivers", entry.name, "README.md")))
+    .map((entry) => entry.name)
+    .sort();
+  return ["README.md", ...markdown("docs"), ...drivers.flatMap((driver) => [`drivers/${driver}/README.md`, `drivers/${driver}/sample.yaml`]), "examples/sim-sensors.yaml"];
+}
 
 /** Needed to compile addons, never at run time: left out of lib/node_modules. */
 const BUILD_ONLY_PACKAGES = new Set(["nan", "node-addon-api", "prebuild-install", "node-gyp", "tar"]);
@@ -428,8 +439,7 @@ function release(archName: string, outDir: string): string {
   chmodSync(join(releaseDir, "install.sh"), 0o755);
   for (const file of ["xedge.service", "xedge.sysusers.conf", "xedge.tmpfiles.conf"]) cpSync(join(ROOT, "systemd", file), join(releaseDir, "systemd", file));
   cpSync(join(ROOT, "examples/xedge.example.yaml"), join(releaseDir, "xedge.example.yaml"));
-  cpSync(join(ROOT, "README.md"), join(releaseDir, "README.md"));
-  if (existsSync(join(ROOT, "docs/install.md"))) cpSync(join(ROOT, "docs/install.md"), join(releaseDir, "docs/install.md"));
+  for (const doc of shippedDocs()) cpSync(join(ROOT, doc), join(releaseDir, doc));
   writeFileSync(join(releaseDir, "MANIFEST"), manifest(version, target, nodes, addons, releaseDir));
 
   mkdirSync(outDir, { recursive: true });

@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fakeRelease, REPO } from "../support/fake-release.ts";
+import { shippedDocs } from "../../scripts/release.ts";
 import { runCli } from "../support/agent.ts";
 import { analyzeRoot, verifyUnit } from "../support/systemd-root.ts";
 
@@ -75,6 +76,7 @@ describe("install.sh with DESTDIR", { skip: isRoot ? false : "install.sh sets ow
       assert.equal(Number.parseInt(mode, 8) & 0o022, 0, `${path} (${mode}) is writable by group or others`);
     }
     assert.equal(readlinkSync(join(root, "usr/local/bin/xedge")), "/opt/xedge/bin/xedge");
+    for (const doc of shippedDocs(REPO)) assert.ok(existsSync(join(root, "opt/xedge", doc)), `${doc} is installed with the program`);
     for (const [installed, source] of [
       ["usr/lib/systemd/system/xedge.service", "systemd/xedge.service"],
       ["usr/lib/sysusers.d/xedge.conf", "systemd/xedge.sysusers.conf"],

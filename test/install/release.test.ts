@@ -11,6 +11,8 @@ import { buildAndUnpack, probeAddons, readManifest, runCommand, VERSION, type Un
 import { startServer, type XmppTestServer } from "../support/servers.ts";
 import { AgentProcess, writeAgentConfig } from "../support/agent.ts";
 import { Observer } from "../support/observer.ts";
+import { brokenLinks } from "../support/markdown-links.ts";
+import { shippedDocs } from "../../scripts/release.ts";
 
 const ARCH = arch() === "arm64" ? "arm64" : arch() === "arm" ? "armhf" : "x64";
 /** Debian bookworm's nodejs 18: Raspberry Pi OS's Node, always among the ABIs a release carries. */
@@ -58,6 +60,18 @@ describe(`release tarball for ${ARCH}`, () => {
     assert.deepEqual(readFileSync(join(release.dir, "install.sh")), readFileSync(join(import.meta.dirname, "../../systemd/install.sh")));
     for (const executable of ["bin/xedge", "install.sh"]) assert.equal(statSync(join(release.dir, executable)).mode & 0o777, 0o755, executable);
     assert.match(readFileSync(xedge(), "utf8"), /^#!\/bin\/sh\n/);
+  });
+
+  it("ships the documentation at the repository's paths, each page's links resolving inside the release", () => {
+    const files = new Set(filesUnder(release.dir));
+    const docs = shippedDocs();
+    for (const expected of ["docs/install.md", "docs/operator-guide.md", "docs/servers.md", "drivers/bme280/README.md", "drivers/bme280/sample.yaml", "examples/sim-sensors.yaml"]) {
+      assert.ok(docs.includes(expected) && files.has(expected), `${expected} is in the release`);
+    }
+    for (const doc of docs) assert.deepEqual(readFileSync(join(release.dir, doc)), readFileSync(join(import.meta.dirname, "../..", doc)), doc);
+    // Links to source code point at the source repository; a gateway's release carries no sources.
+    const sourceCode = (link: { path: string }) => /\.(ts|mjs|py)$/.test(link.path) || link.path.startsWith("test/");
+    assert.deepEqual(brokenLinks(release.dir, docs.filter((doc) => doc.endsWith(".md")), sourceCode), []);
   });
 
   it("stores files as root with no other platforms' binaries", async () => {

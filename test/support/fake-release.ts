@@ -1,9 +1,10 @@
 // An unpacked release for fast install tests, laid out as scripts/release.ts lays out its tarball but built from
-// the working tree in a moment: the bundle, the bin wrapper, the systemd files, install.sh, the example config.
+// the working tree in a moment: the bundle, the bin wrapper, the systemd files, install.sh, the example config, the documentation.
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { BUNDLE } from "./agent.ts";
+import { shippedDocs } from "../../scripts/release.ts";
 
 export const REPO = resolve(import.meta.dirname, "../..");
 
@@ -21,8 +22,7 @@ export function fakeRelease(): string {
   cpSync(join(REPO, "systemd/install.sh"), join(dir, "install.sh"));
   chmodSync(join(dir, "install.sh"), 0o755);
   cpSync(join(REPO, "examples/xedge.example.yaml"), join(dir, "xedge.example.yaml"));
-  mkdirSync(join(dir, "docs"));
-  writeFileSync(join(dir, "docs/install.md"), "# Installing xedge\n");
+  for (const doc of shippedDocs(REPO)) cpSync(join(REPO, doc), join(dir, doc));
   writeFileSync(join(dir, "MANIFEST"), "version=0.0.0\narch=x64\n");
   return dir;
 }
