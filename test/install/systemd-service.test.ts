@@ -3,7 +3,7 @@
 // loopback only). A probe, the container's boot unit, drives it as a technician would and writes what it saw:
 // start waits for READY, keep-alives hold the watchdog off, xedge status as the service user, a reload in the
 // same process, an upgrade while it runs, a frozen agent killed and restarted by the watchdog, a clean stop,
-// journald priorities, the sandbox (no system call refused), and --uninstall keeping config and readings.
+// journald priorities (plain and JSON logs), the sandbox (no system call refused), and --uninstall keeping config and readings.
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -73,6 +73,12 @@ first_pid=$(show MainPID)
 kill -STOP "$first_pid"
 restarted() { [ "$(show NRestarts)" -ge 1 ] && [ "$(show SubState)" = running ] && [ "$(show MainPID)" != "$first_pid" ]; }
 if wait_for 30 restarted; then fact restarted_after_freeze yes; fi
+
+# JSON logs keep their priority: with log.json on, journalctl -p warning still shows the warnings.
+printf 'log: { json: true }\n' >> /etc/xedge/xedge.yaml
+systemctl reload xedge.service
+json_warning() { journalctl -u xedge.service -p warning -o cat | grep -q '^{.*"message":"connection failed"'; }
+if wait_for 15 json_warning; then fact json_warning_shown yes; fi
 
 systemctl stop xedge.service; fact stop_exit $?
 fact stop_result "$(show Result)/$(show ExecMainStatus)"
@@ -215,6 +221,11 @@ describe("xedge.service under systemd (systemd-nspawn)", { skip }, () => {
     const priority = (prefix: string) => journal.find((entry) => entry.MESSAGE?.startsWith(prefix))?.PRIORITY;
     assert.equal(priority("agent started"), "6");
     assert.equal(priority("connection failed"), "4");
+    assert.equal(fact("json_warning_shown"), "yes", "journalctl -p warning shows a JSON log line");
+    const json = journal.filter((entry) => entry.MESSAGE?.startsWith("{"));
+    const jsonMessages = json.map((entry) => [(JSON.parse(entry.MESSAGE ?? "{}") as { message?: string }).message, entry.PRIORITY]);
+    assert.ok(jsonMessages.some(([message, level]) => message === "connection failed" && level === "4"), `JSON lines: ${JSON.stringify(jsonMessages.slice(0, 5))}`);
+    assert.ok(json.every((entry) => !/^<\d>/.test(entry.MESSAGE ?? "")), "journald strips the priority prefix");
     const everything = readFileSync(join(results, "boot-journal.txt"), "utf8");
     assert.doesNotMatch(everything, /SIGSYS|Bad system call|status=31\//, "no system call was killed by the filter");
     assert.doesNotMatch(everything, /xedge\.service:(\d+:)? .*(ignoring|Unknown|Failed to)/, "systemd has no complaint about the unit");
