@@ -6,15 +6,18 @@ import { createLogger, errorText, type AgentLogger } from "./log.ts";
 import { startAgent, type Agent } from "./main.ts";
 import { connectSystemd, type SystemdNotifier } from "./sd-notify.ts";
 import { openForStatus, type StoreStatus } from "./store.ts";
-import { storedHealth } from "./health.ts";
+import { agentReportSchema, statusLine, storedHealth, type AgentReport, type HealthFacts } from "./health.ts";
+import { NoAnswer, queryStatus } from "./status-endpoint.ts";
 import { version } from "./version.ts";
 import { formatFieldValue } from "../lib/model.ts";
-import { age } from "../lib/text.ts";
+import { age, span } from "../lib/text.ts";
 import { sensorDrivers } from "../drivers/registry.ts";
 import { HardwareAccessError } from "../drivers/hal.ts";
 
 const EXIT_RUNTIME = 1;
 const EXIT_USAGE = 2;
+/** How often systemd's status line may change: `systemctl status` is read by people, not polled by machines. */
+const STATUS_LINE_EVERY_MS = 5_000;
 
 function load(file: string): AgentConfig {
   try {
@@ -46,6 +49,12 @@ async function run(file: string): Promise<void> {
       },
     );
   };
+  let shown = "";
+  setInterval(() => {
+    const line = statusLine(agent.report());
+    if (line !== shown) systemd.status(line);
+    shown = line;
+  }, STATUS_LINE_EVERY_MS).unref();
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   process.once("SIGINT", () => shutdown("SIGINT"));
   process.on("SIGHUP", () => void reload(agent, log, file, systemd));
@@ -102,21 +111,45 @@ async function check(file: string): Promise<void> {
   process.stdout.write(`${file}: config is valid (${config.sensors.length} sensors, hardware: ${config.hardware})\n`);
 }
 
-/** The health model as the store recorded it, with what only the store knows: the oldest unsent, last values. */
-function renderStatus(status: StoreStatus, now: Date): string {
-  const health = storedHealth(status);
-  const lines = [
+/** The running agent's answer on its status socket, or why there is none. */
+type Live = { running: true; report: AgentReport } | { running: false; reason: string };
+
+async function askAgent(socket: string): Promise<Live> {
+  try {
+    const parsed = agentReportSchema.safeParse(await queryStatus(socket, 3_000));
+    return parsed.success ? { running: true, report: parsed.data } : { running: false, reason: "its answer was not a status report" };
+  } catch (error) {
+    if (error instanceof NoAnswer) return { running: false, reason: error.message };
+    throw error;
+  }
+}
+
+/**
+ * The health model: the running agent's (with its link) when it answers, else what the store recorded; the store
+ * adds what only it knows (the oldest unsent reading, each sensor's last values).
+ */
+function renderStatus(status: StoreStatus, live: Live, socket: string, now: Date): string {
+  const stamp = (date: Date) => `${date.toISOString()} (${age(date, now)})`;
+  const health: HealthFacts = live.running ? live.report : storedHealth(status);
+  const lines = live.running
+    ? [
+        `agent:             running (pid ${live.report.pid}, xedge ${live.report.version}), up ${span(now.getTime() - live.report.startedAt.getTime())}`,
+        `link:              ${live.report.online ? "online" : "offline"} since ${stamp(live.report.linkSince)}`,
+        `health:            ${live.report.health.text}`,
+      ]
+    : [`agent:             not running (${socket}: ${live.reason}); below is what the store recorded`];
+  lines.push(
     `buffered readings: ${health.buffered}`,
-    `oldest unsent:     ${status.oldestUnsent ? `${status.oldestUnsent.toISOString()} (${age(status.oldestUnsent, now)})` : "none"}`,
+    `oldest unsent:     ${status.oldestUnsent ? stamp(status.oldestUnsent) : "none"}`,
     `dropped:           ${health.dropped}`,
-    `last publish:      ${health.lastPublished ? `${health.lastPublished.toISOString()} (${age(health.lastPublished, now)})` : "never"}`,
+    `last publish:      ${health.lastPublished ? stamp(health.lastPublished) : "never"}`,
     "sensors:",
-  ];
-  for (const [index, stored] of status.sensors.entries()) {
+  );
+  for (const stored of status.sensors) {
     const last = stored.lastReading;
     const values = last ? last.fields.map((f) => `${f.name} ${formatFieldValue(f)}${"unit" in f && f.unit ? ` ${f.unit}` : ""}`).join(", ") : "no reading";
     lines.push(`  ${stored.sensorId}  #${stored.lastSeq}  ${values}${last ? `  (${age(last.timestamp, now)})` : ""}`);
-    const sensor = health.sensors[index];
+    const sensor = health.sensors.find((known) => known.id === stored.sensorId);
     if (sensor?.error !== undefined) lines.push(`    FAILING since ${sensor.failingSince?.toISOString() ?? "?"}: ${sensor.error}`);
   }
   return `${lines.join("\n")}\n`;
@@ -132,7 +165,9 @@ async function status(file: string, json: boolean): Promise<void> {
     process.exit(EXIT_RUNTIME);
   }
   await opened.close();
-  process.stdout.write(json ? `${JSON.stringify(opened.status, null, 2)}\n` : renderStatus(opened.status, new Date()));
+  const live = await askAgent(config.status.socket);
+  const agent = live.running ? { running: true, ...live.report } : { running: false, reason: live.reason };
+  process.stdout.write(json ? `${JSON.stringify({ ...opened.status, agent }, null, 2)}\n` : renderStatus(opened.status, live, config.status.socket, new Date()));
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -146,7 +181,7 @@ export async function main(argv: string[]): Promise<void> {
   program.command("check").description("validate the config and probe the hardware").requiredOption("-c, --config <file>", "config file").action((o: { config: string }) => check(o.config));
   program
     .command("status")
-    .description("buffered readings, dropped count, last publish and each sensor's last value, from the local store")
+    .description("whether the agent runs and is online, buffered readings, last publish and each sensor's last value")
     .requiredOption("-c, --config <file>", "config file")
     .option("--json", "machine-readable output")
     .action((o: { config: string; json?: boolean }) => status(o.config, o.json === true));

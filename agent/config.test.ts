@@ -114,6 +114,11 @@ sensors:
       const cfg = parseConfig(config({ extra: "store: { path: /srv/xedge/readings.db }\n" }), file, {});
       assert.equal(cfg.store.path, "/srv/xedge/readings.db");
     });
+
+    it("puts the status socket in systemd's runtime folder unless told, a relative one beside the config", () => {
+      assert.equal(parseConfig(config({}), file, {}).status.socket, "/run/xedge/status.sock");
+      assert.equal(parseConfig(config({ extra: "status: { socket: run/status.sock }\n" }), file, {}).status.socket, join(dir, "run", "status.sock"));
+    });
   });
 
   describe("defaults", () => {
@@ -155,7 +160,7 @@ sensors:
 
     it("an unknown key at the top level", () => {
       assert.deepEqual(problemsOf(config({ extra: "foo: 1\n" })), [
-        "foo: unknown key; expected one of: hardware, xmpp, pubsub, operators, store, sensors, actuators, log",
+        "foo: unknown key; expected one of: hardware, xmpp, pubsub, operators, store, sensors, actuators, log, status",
       ]);
     });
 
@@ -249,7 +254,7 @@ sensors:
         "sensors[0].interval: must be longer than 0",
         "sensors[0].i2c.address: expected 0x03..0x77, got 0x90",
         `sensors[1].driver: unknown driver "dht22"; expected one of ${DRIVERS}`,
-        "bogus: unknown key; expected one of: hardware, xmpp, pubsub, operators, store, sensors, actuators, log",
+        "bogus: unknown key; expected one of: hardware, xmpp, pubsub, operators, store, sensors, actuators, log, status",
         "xmpp.passwordFile: give either xmpp.password or xmpp.passwordFile, not both",
         'sensors[1].id: duplicate id "boiler" (also sensors[0].id)',
       ]);
@@ -264,7 +269,7 @@ sensors:
         assert.ok(error instanceof ConfigError);
         assert.equal(
           error.message,
-          `${file}: 2 problem(s) in config:\n  xmpp.jid: required (string)\n  foo: unknown key; expected one of: hardware, xmpp, pubsub, operators, store, sensors, actuators, log`,
+          `${file}: 2 problem(s) in config:\n  xmpp.jid: required (string)\n  foo: unknown key; expected one of: hardware, xmpp, pubsub, operators, store, sensors, actuators, log, status`,
         );
       }
     });

@@ -9,6 +9,9 @@ import { actuatorDrivers, sensorDrivers } from "../drivers/registry.ts";
 import { HARDWARE, hardwareBackends, type Hardware } from "./hardware.ts";
 import type { ReportPolicy } from "./policy.ts";
 
+/** systemd's RuntimeDirectory=xedge makes the folder (agent/status-endpoint.ts). */
+export const DEFAULT_STATUS_SOCKET = "/run/xedge/status.sock";
+
 export const PASSWORD_ENV = "XEDGE_XMPP_PASSWORD";
 
 /** A config that cannot be used: each problem is one line naming its config path. Exit code 2. */
@@ -129,6 +132,8 @@ const buildSchema = (baseDir: string) => strict({
     level: "info",
     json: false,
   }),
+  /** Where the running agent answers `xedge status` (agent/status-endpoint.ts). */
+  status: strict({ socket: z.string().min(1).default(DEFAULT_STATUS_SOCKET) }).default({ socket: DEFAULT_STATUS_SOCKET }),
 });
 
 type ParsedConfig = z.output<ReturnType<typeof buildSchema>>;
@@ -171,6 +176,7 @@ export interface AgentConfig {
   sensors: SensorConfig[];
   actuators: ActuatorConfig[];
   log: { level: "debug" | "info" | "warn" | "error"; json: boolean };
+  status: { socket: string };
 }
 
 /** "sensors[1].i2c.address" from zod's path. */
@@ -322,5 +328,6 @@ function resolveConfig(parsed: ParsedConfig, file: string, env: NodeJS.ProcessEn
     }),
     actuators: parsed.actuators.map(({ id, driver, ...options }) => ({ id, driver, options })),
     log: parsed.log,
+    status: { socket: isAbsolute(parsed.status.socket) ? parsed.status.socket : resolve(baseDir, parsed.status.socket) },
   };
 }

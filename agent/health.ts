@@ -1,6 +1,8 @@
 // The gateway's health, one model for everyone who shows it: XMPP presence (one line and a class, here), the
-// chat and ad-hoc `status` (agent/operator/render.ts) and `xedge status` (agent/cli.ts, from the store alone):
-// failing sensors, the outbox, the last publish, readings dropped by the store's bound, uptime and the link.
+// chat and ad-hoc `status` (agent/operator/render.ts), systemd's status line, and `xedge status` (agent/cli.ts:
+// the running agent's report over its status socket, or the store alone when it does not run): failing sensors,
+// the outbox, the last publish, readings dropped by the store's bound, uptime and the link.
+import { z } from "zod";
 import type { StoreStatus } from "./store.ts";
 import { age } from "../lib/text.ts";
 
@@ -86,6 +88,47 @@ export function snapshotOf(sources: HealthSources): HealthSnapshot {
   };
 }
 
+/** The link's state and since when it has been so (the agent's start until it first changes). */
+export interface LinkState {
+  online: boolean;
+  since: Date;
+}
+
+/** What the running agent tells `xedge status` over its status socket: JSON, so dates travel as ISO text. */
+export const agentReportSchema = z.object({
+  pid: z.number().int(),
+  version: z.string(),
+  startedAt: z.coerce.date(),
+  online: z.boolean(),
+  linkSince: z.coerce.date(),
+  buffered: z.number().int(),
+  dropped: z.number().int(),
+  lastPublished: z.coerce.date().optional(),
+  sensors: z.array(z.object({ id: z.string(), error: z.string().optional(), failingSince: z.coerce.date().optional() })),
+  health: z.object({ show: z.enum(["dnd", "away", "available"]), text: z.string() }),
+});
+export type AgentReport = z.output<typeof agentReportSchema>;
+
+export function reportOf(snapshot: HealthSnapshot, link: LinkState, health: Health, process: { pid: number; version: string }): AgentReport {
+  return {
+    pid: process.pid,
+    version: process.version,
+    startedAt: snapshot.startedAt,
+    online: link.online,
+    linkSince: link.since,
+    buffered: snapshot.buffered,
+    dropped: snapshot.dropped,
+    ...(snapshot.lastPublished ? { lastPublished: snapshot.lastPublished } : {}),
+    sensors: [...snapshot.sensors],
+    health,
+  };
+}
+
+/** systemd's status line: the link, then the health line presence shows, e.g. `online · 3 sensors · buffer 0 · …`. */
+export function statusLine(report: Pick<AgentReport, "online" | "health">): string {
+  return `${report.online ? "online" : "offline"} · ${report.health.text}`;
+}
+
 /** The health a store recorded, for `xedge status` whether or not the agent runs: no uptime, no link. */
 export function storedHealth(status: StoreStatus): HealthFacts {
   return {
@@ -110,7 +153,8 @@ export interface HealthMonitorOptions {
 }
 
 /**
- * Watches the sources and calls `due` when an announcement is due: at once when the health class changes, at
+ * Watches the sources and calls `due` when an announcement is due (without `due` it only answers `current()`,
+ * for those who ask rather than announce): at once when the health class changes, at
  * most every `textEveryMs` when only the text does (its "published N s ago" changes every second; a presence
  * broadcast to every operator each second would be a flood). Whoever announces calls `take()` for the health
  * to show, which also records it as announced.
@@ -119,7 +163,7 @@ export class HealthMonitor {
   private readonly thresholds: HealthThresholds;
   private readonly textEveryMs: number;
   private readonly now: () => Date;
-  private readonly timer: NodeJS.Timeout;
+  private readonly timer: NodeJS.Timeout | undefined;
   private announced: Health | undefined;
   private announcedAt = 0;
   private lastBuffered = 0;
@@ -128,14 +172,13 @@ export class HealthMonitor {
 
   constructor(
     private readonly sources: HealthSources,
-    private readonly due: () => void,
+    private readonly due: (() => void) | undefined,
     options: HealthMonitorOptions = {},
   ) {
     this.thresholds = options.thresholds ?? DEFAULT_THRESHOLDS;
     this.textEveryMs = options.textEveryMs ?? 60_000;
     this.now = options.now ?? (() => new Date());
-    this.timer = setInterval(() => this.check(), options.checkEveryMs ?? 1000);
-    this.timer.unref();
+    this.timer = due ? setInterval(() => this.check(), options.checkEveryMs ?? 1000).unref() : undefined;
   }
 
   /** The current health, recorded as announced. */
@@ -164,8 +207,8 @@ export class HealthMonitor {
   check(): void {
     const health = this.current();
     const last = this.announced;
-    if (last === undefined || health.show !== last.show) this.due();
-    else if (health.text !== last.text && this.now().getTime() - this.announcedAt >= this.textEveryMs) this.due();
+    if (last === undefined || health.show !== last.show) this.due?.();
+    else if (health.text !== last.text && this.now().getTime() - this.announcedAt >= this.textEveryMs) this.due?.();
   }
 
   stop(): void {

@@ -18,7 +18,9 @@ import { registerControl } from "./xmpp/control.ts";
 import { Readout } from "./readout.ts";
 import { registerSensorData } from "./xmpp/sensordata.ts";
 import { OperatorDesk } from "./operator/desk.ts";
-import type { HealthSources } from "./health.ts";
+import { HealthMonitor, reportOf, snapshotOf, type AgentReport, type HealthSources, type LinkState } from "./health.ts";
+import { StatusEndpoint } from "./status-endpoint.ts";
+import { version } from "./version.ts";
 import type { Face } from "./xmpp/face.ts";
 import { registerChat } from "./xmpp/chat.ts";
 import { registerAdhoc } from "./xmpp/adhoc.ts";
@@ -31,6 +33,8 @@ export interface Agent {
   readonly actuators: Actuators;
   readonly publisher: Publisher;
   readonly connection: XmppConnection;
+  /** What `xedge status` and systemd's status line show: the health, the link and since when. */
+  report(): AgentReport;
   /**
    * Applies a new config without a restart and without touching buffered readings: sensors and actuators that
    * were added, removed or changed; operators, store bounds, connection and node settings. What only a restart
@@ -99,8 +103,15 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
   const sinkOptions = (next: AgentConfig) => ({ ...next.pubsub, gatewayJid: next.xmpp.jid, notice: (message: string) => log.warn(message) });
   const sink = new PubsubSink(connection, sinkOptions(config));
   const publisher = new Publisher(store, sink, { window: 32 }, log);
-  connection.on("online", () => publisher.resume());
-  connection.on("offline", () => publisher.pause());
+  const link: LinkState = { online: false, since: new Date() };
+  connection.on("online", () => {
+    Object.assign(link, { online: true, since: new Date() });
+    publisher.resume();
+  });
+  connection.on("offline", () => {
+    Object.assign(link, { online: false, since: new Date() });
+    publisher.pause();
+  });
 
   // The operator-facing XMPP faces, each a thin translator over the core; the desk is their only way in.
   const authz = new Authz(config.operators);
@@ -115,6 +126,9 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
     startedAt: new Date(),
   };
   const desk = new OperatorDesk({ authz, readout, control, health });
+  const monitor = new HealthMonitor(health, undefined);
+  const report = () => reportOf(snapshotOf(health), link, monitor.current(), { pid: process.pid, version });
+  const endpoint = await StatusEndpoint.open(config.status.socket, report, log);
   // FACES: each face registers itself here.
   const faces: Face[] = [
     registerPresence(connection, { desk, health, log }),
@@ -136,8 +150,9 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
     const needsRestart: string[] = [];
     if (requested.hardware !== current.hardware) needsRestart.push(`hardware: ${current.hardware} → ${requested.hardware}`);
     if (requested.store.path !== current.store.path) needsRestart.push(`store.path: ${current.store.path} → ${requested.store.path}`);
+    if (requested.status.socket !== current.status.socket) needsRestart.push(`status.socket: ${current.status.socket} → ${requested.status.socket}`);
     // What waits for a restart keeps its running value, so the config in force is always one consistent whole.
-    const next: AgentConfig = { ...requested, hardware: current.hardware, store: { ...requested.store, path: current.store.path } };
+    const next: AgentConfig = { ...requested, hardware: current.hardware, store: { ...requested.store, path: current.store.path }, status: current.status };
     const applied: string[] = [];
     const sensorChanges = changesById(current.sensors, next.sensors);
     const actuatorChanges = changesById(current.actuators, next.actuators);
@@ -185,6 +200,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
   const stop = () =>
     (stopping ??= (async () => {
       await reloads.idle();
+      await endpoint?.close();
       for (const face of faces) face.stop();
       await sampler.stop();
       await actuators.close();
@@ -208,6 +224,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
     actuators,
     publisher,
     connection,
+    report,
     reload,
     stop,
   };

@@ -1,10 +1,12 @@
-// The CLI as users run it (the bundle): bad configs give one line per problem and exit 2; status reads the store.
-import { describe, it } from "node:test";
+// The CLI as users run it (the bundle): bad configs give one line per problem and exit 2; status asks the running
+// agent over its status socket (running, online or offline and since when) and falls back to the store.
+import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runCli } from "../support/agent.ts";
+import { AgentProcess, runCli, writeAgentConfig } from "../support/agent.ts";
+import { startServer, type XmppTestServer } from "../support/servers.ts";
 import { sensorDrivers } from "../../drivers/registry.ts";
 
 /** The registered sensor drivers, in the order config errors list them. */
@@ -137,10 +139,12 @@ describe("xedge status", () => {
     store.markPublished(first!.id);
     store.setSensorError("door", "gpio-input on GPIO 17: EIO", new Date(now - 60_000));
     await store.close();
-    const file = configFile("status", `hardware: sim\n${GOOD_XMPP}\nstore: { path: ${dbPath} }\n`);
+    const socket = join(statusDir, "status.sock");
+    const file = configFile("status", `hardware: sim\n${GOOD_XMPP}\nstore: { path: ${dbPath} }\nstatus: { socket: ${socket} }\n`);
 
     const human = await runCli(["status", "--config", file]);
     assert.equal(human.code, 0, human.stderr);
+    assert.equal(human.stdout.split("\n")[0], `agent:             not running (${socket}: no socket); below is what the store recorded`);
     assert.match(human.stdout, /^buffered readings: 2$/m);
     assert.match(human.stdout, /^dropped: +0$/m);
     assert.match(human.stdout, /^last publish: +\d{4}-\d\d-\d\dT.* \((\d+ s ago|just now)\)$/m);
@@ -148,7 +152,8 @@ describe("xedge status", () => {
     assert.match(human.stdout, /^ {4}FAILING since .*: gpio-input on GPIO 17: EIO$/m);
 
     const json = await runCli(["status", "--json", "--config", file]);
-    const parsed = JSON.parse(json.stdout) as { unsent: number; dropped: number; sensors: { sensorId: string; lastSeq: number; error?: string }[] };
+    const parsed = JSON.parse(json.stdout) as { unsent: number; dropped: number; sensors: { sensorId: string; lastSeq: number; error?: string }[]; agent: unknown };
+    assert.deepEqual(parsed.agent, { running: false, reason: "no socket" });
     assert.equal(parsed.unsent, 2);
     assert.deepEqual(parsed.sensors.map((s) => [s.sensorId, s.lastSeq, s.error]), [["boiler", 3, undefined], ["door", 0, "gpio-input on GPIO 17: EIO"]]);
   });
@@ -158,5 +163,59 @@ describe("xedge status", () => {
     const result = await runCli(["status", "--config", file]);
     assert.equal(result.code, 1);
     assert.match(result.stderr, /^store\.path: cannot open .*absent\/x\.db/);
+  });
+});
+
+describe("xedge status of a running agent", () => {
+  let server: XmppTestServer;
+  let agent: AgentProcess | undefined;
+  let config: { file: string; dir: string };
+
+  before(async () => {
+    server = await startServer("prosody", { accounts: { gw1: "gw1-secret" }, pubsubAdmins: ["gw1@localhost"] });
+    config = writeAgentConfig(server, { xmppExtra: "  reconnect: { initialDelay: 200ms, maxDelay: 1s }" });
+  });
+  after(async () => {
+    if (agent) await agent.stop();
+    await server?.stop();
+  });
+
+  const status = async () => {
+    const result = await runCli(["status", "--json", "--config", config.file]);
+    assert.equal(result.code, 0, result.stderr);
+    return JSON.parse(result.stdout) as { unsent: number; agent: { running: boolean; online?: boolean; linkSince?: string; pid?: number; reason?: string; health?: { text: string } } };
+  };
+  const until = async (what: string, predicate: (report: Awaited<ReturnType<typeof status>>) => boolean) => {
+    for (let tries = 0; tries < 100; tries++) {
+      const report = await status();
+      if (predicate(report)) return report;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(`xedge status never showed ${what}: ${JSON.stringify(await status())}`);
+  };
+
+  it("says online and since when, offline when the server goes away, and not running once it stops", async () => {
+    agent = AgentProcess.start(config.file);
+    await agent.waitForLog((line) => line.message === "agent started", 15_000);
+    const online = await until("online", (report) => report.agent.online === true);
+    assert.equal(online.agent.running, true);
+    assert.equal(online.agent.pid, agent.child.pid);
+    assert.match(online.agent.health?.text ?? "", /^1 sensor · buffer \d+ · /);
+    const human = await runCli(["status", "--config", config.file]);
+    assert.match(human.stdout, /^agent: +running \(pid \d+, xedge \S+\), up \d+ s$/m);
+    assert.match(human.stdout, /^link: +online since \d{4}-\d\d-\d\dT\S+ \((just now|\d+ s ago)\)$/m);
+    assert.match(human.stdout, /^ {2}boiler {2}#\d+ {2}temperature /m);
+
+    await server.stop({ keepData: true });
+    const offline = await until("offline", (report) => report.agent.online === false);
+    assert.ok(Date.parse(offline.agent.linkSince ?? "") > Date.parse(online.agent.linkSince ?? ""), "offline since after online since");
+    await server.restart();
+    await until("online again", (report) => report.agent.online === true);
+
+    assert.equal(await agent.stop(), 0);
+    agent = undefined;
+    const stopped = await status();
+    assert.deepEqual(stopped.agent, { running: false, reason: "no socket" });
+    assert.ok(stopped.unsent >= 0);
   });
 });

@@ -1,7 +1,8 @@
 // xedge.service under a real systemd: the x64 release (scripts/release.ts) installed by its own install.sh in a
 // container that systemd-nspawn boots with systemd 252 as PID 1 (this machine's /usr, a fresh /etc and /var,
 // loopback only). A probe, the container's boot unit, drives it as a technician would and writes what it saw:
-// start waits for READY, keep-alives hold the watchdog off, xedge status as the service user, a reload in the
+// start waits for READY, keep-alives hold the watchdog off, a status line that follows the health, xedge status
+// as the service user (asking the running agent over its socket), a reload in the
 // same process, an upgrade while it runs, a frozen agent killed and restarted by the watchdog, a clean stop,
 // journald priorities (plain and JSON logs), the sandbox (no system call refused), and --uninstall keeping config and readings.
 import { before, describe, it } from "node:test";
@@ -50,6 +51,9 @@ fact restarts_while_alive "$(show NRestarts)"
 
 setpriv --reuid=xedge --regid=xedge --init-groups /usr/local/bin/xedge status --json --config /etc/xedge/xedge.yaml > /results/status.json 2> /results/status.err
 fact status_exit $?
+# The status line follows the agent's health (every 5 s at most).
+status_current() { show StatusText | grep -q '^offline · '; }
+if wait_for 10 status_current; then fact status_text_later "$(show StatusText)"; fi
 
 sed -i 's/^sensors:$/sensors:\n  - { id: greenhouse, driver: sht3x, i2c: { bus: 1, address: 0x44 }, interval: 200ms }/' /etc/xedge/xedge.yaml
 systemctl reload xedge.service; fact reload_exit $?
@@ -179,6 +183,7 @@ describe("xedge.service under systemd (systemd-nspawn)", { skip }, () => {
     assert.equal(fact("start_exit"), "0", context());
     assert.equal(fact("state"), "active/running");
     assert.equal(fact("status_text"), "sampling 1 sensors");
+    assert.match(fact("status_text_later") ?? "", /^offline · 1 sensor · buffer \d+ · nothing published yet$/, "the status line follows the health");
     assert.ok(journal.some((entry) => entry.MESSAGE?.startsWith("connection failed")), "the server was unreachable");
   });
 
@@ -189,8 +194,13 @@ describe("xedge.service under systemd (systemd-nspawn)", { skip }, () => {
 
   it("writes its store in the sandbox, readable by xedge status as the service user", () => {
     assert.equal(fact("status_exit"), "0", readFileSync(join(results, "status.err"), "utf8"));
-    const status = JSON.parse(readFileSync(join(results, "status.json"), "utf8")) as { unsent: number; sensors: { sensorId: string; lastSeq: number }[] };
+    const status = JSON.parse(readFileSync(join(results, "status.json"), "utf8")) as {
+      unsent: number;
+      sensors: { sensorId: string; lastSeq: number }[];
+      agent: { running: boolean; online?: boolean; pid?: number };
+    };
     assert.ok(status.unsent > 0, "readings are buffered while the server is unreachable");
+    assert.deepEqual([status.agent.running, status.agent.online], [true, false], "the running agent answered on /run/xedge/status.sock: up, offline");
     assert.ok((status.sensors.find((sensor) => sensor.sensorId === "boiler")?.lastSeq ?? 0) > 0);
   });
 

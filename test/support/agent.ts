@@ -53,6 +53,7 @@ export function writeAgentConfig(server: XmppTestServer, options: AgentConfigOpt
     `  path: ${join(dir, "xedge.db")}`,
     `  commitInterval: ${options.commitInterval ?? "100ms"}`,
     "log: { level: debug, json: true }",
+    `status: { socket: ${join(dir, "status.sock")} }`,
     options.operators ? `operators:\n${options.operators.map((operator) => `  - { jid: "${operator.jid}", role: ${operator.role} }`).join("\n")}` : "",
     options.devices ?? `sensors:\n${options.sensors ?? "  - { id: boiler, driver: bme280, i2c: { bus: 1, address: 0x76 }, interval: 200ms }"}`,
     "",
