@@ -94,34 +94,45 @@ describe("urn:nf:iot:ctr face", () => {
       ),
     );
     assert.deepEqual(parsed, {
-      ok: true,
-      request: {
-        nodeIds: ["pump", "heater"],
-        values: [
-          { name: "b", type: "boolean", value: "1" },
-          { name: "cl", type: "color", value: "1" },
-          { name: "d", type: "date", value: "1" },
-          { name: "dt", type: "dateTime", value: "1" },
-          { name: "db", type: "double", value: "1" },
-          { name: "dr", type: "duration", value: "1" },
-          { name: "e", type: "string", value: "1" },
-          { name: "i", type: "int", value: "1" },
-          { name: "l", type: "long", value: "1" },
-          { name: "s", type: "string", value: "1" },
-          { name: "t", type: "time", value: "1" },
-          { name: "mode", value: "auto" },
-        ],
-      },
+      nodeIds: ["pump", "heater"],
+      values: [
+        { name: "b", type: "boolean", value: "1" },
+        { name: "cl", type: "color", value: "1" },
+        { name: "d", type: "date", value: "1" },
+        { name: "dt", type: "dateTime", value: "1" },
+        { name: "db", type: "double", value: "1" },
+        { name: "dr", type: "duration", value: "1" },
+        { name: "e", type: "string", value: "1" },
+        { name: "i", type: "int", value: "1" },
+        { name: "l", type: "long", value: "1" },
+        { name: "s", type: "string", value: "1" },
+        { name: "t", type: "time", value: "1" },
+        { name: "mode", value: "auto" },
+      ],
     });
-    assert.deepEqual(parseNfSet(set()), { ok: true, request: { values: [] } });
+    assert.deepEqual(parseNfSet(set()), { values: [] });
   });
 
-  it("refuses an element the dialect does not define and a form that is not submitted, before control", async () => {
-    assert.deepEqual(parseNfSet(set(xml("boolean", { name: "state", value: "true" }))), { ok: false, text: "<boolean> is not an element of a urn:nf:iot:ctr:1.0 set" });
-    assert.deepEqual(parseNfSet(set(xml("x", { xmlns: NS_DATA, type: "form" }))), { ok: false, text: "a form of type form sets nothing; submit it (type submit)" });
+  it("marks an element the dialect does not define, or a form not submitted, malformed: bad-request once authorized, audited", async () => {
+    const state = xml("b", { n: "state", v: "true" });
+    assert.deepEqual(parseNfSet(set(state, xml("boolean", { name: "state", value: "true" }), xml("foo"))), {
+      values: [{ name: "state", type: "boolean", value: "true" }],
+      malformed: "<boolean> is not an element of a urn:nf:iot:ctr:1.0 set",
+    });
+    assert.deepEqual(parseNfSet(set(xml("x", { xmlns: NS_DATA, type: "form" }, xml("field", { var: "state" }, xml("value", {}, "1"))))), {
+      values: [],
+      malformed: "a form of type form sets nothing; submit it (type submit)",
+    });
     const { iq, writes, audit } = face();
-    assert.equal(outcome(await iq(set(xml("nd", { id: "pump" }), xml("b", { n: "state", v: "true" }), xml("foo")))), "modify bad-request");
-    assert.deepEqual([writes, audit], [[], []]);
+    const malformed = () => set(xml("nd", { id: "pump" }), xml("b", { n: "state", v: "true" }), xml("foo"));
+    // No paramError: the reference server sends none for a set it cannot read.
+    assert.equal(outcome(await iq(malformed())), "modify bad-request");
+    assert.equal(outcome(await iq(malformed(), "mallory@x/a")), "cancel forbidden");
+    assert.deepEqual(writes, []);
+    assert.deepEqual(audit.map((entry) => [entry.requester, entry.result, entry.detail]), [
+      ["ops@x/a", "bad-request", "<foo> is not an element of a urn:nf:iot:ctr:1.0 set"],
+      ["mallory@x/a", "forbidden", "not an operator of this gateway"],
+    ]);
   });
 
   it("sets a relay, an int and a double as ControlClient sends them, and lists what was applied in <resp>", async () => {

@@ -10,9 +10,9 @@
 // - Tokens (`st`, `dt`, `ut`) are for a provisioning server, which xedge does not use: operators are authorized
 //   by the operators list alone, so tokens are ignored. So are `src` and `pt` on a node: xedge's node ids are
 //   unique, with no data sources or partitions.
-// - A `<set>` holding an element the dialect does not define, or a form that is not submitted, is not a control
-//   request: it is answered bad-request before it reaches control, as the reference server does, and changes
-//   nothing.
+// - A `<set>` holding an element the dialect does not define, or a form that is not submitted, is answered
+//   bad-request without a paramError, as the reference server does; but it goes to control marked malformed,
+//   so a stranger or a read operator hears forbidden first and the attempt is audited, as with every face.
 import { xml, type Element } from "./client.ts";
 import { formElement, submittedParameters } from "./control-form.ts";
 import { STATELESS, type Face, type FaceConnection } from "./face.ts";
@@ -60,9 +60,6 @@ export interface NfControlFaceDeps {
   desk: Pick<OperatorDesk, "for">;
 }
 
-/** A `<set>` as a control request, or why it is not one. */
-export type ParsedSet = { ok: true; request: ControlRequest } | { ok: false; text: string };
-
 export function registerNfControl(connection: Pick<FaceConnection, "route">, { desk }: NfControlFaceDeps): Face {
   for (const ns of [NS_NF_CONTROL, NS_IEEE_CONTROL]) {
     connection.route(
@@ -71,9 +68,7 @@ export function registerNfControl(connection: Pick<FaceConnection, "route">, { d
         ns,
         name: "set",
         handler: async ({ element, from }) => {
-          const parsed = parseNfSet(element);
-          if (!parsed.ok) return errorElement(ns, "bad-request", parsed.text);
-          const result = await desk.for(from).control.set(parsed.request, ns === NS_NF_CONTROL ? "nf" : "ieee");
+          const result = await desk.for(from).control.set(parseNfSet(element), ns === NS_NF_CONTROL ? "nf" : "ieee");
           if (result.ok) return responseElement(ns, result.applied);
           return errorElement(ns, result.kind, result.text, result.parameter);
         },
@@ -95,22 +90,25 @@ export function registerNfControl(connection: Pick<FaceConnection, "route">, { d
   return STATELESS;
 }
 
-/** The request in a `<set>`: its nodes, and its parameters or submitted form in document order. */
-export function parseNfSet(set: Element): ParsedSet {
+/**
+ * The request in a `<set>`: its nodes, and its parameters or submitted form in document order; marked malformed
+ * (with the first reason) when it holds anything else.
+ */
+export function parseNfSet(set: Element): ControlRequest {
   const values: ControlValue[] = [];
+  let malformed: string | undefined;
   for (const child of set.getChildElements()) {
     if (child.name === "nd") continue;
-    if (child.is("x", NS_DATA)) {
-      if (child.attrs.type !== "submit") return { ok: false, text: `a form of type ${String(child.attrs.type ?? "(none)")} sets nothing; submit it (type submit)` };
+    if (child.is("x", NS_DATA) && child.attrs.type === "submit") {
       values.push(...submittedParameters(child));
       continue;
     }
     const type = PARAMETER_TYPES.get(child.name);
-    if (type === undefined) return { ok: false, text: `<${child.name}> is not an element of a ${NS_NF_CONTROL} set` };
-    values.push({ name: String(child.attrs.n ?? ""), type, value: String(child.attrs.v ?? "") });
+    if (type !== undefined) values.push({ name: String(child.attrs.n ?? ""), type, value: String(child.attrs.v ?? "") });
+    else malformed ??= child.is("x", NS_DATA) ? `a form of type ${String(child.attrs.type ?? "(none)")} sets nothing; submit it (type submit)` : `<${child.name}> is not an element of a ${NS_NF_CONTROL} set`;
   }
   const nodeIds = nodeIdsOf(set);
-  return { ok: true, request: nodeIds.length > 0 ? { nodeIds, values } : { values } };
+  return { ...(nodeIds.length > 0 ? { nodeIds } : {}), values, ...(malformed !== undefined ? { malformed } : {}) };
 }
 
 function nodeIdsOf(element: Element): string[] {

@@ -190,6 +190,9 @@ for (const kind of serverKinds) {
       assert.deepEqual(readOnly, { condition: "forbidden", type: "cancel", text: "control needs the control role; this operator has read only" });
       assert.equal((await failure(stranger.iq("set", AGENT_JID, nfSet(["pump"], ["b", "state", "true"])))).condition, "forbidden");
       assert.equal((await failure(stranger.iq("get", AGENT_JID, xml("getForm", { xmlns: NS_NF })))).condition, "forbidden");
+      // Whatever a stranger sends, malformed included, is refused as forbidden: nothing to learn from the answer.
+      const malformed = xml("set", { xmlns: NS_NF }, xml("nd", { id: "pump" }), xml("boolean", { name: "state", value: "true" }));
+      assert.equal((await failure(stranger.iq("set", AGENT_JID, malformed))).condition, "forbidden");
       assert.equal(await pumpState(ops), "false");
       const outcomes = (await auditRows(gateway.dir)).map((row) => `${row.requester.split("@")[0]} ${row.via} ${row.result}`);
       for (const expected of ["ops nf ok", "ops nf bad-request", "ops nf item-not-found", "ops nf feature-not-implemented", "viewer nf forbidden", "mallory nf forbidden"]) {
