@@ -2,7 +2,7 @@
 // same syntax), translated to agent/control.ts like the XEP-0325 face: `<set>` with `<nd id/>` nodes and short
 // typed parameters (`<b n v/>`, `<i n v/>`, …) or a submitted form, and `<getForm>`. Answers as the dialect's
 // reference server does (docs/protocols.md): `<resp/>` on success, listing the nodes and parameters applied;
-// errors of type modify with a `<paramError n=…>` naming the parameter at fault.
+// errors of its types (modify for what the request got wrong) with a `<paramError n=…>` naming the parameter.
 //
 // Decisions:
 // - The dialect has no `<set>` in a message (its client and server use iq only), so there is nothing to deliver
@@ -105,7 +105,7 @@ export function parseNfSet(set: Element): ControlRequest {
     }
     const type = PARAMETER_TYPES.get(child.name);
     if (type !== undefined) values.push({ name: String(child.attrs.n ?? ""), type, value: String(child.attrs.v ?? "") });
-    else malformed ??= child.is("x", NS_DATA) ? `a form of type ${String(child.attrs.type ?? "(none)")} sets nothing; submit it (type submit)` : `<${child.name}> is not an element of a ${NS_NF_CONTROL} set`;
+    else malformed ??= child.is("x", NS_DATA) ? `a form of type ${String(child.attrs.type ?? "(none)")} sets nothing; submit it (type submit)` : `<${child.name}> is not an element of a ${String(set.attrs.xmlns)} set`;
   }
   const nodeIds = nodeIdsOf(set);
   return { ...(nodeIds.length > 0 ? { nodeIds } : {}), values, ...(malformed !== undefined ? { malformed } : {}) };
