@@ -180,6 +180,18 @@ describe("control", () => {
     assert.deepEqual(audit.map((entry) => [entry.via, entry.result, entry.detail]), [["message", "delayed", refusal(result).text]]);
   });
 
+  it("refuses a request its face found malformed after authorization, and audits it", async () => {
+    const { control, relay, audit } = setup();
+    const set = { nodeIds: ["relay"], values: [{ name: "state", type: "boolean", value: "false" }], malformed: "<foo> is not a parameter" };
+    assert.deepEqual(refusal(await control.set(OPS, set, "nf")), { kind: "bad-request", text: "<foo> is not a parameter" });
+    assert.deepEqual(refusal(await control.set("mallory@evil.example/x", set, "nf")), { kind: "forbidden", text: "not an operator of this gateway" });
+    assert.deepEqual(relay.writes, []);
+    assert.deepEqual(audit.map((entry) => [entry.requester, entry.result, entry.detail]), [
+      [OPS, "bad-request", "<foo> is not a parameter"],
+      ["mallory@evil.example/x", "forbidden", "not an operator of this gateway"],
+    ]);
+  });
+
   it("refuses strangers and read operators, and audits the refusals", async () => {
     const { control, valve, audit } = setup();
     const set = { values: [{ name: "state", type: "boolean", value: "true" }] };

@@ -13,6 +13,9 @@
 //   A value without a type (a submitted data form) is read as the parameter's declared type.
 // - Late requests. One the transport held on the way (stored offline while the gateway was down) is refused
 //   and audited, never applied: a command hours old would surprise whoever sent it.
+// - Malformed requests. A face that cannot read a stanza as a request (an element its dialect does not define)
+//   still hands it over, marked: it is refused after authorization, so strangers hear forbidden whatever they
+//   send, and audited like any other.
 // - No locks: concurrent requests are applied one after the other.
 // - An actuator whose device is not open (it failed to open, or went away) is `unavailable`: a state that may
 //   pass, so faces tell the requester to retry later.
@@ -40,6 +43,8 @@ export interface ControlRequest {
   values: ControlValue[];
   /** The request was held on the way (a server stored it while the gateway was offline); sentAt as stamped. */
   delayed?: { sentAt: string };
+  /** Why the face could not read the stanza as a request; refused as bad-request once authorized. */
+  malformed?: string;
 }
 
 /** Why a request was refused; faces map each to their error (XEP-0325: the stanza error condition). */
@@ -180,6 +185,7 @@ export class Control {
       const text = `sent at ${clip(request.delayed.sentAt)} and delivered late, so not applied; send it again if it still applies`;
       return { ok: false, kind: "delayed", text, applied: [] };
     }
+    if (request.malformed !== undefined) return { ok: false, kind: "bad-request", text: clip(request.malformed), applied: [] };
     const plan = this.validate(request);
     if ("kind" in plan) return { ok: false, ...plan, applied: [] };
     const applied: AppliedValue[] = [];

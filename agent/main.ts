@@ -15,6 +15,7 @@ import { registerPresence } from "./xmpp/presence.ts";
 import { registerSoftwareVersion } from "./xmpp/version.ts";
 import { Control } from "./control.ts";
 import { registerControl } from "./xmpp/control.ts";
+import { registerNfControl } from "./xmpp/nf-control.ts";
 import { Readout } from "./readout.ts";
 import { registerSensorData } from "./xmpp/sensordata.ts";
 import { OperatorDesk } from "./operator/desk.ts";
@@ -135,6 +136,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
     registerSoftwareVersion(connection, { desk }),
     registerSensorData(connection, { desk, log }),
     registerControl(connection, { desk, log }),
+    registerNfControl(connection, { desk }),
     registerChat(connection, { desk, log }),
     registerAdhoc(connection, { desk, log }),
   ];

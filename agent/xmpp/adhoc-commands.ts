@@ -6,7 +6,7 @@
 // ranges, the form XEP-0325 getForm gives (complete). A value Control refuses as malformed re-shows that form
 // with the error; anything else ends the command with an error note.
 import { xml, type Element } from "./client.ts";
-import { formElement, formParameters } from "./control.ts";
+import { formElement, formParameters } from "./control-form.ts";
 import type { Role } from "../authz.ts";
 import type { OperatorSession } from "../operator/desk.ts";
 import { formatFieldValue, type Field } from "../../lib/model.ts";

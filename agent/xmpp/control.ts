@@ -1,26 +1,22 @@
 // XEP-0325 (IoT Control) face: `<set>` in an iq or a message, and `<getForm>`, translated to agent/control.ts.
 // Replies follow the current text (empty-bodied setResponse, RFC 6120 errors with paramError) and add
 // responseCode='OK' to setResponse, which slixmpp 1.8 needs to report success (docs/protocols.md).
-import { randomUUID } from "node:crypto";
 import { xml, type Element } from "./client.ts";
 import { STATELESS, type Face, type FaceConnection } from "./face.ts";
-import type { ControlFailure, ControlRequest, ControlValue, FormParameter } from "../control.ts";
+import { formElement, NS_DYNAMIC, submittedParameters } from "./control-form.ts";
+import type { ControlFailure, ControlRequest, ControlValue } from "../control.ts";
 import type { OperatorDesk } from "../operator/desk.ts";
 import { errorText, type Logger } from "../log.ts";
 
 export const NS_CONTROL = "urn:xmpp:iot:control";
 const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 const NS_DATA = "jabber:x:data";
-const NS_VALIDATE = "http://jabber.org/protocol/xdata-validate";
-const NS_DYNAMIC = "urn:xmpp:xdata:dynamic";
 const NS_DELAY = "urn:xmpp:delay";
 /**
  * Element names peers send for a XEP-0325 type: Smack 4.4.8 (SetBoolData) writes `<bool>`; its `<int>`, `<long>`
  * and `<double>` are the XEP's own names.
  */
 const TYPE_SYNONYMS: ReadonlyMap<string, string> = new Map([["bool", "boolean"]]);
-/** Form fields that carry no parameter. */
-const FORM_HIDDEN = new Set(["FORM_TYPE", "xdd session"]);
 
 /** Stanza error type and condition for each failure (XEP-0325 §"Error handling"). */
 const ERRORS: Record<ControlFailure, { type: string; condition: string }> = {
@@ -84,26 +80,13 @@ export function registerControl(connection: ControlConnection, { desk, log }: Co
   return STATELESS;
 }
 
-/**
- * The parameters a submitted control form sets (a XEP-0325 `<set>` or the ad-hoc `set` command): every field but
- * the hidden ones, with its first value. A field without a value leaves its parameter as it is (an empty
- * `<value/>` is a value).
- */
-export function formParameters(fields: Iterable<readonly [name: string, values: readonly string[]]>): ControlValue[] {
-  const parameters: ControlValue[] = [];
-  for (const [name, [value]] of fields) {
-    if (!FORM_HIDDEN.has(name) && value !== undefined) parameters.push({ name, value });
-  }
-  return parameters;
-}
-
 /** The request in a `<set>`: its nodes, and typed parameters or a submitted form, in document order. */
 export function parseSet(set: Element): ControlRequest {
   const values: ControlValue[] = [];
   for (const child of set.getChildElements()) {
     if (child.name === "node") continue;
     if (child.is("x", NS_DATA)) {
-      values.push(...formParameters(child.getChildren("field").map((field) => [String(field.attrs.var ?? ""), field.getChildren("value").map((value) => value.text())])));
+      values.push(...submittedParameters(child));
       continue;
     }
     // Unknown element names pass through as types, so control refuses them with a message naming them.
@@ -127,46 +110,4 @@ function errorElement(kind: ControlFailure, text: string, parameter?: string): E
     xml("text", { xmlns: NS_STANZAS }, text),
     ...(parameter !== undefined ? [xml("paramError", { xmlns: NS_CONTROL, var: parameter }, text)] : []),
   );
-}
-
-/** The XEP-0325 control form: one field per parameter, typed, validated (XEP-0122), with current values. */
-export function formElement(parameters: FormParameter[], title = "Control"): Element {
-  return xml(
-    "x",
-    { xmlns: NS_DATA, type: "form" },
-    xml("title", {}, title),
-    // XEP-0336 session: we keep no per-form state, but clients expect the field to echo.
-    xml("field", { var: "xdd session", type: "hidden" }, xml("value", {}, randomUUID())),
-    ...parameters.map(formField),
-  );
-}
-
-function formField(parameter: FormParameter): Element {
-  const { spec } = parameter;
-  const label = spec.unit ? `${spec.name} (${spec.unit})` : spec.name;
-  const children: Element[] = [];
-  if (spec.description) children.push(xml("desc", {}, spec.description));
-  if (parameter.value !== undefined) children.push(xml("value", {}, parameter.value));
-  let type = "text-single";
-  if (spec.type === "boolean") type = "boolean";
-  else if (spec.type === "string" && spec.options) {
-    type = "list-single";
-    children.push(...spec.options.map((option) => xml("option", { label: option }, xml("value", {}, option))));
-  }
-  children.push(validateElement(spec));
-  if (parameter.notSame) children.push(xml("notSame", { xmlns: NS_DYNAMIC }));
-  return xml("field", { var: spec.name, type, label }, ...children);
-}
-
-/** The XEP-0122 datatype of each parameter type. */
-const DATATYPES: Record<FormParameter["spec"]["type"], string> = { boolean: "xs:boolean", int: "xs:int", double: "xs:double", string: "xs:string" };
-
-/** XEP-0122 validation, on every parameter as XEP-0325 asks: the datatype, and the range when it has bounds. */
-function validateElement(spec: FormParameter["spec"]): Element {
-  const datatype = DATATYPES[spec.type];
-  const range: Record<string, string> = {};
-  if (spec.min !== undefined) range.min = String(spec.min);
-  if (spec.max !== undefined) range.max = String(spec.max);
-  const rule = Object.keys(range).length > 0 ? xml("range", range) : xml("basic");
-  return xml("validate", { xmlns: NS_VALIDATE, datatype }, rule);
 }

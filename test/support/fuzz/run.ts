@@ -156,7 +156,7 @@ interface Pending {
 const clip = (text: string, max = 700) => (text.length > max ? `${text.slice(0, max)}… (${text.length} characters)` : text);
 
 /** The outcome of an iq reply, or what is wrong with it (RFC 6120 §8.3). */
-function outcomeOf(reply: Element): { outcome: Outcome } | { problem: string } {
+function outcomeOf(reply: Element, typesOf: Readonly<Record<string, readonly string[]>> = {}): { outcome: Outcome } | { problem: string } {
   if (reply.attrs.type === "result") return { outcome: "result" };
   const error = reply.getChild("error");
   if (!error) return { problem: "an iq error without <error/>" };
@@ -165,7 +165,7 @@ function outcomeOf(reply: Element): { outcome: Outcome } | { problem: string } {
   if (conditions.length !== 1) return { problem: `${conditions.length} defined conditions in one error` };
   const condition = conditions[0]!.name;
   if (!CONDITIONS.has(condition)) return { problem: `unknown defined condition ${condition}` };
-  const types = TYPES_OF[condition];
+  const types = typesOf[condition] ?? TYPES_OF[condition];
   if (types && !types.includes(String(error.attrs.type))) return { problem: `${condition} of type ${String(error.attrs.type)}, not ${types.join(" or ")}` };
   return { outcome: `error:${condition}` };
 }
@@ -255,10 +255,10 @@ export async function runFuzz(target: FuzzTarget, options: FuzzOptions): Promise
     settle(id, entry);
     answered.set(id, entry);
     const { fuzzCase, probe } = entry;
-    const expected = entry.probe.expect.outcomes;
+    const { outcomes: expected, types } = entry.probe.expect;
     const expectedFrom = String(probe.stanza.attrs.to);
     if (reply.attrs.from !== expectedFrom) fail(fuzzCase, `reply from ${String(reply.attrs.from)}, not ${expectedFrom}`, probe.stanza);
-    const outcome = outcomeOf(reply);
+    const outcome = outcomeOf(reply, types);
     if ("problem" in outcome) {
       fail(fuzzCase, `${outcome.problem}: ${clip(reply.toString(), 400)}`, probe.stanza);
       return;

@@ -13,6 +13,8 @@ export const NS = {
   version: "jabber:iq:version",
   ping: "urn:xmpp:ping",
   delay: "urn:xmpp:delay",
+  nfControl: "urn:nf:iot:ctr:1.0",
+  ieeeControl: "urn:ieee:iot:ctr:1.0",
 } as const;
 
 /** Who sends: nobody the agent knows, an operator with role read, an operator with role control. */
@@ -23,8 +25,11 @@ export const SENDERS: readonly Sender[] = ["stranger", "reader", "controller"];
 export type Outcome = "result" | `error:${string}`;
 
 export type Expectation =
-  /** Exactly one iq reply whose outcome is one of these. */
-  | { kind: "reply"; outcomes: readonly Outcome[] }
+  /**
+   * Exactly one iq reply whose outcome is one of these. `types` replaces RFC 6120's error types for a condition
+   * where the face's protocol documents another (the run checks RFC 6120's otherwise).
+   */
+  | { kind: "reply"; outcomes: readonly Outcome[]; types?: Readonly<Record<string, readonly string[]>> }
   /** No answer at all (an iq result or error, a message no face answers). */
   | { kind: "silence" }
   /** Chat: replies carrying this message's thread, between min and max. */

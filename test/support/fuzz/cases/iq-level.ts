@@ -14,6 +14,10 @@ const ROUTES = new Set([
   `get ${NS.sensordata} cancel`,
   `get ${NS.control} getForm`,
   `set ${NS.control} set`,
+  `get ${NS.nfControl} getForm`,
+  `set ${NS.nfControl} set`,
+  `get ${NS.ieeeControl} getForm`,
+  `set ${NS.ieeeControl} set`,
   `set ${NS.commands} command`,
   `set jabber:iq:roster query`,
 ]);
