@@ -17,6 +17,7 @@ import { Control } from "./control.ts";
 import { registerControl } from "./xmpp/control.ts";
 import { Readout } from "./readout.ts";
 import { registerSensorData } from "./xmpp/sensordata.ts";
+import { registerNfSensorData } from "./xmpp/nf-sensordata.ts";
 import { OperatorDesk } from "./operator/desk.ts";
 import type { HealthSources } from "./health.ts";
 import type { Face } from "./xmpp/face.ts";
@@ -120,6 +121,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
     registerPresence(connection, { desk, health, log }),
     registerSoftwareVersion(connection, { desk }),
     registerSensorData(connection, { desk, log }),
+    registerNfSensorData(connection, { desk, log }),
     registerControl(connection, { desk, log }),
     registerChat(connection, { desk, log }),
     registerAdhoc(connection, { desk, log }),
