@@ -1,5 +1,5 @@
 // The reading model in the successor dialect's field encoding (urn:nf:iot:sd:1.0 and urn:ieee:iot:sd:1.0):
-// `<nd id><ts v>` around short field elements (docs/protocols.md, The nf sensor-data dialect). The XEP-0323
+// `<nd id><ts v>` around short field elements (docs/protocols.md, Sensor data in the nf dialect). The XEP-0323
 // rendering is agent/xmpp/fields.ts; the two share only the reading model and the XML-safe string.
 import { xml, type Element } from "./client.ts";
 import { xmlString } from "./fields.ts";

@@ -2,7 +2,7 @@
 // `<req>` and `<cancel>` iq gets and sets in, the answer in the namespace that asked. Like the XEP-0323 face it
 // validates and translates; what to read is agent/readout's business, who may read the operator desk's.
 //
-// Answers (docs/protocols.md, The nf sensor-data dialect): a readout of current values now comes back in the iq
+// Answers (docs/protocols.md, Sensor data in the nf dialect): a readout of current values now comes back in the iq
 // result itself as `<resp id>` (one round trip); history or a readout scheduled later is `<accepted id [queued]/>`
 // and its data follows in `<resp id more='true'>` messages, the last one without `more`. A node's error is an
 // `<err>` in its `<nd><ts>`, in the last `<resp>`.
