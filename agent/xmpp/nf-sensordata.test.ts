@@ -116,13 +116,22 @@ const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () 
 const unusedControl = { set: () => Promise.reject(new Error("unused")), getForm: () => Promise.reject(new Error("unused")), parametersOf: () => [] };
 const noHealth: HealthSources = { sensors: () => [], buffered: () => 0, dropped: () => 0, lastPublished: () => undefined, online: () => true, startedAt: new Date(0) };
 
+/** A sensor with more current fields than one <resp> carries. */
+const WIDE_FIELDS = LIMITS.fieldsPerMessage + 10;
+
 function face() {
   const routes = new Map<string, IqRoute>();
   const features: string[] = [];
   const sent: Element[] = [];
   const stored = new Date("2025-01-05T09:00:00Z");
+  const wide = Array.from({ length: WIDE_FIELDS }, (_, i) => numeric(`f${i}`, i));
   const readout = new Readout({
-    sampler: { states: [{ id: "boiler", driver: "bme280", lastSample: { sensorId: "boiler", timestamp: new Date(), fields: [numeric("temperature", 21)] } }] },
+    sampler: {
+      states: [
+        { id: "boiler", driver: "bme280", lastSample: { sensorId: "boiler", timestamp: new Date(), fields: [numeric("temperature", 21)] } },
+        { id: "wide", driver: "many", lastSample: { sensorId: "wide", timestamp: new Date(), fields: wide } },
+      ],
+    },
     actuators: { all: [] },
     store: { history: () => Promise.resolve([{ id: 1, sensorId: "boiler", seq: 1, timestamp: stored, fields: [numeric("temperature", 20)] }]) },
   });
@@ -159,11 +168,23 @@ describe("registerNfSensorData", () => {
     assert.equal(reply.name, "resp");
     assert.deepEqual(reply.attrs, { xmlns: NS, id: GUID });
     assert.equal(reply.getChild("nd")?.getChild("ts")?.getChild("q")?.attrs.v, "21.0");
-    const ieee = await call(xml("req", { xmlns: NS_IEEE_SENSORDATA, id: "2" }), "ops@x/a", "set");
+    const ieee = await call(xml("req", { xmlns: NS_IEEE_SENSORDATA, id: "2" }, nd("boiler")), "ops@x/a", "set");
     assert.ok(ieee !== true);
     assert.deepEqual([ieee.name, ieee.attrs.xmlns], ["resp", NS_IEEE_SENSORDATA]);
     await settle();
     assert.deepEqual(sent, []);
+  });
+
+  it("answers current values that do not fit one <resp> with more='true' in the result and the rest in a message after it", async () => {
+    const { call, sent } = face();
+    const reply = await call(req({ m: "true" }, nd("wide")));
+    assert.ok(reply !== true);
+    assert.equal(reply.attrs.more, "true");
+    assert.equal(reply.getChild("nd")?.getChild("ts")?.children.length, LIMITS.fieldsPerMessage);
+    assert.equal(sent.length, 0, "nothing before the iq result has gone");
+    await settle();
+    const rest = sent.map((m) => m.getChild("resp", NS));
+    assert.deepEqual(rest.map((resp): unknown[] => [resp?.attrs.id, resp?.attrs.more, resp?.getChild("nd")?.getChild("ts")?.children.length]), [[GUID, undefined, WIDE_FIELDS - LIMITS.fieldsPerMessage]]);
   });
 
   it("accepts history, then sends its data in <resp> messages to the requester's full JID", async () => {
@@ -208,7 +229,7 @@ describe("registerNfSensorData", () => {
 
   it("announces a scheduled readout with <started/>, then its <resp>", async () => {
     const { call, sent } = face();
-    assert.equal(String(await call(req({ id: "5", when: new Date(Date.now() + 100).toISOString() }))), `<accepted xmlns="${NS}" id="5" queued="true"/>`);
+    assert.equal(String(await call(req({ id: "5", when: new Date(Date.now() + 100).toISOString() }, nd("boiler")))), `<accepted xmlns="${NS}" id="5" queued="true"/>`);
     await settle();
     assert.equal(sent.length, 0);
     await settle(200);
