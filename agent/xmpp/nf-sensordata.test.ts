@@ -119,7 +119,7 @@ const noHealth: HealthSources = { sensors: () => [], buffered: () => 0, dropped:
 /** A sensor with more current fields than one <resp> carries. */
 const WIDE_FIELDS = LIMITS.fieldsPerMessage + 10;
 
-function face() {
+function face(log: Logger = quiet, send = (stanza: Element, sent: Element[]) => Promise.resolve(sent.push(stanza) > 0)) {
   const routes = new Map<string, IqRoute>();
   const features: string[] = [];
   const sent: Element[] = [];
@@ -141,9 +141,9 @@ function face() {
         routes.set(`${route.type} ${route.ns} ${route.name}`, route);
         if (feature) features.push(feature);
       },
-      send: (stanza: Element) => Promise.resolve(sent.push(stanza) > 0),
+      send: (stanza: Element) => send(stanza, sent),
     },
-    { desk: new OperatorDesk({ authz: new Authz([{ jid: "ops@x", role: "read" }]), readout, control: unusedControl, health: noHealth }), log: quiet },
+    { desk: new OperatorDesk({ authz: new Authz([{ jid: "ops@x", role: "read" }]), readout, control: unusedControl, health: noHealth }), log },
   );
   const call = async (element: Element, from = "ops@x/a", type: "get" | "set" = "get") =>
     routes.get(`${type} ${String(element.attrs.xmlns)} ${element.name}`)!.handler({ element, stanza: xml("iq"), from });
@@ -185,6 +185,17 @@ describe("registerNfSensorData", () => {
     await settle();
     const rest = sent.map((m) => m.getChild("resp", NS));
     assert.deepEqual(rest.map((resp): unknown[] => [resp?.attrs.id, resp?.attrs.more, resp?.getChild("nd")?.getChild("ts")?.children.length]), [[GUID, undefined, WIDE_FIELDS - LIMITS.fieldsPerMessage]]);
+  });
+
+  it("logs a message that could not be sent after the result, and frees the readout's slot", async () => {
+    const errors: string[] = [];
+    const { call } = face({ ...quiet, error: (message) => void errors.push(message) }, () => Promise.reject(new Error("offline")));
+    const first = await call(req({ m: "true" }, nd("wide")));
+    assert.ok(first !== true && first.attrs.more === "true");
+    await settle();
+    assert.deepEqual(errors, ["nf readout failed"]);
+    const again = await call(req({ m: "true" }, nd("boiler")));
+    assert.ok(again !== true && again.name === "resp", "the same id is free again");
   });
 
   it("accepts history, then sends its data in <resp> messages to the requester's full JID", async () => {

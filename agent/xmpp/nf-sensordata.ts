@@ -246,7 +246,11 @@ export function registerNfSensorData(connection: Pick<FaceConnection, "route" | 
           const [first, ...rest] = nfResponses(ns, id, result);
           if (rest.length === 0) end(session);
           else {
-            const immediate = setImmediate(() => void sendResponses(session, rest, result).finally(() => end(session)));
+            const sendRest = () =>
+              sendResponses(session, rest, result)
+                .catch((error: unknown) => log.error("nf readout failed", { requester: from, id, error: errorText(error) }))
+                .finally(() => end(session));
+            const immediate = setImmediate(() => void sendRest());
             session.unschedule = () => clearImmediate(immediate);
           }
           log.debug("nf readout answered", { requester: from, id, groups: result.groups.length, failures: result.failures.length });
