@@ -18,6 +18,7 @@ import { registerControl } from "./xmpp/control.ts";
 import { registerNfControl } from "./xmpp/nf-control.ts";
 import { Readout } from "./readout.ts";
 import { registerSensorData } from "./xmpp/sensordata.ts";
+import { registerNfSensorData } from "./xmpp/nf-sensordata.ts";
 import { OperatorDesk } from "./operator/desk.ts";
 import { HealthMonitor, reportOf, snapshotOf, type AgentReport, type HealthSources, type LinkState } from "./health.ts";
 import { StatusEndpoint } from "./status-endpoint.ts";
@@ -135,6 +136,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
     registerPresence(connection, { desk, health, log }),
     registerSoftwareVersion(connection, { desk }),
     registerSensorData(connection, { desk, log }),
+    registerNfSensorData(connection, { desk, log }),
     registerControl(connection, { desk, log }),
     registerNfControl(connection, { desk }),
     registerChat(connection, { desk, log }),

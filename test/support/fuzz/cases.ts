@@ -10,13 +10,30 @@ import { controlMessageFace, controlSetFace, getFormFace } from "./cases/control
 import { discoInfoFace, discoItemsFace, pingFace, versionFace } from "./cases/disco-version-ping.ts";
 import { iqLevel } from "./cases/iq-level.ts";
 import { nfGetFormFace, nfSetFace } from "./cases/nf-control.ts";
+import { nfCancelFace, nfReadoutFace } from "./cases/nf-sensordata.ts";
 import { cancelFace, readoutFace } from "./cases/sensordata.ts";
 
 export { NS, SENDERS, type FuzzCase, type Outcome, type Probe, type Sender } from "./cases/common.ts";
 export { MAX_STANZA_BYTES, serialize } from "./cases/hostile.ts";
 
 /** The order is part of every seed's meaning: a face is drawn by its place and weight in this list. */
-const FACES: readonly Face[] = [readoutFace, cancelFace, controlSetFace, controlMessageFace, getFormFace, adhocFace, discoInfoFace, discoItemsFace, versionFace, pingFace, chatFace, nfSetFace, nfGetFormFace];
+const FACES: readonly Face[] = [
+  readoutFace,
+  cancelFace,
+  controlSetFace,
+  controlMessageFace,
+  getFormFace,
+  adhocFace,
+  discoInfoFace,
+  discoItemsFace,
+  versionFace,
+  pingFace,
+  chatFace,
+  nfReadoutFace,
+  nfCancelFace,
+  nfSetFace,
+  nfGetFormFace,
+];
 
 /** Deepest nesting sent by default: Prosody passes it on; ejabberd closes a stream past about 3,000 levels. */
 export const MAX_DEPTH = 6_000;

@@ -12,6 +12,7 @@ import { generateCase, MAX_DEPTH as MAX_DEPTH_SENT, MAX_STANZA_BYTES, NS, SENDER
 import { RawSession } from "./session.ts";
 
 const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
+const NF_NAMESPACES: readonly string[] = [NS.nfSensordata, NS.ieeeSensordata];
 const ERROR_TYPES = new Set(["auth", "cancel", "continue", "modify", "wait"]);
 /** RFC 6120 §8.3.3. */
 const CONDITIONS = new Set([
@@ -278,6 +279,20 @@ export async function runFuzz(target: FuzzTarget, options: FuzzOptions): Promise
       if (readout && !readout.ended) readout.cancelled = true;
       report.readouts.cancelled += 1;
     }
+    // The nf dialect: its readouts are keyed by namespace and id; a <resp> without more in the result ends one at once.
+    const nfNamespace = NF_NAMESPACES.find((ns) => payload?.attrs.xmlns === ns);
+    if (outcome.outcome === "result" && nfNamespace && payload?.name === "req") {
+      const answer = reply.getChildElements()[0];
+      const ended = answer?.name === "resp" && answer.attrs.more !== "true";
+      readouts.set(`${sender} ${nfNamespace} ${String(payload.attrs.id)}`, { fuzzCase, ended, cancelled: false });
+      report.readouts.accepted += 1;
+      if (ended) report.readouts.finished += 1;
+    }
+    if (outcome.outcome === "result" && nfNamespace && payload?.name === "cancel") {
+      const readout = readouts.get(`${sender} ${nfNamespace} ${String(payload.attrs.id)}`);
+      if (readout && !readout.ended) readout.cancelled = true;
+      report.readouts.cancelled += 1;
+    }
     const next = probe.then?.(reply);
     if (next) send(fuzzCase, next).catch((error: unknown) => fail(fuzzCase, `the follow-up could not be sent: ${String(error)}`, next.stanza));
   };
@@ -297,6 +312,21 @@ export async function runFuzz(target: FuzzTarget, options: FuzzOptions): Promise
       }
       if (readout.ended) fail(readout.fuzzCase, `readout data after its end: ${clip(message.toString(), 300)}`, "");
       if (data.name === "done" || (data.name === "fields" && data.attrs.done === "true")) {
+        readout.ended = true;
+        report.readouts.finished += 1;
+        notify();
+      }
+      return;
+    }
+    const nfData = message.getChildElements().find((child) => NF_NAMESPACES.includes(String(child.attrs.xmlns)));
+    if (nfData) {
+      const readout = readouts.get(`${sender} ${String(nfData.attrs.xmlns)} ${String(nfData.attrs.id)}`);
+      if (!readout) {
+        report.failures.push({ index: -1, sender, face: "nf-req", mutation: "?", problem: "readout data for no accepted request", stanza: clip(message.toString()) });
+        return;
+      }
+      if (readout.ended) fail(readout.fuzzCase, `readout data after its end: ${clip(message.toString(), 300)}`, "");
+      if (nfData.name === "done" || (nfData.name === "resp" && nfData.attrs.more !== "true")) {
         readout.ended = true;
         report.readouts.finished += 1;
         notify();

@@ -5,6 +5,8 @@ import type { Random } from "../random.ts";
 
 export const NS = {
   sensordata: "urn:xmpp:iot:sensordata",
+  nfSensordata: "urn:nf:iot:sd:1.0",
+  ieeeSensordata: "urn:ieee:iot:sd:1.0",
   control: "urn:xmpp:iot:control",
   commands: "http://jabber.org/protocol/commands",
   data: "jabber:x:data",

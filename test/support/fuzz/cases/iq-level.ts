@@ -12,6 +12,7 @@ const ROUTES = new Set([
   `get ${NS.version} query`,
   `get ${NS.sensordata} req`,
   `get ${NS.sensordata} cancel`,
+  ...[NS.nfSensordata, NS.ieeeSensordata].flatMap((ns) => ["get", "set"].flatMap((type) => [`${type} ${ns} req`, `${type} ${ns} cancel`])),
   `get ${NS.control} getForm`,
   `set ${NS.control} set`,
   `get ${NS.nfControl} getForm`,

@@ -1,0 +1,310 @@
+// Sensor data in the successor dialect of XEP-0323 (urn:nf:iot:sd:1.0 and urn:ieee:iot:sd:1.0, the same syntax):
+// `<req>` and `<cancel>` iq gets and sets in, the answer in the namespace that asked. Like the XEP-0323 face it
+// validates and translates; what to read is agent/readout's business, who may read the operator desk's.
+//
+// Answers (docs/protocols.md, Sensor data in the nf dialect): a readout of current values now comes back in the iq
+// result itself as `<resp id>` (one round trip); history or a readout scheduled later is `<accepted id [queued]/>`
+// and its data follows in `<resp id more='true'>` messages, the last one without `more`. A node's error is an
+// `<err>` in its `<nd><ts>`, in the last `<resp>`.
+import { xml, type Element } from "./client.ts";
+import type { Face, FaceConnection } from "./face.ts";
+import { NF_SENSORDATA_NAMESPACES, nfErrorElement, nfNodeElement } from "./nf-fields.ts";
+import { xmlString } from "./fields.ts";
+import { LIMITS, parseXsDateTime } from "./sensordata.ts";
+import type { ReadoutRequest, ReadoutResult, ReadoutType } from "../readout.ts";
+import { bareJid } from "../authz.ts";
+import type { OperatorDesk, OperatorSession } from "../operator/desk.ts";
+import { errorText, type Logger } from "../log.ts";
+
+const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
+const NS_HINTS = "urn:xmpp:hints";
+
+/** The dialect's one-letter field types, as the core names them; `all` and `h` (any history) included. */
+const TYPE_ATTRIBUTES: readonly [string, ReadoutType][] = [
+  ["m", "momentary"],
+  ["p", "peak"],
+  ["s", "status"],
+  ["c", "computed"],
+  ["i", "identity"],
+  ["h", "historical"],
+  ["all", "all"],
+];
+/** Types the core answers from stored readings; a request without them is answered in the iq result. */
+const STORED_TYPES: ReadonlySet<ReadoutType> = new Set(["historical", "all"]);
+
+/**
+ * The `<req>` attributes we read and bound. Any other is ignored, as the reference server does: `xml:lang`,
+ * namespace declarations, and the provisioning tokens `st`, `dt`, `ut` (xedge's operators list decides, not a token).
+ */
+const BOUNDED_REQ_ATTRIBUTES = ["id", "from", "to", "when", ...TYPE_ATTRIBUTES.map(([name]) => name)];
+
+export interface ParsedNfRequest {
+  id: string;
+  request: ReadoutRequest;
+  when?: Date;
+}
+
+export class NfRequestError extends Error {}
+
+function parseXsBoolean(text: string): boolean | undefined {
+  if (text === "true" || text === "1") return true;
+  if (text === "false" || text === "0") return false;
+  return undefined;
+}
+
+function optionalDateTime(req: Element, name: string): Date | undefined {
+  const text = req.attrs[name] as string | undefined;
+  if (text === undefined) return undefined;
+  const date = parseXsDateTime(text);
+  if (!date) throw new NfRequestError(`${name} must be an xs:dateTime such as 2025-01-05T10:00:00Z, got ${JSON.stringify(text)}`);
+  return date;
+}
+
+/** The request id: what the client correlates answers by (the reference client sends a GUID). */
+function requestId(element: Element): string {
+  const id = element.attrs.id as string | undefined;
+  if (!id) throw new NfRequestError("id is required");
+  if (id.length > LIMITS.valueLength) throw new NfRequestError(`id is longer than ${LIMITS.valueLength} characters`);
+  return id;
+}
+
+/** Validates a `<req>` completely; throws NfRequestError saying what is wrong. */
+export function parseNfRequest(req: Element): ParsedNfRequest {
+  for (const name of BOUNDED_REQ_ATTRIBUTES) {
+    const value = req.attrs[name] as string | undefined;
+    if (value !== undefined && value.length > LIMITS.valueLength) throw new NfRequestError(`attribute ${name} is longer than ${LIMITS.valueLength} characters`);
+  }
+  const id = requestId(req);
+  const types = new Set<ReadoutType>();
+  for (const [name, type] of TYPE_ATTRIBUTES) {
+    const value = req.attrs[name] as string | undefined;
+    if (value === undefined) continue;
+    const on = parseXsBoolean(value);
+    if (on === undefined) throw new NfRequestError(`${name} must be true or false, got ${JSON.stringify(value)}`);
+    if (on) types.add(type);
+  }
+  const from = optionalDateTime(req, "from");
+  const to = optionalDateTime(req, "to");
+  const when = optionalDateTime(req, "when");
+  if (from && to && from.getTime() > to.getTime()) throw new NfRequestError("from is after to");
+
+  const ns = req.getNS();
+  const nodeIds: string[] = [];
+  const fieldNames: string[] = [];
+  const foreignNodes: string[] = [];
+  for (const child of req.children) {
+    if (typeof child === "string") {
+      // Only XML whitespace (space, tab, CR, LF) may sit between the children; a no-break space is text.
+      if (!/^[ \t\r\n]*$/.test(child)) throw new NfRequestError("unexpected text in <req>");
+      continue;
+    }
+    if (child.getNS() !== ns || (child.name !== "nd" && child.name !== "f")) throw new NfRequestError(`unknown element <${child.name}> in <req>`);
+    if (child.children.length > 0) throw new NfRequestError(`<${child.name}> must be empty`);
+    const allowed = child.name === "nd" ? ["id", "src", "pt"] : ["n"];
+    for (const [name, value] of Object.entries(child.attrs)) {
+      if (name === "xmlns") continue;
+      if (!allowed.includes(name)) throw new NfRequestError(`unknown attribute ${name} on <${child.name}>`);
+      if (typeof value === "string" && value.length > LIMITS.valueLength) {
+        throw new NfRequestError(`attribute ${name} of <${child.name}> is longer than ${LIMITS.valueLength} characters`);
+      }
+    }
+    const key = child.name === "nd" ? "id" : "n";
+    const value = child.attrs[key] as string | undefined;
+    if (!value) throw new NfRequestError(`<${child.name}> needs a non-empty ${key}`);
+    const list = child.name === "nd" ? nodeIds : fieldNames;
+    list.push(value);
+    const limit = child.name === "nd" ? LIMITS.nodes : LIMITS.fields;
+    if (list.length > limit) throw new NfRequestError(`more than ${limit} <${child.name}> elements`);
+    // xedge is one data source without a name or partitions: a reference into another names no node here.
+    if (child.name === "nd" && (child.attrs.src || child.attrs.pt)) foreignNodes.push(value);
+  }
+  if (foreignNodes.length > 0) throw new ForeignNodeError(foreignNodes);
+  return { id, request: { nodeIds, fieldNames, types, from, to }, when };
+}
+
+/** A `<nd>` with a source or partition: no node of this gateway (item-not-found, not bad-request). */
+export class ForeignNodeError extends Error {
+  constructor(readonly nodeIds: string[]) {
+    super(`no node ${nodeIds.join(", ")} in that source or partition; this gateway's nodes have neither`);
+  }
+}
+
+function stanzaError(type: "cancel" | "modify" | "wait", condition: string, text: string): Element {
+  return xml("error", { type }, xml(condition, { xmlns: NS_STANZAS }), xml("text", { xmlns: NS_STANZAS }, text));
+}
+
+/**
+ * A result as `<resp>` elements: data packed at most `fieldsPerMessage` fields each, every node's error in the
+ * last one, and `more='true'` on all but the last. An empty result is one `<resp id/>`.
+ */
+export function nfResponses(ns: string, id: string, result: ReadoutResult, fieldsPerMessage = LIMITS.fieldsPerMessage): Element[] {
+  const batches: Element[][] = [];
+  let batch: Element[] = [];
+  let room = fieldsPerMessage;
+  for (const group of result.groups) {
+    for (let offset = 0; offset < group.fields.length; ) {
+      const fields = group.fields.slice(offset, offset + room);
+      offset += fields.length;
+      room -= fields.length;
+      batch.push(nfNodeElement(group.nodeId, group.timestamp, fields, { historical: group.historical !== undefined }));
+      if (room === 0) {
+        batches.push(batch);
+        batch = [];
+        room = fieldsPerMessage;
+      }
+    }
+  }
+  const errors = result.failures.map((failure) => nfErrorElement(failure.nodeId, failure.timestamp, failure.message));
+  // The errors ride on the last batch, a full one too: they are no fields.
+  const last = batches.at(-1);
+  if (batch.length === 0 && last) last.push(...errors);
+  else batches.push([...batch, ...errors]);
+  return batches.map((nodes, index) => xml("resp", { xmlns: ns, id, ...(index < batches.length - 1 ? { more: "true" } : {}) }, ...nodes));
+}
+
+interface Session {
+  requester: string;
+  id: string;
+  cancelled: boolean;
+  /** Cancels the scheduled start or the pending messages, if they have not gone yet. */
+  unschedule?: () => void;
+}
+
+export interface NfSensorDataDeps {
+  desk: Pick<OperatorDesk, "for">;
+  log: Logger;
+}
+
+/** Registers the nf sensor-data readout (both namespaces) on the connection; its stop() drops scheduled readouts. */
+export function registerNfSensorData(connection: Pick<FaceConnection, "route" | "send">, { desk, log }: NfSensorDataDeps): Face {
+  const sessions = new Map<string, Session>();
+  const key = (requester: string, id: string) => `${requester} ${id}`;
+  const activeFor = (requester: string) => [...sessions.values()].filter((s) => bareJid(s.requester) === bareJid(requester)).length;
+  const end = (session: Session) => {
+    if (sessions.get(key(session.requester, session.id)) === session) sessions.delete(key(session.requester, session.id));
+  };
+
+  /** Sends `<resp>` messages in order until the session is cancelled; notes ride on the last one as text. */
+  const sendResponses = async (session: Session, responses: readonly Element[], result: ReadoutResult) => {
+    const notes = result.notes ?? [];
+    for (const [index, resp] of responses.entries()) {
+      if (session.cancelled) return;
+      const message = xml("message", { to: session.requester }, resp);
+      // The dialect has no element for a remark that is no error: the last message says it in a body, not to be stored.
+      if (index === responses.length - 1 && notes.length > 0) {
+        message.c("body").t(xmlString(notes.map((note) => `${note.nodeId}: ${note.message}`).join("\n"))).up();
+        message.c("no-store", { xmlns: NS_HINTS });
+      }
+      await connection.send(message);
+    }
+  };
+
+  const runLater = async (ns: string, operator: OperatorSession, session: Session, request: ReadoutRequest, queued: boolean) => {
+    const { requester, id } = session;
+    try {
+      if (queued) await connection.send(xml("message", { to: requester }, xml("started", { xmlns: ns, id })));
+      const result = await operator.read(request);
+      await sendResponses(session, nfResponses(ns, id, result), result);
+      log.debug("nf readout answered", { requester, id, groups: result.groups.length, failures: result.failures.length });
+    } catch (error) {
+      log.error("nf readout failed", { requester, id, error: errorText(error) });
+    } finally {
+      end(session);
+    }
+  };
+
+  for (const ns of NF_SENSORDATA_NAMESPACES) {
+    const onReq = async ({ element, from }: { element: Element; from: string }): Promise<Element> => {
+      const operator = desk.for(from);
+      if (!operator.admitted) return stanzaError("cancel", "forbidden", `${bareJid(from)} may not read this gateway`);
+      let parsed: ParsedNfRequest;
+      try {
+        parsed = parseNfRequest(element);
+      } catch (error) {
+        if (error instanceof ForeignNodeError) return stanzaError("cancel", "item-not-found", error.message);
+        if (error instanceof NfRequestError) return stanzaError("modify", "bad-request", error.message);
+        throw error;
+      }
+      const { id, request, when } = parsed;
+      const unknown = operator.unknownNodes(request.nodeIds ?? []);
+      if (unknown.length > 0) return stanzaError("cancel", "item-not-found", `no node ${unknown.join(", ")}`);
+      const delay = when ? when.getTime() - Date.now() : 0;
+      if (delay > LIMITS.scheduleAheadMs) return stanzaError("modify", "bad-request", "when is more than 24 hours ahead");
+      if (sessions.has(key(from, id))) return stanzaError("modify", "bad-request", `id ${id} is already in use by a readout in progress`);
+      if (activeFor(from) >= LIMITS.readoutsPerRequester) {
+        return stanzaError("wait", "resource-constraint", `at most ${LIMITS.readoutsPerRequester} readouts at a time; wait for one to finish`);
+      }
+      const session: Session = { requester: from, id, cancelled: false };
+      sessions.set(key(from, id), session);
+      const queued = delay > 0;
+
+      if (!queued && ![...request.types].some((type) => STORED_TYPES.has(type))) {
+        // Current values now: the data is the iq result (the reference client takes a <resp> there). What does not
+        // fit one <resp> follows in messages, a turn later so that the result goes out first.
+        try {
+          const result = await operator.read(request);
+          const [first, ...rest] = nfResponses(ns, id, result);
+          if (rest.length === 0) end(session);
+          else {
+            const sendRest = () =>
+              sendResponses(session, rest, result)
+                .catch((error: unknown) => log.error("nf readout failed", { requester: from, id, error: errorText(error) }))
+                .finally(() => end(session));
+            const immediate = setImmediate(() => void sendRest());
+            session.unschedule = () => clearImmediate(immediate);
+          }
+          log.debug("nf readout answered", { requester: from, id, groups: result.groups.length, failures: result.failures.length });
+          return first ?? xml("resp", { xmlns: ns, id });
+        } catch (error) {
+          end(session);
+          throw error;
+        }
+      }
+      const start = () => void runLater(ns, operator, session, request, queued);
+      if (queued) {
+        const timer = setTimeout(start, delay);
+        session.unschedule = () => clearTimeout(timer);
+      } else {
+        // A turn later, so the iq result goes out before the first message.
+        const immediate = setImmediate(start);
+        session.unschedule = () => clearImmediate(immediate);
+      }
+      return xml("accepted", { xmlns: ns, id, ...(queued ? { queued: "true" } : {}) });
+    };
+
+    /** Cancels the requester's readout `id`; one that already ended, or never was, is no error (as the reference answers). */
+    const onCancel = ({ element, from }: { element: Element; from: string }): Element | true => {
+      if (!desk.for(from).admitted) return stanzaError("cancel", "forbidden", `${bareJid(from)} may not read this gateway`);
+      let id: string;
+      try {
+        id = requestId(element);
+      } catch (error) {
+        if (error instanceof NfRequestError) return stanzaError("modify", "bad-request", error.message);
+        throw error;
+      }
+      const session = sessions.get(key(from, id));
+      if (session) {
+        session.cancelled = true;
+        session.unschedule?.();
+        sessions.delete(key(from, id));
+      }
+      return true;
+    };
+
+    // Both iq types, as the reference server registers them; the feature is announced once per namespace.
+    connection.route({ type: "get", ns, name: "req", handler: onReq }, ns);
+    connection.route({ type: "set", ns, name: "req", handler: onReq });
+    connection.route({ type: "get", ns, name: "cancel", handler: onCancel });
+    connection.route({ type: "set", ns, name: "cancel", handler: onCancel });
+  }
+
+  return {
+    stop: () => {
+      for (const session of sessions.values()) {
+        session.cancelled = true;
+        session.unschedule?.();
+      }
+      sessions.clear();
+    },
+  };
+}
