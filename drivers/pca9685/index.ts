@@ -119,9 +119,11 @@ async function claimChannel(hal: Hal, name: I2cDeviceName, channel: number, freq
     chips.set(key, created);
     shared = created;
   } else if (shared.frequency !== frequency) {
+    const holders = [...shared.channels];
+    const others = holders.length === 1 ? `channel ${holders[0]} runs` : `channels ${holders.join(", ")} run`;
     throw new Error(
-      `${label}: channel ${channel} asks for ${frequency} Hz, but channel ${[...shared.channels].join(", ")} runs this chip at ` +
-        `${shared.frequency} Hz; the PCA9685 has one PWM frequency for all 16 channels: give every channel on it the same frequency`,
+      `${label}: channel ${channel} asks for ${frequency} Hz, but ${others} this chip at ${shared.frequency} Hz; ` +
+        `the PCA9685 has one PWM frequency for all 16 channels: give every channel on it the same frequency`,
     );
   }
   if (shared.channels.has(channel)) {

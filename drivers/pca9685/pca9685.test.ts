@@ -98,7 +98,7 @@ describe("pca9685 channel on the simulated chip", () => {
     assert.deepEqual([chip.dutyCycle(0), chip.dutyCycle(1)], [1000 / 4096, 3000 / 4096]);
     await assert.rejects(open({ channel: 2, frequency: 50 }), {
       message:
-        "pca9685 at 0x40 on I2C bus 1: channel 2 asks for 50 Hz, but channel 0, 1 runs this chip at 500 Hz; the PCA9685 has one " +
+        "pca9685 at 0x40 on I2C bus 1: channel 2 asks for 50 Hz, but channels 0, 1 run this chip at 500 Hz; the PCA9685 has one " +
         "PWM frequency for all 16 channels: give every channel on it the same frequency",
     });
     await assert.rejects(open({ channel: 1, frequency: 500 }), /channel 1 is already driven by another actuator; one entry per channel/);
