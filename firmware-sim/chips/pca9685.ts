@@ -10,8 +10,8 @@
 // same register. A write to ALL_LED_x loads that byte into every channel's register x; the ALL_LED
 // registers read back as zero. Putting the chip to sleep while a channel runs sets RESTART; writing 1 to
 // RESTART clears it once the oscillator has been awake 500 µs (earlier, the write is not taken); writing a
-// channel's registers clears it too (OCH = 0: outputs change on the STOP). EXTCLK, once set, stays set
-// until power is cycled. Reserved bits and registers read as zero.
+// channel register clears it too (the data sheet's rule for OCH = 0; the model applies it whatever OCH says).
+// EXTCLK, once set, stays set until power is cycled. Reserved bits and registers read as zero.
 // Not modelled: the sub-addresses and the All Call address (the chip answers at its own address only),
 // software reset, the external clock input, output drive and polarity (MODE2 is stored only), the phase of
 // each output within the period, and OE.
