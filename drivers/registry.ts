@@ -10,6 +10,7 @@ import { ads1115 } from "./ads1115/index.ts";
 import { ds18b20 } from "./ds18b20/index.ts";
 import { gpioInput } from "./gpio-input/index.ts";
 import { gpioOutput } from "./gpio-output/index.ts";
+import { pca9685 } from "./pca9685/index.ts";
 
 function byName<Driver extends { name: string }>(drivers: Driver[]): Record<string, Driver> {
   return Object.fromEntries(drivers.map((driver) => [driver.name, driver]));
@@ -17,4 +18,4 @@ function byName<Driver extends { name: string }>(drivers: Driver[]): Record<stri
 
 export const sensorDrivers: Record<string, SensorDriver> = byName([bme280, sht3x, ads1115, nmea, modbus, serialLines, ds18b20, gpioInput]);
 
-export const actuatorDrivers: Record<string, ActuatorDriver> = byName<ActuatorDriver>([gpioOutput]);
+export const actuatorDrivers: Record<string, ActuatorDriver> = byName<ActuatorDriver>([gpioOutput, pca9685]);

@@ -9,12 +9,14 @@ import { serialSensorModels } from "./serial/models.ts";
 import { headerActuatorModels, headerSensorModels } from "./header-models.ts";
 import { SimSht3x } from "./chips/sht3x.ts";
 import { SimAds1115 } from "./chips/ads1115.ts";
+import { SimPca9685 } from "./chips/pca9685.ts";
 import { scheduleFaults, type Faultable } from "./faults.ts";
 import type { Fault, FaultKind } from "./settings.ts";
 import type { SimI2cDevice, SimI2cFault } from "./i2c.ts";
 import { ads1115 } from "../drivers/ads1115/index.ts";
 import { bme280 } from "../drivers/bme280/index.ts";
 import { sht3x } from "../drivers/sht3x/index.ts";
+import { pca9685 } from "../drivers/pca9685/index.ts";
 
 interface I2cPlacement {
   bus: number;
@@ -118,7 +120,38 @@ export const sensorModels: Record<string, DeviceModel> = {
     ),
   ),
 };
-export const actuatorModels: Record<string, DeviceModel> = { ...headerActuatorModels };
+/** The PCA9685s placed so far, per simulated HAL, by "bus:address", with how many entries use each. */
+const sharedPwmChips = new WeakMap<SimHal, Map<string, { chip: SimPca9685; users: number }>>();
+
+export const actuatorModels: Record<string, DeviceModel> = {
+  ...headerActuatorModels,
+  // One entry is one channel: the entries on one bus and address share one chip, attached while any uses it.
+  ...simulate(pca9685, (hal, { i2c }) => {
+    const chips = sharedPwmChips.get(hal) ?? new Map<string, { chip: SimPca9685; users: number }>();
+    sharedPwmChips.set(hal, chips);
+    const key = `${i2c.bus}:${i2c.address}`;
+    let placed = chips.get(key);
+    if (placed === undefined) {
+      placed = { chip: new SimPca9685(), users: 0 };
+      hal.i2cBus(i2c.bus).attach(i2c.address, placed.chip);
+      chips.set(key, placed);
+    }
+    const shared = placed;
+    shared.users += 1;
+    let closed = false;
+    return {
+      faults: i2cFaults(hal, i2c, shared.chip),
+      close: () => {
+        if (closed) return;
+        closed = true;
+        shared.users -= 1;
+        if (shared.users > 0) return;
+        chips.delete(key);
+        hal.i2cBus(i2c.bus).detach(i2c.address);
+      },
+    };
+  }),
+};
 
 export interface World {
   /** Sensors and actuators whose driver has no simulation: their devices will not be found. */
