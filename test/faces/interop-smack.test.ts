@@ -15,6 +15,8 @@ import { buildSmack, compileAgainstSmack, smackTarball } from "../support/smack.
 
 const PROGRAM = resolve(import.meta.dirname, "interop/SmackIot.java");
 const READOUTS = 10;
+/** The scenario takes seconds; a JVM still running after this is stuck (a login that never completes). */
+const SCENARIO_TIMEOUT_MS = 120_000;
 
 /** Each kind of value Smack reads: booleans (door, pump) and an int (rain's count); boiler has only numerics. */
 const DEVICES = `sensors:
@@ -84,8 +86,10 @@ function runScenario(classpath: string, gateway: SimGateway): Promise<{ checks: 
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill("SIGKILL"), SCENARIO_TIMEOUT_MS);
     child.once("error", reject);
     child.once("exit", (code) => {
+      clearTimeout(timer);
       const checks = stdout.split("\n").filter((line) => line.startsWith("{")).map((line) => JSON.parse(line) as Check);
       if (code !== 0) reject(new Error(`SmackIot exited with ${String(code)}:\n${stdout}\n${stderr}`));
       else resolveRun({ checks, stderr });

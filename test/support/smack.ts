@@ -19,7 +19,7 @@ const VERSION = "4.4.8";
 const JAVAC = ["-J-XX:TieredStopAtLevel=1", "-J-XX:+UseSerialGC", "-proc:none", "-nowarn", "-encoding", "UTF-8"];
 
 /** Debian's jars Smack compiles and runs against. */
-export const SMACK_DEPENDENCIES = ["jxmpp-core", "jxmpp-jid", "jxmpp-util-cache", "minidns-core", "xpp3"].map((name) => `/usr/share/java/${name}.jar`);
+const SMACK_DEPENDENCIES = ["jxmpp-core", "jxmpp-jid", "jxmpp-util-cache", "minidns-core", "xpp3"].map((name) => `/usr/share/java/${name}.jar`);
 
 /** Where the test finds the source tarball: SMACK_SRC_TARBALL, or beside the checkout. */
 export function smackTarball(): string {

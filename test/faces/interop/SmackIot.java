@@ -1,6 +1,7 @@
 // XEP-0323/0325 interop: Smack 4.4.8's IoT API (IoTDataManager, IoTControlManager) against the agent.
 //
-// Usage: java -cp SMACK_CLASSPATH SmackIot.java HOST PORT CA_FILE AGENT_FULL_JID READOUTS
+// Usage: java -cp THIS_CLASS:SMACK_CLASSPATH SmackIot HOST PORT CA_FILE AGENT_FULL_JID READOUTS
+// (test/support/smack.ts compiles both).
 // Logs in as ops (control operator), viewer (read operator) and mallory (a stranger), password "<user>-secret",
 // runs the whole scenario in this one JVM and prints one JSON line per check:
 //   {"check":"readout","by":…,"try":n,"nodes":[[{"name","type","value"}…]…],"ms":…}   what Smack's API returned
@@ -129,9 +130,10 @@ public final class SmackIot {
     private static void readout(User user, String label, Object value) {
         Map<String, Object> line = check("readout", user);
         line.put(label, value);
+        IoTDataManager data = IoTDataManager.getInstanceFor(user.connection);
         attempt(line, () -> {
             List<Object> nodes = new ArrayList<>();
-            for (IoTFieldsExtension fields : IoTDataManager.getInstanceFor(user.connection).requestMomentaryValuesReadOut(agent)) {
+            for (IoTFieldsExtension fields : data.requestMomentaryValuesReadOut(agent)) {
                 for (NodeElement node : fields.getNodes()) {
                     List<Object> values = new ArrayList<>();
                     for (TimestampElement timestamp : node.getTimestampElements()) {
