@@ -138,6 +138,19 @@ describe("values a schema-checking client accepts", () => {
       ["numeric", "-INF", "pulses"],
     ]);
   });
+
+  it("adds an int twin in readout answers for a whole number within xs:int and without a unit", () => {
+    const int = (value: number, unit?: string): Field => ({ name: "n", type: "int", value, ...(unit ? { unit } : {}) });
+    assert.deepEqual(rendered([int(2 ** 31 - 1), int(-(2 ** 31)), int(2 ** 31), int(5, "W"), int(NaN)], { portableTypes: true }), [
+      ["numeric", "2147483647", ""],
+      ["int", "2147483647", undefined],
+      ["numeric", "-2147483648", ""],
+      ["int", "-2147483648", undefined],
+      ["numeric", "2147483648", ""],
+      ["numeric", "5", "W"],
+      ["numeric", "NaN", ""],
+    ]);
+  });
 });
 
 describe("nodeElement", () => {

@@ -8,6 +8,8 @@ export interface RenderOptions {
   /**
    * Readout answers: `int` goes out as `numeric` with a unit ('' when none), because slixmpp 1.8 silently drops
    * the types it does not know (int, long, date, time, duration); an integer written without decimals loses nothing.
+   * One within xs:int and without a unit goes out a second time, as `int`: Smack 4.4 reads no number type but
+   * `int` (it drops `numeric`), so each of the two clients keeps exactly one of the pair.
    */
   portableTypes?: boolean;
   /** A field-type flag every field carries besides its own (a historical readout's historicalMinute, …). */
@@ -65,9 +67,23 @@ function typedValue(field: Field, options: RenderOptions): TypedValue {
   }
 }
 
+/** A whole number as xs:int, when it is one and has no unit (only `numeric` carries a unit). */
+function plainInt(field: Field): TypedValue | undefined {
+  if (field.type !== "int" || field.unit !== undefined) return undefined;
+  const whole = Math.trunc(field.value);
+  return whole >= -INT_BOUND && whole < INT_BOUND ? { element: "int", value: String(whole) } : undefined;
+}
+
+/** A field's elements: one, or two in readout answers for a plain int (see RenderOptions.portableTypes). */
+function fieldElements(field: Field, options: RenderOptions): Element[] {
+  const elements = [fieldElement(field, typedValue(field, options), options)];
+  const int = options.portableTypes ? plainInt(field) : undefined;
+  if (int) elements.push(fieldElement(field, int, options));
+  return elements;
+}
+
 /** One field element; `numeric` always carries a unit (the schema requires it, '' when none). */
-function fieldElement(field: Field, options: RenderOptions): Element {
-  const { element, value, unit } = typedValue(field, options);
+function fieldElement(field: Field, { element, value, unit }: TypedValue, options: RenderOptions): Element {
   const attrs: Record<string, string> = { name: field.name, value };
   if (unit !== undefined) attrs.unit = unit;
   for (const [flag, on] of Object.entries(field.flags ?? {})) if (on) attrs[flag] = "true";
@@ -81,7 +97,7 @@ export function nodeElement(reading: Pick<Reading, "sensorId" | "timestamp" | "f
   return xml(
     "node",
     { nodeId: reading.sensorId },
-    xml("timestamp", { value: reading.timestamp.toISOString() }, ...reading.fields.map((field) => fieldElement(field, options))),
+    xml("timestamp", { value: reading.timestamp.toISOString() }, ...reading.fields.flatMap((field) => fieldElements(field, options))),
   );
 }
 

@@ -95,16 +95,16 @@ describe("resultMessages", () => {
   const at = new Date("2025-01-05T10:00:00Z");
   const fieldsOf = (message: Element) => message.getChild("fields", NS);
 
-  it("puts done on the last <fields> when nothing failed, and renders int as numeric", () => {
+  it("ends with an empty done <fields> of its own when nothing failed, and renders int as numeric and as int", () => {
     const messages = resultMessages("ops@x/a", "7", {
       groups: [{ nodeId: "rain", timestamp: at, fields: [{ name: "pulses", type: "int", value: 3 }] }],
       failures: [],
     });
-    assert.equal(
-      messages.map(String).join(""),
-      '<message to="ops@x/a"><fields xmlns="urn:xmpp:iot:sensordata" seqnr="7" done="true"><node nodeId="rain">' +
-        '<timestamp value="2025-01-05T10:00:00.000Z"><numeric name="pulses" value="3" unit="" automaticReadout="true"/></timestamp></node></fields></message>',
-    );
+    assert.deepEqual(messages.map(String), [
+      '<message to="ops@x/a"><fields xmlns="urn:xmpp:iot:sensordata" seqnr="7"><node nodeId="rain"><timestamp value="2025-01-05T10:00:00.000Z">' +
+        '<numeric name="pulses" value="3" unit="" automaticReadout="true"/><int name="pulses" value="3" automaticReadout="true"/></timestamp></node></fields></message>',
+      '<message to="ops@x/a"><fields xmlns="urn:xmpp:iot:sensordata" seqnr="7" done="true"/></message>',
+    ]);
   });
 
   it("splits large results, repeating node and timestamp, at most fieldsPerMessage fields per message", () => {
@@ -118,9 +118,9 @@ describe("resultMessages", () => {
     const messages = resultMessages("ops@x/a", "7", result, 2);
     assert.deepEqual(
       messages.map((m) => fieldsOf(m)?.getChildren("node").map((n) => `${String(n.attrs.nodeId)}:${n.getChild("timestamp")?.children.length}`).join(",")),
-      ["a:2", "a:2", "a:1,b:1"],
+      ["a:2", "a:2", "a:1,b:1", ""],
     );
-    assert.deepEqual(messages.map((m) => fieldsOf(m)?.attrs.done as string | undefined), [undefined, undefined, "true"]);
+    assert.deepEqual(messages.map((m) => fieldsOf(m)?.attrs.done as string | undefined), [undefined, undefined, undefined, "true"]);
     assert.equal(fieldsOf(messages[2]!)?.getChildByAttr("nodeId", "b")?.getChild("timestamp")?.getChild("numeric")?.attrs.historicalMinute, "true");
   });
 
@@ -144,6 +144,7 @@ describe("resultMessages", () => {
     ];
     const ended = resultMessages("o", "2", { groups: [{ nodeId: "a", timestamp: at, fields: [numeric("t", 1)] }], failures: [], notes });
     assert.deepEqual(ended.map((m) => [m.getChildElements().map((child) => child.name), m.getChildText("body")]), [
+      [["fields"], null],
       [["fields", "body", "no-store"], "a: the newest 5000 stored readings\nb: the newest 5000 stored readings"],
     ]);
     const failed = resultMessages("o", "3", { groups: [], failures: [{ nodeId: "c", timestamp: at, message: "EIO" }], notes: notes.slice(0, 1) });
@@ -204,8 +205,10 @@ describe("registerSensorData", () => {
     const reply = await call("req", req({ seqnr: "1" }, node("boiler")));
     assert.equal(String(reply), '<accepted xmlns="urn:xmpp:iot:sensordata" seqnr="1"/>');
     await settle();
-    assert.equal(sent.length, 1);
-    assert.equal(sent[0]?.attrs.to, "ops@x/a");
+    assert.deepEqual(sent.map((m) => [String(m.attrs.to), m.getChild("fields", NS)?.attrs.done as string | undefined]), [
+      ["ops@x/a", undefined],
+      ["ops@x/a", "true"],
+    ]);
   });
 
   it("refuses strangers, bad requests and unknown nodes with the XEP-0323 errors", async () => {
@@ -231,7 +234,7 @@ describe("registerSensorData", () => {
     assert.equal(condition(await call("cancel", xml("cancel", { xmlns: NS, seqnr: "1" }), "ops@x/r1")), "cancel item-not-found");
     assert.equal(String(await call("req", req({ seqnr: "9" }), "ops@x/other")), '<accepted xmlns="urn:xmpp:iot:sensordata" seqnr="9"/>');
     await settle();
-    assert.deepEqual(sent.map((m) => m.attrs.to as string), ["ops@x/other"]);
+    assert.deepEqual(sent.map((m) => m.attrs.to as string), ["ops@x/other", "ops@x/other"]);
     stop();
   });
 
@@ -242,6 +245,6 @@ describe("registerSensorData", () => {
     await settle();
     assert.equal(sent.length, 0);
     await settle(200);
-    assert.deepEqual(sent.map((m) => m.getChildElements()[0]?.name), ["started", "fields"]);
+    assert.deepEqual(sent.map((m) => m.getChildElements()[0]?.name), ["started", "fields", "fields"]);
   });
 });

@@ -2,10 +2,11 @@
 // It validates and translates; what to read is agent/readout's business, who may read the operator desk's.
 //
 // Message order (docs/protocols.md, Readout): the data's `<fields>` first, then one `<failure>` holding every
-// node's error, and the readout's end marked once. Without failures the last `<fields>` carries done='true' (the
-// only end slixmpp 1.8 and Smack recognise); with failures the end is a `<done/>` message after them. slixmpp
-// drops its session at the first `<failure>`: any sensordata message after it for the same seqnr, a second
-// `<failure>` or a `<fields>`, raises in its handler.
+// node's error, and the readout's end marked once. Without failures the end is an empty `<fields done='true'/>`
+// of its own (the only end slixmpp 1.8 and Smack recognise; Smack's readout often returns nothing when the end
+// comes in the same message as data); with failures the end is a `<done/>` message after them. slixmpp drops its
+// session at the first `<failure>`: any sensordata message after it for the same seqnr, a second `<failure>` or
+// a `<fields>`, raises in its handler.
 import { xml, type Element } from "./client.ts";
 import type { Face, FaceConnection } from "./face.ts";
 import { NS_SENSORDATA, nodeElement, xmlString } from "./fields.ts";
@@ -156,7 +157,7 @@ function stanzaError(type: "cancel" | "modify" | "wait", condition: string, text
 
 /**
  * The messages that carry a result: data packed at most `fieldsPerMessage` fields each, then one failure, then the
- * end, whose message also holds the notes as text.
+ * end in a message of its own, which also holds the notes as text.
  */
 export function resultMessages(to: string, seqnr: string, result: ReadoutResult, fieldsPerMessage = LIMITS.fieldsPerMessage): Element[] {
   const batches: Element[][] = [];
@@ -180,12 +181,10 @@ export function resultMessages(to: string, seqnr: string, result: ReadoutResult,
   if (batch.length > 0) batches.push(batch);
 
   const message = (child: Element) => xml("message", { to }, child);
-  const ended = result.failures.length === 0;
-  const messages = batches.map((nodes, index) =>
-    message(xml("fields", { xmlns: NS_SENSORDATA, seqnr, ...(ended && index === batches.length - 1 ? { done: "true" } : {}) }, ...nodes)),
-  );
-  if (ended && batches.length === 0) messages.push(message(xml("fields", { xmlns: NS_SENSORDATA, seqnr, done: "true" })));
-  if (!ended) {
+  const messages = batches.map((nodes) => message(xml("fields", { xmlns: NS_SENSORDATA, seqnr }, ...nodes)));
+  if (result.failures.length === 0) {
+    messages.push(message(xml("fields", { xmlns: NS_SENSORDATA, seqnr, done: "true" })));
+  } else {
     // An error text may quote what a device sent, control characters included.
     const errors = result.failures.map((failure) => xml("error", { nodeId: failure.nodeId, timestamp: failure.timestamp.toISOString() }, xmlString(failure.message)));
     messages.push(message(xml("failure", { xmlns: NS_SENSORDATA, seqnr }, ...errors)));

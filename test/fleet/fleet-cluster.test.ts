@@ -153,11 +153,15 @@ describe("a fleet split over a two-node ejabberd cluster", () => {
     const gateway = fleets[1]!.gateways[0]!;
     const seqnr = "1";
     const done = new Promise<string[]>((resolve) => {
+      // The data comes in one or more messages, the end in a message of its own.
+      const nodeIds: string[] = [];
       const stop = reader.onMessage((message) => {
         const fields = message.getChild("fields", NS_SENSORDATA);
-        if (message.attrs.from !== gateway.fullJid || fields?.attrs.seqnr !== seqnr || fields.attrs.done !== "true") return;
+        if (message.attrs.from !== gateway.fullJid || fields?.attrs.seqnr !== seqnr) return;
+        nodeIds.push(...fields.getChildren("node").map((node) => String(node.attrs.nodeId)));
+        if (fields.attrs.done !== "true") return;
         stop();
-        resolve(fields.getChildren("node").map((node) => String(node.attrs.nodeId)).sort());
+        resolve(nodeIds.sort());
       });
     });
     const reply = await reader.iq("get", gateway.fullJid, xml("req", { xmlns: NS_SENSORDATA, seqnr, momentary: "true" }));
