@@ -118,7 +118,8 @@ async function claimChannel(hal: Hal, name: I2cDeviceName, channel: number, freq
     created.ready.catch(() => chips.get(key) === created && chips.delete(key));
     chips.set(key, created);
     shared = created;
-  } else if (shared.frequency !== frequency) {
+  } else if (prescaleFor(shared.frequency) !== prescaleFor(frequency)) {
+    // Frequencies the chip runs at the same PRE_SCALE (1000 and 1001 Hz) are the same frequency to it.
     const holders = [...shared.channels];
     const others = holders.length === 1 ? `channel ${holders[0]} runs` : `channels ${holders.join(", ")} run`;
     throw new Error(

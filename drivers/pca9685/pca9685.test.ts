@@ -102,6 +102,10 @@ describe("pca9685 channel on the simulated chip", () => {
         "PWM frequency for all 16 channels: give every channel on it the same frequency",
     });
     await assert.rejects(open({ channel: 1, frequency: 500 }), /channel 1 is already driven by another actuator; one entry per channel/);
+    // 501 Hz is PRE_SCALE 11 like 500 Hz: the chip runs both, so the entry shares it.
+    assert.equal(prescaleFor(501), prescaleFor(500));
+    const blue = await open({ channel: 3, frequency: 501 });
+    await blue.close();
     await red.close();
     assert.equal(chip.dutyCycle(1), 3000 / 4096, "closing one channel leaves the others running");
     await green.close();

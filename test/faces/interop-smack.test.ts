@@ -18,7 +18,10 @@ const READOUTS = 10;
 /** The scenario takes seconds; a JVM still running after this is stuck (a login that never completes). */
 const SCENARIO_TIMEOUT_MS = 120_000;
 
-/** Each kind of value Smack reads: booleans (door, pump) and an int (rain's count); boiler has only numerics. */
+/**
+ * Each kind of value Smack reads: booleans (door, pump) and ints (rain's count, the lamp's duty); boiler has only
+ * numerics. The lamp (a PCA9685 channel) has the only int parameter, so Smack's node-less set reaches it alone.
+ */
 const DEVICES = `sensors:
   - { id: boiler, driver: bme280, i2c: { bus: 1, address: 0x76 }, interval: 1s }
   - { id: door, driver: gpio-input, gpio: { pin: 17, activeLow: true, debounce: 20ms }, interval: 1s }
@@ -29,7 +32,8 @@ const DEVICES = `sensors:
     counter: { perPulse: 0.2794, unit: mm, per: h, decimals: 1 }
     interval: 1s
 actuators:
-  - { id: pump, driver: gpio-output, gpio: { pin: 22, activeLow: true }, safeState: off }`;
+  - { id: pump, driver: gpio-output, gpio: { pin: 22, activeLow: true }, safeState: off }
+  - { id: lamp, driver: pca9685, i2c: { bus: 1, address: 0x40 }, channel: 0 }`;
 const SENSORS = ["boiler", "door", "rain"];
 
 interface SmackField {
@@ -138,14 +142,21 @@ if (!existsSync(tarball)) {
         assert.equal(readouts.length, READOUTS, explain());
         for (const readout of readouts) {
           assert.equal(readout.outcome, "ok", explain());
-          const [boiler, door, rain, pump] = fieldsOf(readout) ?? [];
+          const [boiler, door, rain, pump, lamp] = fieldsOf(readout) ?? [];
           // Smack keeps only <int> and <boolean>: boiler's numerics are dropped, its node stays.
           assert.deepEqual(boiler, [], explain());
           assert.deepEqual(door?.map(([name, type]) => [name, type]), [["state", "boolean"]], explain());
           assert.deepEqual(rain?.map(([name, type]) => [name, type]), [["count", "int"]], explain());
           assert.ok(Number.isInteger(rain?.[0]?.[2]) && Number(rain?.[0]?.[2]) >= 0, explain());
           assert.deepEqual(pump, [["state", "boolean", false]], explain());
+          assert.deepEqual(lamp, [["duty", "int", 0]], explain());
         }
+      });
+
+      it("sets an int parameter (the lamp's duty) with <int> and reads it back as an int", () => {
+        const set = find((check) => check.check === "set" && check.data === "int duty=2048");
+        assert.equal(set?.outcome, "ok", explain());
+        assert.deepEqual(fieldsOf(find((check) => check.check === "readout" && check.after === "duty=2048"))?.[4], [["duty", "int", 2048]], explain());
       });
 
       it("switches the relay with <bool> and reads the new state back", () => {

@@ -1,6 +1,7 @@
 // XEP-0325 control of numeric parameters through a real Prosody: a gateway with two channels of one simulated
 // PCA9685 (drivers/pca9685) takes an <int> duty and a <double> percent, and the XEP-0323 readout and getForm
-// show the new values; a third entry asking the same chip for another frequency is unavailable, saying why.
+// show the new values, and so do the nf dialect's <i> and <db>; a third entry asking the same chip for another
+// frequency is unavailable, saying why.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { startSimGateway, AGENT_JID, type SimGateway } from "../support/gateway-fixture.ts";
@@ -10,6 +11,7 @@ import { createClient, xml, type Element } from "../../agent/xmpp/client.ts";
 const NS_CONTROL = "urn:xmpp:iot:control";
 const NS_DATA = "jabber:x:data";
 const NS_SENSORDATA = "urn:xmpp:iot:sensordata";
+const NS_NF_CONTROL = "urn:nf:iot:ctr:1.0";
 
 const PWM_GATEWAY = `actuators:
   - { id: lamp, driver: pca9685, i2c: { bus: 1, address: 0x40 }, channel: 0, frequency: 1000 }
@@ -81,6 +83,16 @@ describe("XEP-0325 int and double control of a PCA9685 channel on prosody", () =
     assert.deepEqual(afterPercent.percent, ["numeric", "25.00", "%"]);
     assert.deepEqual(await formValues("lamp"), { duty: "1024", percent: "25.00" });
     assert.deepEqual(await formValues("strip"), { duty: "4095", percent: "100.00" }, "the other channel of the chip is untouched");
+  });
+
+  it("in the nf dialect too: <i n='duty'/> and <db n='percent'/> are applied, and the answer names them", async () => {
+    const duty = await iq("set", xml("set", { xmlns: NS_NF_CONTROL }, xml("nd", { id: "lamp" }), xml("i", { n: "duty", v: "3072" })));
+    const applied = (reply: Element) => reply.getChild("resp", NS_NF_CONTROL)?.getChildren("p").map((p) => String(p.attrs.n));
+    assert.deepEqual(applied(duty), ["duty"], duty.toString());
+    assert.deepEqual(await formValues("lamp"), { duty: "3072", percent: "75.00" });
+    const percent = await iq("set", xml("set", { xmlns: NS_NF_CONTROL }, xml("nd", { id: "lamp" }), xml("db", { n: "percent", v: "25" })));
+    assert.deepEqual(applied(percent), ["percent"], percent.toString());
+    assert.deepEqual(await formValues("lamp"), { duty: "1024", percent: "25.00" });
   });
 
   it("refuses a duty out of range before touching the channel, naming the parameter", async () => {

@@ -74,6 +74,8 @@ public final class SmackIot {
         set(ops, new SetBoolData("state", false));
         readout(ops, "after", "state=false");
         set(ops, new SetIntData("state", 1));
+        set(ops, new SetIntData("duty", 2048));
+        readout(ops, "after", "duty=2048");
 
         readout(viewer, "try", 1);
         set(viewer, new SetBoolData("state", true));
