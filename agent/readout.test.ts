@@ -4,7 +4,7 @@ import { describe, it } from "node:test";
 import type { ActuatorDevice } from "../drivers/driver.ts";
 import type { ActuatorEntry } from "./actuators.ts";
 import type { Field } from "../lib/model.ts";
-import { aggregate, MAX_RAW_READINGS, periodStart, Readout, type ReadoutRequest, type ReadoutType } from "./readout.ts";
+import { aggregate, FAILURE_TEXT_LIMIT, MAX_RAW_READINGS, periodStart, Readout, type ReadoutRequest, type ReadoutType } from "./readout.ts";
 import type { SensorState } from "./sampler.ts";
 import type { StoredReading } from "./store.ts";
 
@@ -106,6 +106,14 @@ describe("Readout: current values", () => {
         ["valve", NOW.toISOString(), "gpio-output on GPIO 5: device is closed"],
       ],
     );
+  });
+
+  it("cuts a failure's text to FAILURE_TEXT_LIMIT characters, so one readout's failures fit one stanza", async () => {
+    const babble = `nmea: malformed sentence ${"$GPGGA,".repeat(200)}`;
+    const { readout } = setup({ states: [{ id: "gps", driver: "nmea", error: babble, failingSince: NOW }] });
+    const [failure] = (await readout.read(request(["momentary"]))).failures;
+    assert.equal(failure?.message.length, FAILURE_TEXT_LIMIT);
+    assert.equal(failure?.message, `${babble.slice(0, FAILURE_TEXT_LIMIT - 1)}…`);
   });
 
   it("names the ids that are neither sensors nor actuators", () => {

@@ -10,6 +10,7 @@ import type { SensorState } from "./sampler.ts";
 import type { ActuatorEntry } from "./actuators.ts";
 import type { StoredReading } from "./store.ts";
 import { errorText } from "./log.ts";
+import { clipText } from "../lib/text.ts";
 
 export const PERIODS = ["Second", "Minute", "Hour", "Day", "Week", "Month", "Quarter", "Year"] as const;
 export type Period = (typeof PERIODS)[number];
@@ -48,6 +49,12 @@ export interface ReadoutGroup {
   fields: Field[];
   historical?: HistoricalFlag;
 }
+
+/**
+ * Longest failure text a readout carries. A device's error may quote what it sent; the log keeps the whole text,
+ * while one readout's failures travel in one stanza that a server refuses past its size limit (64 KiB on many).
+ */
+export const FAILURE_TEXT_LIMIT = 300;
 
 export interface ReadoutFailure {
   nodeId: string;
@@ -125,6 +132,7 @@ export class Readout {
     result.groups = result.groups
       .map((group) => ({ ...group, fields: group.fields.filter((field) => keepField(field.name)) }))
       .filter((group) => group.fields.length > 0);
+    result.failures = result.failures.map((failure) => ({ ...failure, message: clipText(failure.message, FAILURE_TEXT_LIMIT) }));
     return result;
   }
 

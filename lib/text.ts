@@ -73,3 +73,8 @@ export function span(ms: number): string {
   }
   return parts.join(" ");
 }
+
+/** `text` cut to at most `max` characters, the cut marked with "…". */
+export function clipText(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
