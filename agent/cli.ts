@@ -109,6 +109,7 @@ function renderStatus(status: StoreStatus, now: Date): string {
     `buffered readings: ${health.buffered}`,
     `oldest unsent:     ${status.oldestUnsent ? `${status.oldestUnsent.toISOString()} (${age(status.oldestUnsent, now)})` : "none"}`,
     `dropped:           ${health.dropped}`,
+    `set aside:         ${health.setAside ?? 0}${status.lastSetAside ? ` (refused by the pubsub service for good; newest: ${status.lastSetAside.sensorId} #${status.lastSetAside.seq} at ${status.lastSetAside.at.toISOString()}: ${status.lastSetAside.reason})` : ""}`,
     `last publish:      ${health.lastPublished ? `${health.lastPublished.toISOString()} (${age(health.lastPublished, now)})` : "never"}`,
     "sensors:",
   ];
@@ -118,6 +119,7 @@ function renderStatus(status: StoreStatus, now: Date): string {
     lines.push(`  ${stored.sensorId}  #${stored.lastSeq}  ${values}${last ? `  (${age(last.timestamp, now)})` : ""}`);
     const sensor = health.sensors[index];
     if (sensor?.error !== undefined) lines.push(`    FAILING since ${sensor.failingSince?.toISOString() ?? "?"}: ${sensor.error}`);
+    if (stored.setAside) lines.push(`    ${stored.setAside} set aside (refused by the pubsub service; kept in the store)`);
   }
   return `${lines.join("\n")}\n`;
 }

@@ -31,6 +31,11 @@ describe("assessHealth", () => {
   it("reports readings dropped by the store's bound", () => {
     assert.match(assessHealth({ sensors: sensors(["boiler"]), buffered: 0, dropped: 37 }, now).text, / · 37 dropped · /);
   });
+
+  it("reports readings the pubsub service refused for good, without changing the class", () => {
+    const health = assessHealth({ sensors: sensors(["boiler"]), buffered: 0, dropped: 0, setAside: 2, lastPublished: secondsAgo(3) }, now);
+    assert.deepEqual(health, { show: "available", text: "1 sensor · buffer 0 · 2 set aside · published 3 s ago" });
+  });
 });
 
 describe("HealthMonitor", () => {
@@ -133,5 +138,11 @@ describe("one health model", () => {
     });
     assert.deepEqual(health, { sensors: [{ id: "boiler" }, { id: "gps", error: "no fix", failingSince: errorSince }], buffered: 7, dropped: 2, lastPublished: secondsAgo(5) });
     assert.equal(assessHealth(health, now).text, "1 failing: gps · 2 sensors · buffer 7 · 2 dropped · published 5 s ago");
+  });
+
+  it("carries the set-aside count from the sources and from a store's status", () => {
+    const sources = { sensors: () => [], buffered: () => 0, dropped: () => 0, setAside: () => 3, lastPublished: () => undefined, online: () => true, startedAt: now };
+    assert.equal(snapshotOf(sources).setAside, 3);
+    assert.equal(storedHealth({ unsent: 0, dropped: 0, setAside: 3, sensors: [] }).setAside, 3);
   });
 });
