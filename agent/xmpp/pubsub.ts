@@ -211,8 +211,8 @@ export class PubsubSink implements PublishSink {
 
   /**
    * Says once per node that it is published to without publish-options and what of the wanted configuration it
-   * does not have, as far as the node's disco#info meta-data tells (XEP-0060 §5.4; Prosody discloses only the
-   * access and publish models, ejabberd more).
+   * does not have, as far as the node's disco#info meta-data tells (XEP-0060 §5.4; Prosody 0.12 and ejabberd
+   * 23.01 disclose the access and publish models there, not persistence nor max_items).
    */
   private async reportPublisherOnly(node: string, refusal: unknown): Promise<void> {
     if (this.reportedPublisherOnly.has(node)) return;
