@@ -142,6 +142,7 @@ function renderStatus(status: StoreStatus, live: Live, socket: string, now: Date
     `buffered readings: ${health.buffered}`,
     `oldest unsent:     ${status.oldestUnsent ? stamp(status.oldestUnsent) : "none"}`,
     `dropped:           ${health.dropped}`,
+    `set aside:         ${health.setAside ?? 0}${status.lastSetAside ? ` (refused by the pubsub service for good; newest: ${status.lastSetAside.sensorId} #${status.lastSetAside.seq} at ${stamp(status.lastSetAside.at)}: ${status.lastSetAside.reason})` : ""}`,
     `last publish:      ${health.lastPublished ? stamp(health.lastPublished) : "never"}`,
     "sensors:",
   );
@@ -151,6 +152,7 @@ function renderStatus(status: StoreStatus, live: Live, socket: string, now: Date
     lines.push(`  ${stored.sensorId}  #${stored.lastSeq}  ${values}${last ? `  (${age(last.timestamp, now)})` : ""}`);
     const sensor = health.sensors.find((known) => known.id === stored.sensorId);
     if (sensor?.error !== undefined) lines.push(`    FAILING since ${sensor.failingSince?.toISOString() ?? "?"}: ${sensor.error}`);
+    if (stored.setAside) lines.push(`    ${stored.setAside} set aside (refused by the pubsub service; kept in the store)`);
   }
   return `${lines.join("\n")}\n`;
 }

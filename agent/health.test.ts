@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { assessHealth, HealthMonitor, snapshotOf, storedHealth, type HealthSources } from "./health.ts";
+import { agentReportSchema, assessHealth, HealthMonitor, reportOf, snapshotOf, statusLine, storedHealth, type HealthSources } from "./health.ts";
 
 const now = new Date("2025-01-05T10:00:00Z");
 const secondsAgo = (seconds: number) => new Date(now.getTime() - seconds * 1000);
@@ -30,6 +30,11 @@ describe("assessHealth", () => {
 
   it("reports readings dropped by the store's bound", () => {
     assert.match(assessHealth({ sensors: sensors(["boiler"]), buffered: 0, dropped: 37 }, now).text, / · 37 dropped · /);
+  });
+
+  it("reports readings the pubsub service refused for good, without changing the class", () => {
+    const health = assessHealth({ sensors: sensors(["boiler"]), buffered: 0, dropped: 0, setAside: 2, lastPublished: secondsAgo(3) }, now);
+    assert.deepEqual(health, { show: "available", text: "1 sensor · buffer 0 · 2 set aside · published 3 s ago" });
   });
 });
 
@@ -133,5 +138,20 @@ describe("one health model", () => {
     });
     assert.deepEqual(health, { sensors: [{ id: "boiler" }, { id: "gps", error: "no fix", failingSince: errorSince }], buffered: 7, dropped: 2, lastPublished: secondsAgo(5) });
     assert.equal(assessHealth(health, now).text, "1 failing: gps · 2 sensors · buffer 7 · 2 dropped · published 5 s ago");
+  });
+
+  it("carries the set-aside count from the sources and from a store's status", () => {
+    const sources = { sensors: () => [], buffered: () => 0, dropped: () => 0, setAside: () => 3, lastPublished: () => undefined, online: () => true, startedAt: now };
+    assert.equal(snapshotOf(sources).setAside, 3);
+    assert.equal(storedHealth({ unsent: 0, dropped: 0, setAside: 3, sensors: [] }).setAside, 3);
+  });
+
+  it("reports it to `xedge status` through JSON and back, with the link and since when", () => {
+    const sources = { sensors: () => [{ id: "gps", driver: "nmea", error: "no fix", failingSince: secondsAgo(9) }], buffered: () => 2, dropped: () => 0, setAside: () => 3, lastPublished: () => secondsAgo(1), online: () => true, startedAt: secondsAgo(60) };
+    const health = assessHealth(snapshotOf(sources), now);
+    const report = reportOf(snapshotOf(sources), { online: true, since: secondsAgo(30) }, health, { pid: 4242, version: "9.9.9" });
+    assert.deepEqual(agentReportSchema.parse(JSON.parse(JSON.stringify(report))), report);
+    assert.deepEqual([report.setAside, report.linkSince, report.sensors[0]?.error], [3, secondsAgo(30), "no fix"]);
+    assert.equal(statusLine(report), "online · 1 failing: gps · 1 sensor · buffer 2 · 3 set aside · published 1 s ago");
   });
 });

@@ -1,7 +1,8 @@
 // The gateway's health, one model for everyone who shows it: XMPP presence (one line and a class, here), the
 // chat and ad-hoc `status` (agent/operator/render.ts), systemd's status line, and `xedge status` (agent/cli.ts:
 // the running agent's report over its status socket, or the store alone when it does not run): failing sensors,
-// the outbox, the last publish, readings dropped by the store's bound, uptime and the link.
+// the outbox, the last publish, readings dropped by the store's bound, readings the pubsub service refused for good
+// (set aside in the store), uptime and the link.
 import { z } from "zod";
 import type { StoreStatus } from "./store.ts";
 import { age } from "../lib/text.ts";
@@ -28,6 +29,8 @@ export interface HealthFacts {
   buffered: number;
   /** Readings dropped by the store's bound since the store was created. */
   dropped: number;
+  /** Readings the pubsub service refused for good (e.g. payload-too-big), kept in the store; absent when none. */
+  setAside?: number;
   lastPublished?: Date;
   /** Since when the outbox has been non-empty without a publish or a shrink; undefined while it drains. */
   stalledSince?: Date;
@@ -56,6 +59,7 @@ export function assessHealth(facts: HealthFacts, now: Date, thresholds: HealthTh
     `${facts.sensors.length} ${facts.sensors.length === 1 ? "sensor" : "sensors"}`,
     `buffer ${facts.buffered}${stalled ? " (not draining)" : ""}`,
     ...(facts.dropped > 0 ? [`${facts.dropped} dropped`] : []),
+    ...(facts.setAside ? [`${facts.setAside} set aside`] : []),
     facts.lastPublished ? `published ${age(facts.lastPublished, now)}` : "nothing published yet",
   ];
   const show: HealthClass = failing.length > 0 ? "dnd" : stalled || facts.buffered > thresholds.awayBuffered ? "away" : "available";
@@ -67,6 +71,8 @@ export interface HealthSources {
   sensors: () => readonly SensorHealth[];
   buffered: () => number;
   dropped: () => number;
+  /** Readings set aside because the service refuses them for good; none when absent. */
+  setAside?: () => number;
   lastPublished: () => Date | undefined;
   online: () => boolean;
   startedAt: Date;
@@ -74,6 +80,7 @@ export interface HealthSources {
 
 export function snapshotOf(sources: HealthSources): HealthSnapshot {
   const lastPublished = sources.lastPublished();
+  const setAside = sources.setAside?.() ?? 0;
   return {
     sensors: sources.sensors().map((sensor) => ({
       id: sensor.id,
@@ -82,6 +89,7 @@ export function snapshotOf(sources: HealthSources): HealthSnapshot {
     })),
     buffered: sources.buffered(),
     dropped: sources.dropped(),
+    ...(setAside > 0 ? { setAside } : {}),
     ...(lastPublished ? { lastPublished } : {}),
     startedAt: sources.startedAt,
     online: sources.online(),
@@ -103,6 +111,7 @@ export const agentReportSchema = z.object({
   linkSince: z.coerce.date(),
   buffered: z.number().int(),
   dropped: z.number().int(),
+  setAside: z.number().int().optional(),
   lastPublished: z.coerce.date().optional(),
   sensors: z.array(z.object({ id: z.string(), error: z.string().optional(), failingSince: z.coerce.date().optional() })),
   health: z.object({ show: z.enum(["dnd", "away", "available"]), text: z.string() }),
@@ -118,6 +127,7 @@ export function reportOf(snapshot: HealthSnapshot, link: LinkState, health: Heal
     linkSince: link.since,
     buffered: snapshot.buffered,
     dropped: snapshot.dropped,
+    ...(snapshot.setAside ? { setAside: snapshot.setAside } : {}),
     ...(snapshot.lastPublished ? { lastPublished: snapshot.lastPublished } : {}),
     sensors: [...snapshot.sensors],
     health,
@@ -139,6 +149,7 @@ export function storedHealth(status: StoreStatus): HealthFacts {
     })),
     buffered: status.unsent,
     dropped: status.dropped,
+    ...(status.setAside ? { setAside: status.setAside } : {}),
     ...(status.lastPublished ? { lastPublished: status.lastPublished } : {}),
   };
 }
@@ -192,11 +203,13 @@ export class HealthMonitor {
   current(): Health {
     const buffered = this.sources.buffered();
     const lastPublished = this.sources.lastPublished();
+    const setAside = this.sources.setAside?.() ?? 0;
     this.track(buffered, lastPublished);
     const facts: HealthFacts = {
       sensors: this.sources.sensors(),
       buffered,
       dropped: this.sources.dropped(),
+      ...(setAside > 0 ? { setAside } : {}),
       ...(lastPublished ? { lastPublished } : {}),
       ...(this.stalledSince ? { stalledSince: this.stalledSince } : {}),
     };

@@ -123,6 +123,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
     sensors: () => sampler.states,
     buffered: () => store.buffered,
     dropped: () => store.dropped,
+    setAside: () => store.setAsideCount,
     lastPublished: () => publisher.lastPublished,
     online: () => connection.isOnline,
     startedAt: new Date(),

@@ -227,6 +227,29 @@ describe("Publisher", () => {
     assert.equal(await unsent(store), 0);
   });
 
+  it("sets aside a reading the service refuses for good, and goes on with that sensor's and the others' readings", async () => {
+    const { store, sink, publisher } = await setup({ window: 3 });
+    const setAside: string[] = [];
+    publisher.on("setAside", (reading, reason) => setAside.push(`${label(reading)}: ${reason}`));
+    await commit(store, ["gps", "gps", "boiler", "gps"]);
+    publisher.resume();
+    await until(() => sink.calls.length === 3, "the window is full");
+    sink.call("gps#1").reject(new PublishError("payload-too-big", "rejected"));
+    await until(() => sink.calls.length === 4, "the next reading takes its place in the window");
+    for (const name of ["gps#2", "boiler#1", "gps#3"]) sink.call(name).resolve();
+    await until(() => sink.pending().length === 0, "all are settled");
+    await settle();
+    assert.deepEqual(sink.sent(), ["gps#1", "gps#2", "boiler#1", "gps#3"], "each sent once: nothing is re-sent");
+    assert.equal(sink.resets, 0, "a refused reading does not restart the pipeline");
+    assert.deepEqual(setAside, ["gps#1: payload-too-big"]);
+    assert.equal(await unsent(store), 0);
+    assert.equal(store.setAsideCount, 1);
+    assert.deepEqual((await store.history("gps")).map(label), ["gps#1", "gps#2", "gps#3"], "the refused reading is kept");
+    await commit(store, ["gps"]);
+    await until(() => sink.calls.length === 5, "a later reading of the same sensor is sent");
+    assert.deepEqual(sink.sent().slice(4), ["gps#4"]);
+  });
+
   it("after a rejection re-sends everything unacknowledged from the failed reading, ignoring the failed generation's results", async () => {
     const { store, sink, publisher } = await setup({ window: 3, retryDelayMs: 10 });
     const published: string[] = [];

@@ -1,6 +1,7 @@
 // Drains the store's outbox to a publish sink. Per node, readings go out in sequence order; a reading leaves
-// the outbox only when the sink resolves, i.e. when the server's iq result arrived. Publishes are pipelined
-// within a bounded window. Nothing here knows XMPP: the sink is the XEP-0060 face.
+// the outbox only when the sink resolves, i.e. when the server's iq result arrived, or when the server refuses
+// that reading for good: it is then set aside in the store (kept, marked, counted) and the rest carries on.
+// Publishes are pipelined within a bounded window. Nothing here knows XMPP: the sink is the XEP-0060 face.
 import { EventEmitter } from "node:events";
 import type { Reading } from "../lib/model.ts";
 import type { Store, StoredReading } from "./store.ts";
@@ -16,8 +17,12 @@ export interface PublishSink {
 export class PublishError extends Error {
   constructor(
     message: string,
-    /** "fatal": retrying soon will not help (e.g. permissions); the operator must act. */
-    readonly severity: "transient" | "fatal",
+    /**
+     * "transient": retry in order (link down, server busy). "fatal": retrying soon will not help (e.g.
+     * permissions); the operator must act, and everything is retried in order, slowly. "rejected": the service
+     * refuses this reading itself for good (e.g. payload too big): sending it again gets the same answer.
+     */
+    readonly severity: "transient" | "fatal" | "rejected",
   ) {
     super(message);
     this.name = "PublishError";
@@ -36,6 +41,7 @@ export interface PublisherOptions {
 
 interface Events {
   published: [reading: StoredReading];
+  setAside: [reading: StoredReading, reason: string];
 }
 
 export class Publisher extends EventEmitter<Events> {
@@ -169,9 +175,23 @@ export class Publisher extends EventEmitter<Events> {
       },
       (error: unknown) => {
         if (generation !== this.generation) return;
-        this.failed(reading, error);
+        if (error instanceof PublishError && error.severity === "rejected") this.setAside(reading, error);
+        else this.failed(reading, error);
       },
     );
+  }
+
+  /**
+   * The service refuses this reading for good. Retrying it would block its sensor's later readings forever, so it
+   * leaves the outbox like a published one, but stays in the store marked with the reason; nothing else is
+   * resent: the readings in flight after it were not affected by its refusal.
+   */
+  private setAside(reading: StoredReading, error: PublishError): void {
+    this.inFlight -= 1;
+    this.store.setAside(reading.id, error.message);
+    this.log.error("reading set aside: the pubsub service refuses it for good", { sensor: reading.sensorId, seq: reading.seq, error: error.message });
+    this.emit("setAside", reading, error.message);
+    this.pump();
   }
 
   /**

@@ -11,7 +11,7 @@ import { openForStatus, Store, type StoredReading } from "./store.ts";
 /** Long enough that the store's own commit timer never fires during a test: commits happen when the test says. */
 const NO_AUTO_COMMIT = { commitIntervalMs: 3_600_000 };
 /** The store has one schema migration so far. */
-const MIGRATION_COUNT = 3;
+const MIGRATION_COUNT = 4;
 
 let dir: string;
 let dbCount = 0;
@@ -238,6 +238,40 @@ describe("Store", () => {
       assert.equal(status.oldestUnsent, undefined);
     } finally {
       await store.close();
+    }
+  });
+
+  it("setAside takes a reading out of the outbox but keeps it, marked, counted and out of the bound's reach", async () => {
+    const path = newPath();
+    const store = await Store.open(path, { ...NO_AUTO_COMMIT, maxReadings: 4 });
+    try {
+      for (let n = 0; n < 3; n++) store.append(sample("gps", n));
+      store.append(sample("boiler", 3));
+      await store.flush();
+      store.setAside(2, "payload-too-big");
+      store.setAside(2, "refused twice: counted once");
+      await store.flush();
+      assert.deepEqual((await store.unsent(0, 100)).map((r) => r.id), [1, 3, 4]);
+      assert.equal(store.setAsideCount, 1);
+      assert.equal(store.buffered, 3);
+      // Six unsent readings pass the bound of 4: the two oldest unsent go, the set-aside one stays.
+      for (let n = 4; n < 7; n++) store.append(sample("boiler", n));
+      await store.flush();
+      assert.equal(store.dropped, 2);
+      assert.deepEqual((await store.history("gps")).map((r) => r.seq), [2]);
+    } finally {
+      await store.close();
+    }
+    const reopened = await Store.open(path, NO_AUTO_COMMIT);
+    try {
+      assert.equal(reopened.setAsideCount, 1, "the count survives a restart");
+      const status = await reopened.status();
+      assert.equal(status.unsent, 4);
+      assert.equal(status.setAside, 1);
+      assert.deepEqual(status.lastSetAside && { ...status.lastSetAside, at: undefined }, { sensorId: "gps", seq: 2, reason: "payload-too-big", at: undefined });
+      assert.deepEqual(status.sensors.map((s) => [s.sensorId, s.setAside]), [["boiler", undefined], ["gps", 1]]);
+    } finally {
+      await reopened.close();
     }
   });
 

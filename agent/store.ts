@@ -45,7 +45,14 @@ export const MIGRATIONS: string[] = [
      result    TEXT    NOT NULL, -- ok, or the failure kind
      detail    TEXT
    );`,
+  // Readings the pubsub service refuses for good (e.g. payload-too-big): out of the outbox, kept and counted.
+  `ALTER TABLE readings ADD COLUMN set_aside TEXT;        -- why the service refused it
+   ALTER TABLE readings ADD COLUMN set_aside_at INTEGER; -- ms; NULL unless set aside
+   CREATE INDEX readings_set_aside ON readings (id) WHERE set_aside_at IS NOT NULL;`,
 ];
+
+/** An unsent reading: in the outbox, neither accepted by the server nor set aside. */
+const IN_OUTBOX = "published_at IS NULL AND set_aside_at IS NULL";
 
 /** Rows per INSERT statement: 5 parameters each, well under SQLite's 32766-variable limit. */
 const ROWS_PER_STATEMENT = 500;
@@ -57,12 +64,23 @@ export interface StoredReading extends Reading {
   publishedAt?: Date;
 }
 
+/** The newest reading the service refused for good. */
+export interface SetAsideReading {
+  sensorId: string;
+  seq: number;
+  reason: string;
+  at: Date;
+}
+
 export interface StoreStatus {
   unsent: number;
   oldestUnsent?: Date;
   lastPublished?: Date;
   dropped: number;
-  sensors: { sensorId: string; lastSeq: number; lastReading?: Reading; error?: string; errorSince?: Date }[];
+  /** Readings the service refused for good, kept in the store out of the outbox. */
+  setAside?: number;
+  lastSetAside?: SetAsideReading;
+  sensors: { sensorId: string; lastSeq: number; lastReading?: Reading; error?: string; errorSince?: Date; setAside?: number }[];
 }
 
 interface AuditRow {
@@ -107,6 +125,7 @@ export class Store {
   private pending: Sample[] = [];
   private pendingSeqs: number[] = [];
   private acked: number[] = [];
+  private refused: { id: number; reason: string; at: number }[] = [];
   /** Sensor error changes waiting for the next commit: undefined error = recovered. */
   private sensorErrors = new Map<string, { error?: string; since?: Date }>();
   private readonly lastSeq = new Map<string, number>();
@@ -117,6 +136,7 @@ export class Store {
   /** Unsent rows on disk, kept in step with every commit so the bound costs no COUNT(*). */
   private unsentRows = 0;
   private droppedTotal = 0;
+  private setAsideTotal = 0;
   /** The newest id the bound has deleted; committed readings up to it are not announced. */
   private lastDroppedId = 0;
 
@@ -139,7 +159,8 @@ export class Store {
     for (const row of await db.all<{ sensor_id: string; last_seq: number }>("SELECT sensor_id, last_seq FROM sensors")) {
       store.lastSeq.set(row.sensor_id, row.last_seq);
     }
-    store.unsentRows = (await db.get<{ n: number }>("SELECT COUNT(*) AS n FROM readings WHERE published_at IS NULL"))?.n ?? 0;
+    store.unsentRows = (await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM readings WHERE ${IN_OUTBOX}`))?.n ?? 0;
+    store.setAsideTotal = (await db.get<{ n: number }>("SELECT COUNT(*) AS n FROM readings WHERE set_aside_at IS NOT NULL"))?.n ?? 0;
     store.droppedTotal = (await db.get<{ value: number }>("SELECT value FROM counters WHERE name = 'dropped'"))?.value ?? 0;
     store.startTimers();
     return store;
@@ -183,6 +204,14 @@ export class Store {
     this.acked.push(id);
   }
 
+  /**
+   * Records that the server refuses this reading for good: it leaves the outbox but stays in the store, marked
+   * with the reason; applied with the next commit.
+   */
+  setAside(id: number, reason: string): void {
+    this.refused.push({ id, reason, at: Date.now() });
+  }
+
   onCommitted(listener: CommitListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -195,13 +224,16 @@ export class Store {
       const seqs = this.pendingSeqs;
       const acked = this.acked;
       const sensorErrors = this.sensorErrors;
-      if (samples.length === 0 && acked.length === 0 && sensorErrors.size === 0) return;
+      const refused = this.refused;
+      if (samples.length === 0 && acked.length === 0 && refused.length === 0 && sensorErrors.size === 0) return;
       this.pending = [];
       this.pendingSeqs = [];
       this.acked = [];
+      this.refused = [];
       this.sensorErrors = new Map();
       const committed: StoredReading[] = [];
       let dropped = 0;
+      let setAside = 0;
       try {
         await this.db.transaction(async () => {
           for (let start = 0; start < samples.length; start += ROWS_PER_STATEMENT) {
@@ -234,10 +266,15 @@ export class Store {
           for (let start = 0; start < acked.length; start += ROWS_PER_STATEMENT) {
             const chunk = acked.slice(start, start + ROWS_PER_STATEMENT);
             const { changes } = await this.db.run(
-              `UPDATE readings SET published_at = ? WHERE published_at IS NULL AND id IN (${chunk.map(() => "?").join(", ")})`,
+              `UPDATE readings SET published_at = ? WHERE ${IN_OUTBOX} AND id IN (${chunk.map(() => "?").join(", ")})`,
               [now, ...chunk],
             );
             unsent -= changes;
+          }
+          for (const { id, reason, at } of refused) {
+            const { changes } = await this.db.run(`UPDATE readings SET set_aside = ?, set_aside_at = ? WHERE ${IN_OUTBOX} AND id = ?`, [reason, at, id]);
+            unsent -= changes;
+            setAside += changes;
           }
           for (const [sensorId, { error, since }] of sensorErrors) {
             await this.db.run(
@@ -254,9 +291,11 @@ export class Store {
         this.pending = samples.concat(this.pending);
         this.pendingSeqs = seqs.concat(this.pendingSeqs);
         this.acked = acked.concat(this.acked);
+        this.refused = refused.concat(this.refused);
         for (const [sensorId, change] of sensorErrors) if (!this.sensorErrors.has(sensorId)) this.sensorErrors.set(sensorId, change);
         throw error;
       }
+      this.setAsideTotal += setAside;
       if (dropped > 0) {
         this.droppedTotal += dropped;
         this.options.onDropped?.(dropped, this.droppedTotal);
@@ -273,11 +312,12 @@ export class Store {
     if (max === undefined || unsent <= max) return 0;
     const excess = unsent - max;
     const last = await this.db.get<{ id: number }>(
-      "SELECT id FROM readings WHERE published_at IS NULL ORDER BY id LIMIT 1 OFFSET ?",
+      `SELECT id FROM readings WHERE ${IN_OUTBOX} ORDER BY id LIMIT 1 OFFSET ?`,
       [excess - 1],
     );
     if (!last) return 0;
-    const { changes } = await this.db.run("DELETE FROM readings WHERE published_at IS NULL AND id <= ?", [last.id]);
+    // Set-aside readings are no longer in the outbox: the bound never deletes them.
+    const { changes } = await this.db.run(`DELETE FROM readings WHERE ${IN_OUTBOX} AND id <= ?`, [last.id]);
     await this.db.run(
       "INSERT INTO counters (name, value) VALUES ('dropped', ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
       [changes],
@@ -308,6 +348,11 @@ export class Store {
     return this.droppedTotal;
   }
 
+  /** Readings the service refused for good, set aside in the store (applied ones only). */
+  get setAsideCount(): number {
+    return this.setAsideTotal;
+  }
+
   /** Unsent readings on disk plus those waiting for the next commit. */
   get buffered(): number {
     return this.unsentRows + this.pending.length;
@@ -318,7 +363,7 @@ export class Store {
     await this.flush();
     const rows = await this.db.exclusive(() =>
       this.db.all<ReadingRow>(
-        "SELECT id, sensor_id, seq, ts, fields FROM readings WHERE published_at IS NULL AND id > ? ORDER BY id LIMIT ?",
+        `SELECT id, sensor_id, seq, ts, fields FROM readings WHERE ${IN_OUTBOX} AND id > ? ORDER BY id LIMIT ?`,
         [afterId, limit],
       ),
     );
@@ -414,14 +459,29 @@ function toReading(row: ReadingRow): StoredReading {
 /** Status straight from a database file; `xedge status` uses it while the agent runs (WAL allows the reader). */
 export async function readStatus(db: Database): Promise<StoreStatus> {
   const outbox = await db.get<{ n: number; oldest: number | null }>(
-    "SELECT COUNT(*) AS n, MIN(ts) AS oldest FROM readings WHERE published_at IS NULL",
+    `SELECT COUNT(*) AS n, MIN(ts) AS oldest FROM readings WHERE ${IN_OUTBOX}`,
   );
   const published = await db.get<{ last: number | null }>("SELECT MAX(published_at) AS last FROM readings");
   const dropped = await db.get<{ value: number }>("SELECT value FROM counters WHERE name = 'dropped'");
   const sensors = await db.all<{ sensor_id: string; last_seq: number; error: string | null; error_since: number | null }>(
     "SELECT sensor_id, last_seq, error, error_since FROM sensors ORDER BY sensor_id",
   );
-  const result: StoreStatus = { unsent: outbox?.n ?? 0, dropped: dropped?.value ?? 0, sensors: [] };
+  const setAside = await db.all<{ sensor_id: string; n: number }>(
+    "SELECT sensor_id, COUNT(*) AS n FROM readings WHERE set_aside_at IS NOT NULL GROUP BY sensor_id",
+  );
+  const setAsideBySensor = new Map(setAside.map((row) => [row.sensor_id, row.n]));
+  const lastSetAside = await db.get<{ sensor_id: string; seq: number; set_aside: string; set_aside_at: number }>(
+    "SELECT sensor_id, seq, set_aside, set_aside_at FROM readings WHERE set_aside_at IS NOT NULL ORDER BY id DESC LIMIT 1",
+  );
+  const result: StoreStatus = {
+    unsent: outbox?.n ?? 0,
+    dropped: dropped?.value ?? 0,
+    setAside: setAside.reduce((sum, row) => sum + row.n, 0),
+    ...(lastSetAside
+      ? { lastSetAside: { sensorId: lastSetAside.sensor_id, seq: lastSetAside.seq, reason: lastSetAside.set_aside, at: new Date(lastSetAside.set_aside_at) } }
+      : {}),
+    sensors: [],
+  };
   if (outbox?.oldest != null) result.oldestUnsent = new Date(outbox.oldest);
   if (published?.last != null) result.lastPublished = new Date(published.last);
   for (const sensor of sensors) {
@@ -435,6 +495,7 @@ export async function readStatus(db: Database): Promise<StoreStatus> {
       ...(last ? { lastReading: toReading(last) } : {}),
       ...(sensor.error !== null ? { error: sensor.error } : {}),
       ...(sensor.error_since !== null ? { errorSince: new Date(sensor.error_since) } : {}),
+      ...(setAsideBySensor.has(sensor.sensor_id) ? { setAside: setAsideBySensor.get(sensor.sensor_id) } : {}),
     });
   }
   return result;

@@ -36,7 +36,7 @@ export function renderStatus(health: HealthSnapshot, format: TimeFormat): string
     `connection: ${health.online ? "online" : "offline"} · up ${span(format.now.getTime() - health.startedAt.getTime())} (since ${clockTime(health.startedAt, format)})`,
     `sensors: ${health.sensors.length - failing.length} ok, ${failing.length} failing`,
     ...failing.map((sensor) => `  ⚠ ${sensor.id}: ${sensor.error ?? ""}${sensor.failingSince ? ` (since ${when(sensor.failingSince, format)})` : ""}`),
-    `buffer: ${health.buffered} unsent reading${health.buffered === 1 ? "" : "s"} · ${health.dropped} dropped`,
+    `buffer: ${health.buffered} unsent reading${health.buffered === 1 ? "" : "s"} · ${health.dropped} dropped${health.setAside ? ` · ${health.setAside} set aside (refused by the pubsub service)` : ""}`,
     `last publish: ${health.lastPublished ? when(health.lastPublished, format) : "never"}`,
   ];
   return lines.join("\n");

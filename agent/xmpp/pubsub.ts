@@ -1,7 +1,10 @@
 // XEP-0060 face of the publisher: one node per sensor (<nodePrefix>/<sensorId>), item id = sequence number.
 // The first publish to a node in a session carries publish-options where the service supports them; a missing
 // node is created and configured, a node whose configuration differs is reconfigured. Works on a pubsub
-// component and on PEP.
+// component and on PEP. An account that may publish to a node but not create or configure it (a node made by
+// someone else) publishes without publish-options and says once what the node keeps that differs from what
+// it wanted. Errors are classified by their pubsub#errors condition (XEP-0060 §7.1.3): a reading the service
+// refuses for good is "rejected" (the publisher sets it aside), the rest is retried in order.
 import { xml, type Element } from "./client.ts";
 import type { XmppConnection } from "./connection.ts";
 import { readingPayload } from "./fields.ts";
@@ -30,6 +33,18 @@ export interface PubsubOptions {
 /** Conditions with which services refuse a node configuration they do not allow (e.g. max_items too high). */
 const CONFIG_REFUSALS = new Set(["not-acceptable", "resource-constraint", "policy-violation", "bad-request"]);
 
+/** Conditions with which a service refuses to let this account create or configure a node at all. */
+const OWNER_ONLY = new Set(["forbidden", "not-allowed", "feature-not-implemented"]);
+
+/** pubsub#errors conditions that refuse one item for what it holds: sending it again gets the same answer. */
+const ITEM_REFUSALS = new Set(["invalid-payload", "payload-too-big"]);
+
+/**
+ * pubsub#errors conditions that refuse every publish to the node, whatever the item, until someone changes the
+ * node or the account's affiliation: setting readings aside would empty the outbox into the store for nothing.
+ */
+const NODE_REFUSALS = new Set(["closed-node", "presence-subscription-required", "not-in-roster-group", "item-forbidden", "item-required", "payload-required", "unsupported"]);
+
 export function nodeName(prefix: string, sensorId: string): string {
   return `${prefix}/${sensorId}`;
 }
@@ -43,15 +58,57 @@ function dataForm(formType: string, values: Record<string, string>): Element {
   );
 }
 
+/** What a stanza error carries (agent/xmpp/iq.ts makes it a StanzaError). */
+interface StanzaErrorShape {
+  condition?: unknown;
+  type?: unknown;
+  text?: unknown;
+  application?: Element;
+}
+
 function condition(error: unknown): string | undefined {
-  const c = (error as { condition?: unknown }).condition;
+  const c = (error as StanzaErrorShape).condition;
   return typeof c === "string" ? c : undefined;
 }
 
 /** The pubsub-specific condition of an error (e.g. precondition-not-met), when there is one. */
 function pubsubCondition(error: unknown): string | undefined {
-  const application = (error as { application?: Element }).application;
+  const application = (error as StanzaErrorShape).application;
   return application?.attrs.xmlns === `${NS_PUBSUB}#errors` ? application.name : undefined;
+}
+
+/** The error's condition, its pubsub#errors condition and its text, for a log line. */
+function errorDetail(error: unknown): string {
+  const c = condition(error);
+  if (!c) return error instanceof Error ? error.message : String(error);
+  const application = pubsubCondition(error);
+  const text = (error as StanzaErrorShape).text;
+  return `${c}${application ? `, ${application}` : ""}${typeof text === "string" && text ? `: ${text}` : ""}`;
+}
+
+/**
+ * How a refused publish is handled (PublishError's severity). An error of type "wait" (RFC 6120: retry after
+ * waiting) is transient whatever its condition; a pubsub#errors condition that refuses the item itself
+ * (invalid-payload, payload-too-big) rejects that reading; one that refuses the node to this account, or
+ * forbidden, is fatal; anything else (timeouts, a lost link, internal-server-error) is transient.
+ */
+export function publishSeverity(error: unknown): PublishError["severity"] {
+  if (error instanceof PublishError) return error.severity;
+  if ((error as StanzaErrorShape).type === "wait") return "transient";
+  const application = pubsubCondition(error);
+  if (application !== undefined && ITEM_REFUSALS.has(application)) return "rejected";
+  if (application !== undefined && NODE_REFUSALS.has(application)) return "fatal";
+  return condition(error) === "forbidden" ? "fatal" : "transient";
+}
+
+/** The values of a data form's fields by name. */
+function formValues(form: Element | undefined): Map<string, string> {
+  const values = new Map<string, string>();
+  for (const field of form?.getChildren("field") ?? []) {
+    const value = field.getChildren("value").map((v) => v.text()).join(",");
+    if (typeof field.attrs.var === "string" && field.getChild("value")) values.set(field.attrs.var, value);
+  }
+  return values;
 }
 
 export class PubsubSink implements PublishSink {
@@ -61,9 +118,11 @@ export class PubsubSink implements PublishSink {
   private publishOptionsRefused = false;
   /** Set once the service refused pubsub.maxItems: nodes then ask for the service's own maximum. */
   private maxItemsRefused = false;
+  /** Nodes whose publish without publish-options was reported: once per node, not once per session. */
+  private readonly reportedPublisherOnly = new Set<string>();
 
   constructor(
-    private readonly connection: XmppConnection,
+    private readonly connection: Pick<XmppConnection, "request">,
     private options: PubsubOptions,
   ) {}
 
@@ -71,6 +130,8 @@ export class PubsubSink implements PublishSink {
   reconfigure(options: PubsubOptions): void {
     this.options = options;
     this.maxItemsRefused = false;
+    // What the nodes are asked for may have changed: say again what a node keeps that differs.
+    this.reportedPublisherOnly.clear();
     this.reset();
   }
 
@@ -89,7 +150,13 @@ export class PubsubSink implements PublishSink {
       first.catch(() => this.nodes.delete(node));
       return first;
     }
-    await ready;
+    try {
+      await ready;
+    } catch (error) {
+      // The node's first reading was refused for itself, not for the node: this one makes the first attempt now.
+      if (publishSeverity(error) === "rejected") return this.publish(reading);
+      throw error;
+    }
     try {
       await this.request(this.publishIq(node, reading));
     } catch (error) {
@@ -110,7 +177,9 @@ export class PubsubSink implements PublishSink {
   /**
    * With publish-options one iq both publishes and checks (or, on auto-create, sets) the node configuration.
    * Without them, or when the service refuses ours (ejabberd 23.01 answers resource-constraint "Unknown field
-   * 'pubsub#max_items'"), the node is created or reconfigured first, then published to plainly.
+   * 'pubsub#max_items'"), the node is created or reconfigured first, then published to plainly. When this
+   * account may not create or configure the node (a publisher of someone else's node), it publishes plainly all
+   * the same: the node keeps its owner's configuration, and the operator is told once what differs.
    */
   private async firstPublish(node: string, reading: Reading): Promise<void> {
     if ((await this.serviceFeatures()).has(FEATURE_PUBLISH_OPTIONS) && !this.publishOptionsRefused) {
@@ -118,21 +187,56 @@ export class PubsubSink implements PublishSink {
         await this.request(this.publishIq(node, reading, true));
         return;
       } catch (error) {
-        if (condition(error) === "forbidden") throw this.explain(error, node, "publish to");
+        if (condition(error) === "forbidden" || publishSeverity(error) === "rejected") throw this.explain(error, node, "publish to");
         // item-not-found: create it; precondition-not-met: reconfigure it; anything else: our options are the problem.
         if (condition(error) !== "item-not-found" && pubsubCondition(error) !== "precondition-not-met") this.publishOptionsRefused = true;
       }
     }
+    let ownerRefusal: unknown;
     try {
       await this.createOrConfigure(node);
     } catch (error) {
-      throw this.explain(error, node, "create or configure");
+      if (!OWNER_ONLY.has(condition(error) ?? "")) throw this.explain(error, node, "create or configure");
+      ownerRefusal = error;
     }
     try {
       await this.request(this.publishIq(node, reading));
     } catch (error) {
+      // The node does not exist and this account may not make it: what to grant is the creation, not the publish.
+      if (ownerRefusal !== undefined && condition(error) === "item-not-found") throw this.explain(ownerRefusal, node, "create");
       throw this.explain(error, node, "publish to");
     }
+    if (ownerRefusal !== undefined) await this.reportPublisherOnly(node, ownerRefusal);
+  }
+
+  /**
+   * Says once per node that it is published to without publish-options and what of the wanted configuration it
+   * does not have, as far as the node's disco#info meta-data tells (XEP-0060 §5.4; Prosody 0.12 and ejabberd
+   * 23.01 disclose the access and publish models there, not persistence nor max_items).
+   */
+  private async reportPublisherOnly(node: string, refusal: unknown): Promise<void> {
+    if (this.reportedPublisherOnly.has(node)) return;
+    this.reportedPublisherOnly.add(node);
+    const metadata = await this.request(
+      xml("iq", { type: "get", to: this.options.service ?? this.options.gatewayJid }, xml("query", { xmlns: NS_DISCO_INFO, node })),
+    ).then(
+      (reply) => formValues(reply.getChild("query", NS_DISCO_INFO)?.getChildren("x", NS_DATA).find((form) => formValues(form).get("FORM_TYPE") === `${NS_PUBSUB}#meta-data`)),
+      () => new Map<string, string>(),
+    );
+    const differs: string[] = [];
+    const undisclosed: string[] = [];
+    for (const [name, wanted] of Object.entries(this.nodeConfig)) {
+      const actual = metadata.get(name);
+      const setting = name.replace(/^pubsub#/, "");
+      if (actual === undefined) undisclosed.push(`${setting} (wanted ${wanted})`);
+      else if (actual !== wanted) differs.push(`${setting} ${actual} (wanted ${wanted})`);
+    }
+    const where = this.options.service ?? `the PEP service of ${this.options.gatewayJid}`;
+    this.options.notice?.(
+      `${where} does not let ${this.options.gatewayJid} create or configure node ${node} (${errorDetail(refusal)}): publishing to it without publish-options, so it keeps its owner's configuration; ` +
+        `differs from the pubsub settings: ${differs.length > 0 ? differs.join(", ") : "nothing the service discloses"}` +
+        `${undisclosed.length > 0 ? `; not disclosed by the service: ${undisclosed.join(", ")}` : ""}`,
+    );
   }
 
   private publishIq(node: string, reading: Reading, withOptions = false): Element {
@@ -204,19 +308,22 @@ export class PubsubSink implements PublishSink {
   }
 
   private async configureOnce(node: string): Promise<void> {
-    try {
-      await this.request(this.pubsubIq("set", NS_PUBSUB_OWNER, xml("configure", { node }, dataForm(`${NS_PUBSUB}#node_config`, this.nodeConfig))));
-    } catch (error) {
-      if (condition(error) === "forbidden") throw this.explain(error, node, "configure");
-      throw error;
-    }
+    await this.request(this.pubsubIq("set", NS_PUBSUB_OWNER, xml("configure", { node }, dataForm(`${NS_PUBSUB}#node_config`, this.nodeConfig))));
   }
 
   private explain(error: unknown, node: string, action: string): PublishError {
     if (error instanceof PublishError) return error;
     const where = this.options.service ?? `the PEP service of ${this.options.gatewayJid}`;
     const c = condition(error);
-    if (c === "forbidden") {
+    const severity = publishSeverity(error);
+    if (severity === "rejected") {
+      return new PublishError(`${where} refuses this reading for node ${node} for good (${errorDetail(error)})`, "rejected");
+    }
+    // Worth retrying as it is (RFC 6120's "wait"), even with a condition that would otherwise need the operator.
+    if ((error as StanzaErrorShape).type === "wait") {
+      return new PublishError(`${action} ${node} on ${where} failed (${errorDetail(error)})`, "transient");
+    }
+    if (c === "forbidden" && pubsubCondition(error) === undefined) {
       return new PublishError(
         `${where} refused to let ${this.options.gatewayJid} ${action} node ${node} (forbidden): on Prosody add "${this.options.gatewayJid}" to admins in the pubsub Component block (or use PEP by leaving pubsub.service out); on ejabberd allow it in mod_pubsub's access_createnode and make it the node's publisher`,
         "fatal",
@@ -228,8 +335,12 @@ export class PubsubSink implements PublishSink {
         "fatal",
       );
     }
-    const text = (error as { text?: unknown }).text;
-    const detail = c ? `${c}${typeof text === "string" && text ? `: ${text}` : ""}` : error instanceof Error ? error.message : String(error);
-    return new PublishError(`${action} ${node} on ${where} failed (${detail})`, "transient");
+    if (severity === "fatal") {
+      return new PublishError(
+        `${where} refused to let ${this.options.gatewayJid} ${action} node ${node} (${errorDetail(error)}): the node's owner must change its configuration or this account's affiliation`,
+        "fatal",
+      );
+    }
+    return new PublishError(`${action} ${node} on ${where} failed (${errorDetail(error)})`, "transient");
   }
 }

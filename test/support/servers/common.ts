@@ -18,6 +18,16 @@ export interface StartOptions {
    * ejabberd always uses mnesia in the instance folder.
    */
   pubsubStorage?: "memory" | "persistent";
+  /**
+   * Who may create pubsub nodes on the component: "local" (default: every account of the host) or "admins" (only
+   * pubsubAdmins). ejabberd only (mod_pubsub's access_createnode); Prosody's component lets only its admins create.
+   */
+  nodeCreation?: "local" | "admins";
+  /**
+   * ejabberd only: the nodes' max_payload_size in bytes, through mod_pubsub's default_node_config; 0 (default)
+   * keeps ejabberd's own (250,000). Prosody has no payload limit of its own.
+   */
+  maxPayloadSize?: number;
   /** Max items per node the server allows (default 100000). */
   maxItemsPerNode?: number;
   /** XEP-0198 stream management (Prosody mod_smacks, ejabberd mod_stream_mgmt). Default true. */

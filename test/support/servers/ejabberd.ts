@@ -87,8 +87,7 @@ access_rules:
     allow: admin
   pubsub_createnode:
     - allow: admin
-    - allow: local
-api_permissions:
+${o.nodeCreation === "local" ? "    - allow: local\n" : ""}api_permissions:
   "console commands":
     from: [ejabberd_ctl]
     who: all
@@ -105,7 +104,7 @@ ${o.streamManagement ? "  mod_stream_mgmt: {}\n" : ""}  mod_pubsub:
     access_createnode: pubsub_createnode
     plugins: [flat, pep]
     max_items_node: ${o.maxItemsPerNode}
-${sql ? "    db_type: sql\n" : ""}${sql || sqlAuth ? `sql_type: sqlite\nsql_database: ${yaml(join(d, "ejabberd.sqlite"))}\n` : ""}`;
+${o.maxPayloadSize > 0 ? `    default_node_config:\n      max_payload_size: ${o.maxPayloadSize}\n` : ""}${sql ? "    db_type: sql\n" : ""}${sql || sqlAuth ? `sql_type: sqlite\nsql_database: ${yaml(join(d, "ejabberd.sqlite"))}\n` : ""}`;
   if (sql || sqlAuth) await createEjabberdSqlite(join(d, "ejabberd.sqlite"), setup.sqlAccounts);
   await writeFile(setup.configFile, yml);
   // Debian's ejabberdctl drops to the "ejabberd" user when run as root: it must own its files.

@@ -129,6 +129,8 @@ export class Instance implements XmppTestServer {
       pubsubAdmins: options.pubsubAdmins ?? [],
       pubsubStorage: options.pubsubStorage ?? "persistent",
       maxItemsPerNode: options.maxItemsPerNode ?? 100_000,
+      nodeCreation: options.nodeCreation ?? "local",
+      maxPayloadSize: options.maxPayloadSize ?? 0,
       streamManagement: options.streamManagement ?? true,
       logLevel: options.logLevel ?? this.software.defaultLogLevel,
       startTimeoutMs: options.startTimeoutMs ?? this.software.defaultStartTimeoutMs,
