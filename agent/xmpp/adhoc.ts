@@ -15,6 +15,7 @@ import { xml, type Element } from "./client.ts";
 import type { DiscoInfo } from "./caps.ts";
 import type { DiscoItem } from "./connection.ts";
 import type { Face, FaceConnection } from "./face.ts";
+import { stanzaError, type ErrorType } from "./stanza-error.ts";
 import {
   ADHOC_COMMANDS,
   NS_COMMANDS,
@@ -30,7 +31,6 @@ import { errorText, type Logger } from "../log.ts";
 
 export { NS_COMMANDS } from "./adhoc-commands.ts";
 
-const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 
 export const SESSION_LIMITS = { total: 256, perRequester: 8 };
 
@@ -44,14 +44,8 @@ export interface AdhocDeps {
 const ACTIONS: readonly string[] = ["execute", "next", "prev", "complete", "cancel"] satisfies Action[];
 const isAction = (action: string): action is Action => ACTIONS.includes(action);
 
-function commandError(type: string, condition: string, text?: string, specific?: string): Element {
-  return xml(
-    "error",
-    { type },
-    xml(condition, { xmlns: NS_STANZAS }),
-    ...(specific ? [xml(specific, { xmlns: NS_COMMANDS })] : []),
-    ...(text ? [xml("text", { xmlns: NS_STANZAS }, text)] : []),
-  );
+function commandError(type: ErrorType, condition: string, text?: string, specific?: string): Element {
+  return stanzaError(type, condition, text, specific ? xml(specific, { xmlns: NS_COMMANDS }) : undefined);
 }
 
 function actionsElement({ execute, allowed }: OfferedActions): Element {

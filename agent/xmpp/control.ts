@@ -3,13 +3,13 @@
 // responseCode='OK' to setResponse, which slixmpp 1.8 needs to report success (docs/protocols.md).
 import { xml, type Element } from "./client.ts";
 import { STATELESS, type Face, type FaceConnection } from "./face.ts";
+import { stanzaError, type ErrorType } from "./stanza-error.ts";
 import { formElement, NS_DYNAMIC, submittedParameters } from "./control-form.ts";
 import type { ControlFailure, ControlRequest, ControlValue } from "../control.ts";
 import type { OperatorDesk } from "../operator/desk.ts";
 import { errorText, type Logger } from "../log.ts";
 
 export const NS_CONTROL = "urn:xmpp:iot:control";
-const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 const NS_DATA = "jabber:x:data";
 const NS_DELAY = "urn:xmpp:delay";
 /**
@@ -19,7 +19,7 @@ const NS_DELAY = "urn:xmpp:delay";
 const TYPE_SYNONYMS: ReadonlyMap<string, string> = new Map([["bool", "boolean"]]);
 
 /** Stanza error type and condition for each failure (XEP-0325 §"Error handling"). */
-const ERRORS: Record<ControlFailure, { type: string; condition: string }> = {
+const ERRORS: Record<ControlFailure, { type: ErrorType; condition: string }> = {
   forbidden: { type: "cancel", condition: "forbidden" },
   "item-not-found": { type: "cancel", condition: "item-not-found" },
   "bad-request": { type: "modify", condition: "bad-request" },
@@ -103,11 +103,5 @@ function nodeIdsOf(element: Element): string[] {
 
 function errorElement(kind: ControlFailure, text: string, parameter?: string): Element {
   const { type, condition } = ERRORS[kind];
-  return xml(
-    "error",
-    { type },
-    xml(condition, { xmlns: NS_STANZAS }),
-    xml("text", { xmlns: NS_STANZAS }, text),
-    ...(parameter !== undefined ? [xml("paramError", { xmlns: NS_CONTROL, var: parameter }, text)] : []),
-  );
+  return stanzaError(type, condition, text, parameter !== undefined ? xml("paramError", { xmlns: NS_CONTROL, var: parameter }, text) : undefined);
 }

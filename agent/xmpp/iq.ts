@@ -8,6 +8,7 @@ import type { Element } from "@xmpp/xml";
 import { xml, type Client } from "@xmpp/client-core";
 import type { IncomingContext, Middleware } from "@xmpp/middleware";
 import { randomUUID } from "node:crypto";
+import { NS_STANZAS, stanzaError } from "./stanza-error.ts";
 
 interface Pending {
   /** Who may answer: the request's `to`; for requests to our own account, also our server or no `from`. */
@@ -52,7 +53,7 @@ export function iqRequester(entity: Client, middleware: Middleware<Client>): IqR
           pending.delete(id);
           const error = reply.getChild("error");
           if (reply.attrs.type === "error") {
-            reject(error ? stanzaError(error) : new StanzaError("undefined-condition", "iq error without an <error/> element"));
+            reject(error ? errorOfReply(error) : new StanzaError("undefined-condition", "iq error without an <error/> element"));
           } else {
             resolve(reply);
           }
@@ -67,7 +68,6 @@ export function iqRequester(entity: Client, middleware: Middleware<Client>): IqR
   };
 }
 
-const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 
 /** What answers a get or set: the result's payload, `true` for an empty result, or an `<error/>`. */
 export type IqHandler = (context: IncomingContext<Client> & { element: Element }) => Promise<Element | true> | Element | true;
@@ -84,7 +84,6 @@ export interface IqResponder {
  */
 export function iqResponder(entity: Client, middleware: Middleware<Client>): IqResponder {
   const routes: { type: "get" | "set"; ns: string; name: string; handler: IqHandler }[] = [];
-  const error = (type: string, condition: string) => xml("error", { type }, xml(condition, { xmlns: NS_STANZAS }));
 
   const answer = async (context: IncomingContext<Client>, type: string): Promise<Element> => {
     const { stanza } = context;
@@ -95,14 +94,14 @@ export function iqResponder(entity: Client, middleware: Middleware<Client>): IqR
     };
     const children = stanza.getChildElements();
     const [element] = children;
-    if ((type !== "get" && type !== "set") || children.length !== 1 || !element) return reply(error("modify", "bad-request"));
+    if ((type !== "get" && type !== "set") || children.length !== 1 || !element) return reply(stanzaError("modify", "bad-request"));
     const route = routes.find((candidate) => candidate.type === type && element.is(candidate.name, candidate.ns));
-    if (!route) return reply(error("cancel", "service-unavailable"));
+    if (!route) return reply(stanzaError("cancel", "service-unavailable"));
     try {
       return reply(await route.handler(Object.assign(context, { element })));
     } catch (failure) {
       entity.emit("error", failure);
-      return reply(error("cancel", "internal-server-error"));
+      return reply(stanzaError("cancel", "internal-server-error"));
     }
   };
 
@@ -120,7 +119,7 @@ export function iqResponder(entity: Client, middleware: Middleware<Client>): IqR
 }
 
 /** The RFC 6120 error of a reply: its condition, text, application-specific child and type. */
-function stanzaError(element: Element): StanzaError {
+function errorOfReply(element: Element): StanzaError {
   const children = element.getChildElements();
   const condition = children.find((child) => child.attrs.xmlns === NS_STANZAS && child.name !== "text")?.name ?? "undefined-condition";
   const text = element.getChildText("text", NS_STANZAS) ?? undefined;

@@ -16,12 +16,12 @@
 import { xml, type Element } from "./client.ts";
 import { formElement, submittedParameters } from "./control-form.ts";
 import { STATELESS, type Face, type FaceConnection } from "./face.ts";
+import { stanzaError, type ErrorType } from "./stanza-error.ts";
 import type { AppliedValue, ControlFailure, ControlRequest, ControlValue } from "../control.ts";
 import type { OperatorDesk } from "../operator/desk.ts";
 
 export const NS_NF_CONTROL = "urn:nf:iot:ctr:1.0";
 export const NS_IEEE_CONTROL = "urn:ieee:iot:ctr:1.0";
-const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 const NS_DATA = "jabber:x:data";
 
 /** The dialect's parameter elements and the XEP-0325 type each is (an enumeration's value is a string to us). */
@@ -44,7 +44,7 @@ const PARAMETER_TYPES: ReadonlyMap<string, string> = new Map([
  * it cannot find, or a value it cannot take), and ours where it has none (an actuator that may come back, a
  * device that failed).
  */
-const ERRORS: Record<ControlFailure, { type: string; condition: string }> = {
+const ERRORS: Record<ControlFailure, { type: ErrorType; condition: string }> = {
   forbidden: { type: "cancel", condition: "forbidden" },
   "item-not-found": { type: "modify", condition: "item-not-found" },
   "bad-request": { type: "modify", condition: "bad-request" },
@@ -130,11 +130,5 @@ function formTitle(nodeIds: readonly string[]): string {
 
 function errorElement(ns: string, kind: ControlFailure, text: string, parameter?: string): Element {
   const { type, condition } = ERRORS[kind];
-  return xml(
-    "error",
-    { type },
-    xml(condition, { xmlns: NS_STANZAS }),
-    xml("text", { xmlns: NS_STANZAS }, text),
-    ...(parameter !== undefined ? [xml("paramError", { xmlns: ns, n: parameter }, text)] : []),
-  );
+  return stanzaError(type, condition, text, parameter !== undefined ? xml("paramError", { xmlns: ns, n: parameter }, text) : undefined);
 }

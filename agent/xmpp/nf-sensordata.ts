@@ -8,6 +8,8 @@
 // `<err>` in its `<nd><ts>`, in the last `<resp>`.
 import { xml, type Element } from "./client.ts";
 import type { Face, FaceConnection } from "./face.ts";
+import { stanzaError } from "./stanza-error.ts";
+import { ReadoutSessions, type ReadoutSession } from "./readout-sessions.ts";
 import { NF_SENSORDATA_NAMESPACES, nfErrorElement, nfNodeElement } from "./nf-fields.ts";
 import { xmlString } from "./fields.ts";
 import { LIMITS, parseXsDateTime } from "./sensordata.ts";
@@ -16,7 +18,6 @@ import { bareJid } from "../authz.ts";
 import type { OperatorDesk, OperatorSession } from "../operator/desk.ts";
 import { errorText, type Logger } from "../log.ts";
 
-const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 const NS_HINTS = "urn:xmpp:hints";
 
 /** The dialect's one-letter field types, as the core names them; `all` and `h` (any history) included. */
@@ -129,9 +130,6 @@ export class ForeignNodeError extends Error {
   }
 }
 
-function stanzaError(type: "cancel" | "modify" | "wait", condition: string, text: string): Element {
-  return xml("error", { type }, xml(condition, { xmlns: NS_STANZAS }), xml("text", { xmlns: NS_STANZAS }, text));
-}
 
 /**
  * A result as `<resp>` elements: data packed at most `fieldsPerMessage` fields each, every node's error in the
@@ -162,14 +160,6 @@ export function nfResponses(ns: string, id: string, result: ReadoutResult, field
   return batches.map((nodes, index) => xml("resp", { xmlns: ns, id, ...(index < batches.length - 1 ? { more: "true" } : {}) }, ...nodes));
 }
 
-interface Session {
-  requester: string;
-  id: string;
-  cancelled: boolean;
-  /** Cancels the scheduled start or the pending messages, if they have not gone yet. */
-  unschedule?: () => void;
-}
-
 export interface NfSensorDataDeps {
   desk: Pick<OperatorDesk, "for">;
   log: Logger;
@@ -177,15 +167,10 @@ export interface NfSensorDataDeps {
 
 /** Registers the nf sensor-data readout (both namespaces) on the connection; its stop() drops scheduled readouts. */
 export function registerNfSensorData(connection: Pick<FaceConnection, "route" | "send">, { desk, log }: NfSensorDataDeps): Face {
-  const sessions = new Map<string, Session>();
-  const key = (requester: string, id: string) => `${requester} ${id}`;
-  const activeFor = (requester: string) => [...sessions.values()].filter((s) => bareJid(s.requester) === bareJid(requester)).length;
-  const end = (session: Session) => {
-    if (sessions.get(key(session.requester, session.id)) === session) sessions.delete(key(session.requester, session.id));
-  };
+  const sessions = new ReadoutSessions("id");
 
   /** Sends `<resp>` messages in order until the session is cancelled; notes ride on the last one as text. */
-  const sendResponses = async (session: Session, responses: readonly Element[], result: ReadoutResult) => {
+  const sendResponses = async (session: ReadoutSession, responses: readonly Element[], result: ReadoutResult) => {
     const notes = result.notes ?? [];
     for (const [index, resp] of responses.entries()) {
       if (session.cancelled) return;
@@ -199,7 +184,7 @@ export function registerNfSensorData(connection: Pick<FaceConnection, "route" | 
     }
   };
 
-  const runLater = async (ns: string, operator: OperatorSession, session: Session, request: ReadoutRequest, queued: boolean) => {
+  const runLater = async (ns: string, operator: OperatorSession, session: ReadoutSession, request: ReadoutRequest, queued: boolean) => {
     const { requester, id } = session;
     try {
       if (queued) await connection.send(xml("message", { to: requester }, xml("started", { xmlns: ns, id })));
@@ -209,7 +194,7 @@ export function registerNfSensorData(connection: Pick<FaceConnection, "route" | 
     } catch (error) {
       log.error("nf readout failed", { requester, id, error: errorText(error) });
     } finally {
-      end(session);
+      sessions.end(session);
     }
   };
 
@@ -226,17 +211,10 @@ export function registerNfSensorData(connection: Pick<FaceConnection, "route" | 
         throw error;
       }
       const { id, request, when } = parsed;
-      const unknown = operator.unknownNodes(request.nodeIds ?? []);
-      if (unknown.length > 0) return stanzaError("cancel", "item-not-found", `no node ${unknown.join(", ")}`);
-      const delay = when ? when.getTime() - Date.now() : 0;
-      if (delay > LIMITS.scheduleAheadMs) return stanzaError("modify", "bad-request", "when is more than 24 hours ahead");
-      if (sessions.has(key(from, id))) return stanzaError("modify", "bad-request", `id ${id} is already in use by a readout in progress`);
-      if (activeFor(from) >= LIMITS.readoutsPerRequester) {
-        return stanzaError("wait", "resource-constraint", `at most ${LIMITS.readoutsPerRequester} readouts at a time; wait for one to finish`);
-      }
-      const session: Session = { requester: from, id, cancelled: false };
-      sessions.set(key(from, id), session);
-      const queued = delay > 0;
+      const admitted = sessions.admit(operator, from, id, request, when);
+      if (!("session" in admitted)) return admitted;
+      const { session, delayMs } = admitted;
+      const queued = delayMs > 0;
 
       if (!queued && ![...request.types].some((type) => STORED_TYPES.has(type))) {
         // Current values now: the data is the iq result (the reference client takes a <resp> there). What does not
@@ -244,31 +222,23 @@ export function registerNfSensorData(connection: Pick<FaceConnection, "route" | 
         try {
           const result = await operator.read(request);
           const [first, ...rest] = nfResponses(ns, id, result);
-          if (rest.length === 0) end(session);
+          if (rest.length === 0) sessions.end(session);
           else {
             const sendRest = () =>
               sendResponses(session, rest, result)
                 .catch((error: unknown) => log.error("nf readout failed", { requester: from, id, error: errorText(error) }))
-                .finally(() => end(session));
+                .finally(() => sessions.end(session));
             const immediate = setImmediate(() => void sendRest());
             session.unschedule = () => clearImmediate(immediate);
           }
           log.debug("nf readout answered", { requester: from, id, groups: result.groups.length, failures: result.failures.length });
           return first ?? xml("resp", { xmlns: ns, id });
         } catch (error) {
-          end(session);
+          sessions.end(session);
           throw error;
         }
       }
-      const start = () => void runLater(ns, operator, session, request, queued);
-      if (queued) {
-        const timer = setTimeout(start, delay);
-        session.unschedule = () => clearTimeout(timer);
-      } else {
-        // A turn later, so the iq result goes out before the first message.
-        const immediate = setImmediate(start);
-        session.unschedule = () => clearImmediate(immediate);
-      }
+      sessions.schedule(session, delayMs, () => void runLater(ns, operator, session, request, queued));
       return xml("accepted", { xmlns: ns, id, ...(queued ? { queued: "true" } : {}) });
     };
 
@@ -282,12 +252,7 @@ export function registerNfSensorData(connection: Pick<FaceConnection, "route" | 
         if (error instanceof NfRequestError) return stanzaError("modify", "bad-request", error.message);
         throw error;
       }
-      const session = sessions.get(key(from, id));
-      if (session) {
-        session.cancelled = true;
-        session.unschedule?.();
-        sessions.delete(key(from, id));
-      }
+      sessions.cancel(from, id);
       return true;
     };
 
@@ -298,13 +263,5 @@ export function registerNfSensorData(connection: Pick<FaceConnection, "route" | 
     connection.route({ type: "set", ns, name: "cancel", handler: onCancel });
   }
 
-  return {
-    stop: () => {
-      for (const session of sessions.values()) {
-        session.cancelled = true;
-        session.unschedule?.();
-      }
-      sessions.clear();
-    },
-  };
+  return { stop: () => sessions.stop() };
 }

@@ -3,6 +3,7 @@
 // carries the health as show + status and the XEP-0115 caps.
 import { xml, type Element } from "./client.ts";
 import type { Face, FaceConnection } from "./face.ts";
+import { stanzaError } from "./stanza-error.ts";
 import { bareJid } from "../authz.ts";
 import type { OperatorDesk } from "../operator/desk.ts";
 import type { Logger } from "../log.ts";
@@ -47,7 +48,7 @@ export function registerPresence(connection: FaceConnection, { desk, health, log
 
 /** A roster push from anyone but our own account is refused (RFC 6121 §2.1.6). */
 function errorNotAllowed(): Element {
-  return xml("error", { type: "cancel" }, xml("forbidden", { xmlns: "urn:ietf:params:xml:ns:xmpp-stanzas" }));
+  return stanzaError("cancel", "forbidden");
 }
 
 /**

@@ -9,22 +9,21 @@
 // a `<fields>`, raises in its handler.
 import { xml, type Element } from "./client.ts";
 import type { Face, FaceConnection } from "./face.ts";
+import { stanzaError } from "./stanza-error.ts";
+import { READOUT_LIMITS, ReadoutSessions, type ReadoutSession } from "./readout-sessions.ts";
 import { NS_SENSORDATA, nodeElement, xmlString } from "./fields.ts";
 import { READOUT_TYPES, type ReadoutRequest, type ReadoutResult, type ReadoutType } from "../readout.ts";
 import { bareJid } from "../authz.ts";
 import type { OperatorDesk, OperatorSession } from "../operator/desk.ts";
 import { errorText, type Logger } from "../log.ts";
 
-const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 
 /** Bounds on what one request may carry: enough for any real client, small enough to refuse abuse cheaply. */
 export const LIMITS = {
   nodes: 100,
   fields: 100,
   valueLength: 256,
-  /** A readout may be scheduled at most this far ahead (`when`). */
-  scheduleAheadMs: 24 * 3_600_000,
-  readoutsPerRequester: 4,
+  ...READOUT_LIMITS,
   fieldsPerMessage: 50,
 };
 
@@ -151,9 +150,6 @@ function optionalDateTime(req: Element, name: string): Date | undefined {
 
 const NS_HINTS = "urn:xmpp:hints";
 
-function stanzaError(type: "cancel" | "modify" | "wait", condition: string, text: string): Element {
-  return xml("error", { type }, xml(condition, { xmlns: NS_STANZAS }), xml("text", { xmlns: NS_STANZAS }, text));
-}
 
 /**
  * The messages that carry a result: data packed at most `fieldsPerMessage` fields each, then one failure, then the
@@ -201,14 +197,6 @@ export function resultMessages(to: string, seqnr: string, result: ReadoutResult,
   return messages;
 }
 
-interface Session {
-  requester: string;
-  seqnr: string;
-  cancelled: boolean;
-  /** Cancels the scheduled start, if it has not happened yet. */
-  unschedule?: () => void;
-}
-
 export interface SensorDataDeps {
   desk: Pick<OperatorDesk, "for">;
   log: Logger;
@@ -216,12 +204,10 @@ export interface SensorDataDeps {
 
 /** Registers the XEP-0323 readout on the connection; its stop() drops scheduled readouts. */
 export function registerSensorData(connection: Pick<FaceConnection, "route" | "send">, { desk, log }: SensorDataDeps): Face {
-  const sessions = new Map<string, Session>();
-  const key = (requester: string, seqnr: string) => `${requester} ${seqnr}`;
-  const activeFor = (requester: string) => [...sessions.values()].filter((s) => bareJid(s.requester) === bareJid(requester)).length;
+  const sessions = new ReadoutSessions("seqnr");
 
-  const run = async (operator: OperatorSession, session: Session, request: ReadoutRequest, queued: boolean) => {
-    const { requester, seqnr } = session;
+  const run = async (operator: OperatorSession, session: ReadoutSession, request: ReadoutRequest, queued: boolean) => {
+    const { requester, id: seqnr } = session;
     try {
       if (queued) await connection.send(xml("message", { to: requester }, xml("started", { xmlns: NS_SENSORDATA, seqnr })));
       const result = await operator.read(request);
@@ -233,7 +219,7 @@ export function registerSensorData(connection: Pick<FaceConnection, "route" | "s
     } catch (error) {
       log.error("readout failed", { requester, seqnr, error: errorText(error) });
     } finally {
-      if (sessions.get(key(requester, seqnr)) === session) sessions.delete(key(requester, seqnr));
+      sessions.end(session);
     }
   };
 
@@ -253,27 +239,11 @@ export function registerSensorData(connection: Pick<FaceConnection, "route" | "s
           throw error;
         }
         const { seqnr, request, when } = parsed;
-        const unknown = operator.unknownNodes(request.nodeIds ?? []);
-        if (unknown.length > 0) return stanzaError("cancel", "item-not-found", `no node ${unknown.join(", ")}`);
-        const delay = when ? when.getTime() - Date.now() : 0;
-        if (delay > LIMITS.scheduleAheadMs) return stanzaError("modify", "bad-request", "when is more than 24 hours ahead");
-        if (sessions.has(key(from, seqnr))) return stanzaError("modify", "bad-request", `seqnr ${seqnr} is already in use by a readout in progress`);
-        if (activeFor(from) >= LIMITS.readoutsPerRequester) {
-          return stanzaError("wait", "resource-constraint", `at most ${LIMITS.readoutsPerRequester} readouts at a time; wait for one to finish`);
-        }
-        const session: Session = { requester: from, seqnr, cancelled: false };
-        sessions.set(key(from, seqnr), session);
-        const queued = delay > 0;
-        // Even an immediate readout waits a turn, so the iq result goes out before the first message; setImmediate
-        // rather than setTimeout(0), which costs at least a millisecond on every readout.
-        const start = () => void run(operator, session, request, queued);
-        if (queued) {
-          const timer = setTimeout(start, delay);
-          session.unschedule = () => clearTimeout(timer);
-        } else {
-          const immediate = setImmediate(start);
-          session.unschedule = () => clearImmediate(immediate);
-        }
+        const admitted = sessions.admit(operator, from, seqnr, request, when);
+        if (!("session" in admitted)) return admitted;
+        const { session, delayMs } = admitted;
+        const queued = delayMs > 0;
+        sessions.schedule(session, delayMs, () => void run(operator, session, request, queued));
         return xml("accepted", { xmlns: NS_SENSORDATA, seqnr, ...(queued ? { queued: "true" } : {}) });
       },
     },
@@ -288,22 +258,10 @@ export function registerSensorData(connection: Pick<FaceConnection, "route" | "s
       if (!desk.for(from).admitted) return stanzaError("cancel", "forbidden", `${bareJid(from)} may not read this gateway`);
       const seqnr = element.attrs.seqnr as string | undefined;
       if (seqnr === undefined || !isXsInt(seqnr)) return stanzaError("modify", "bad-request", "seqnr must be an xs:int");
-      const session = sessions.get(key(from, seqnr));
-      if (!session) return stanzaError("cancel", "item-not-found", `no readout ${seqnr} in progress`);
-      session.cancelled = true;
-      session.unschedule?.();
-      sessions.delete(key(from, seqnr));
+      if (!sessions.cancel(from, seqnr)) return stanzaError("cancel", "item-not-found", `no readout ${seqnr} in progress`);
       return xml("cancelled", { xmlns: NS_SENSORDATA, seqnr });
     },
   });
 
-  return {
-    stop: () => {
-      for (const session of sessions.values()) {
-        session.cancelled = true;
-        session.unschedule?.();
-      }
-      sessions.clear();
-    },
-  };
+  return { stop: () => sessions.stop() };
 }

@@ -3,6 +3,7 @@
 import { arch, type } from "node:os";
 import { xml } from "./client.ts";
 import { STATELESS, type Face, type FaceConnection } from "./face.ts";
+import { stanzaError } from "./stanza-error.ts";
 import type { OperatorDesk } from "../operator/desk.ts";
 import { version } from "../version.ts";
 
@@ -21,7 +22,7 @@ export function registerSoftwareVersion(connection: Pick<FaceConnection, "route"
       handler: ({ from }) =>
         desk.for(from).admitted
           ? xml("query", { xmlns: NS_VERSION }, xml("name", {}, "xedge"), xml("version", {}, version), xml("os", {}, `${type()} ${arch()}`))
-          : xml("error", { type: "cancel" }, xml("forbidden", { xmlns: "urn:ietf:params:xml:ns:xmpp-stanzas" })),
+          : stanzaError("cancel", "forbidden"),
     },
     NS_VERSION,
   );

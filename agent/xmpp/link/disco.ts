@@ -2,11 +2,11 @@
 // features the faces announce, and the disco nodes and items the faces publish. Answered on every session.
 import { xml, type Element } from "../client.ts";
 import type { IqResponder } from "../iq.ts";
+import { stanzaError } from "../stanza-error.ts";
 import { CAPS_NODE, NS_CAPS, capsVer, type DiscoInfo } from "../caps.ts";
 
 const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
 const NS_DISCO_ITEMS = "http://jabber.org/protocol/disco#items";
-const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 
 /** A disco#items entry; `jid` defaults to the agent's own full JID. */
 export interface DiscoItem {
@@ -88,5 +88,5 @@ function discoInfoElement(info: DiscoInfo, node: string | undefined): Element {
 
 /** XEP-0030: a node that does not exist (or is not shown to the requester). */
 function itemNotFound(): Element {
-  return xml("error", { type: "cancel" }, xml("item-not-found", { xmlns: NS_STANZAS }));
+  return stanzaError("cancel", "item-not-found");
 }
