@@ -6,6 +6,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { XmppTestServer } from "./servers.ts";
+import type { Role } from "../../agent/authz.ts";
 
 export const BUNDLE = resolve(import.meta.dirname, "../../dist/xedge.mjs");
 
@@ -33,7 +34,7 @@ export interface AgentConfigOptions {
   pubsubService?: string | null;
   commitInterval?: string;
   /** The `operators:` list. */
-  operators?: { jid: string; role: "read" | "control" }[];
+  operators?: { jid: string; role: Role }[];
 }
 
 /** Writes a config for `server` into a fresh folder; returns its path and the folder. */
