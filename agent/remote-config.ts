@@ -243,7 +243,7 @@ export function redact(text: string): string {
   const document = parseDocument(text);
   if (document.errors.length > 0 || !document.hasIn(["xmpp", "password"])) return text;
   document.setIn(["xmpp", "password"], REDACTED);
-  return document.toString();
+  return document.toString({ lineWidth: 0 });
 }
 
 /**
@@ -261,7 +261,7 @@ export function checkSecrets(text: string, runningText: string, options: PushOpt
       return { text, problems: [`xmpp.password: ${JSON.stringify(REDACTED)} keeps the running password, but the running config has none inline; give xmpp.passwordFile`] };
     }
     xmpp.set("password", running);
-    return { text: document.toString(), problems: [] };
+    return { text: document.toString({ lineWidth: 0 }), problems: [] };
   }
   if (options.acceptInlineSecrets) return { text, problems: [] };
   return {

@@ -33,6 +33,8 @@ export interface AgentConfigOptions {
   devices?: string;
   pubsubService?: string | null;
   commitInterval?: string;
+  /** Extra top-level YAML lines (e.g. `remoteConfig: { rollbackAfter: 5s }`). */
+  extra?: string;
   /** The `operators:` list. */
   operators?: { jid: string; role: Role }[];
 }
@@ -55,6 +57,7 @@ export function writeAgentConfig(server: XmppTestServer, options: AgentConfigOpt
     `  commitInterval: ${options.commitInterval ?? "100ms"}`,
     "log: { level: debug, json: true }",
     `status: { socket: ${join(dir, "status.sock")} }`,
+    options.extra ?? "",
     options.operators ? `operators:\n${options.operators.map((operator) => `  - { jid: "${operator.jid}", role: ${operator.role} }`).join("\n")}` : "",
     options.devices ?? `sensors:\n${options.sensors ?? "  - { id: boiler, driver: bme280, i2c: { bus: 1, address: 0x76 }, interval: 200ms }"}`,
     "",
