@@ -82,6 +82,7 @@ export class RemoteConfig {
   /** The push being tried (new connection settings), if any: others wait for its outcome. */
   private trying: { cancel: () => void } | undefined;
   private stopped = false;
+  private tail: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly deps: RemoteConfigDeps) {}
 
@@ -99,7 +100,14 @@ export class RemoteConfig {
     }
   }
 
-  async push(requester: string, text: string, options: PushOptions, via: string): Promise<PushResult> {
+  /** Pushes run one at a time: each is validated, written and reloaded before the next is looked at. */
+  push(requester: string, text: string, options: PushOptions, via: string): Promise<PushResult> {
+    const run = this.tail.then(() => this.pushNow(requester, text, options, via));
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private async pushNow(requester: string, text: string, options: PushOptions, via: string): Promise<PushResult> {
     const result = await this.decide(requester, text, options, via);
     if (!result.ok) {
       const audited = AUDITED_AS[result.kind];
@@ -196,8 +204,9 @@ export class RemoteConfig {
       stopListening = link.onOnline(() => {
         settle();
         log.info("pushed config kept: online with the new connection settings", { requester, via });
-        this.deps.tell(admin, `The config you pushed at ${pushedAt.toISOString()} is applied and the gateway is online with it: ${summary}.`);
-        void this.record({ at: new Date(), requester, via, summary, result: "applied" });
+        void this.record({ at: new Date(), requester, via, summary, result: "applied" }).then(() =>
+          this.deps.tell(admin, `The config you pushed at ${pushedAt.toISOString()} is applied and the gateway is online with it: ${summary}.`),
+        );
       });
       deadline = setTimeout(() => void rollBack(summary), deadlineMs);
     };
