@@ -310,7 +310,7 @@ function syncFolder(folder: string): void {
   }
 }
 
-export const previousOf = (file: string) => `${file}.previous`;
+const previousOf = (file: string) => `${file}.previous`;
 
 /** Keeps the running file as <file>.previous, then puts `text` in its place; both with the running file's owner and mode. */
 export function writeBeside(file: string, text: string): void {
