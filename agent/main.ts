@@ -164,6 +164,8 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
     registerAdhoc(connection, { desk, log }),
   ];
 
+  // A pushed config whose try a restart interrupted is watched again before the link starts.
+  remoteConfig.resume();
   sampler.start();
   connection.start();
   log.info("agent started", { sensors: config.sensors.length, hardware: config.hardware, store: config.store.path });

@@ -34,9 +34,9 @@ const REDACTED_RUNNING = variant("password: old-secret", `password: ${REDACTED}`
 let dir: string;
 let file: string;
 
-function setup() {
+function setup({ online: startOnline = true } = {}) {
   let running: AgentConfig = loadConfig(file, {});
-  let online = true;
+  let online = startOnline;
   const listeners = new Set<() => void>();
   const reloads: string[] = [];
   const told: { jid: string; text: string }[] = [];
@@ -176,6 +176,7 @@ describe("RemoteConfig", () => {
     const result = await remote.push(ADMIN, next, { acceptInlineSecrets: false }, "chat");
     assert.deepEqual(result, { ok: true, outcome: "trying", deadlineMs: 200 });
     assert.equal(reloads.length, 0, "applied only after the answer had time to leave");
+    assert.ok(existsSync(`${file}.trying`), "a marker says a try is under way");
     await until(() => reloads.length === 1);
     const busy = await remote.push(ADMIN, next, { acceptInlineSecrets: false }, "chat");
     assert.ok(!busy.ok && busy.kind === "busy");
@@ -185,6 +186,7 @@ describe("RemoteConfig", () => {
     assert.match(told[0]?.text ?? "", /is applied and the gateway is online with it: connection settings: reconnecting\.$/);
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.equal(readFileSync(file, "utf8"), next, "kept after the deadline");
+    assert.equal(existsSync(`${file}.trying`), false);
     assert.deepEqual(audit.map((entry) => entry.result), ["refused", "applied"]);
   });
 
@@ -194,6 +196,7 @@ describe("RemoteConfig", () => {
     await remote.push(ADMIN, next, { acceptInlineSecrets: false }, "chat");
     await until(() => reloads.length === 2);
     assert.equal(readFileSync(file, "utf8"), RUNNING, "the previous file is back");
+    assert.equal(existsSync(`${file}.trying`), false);
     assert.deepEqual(reloads, [next, RUNNING]);
     assert.equal(told.length, 0, "offline: nobody to tell yet");
     comeOnline();
@@ -206,5 +209,22 @@ describe("RemoteConfig", () => {
       ["rolled-back", "not online within 200ms with the new settings; last connection error: login refused (not-authorized): check xmpp.jid and the password"],
     ]);
   });
-});
 
+  it("takes up a try a restart interrupted: the pushed file gets the deadline again, then rolls back", async () => {
+    const next = variant("password: old-secret", "passwordFile: gw1.pw");
+    const first = setup();
+    await first.remote.push(ADMIN, next, { acceptInlineSecrets: false }, "chat");
+    first.remote.stop();
+    assert.ok(existsSync(`${file}.trying`), "stopping keeps the marker");
+    assert.equal(readFileSync(file, "utf8"), next);
+
+    const { remote, told, audit, comeOnline, reloads } = setup({ online: false });
+    remote.resume();
+    await until(() => reloads.length === 1);
+    assert.equal(readFileSync(file, "utf8"), RUNNING, "the previous file is back");
+    comeOnline();
+    await until(() => told.length === 1);
+    assert.match(told[0]?.text ?? "", /was rolled back: not online within 200ms/);
+    assert.deepEqual(audit.map((entry) => [entry.requester, entry.via, entry.result]), [[ADMIN, "chat", "rolled-back"]]);
+  });
+});

@@ -5,7 +5,7 @@
 // comes back, is reloaded, and the admin is told why once the agent is online. Every push is audited, refusals
 // included. Knows no protocol: the faces reach it through the operator desk, and it speaks to the admin through
 // the `tell` it is given.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeSync, chownSync, unlinkSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync, chownSync, unlinkSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { isMap, parseDocument } from "yaml";
 import { ConfigError, changesConnection, parseConfig, type AgentConfig } from "./config.ts";
@@ -81,8 +81,8 @@ export interface ConfigCounter {
 export class RemoteConfig {
   /** The push being tried (new connection settings), if any: others wait for its outcome. */
   private trying: { cancel: () => void } | undefined;
-  private stopped = false;
   private tail: Promise<unknown> = Promise.resolve();
+  private stopped = false;
 
   constructor(private readonly deps: RemoteConfigDeps) {}
 
@@ -117,10 +117,11 @@ export class RemoteConfig {
     return result;
   }
 
-  /** Drops a pending rollback watch (the agent is stopping); the file stays as it is. */
+  /** Drops a pending try's timers (the agent is stopping); its file and marker stay, for `resume` at the next start. */
   stop(): void {
     this.stopped = true;
     this.trying?.cancel();
+    this.trying = undefined;
   }
 
   private refusal(requester: string, what: string): string {
@@ -143,15 +144,19 @@ export class RemoteConfig {
       return { ok: false, kind: "invalid", problems: [...secrets.problems, ...error.problems] };
     }
     if (secrets.problems.length > 0) return { ok: false, kind: "invalid", problems: secrets.problems };
+    const attempt: TryMarker | undefined = changesConnection(before, next) ? { requester, via, pushedAt: new Date().toISOString() } : undefined;
     try {
+      // The marker first: a file written without it would never be rolled back.
+      if (attempt) replaceFile(markerOf(file), Buffer.from(JSON.stringify(attempt)), statSync(file));
       writeBeside(file, secrets.text);
     } catch (error) {
+      rmSync(markerOf(file), { force: true });
       return { ok: false, kind: "failed", problems: [`cannot write ${file}: ${errorText(error)}; nothing was changed`] };
     }
     this.deps.log.info("config pushed", { requester, via, file });
-    if (changesConnection(before, next)) {
+    if (attempt) {
       const deadlineMs = before.remoteConfig.rollbackAfterMs;
-      this.tryConnection(requester, via, deadlineMs);
+      this.tryConnection(attempt, deadlineMs);
       return { ok: true, outcome: "trying", deadlineMs };
     }
     const reloaded = await this.deps.reloadFile();
@@ -169,50 +174,63 @@ export class RemoteConfig {
   }
 
   /**
-   * Applies new connection settings once the answer is on its way, then waits for the link: online in time
-   * keeps the config; otherwise the previous file is restored and reloaded, and the admin told why.
+   * Applies new connection settings once the answer is on its way, then watches the link. A marker beside the
+   * file says a try is under way, so an agent restarted during it takes the watch up again (`resume`).
    */
-  private tryConnection(requester: string, via: string, deadlineMs: number): void {
-    const { link, log } = this.deps;
-    const admin = requester.split("/")[0] ?? requester;
-    const pushedAt = new Date();
-    let stopListening: () => void = () => undefined;
-    let deadline: NodeJS.Timeout | undefined;
+  private tryConnection(attempt: TryMarker, deadlineMs: number): void {
+    const { requester, via } = attempt;
     const grace = setTimeout(() => void apply(), ANSWER_GRACE_MS);
-    this.trying = {
-      cancel: () => {
-        clearTimeout(grace);
-        clearTimeout(deadline);
-        stopListening();
-        this.trying = undefined;
-      },
-    };
-    const settle = () => {
-      clearTimeout(deadline);
-      stopListening();
-      this.trying = undefined;
-    };
+    this.trying = { cancel: () => clearTimeout(grace) };
     const apply = async () => {
       const reloaded = await this.deps.reloadFile();
       if (!reloaded.ok) {
-        settle();
+        this.settle();
         await this.restoreAfterFailedReload(reloaded.problems);
         await this.record({ at: new Date(), requester, via, summary: reloaded.problems.join("; "), result: "failed" });
         return;
       }
-      const summary = [...reloaded.applied, ...reloaded.needsRestart.map((change) => `after a restart: ${change}`)].join("; ");
-      stopListening = link.onOnline(() => {
-        settle();
-        log.info("pushed config kept: online with the new connection settings", { requester, via });
-        void this.record({ at: new Date(), requester, via, summary, result: "applied" }).then(() =>
-          this.deps.tell(admin, `The config you pushed at ${pushedAt.toISOString()} is applied and the gateway is online with it: ${summary}.`),
-        );
-      });
-      deadline = setTimeout(() => void rollBack(summary), deadlineMs);
+      this.watch(attempt, deadlineMs, [...reloaded.applied, ...reloaded.needsRestart.map((change) => `after a restart: ${change}`)].join("; "));
     };
-    const rollBack = async (summary: string) => {
-      settle();
-      if (this.stopped) return;
+  }
+
+  /**
+   * Takes up a try the agent was stopped in the middle of (a restart, a crash): the running config is the pushed
+   * one, not yet seen online, so it gets the whole deadline again from now.
+   */
+  resume(): void {
+    const { file, remoteConfig } = this.deps.running();
+    let attempt: TryMarker;
+    try {
+      attempt = JSON.parse(readFileSync(markerOf(file), "utf8")) as TryMarker;
+    } catch {
+      return;
+    }
+    this.deps.log.warn("taking up the try of a pushed config after a restart", { requester: attempt.requester, via: attempt.via });
+    this.watch(attempt, remoteConfig.rollbackAfterMs, "connection settings (the agent restarted while trying them)");
+  }
+
+  /** Online in time keeps the config; otherwise the previous file is restored and reloaded, and the admin told why. */
+  private watch(attempt: TryMarker, deadlineMs: number, summary: string): void {
+    if (this.stopped) return;
+    const { link, log } = this.deps;
+    const { requester, via, pushedAt } = attempt;
+    const admin = requester.split("/")[0] ?? requester;
+    const stopListening = link.onOnline(() => {
+      this.settle();
+      log.info("pushed config kept: online with the new connection settings", { requester, via });
+      void this.record({ at: new Date(), requester, via, summary, result: "applied" }).then(() =>
+        this.deps.tell(admin, `The config you pushed at ${pushedAt} is applied and the gateway is online with it: ${summary}.`),
+      );
+    });
+    const deadline = setTimeout(() => void rollBack(), deadlineMs);
+    this.trying = {
+      cancel: () => {
+        clearTimeout(deadline);
+        stopListening();
+      },
+    };
+    const rollBack = async () => {
+      this.settle();
       const cause = link.lastConnectError() ?? "no connection error was reported";
       const reason = `not online within ${formatDuration(deadlineMs)} with the new settings; last connection error: ${cause}`;
       log.warn("pushed config rolled back", { requester, via, reason });
@@ -226,7 +244,7 @@ export class RemoteConfig {
       const reloaded = await this.deps.reloadFile();
       const restored = reloaded.ok ? "The previous config is running again" : `The previous config did not load: ${reloaded.problems.join("; ")}`;
       await this.record({ at: new Date(), requester, via, summary, result: "rolled-back", detail: reason });
-      const text = `The config you pushed at ${pushedAt.toISOString()} was rolled back: ${reason}. ${restored}.`;
+      const text = `The config you pushed at ${pushedAt} was rolled back: ${reason}. ${restored}.`;
       // The admin hears it once the restored settings bring the link back.
       if (link.isOnline()) this.deps.tell(admin, text);
       else {
@@ -236,6 +254,13 @@ export class RemoteConfig {
         });
       }
     };
+  }
+
+  /** The try is over (kept or rolled back): its timers stop and its marker goes. */
+  private settle(): void {
+    this.trying?.cancel();
+    this.trying = undefined;
+    rmSync(markerOf(this.deps.running().file), { force: true });
   }
 
   private async record(entry: ConfigAuditEntry): Promise<void> {
@@ -311,6 +336,15 @@ function syncFolder(folder: string): void {
 }
 
 const previousOf = (file: string) => `${file}.previous`;
+/** Present while pushed connection settings are being tried. */
+const markerOf = (file: string) => `${file}.trying`;
+
+interface TryMarker {
+  requester: string;
+  via: string;
+  /** ISO 8601. */
+  pushedAt: string;
+}
 
 /** Keeps the running file as <file>.previous, then puts `text` in its place; both with the running file's owner and mode. */
 export function writeBeside(file: string, text: string): void {

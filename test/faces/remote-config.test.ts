@@ -1,7 +1,8 @@
 // Remote configuration through a real Prosody, with the bundled agent: an admin fetches the config (password
 // redacted) and pushes new ones by ad-hoc command and chat. A control operator is refused; a config with problems
 // comes back with them and nothing is written; a good push is applied and kept; a push with a wrong password
-// leaves the agent offline, so it restores the previous file by itself, comes back and tells the admin why.
+// leaves the agent offline, so it restores the previous file by itself, comes back and tells the admin why, also
+// when the agent was restarted in the middle of the try.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
@@ -196,5 +197,22 @@ describe("remote configuration on prosody", () => {
     assert.equal(readFileSync(file, "utf8"), good.replace("pingInterval: 1s", "pingInterval: 2s"));
     assert.ok(!root.heard.slice(seen).some((text) => text.includes("rolled back")));
     assert.equal((await configAudit(dir)).at(-1)?.result, "applied");
+  });
+
+  it("takes a try up again when the agent is restarted in the middle of it, and rolls back", async () => {
+    const good = readFileSync(file, "utf8");
+    const wrong = good.replace(/password: \S+/, "password: not-the-password");
+    const seen = root.heard.length;
+    const mark = agent.logs.length;
+    assert.match(await root.say(`config set inline-secrets\n${wrong}`), /^Written\. The connection settings change/);
+    await agent.waitForLog((line) => line.message === "connection failed", 20_000, mark);
+    assert.equal(await agent.stop(), 0);
+    assert.equal(readFileSync(file, "utf8"), wrong, "the agent stopped with the pushed file in place");
+    agent = AgentProcess.start(file);
+    await agent.waitForMessage("taking up the try of a pushed config after a restart", 20_000);
+    const heard = await root.hears((texts) => texts.slice(seen).some((text) => text.includes("rolled back")), "the rollback message", 30_000);
+    assert.match(heard.slice(seen).find((text) => text.includes("rolled back")) ?? "", /not-authorized/);
+    assert.equal(readFileSync(file, "utf8"), good, "the previous file is back");
+    assert.equal(existsSync(`${file}.trying`), false);
   });
 });
