@@ -1,6 +1,8 @@
 // Who may do what: the `operators` list. The operator desk (agent/operator/desk.ts) and Control ask here;
-// everyone not listed is refused.
-export type Role = "read" | "control";
+// everyone not listed is refused. Each role includes the ones before it: read, then control (set actuators),
+// then admin (fetch and push the gateway's config).
+export const ROLES = ["read", "control", "admin"] as const;
+export type Role = (typeof ROLES)[number];
 
 export interface Operator {
   jid: string;
@@ -35,6 +37,16 @@ export class Authz {
   }
 
   canControl(jid: string): boolean {
-    return this.roleOf(jid) === "control";
+    const role = this.roleOf(jid);
+    return role !== undefined && allows(role, "control");
   }
+
+  canAdminister(jid: string): boolean {
+    return this.roleOf(jid) === "admin";
+  }
+}
+
+/** Whether an operator of `role` may do what needs `needed`: each role includes the ones before it. */
+export function allows(role: Role, needed: Role): boolean {
+  return ROLES.indexOf(role) >= ROLES.indexOf(needed);
 }

@@ -65,17 +65,12 @@ async function reload(agent: Agent, log: AgentLogger, file: string, systemd: Sys
   // `systemctl reload` waits from RELOADING=1 until READY=1, whatever the outcome.
   systemd.reloading();
   try {
-    let next: AgentConfig;
-    try {
-      next = loadConfig(file);
-    } catch (error) {
-      const problems = error instanceof ConfigError ? error.problems : [errorText(error)];
-      for (const problem of problems) log.error(`config reload refused: ${problem}`);
-      log.error("config reload refused; the running config stays", { file, problems: problems.length });
+    const outcome = await agent.reloadFile();
+    if (!outcome.ok) {
+      for (const problem of outcome.problems) log.error(`config reload refused: ${problem}`);
+      log.error("config reload refused; the running config stays", { file, problems: outcome.problems.length });
       return;
     }
-    const outcome = await agent.reload(next);
-    log.reconfigure(agent.config.log);
     for (const change of outcome.needsRestart) log.warn("config change waits for a restart", { change });
     log.info("config reloaded", { file, changes: outcome.applied.join("; ") || "none" });
   } catch (error) {

@@ -160,7 +160,7 @@ sensors:
 
     it("an unknown key at the top level", () => {
       assert.deepEqual(problemsOf(config({ extra: "foo: 1\n" })), [
-        "foo: unknown key; expected one of: hardware, xmpp, pubsub, operators, store, sensors, actuators, log, status",
+        "foo: unknown key; expected one of: hardware, xmpp, pubsub, operators, store, sensors, actuators, log, status, remoteConfig",
       ]);
     });
 
@@ -254,7 +254,7 @@ sensors:
         "sensors[0].interval: must be longer than 0",
         "sensors[0].i2c.address: expected 0x03..0x77, got 0x90",
         `sensors[1].driver: unknown driver "dht22"; expected one of ${DRIVERS}`,
-        "bogus: unknown key; expected one of: hardware, xmpp, pubsub, operators, store, sensors, actuators, log, status",
+        "bogus: unknown key; expected one of: hardware, xmpp, pubsub, operators, store, sensors, actuators, log, status, remoteConfig",
         "xmpp.passwordFile: give either xmpp.password or xmpp.passwordFile, not both",
         'sensors[1].id: duplicate id "boiler" (also sensors[0].id)',
       ]);
@@ -269,7 +269,7 @@ sensors:
         assert.ok(error instanceof ConfigError);
         assert.equal(
           error.message,
-          `${file}: 2 problem(s) in config:\n  xmpp.jid: required (string)\n  foo: unknown key; expected one of: hardware, xmpp, pubsub, operators, store, sensors, actuators, log, status`,
+          `${file}: 2 problem(s) in config:\n  xmpp.jid: required (string)\n  foo: unknown key; expected one of: hardware, xmpp, pubsub, operators, store, sensors, actuators, log, status, remoteConfig`,
         );
       }
     });

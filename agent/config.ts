@@ -2,17 +2,22 @@
 // each, as "<config path>: <what is wrong and what would be valid>".
 import { readFileSync } from "node:fs";
 import { isAbsolute, resolve, dirname } from "node:path";
+import { isDeepStrictEqual } from "node:util";
 import { LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
 import { duration, positiveDuration, strict } from "../lib/config-schema.ts";
 import { actuatorDrivers, sensorDrivers } from "../drivers/registry.ts";
 import { HARDWARE, hardwareBackends, type Hardware } from "./hardware.ts";
 import type { ReportPolicy } from "./policy.ts";
+import { ROLES, type Operator } from "./authz.ts";
 
 /** systemd's RuntimeDirectory=xedge makes the folder (agent/status-endpoint.ts). */
 export const DEFAULT_STATUS_SOCKET = "/run/xedge/status.sock";
 
 export const PASSWORD_ENV = "XEDGE_XMPP_PASSWORD";
+
+/** Long enough for a slow link to log in with new settings, short enough that a gateway is not lost for long. */
+export const DEFAULT_ROLLBACK_MS = 2 * 60_000;
 
 /** A config that cannot be used: each problem is one line naming its config path. Exit code 2. */
 export class ConfigError extends Error {
@@ -74,7 +79,7 @@ const pubsubSchema = strict({
   accessModel: z.enum(["open", "presence", "roster", "whitelist", "authorize"]).optional(),
 });
 
-const operatorSchema = strict({ jid: bareJid, role: z.enum(["read", "control"]) });
+const operatorSchema = strict({ jid: bareJid, role: z.enum(ROLES) });
 
 const storeSchema = strict({
   path: z.string().min(1).default("/var/lib/xedge/xedge.db"),
@@ -134,6 +139,8 @@ const buildSchema = (baseDir: string) => strict({
   }),
   /** Where the running agent answers `xedge status` (agent/status-endpoint.ts). */
   status: strict({ socket: z.string().min(1).default(DEFAULT_STATUS_SOCKET) }).default({ socket: DEFAULT_STATUS_SOCKET }),
+  /** A config an admin pushes (agent/remote-config.ts) that leaves the agent offline this long is rolled back. */
+  remoteConfig: strict({ rollbackAfter: positiveDuration("2m").default(DEFAULT_ROLLBACK_MS) }).default({ rollbackAfter: DEFAULT_ROLLBACK_MS }),
 });
 
 type ParsedConfig = z.output<ReturnType<typeof buildSchema>>;
@@ -171,12 +178,18 @@ export interface AgentConfig {
     reconnect: { initialDelayMs: number; maxDelayMs: number };
   };
   pubsub: { service?: string; nodePrefix: string; maxItems: number; accessModel?: string };
-  operators: { jid: string; role: "read" | "control" }[];
+  operators: Operator[];
   store: { path: string; maxReadings: number; retentionMs: number; commitIntervalMs: number };
   sensors: SensorConfig[];
   actuators: ActuatorConfig[];
   log: { level: "debug" | "info" | "warn" | "error"; json: boolean };
   status: { socket: string };
+  remoteConfig: { rollbackAfterMs: number };
+}
+
+/** Whether going from `before` to `after` makes the link again (new server, account or node settings). */
+export function changesConnection(before: Pick<AgentConfig, "xmpp" | "pubsub">, after: Pick<AgentConfig, "xmpp" | "pubsub">): boolean {
+  return !isDeepStrictEqual(before.xmpp, after.xmpp) || !isDeepStrictEqual(before.pubsub, after.pubsub);
 }
 
 /** "sensors[1].i2c.address" from zod's path. */
@@ -329,5 +342,6 @@ function resolveConfig(parsed: ParsedConfig, file: string, env: NodeJS.ProcessEn
     actuators: parsed.actuators.map(({ id, driver, ...options }) => ({ id, driver, options })),
     log: parsed.log,
     status: { socket: isAbsolute(parsed.status.socket) ? parsed.status.socket : resolve(baseDir, parsed.status.socket) },
+    remoteConfig: { rollbackAfterMs: parsed.remoteConfig.rollbackAfter },
   };
 }

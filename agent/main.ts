@@ -1,6 +1,6 @@
 // Composes the agent: store, hardware, sampler, XMPP link, publisher. Start and stop in one place.
 import { isDeepStrictEqual } from "node:util";
-import type { AgentConfig } from "./config.ts";
+import { ConfigError, changesConnection, loadConfig, type AgentConfig } from "./config.ts";
 import { actuatorDrivers, sensorDrivers } from "../drivers/registry.ts";
 import { hardwareBackends, type OpenHal } from "./hardware.ts";
 import { Actuators } from "./actuators.ts";
@@ -26,7 +26,9 @@ import { version } from "./version.ts";
 import type { Face } from "./xmpp/face.ts";
 import { registerChat } from "./xmpp/chat.ts";
 import { registerAdhoc } from "./xmpp/adhoc.ts";
-import { errorText, type Logger } from "./log.ts";
+import { RemoteConfig, type FileReload } from "./remote-config.ts";
+import { xml } from "./xmpp/client.ts";
+import { errorText, type AgentLogger, type Logger } from "./log.ts";
 
 export interface Agent {
   readonly config: AgentConfig;
@@ -43,6 +45,8 @@ export interface Agent {
    * can change (hardware, store.path) is kept as it was and named in `needsRestart`.
    */
   reload(next: AgentConfig): Promise<ReloadOutcome>;
+  /** What SIGHUP does: reads the config file again and reloads it; a bad file is refused and changes nothing. */
+  reloadFile: FileReload;
   /** Stops sampling, puts actuators in their safe state, finishes store writes, closes the store, goes offline. */
   stop(): Promise<void>;
 }
@@ -88,7 +92,10 @@ function changesById<T extends { id: string }>(before: readonly T[], after: read
   return { removed, added, changed, leaving: new Set([...removed, ...changed]) };
 }
 
-export async function startAgent(config: AgentConfig, log: Logger): Promise<Agent> {
+/** A logger; when it is the agent's own, a reloaded config sets its level and format too. */
+type ReloadableLogger = Logger & Partial<Pick<AgentLogger, "reconfigure">>;
+
+export async function startAgent(config: AgentConfig, log: ReloadableLogger): Promise<Agent> {
   let current = config;
   const store = await Store.open(config.store.path, {
     ...storeLimits(config.store),
@@ -128,7 +135,23 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
     online: () => connection.isOnline,
     startedAt: new Date(),
   };
-  const desk = new OperatorDesk({ authz, readout, control, health });
+  const remoteConfig = new RemoteConfig({
+    authz,
+    running: () => current,
+    reloadFile: () => reloadFile(),
+    link: {
+      isOnline: () => connection.isOnline,
+      onOnline: (listener) => {
+        connection.on("online", listener);
+        return () => connection.off("online", listener);
+      },
+      lastConnectError: () => connection.lastConnectError,
+    },
+    tell: (jid, text) => void connection.send(xml("message", { to: jid, type: "chat" }, xml("body", {}, text))),
+    audit: (entry) => store.auditConfig(entry),
+    log,
+  });
+  const desk = new OperatorDesk({ authz, readout, control, health, config: remoteConfig });
   const monitor = new HealthMonitor(health, undefined);
   const report = () => reportOf(snapshotOf(health), link, monitor.current(), { pid: process.pid, version });
   const endpoint = await StatusEndpoint.open(config.status.socket, report, log);
@@ -144,6 +167,8 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
     registerAdhoc(connection, { desk, log }),
   ];
 
+  // A pushed config whose try a restart interrupted is watched again before the link starts.
+  remoteConfig.resume();
   sampler.start();
   connection.start();
   log.info("agent started", { sensors: config.sensors.length, hardware: config.hardware, store: config.store.path });
@@ -186,7 +211,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
       store.reconfigure(storeLimits(next.store));
       applied.push("store limits");
     }
-    if (!isDeepStrictEqual(next.xmpp, current.xmpp) || !isDeepStrictEqual(next.pubsub, current.pubsub)) {
+    if (changesConnection(current, next)) {
       // Unacknowledged readings stay in the outbox and go out again, in order, on the new link.
       sink.reconfigure(sinkOptions(next));
       connection.reconfigure(connectionOptions(next.xmpp));
@@ -202,8 +227,21 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
     return reloads.run(() => applyReload(requested));
   };
 
+  const reloadFile: FileReload = async () => {
+    let next: AgentConfig;
+    try {
+      next = loadConfig(current.file);
+    } catch (error) {
+      return { ok: false, problems: error instanceof ConfigError ? error.problems : [errorText(error)] };
+    }
+    const outcome = await reload(next);
+    log.reconfigure?.(current.log);
+    return { ok: true, ...outcome };
+  };
+
   const stop = () =>
     (stopping ??= (async () => {
+      remoteConfig.stop();
       await reloads.idle();
       await endpoint?.close();
       for (const face of faces) face.stop();
@@ -231,6 +269,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
     connection,
     report,
     reload,
+    reloadFile,
     stop,
   };
 }

@@ -9,6 +9,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Field, Reading, Sample } from "../lib/model.ts";
 import type { AuditEntry } from "./control.ts";
+import type { ConfigAuditEntry } from "./remote-config.ts";
 import { Database } from "./sqlite.ts";
 
 /** Schema migrations, applied in order; PRAGMA user_version records how many have run. */
@@ -49,6 +50,16 @@ export const MIGRATIONS: string[] = [
   `ALTER TABLE readings ADD COLUMN set_aside TEXT;        -- why the service refused it
    ALTER TABLE readings ADD COLUMN set_aside_at INTEGER; -- ms; NULL unless set aside
    CREATE INDEX readings_set_aside ON readings (id) WHERE set_aside_at IS NOT NULL;`,
+  // The audit trail of remote configuration (agent/remote-config.ts): every push, refusals and rollbacks included.
+  `CREATE TABLE config_audit (
+     id        INTEGER PRIMARY KEY AUTOINCREMENT,
+     ts        INTEGER NOT NULL, -- ms since the epoch, UTC
+     requester TEXT    NOT NULL, -- full JID
+     via       TEXT    NOT NULL, -- the face: chat, adhoc
+     summary   TEXT    NOT NULL, -- what changed, or the problems found
+     result    TEXT    NOT NULL, -- applied, unchanged, rolled-back, refused, forbidden, failed
+     detail    TEXT              -- e.g. why it was rolled back
+   );`,
 ];
 
 /** An unsent reading: in the outbox, neither accepted by the server nor set aside. */
@@ -89,6 +100,15 @@ interface AuditRow {
   via: string;
   nodes: string;
   params: string;
+  result: string;
+  detail: string | null;
+}
+
+interface ConfigAuditRow {
+  ts: number;
+  requester: string;
+  via: string;
+  summary: string;
   result: string;
   detail: string | null;
 }
@@ -415,6 +435,36 @@ export class Store {
       nodeIds: JSON.parse(row.nodes) as string[],
       values: JSON.parse(row.params) as AuditEntry["values"],
       result: row.result as AuditEntry["result"],
+      ...(row.detail !== null ? { detail: row.detail } : {}),
+    }));
+  }
+
+  /** Appends to the remote configuration's audit trail, committed at once like `audit`. */
+  async auditConfig(entry: ConfigAuditEntry): Promise<void> {
+    if (this.closed) throw new Error("store is closed");
+    await this.db.exclusive(() =>
+      this.db.run("INSERT INTO config_audit (ts, requester, via, summary, result, detail) VALUES (?, ?, ?, ?, ?, ?)", [
+        entry.at.getTime(),
+        entry.requester,
+        entry.via,
+        entry.summary,
+        entry.result,
+        entry.detail ?? null,
+      ]),
+    );
+  }
+
+  /** The newest `limit` entries of the remote configuration's audit trail, newest first. */
+  async configAuditLog(limit: number): Promise<ConfigAuditEntry[]> {
+    const rows = await this.db.exclusive(() =>
+      this.db.all<ConfigAuditRow>("SELECT ts, requester, via, summary, result, detail FROM config_audit ORDER BY id DESC LIMIT ?", [limit]),
+    );
+    return rows.map((row) => ({
+      at: new Date(row.ts),
+      requester: row.requester,
+      via: row.via,
+      summary: row.summary,
+      result: row.result as ConfigAuditEntry["result"],
       ...(row.detail !== null ? { detail: row.detail } : {}),
     }));
   }

@@ -11,7 +11,17 @@ import type { StoredReading } from "../store.ts";
 import type { Logger } from "../log.ts";
 import { Authz } from "../authz.ts";
 import { OperatorDesk } from "./desk.ts";
-import { ChatCommands, closestCommand, DELAYED_TEXT, editDistance, parseCommand, type Delayed } from "./chat-commands.ts";
+import {
+  ChatCommands,
+  bodyLimit,
+  closestCommand,
+  DELAYED_TEXT,
+  editDistance,
+  MAX_COMMAND_BODY,
+  MAX_CONFIG_BODY,
+  parseCommand,
+  type Delayed,
+} from "./chat-commands.ts";
 import { historySummary, periodFor } from "./history.ts";
 import { renderStatus } from "./render.ts";
 import { snapshotOf } from "../health.ts";
@@ -32,6 +42,18 @@ describe("parseCommand", () => {
     assert.deepEqual(parseCommand("set lcd text hello  world"), { name: "set", id: "lcd", parameter: "text", value: "hello  world" });
     assert.deepEqual(parseCommand("history boiler"), { name: "history", id: "boiler", durationMs: 3_600_000 });
     assert.deepEqual(parseCommand("history boiler 15m"), { name: "history", id: "boiler", durationMs: 900_000 });
+  });
+
+  it("reads config, and config set with the YAML on the following lines", () => {
+    assert.deepEqual(parseCommand("config"), { name: "config" });
+    assert.deepEqual(parseCommand("Config set\nhardware: sim\n  x: 1\n"), { name: "config set", text: "hardware: sim\n  x: 1\n", acceptInlineSecrets: false });
+    assert.deepEqual(parseCommand("config set inline-secrets\nhardware: sim"), { name: "config set", text: "hardware: sim", acceptInlineSecrets: true });
+    assert.equal(parseCommand("config set").name, "usage");
+    assert.equal(parseCommand("config set please\nhardware: sim").name, "usage");
+    assert.equal(parseCommand("config show").name, "usage");
+    assert.equal(bodyLimit("config set\nhardware: sim"), MAX_CONFIG_BODY);
+    assert.equal(bodyLimit("read boiler"), MAX_COMMAND_BODY);
+    assert.equal(closestCommand("confg"), "config");
   });
 
   it("explains wrong arguments with the usage", () => {

@@ -3,7 +3,8 @@
 // stanzas. Nothing here knows about XMPP.
 import type { OperatorSession } from "./desk.ts";
 import { DEFAULT_HISTORY_MS, MAX_HISTORY_MS } from "./history.ts";
-import { renderCurrent, renderHistory, renderStatus } from "./render.ts";
+import { renderCurrent, renderHistory, renderPush, renderStatus } from "./render.ts";
+import { MAX_CONFIG_BYTES } from "../remote-config.ts";
 import type { TimeFormat } from "../../lib/text.ts";
 import { parseDuration } from "../../lib/duration.ts";
 import { errorText } from "../log.ts";
@@ -14,8 +15,29 @@ export const COMMANDS = [
   { name: "set", usage: "set ID NAME VALUE", summary: "set an actuator's parameter, e.g. set pump state true (control role)" },
   { name: "status", usage: "status", summary: "the agent's health: sensors, buffer, last publish, uptime, connection" },
   { name: "history", usage: "history ID [DURATION]", summary: "min, max, average, last and a sparkline per value (default 1h; e.g. 15m, 6h, 2d)" },
+  { name: "config", usage: "config", summary: "the running config, the password not shown (admin role)" },
+  {
+    name: "config set",
+    usage: "config set [inline-secrets]",
+    summary: "push a new config: the whole YAML file on the lines after this one (admin role); inline-secrets accepts an inline password",
+  },
 ] as const;
+/** Command words a person types first; `config set` is the word `config` with an argument. */
+type CommandWord = Exclude<(typeof COMMANDS)[number]["name"], "config set">;
+const COMMAND_WORDS: readonly string[] = COMMANDS.map((command) => command.name).filter((name) => name !== "config set");
 export type CommandName = (typeof COMMANDS)[number]["name"];
+
+/** A config push carries a whole file; every other command is a short line. */
+export const MAX_CONFIG_BODY = MAX_CONFIG_BYTES + 256;
+export const MAX_COMMAND_BODY = 1024;
+
+/** The longest body answered for what `body` starts with. */
+export function bodyLimit(body: string): number {
+  return CONFIG_SET.test(body) ? MAX_CONFIG_BODY : MAX_COMMAND_BODY;
+}
+
+/** "config set", then optionally "inline-secrets", on the first line; the YAML follows on the next lines. */
+const CONFIG_SET = /^\s*config[ \t]+set\b([^\n]*)(?:\n([\s\S]*))?$/i;
 
 export type ParsedCommand =
   | { name: "help" }
@@ -23,9 +45,11 @@ export type ParsedCommand =
   | { name: "set"; id: string; parameter: string; value: string }
   | { name: "status" }
   | { name: "history"; id: string; durationMs: number }
+  | { name: "config" }
+  | { name: "config set"; text: string; acceptInlineSecrets: boolean }
   /** A known command with wrong arguments: `text` says what is wrong and shows the usage. */
   | { name: "usage"; text: string }
-  | { name: "unknown"; word: string; suggestion?: CommandName };
+  | { name: "unknown"; word: string; suggestion?: CommandWord };
 
 /** Reads one line of chat. Command words are case-insensitive; ids, names and values are taken as typed. */
 export function parseCommand(body: string): ParsedCommand {
@@ -51,6 +75,15 @@ export function parseCommand(body: string): ParsedCommand {
       if (!match) return usage("set", "set needs an id, a parameter name and a value");
       const [, id = "", parameter = "", value = ""] = match;
       return { name: "set", id, parameter, value };
+    }
+    case "config": {
+      const push = CONFIG_SET.exec(body);
+      if (!push) return args.length === 0 ? { name: "config" } : usage("config set", "config takes no argument but set");
+      const [, options = "", yaml = ""] = push;
+      const flags = options.trim().toLowerCase();
+      if (flags !== "" && flags !== "inline-secrets") return usage("config set", `unknown option '${options.trim()}'`);
+      if (yaml.trim() === "") return usage("config set", "config set needs the YAML file on the lines after it");
+      return { name: "config set", text: yaml, acceptInlineSecrets: flags === "inline-secrets" };
     }
     case "history": {
       if (args.length === 0 || args.length > 2) return usage("history", "history needs an id and optionally a duration");
@@ -89,11 +122,11 @@ export function editDistance(a: string, b: string): number {
 }
 
 /** The command a typo most likely meant: a unique prefix, or the nearest name within a small distance. */
-export function closestCommand(word: string, names: readonly string[] = COMMANDS.map((command) => command.name)): CommandName | undefined {
+export function closestCommand(word: string, names: readonly string[] = COMMAND_WORDS): CommandWord | undefined {
   const typed = word.toLowerCase();
   if (typed === "") return undefined;
   const prefixed = names.filter((name) => typed.length >= 2 && name.startsWith(typed));
-  if (prefixed.length === 1) return prefixed[0] as CommandName;
+  if (prefixed.length === 1) return prefixed[0] as CommandWord;
   let best: { name: string; distance: number } | undefined;
   for (const name of names) {
     const distance = editDistance(typed, name);
@@ -101,7 +134,7 @@ export function closestCommand(word: string, names: readonly string[] = COMMANDS
     const tolerance = name.length <= 4 ? 1 : 2;
     if (distance <= tolerance && (!best || distance < best.distance)) best = { name, distance };
   }
-  return best?.name as CommandName | undefined;
+  return best?.name as CommandWord | undefined;
 }
 
 export function renderHelp(): string {
@@ -152,6 +185,16 @@ export class ChatCommands {
           return await read(session, command.id, format);
         case "set":
           return await set(session, command.id, command.parameter, command.value);
+        case "config": {
+          const fetched = session.config.fetch();
+          if (fetched.ok) return `The running config, ${fetched.file} (an inline password is not shown):\n${fetched.text}`;
+          return fetched.kind === "forbidden" ? `Sorry, the config is for the admin role; ${roleText(session)}.` : `Sorry, ${fetched.text}.`;
+        }
+        case "config set": {
+          const result = await session.config.push(command.text, { acceptInlineSecrets: command.acceptInlineSecrets }, "chat");
+          if (!result.ok && result.kind === "forbidden") return `Sorry, pushing a config needs the admin role; ${roleText(session)}.`;
+          return renderPush(result).join("\n");
+        }
         case "history": {
           const id = resolve(session, command.id);
           if (id === undefined) return unknownId(session, command.id);
@@ -206,6 +249,10 @@ async function refuseLateSet(session: OperatorSession, wanted: string, parameter
 function resolve(session: OperatorSession, id: string): string | undefined {
   const ids = session.nodeIds;
   return ids.find((known) => known === id) ?? ids.find((known) => known.toLowerCase() === id.toLowerCase());
+}
+
+function roleText(session: OperatorSession): string {
+  return `your account has the ${session.role} role`;
 }
 
 function unknownId(session: OperatorSession, id: string): string {

@@ -2,13 +2,15 @@
 // requester's JID and gets either an operator session (the role, readout, status, history and control, bound to
 // that requester) or a refusal, which holds nothing to read. A face that forgets to ask has nothing to read from.
 // Control stays the core's to authorize (agent/control.ts), so both answers can attempt it: a stranger's attempt
-// is refused and audited there like any other.
+// is refused and audited there like any other. Remote configuration is likewise the core's (agent/remote-config.ts):
+// it refuses everyone but admins.
 import type { Authz, Role } from "../authz.ts";
 import type { Control, ControlRequest, ControlResult, FormResult } from "../control.ts";
 import type { ParameterSpec } from "../../drivers/driver.ts";
 import type { Readout, ReadoutRequest, ReadoutResult } from "../readout.ts";
 import { snapshotOf, type HealthSnapshot, type HealthSources } from "../health.ts";
 import { historySummary, type HistorySummary } from "./history.ts";
+import type { ConfigCounter, RemoteConfig } from "../remote-config.ts";
 
 /** Control as one requester sees it: every call is authorized and audited by the core. */
 export interface ControlCounter {
@@ -32,6 +34,8 @@ export interface OperatorSession {
   /** What an actuator lets operators set (names and types), read from its declaration, not its device. */
   parametersOf(nodeId: string): readonly ParameterSpec[];
   readonly control: ControlCounter;
+  /** The gateway's config file, fetched and pushed by admins only (authorized and audited by the core). */
+  readonly config: ConfigCounter;
 }
 
 /** Not an operator: nothing to read; control attempts are refused by the core. */
@@ -46,14 +50,22 @@ export interface DeskDeps {
   readout: Pick<Readout, "nodeIds" | "unknownNodes" | "read">;
   control: Pick<Control, "set" | "getForm" | "parametersOf">;
   health: HealthSources;
+  /** Remote configuration; without it, fetching and pushing answer that it is not available. */
+  config?: Pick<RemoteConfig, "for">;
 }
+
+const NO_REMOTE_CONFIG = "remote configuration is not available on this gateway";
+const noRemoteConfig: ConfigCounter = {
+  fetch: () => ({ ok: false, kind: "failed", text: NO_REMOTE_CONFIG }),
+  push: () => Promise.resolve({ ok: false, kind: "failed", problems: [NO_REMOTE_CONFIG] }),
+};
 
 export class OperatorDesk {
   constructor(private readonly deps: DeskDeps) {}
 
   /** Looks the requester up in the operators list as it is now (a reloaded list applies to the next call). */
   for(requester: string): OperatorSession | Refusal {
-    const { authz, readout, control, health } = this.deps;
+    const { authz, readout, control, health, config } = this.deps;
     const counter: ControlCounter = {
       set: (request, via) => control.set(requester, request, via),
       getForm: (nodeIds) => control.getForm(requester, nodeIds),
@@ -73,11 +85,9 @@ export class OperatorDesk {
       history: (nodeId, durationMs, now) => historySummary(readout, nodeId, durationMs, now),
       parametersOf: (nodeId) => control.parametersOf(nodeId),
       control: counter,
+      config: config?.for(requester) ?? noRemoteConfig,
     };
   }
 }
 
-/** Whether an operator of `role` may do what needs `needed`: control includes read. */
-export function allows(role: Role, needed: Role): boolean {
-  return needed === "read" || role === "control";
-}
+export { allows } from "../authz.ts";

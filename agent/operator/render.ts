@@ -1,11 +1,12 @@
 // Operator answers as text, for the chat window and the ad-hoc result notes: current values, the agent's
-// health and a history summary. Nothing here knows about XMPP.
+// health, a history summary and what became of a pushed config. Nothing here knows about XMPP.
 import type { ReadoutFailure, ReadoutGroup } from "../readout.ts";
 import type { HealthSnapshot } from "../health.ts";
 import type { HistorySummary } from "./history.ts";
 import { clockTime, span, sparkline, when, type TimeFormat } from "../../lib/text.ts";
 import { formatFieldValue, type Field } from "../../lib/model.ts";
 import { formatDuration } from "../../lib/duration.ts";
+import type { PushResult } from "../remote-config.ts";
 
 /** "21.53 °C", "true", "3 pulses". */
 export function valueText(field: Field): string {
@@ -56,3 +57,30 @@ export function renderHistory(summary: HistorySummary, durationMs: number, forma
   return lines.join("\n");
 }
 
+
+/** What became of a pushed config, one line each: the outcome first, then what changed or what is wrong. */
+export function renderPush(result: PushResult): string[] {
+  if (!result.ok) {
+    switch (result.kind) {
+      case "invalid":
+        return [`Not written: the config has ${result.problems.length} problem(s):`, ...result.problems];
+      case "forbidden":
+        return [`Not written: ${result.problems.join("; ")}.`];
+      default:
+        return [`Not applied: ${result.problems.join("; ")}.`];
+    }
+  }
+  switch (result.outcome) {
+    case "unchanged":
+      return ["Written; nothing changed in what the agent runs."];
+    case "trying":
+      return [
+        `Written. The connection settings change: the agent reconnects with them now. If it is not online again within ${formatDuration(result.deadlineMs)}, it restores the previous config and tells you why; either way you get a message.`,
+      ];
+    case "applied":
+      return [
+        `Applied: ${result.applied.join("; ") || "nothing that runs now"}.`,
+        ...(result.needsRestart.length > 0 ? [`Written but waiting for a restart: ${result.needsRestart.join("; ")}.`] : []),
+      ];
+  }
+}

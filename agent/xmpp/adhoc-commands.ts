@@ -5,6 +5,9 @@
 // `set` has two stages: choose the actuator (next), then its parameters with their current values, types and
 // ranges, the form XEP-0325 getForm gives (complete). A value Control refuses as malformed re-shows that form
 // with the error; anything else ends the command with an error note.
+//
+// `config` shows the running config file (the password redacted) and `config-push` takes a whole new one, for
+// admins only: a config with problems comes back in the form with one error note per problem, nothing written.
 import { xml, type Element } from "./client.ts";
 import { formElement, formParameters } from "./control-form.ts";
 import type { Role } from "../authz.ts";
@@ -12,7 +15,7 @@ import type { OperatorSession } from "../operator/desk.ts";
 import { formatFieldValue, type Field } from "../../lib/model.ts";
 import { parseDuration, formatDuration } from "../../lib/duration.ts";
 import { DEFAULT_HISTORY_MS, MAX_HISTORY_MS } from "../operator/history.ts";
-import { renderCurrent, renderHistory, renderStatus } from "../operator/render.ts";
+import { renderCurrent, renderHistory, renderPush, renderStatus } from "../operator/render.ts";
 import { span, sparkline } from "../../lib/text.ts";
 
 export const NS_COMMANDS = "http://jabber.org/protocol/commands";
@@ -225,5 +228,51 @@ const set: AdhocCommand = {
   },
 };
 
+/** A config file as a text-multi field: one value per line. */
+const configLines = (text: string): string[] => text.replace(/\n$/, "").split("\n");
+
+const fetchConfig = ({ operator, finish }: CommandContext): Element => {
+  const fetched = operator.config.fetch();
+  if (!fetched.ok) return finish(note("error", fetched.text));
+  return finish(
+    note("info", `The running config, ${fetched.file}; an inline password is not shown.`),
+    form("result", "Configuration", undefined, [field("config", "text-multi", "Configuration (YAML)", configLines(fetched.text))]),
+  );
+};
+
+const configFetch: AdhocCommand = { node: "config", name: "Fetch the configuration", needs: "admin", start: fetchConfig, advance: fetchConfig };
+
+const pushForm = ({ proceed, finish }: CommandContext, lines: readonly string[], problems: readonly string[] = []): Element =>
+  lines.length === 0
+    ? finish(note("error", "No config to start from."))
+    : proceed(
+        COMPLETE_ONLY,
+        ...problems.map((problem) => note("error", problem)),
+        form("form", "Push a configuration", "The whole config file. It is checked as a local file is, then written and applied; new connection settings that leave the gateway offline are rolled back.", [
+          field("config", "text-multi", "Configuration (YAML)", lines),
+          field("acceptInlineSecrets", "boolean", "Accept an inline xmpp.password (otherwise name a passwordFile on the gateway)", ["false"]),
+        ]),
+      );
+
+const configPush: AdhocCommand = {
+  node: "config-push",
+  name: "Push a configuration",
+  needs: "admin",
+  start: (context) => {
+    const fetched = context.operator.config.fetch();
+    if (!fetched.ok) return context.finish(note("error", fetched.text));
+    return pushForm(context, configLines(fetched.text));
+  },
+  advance: async (context, _step, values) => {
+    const lines = values.get("config") ?? [];
+    const [accept = "false"] = values.get("acceptInlineSecrets") ?? [];
+    const result = await context.operator.config.push(`${lines.join("\n")}\n`, { acceptInlineSecrets: accept === "true" || accept === "1" }, "adhoc");
+    const [headline = "", ...details] = renderPush(result);
+    // Problems in the config come back with the form, so the admin can fix them where they typed.
+    if (!result.ok && result.kind === "invalid") return pushForm(context, lines, details);
+    return context.finish(note(result.ok ? "info" : "error", [headline, ...details].join("\n")));
+  },
+};
+
 /** Every command, in the order a client's menu lists them. */
-export const ADHOC_COMMANDS: readonly AdhocCommand[] = [read, set, status, history];
+export const ADHOC_COMMANDS: readonly AdhocCommand[] = [read, set, status, history, configFetch, configPush];

@@ -7,6 +7,7 @@ import type { Role } from "../authz.ts";
 import { NS_COMMANDS, registerAdhoc } from "./adhoc.ts";
 import type { Logger } from "../log.ts";
 import { OperatorDesk } from "../operator/desk.ts";
+import type { ConfigCounter } from "../remote-config.ts";
 
 const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -134,7 +135,15 @@ describe("ad-hoc authorization", () => {
   function face() {
     const routes: IqRoute[] = [];
     let disco: DiscoNodes | undefined;
-    const roles: Record<string, Role> = { "ops@example.net": "control", "viewer@example.net": "read" };
+    const roles: Record<string, Role> = { "root@example.net": "admin", "ops@example.net": "control", "viewer@example.net": "read" };
+    const pushed: { text: string; acceptInlineSecrets: boolean; via: string }[] = [];
+    const config: ConfigCounter = {
+      fetch: () => ({ ok: true, file: "/etc/xedge/xedge.yaml", text: "hardware: sim\nxmpp: { jid: gw1@example.net, password: (secret) }\n" }),
+      push: (text, options, via) => {
+        pushed.push({ text, ...options, via });
+        return Promise.resolve(text.includes("bogus") ? { ok: false, kind: "invalid", problems: ["bogus: unknown key", "sensors[0].id: required"] } : { ok: true, outcome: "unchanged" });
+      },
+    };
     registerAdhoc(
       { route: (route) => routes.push(route), addDiscoNodes: (nodes) => (disco = nodes) },
       {
@@ -143,12 +152,19 @@ describe("ad-hoc authorization", () => {
           readout: { nodeIds: ["boiler"], unknownNodes: () => [], read: () => Promise.resolve({ groups: [], failures: [] }) },
           control: { set: () => Promise.reject(new Error("unused")), getForm: () => Promise.reject(new Error("unused")), parametersOf: () => [] },
           health: { sensors: () => [], buffered: () => 0, dropped: () => 0, lastPublished: () => undefined, online: () => true, startedAt: new Date() },
+          config: { for: () => config },
         }),
         log: quiet,
       },
     );
     const [route] = routes;
     assert.ok(route && disco);
+    const run = async (from: string, attrs: Record<string, string>, ...children: Element[]) => {
+      const element = xml("command", { xmlns: NS_COMMANDS, ...attrs }, ...children);
+      const reply = await route.handler({ element, stanza: xml("iq", {}, element), from });
+      assert.ok(reply !== true);
+      return reply;
+    };
     const nodes = disco;
     const listed = (from: string) => (nodes.items?.(NS_COMMANDS, from) ?? []).map((item) => item.node);
     const refusal = async (node: string, from: string) => {
@@ -157,7 +173,7 @@ describe("ad-hoc authorization", () => {
       assert.ok(reply !== true);
       return reply.name === "error" ? `${String(reply.attrs.type)} ${reply.getChildElements()[0]?.name ?? ""}` : "none";
     };
-    return { listed, refusal, info: (node: string, from: string) => nodes.info?.(node, from) };
+    return { listed, refusal, run, pushed, info: (node: string, from: string) => nodes.info?.(node, from) };
   }
 
   it("lists and runs commands by role: strangers nothing, read operators everything but set", async () => {
@@ -165,10 +181,41 @@ describe("ad-hoc authorization", () => {
     assert.deepEqual(listed("mallory@example.net/x"), []);
     assert.deepEqual(listed("viewer@example.net/x"), ["read", "status", "history"]);
     assert.deepEqual(listed("ops@example.net/x"), ["read", "set", "status", "history"]);
+    assert.deepEqual(listed("root@example.net/x"), ["read", "set", "status", "history", "config", "config-push"]);
+    assert.equal(await refusal("config", "ops@example.net/x"), "cancel forbidden");
+    assert.equal(await refusal("config-push", "ops@example.net/x"), "cancel forbidden");
+    assert.equal(await refusal("config", "root@example.net/x"), "none");
     assert.equal(await refusal("read", "mallory@example.net/x"), "cancel forbidden");
     assert.equal(await refusal("set", "viewer@example.net/x"), "cancel forbidden");
     assert.equal(await refusal("status", "viewer@example.net/x"), "none");
     assert.equal(await refusal("nothing", "viewer@example.net/x"), "cancel item-not-found");
+  });
+
+  it("config shows the file as text-multi lines; config-push sends the form's lines back and re-shows it with one note per problem", async () => {
+    const { run, pushed } = face();
+    const fetched = await run("root@example.net/x", { node: "config", action: "execute" });
+    const lines = fetched.getChild("x", "jabber:x:data")?.getChildren("field").find((item) => item.attrs.var === "config")?.getChildren("value").map((value) => value.text());
+    assert.deepEqual(lines, ["hardware: sim", "xmpp: { jid: gw1@example.net, password: (secret) }"]);
+
+    const started = await run("root@example.net/x", { node: "config-push", action: "execute" });
+    const sessionid = String(started.attrs.sessionid);
+    const submit = (config: string[], accept: string) =>
+      xml(
+        "x",
+        { xmlns: "jabber:x:data", type: "submit" },
+        xml("field", { var: "config" }, ...config.map((line) => xml("value", {}, line))),
+        xml("field", { var: "acceptInlineSecrets" }, xml("value", {}, accept)),
+      );
+    const refused = await run("root@example.net/x", { node: "config-push", action: "complete", sessionid }, submit(["hardware: sim", "bogus: 1"], "0"));
+    assert.equal(refused.attrs.status, "executing", "the form comes back");
+    assert.deepEqual(refused.getChildren("note").map((item) => `${String(item.attrs.type)}: ${item.text()}`), ["error: bogus: unknown key", "error: sensors[0].id: required"]);
+    const done = await run("root@example.net/x", { node: "config-push", action: "complete", sessionid }, submit(["hardware: sim"], "true"));
+    assert.equal(done.attrs.status, "completed");
+    assert.equal(done.getChildText("note"), "Written; nothing changed in what the agent runs.");
+    assert.deepEqual(pushed, [
+      { text: "hardware: sim\nbogus: 1\n", acceptInlineSecrets: false, via: "adhoc" },
+      { text: "hardware: sim\n", acceptInlineSecrets: true, via: "adhoc" },
+    ]);
   });
 
   it("answers disco#info of the command list with the commands feature, and of each command it shows as a command node", () => {

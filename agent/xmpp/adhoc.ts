@@ -1,11 +1,11 @@
-// XEP-0050 ad-hoc commands: read, set, status and history as data forms, for clients with a commands menu
-// (Gajim, Psi, Profanity's /cmd). Each command is a descriptor in adhoc-commands.ts; this face holds the
-// sessions and asks the operator desk who may run what, once for every command.
+// XEP-0050 ad-hoc commands: read, set, status, history and the config as data forms, for clients with a
+// commands menu (Gajim, Psi, Profanity's /cmd). Each command is a descriptor in adhoc-commands.ts; this face
+// holds the sessions and asks the operator desk who may run what, once for every command.
 //
 // Decisions:
 // - The command list is tailored to the requester (XEP-0050 §2.2 lets it): strangers see an empty list and
-//   item-not-found for a command node's info; read operators do not see `set`. Executing what one may not
-//   gets forbidden.
+//   item-not-found for a command node's info; read operators do not see `set`, and only admins see `config`
+//   and `config-push`. Executing what one may not gets forbidden.
 // - Sessions belong to the full JID that started them and expire after `sessionTimeoutMs` of inactivity; an
 //   expired one answers session-expired until it is swept, an unknown one bad-sessionid.
 // - A session moves only by the steps its last reply offered in <actions> (XEP-0050: execute means the offered
@@ -124,7 +124,8 @@ export function registerAdhoc(connection: Pick<FaceConnection, "route" | "addDis
         const command = ADHOC_COMMANDS.find((candidate) => candidate.node === node);
         if (!command) return commandError("cancel", "item-not-found", `no command ${node}`);
         if (!allows(operator.role, command.needs)) {
-          return commandError("cancel", "forbidden", "this command needs the control role; this operator has read only");
+          const has = operator.role === "read" ? "read only" : operator.role;
+          return commandError("cancel", "forbidden", `this command needs the ${command.needs} role; this operator has ${has}`);
         }
         if (!isAction(action)) return commandError("modify", "bad-request", `unknown action ${action}`, "malformed-action");
         sweep();

@@ -6,14 +6,12 @@ import { xml, type Element } from "./client.ts";
 import { STATELESS, type Face, type FaceConnection } from "./face.ts";
 import { bareJid } from "../authz.ts";
 import type { OperatorDesk } from "../operator/desk.ts";
-import { ChatCommands } from "../operator/chat-commands.ts";
+import { ChatCommands, bodyLimit } from "../operator/chat-commands.ts";
 import { errorText, type Logger } from "../log.ts";
 
 const NS_DELAY = "urn:xmpp:delay";
 /** Bare JIDs remembered as refused; past this the oldest are forgotten (and would be refused once more). */
 export const REFUSED_MEMORY = 1000;
-/** Longest body answered; a command line is short, anything longer is not one. */
-export const MAX_BODY = 1024;
 
 export const REFUSAL = "Sorry, this gateway answers its operators only. Ask its administrator to add your address to the operators list.";
 
@@ -54,8 +52,10 @@ export function registerChat(connection: Pick<FaceConnection, "on" | "send" | "b
       void reply(stanza, from, REFUSAL);
       return;
     }
-    if (body.length > MAX_BODY) {
-      void reply(stanza, from, `That message is too long for a command (at most ${MAX_BODY} characters). Send 'help' for the list.`);
+    // A command line is short, anything longer is not one; only a pushed config carries a whole file.
+    const limit = bodyLimit(body);
+    if (body.length > limit) {
+      void reply(stanza, from, `That message is too long for a command (at most ${limit} characters). Send 'help' for the list.`);
       return;
     }
     const delay = stanza.getChild("delay", NS_DELAY);

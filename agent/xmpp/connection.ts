@@ -66,6 +66,11 @@ export class XmppConnection extends EventEmitter<Events> {
     return `${this.options.username}@${this.options.domain}`.toLowerCase();
   }
 
+  /** Why the last attempt to connect failed, in words a person can act on; undefined before any failure. */
+  get lastConnectError(): string | undefined {
+    return this.link.lastFailure;
+  }
+
   get isOnline(): boolean {
     return this.link.live() !== undefined;
   }

@@ -6,6 +6,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { XmppTestServer } from "./servers.ts";
+import type { Role } from "../../agent/authz.ts";
 
 export const BUNDLE = resolve(import.meta.dirname, "../../dist/xedge.mjs");
 
@@ -32,8 +33,10 @@ export interface AgentConfigOptions {
   devices?: string;
   pubsubService?: string | null;
   commitInterval?: string;
+  /** Extra top-level YAML lines (e.g. `remoteConfig: { rollbackAfter: 5s }`). */
+  extra?: string;
   /** The `operators:` list. */
-  operators?: { jid: string; role: "read" | "control" }[];
+  operators?: { jid: string; role: Role }[];
 }
 
 /** Writes a config for `server` into a fresh folder; returns its path and the folder. */
@@ -54,6 +57,7 @@ export function writeAgentConfig(server: XmppTestServer, options: AgentConfigOpt
     `  commitInterval: ${options.commitInterval ?? "100ms"}`,
     "log: { level: debug, json: true }",
     `status: { socket: ${join(dir, "status.sock")} }`,
+    options.extra ?? "",
     options.operators ? `operators:\n${options.operators.map((operator) => `  - { jid: "${operator.jid}", role: ${operator.role} }`).join("\n")}` : "",
     options.devices ?? `sensors:\n${options.sensors ?? "  - { id: boiler, driver: bme280, i2c: { bus: 1, address: 0x76 }, interval: 200ms }"}`,
     "",

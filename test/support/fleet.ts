@@ -1,10 +1,10 @@
 // A fleet of simulated gateways in one Node process, against one test server: each gateway is a whole agent
 // (`startAgent`) with its own account gwNNNN@localhost, its own SQLite store in its own folder, its own XMPP
 // connection and its own pubsub nodes (xedge/gwNNNN/<sensor>), on firmware-sim I2C sensors only (serial sensors
-// would cost a socat process each). Only the code is shared.
-import { mkdirSync } from "node:fs";
+// would cost a socat process each). Only the code is shared. Each config is a file in the gateway's folder.
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseConfig } from "../../agent/config.ts";
+import { loadConfig } from "../../agent/config.ts";
 import { createLogger, type Level } from "../../agent/log.ts";
 import { startAgent, type Agent } from "../../agent/main.ts";
 import type { Observer } from "./observer.ts";
@@ -35,6 +35,10 @@ export interface FleetOptions {
   dir: string;
   /** Bare JIDs allowed to read (XEP-0323) every gateway. */
   readers?: string[];
+  /** Bare JIDs that may fetch and push every gateway's config. */
+  admins?: string[];
+  /** Each gateway's remoteConfig.rollbackAfter, as the config writes it ("10s"); default the agent's. */
+  rollbackAfter?: string;
   /**
    * Logins in flight at once (default 8). Each connection costs the one event loop every gateway shares a TLS
    * context (25–90 ms of CPU here) and the server a login; a thousand at once would run into the 30 s attempt
@@ -85,7 +89,7 @@ export function fleetAccounts(count: number, first = 0): Record<string, string> 
 function gatewayConfigText(options: FleetOptions, user: string, dir: string): string {
   const { server } = options;
   const sensors = SENSOR_KINDS.slice(0, options.sensorsPerGateway).map((kind) => `  - { id: ${kind.id}, ${kind.line}, interval: ${options.interval} }`);
-  const readers = options.readers ?? [];
+  const operators = [...(options.readers ?? []).map((jid) => ({ jid, role: "read" })), ...(options.admins ?? []).map((jid) => ({ jid, role: "admin" }))];
   return [
     "hardware: sim",
     "xmpp:",
@@ -98,7 +102,10 @@ function gatewayConfigText(options: FleetOptions, user: string, dir: string): st
     `  nodePrefix: xedge/${user}`,
     "store:",
     `  path: ${join(dir, "xedge.db")}`,
-    ...(readers.length > 0 ? ["operators:", ...readers.map((jid) => `  - { jid: "${jid}", role: read }`)] : []),
+    // The format stays JSON when a pushed config is reloaded: the fleet's log reader parses every line.
+    `log: { level: ${options.logLevel ?? "warn"}, json: true }`,
+    ...(options.rollbackAfter ? [`remoteConfig: { rollbackAfter: ${options.rollbackAfter} }`] : []),
+    ...(operators.length > 0 ? ["operators:", ...operators.map(({ jid, role }) => `  - { jid: "${jid}", role: ${role} }`)] : []),
     "sensors:",
     ...sensors,
     "",
@@ -147,7 +154,10 @@ export class Fleet {
     const user = gatewayUser(index);
     const dir = join(options.dir, user);
     mkdirSync(dir, { recursive: true });
-    const config = parseConfig(gatewayConfigText(options, user, dir), join(dir, "xedge.yaml"));
+    // Written to a file, as on a gateway: a remote config push replaces it, and a rollback puts it back.
+    const file = join(dir, "xedge.yaml");
+    writeFileSync(file, gatewayConfigText(options, user, dir), { mode: 0o600 });
+    const config = loadConfig(file, {});
     const onLog = options.onLog;
     const log = createLogger({
       level: options.logLevel ?? "warn",

@@ -60,6 +60,8 @@ export class Reconnect {
   private retryTimer: NodeJS.Timeout | undefined;
   /** Reconnects reuse the login's salted password instead of running PBKDF2 again. */
   private readonly saltedPasswords = new SaltedPasswordCache();
+  /** Why the last attempt failed, in words a person can act on. */
+  lastFailure: string | undefined;
 
   /** `options` is read at each use, so an attempt after new settings uses them. */
   constructor(
@@ -130,7 +132,8 @@ export class Reconnect {
       await withTimeout(entity.start(), this.options().attemptTimeoutMs ?? 30_000);
     } catch (error) {
       if (this.current !== client || this.stopped) return;
-      this.log.warn("connection failed", { error: explainConnectError(lastError ?? error, this.options()) });
+      this.lastFailure = explainConnectError(lastError ?? error, this.options());
+      this.log.warn("connection failed", { error: this.lastFailure });
       this.drop("connect failed");
       this.scheduleRetry();
       return;

@@ -5,10 +5,13 @@ import { ACTUATOR, another, BAD_REQUEST, canControl, canRead, FORBIDDEN, iq, NOT
 import { deep, longString, oddString, WRONG_BOOLEANS, WRONG_DATES } from "./hostile.ts";
 
 export const COMMANDS = ["read", "status", "history", "set"] as const;
+/** Commands for the admin role only; no sender of the fuzzer has it. */
+const ADMIN_COMMANDS: readonly string[] = ["config", "config-push"];
 
 /** The answer to executing `node` as `sender`, in the order adhoc.ts checks. */
 function executeOutcome(sender: Sender, node: string, valid: Expectation): Expectation {
   if (!canRead(sender)) return FORBIDDEN;
+  if (ADMIN_COMMANDS.includes(node)) return FORBIDDEN;
   if (!(COMMANDS as readonly string[]).includes(node)) return NOT_FOUND;
   if (node === "set" && !canControl(sender)) return FORBIDDEN;
   return valid;
@@ -112,7 +115,8 @@ export const adhocFace: Face = {
         then = continueSession(r, context, node, sender);
         break;
       case "node-unknown":
-        node = r.chance(0.5) ? oddString(r) : r.pick(["Read", "reset", "config", "shutdown", NS.commands]);
+        // Unknown nodes, and the admin's commands, which nobody here may run.
+        node = r.chance(0.5) ? oddString(r) : r.pick(["Read", "reset", "config", "config-push", "shutdown", NS.commands]);
         attrs.node = node;
         break;
       case "node-missing":
