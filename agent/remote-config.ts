@@ -151,7 +151,10 @@ export class RemoteConfig {
       writeBeside(file, secrets.text);
     } catch (error) {
       rmSync(markerOf(file), { force: true });
-      return { ok: false, kind: "failed", problems: [`cannot write ${file}: ${errorText(error)}; nothing was changed`] };
+      // An installed service may not write /etc/xedge unless the host allows it (ProtectSystem=strict).
+      const code = (error as NodeJS.ErrnoException).code ?? "";
+      const hint = ["EROFS", "EACCES", "EPERM"].includes(code) ? " (the host does not let the service write its config: see 'Changing the gateway's config' in the operator guide)" : "";
+      return { ok: false, kind: "failed", problems: [`cannot write ${file}: ${errorText(error)}; nothing was changed${hint}`] };
     }
     this.deps.log.info("config pushed", { requester, via, file });
     if (attempt) {
