@@ -1,6 +1,7 @@
-// XEP-0323 momentary readout round trip against a XEP-0199 ping round trip, both from an operator's client to
-// the agent's full JID through the same server, interleaved so both see the same load. A readout round trip is
-// the request iq out until the `<fields done='true'>` message for its seqnr is back.
+// XEP-0323 and successor-dialect (urn:nf:iot:sd:1.0) momentary readout round trips against a XEP-0199 ping round
+// trip, all from an operator's client to the agent's full JID through the same server, interleaved so all see the
+// same load. A XEP-0323 readout round trip is the request iq out until the `<fields done='true'>` message for its
+// seqnr is back; an nf one is the request iq out until its result, which carries the values.
 import { performance } from "node:perf_hooks";
 import type { XmppTestServer } from "../test/support/servers.ts";
 import { AgentProcess, writeAgentConfig } from "../test/support/agent.ts";
@@ -9,6 +10,7 @@ import { xml, type Element } from "../agent/xmpp/client.ts";
 import { figure, type Figure } from "./figures.ts";
 
 const NS_SENSORDATA = "urn:xmpp:iot:sensordata";
+const NS_NF_SENSORDATA = "urn:nf:iot:sd:1.0";
 const WARMUP = 20;
 const SAMPLES = 300;
 export const OPERATOR = { user: "ops", password: "ops-secret" };
@@ -23,6 +25,7 @@ export async function readoutFigures(server: XmppTestServer, progress: (line: st
     user: "gw1",
     password: "gw1-secret",
     operators: [{ jid: `${OPERATOR.user}@localhost`, role: "control" }],
+    logLevel: "info",
     sensors: "  - { id: boiler, driver: bme280, i2c: { bus: 1, address: 0x76 }, interval: 1s }",
   });
   const agent = AgentProcess.start(file);
@@ -46,6 +49,14 @@ export async function readoutFigures(server: XmppTestServer, progress: (line: st
       waiting.delete(id);
       return performance.now() - started;
     };
+    const nfReadout = async (): Promise<number> => {
+      seqnr += 1;
+      const started = performance.now();
+      const result = await ops.iq("get", target, xml("req", { xmlns: NS_NF_SENSORDATA, id: String(seqnr), m: "true" }, xml("nd", { id: "boiler" })));
+      const elapsed = performance.now() - started;
+      if (!result.getChild("resp", NS_NF_SENSORDATA)?.getChild("nd")) throw new Error(`an nf readout's result held no values: ${result.toString()}`);
+      return elapsed;
+    };
     const ping = async (): Promise<number> => {
       const started = performance.now();
       await ops.iq("get", target, xml("ping", { xmlns: "urn:xmpp:ping" }));
@@ -53,20 +64,17 @@ export async function readoutFigures(server: XmppTestServer, progress: (line: st
     };
     // The sensor must have a first sample before a readout can answer with data.
     await ops.until(() => readout().then(() => true), (ok) => ok, 10_000, "a first readout");
-    for (let i = 0; i < WARMUP; i++) await Promise.all([readout(), ping()]);
-    const times = { readout: [] as number[], ping: [] as number[] };
+    for (let i = 0; i < WARMUP; i++) await Promise.all([readout(), nfReadout(), ping()]);
+    const times = { readout: [] as number[], nf: [] as number[], ping: [] as number[] };
+    const kinds = [() => ping().then((ms) => times.ping.push(ms)), () => readout().then((ms) => times.readout.push(ms)), () => nfReadout().then((ms) => times.nf.push(ms))];
     for (let i = 0; i < SAMPLES; i++) {
-      // Alternate which goes first, so neither always meets a quieter server.
-      if (i % 2 === 0) {
-        times.ping.push(await ping());
-        times.readout.push(await readout());
-      } else {
-        times.readout.push(await readout());
-        times.ping.push(await ping());
-      }
+      // Rotate which goes first, so none always meets a quieter server.
+      for (let k = 0; k < kinds.length; k++) await kinds[(i + k) % kinds.length]?.();
     }
-    progress(`readout p50 ${percentile(times.readout, 50).toFixed(2)} ms, ping p50 ${percentile(times.ping, 50).toFixed(2)} ms`);
+    progress(`readout p50 ${percentile(times.readout, 50).toFixed(2)} ms, nf readout p50 ${percentile(times.nf, 50).toFixed(2)} ms, ping p50 ${percentile(times.ping, 50).toFixed(2)} ms`);
     return [
+      figure(`nf readout round trip p50 (${server.kind})`, "ms", { xedge: [percentile(times.nf, 50)], baseline: [percentile(times.ping, 50)] }, { atMost: 1.1 }),
+      figure(`nf readout round trip p99 (${server.kind})`, "ms", { xedge: [percentile(times.nf, 99)], baseline: [percentile(times.ping, 99)] }, { atMost: 2 }),
       figure(`readout round trip p50 (${server.kind})`, "ms", { xedge: [percentile(times.readout, 50)], baseline: [percentile(times.ping, 50)] }, { atMost: 1.5 }),
       figure(`readout round trip p99 (${server.kind})`, "ms", { xedge: [percentile(times.readout, 99)], baseline: [percentile(times.ping, 99)] }, { atMost: 2 }),
     ];

@@ -37,6 +37,8 @@ export interface AgentConfigOptions {
   extra?: string;
   /** The `operators:` list. */
   operators?: { jid: string; role: Role }[];
+  /** The log level; debug by default, so tests can wait for what the agent does. Benchmarks run at info, as installed. */
+  logLevel?: "debug" | "info";
 }
 
 /** Writes a config for `server` into a fresh folder; returns its path and the folder. */
@@ -55,7 +57,7 @@ export function writeAgentConfig(server: XmppTestServer, options: AgentConfigOpt
     "store:",
     `  path: ${join(dir, "xedge.db")}`,
     `  commitInterval: ${options.commitInterval ?? "100ms"}`,
-    "log: { level: debug, json: true }",
+    `log: { level: ${options.logLevel ?? "debug"}, json: true }`,
     `status: { socket: ${join(dir, "status.sock")} }`,
     options.extra ?? "",
     options.operators ? `operators:\n${options.operators.map((operator) => `  - { jid: "${operator.jid}", role: ${operator.role} }`).join("\n")}` : "",
