@@ -4,7 +4,7 @@
 // start waits for READY, keep-alives hold the watchdog off, a status line that follows the health, xedge status
 // as the service user (asking the running agent over its socket), a reload in the
 // same process, an upgrade while it runs, a frozen agent killed and restarted by the watchdog, a clean stop,
-// journald priorities (plain and JSON logs), the sandbox (no system call refused), and --uninstall keeping config and readings.
+// journald priorities (plain and JSON logs), the config folder writable only with the guide's drop-in, the sandbox (no system call refused), and --uninstall keeping config and readings.
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -83,6 +83,18 @@ printf 'log: { json: true }\n' >> /etc/xedge/xedge.yaml
 systemctl reload xedge.service
 json_warning() { journalctl -u xedge.service -p warning -o cat | grep -q '^{.*"message":"connection failed"'; }
 if wait_for 15 json_warning; then fact json_warning_shown yes; fi
+
+# Remote configuration needs the service to write /etc/xedge: root owns it by default. The operator guide's
+# commands and drop-in (the unit's folder mode matching them) let the service's group write it. Checked from inside the running service's mount
+# namespace, as its user, so the sandbox has its say too.
+service_writes_config() { nsenter -t "$(show MainPID)" -m setpriv --reuid=xedge --regid=xedge --init-groups sh -c 'echo x > /etc/xedge/.probe && rm /etc/xedge/.probe' 2>> /results/config-write.err; }
+if service_writes_config; then fact config_writable_by_default yes; else fact config_writable_by_default no; fi
+chmod 0770 /etc/xedge && chown root:xedge /etc/xedge/xedge.yaml && chmod 0660 /etc/xedge/xedge.yaml
+printf '[Service]\nConfigurationDirectoryMode=0770\n' > /etc/systemd/system/xedge.service.d/remote-config.conf
+systemctl daemon-reload
+systemctl restart xedge.service
+fact config_dir_mode_with_dropin "$(stat -c %a /etc/xedge)"
+if service_writes_config; then fact config_writable_with_dropin yes; else fact config_writable_with_dropin no; fi
 
 systemctl stop xedge.service; fact stop_exit $?
 fact stop_result "$(show Result)/$(show ExecMainStatus)"
@@ -239,6 +251,14 @@ describe("xedge.service under systemd (systemd-nspawn)", { skip }, () => {
     const everything = readFileSync(join(results, "boot-journal.txt"), "utf8");
     assert.doesNotMatch(everything, /SIGSYS|Bad system call|status=31\//, "no system call was killed by the filter");
     assert.doesNotMatch(everything, /xedge\.service:(\d+:)? .*(ignoring|Unknown|Failed to)/, "systemd has no complaint about the unit");
+  });
+
+  it("may not write its config folder by default; the operator guide's drop-in lets it (remote configuration)", () => {
+    assert.equal(fact("config_writable_by_default"), "no", "root owns /etc/xedge, mode 0750");
+    assert.match(readFileSync(join(results, "config-write.err"), "utf8"), /Permission denied/);
+    // ProtectSystem=strict leaves a ConfigurationDirectory writable: the folder's permissions decide.
+    assert.equal(fact("config_dir_mode_with_dropin"), "770");
+    assert.equal(fact("config_writable_with_dropin"), "yes", readFileSync(join(results, "config-write.err"), "utf8"));
   });
 
   it("is removed by --uninstall, which keeps the config and the readings", () => {
