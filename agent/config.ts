@@ -8,6 +8,7 @@ import { duration, positiveDuration, strict } from "../lib/config-schema.ts";
 import { actuatorDrivers, sensorDrivers } from "../drivers/registry.ts";
 import { HARDWARE, hardwareBackends, type Hardware } from "./hardware.ts";
 import type { ReportPolicy } from "./policy.ts";
+import { parseListenAddress, type ListenAddress } from "./metrics.ts";
 
 /** systemd's RuntimeDirectory=xedge makes the folder (agent/status-endpoint.ts). */
 export const DEFAULT_STATUS_SOCKET = "/run/xedge/status.sock";
@@ -134,6 +135,15 @@ const buildSchema = (baseDir: string) => strict({
   }),
   /** Where the running agent answers `xedge status` (agent/status-endpoint.ts). */
   status: strict({ socket: z.string().min(1).default(DEFAULT_STATUS_SOCKET) }).default({ socket: DEFAULT_STATUS_SOCKET }),
+  /** Off when absent (agent/metrics.ts, agent/metrics-endpoint.ts). */
+  metrics: strict({
+    listen: z.string().transform((text, context) => {
+      const listen = parseListenAddress(text);
+      if (typeof listen !== "string") return listen;
+      context.addIssue({ code: "custom", message: listen });
+      return z.NEVER;
+    }),
+  }).optional(),
 });
 
 type ParsedConfig = z.output<ReturnType<typeof buildSchema>>;
@@ -177,6 +187,8 @@ export interface AgentConfig {
   actuators: ActuatorConfig[];
   log: { level: "debug" | "info" | "warn" | "error"; json: boolean };
   status: { socket: string };
+  /** The metrics endpoint; absent: off. */
+  metrics?: { listen: ListenAddress };
 }
 
 /** "sensors[1].i2c.address" from zod's path. */
@@ -329,5 +341,6 @@ function resolveConfig(parsed: ParsedConfig, file: string, env: NodeJS.ProcessEn
     actuators: parsed.actuators.map(({ id, driver, ...options }) => ({ id, driver, options })),
     log: parsed.log,
     status: { socket: isAbsolute(parsed.status.socket) ? parsed.status.socket : resolve(baseDir, parsed.status.socket) },
+    ...(parsed.metrics ? { metrics: parsed.metrics } : {}),
   };
 }

@@ -46,6 +46,8 @@ export interface DeskDeps {
   readout: Pick<Readout, "nodeIds" | "unknownNodes" | "read">;
   control: Pick<Control, "set" | "getForm" | "parametersOf">;
   health: HealthSources;
+  /** Told of every readout answered (agent/metrics.ts counts them); absent when nobody counts. */
+  readoutServed?: () => void;
 }
 
 export class OperatorDesk {
@@ -53,7 +55,7 @@ export class OperatorDesk {
 
   /** Looks the requester up in the operators list as it is now (a reloaded list applies to the next call). */
   for(requester: string): OperatorSession | Refusal {
-    const { authz, readout, control, health } = this.deps;
+    const { authz, readout, control, health, readoutServed } = this.deps;
     const counter: ControlCounter = {
       set: (request, via) => control.set(requester, request, via),
       getForm: (nodeIds) => control.getForm(requester, nodeIds),
@@ -68,7 +70,11 @@ export class OperatorDesk {
         return readout.nodeIds;
       },
       unknownNodes: (nodeIds) => readout.unknownNodes(nodeIds),
-      read: (request) => readout.read(request),
+      read: async (request) => {
+        const result = await readout.read(request);
+        readoutServed?.();
+        return result;
+      },
       status: () => snapshotOf(health),
       history: (nodeId, durationMs, now) => historySummary(readout, nodeId, durationMs, now),
       parametersOf: (nodeId) => control.parametersOf(nodeId),
