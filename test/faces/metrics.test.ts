@@ -4,7 +4,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { appendFileSync } from "node:fs";
+import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -186,6 +186,7 @@ describe("metrics endpoint on prosody", () => {
 describe("metrics endpoint on a unix socket, agent offline", () => {
   let agent: AgentProcess;
   let socketPath: string;
+  let configFile: string;
 
   before(async () => {
     // No server: the agent samples and buffers, and its link stays down.
@@ -193,6 +194,7 @@ describe("metrics endpoint on a unix socket, agent offline", () => {
     const nobody = { domain: "localhost" as const, service: `xmpp://127.0.0.1:${port}`, pubsubService: "pubsub.localhost", caFile: "" };
     const { file, dir } = writeAgentConfig(nobody, { devices: DEVICES, withoutCaFile: true });
     socketPath = join(dir, "metrics.sock");
+    configFile = file;
     appendFileSync(file, `metrics: { listen: ${socketPath} }\n`);
     agent = AgentProcess.start(file);
     await agent.waitForMessage("metrics endpoint listening", 30_000);
@@ -213,5 +215,20 @@ describe("metrics endpoint on a unix socket, agent offline", () => {
     // The outbox holds every committed reading (and those awaiting the next commit).
     assert.ok((valueOf(text, "xedge_buffered_readings") ?? 0) >= (valueOf(text, "xedge_readings_committed_total", 'sensor="boiler"') ?? 0));
     await parseOpenMetrics(text);
+  });
+
+  it("a reload gives a new sensor its series, and a changed listen address waits for a restart", async () => {
+    const config = readFileSync(configFile, "utf8")
+      .replace(`metrics: { listen: ${socketPath} }`, `metrics: { listen: ${socketPath}.new }`)
+      .replace("sensors:\n", "sensors:\n  - { id: cellar, driver: bme280, i2c: { bus: 2, address: 0x76 }, interval: 200ms }\n");
+    writeFileSync(configFile, config);
+    const from = agent.logs.length;
+    agent.child.kill("SIGHUP");
+    const waiting = await agent.waitForMessage("config change waits for a restart", 10_000, from);
+    assert.equal(waiting["change"], `metrics.listen: ${socketPath} → ${socketPath}.new`);
+    await agent.waitForMessage("config reloaded", 10_000, from);
+    const { text } = await scrape({ socketPath });
+    assert.equal(valueOf(text, "xedge_readings_published_total", 'sensor="cellar"'), 0);
+    assert.ok(valueOf(text, "xedge_readings_sampled_total", 'sensor="boiler"') !== undefined);
   });
 });
