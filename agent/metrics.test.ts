@@ -103,14 +103,28 @@ describe("AgentMetrics", () => {
     assert.equal(resets, 1);
   });
 
-  it("speaks OpenMetrics: its content type, the process's memory and event-loop lag, and # EOF at the end", async () => {
+  it("speaks OpenMetrics: its content type, the process's memory, and # EOF at the end", async () => {
     const counts = await open([]);
     assert.match(counts.contentType, /^application\/openmetrics-text; version=1\.0\.0/);
     const text = await counts.exposition();
     assert.ok((valueOf(text, "process_resident_memory_bytes") ?? 0) > 0);
     assert.ok((valueOf(text, "nodejs_heap_size_used_bytes") ?? 0) > 0);
-    assert.ok(valueOf(text, "nodejs_eventloop_lag_seconds") !== undefined);
     assert.match(text, /\n# EOF\n$/);
+  });
+
+  it("reports the event loop's delay since the previous scrape", async () => {
+    const counts = await open([]);
+    await counts.exposition();
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const blockedUntil = Date.now() + 500;
+    while (Date.now() < blockedUntil); // the event loop stalls for 500 ms
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const stalled = await counts.exposition();
+    assert.ok((valueOf(stalled, "nodejs_eventloop_lag_max_seconds") ?? 0) >= 0.3, stalled);
+    assert.ok((valueOf(stalled, "nodejs_eventloop_lag_p99_seconds") ?? 0) >= 0.3);
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    const calm = await counts.exposition();
+    assert.ok((valueOf(calm, "nodejs_eventloop_lag_max_seconds") ?? 1) < 0.3, "a new period after each scrape");
   });
 });
 
