@@ -15,7 +15,9 @@ import { createClient, xml } from "../../agent/xmpp/client.ts";
 const OPENMETRICS = "application/openmetrics-text; version=1.0.0";
 const DEVICES = `sensors:
   - { id: boiler, driver: bme280, i2c: { bus: 1, address: 0x76 }, interval: 200ms }
-  - { id: attic, driver: bme280, i2c: { bus: 1, address: 0x77 }, interval: 200ms, sim: { faults: [{ kind: eio }] } }`;
+  - { id: attic, driver: bme280, i2c: { bus: 1, address: 0x77 }, interval: 200ms, sim: { faults: [{ kind: eio }] } }
+actuators:
+  - { id: pump, driver: gpio-output, gpio: { pin: 22, activeLow: true }, safeState: off }`;
 
 interface Scrape {
   status: number;
@@ -134,7 +136,7 @@ describe("metrics endpoint on prosody", () => {
     assert.ok((valueOf(later, "process_resident_memory_bytes") ?? 0) > 10_000_000);
   });
 
-  it("counts a readout an operator asked for", async () => {
+  it("counts a readout an operator asked for, and a control request by its result", async () => {
     const readouts = valueOf((await scrape({ port })).text, "xedge_readouts_served_total") ?? 0;
     const client = createClient({ service: server.service, domain: server.domain, username: "ops", password: "ops-secret", resource: "probe", caFile: server.caFile });
     client.entity.on("error", () => undefined);
@@ -145,6 +147,12 @@ describe("metrics endpoint on prosody", () => {
         const served = valueOf((await scrape({ port })).text, "xedge_readouts_served_total") ?? 0;
         return served >= readouts + 1 ? served : undefined;
       });
+      // A read-only operator may not set the relay: refused, audited, counted as forbidden.
+      const set = xml("set", { xmlns: "urn:xmpp:iot:control" }, xml("node", { nodeId: "pump" }), xml("boolean", { name: "state", value: "true" }));
+      await assert.rejects(client.request(xml("iq", { type: "set", to: "gw1@localhost/edge" }, set), 10_000));
+      const text = (await scrape({ port })).text;
+      assert.equal(valueOf(text, "xedge_control_requests_total", 'result="forbidden"'), 1);
+      assert.equal(valueOf(text, "xedge_control_requests_total", 'result="ok"'), undefined, "no request succeeded");
     } finally {
       await client.entity.stop().catch(() => undefined);
     }
