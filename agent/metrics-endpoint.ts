@@ -1,7 +1,8 @@
 // The metrics endpoint: a thin HTTP face over agent/metrics.ts, on a TCP address or a unix socket, that exists
 // only when the config has `metrics.listen`. GET /metrics answers the OpenMetrics text; nothing else is served.
-// A unix socket left by an agent that did not stop cleanly is replaced; one that something answers on is not.
-import { chmodSync, existsSync, unlinkSync } from "node:fs";
+// A unix socket left by an agent that did not stop cleanly is replaced; one that something answers on, or a file
+// that is not a socket, is not.
+import { chmodSync, existsSync, statSync, unlinkSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { createConnection } from "node:net";
 import { describeListen, type AgentMetrics, type ListenAddress } from "./metrics.ts";
@@ -33,7 +34,9 @@ export class MetricsEndpoint {
     try {
       await listenOn(server, listen);
     } catch (error) {
-      const stale = "socket" in listen && (error as NodeJS.ErrnoException).code === "EADDRINUSE" && !(await answers(listen.socket));
+      // Only a socket file is ever replaced: a listen path that names anything else is a mistake in the config.
+      const stale =
+        "socket" in listen && (error as NodeJS.ErrnoException).code === "EADDRINUSE" && statSync(listen.socket).isSocket() && !(await answers(listen.socket));
       if (!stale) {
         log.error("metrics endpoint off: cannot listen", { listen: describeListen(listen), error: errorText(error) });
         return undefined;
