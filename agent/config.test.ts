@@ -119,6 +119,17 @@ sensors:
       assert.equal(parseConfig(config({}), file, {}).status.socket, "/run/xedge/status.sock");
       assert.equal(parseConfig(config({ extra: "status: { socket: run/status.sock }\n" }), file, {}).status.socket, join(dir, "run", "status.sock"));
     });
+    it("metrics are off unless metrics.listen names a host:port or an absolute unix socket", () => {
+      assert.equal(parseConfig(config({}), file, {}).metrics, undefined);
+      assert.deepEqual(parseConfig(config({ extra: "metrics: { listen: 127.0.0.1:9464 }\n" }), file, {}).metrics, { listen: { host: "127.0.0.1", port: 9464 } });
+      assert.deepEqual(parseConfig(config({ extra: "metrics: { listen: /run/xedge/metrics.sock }\n" }), file, {}).metrics, { listen: { socket: "/run/xedge/metrics.sock" } });
+      assert.deepEqual(problemsOf(config({ extra: "metrics: { listen: 9464 }\n" })), [
+        "metrics.listen: expected string, got 9464",
+      ]);
+      assert.deepEqual(problemsOf(config({ extra: "metrics: { listen: metrics.sock }\n" })), [
+        'metrics.listen: expected host:port (e.g. 127.0.0.1:9464, [::1]:9464) or an absolute unix socket path, got "metrics.sock"',
+      ]);
+    });
   });
 
   describe("defaults", () => {
@@ -160,7 +171,7 @@ sensors:
 
     it("an unknown key at the top level", () => {
       assert.deepEqual(problemsOf(config({ extra: "foo: 1\n" })), [
-        "foo: unknown key; expected one of: hardware, xmpp, pubsub, operators, store, sensors, actuators, log, status, remoteConfig",
+        "foo: unknown key; expected one of: hardware, xmpp, pubsub, operators, store, sensors, actuators, log, status, remoteConfig, metrics",
       ]);
     });
 
@@ -254,7 +265,7 @@ sensors:
         "sensors[0].interval: must be longer than 0",
         "sensors[0].i2c.address: expected 0x03..0x77, got 0x90",
         `sensors[1].driver: unknown driver "dht22"; expected one of ${DRIVERS}`,
-        "bogus: unknown key; expected one of: hardware, xmpp, pubsub, operators, store, sensors, actuators, log, status, remoteConfig",
+        "bogus: unknown key; expected one of: hardware, xmpp, pubsub, operators, store, sensors, actuators, log, status, remoteConfig, metrics",
         "xmpp.passwordFile: give either xmpp.password or xmpp.passwordFile, not both",
         'sensors[1].id: duplicate id "boiler" (also sensors[0].id)',
       ]);
@@ -269,7 +280,7 @@ sensors:
         assert.ok(error instanceof ConfigError);
         assert.equal(
           error.message,
-          `${file}: 2 problem(s) in config:\n  xmpp.jid: required (string)\n  foo: unknown key; expected one of: hardware, xmpp, pubsub, operators, store, sensors, actuators, log, status, remoteConfig`,
+          `${file}: 2 problem(s) in config:\n  xmpp.jid: required (string)\n  foo: unknown key; expected one of: hardware, xmpp, pubsub, operators, store, sensors, actuators, log, status, remoteConfig, metrics`,
         );
       }
     });

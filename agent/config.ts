@@ -10,6 +10,7 @@ import { actuatorDrivers, sensorDrivers } from "../drivers/registry.ts";
 import { HARDWARE, hardwareBackends, type Hardware } from "./hardware.ts";
 import type { ReportPolicy } from "./policy.ts";
 import { ROLES, type Operator } from "./authz.ts";
+import { parseListenAddress, type ListenAddress } from "./metrics.ts";
 
 /** systemd's RuntimeDirectory=xedge makes the folder (agent/status-endpoint.ts). */
 export const DEFAULT_STATUS_SOCKET = "/run/xedge/status.sock";
@@ -141,6 +142,15 @@ const buildSchema = (baseDir: string) => strict({
   status: strict({ socket: z.string().min(1).default(DEFAULT_STATUS_SOCKET) }).default({ socket: DEFAULT_STATUS_SOCKET }),
   /** A config an admin pushes (agent/remote-config.ts) that leaves the agent offline this long is rolled back. */
   remoteConfig: strict({ rollbackAfter: positiveDuration("2m").default(DEFAULT_ROLLBACK_MS) }).default({ rollbackAfter: DEFAULT_ROLLBACK_MS }),
+  /** Off when absent (agent/metrics.ts, agent/metrics-endpoint.ts). */
+  metrics: strict({
+    listen: z.string().transform((text, context) => {
+      const listen = parseListenAddress(text);
+      if (typeof listen !== "string") return listen;
+      context.addIssue({ code: "custom", message: listen });
+      return z.NEVER;
+    }),
+  }).optional(),
 });
 
 type ParsedConfig = z.output<ReturnType<typeof buildSchema>>;
@@ -185,6 +195,8 @@ export interface AgentConfig {
   log: { level: "debug" | "info" | "warn" | "error"; json: boolean };
   status: { socket: string };
   remoteConfig: { rollbackAfterMs: number };
+  /** The metrics endpoint; absent: off. */
+  metrics?: { listen: ListenAddress };
 }
 
 /** Whether going from `before` to `after` makes the link again (new server, account or node settings). */
@@ -343,5 +355,6 @@ function resolveConfig(parsed: ParsedConfig, file: string, env: NodeJS.ProcessEn
     log: parsed.log,
     status: { socket: isAbsolute(parsed.status.socket) ? parsed.status.socket : resolve(baseDir, parsed.status.socket) },
     remoteConfig: { rollbackAfterMs: parsed.remoteConfig.rollbackAfter },
+    ...(parsed.metrics ? { metrics: parsed.metrics } : {}),
   };
 }

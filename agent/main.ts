@@ -13,7 +13,7 @@ import { XmppConnection, type ConnectionOptions } from "./xmpp/connection.ts";
 import { PubsubSink } from "./xmpp/pubsub.ts";
 import { registerPresence } from "./xmpp/presence.ts";
 import { registerSoftwareVersion } from "./xmpp/version.ts";
-import { Control } from "./control.ts";
+import { Control, type AuditEntry } from "./control.ts";
 import { registerControl } from "./xmpp/control.ts";
 import { registerNfControl } from "./xmpp/nf-control.ts";
 import { Readout } from "./readout.ts";
@@ -22,6 +22,8 @@ import { registerNfSensorData } from "./xmpp/nf-sensordata.ts";
 import { OperatorDesk } from "./operator/desk.ts";
 import { HealthMonitor, reportOf, snapshotOf, type AgentReport, type HealthSources, type LinkState } from "./health.ts";
 import { StatusEndpoint } from "./status-endpoint.ts";
+import { AgentMetrics, describeListen } from "./metrics.ts";
+import { MetricsEndpoint } from "./metrics-endpoint.ts";
 import { version } from "./version.ts";
 import type { Face } from "./xmpp/face.ts";
 import { registerChat } from "./xmpp/chat.ts";
@@ -97,24 +99,40 @@ type ReloadableLogger = Logger & Partial<Pick<AgentLogger, "reconfigure">>;
 
 export async function startAgent(config: AgentConfig, log: ReloadableLogger): Promise<Agent> {
   let current = config;
+  // Only with a `metrics:` block: the gauges are read at a scrape, once everything below exists.
+  const metrics: AgentMetrics | undefined = config.metrics
+    ? await AgentMetrics.create(
+        config.sensors.map((sensor) => sensor.id),
+        {
+          buffered: () => store.buffered,
+          online: () => connection.isOnline,
+          failing: () => sampler.states.filter((state) => state.error !== undefined).map((state) => state.id),
+        },
+      )
+    : undefined;
   const store = await Store.open(config.store.path, {
     ...storeLimits(config.store),
-    onDropped: (dropped, total) =>
-      log.warn("store full: dropped the oldest unsent readings", { dropped, total, maxReadings: config.store.maxReadings }),
+    onDropped: (dropped, total, bySensor) => {
+      log.warn("store full: dropped the oldest unsent readings", { dropped, total, maxReadings: config.store.maxReadings });
+      metrics?.dropped(bySensor);
+    },
   });
+  if (metrics) store.onCommitted((readings) => metrics.committed(readings));
   const hardware = await openHal(config, log);
   const { hal } = hardware;
-  const sampler = new Sampler(config.sensors, sensorDrivers, hal, store, log);
+  const sampler = new Sampler(config.sensors, sensorDrivers, hal, store, log, metrics);
   const actuators = new Actuators(config.actuators, actuatorDrivers, hal, log);
   await actuators.open();
 
   const connection = new XmppConnection(connectionOptions(config.xmpp), log);
   const sinkOptions = (next: AgentConfig) => ({ ...next.pubsub, gatewayJid: next.xmpp.jid, notice: (message: string) => log.warn(message) });
   const sink = new PubsubSink(connection, sinkOptions(config));
-  const publisher = new Publisher(store, sink, { window: 32 }, log);
+  const publisher = new Publisher(store, metrics ? metrics.timed(sink) : sink, { window: 32 }, log);
+  if (metrics) publisher.on("published", (reading) => metrics.published(reading.sensorId));
   const link: LinkState = { online: false, since: new Date() };
   connection.on("online", () => {
     Object.assign(link, { online: true, since: new Date() });
+    metrics?.online();
     publisher.resume();
   });
   connection.on("offline", () => {
@@ -125,7 +143,11 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
   // The operator-facing XMPP faces, each a thin translator over the core; the desk is their only way in.
   const authz = new Authz(config.operators);
   const readout = new Readout({ sampler, actuators, store });
-  const control = new Control({ actuators, authz, sensorIds: () => sampler.states.map((state) => state.id), audit: (entry) => store.audit(entry), log });
+  const audit = (entry: AuditEntry) => {
+    metrics?.control(entry.result);
+    return store.audit(entry);
+  };
+  const control = new Control({ actuators, authz, sensorIds: () => sampler.states.map((state) => state.id), audit, log });
   const health: HealthSources = {
     sensors: () => sampler.states,
     buffered: () => store.buffered,
@@ -151,10 +173,11 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
     audit: (entry) => store.auditConfig(entry),
     log,
   });
-  const desk = new OperatorDesk({ authz, readout, control, health, config: remoteConfig });
+  const desk = new OperatorDesk({ authz, readout, control, health, config: remoteConfig, ...(metrics ? { readoutServed: () => metrics.readoutServed() } : {}) });
   const monitor = new HealthMonitor(health, undefined);
   const report = () => reportOf(snapshotOf(health), link, monitor.current(), { pid: process.pid, version });
   const endpoint = await StatusEndpoint.open(config.status.socket, report, log);
+  const metricsEndpoint = metrics && config.metrics ? await MetricsEndpoint.open(config.metrics.listen, metrics, log) : undefined;
   // FACES: each face registers itself here.
   const faces: Face[] = [
     registerPresence(connection, { desk, health, log }),
@@ -181,8 +204,16 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
     if (requested.hardware !== current.hardware) needsRestart.push(`hardware: ${current.hardware} → ${requested.hardware}`);
     if (requested.store.path !== current.store.path) needsRestart.push(`store.path: ${current.store.path} → ${requested.store.path}`);
     if (requested.status.socket !== current.status.socket) needsRestart.push(`status.socket: ${current.status.socket} → ${requested.status.socket}`);
+    const listenOf = (of: AgentConfig) => (of.metrics ? describeListen(of.metrics.listen) : "off");
+    if (listenOf(requested) !== listenOf(current)) needsRestart.push(`metrics.listen: ${listenOf(current)} → ${listenOf(requested)}`);
     // What waits for a restart keeps its running value, so the config in force is always one consistent whole.
-    const next: AgentConfig = { ...requested, hardware: current.hardware, store: { ...requested.store, path: current.store.path }, status: current.status };
+    const next: AgentConfig = {
+      ...requested,
+      hardware: current.hardware,
+      store: { ...requested.store, path: current.store.path },
+      status: current.status,
+      metrics: current.metrics,
+    };
     const applied: string[] = [];
     const sensorChanges = changesById(current.sensors, next.sensors);
     const actuatorChanges = changesById(current.actuators, next.actuators);
@@ -197,6 +228,7 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
       log.error("the simulated hardware could not follow the new config", { error: errorText(error) });
     }
     sampler.adopt(next.sensors);
+    metrics?.adoptSensors(next.sensors.map((sensor) => sensor.id));
     await actuators.adopt(next.actuators);
     for (const [what, changes] of [["sensors", sensorChanges], ["actuators", actuatorChanges]] as const) {
       if (changes.added.length > 0) applied.push(`${what} added: ${changes.added.join(", ")}`);
@@ -244,6 +276,8 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
       remoteConfig.stop();
       await reloads.idle();
       await endpoint?.close();
+      await metricsEndpoint?.close();
+      metrics?.close();
       for (const face of faces) face.stop();
       await sampler.stop();
       await actuators.close();

@@ -70,6 +70,26 @@ describe("sampler", () => {
     }
   });
 
+  it("tells its observer of every sample taken and every failed attempt, per sensor", async () => {
+    const hal = createSimHal();
+    hal.i2cBus(1).attach(0x76, new SimBme280({ timing: "instant" }));
+    const seen: string[] = [];
+    const observer = { sampled: (id: string) => seen.push(`sampled ${id}`), failed: (id: string) => seen.push(`failed ${id}`) };
+    const sampler = new Sampler([sensor("observed", 0x76), sensor("missing", 0x77)], sensorDrivers, hal, store, quiet, observer);
+    sampler.start();
+    try {
+      const observed = () => sampler.states.find((s) => s.id === "observed");
+      await until(() => (observed()?.lastReading?.seq ?? 0) >= 3, "three readings");
+      await until(() => seen.includes("failed missing"), "the missing chip's failure");
+      await sampler.stop();
+      assert.equal(seen.filter((line) => line === "sampled observed").length, observed()?.lastReading?.seq, "no deadband: one sample, one reading");
+      assert.ok(!seen.includes("sampled missing"));
+      assert.ok(!seen.includes("failed observed"));
+    } finally {
+      await sampler.stop();
+    }
+  });
+
   it("retires and adopts sensors while the others carry on, sequence numbers continuing", async () => {
     const hal = createSimHal();
     hal.i2cBus(1).attach(0x76, new SimBme280({ timing: "instant" }));

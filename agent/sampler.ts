@@ -22,6 +22,12 @@ export interface SensorState {
   lastReading?: Reading;
 }
 
+/** Told of every attempt on a sensor (agent/metrics.ts counts them); absent when nobody counts. */
+export interface SamplingObserver {
+  sampled(sensorId: string): void;
+  failed(sensorId: string): void;
+}
+
 /** Longest wait between attempts on a failing sensor. */
 const MAX_RETRY_MS = 60_000;
 /** Consecutive failed reads after which the device is closed and opened again. */
@@ -43,6 +49,7 @@ class SensorLoop {
     private readonly hal: Hal,
     private readonly store: Store,
     private readonly log: Logger,
+    private readonly observer: SamplingObserver | undefined,
   ) {
     this.state = { id: config.id, driver: config.driver };
   }
@@ -107,6 +114,7 @@ class SensorLoop {
       const fields = await this.device.read();
       if (this.stopped) return true;
       const sample = { sensorId: this.config.id, timestamp, fields };
+      this.observer?.sampled(this.config.id);
       this.state.lastSample = sample;
       const last = this.state.lastReading;
       if (shouldKeep(this.config.report, last && { fields: last.fields, at: last.timestamp.getTime() }, fields, timestamp.getTime())) {
@@ -131,6 +139,7 @@ class SensorLoop {
 
   private fail(message: string): void {
     this.failures += 1;
+    this.observer?.failed(this.config.id);
     // Log a change of state once, not every failed attempt.
     if (this.state.error !== message) {
       this.log.warn("sensor failed", { sensor: this.config.id, error: message, retryInMs: this.retryDelay() });
@@ -158,6 +167,7 @@ export class Sampler {
     private readonly hal: Hal,
     private readonly store: Store,
     private readonly log: Logger,
+    private readonly observer?: SamplingObserver,
   ) {
     this.adopt(sensors);
   }
@@ -193,7 +203,7 @@ export class Sampler {
       if (existing) return existing;
       const driver = this.drivers[sensor.driver];
       if (!driver) throw new Error(`sensor ${sensor.id}: no driver named ${sensor.driver}`);
-      const loop = new SensorLoop(sensor, driver, this.hal, this.store, this.log);
+      const loop = new SensorLoop(sensor, driver, this.hal, this.store, this.log, this.observer);
       if (this.started) loop.start();
       return loop;
     });

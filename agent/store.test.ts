@@ -275,6 +275,27 @@ describe("Store", () => {
     }
   });
 
+  it("tells onDropped how many readings the bound dropped, in all and per sensor", async () => {
+    const calls: [number, number, [string, number][]][] = [];
+    const store = await Store.open(newPath(), {
+      ...NO_AUTO_COMMIT,
+      maxReadings: 3,
+      onDropped: (dropped, total, bySensor) => calls.push([dropped, total, [...bySensor].sort()]),
+    });
+    try {
+      store.append(sample("gps", 0));
+      store.append(sample("boiler", 1));
+      store.append(sample("gps", 2));
+      await store.flush();
+      assert.deepEqual(calls, [], "at the bound nothing is dropped");
+      for (let n = 3; n < 6; n++) store.append(sample("boiler", n));
+      await store.flush();
+      assert.deepEqual(calls, [[3, 3, [["boiler", 1], ["gps", 2]]]]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it("round-trips fields, keeping numeric decimals, units and flags", async () => {
     const path = newPath();
     const fields: Field[] = [

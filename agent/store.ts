@@ -131,8 +131,8 @@ export interface StoreLimits {
 }
 
 export interface StoreOptions extends StoreLimits {
-  /** Called after a commit that had to drop readings: how many now, how many in all. */
-  onDropped?: (dropped: number, total: number) => void;
+  /** Called after a commit that had to drop readings: how many now, how many in all, and now per sensor. */
+  onDropped?: (dropped: number, total: number, bySensor: ReadonlyMap<string, number>) => void;
 }
 
 /** How often retention pruning runs, and how many rows one pruning transaction deletes at most. */
@@ -252,7 +252,7 @@ export class Store {
       this.refused = [];
       this.sensorErrors = new Map();
       const committed: StoredReading[] = [];
-      let dropped = 0;
+      let dropped = new Map<string, number>();
       let setAside = 0;
       try {
         await this.db.transaction(async () => {
@@ -304,7 +304,7 @@ export class Store {
             );
           }
           dropped = await this.enforceBound(unsent);
-          this.unsentRows = unsent - dropped;
+          this.unsentRows = unsent - sum(dropped.values());
         });
       } catch (error) {
         // Put everything back so the next commit tries again; nothing is lost while the process lives.
@@ -316,34 +316,41 @@ export class Store {
         throw error;
       }
       this.setAsideTotal += setAside;
-      if (dropped > 0) {
-        this.droppedTotal += dropped;
-        this.options.onDropped?.(dropped, this.droppedTotal);
+      const droppedNow = sum(dropped.values());
+      if (droppedNow > 0) {
+        this.droppedTotal += droppedNow;
+        this.options.onDropped?.(droppedNow, this.droppedTotal, dropped);
       }
-      const kept = dropped > 0 ? committed.filter((reading) => reading.id > this.lastDroppedId) : committed;
+      const kept = droppedNow > 0 ? committed.filter((reading) => reading.id > this.lastDroppedId) : committed;
       if (kept.length > 0) for (const listener of this.listeners) listener(kept);
     });
   }
 
 
-  /** Past maxReadings unsent rows, deletes the oldest unsent ones and counts them; inside the commit. */
-  private async enforceBound(unsent: number): Promise<number> {
+  /** Past maxReadings unsent rows, deletes the oldest unsent ones and counts them, per sensor; inside the commit. */
+  private async enforceBound(unsent: number): Promise<Map<string, number>> {
+    const bySensor = new Map<string, number>();
     const max = this.options.maxReadings;
-    if (max === undefined || unsent <= max) return 0;
+    if (max === undefined || unsent <= max) return bySensor;
     const excess = unsent - max;
     const last = await this.db.get<{ id: number }>(
       `SELECT id FROM readings WHERE ${IN_OUTBOX} ORDER BY id LIMIT 1 OFFSET ?`,
       [excess - 1],
     );
-    if (!last) return 0;
+    if (!last) return bySensor;
     // Set-aside readings are no longer in the outbox: the bound never deletes them.
+    const doomed = await this.db.all<{ sensor_id: string; n: number }>(
+      `SELECT sensor_id, COUNT(*) AS n FROM readings WHERE ${IN_OUTBOX} AND id <= ? GROUP BY sensor_id`,
+      [last.id],
+    );
+    for (const row of doomed) bySensor.set(row.sensor_id, row.n);
     const { changes } = await this.db.run(`DELETE FROM readings WHERE ${IN_OUTBOX} AND id <= ?`, [last.id]);
     await this.db.run(
       "INSERT INTO counters (name, value) VALUES ('dropped', ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
       [changes],
     );
     this.lastDroppedId = last.id;
-    return changes;
+    return bySensor;
   }
 
   /** Deletes published readings older than the retention, a bounded batch per transaction. */
@@ -555,4 +562,10 @@ export async function openForStatus(path: string): Promise<{ status: StoreStatus
   const db = await Database.open(path, { readonly: true });
   await db.exec("PRAGMA busy_timeout = 5000;");
   return { status: await readStatus(db), close: () => db.close() };
+}
+
+function sum(values: Iterable<number>): number {
+  let total = 0;
+  for (const value of values) total += value;
+  return total;
 }

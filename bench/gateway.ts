@@ -21,6 +21,10 @@ export interface GatewayOptions {
   env?: NodeJS.ProcessEnv;
   /** Fresh nodes per run: Prosody's memory store breaks a node when an item id is published to it again. */
   nodePrefix?: string;
+  /** Its account (password `<user>-secret`): two gateways side by side need two. Default gw1. */
+  user?: string;
+  /** YAML lines appended to the config, e.g. a `metrics:` block. */
+  configExtra?: string;
 }
 
 /**
@@ -28,8 +32,9 @@ export interface GatewayOptions {
  * until it is online. `spawnedAt` is performance.now() just before the spawn.
  */
 export async function startGateway(server: XmppTestServer, options: GatewayOptions = {}): Promise<{ agent: AgentProcess; dir: string; spawnedAt: number }> {
-  const { file, dir } = writeAgentConfig(server, { user: "gw1", password: "gw1-secret", sensors: sensorsYaml(GATEWAY_SENSORS), commitInterval: "1s" });
-  const config = readFileSync(file, "utf8").replace("level: debug", "level: info");
+  const user = options.user ?? "gw1";
+  const { file, dir } = writeAgentConfig(server, { user, password: `${user}-secret`, sensors: sensorsYaml(GATEWAY_SENSORS), commitInterval: "1s" });
+  const config = readFileSync(file, "utf8").replace("level: debug", "level: info") + (options.configExtra ?? "");
   writeFileSync(file, options.nodePrefix ? config.replace("nodePrefix: xedge/gw1", `nodePrefix: ${options.nodePrefix}`) : config);
   const spawnedAt = performance.now();
   const agent = AgentProcess.start(file, options.env);

@@ -52,6 +52,8 @@ export interface DeskDeps {
   health: HealthSources;
   /** Remote configuration; without it, fetching and pushing answer that it is not available. */
   config?: Pick<RemoteConfig, "for">;
+  /** Told of every readout answered (agent/metrics.ts counts them); absent when nobody counts. */
+  readoutServed?: () => void;
 }
 
 const NO_REMOTE_CONFIG = "remote configuration is not available on this gateway";
@@ -65,7 +67,7 @@ export class OperatorDesk {
 
   /** Looks the requester up in the operators list as it is now (a reloaded list applies to the next call). */
   for(requester: string): OperatorSession | Refusal {
-    const { authz, readout, control, health, config } = this.deps;
+    const { authz, readout, control, health, config, readoutServed } = this.deps;
     const counter: ControlCounter = {
       set: (request, via) => control.set(requester, request, via),
       getForm: (nodeIds) => control.getForm(requester, nodeIds),
@@ -80,7 +82,11 @@ export class OperatorDesk {
         return readout.nodeIds;
       },
       unknownNodes: (nodeIds) => readout.unknownNodes(nodeIds),
-      read: (request) => readout.read(request),
+      read: async (request) => {
+        const result = await readout.read(request);
+        readoutServed?.();
+        return result;
+      },
       status: () => snapshotOf(health),
       history: (nodeId, durationMs, now) => historySummary(readout, nodeId, durationMs, now),
       parametersOf: (nodeId) => control.parametersOf(nodeId),

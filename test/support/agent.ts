@@ -42,7 +42,7 @@ export interface AgentConfigOptions {
 }
 
 /** Writes a config for `server` into a fresh folder; returns its path and the folder. */
-export function writeAgentConfig(server: XmppTestServer, options: AgentConfigOptions = {}, dir = mkdtempSync(join(tmpdir(), "xedge-agent-"))) {
+export function writeAgentConfig(server: Pick<XmppTestServer, "domain" | "service" | "caFile" | "pubsubService">, options: AgentConfigOptions = {}, dir = mkdtempSync(join(tmpdir(), "xedge-agent-"))) {
   const pubsub = options.pubsubService === null ? "" : `  service: ${options.pubsubService ?? server.pubsubService}\n`;
   const text = [
     "hardware: sim",
