@@ -38,8 +38,11 @@ const MODE1_RUN = MODE1_AI | MODE1_ALLCALL;
 const MODE2_TOTEM_POLE = 0x04;
 const LED_FULL = 0x10;
 const OSCILLATOR_HZ = 25_000_000;
-/** The oscillator's start-up time after SLEEP is cleared is 500 µs; timers on a Pi are coarser than that. */
-const OSCILLATOR_STARTUP_MS = 1;
+/**
+ * The oscillator needs 500 µs after SLEEP is cleared. Node's timers count whole milliseconds from the loop's cached
+ * clock, so a 1 ms timer may fire a few microseconds after it was set: 2 ms is the shortest wait that is sure.
+ */
+const OSCILLATOR_STARTUP_MS = 2;
 
 export const MAX_DUTY = 4095;
 /** Steps of one PWM period. */
