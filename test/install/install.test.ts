@@ -158,12 +158,12 @@ describe("examples/xedge.example.yaml", () => {
     assert.equal(shipped.code, 0, shipped.stderr);
     assert.match(shipped.stdout, /config is valid \(0 sensors, hardware: real\)/);
 
-    // What a technician does: drop the empty lists, uncomment the entries ("#sensors:", "#  - …"); on
-    // simulated hardware, so that only the config is judged.
+    // What a technician does: drop the empty lists, uncomment the entries ("#sensors:", "#metrics:", "#  - …");
+    // on simulated hardware, so that only the config is judged.
     const uncommented = example
       .split("\n")
       .filter((line) => !/^(sensors|actuators|operators): \[\]$/.test(line))
-      .map((line) => (/^#(sensors|actuators|operators):|^# {2}/.test(line) ? line.slice(1) : line))
+      .map((line) => (/^#(sensors|actuators|operators|metrics):|^# {2}/.test(line) ? line.slice(1) : line))
       .join("\n")
       .replace("hardware: real", "hardware: sim");
     writeFileSync(join(dir, "everything.yaml"), uncommented);
