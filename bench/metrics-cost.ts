@@ -3,8 +3,8 @@
 // with it, scraped every 15 s as Prometheus would. Both run with the systemd unit's environment and the soak's heap
 // probe. Over the window: VmRSS every 5 s, CPU at its ends; at its end the heap after a full GC, and the scrape's
 // size and time. `npm run build && node --import tsx bench/metrics-cost.ts [--minutes N]` (default 3).
-import { createServer } from "node:net";
 import { request } from "node:http";
+import { freePort } from "../test/support/ports.ts";
 import { resolve } from "node:path";
 import { rmSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -20,15 +20,6 @@ const WARMUP_MS = 30_000;
 const SAMPLE_EVERY_MS = 5_000;
 const SCRAPE_EVERY_MS = 15_000;
 const HEAP_PROBE = resolve(import.meta.dirname, "heap-probe.mjs");
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolveListen) => server.listen(0, "127.0.0.1", resolveListen));
-  const address = server.address();
-  await new Promise((resolveClose) => server.close(resolveClose));
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
-}
 
 function scrape(port: number): Promise<{ bytes: number; ms: number }> {
   const started = performance.now();

@@ -9,6 +9,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 
 import { cmdlineOf, instanceProcesses, isAlive, ownsListener, trySignal } from "../procs.ts";
 import { createTestPki } from "../tls.ts";
+import { freePorts } from "../ports.ts";
 import { DOMAIN, HOST, PUBSUB, type Ctl, type InstanceSetup, type ResolvedOptions, type ServerKind, type ServerSoftware, type StartOptions, type StopOptions, type XmppTestServer } from "./common.ts";
 import { ejabberd } from "./ejabberd.ts";
 import { prosody } from "./prosody.ts";
@@ -20,28 +21,6 @@ const STOP_GRACE_MS = 10_000;
 class PortInUseError extends Error {}
 
 // ---------------------------------------------------------------- small helpers
-
-/** Two distinct free ports: hold all listeners open until every port is known. */
-async function freePorts(count: number): Promise<number[]> {
-  const servers: net.Server[] = [];
-  try {
-    const ports: number[] = [];
-    for (let i = 0; i < count; i++) {
-      const srv = net.createServer();
-      servers.push(srv);
-      await new Promise<void>((resolve, reject) => {
-        srv.once("error", reject);
-        srv.listen(0, HOST, () => resolve());
-      });
-      const addr = srv.address();
-      if (addr === null || typeof addr === "string") throw new Error("no port from listen(0)");
-      ports.push(addr.port);
-    }
-    return ports;
-  } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-  }
-}
 
 function tcpAccepts(port: number, timeoutMs = 1000): Promise<boolean> {
   return new Promise((resolve) => {
