@@ -4,4 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mapfile -t files < <(find lib agent drivers firmware-sim test -name '*.test.ts' | sort)
-exec node --import tsx --test --test-timeout=600000 "$@" "${files[@]}"
+# Every temporary folder the tests make (configs, stores, server state) lives under one folder per run,
+# removed at the end, so that repeated runs do not fill /tmp on a long-lived machine.
+run_tmp=$(mktemp -d "${TMPDIR:-/tmp}/xedge-tests-XXXXXX")
+chmod 1777 "$run_tmp"
+trap 'rm -rf "$run_tmp"' EXIT
+TMPDIR="$run_tmp" node --import tsx --test --test-timeout=600000 "$@" "${files[@]}"
