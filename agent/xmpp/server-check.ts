@@ -19,8 +19,14 @@ export interface ServerCheckOptions {
 export async function checkServer({ client: clientOptions, pubsub, sensorIds, timeoutMs = 15_000 }: ServerCheckOptions): Promise<CheckLine[]> {
   // Its own resource, so that a check beside the running agent does not take over (and end) the agent's session.
   const options = { ...clientOptions, resource: `${clientOptions.resource}-check` };
-  const client = createClient(options);
   const jid = `${options.username}@${options.domain}`;
+  let client: ReturnType<typeof createClient>;
+  try {
+    client = createClient(options);
+  } catch (error) {
+    // The TLS context reads caFile now: a file gone since the config was validated.
+    return [{ ok: false, item: `login ${jid}`, detail: errorText(error) }];
+  }
   let lastError: unknown;
   client.entity.on("error", (error: unknown) => {
     lastError = error;
