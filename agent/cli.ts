@@ -3,7 +3,10 @@
 import { Command, CommanderError } from "commander";
 import { ConfigError, loadConfig, type AgentConfig } from "./config.ts";
 import { createLogger, errorText, type AgentLogger } from "./log.ts";
-import { startAgent, type Agent } from "./main.ts";
+import { connectionOptions, startAgent, type Agent } from "./main.ts";
+import { checkDevices, checkExitCode, configLine, formatCheckLine, type CheckLine } from "./check.ts";
+import { hardwareBackends } from "./hardware.ts";
+import { checkServer } from "./xmpp/server-check.ts";
 import { connectSystemd, type SystemdNotifier } from "./sd-notify.ts";
 import { openForStatus, type StoreStatus } from "./store.ts";
 import { agentReportSchema, statusLine, storedHealth, type AgentReport, type HealthFacts } from "./health.ts";
@@ -11,8 +14,7 @@ import { NoAnswer, queryStatus } from "./status-endpoint.ts";
 import { version } from "./version.ts";
 import { formatFieldValue } from "../lib/model.ts";
 import { age, span } from "../lib/text.ts";
-import { sensorDrivers } from "../drivers/registry.ts";
-import { HardwareAccessError } from "../drivers/hal.ts";
+import { actuatorDrivers, sensorDrivers } from "../drivers/registry.ts";
 
 const EXIT_RUNTIME = 1;
 const EXIT_USAGE = 2;
@@ -80,30 +82,38 @@ async function reload(agent: Agent, log: AgentLogger, file: string, systemd: Sys
   }
 }
 
-/** Validates the config, then opens every device once: each problem is one line naming its config path. */
-async function check(file: string): Promise<void> {
+/**
+ * The test mode: validates the config (a bad one exits 2 with its problems), opens and reads every sensor once,
+ * lists the actuators with their safe state, and unless offline logs in and probes each pubsub node. One line
+ * per item on stdout, marked ✓ or ✗; exit 0 when all pass, 1 when any fails. The store is never opened.
+ */
+async function check(file: string, offline: boolean): Promise<void> {
   const config = load(file);
-  const problems: string[] = [];
-  if (config.hardware === "real") {
-    const { createRealHal } = await import("../drivers/real/index.ts");
-    const hal = createRealHal();
-    for (const [index, sensor] of config.sensors.entries()) {
-      const driver = sensorDrivers[sensor.driver];
-      if (!driver) continue;
-      try {
-        const device = await driver.open(hal, sensor.options);
-        await device.close();
-      } catch (error) {
-        const text = error instanceof HardwareAccessError ? error.message : errorText(error);
-        problems.push(`sensors[${index}] (${sensor.id}): ${text}`);
-      }
+  const print = (lines: CheckLine[]) => lines.forEach((line) => process.stdout.write(`${formatCheckLine(line)}\n`));
+  const lines = [configLine(file, config)];
+  print(lines);
+  const log = createLogger({ level: "warn", json: false });
+  try {
+    const hardware = await hardwareBackends[config.hardware].open(config, log);
+    try {
+      lines.push(...(await checkDevices(config, hardware, { sensors: sensorDrivers, actuators: actuatorDrivers })));
+    } finally {
+      await hardware.close();
     }
+  } catch (error) {
+    lines.push({ ok: false, item: "hardware", detail: `${config.hardware}: ${errorText(error)}` });
   }
-  if (problems.length > 0) {
-    for (const problem of problems) process.stderr.write(`${problem}\n`);
-    process.exit(EXIT_RUNTIME);
+  print(lines.slice(1));
+  if (!offline) {
+    const server = await checkServer({
+      client: connectionOptions(config.xmpp),
+      pubsub: { ...config.pubsub, gatewayJid: config.xmpp.jid },
+      sensorIds: config.sensors.map((sensor) => sensor.id),
+    });
+    print(server);
+    lines.push(...server);
   }
-  process.stdout.write(`${file}: config is valid (${config.sensors.length} sensors, hardware: ${config.hardware})\n`);
+  process.exit(checkExitCode(lines));
 }
 
 /** The running agent's answer on its status socket, or why there is none. */
@@ -175,7 +185,12 @@ export async function main(argv: string[]): Promise<void> {
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
   program.command("run").description("run the agent in the foreground").requiredOption("-c, --config <file>", "config file").action((o: { config: string }) => run(o.config));
-  program.command("check").description("validate the config and probe the hardware").requiredOption("-c, --config <file>", "config file").action((o: { config: string }) => check(o.config));
+  program
+    .command("check")
+    .description("test mode: validate the config, read every sensor once, list the actuators' safe states, log in and check each pubsub node")
+    .requiredOption("-c, --config <file>", "config file")
+    .option("--offline", "skip the server: no login, no pubsub nodes")
+    .action((o: { config: string; offline?: boolean }) => check(o.config, o.offline === true));
   program
     .command("status")
     .description("whether the agent runs and is online, buffered readings, last publish and each sensor's last value")

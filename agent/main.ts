@@ -65,7 +65,7 @@ function openHal(config: AgentConfig, log: Logger): Promise<OpenHal> {
   return hardwareBackends[config.hardware].open(config, log);
 }
 
-function connectionOptions(xmpp: AgentConfig["xmpp"]): ConnectionOptions {
+export function connectionOptions(xmpp: AgentConfig["xmpp"]): ConnectionOptions {
   const [username = ""] = xmpp.jid.split("@");
   return {
     service: xmpp.service,

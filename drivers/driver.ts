@@ -34,7 +34,12 @@ export interface Driver<Device> {
 }
 
 export type SensorDriver = Driver<SensorDevice>;
-export type ActuatorDriver = Driver<ActuatorDevice>;
+
+/** An actuator driver also says, from its options alone, which state opening and closing drive. */
+export interface ActuatorDriver extends Driver<ActuatorDevice> {
+  /** The safe state in words (e.g. "off (GPIO 27 low)"): `xedge check` lists it without opening the device. */
+  safeState?(options: Record<string, unknown>): string;
+}
 
 /** A driver as its folder exports it: the registry's view, with the static type of its option keys kept. */
 export interface DefinedDriver<Shape extends z.ZodRawShape, Device> extends Driver<Device> {
@@ -62,11 +67,17 @@ export function defineSensorDriver<Shape extends z.ZodRawShape>(
   return defineDriver(definition);
 }
 
+/** An actuator's definition: a driver, and the safe state it drives, described from its options. */
+export interface ActuatorDefinition<Shape extends z.ZodRawShape> extends DriverDefinition<Shape, ActuatorDevice> {
+  safeState(options: z.output<z.ZodObject<Shape>>): string;
+}
+
 /** An `actuators[]` driver. */
 export function defineActuatorDriver<Shape extends z.ZodRawShape>(
-  definition: DriverDefinition<Shape, ActuatorDevice>,
-): DefinedDriver<Shape, ActuatorDevice> {
-  return defineDriver(definition);
+  definition: ActuatorDefinition<Shape>,
+): DefinedDriver<Shape, ActuatorDevice> & Required<Pick<ActuatorDriver, "safeState">> {
+  const schema = z.object(definition.options);
+  return { ...defineDriver(definition), safeState: (options) => definition.safeState(schema.parse(options)) };
 }
 
 /** The type of a value an actuator accepts (XEP-0325 parameter types). */

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import StanzaError from "@xmpp/middleware/lib/StanzaError.js";
 import { xml, type Element } from "./client.ts";
-import { PubsubSink, publishSeverity, type PubsubOptions } from "./pubsub.ts";
+import { NS_CHECK, PubsubSink, publishSeverity, type PubsubOptions } from "./pubsub.ts";
 import { PublishError } from "../publisher.ts";
 import type { Reading } from "../../lib/model.ts";
 
@@ -191,5 +191,47 @@ describe("PubsubSink and a reading the service refuses for good", () => {
     assert.match(error.message, /\(bad-request, invalid-payload: schema\)$/);
     await pubsub.publish(reading("gps", 3));
     assert.deepEqual(service.asked, ["disco#info", "create xedge/gw1/gps", "publish xedge/gw1/gps#1", "publish xedge/gw1/gps#2", "publish xedge/gw1/gps#3"]);
+  });
+});
+
+describe("PubsubSink.probe (xedge check)", () => {
+  it("takes the first publish's road with a marked item that is no reading, then retracts it", async () => {
+    const published: Element[] = [];
+    const service = new FakeService((label, iq) => {
+      if (label === "disco#info") return features(`${NS_PUBSUB}#publish-options`);
+      if (label.startsWith("publish")) published.push(iq);
+      return result();
+    });
+    const probe = await sink(service, []).probe("gps");
+    assert.match(probe.itemId, /^xedge-check-\d+$/);
+    assert.deepEqual(probe, { node: "xedge/gw1/gps", itemId: probe.itemId });
+    assert.deepEqual(service.asked, ["disco#info", `publish+options xedge/gw1/gps#${probe.itemId}`, "retract xedge/gw1/gps"]);
+    const payload = published[0]?.getChild("pubsub")?.getChild("publish")?.getChild("item")?.getChildElements()[0];
+    assert.equal(payload?.attrs.xmlns, NS_CHECK);
+  });
+
+  it("on someone else's node publishes plainly and tells what the node keeps, as the agent will", async () => {
+    const service = new FakeService((label) => {
+      if (label === "disco#info") return features(`${NS_PUBSUB}#publish-options`);
+      if (label.startsWith("publish+options")) return refusal("cancel", "conflict", "precondition-not-met");
+      if (label.startsWith("create")) return refusal("auth", "forbidden");
+      if (label.startsWith("disco#info ")) return metadata({ "pubsub#access_model": "whitelist" });
+      return result();
+    });
+    const notices: string[] = [];
+    const probe = await sink(service, notices).probe("gps");
+    assert.deepEqual(service.asked.slice(2), ["create xedge/gw1/gps", `publish xedge/gw1/gps#${probe.itemId}`, "disco#info xedge/gw1/gps", "retract xedge/gw1/gps"]);
+    assert.match(notices[0] ?? "", /does not let gw1@example create or configure node xedge\/gw1\/gps .*access_model whitelist \(wanted open\)/);
+  });
+
+  it("fails with the agent's own explanation when the node refuses this account", async () => {
+    const service = new FakeService((label) => (label === "disco#info" ? features() : refusal("auth", "forbidden")));
+    await assert.rejects(sink(service, []).probe("gps"), (error: unknown) => error instanceof PublishError && /refused to let gw1@example publish to node xedge\/gw1\/gps \(forbidden\): on Prosody add/.test(error.message));
+  });
+
+  it("says why its item stayed when the service refuses the retraction", async () => {
+    const service = new FakeService((label) => (label === "disco#info" ? features() : label.startsWith("retract") ? refusal("auth", "forbidden") : result()));
+    const probe = await sink(service, []).probe("gps");
+    assert.equal(probe.retractError, "forbidden");
   });
 });

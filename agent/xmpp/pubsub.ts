@@ -45,6 +45,26 @@ const ITEM_REFUSALS = new Set(["invalid-payload", "payload-too-big"]);
  */
 const NODE_REFUSALS = new Set(["closed-node", "presence-subscription-required", "not-in-roster-group", "item-forbidden", "item-required", "payload-required", "unsupported"]);
 
+/** One pubsub item: its id and payload. */
+interface Item {
+  id: string;
+  payload: Element;
+}
+
+function readingItem(reading: Reading): Item {
+  return { id: String(reading.seq), payload: readingPayload(reading) };
+}
+
+/** A node the probe published to (PubsubSink.probe), and why its item could not be retracted, if it could not. */
+export interface NodeProbe {
+  node: string;
+  itemId: string;
+  retractError?: string;
+}
+
+/** The probe's payload: in a namespace of its own, so that no consumer of readings takes it for one. */
+export const NS_CHECK = "urn:xedge:check";
+
 export function nodeName(prefix: string, sensorId: string): string {
   return `${prefix}/${sensorId}`;
 }
@@ -145,7 +165,7 @@ export class PubsubSink implements PublishSink {
     const node = nodeName(this.options.nodePrefix, reading.sensorId);
     const ready = this.nodes.get(node);
     if (!ready) {
-      const first = this.firstPublish(node, reading);
+      const first = this.firstPublish(node, readingItem(reading));
       this.nodes.set(node, first);
       first.catch(() => this.nodes.delete(node));
       return first;
@@ -158,10 +178,33 @@ export class PubsubSink implements PublishSink {
       throw error;
     }
     try {
-      await this.request(this.publishIq(node, reading));
+      await this.request(this.publishIq(node, readingItem(reading)));
     } catch (error) {
       if (condition(error) === "item-not-found") this.nodes.delete(node); // deleted behind our back: recreate
       throw this.explain(error, node, "publish to");
+    }
+  }
+
+  /**
+   * What `xedge check` asks of a sensor's node: may this account publish there the way the agent will? XEP-0060
+   * gives a publisher no way to ask: Prosody 0.12 answers no retrieve-affiliations request and lets publishers
+   * read a configuration only owners may change, so neither the affiliation nor the configuration tells. The
+   * sure answer is the service's own: the probe takes the first publish's whole road (publish-options, creating
+   * or reconfiguring the node, publishing plainly to someone else's node, and the same explanations when
+   * refused) with one marked item, then retracts it. The item is no reading: its id starts with "xedge-check-"
+   * and its payload is in NS_CHECK. Subscribers are told of it, and on a node already holding max_items it
+   * pushes out the oldest item, as the agent's next reading would.
+   */
+  async probe(sensorId: string): Promise<NodeProbe> {
+    const node = nodeName(this.options.nodePrefix, sensorId);
+    const at = new Date();
+    const itemId = `xedge-check-${at.getTime()}`;
+    await this.firstPublish(node, { id: itemId, payload: xml("check", { xmlns: NS_CHECK, at: at.toISOString() }) });
+    try {
+      await this.request(this.pubsubIq("set", NS_PUBSUB, xml("retract", { node }, xml("item", { id: itemId }))));
+      return { node, itemId };
+    } catch (error) {
+      return { node, itemId, retractError: errorDetail(error) };
     }
   }
 
@@ -181,10 +224,10 @@ export class PubsubSink implements PublishSink {
    * account may not create or configure the node (a publisher of someone else's node), it publishes plainly all
    * the same: the node keeps its owner's configuration, and the operator is told once what differs.
    */
-  private async firstPublish(node: string, reading: Reading): Promise<void> {
+  private async firstPublish(node: string, item: Item): Promise<void> {
     if ((await this.serviceFeatures()).has(FEATURE_PUBLISH_OPTIONS) && !this.publishOptionsRefused) {
       try {
-        await this.request(this.publishIq(node, reading, true));
+        await this.request(this.publishIq(node, item, true));
         return;
       } catch (error) {
         if (condition(error) === "forbidden" || publishSeverity(error) === "rejected") throw this.explain(error, node, "publish to");
@@ -200,7 +243,7 @@ export class PubsubSink implements PublishSink {
       ownerRefusal = error;
     }
     try {
-      await this.request(this.publishIq(node, reading));
+      await this.request(this.publishIq(node, item));
     } catch (error) {
       // The node does not exist and this account may not make it: what to grant is the creation, not the publish.
       if (ownerRefusal !== undefined && condition(error) === "item-not-found") throw this.explain(ownerRefusal, node, "create");
@@ -239,8 +282,8 @@ export class PubsubSink implements PublishSink {
     );
   }
 
-  private publishIq(node: string, reading: Reading, withOptions = false): Element {
-    const iq = this.pubsubIq("set", NS_PUBSUB, xml("publish", { node }, xml("item", { id: String(reading.seq) }, readingPayload(reading))));
+  private publishIq(node: string, item: Item, withOptions = false): Element {
+    const iq = this.pubsubIq("set", NS_PUBSUB, xml("publish", { node }, xml("item", { id: item.id }, item.payload)));
     if (withOptions) {
       iq.getChild("pubsub")?.append(xml("publish-options", {}, dataForm(`${NS_PUBSUB}#publish-options`, this.nodeConfig)));
     }

@@ -16,6 +16,7 @@ export const gpioOutput = defineActuatorDriver({
     safeState: z.enum(["off", "on"]).default("off"),
   },
   open: async (hal, { gpio, safeState }) => RelayOutput.open(hal, gpio.pin, gpio.activeLow, safeState === "on"),
+  safeState: ({ gpio, safeState }) => `${safeState} (GPIO ${gpio.pin} ${(safeState === "on") !== gpio.activeLow ? "high" : "low"})`,
 });
 
 const PARAMETERS: ParameterSpec[] = [

@@ -80,6 +80,7 @@ export const pca9685 = defineActuatorDriver({
     const name: I2cDeviceName = { driver: "pca9685", busNumber: i2c.bus, address: i2c.address, addressHint: ADDRESS_HINT };
     return PwmChannel.open(await claimChannel(hal, name, channel, frequency), channel, safeDuty);
   },
+  safeState: ({ channel, safeDuty }) => `channel ${channel} duty ${safeDuty} (${percentOf(safeDuty).toFixed(2)} %)`,
 });
 
 const PARAMETERS: ParameterSpec[] = [

@@ -75,10 +75,14 @@ describe("xedge check", () => {
     ]);
   });
 
-  it("accepts a valid config with exit 0", async () => {
-    const result = await runCli(["check", "--config", configFile("good", `hardware: sim\n${GOOD_XMPP}\nsensors:\n  - ${SENSOR}\n`)]);
+  it("accepts a valid config with exit 0, reading its simulated sensor once (offline: no server lines)", async () => {
+    const file = configFile("good", `hardware: sim\n${GOOD_XMPP}\nsensors:\n  - ${SENSOR}\n`);
+    const result = await runCli(["check", "--offline", "--config", file]);
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stdout, /config is valid \(1 sensors, hardware: sim\)/);
+    assert.deepEqual(result.stdout.trim().split("\n").map((line) => line.replace(/\d+\.\d+/g, "N")), [
+      `✓ ${file}: config is valid (1 sensors, hardware: sim)`,
+      "✓ sensors[0] (boiler): bme280: temperature N °C, humidity N %RH, pressure N hPa",
+    ]);
   });
 
   it("names a missing config file and exits 2", async () => {
@@ -104,7 +108,7 @@ describe("xedge check", () => {
 });
 
 describe("xedge check with hardware: real", () => {
-  it("reports each missing device in one clear line, without a stack trace, and exits 1", async () => {
+  it("reports each missing device in one ✗ line, without a stack trace, and exits 1", async () => {
     // This machine has no I2C, 1-Wire, GPIO or serial devices: every sensor's device is missing.
     const text = `hardware: real\n${GOOD_XMPP}\nsensors:
   - ${SENSOR}
@@ -112,15 +116,15 @@ describe("xedge check with hardware: real", () => {
   - { id: door, driver: gpio-input, gpio: { pin: 17 } }
   - { id: gps, driver: nmea, serial: { path: /dev/ttyXEDGE-absent, baudRate: 9600 } }
 `;
-    const result = await runCli(["check", "--config", configFile("real", text)]);
+    const result = await runCli(["check", "--offline", "--config", configFile("real", text)]);
     assert.equal(result.code, 1);
-    const lines = result.stderr.trim().split("\n");
-    assert.equal(lines.length, 4, result.stderr);
-    assert.match(lines[0]!, /^sensors\[0\] \(boiler\): \/dev\/i2c-1: .*raspi-config/);
-    assert.match(lines[1]!, /^sensors\[1\] \(tank\): .*1-Wire.*raspi-config nonint do_onewire 0/);
-    assert.match(lines[2]!, /^sensors\[2\] \(door\): .*GPIO/);
-    assert.match(lines[3]!, /^sensors\[3\] \(gps\): \/dev\/ttyXEDGE-absent: .*/);
-    assert.doesNotMatch(result.stderr, /\n\s+at /, "no stack trace");
+    const lines = result.stdout.trim().split("\n").slice(1);
+    assert.equal(lines.length, 4, result.stdout);
+    assert.match(lines[0]!, /^✗ sensors\[0\] \(boiler\): \/dev\/i2c-1: .*raspi-config/);
+    assert.match(lines[1]!, /^✗ sensors\[1\] \(tank\): .*1-Wire.*raspi-config nonint do_onewire 0/);
+    assert.match(lines[2]!, /^✗ sensors\[2\] \(door\): .*GPIO/);
+    assert.match(lines[3]!, /^✗ sensors\[3\] \(gps\): \/dev\/ttyXEDGE-absent: .*/);
+    assert.doesNotMatch(result.stdout + result.stderr, /\n\s+at /, "no stack trace");
   });
 });
 
