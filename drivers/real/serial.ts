@@ -48,7 +48,10 @@ export async function openSerialLink(options: SerialOptions, devicePath = option
   return new RealSerialLink(options.path, port);
 }
 
-/** The node a Pi's serial path leads to, when it cannot serve `options`: the fix names the UART that can. */
+/**
+ * The error for a path whose UART on a Raspberry Pi cannot serve `options` (the Pi 5's debug UART instead of the
+ * header's, or framing the mini UART lacks), naming the UART that can; undefined otherwise, and on any other board.
+ */
 export async function boardUartError(options: SerialOptions, devicePath: string, board: Board): Promise<HardwareAccessError | undefined> {
   const uart = await board.deviceName(devicePath);
   if (uart === undefined || !isRaspberryPi(await board.model())) return undefined;
