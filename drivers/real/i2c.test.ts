@@ -69,6 +69,12 @@ describe("real I2C backend", () => {
       message: /^\/dev\/i2c-1 address 0x77: a kernel driver owns this address, and `i2cdetect -y 1` shows it as UU/,
     });
     assert.equal(transfers.calls, 2);
+    // EBUSY from a transfer itself (a busy bus) is not an owned address: it passes through and is tried again.
+    const busy = failingTransfers(errno("EBUSY", "readByte"));
+    const busyBus = new RealI2cBus(1, busy, openBoard({ root }));
+    await assert.rejects(busyBus.readByte(0x76, 0xd0), { code: "EBUSY", syscall: "readByte" });
+    await assert.rejects(busyBus.readByte(0x76, 0xd0), { code: "EBUSY", syscall: "readByte" });
+    assert.equal(busy.calls, 2);
   });
 
   test("other transfer errors keep their meaning", async () => {

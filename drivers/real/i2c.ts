@@ -122,7 +122,7 @@ export class RealI2cBus implements I2cBus {
     try {
       return await run();
     } catch (error) {
-      if (errorCode(error) === "EBUSY") {
+      if (isAddressRefused(error)) {
         const ownedError = await addressOwnedError(this.busNumber, address, error, this.board);
         this.ownedAddresses.set(address, ownedError);
         throw ownedError;
@@ -130,6 +130,11 @@ export class RealI2cBus implements I2cBus {
       throw accessError(this.busNumber, error) ?? error;
     }
   }
+}
+
+/** i2c-dev refused to select the address (ioctl I2C_SLAVE, which i2c-bus reports as syscall "setAddr") with EBUSY. */
+function isAddressRefused(error: unknown): boolean {
+  return errorCode(error) === "EBUSY" && typeof error === "object" && error !== null && "syscall" in error && error.syscall === "setAddr";
 }
 
 /**
