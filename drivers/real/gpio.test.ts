@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { HardwareAccessError } from "../hal.ts";
+import { openBoard } from "./board.ts";
 import { gpioAccessError, headerChipBase } from "./gpio.ts";
 import { createRealHal } from "./index.ts";
 
@@ -60,9 +61,29 @@ describe("real GPIO backend", () => {
     await assert.rejects(createRealHal().gpio(17, { direction: "out", initial: 0 }), HardwareAccessError);
   });
 
+  test("EACCES for a user already in `gpio`: a re-login or SupplementaryGroups, or udev rules when the process has the group", () => {
+    const root = mkdtempSync(join(tmpdir(), "xedge-gpio-board-"));
+    folders.push(root);
+    mkdirSync(join(root, "etc"));
+    writeFileSync(join(root, "etc/group"), "root:x:0:\ndialout:x:20:pi\ngpio:x:997:pi,xedge\ni2c:x:998:pi\n");
+    const denied = Object.assign(new Error("EACCES: permission denied, open '/sys/class/gpio/export'"), { code: "EACCES" });
+    const fixFor = (userName: string, processGroups: number[]) =>
+      gpioAccessError(17, 529, denied, openBoard({ root, userName: () => userName, processGroups: () => processGroups }))?.message ?? "";
+    // Listed in /etc/group, but this process started before (or its unit lacks SupplementaryGroups=gpio).
+    assert.match(
+      fixFor("pi", [20, 998, 1000]),
+      /^GPIO 17 \(\/sys\/class\/gpio\/gpio529\): permission denied: the user is already in the `gpio` group, but the agent's process does not have it yet \(usermod will not help\): .*log out and in again; as a service, the unit needs SupplementaryGroups=gpio/,
+    );
+    // The process holds gid 997: the files are not the group's.
+    assert.match(fixFor("xedge", [997, 998, 20]), /permission denied although the agent runs with the `gpio` group \(usermod will not help\): udev has not given the GPIO files to that group\. .*`sudo udevadm trigger`/);
+    // Not in the group at all: add it.
+    assert.match(fixFor("guest", [100]), /permission denied: add the user the agent runs as to the `gpio` group \(`sudo usermod -aG gpio <user>`\)/);
+  });
+
   test("export and access errors name the pin and the fix", () => {
     const errno = (code: string) => Object.assign(new Error(`${code}: failed, open '/sys/class/gpio/export'`), { code });
-    const denied = gpioAccessError(17, 529, errno("EACCES"));
+    // A board without a `gpio` group, so the host's groups cannot change the answer.
+    const denied = gpioAccessError(17, 529, errno("EACCES"), openBoard({ root: sysfs([]) }));
     assert.ok(denied instanceof HardwareAccessError);
     assert.equal(denied.device, "GPIO 17 (/sys/class/gpio/gpio529)");
     assert.match(denied.message, /permission denied: add the user the agent runs as to the `gpio` group \(`sudo usermod -aG gpio <user>`\)/);

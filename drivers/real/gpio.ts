@@ -8,6 +8,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { BinaryValue, Gpio, ValueCallback } from "onoff";
 import { HardwareAccessError, type GpioLine, type GpioOptions } from "../hal.ts";
+import { hostBoard, type Board } from "./board.ts";
 
 export const GPIO_SYSFS = "/sys/class/gpio";
 
@@ -20,6 +21,17 @@ const NO_SYSFS_GPIO =
 
 const JOIN_GPIO_GROUP =
   "permission denied: add the user the agent runs as to the `gpio` group (`sudo usermod -aG gpio <user>`) and restart the agent";
+
+const GPIO_GROUP_NOT_YET_HELD =
+  "permission denied: the user is already in the `gpio` group, but the agent's process does not have it yet (usermod " +
+  "will not help): a new group applies from the next login, so log out and in again; as a service, the unit needs " +
+  "SupplementaryGroups=gpio (xedge.service has it) and a restart";
+
+const GPIO_FILES_NOT_GRANTED =
+  "permission denied although the agent runs with the `gpio` group (usermod will not help): udev has not given the GPIO " +
+  "files to that group. Raspberry Pi OS's udev rules (99-com.rules) do; elsewhere add a udev rule for SUBSYSTEM==\"gpio\" " +
+  "that gives /dev/gpiochip* and /sys/class/gpio to GROUP=\"gpio\" with MODE=\"0660\", run `sudo udevadm trigger`, " +
+  "and check with `ls -l /dev/gpiochip0 /sys/class/gpio/export`";
 
 /** Pins this process has open. onoff reuses an already exported pin silently; two devices on one pin are a config mistake. */
 const openPins = new Set<number>();
@@ -135,15 +147,21 @@ export async function headerChipBase(root: string = GPIO_SYSFS): Promise<number>
   return header.base;
 }
 
-/** One clear error for the ways exporting or using a sysfs GPIO fails, or undefined for anything else. */
-export function gpioAccessError(pin: number, sysfsNumber: number, error: unknown): Error | undefined {
+/**
+ * One clear error for the ways exporting or using a sysfs GPIO fails, or undefined for anything else. `board`
+ * tells whether the user is already in the `gpio` group, where adding it again would not help.
+ */
+export function gpioAccessError(pin: number, sysfsNumber: number, error: unknown, board: Board = hostBoard): Error | undefined {
   const device = `GPIO ${pin} (${GPIO_SYSFS}/gpio${sysfsNumber})`;
   switch (errorCode(error)) {
     case "ENOENT":
       return new HardwareAccessError(GPIO_SYSFS, NO_SYSFS_GPIO, error);
     case "EACCES":
-    case "EPERM":
-      return new HardwareAccessError(device, JOIN_GPIO_GROUP, error);
+    case "EPERM": {
+      const membership = board.groupMembership("gpio");
+      const fix = membership?.held ? GPIO_FILES_NOT_GRANTED : membership?.listed ? GPIO_GROUP_NOT_YET_HELD : JOIN_GPIO_GROUP;
+      return new HardwareAccessError(device, fix, error);
+    }
     case "EBUSY":
       return new HardwareAccessError(
         device,

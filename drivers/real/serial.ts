@@ -3,17 +3,22 @@
 // this backend (the simulated device sits at the other end), so serial tests exercise the real package.
 import { constants } from "node:fs";
 import { access } from "node:fs/promises";
+import { basename } from "node:path";
 import type { SerialPort } from "serialport";
 import { HardwareAccessError, type SerialLink, type SerialOptions } from "../hal.ts";
+import { hostBoard, isRaspberryPi, type Board } from "./board.ts";
 
 /** The Pi's own UART names: missing means the UART is not enabled rather than an adapter not plugged in. */
 const PI_UARTS = new Set(["/dev/serial0", "/dev/serial1", "/dev/ttyAMA0", "/dev/ttyS0"]);
 
 /**
  * Opens `options.path`. `devicePath` is the node actually opened when it differs from the configured path
- * (firmware-sim's pseudo-terminal); errors always name the configured path.
+ * (firmware-sim's pseudo-terminal); errors always name the configured path. `board` tells which UART a path
+ * leads to on a Raspberry Pi.
  */
-export async function openSerialLink(options: SerialOptions, devicePath = options.path): Promise<SerialLink> {
+export async function openSerialLink(options: SerialOptions, devicePath = options.path, board: Board = hostBoard): Promise<SerialLink> {
+  const wrongUart = await boardUartError(options, devicePath, board);
+  if (wrongUart) throw wrongUart;
   try {
     await access(devicePath, constants.R_OK | constants.W_OK);
   } catch (error) {
@@ -31,7 +36,46 @@ export async function openSerialLink(options: SerialOptions, devicePath = option
   await new Promise<void>((resolve, reject) => {
     port.open((error) => (error ? reject(serialAccessError(options.path, error) ?? error) : resolve()));
   });
+  // Bytes that arrived before the port was opened (kept by the line discipline in the tty's default cooked mode,
+  // or left from a previous user) are not this link's: the driver's first chunk must be what came after. serialport
+  // flushes while opening only at standard baud rates; its path for other rates (termios2) does not.
+  try {
+    await new Promise<void>((resolve, reject) => port.flush((error) => (error ? reject(error) : resolve())));
+  } catch (error) {
+    await new Promise<void>((resolve) => port.close(() => resolve()));
+    throw error;
+  }
   return new RealSerialLink(options.path, port);
+}
+
+/**
+ * The error for a path whose UART on a Raspberry Pi cannot serve `options` (the Pi 5's debug UART instead of the
+ * header's, or framing the mini UART lacks), naming the UART that can; undefined otherwise, and on any other board.
+ */
+export async function boardUartError(options: SerialOptions, devicePath: string, board: Board): Promise<HardwareAccessError | undefined> {
+  const uart = await board.deviceName(devicePath);
+  if (uart === undefined || !isRaspberryPi(await board.model())) return undefined;
+  // A path that names ttyAMA10 itself asks for the debug connector on purpose: it is a usable UART.
+  if (uart === "ttyAMA10" && basename(devicePath) !== "ttyAMA10") {
+    return new HardwareAccessError(
+      options.path,
+      "on a Raspberry Pi 5 this is ttyAMA10, the UART of the 3-pin debug connector, not header pins 8/10 (GPIO 14/15): " +
+        "use /dev/ttyAMA0 and add dtparam=uart0=on to /boot/firmware/config.txt, then reboot",
+    );
+  }
+  const parity = options.parity ?? "none";
+  const stopBits = options.stopBits ?? 1;
+  if (uart === "ttyS0" && (parity !== "none" || stopBits !== 1)) {
+    const framing = `${options.dataBits ?? 8}${parity[0]?.toUpperCase()}${stopBits}`;
+    return new HardwareAccessError(
+      options.path,
+      `this is ttyS0, the Pi's mini UART (Bluetooth has the full one), which has no parity and one stop bit: ${framing} ` +
+        "cannot work on it. Add dtoverlay=disable-bt to /boot/firmware/config.txt, run `sudo systemctl disable hciuart` " +
+        "and reboot (header pins 8/10 then get ttyAMA0, a full PL011 UART, as /dev/serial0), or set the device to 8N1 " +
+        "and serial: { parity: none, stopBits: 1 }",
+    );
+  }
+  return undefined;
 }
 
 class RealSerialLink implements SerialLink {
