@@ -2,9 +2,9 @@
 // one line request per pin on /dev/gpiochipN. Unlike sysfs it sets the pull resistors (bias), debounces in
 // the kernel, and stamps each edge with the kernel's clock when the interrupt fires. The chip is the Pi's pin
 // controller, found by its label; on it the line offset is the BCM number (no global numbering, no base).
-// ioctl goes through koffi. Edge events are read when epoll (the addon onoff uses too) reports the request's
-// file readable: its own thread waits, so no libuv pool thread is held while a contact stays still. Both are
-// loaded on first use, so `hardware: sim` loads neither.
+// ioctl goes through koffi. Edge events are read when epoll reports the request's file readable (the addon
+// comes with onoff, which watches sysfs with it): its own thread waits, so no libuv pool thread is held while
+// a contact stays still. Both are loaded on first use, so `hardware: sim` loads neither.
 import { closeSync, openSync, readSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
