@@ -73,4 +73,5 @@ echo "vm: devices up in $(cut -d' ' -f1 /proc/uptime) s"
 chroot /host /bin/sh "$xedge_run/command"
 echo $? >/run/xedge/exit-code
 sync
+echo 0 >/proc/sys/kernel/printk # no "reboot: Restarting system" after the command's output
 reboot -f
