@@ -1,5 +1,6 @@
 // The real GPIO backend (drivers/real/gpio.ts: sysfs through onoff) against gpio-sim chips labelled as the
-// Pi's header controllers. gpio-sim's `pull` attribute is the wire: it drives an input line.
+// Pi's header controllers. gpio-sim's `pull` attribute is the wire: it drives an input line. The backend is
+// asked for by name (auto prefers the character device; gpio-backends.vm.ts runs both through the same checks).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -33,7 +34,7 @@ for (const label of ["pinctrl-bcm2711", "pinctrl-rp1"]) {
     });
 
     test("an input reads the level on its wire", async () => {
-      await withLine(await hal.gpio(17, { direction: "in" }), async (line) => {
+      await withLine(await hal.gpio(17, { direction: "in", backend: "sysfs" }), async (line) => {
         await chip.line(17).setPull("pull-up");
         assert.equal(await line.read(), 1);
         await chip.line(17).setPull("pull-down");
@@ -43,14 +44,14 @@ for (const label of ["pinctrl-bcm2711", "pinctrl-rp1"]) {
 
     test("activeLow inverts an input: a contact to ground reads 1", async () => {
       await chip.line(27).setPull("pull-down");
-      await withLine(await hal.gpio(27, { direction: "in", activeLow: true }), async (line) => {
+      await withLine(await hal.gpio(27, { direction: "in", activeLow: true, backend: "sysfs" }), async (line) => {
         assert.equal(await line.read(), 1);
       });
     });
 
     test("edges arrive through watch() in order", async () => {
       await chip.line(22).setPull("pull-down");
-      await withLine(await hal.gpio(22, { direction: "in", edge: "both" }), async (line) => {
+      await withLine(await hal.gpio(22, { direction: "in", edge: "both", backend: "sysfs" }), async (line) => {
         const seen: number[] = [];
         const stop = line.watch((value) => seen.push(value));
         for (const pull of ["pull-up", "pull-down", "pull-up"] as const) {
@@ -63,7 +64,7 @@ for (const label of ["pinctrl-bcm2711", "pinctrl-rp1"]) {
     });
 
     test("an output comes up at its initial level and follows writes", async () => {
-      await withLine(await hal.gpio(5, { direction: "out", initial: 1 }), async (line) => {
+      await withLine(await hal.gpio(5, { direction: "out", initial: 1, backend: "sysfs" }), async (line) => {
         assert.equal(await chip.line(5).value(), 1);
         await line.write(0);
         assert.equal(await chip.line(5).value(), 0);
@@ -73,7 +74,7 @@ for (const label of ["pinctrl-bcm2711", "pinctrl-rp1"]) {
     });
 
     test("an activeLow output at logical 1 drives the wire low", async () => {
-      await withLine(await hal.gpio(6, { direction: "out", initial: 1, activeLow: true }), async (line) => {
+      await withLine(await hal.gpio(6, { direction: "out", initial: 1, activeLow: true, backend: "sysfs" }), async (line) => {
         assert.equal(await chip.line(6).value(), 0);
         await line.write(0);
         assert.equal(await chip.line(6).value(), 1);
@@ -81,7 +82,7 @@ for (const label of ["pinctrl-bcm2711", "pinctrl-rp1"]) {
     });
 
     test("a pin past the chip's last line is refused", async () => {
-      await assert.rejects(hal.gpio(chip.lines, { direction: "in" }), /does not exist on this board/);
+      await assert.rejects(hal.gpio(chip.lines, { direction: "in", backend: "sysfs" }), /does not exist on this board/);
     });
   });
 }

@@ -1,5 +1,6 @@
-// The gpio-input and gpio-output drivers with `hardware: real` (sysfs backend) on the gpio-sim chip labelled
-// pinctrl-bcm2711. The test is the wire: it moves an input with gpio-sim's pull and reads an output's level.
+// The gpio-input and gpio-output drivers with `hardware: real` (backend auto, here the character device) on the
+// gpio-sim chip labelled pinctrl-bcm2711. The test is the wire: it moves an input with gpio-sim's pull and reads
+// an output's level.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
