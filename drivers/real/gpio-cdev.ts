@@ -34,13 +34,11 @@ export const LAYOUT = {
   gpio_v2_line_event: { size: 48, timestamp_ns: 0, id: 8, offset: 12, seqno: 16, line_seqno: 20 },
 } as const;
 
-/** GPIO_MAX_NAME_SIZE and GPIO_V2_LINE_NUM_ATTRS_MAX. */
+/** GPIO_MAX_NAME_SIZE. */
 const NAME_SIZE = 32;
-const ATTRS_MAX = 10;
 
 /** enum gpio_v2_line_flag (the ones this backend sets or reads). */
 export const LINE_FLAG = {
-  USED: 1n << 0n,
   ACTIVE_LOW: 1n << 1n,
   INPUT: 1n << 2n,
   OUTPUT: 1n << 3n,
@@ -85,7 +83,7 @@ export interface LineRequest {
   debounceUs?: number;
 }
 
-/** A struct gpio_v2_line_request for one line (so every attribute's mask is bit 0). */
+/** A struct gpio_v2_line_request for one line (so every attribute's mask is bit 0; at most 2 of the 10 attributes). */
 export function encodeLineRequest(request: LineRequest): Buffer {
   const layout = LAYOUT.gpio_v2_line_request;
   const config = layout.config;
@@ -109,7 +107,6 @@ export function encodeLineRequest(request: LineRequest): Buffer {
     const period = request.debounceUs;
     attribute(ATTR_ID.DEBOUNCE, (at) => buffer.writeUInt32LE(period, at + LAYOUT.gpio_v2_line_attribute.debounce_period_us));
   }
-  if (attributes > ATTRS_MAX) throw new Error("too many line attributes");
   buffer.writeUInt32LE(attributes, config + LAYOUT.gpio_v2_line_config.num_attrs);
   buffer.writeUInt32LE(1, layout.num_lines);
   buffer.writeUInt32LE(EVENT_BUFFER, layout.event_buffer_size);
@@ -215,7 +212,7 @@ export async function readChipInfo(path: string): Promise<ChipInfo> {
     const lines = info.readUInt32LE(LAYOUT.gpiochip_info.lines);
     let v2 = true;
     try {
-      lineInfo(ioctl, fd, 0);
+      lineConsumer(ioctl, fd, 0);
     } catch (error) {
       if (errorCode(error) !== "ENOTTY") throw error;
       v2 = false;
@@ -226,12 +223,13 @@ export async function readChipInfo(path: string): Promise<ChipInfo> {
   }
 }
 
-function lineInfo(ioctl: Kernel["ioctl"], chipFd: number, offset: number): { consumer: string; flags: bigint } {
+/** GPIO_V2_GET_LINEINFO_IOCTL: who holds the line (empty when nobody does). */
+function lineConsumer(ioctl: Kernel["ioctl"], chipFd: number, offset: number): string {
   const layout = LAYOUT.gpio_v2_line_info;
   const info = Buffer.alloc(layout.size);
   info.writeUInt32LE(offset, layout.offset);
   ioctl(chipFd, IOCTL.GPIO_V2_GET_LINEINFO_IOCTL, info);
-  return { consumer: cString(info, layout.consumer), flags: info.readBigUInt64LE(layout.flags) };
+  return cString(info, layout.consumer);
 }
 
 /** The character devices present: /dev/gpiochipN in N order. */
@@ -363,7 +361,7 @@ function requestLine(ioctl: Kernel["ioctl"], pin: number, options: GpioOptions, 
 
 function lineOwner(ioctl: Kernel["ioctl"], chipFd: number, pin: number): string {
   try {
-    return lineInfo(ioctl, chipFd, pin).consumer;
+    return lineConsumer(ioctl, chipFd, pin);
   } catch {
     return "";
   }
