@@ -75,10 +75,16 @@ export class SimGpioPin {
     return this.owner?.direction;
   }
 
+  /**
+   * The device on this wire only pulls it to ground (a contact or an open-collector output to GND): setLevel(1)
+   * lets go, and the pull decides what the line reads.
+   */
+  openDrain = false;
+
   /** Drives an input wire from outside (a contact, a sensor's output). An output pin is the driver's to drive. */
   setLevel(level: Level): void {
     if (this.owner?.direction === "out") throw new Error(`GPIO ${this.pin} is an output; only its driver sets its level`);
-    this.external = level;
+    this.external = this.openDrain && level === 1 ? undefined : level;
     this.settle();
   }
 

@@ -314,4 +314,30 @@ describe("gpio-input in the simulated world", () => {
       await world.close();
     }
   });
+
+  test("a contact to ground on GPIO 17 reads closed for ever without bias: up, and moves with it", async () => {
+    for (const [bias, expected] of [["", [true, true]], [", bias: up", [false, true]]] as const) {
+      const hal = createSimHal();
+      const config = parseConfig(
+        "hardware: sim\nxmpp: { jid: gw1@example.net, password: secret }\nsensors:\n" +
+          `  - { id: door, driver: gpio-input, gpio: { pin: 17, activeLow: true${bias} } }\n`,
+        "/tmp/xedge.yaml",
+        {},
+      );
+      let now = 0;
+      const world = await populate(hal, config, () => now);
+      const [doorConfig] = config.sensors;
+      assert.ok(doorConfig);
+      const door = await gpioInput.open(hal, doorConfig.options);
+      try {
+        const before = value(await door.read(), "state"); // the contact is open: only the pull holds the line
+        now = 10_000; // the first move is due: the contact switches to ground
+        await new Promise((resolve) => setTimeout(resolve, 1100));
+        assert.deepEqual([before, value(await door.read(), "state")], expected, `gpio: { pin: 17, activeLow: true${bias} }`);
+      } finally {
+        await door.close();
+        await world.close();
+      }
+    }
+  });
 });
