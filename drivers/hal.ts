@@ -1,5 +1,6 @@
 // Hardware abstraction layer: the only way device drivers touch hardware.
-// `hardware: real` hands drivers backends over onoff / i2c-bus / serialport;
+// `hardware: real` hands drivers backends over the kernel's devices (GPIO character device or sysfs, i2c-dev,
+// serial ports);
 // `hardware: sim` hands them firmware-sim. Device code never knows which.
 
 /** One I2C bus (e.g. /dev/i2c-1). Addresses are 7-bit. All methods reject on a bus error or NACK. */
@@ -21,9 +22,17 @@ export interface I2cBus {
 
 export type Edge = "none" | "rising" | "falling" | "both";
 
+/** A line's pull resistor: up, down, or none (floating, for lines driven by a push-pull output). */
+export type Bias = "up" | "down" | "none";
+
+/** Which kernel interface the real backend uses: the character device (/dev/gpiochipN), sysfs, or the first that exists. */
+export type GpioBackend = "auto" | "cdev" | "sysfs";
+
 /** One GPIO line (BCM numbering). */
 export interface GpioLine {
   readonly pin: number;
+  /** The debounce window the kernel applies to this line's edges and values (GpioOptions.debounceMs); 0 when it applies none. */
+  readonly kernelDebounceMs: number;
   read(): Promise<0 | 1>;
   write(value: 0 | 1): Promise<void>;
   /** Calls `listener` on each edge selected when the line was opened; returns a function that stops watching. */
@@ -37,6 +46,12 @@ export interface GpioOptions {
   /** For outputs: the level driven as soon as the line is opened. */
   initial?: 0 | 1;
   activeLow?: boolean;
+  /** The pull resistor to set; absent leaves the line's pull as the board set it (sysfs can set none). */
+  bias?: Bias;
+  /** The real backend's kernel interface (default auto); the simulation has one. */
+  backend?: GpioBackend;
+  /** For inputs with edges: filter edges and values over this window in the kernel where it can (see kernelDebounceMs). */
+  debounceMs?: number;
 }
 
 /** A serial link (UART, USB serial adapter). */

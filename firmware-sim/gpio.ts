@@ -4,7 +4,10 @@
 // (a relay coil) is read from outside. As on a Pi, a pin has one owner at a time: a second open fails with
 // EBUSY until the first owner closes it. Levels here are electrical (1 = 3.3 V); the driver's view goes
 // through active_low like sysfs, where edges and values are logical.
-import type { Edge, GpioLine, GpioOptions } from "../drivers/hal.ts";
+// Pull resistors as on the board: a wire nothing drives floats to its pull, the bias the driver asked for
+// (up reads 1, down 0, none keeps the level it had) or, without one, the SoC's reset default: GPIO 0–8 pull
+// up, 9–27 pull down. So a contact to ground reads closed for ever without `bias: up`, as on a Pi.
+import type { Bias, Edge, GpioLine, GpioOptions } from "../drivers/hal.ts";
 
 /** The BCM GPIOs on the 40-pin header. */
 export const HEADER_GPIOS = 28;
@@ -39,15 +42,32 @@ export class SimGpioChip {
   }
 }
 
-export class SimGpioPin {
-  private electrical: Level = 0;
-  private owner: SimGpioLine | undefined;
+/** The pull the SoC applies at reset (BCM2835 and later: GPIO 0–8 up, the rest down). */
+export function defaultPull(pin: number): "up" | "down" {
+  return pin <= 8 ? "up" : "down";
+}
 
-  constructor(readonly pin: number) {}
+export class SimGpioPin {
+  /** The level something outside drives the wire to (a contact, a sensor's output); undefined: nothing does. */
+  private external: Level | undefined;
+  /** The level an output drives; it keeps driving after its line is released, as on a Pi. */
+  private driven: Level | undefined;
+  private owner: SimGpioLine | undefined;
+  private bias: Bias | undefined;
+  private electrical: Level;
+
+  constructor(readonly pin: number) {
+    this.electrical = defaultPull(pin) === "up" ? 1 : 0;
+  }
 
   /** The electrical level on the wire: what an input is driven to, or what an output drives. */
   get level(): Level {
     return this.electrical;
+  }
+
+  /** The pull resistor in effect: the bias of the line's last owner that asked for one, else the reset default. */
+  get pull(): Bias {
+    return this.bias ?? defaultPull(this.pin);
   }
 
   /** "in"/"out" while a driver has the pin open, undefined otherwise. */
@@ -55,10 +75,23 @@ export class SimGpioPin {
     return this.owner?.direction;
   }
 
+  /**
+   * The device on this wire only pulls it to ground (a contact or an open-collector output to GND): setLevel(1)
+   * lets go, and the pull decides what the line reads.
+   */
+  openDrain = false;
+
   /** Drives an input wire from outside (a contact, a sensor's output). An output pin is the driver's to drive. */
   setLevel(level: Level): void {
     if (this.owner?.direction === "out") throw new Error(`GPIO ${this.pin} is an output; only its driver sets its level`);
-    this.change(level);
+    this.external = this.openDrain && level === 1 ? undefined : level;
+    this.settle();
+  }
+
+  /** Stops driving the wire from outside (a contact opens, a sensor is unplugged): it floats to its pull. */
+  float(): void {
+    this.external = undefined;
+    this.settle();
   }
 
   /**
@@ -84,16 +117,23 @@ export class SimGpioPin {
       this.owner = undefined;
     });
     this.owner = line;
-    if (options.direction === "out") this.change(((options.initial ?? 0) ^ (options.activeLow ? 1 : 0)) as Level);
+    // The pull resistor stays set after release, as the pin controller keeps it.
+    if (options.bias !== undefined) this.bias = options.bias;
+    // An input stops driving whatever an earlier output left on the wire.
+    this.driven = options.direction === "out" ? (((options.initial ?? 0) ^ (options.activeLow ? 1 : 0)) as Level) : undefined;
+    this.settle();
     return line;
   }
 
   /** For the owning line: drive the wire. */
   drive(level: Level): void {
-    this.change(level);
+    this.driven = level;
+    this.settle();
   }
 
-  private change(level: Level): void {
+  private settle(): void {
+    const floating = this.pull === "up" ? 1 : this.pull === "down" ? 0 : this.electrical;
+    const level = this.driven ?? this.external ?? floating;
     if (level === this.electrical) return;
     this.electrical = level;
     this.owner?.edge(level);
@@ -101,6 +141,8 @@ export class SimGpioPin {
 }
 
 class SimGpioLine implements GpioLine {
+  /** The simulated header debounces nothing: the driver does, as over sysfs. */
+  readonly kernelDebounceMs = 0;
   readonly direction: "in" | "out";
   private readonly activeLow: Level;
   private readonly edgeKind: Edge;

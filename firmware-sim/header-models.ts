@@ -30,6 +30,9 @@ export const headerSensorModels: Record<string, DeviceModel> = {
   ...simulate(gpioInput, (hal, { gpio, mode, counter }, index) => {
     const active = gpio.activeLow ? 0 : 1;
     const wire = hal.gpioChip.pin(gpio.pin);
+    // Active low: a contact (or open collector) to GND, which lets go when inactive, so the line needs a pull-up
+    // (bias: up, or GPIO 0–8's reset pull) as on a board. Active high: a sensor's push-pull output.
+    wire.openDrain = active === 0;
     wire.setLevel(active === 1 ? 0 : 1);
     // A rain gauge (counting millimetres) tips a few times a minute at most; a flow meter pulses at a few hertz.
     const maxHertz = counter?.unit === "mm" ? 0.1 : 3;

@@ -233,6 +233,35 @@ describe("gpio-input configuration and pins", () => {
     await again.close();
   });
 
+  test("pull resistors as on the board: a contact to ground needs bias: up on GPIO 9–27", async () => {
+    // Without a bias, GPIO 17 keeps the SoC's pull-down: an open contact floats low and reads "closed" for ever.
+    const unpulled = await open({ activeLow: true, edge: "none" });
+    await using(unpulled.device, async () => {
+      assert.equal(unpulled.wire.pull, "down");
+      assert.equal(value(await unpulled.device.read(), "state"), true);
+    });
+    const pulled = await open({ activeLow: true, edge: "both", bias: "up", debounce: "0ms" });
+    const states = recordSamples(pulled.device);
+    await using(pulled.device, async () => {
+      assert.equal(pulled.wire.pull, "up");
+      assert.equal(value(await pulled.device.read(), "state"), false, "open contact: the pull-up holds the line high");
+      pulled.wire.setLevel(0); // the contact closes to ground
+      await sleep(20);
+      pulled.wire.float(); // and opens again
+      await sleep(20);
+      assert.deepEqual(states, [true, false]);
+    });
+    // bias: down reads 0 where the reset default (GPIO 0–8) would pull up; bias: none keeps the last level.
+    const hal = createSimHal();
+    const down = await gpioInput.open(hal, { gpio: { pin: 5, bias: "down", edge: "none" } });
+    assert.equal(value(await down.read(), "state"), false);
+    await down.close();
+    assert.equal(hal.gpioChip.pin(6).level, 1, "GPIO 6 is pulled up at reset");
+    const none = await gpioInput.open(hal, { gpio: { pin: 6, bias: "none", edge: "none" } });
+    assert.equal(value(await none.read(), "state"), true);
+    await none.close();
+  });
+
   test("config: options validate with their config path, and a validated entry opens", async () => {
     const text = (gpio: string) =>
       `hardware: sim\nxmpp: { jid: gw1@example.net, password: secret }\nsensors:\n  - { id: door, driver: gpio-input, gpio: ${gpio} }\n`;
@@ -283,6 +312,32 @@ describe("gpio-input in the simulated world", () => {
       await door.close();
       await flow.close();
       await world.close();
+    }
+  });
+
+  test("a contact to ground on GPIO 17 reads closed for ever without bias: up, and moves with it", async () => {
+    for (const [bias, expected] of [["", [true, true]], [", bias: up", [false, true]]] as const) {
+      const hal = createSimHal();
+      const config = parseConfig(
+        "hardware: sim\nxmpp: { jid: gw1@example.net, password: secret }\nsensors:\n" +
+          `  - { id: door, driver: gpio-input, gpio: { pin: 17, activeLow: true${bias} } }\n`,
+        "/tmp/xedge.yaml",
+        {},
+      );
+      let now = 0;
+      const world = await populate(hal, config, () => now);
+      const [doorConfig] = config.sensors;
+      assert.ok(doorConfig);
+      const door = await gpioInput.open(hal, doorConfig.options);
+      try {
+        const before = value(await door.read(), "state"); // the contact is open: only the pull holds the line
+        now = 10_000; // the first move is due: the contact switches to ground
+        await new Promise((resolve) => setTimeout(resolve, 1100));
+        assert.deepEqual([before, value(await door.read(), "state")], expected, `gpio: { pin: 17, activeLow: true${bias} }`);
+      } finally {
+        await door.close();
+        await world.close();
+      }
     }
   });
 });

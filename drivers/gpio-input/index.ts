@@ -17,13 +17,11 @@ import { z } from "zod";
 import { momentaryNumeric, type Field } from "../../lib/model.ts";
 import { defineSensorDriver, type SensorDevice } from "../driver.ts";
 import { durationMs, durationText } from "../duration-text.ts";
-import type { Edge, GpioLine, Hal } from "../hal.ts";
+import { gpioLineKeys, refuseSysfsBias } from "../gpio-line.ts";
+import type { Edge, GpioLine, GpioOptions, Hal } from "../hal.ts";
 
 type Level = 0 | 1;
 const PER_MS = { s: 1000, min: 60_000, h: 3_600_000 } as const;
-
-/** BCM numbers of the GPIOs on the 40-pin header. */
-export const headerPin = z.number().int().min(0).max(27);
 
 const counterOptions = z
   .object({
@@ -43,26 +41,26 @@ export const gpioInput = defineSensorDriver({
   options: {
     gpio: z
       .object({
-        pin: headerPin,
+        ...gpioLineKeys,
         /** level: which transitions trigger an immediate sample; counter: which transitions are pulses. */
         edge: z.enum(["none", "rising", "falling", "both"]).optional(),
         debounce: durationText("20ms", { allowZero: true }).default("20ms"),
-        activeLow: z.boolean().default(false),
       })
-      .strict(),
+      .strict()
+      .superRefine(refuseSysfsBias("in")),
     mode: z.enum(["level", "counter"]).default("level"),
     counter: counterOptions.optional(),
   },
   open: async (hal, { gpio, mode, counter }) => {
     const where = `gpio-input on GPIO ${gpio.pin}`;
-    const debounceMs = durationMs(gpio.debounce);
+    const line: InputLine = { pin: gpio.pin, activeLow: gpio.activeLow, bias: gpio.bias, backend: gpio.backend, debounceMs: durationMs(gpio.debounce) };
     if (mode === "level") {
       if (counter !== undefined) throw new Error(`${where}: the counter block only applies to mode: counter`);
-      return LevelInput.open(hal, gpio.pin, gpio.edge ?? "both", debounceMs, gpio.activeLow);
+      return LevelInput.open(hal, line, gpio.edge ?? "both");
     }
     const edge = gpio.edge ?? "rising";
     if (edge === "none") throw new Error(`${where}: mode: counter needs gpio.edge rising, falling or both (the transitions to count)`);
-    return PulseCounter.open(hal, gpio.pin, edge, debounceMs, gpio.activeLow, counter);
+    return PulseCounter.open(hal, line, edge, counter);
   },
 });
 
@@ -129,10 +127,17 @@ function selected(edge: Edge, level: Level): boolean {
   return edge === "both" || (edge === "rising" && level === 1) || (edge === "falling" && level === 0);
 }
 
-async function openInput(hal: Hal, pin: number, activeLow: boolean, watched: boolean): Promise<{ line: GpioLine; level: Level }> {
-  const line = await hal.gpio(pin, { direction: "in", edge: watched ? "both" : "none", activeLow });
+/** How the input line is opened, from the `gpio:` block. */
+type InputLine = { pin: number; debounceMs: number } & Pick<GpioOptions, "activeLow" | "bias" | "backend">;
+
+/**
+ * Opens the line, watching both edges when `watched`. Where the kernel debounces (the character device), the
+ * Debouncer gets window 0 and takes the kernel's settled edges as they come; otherwise it debounces itself.
+ */
+async function openInput(hal: Hal, { pin, debounceMs, ...options }: InputLine, watched: boolean): Promise<{ line: GpioLine; level: Level; windowMs: number }> {
+  const line = await hal.gpio(pin, { direction: "in", edge: watched ? "both" : "none", ...options, debounceMs });
   try {
-    return { line, level: await line.read() };
+    return { line, level: await line.read(), windowMs: line.kernelDebounceMs > 0 ? 0 : debounceMs };
   } catch (error) {
     await line.close().catch(() => undefined);
     throw error;
@@ -156,9 +161,9 @@ class LevelInput implements SensorDevice {
     }
   }
 
-  static async open(hal: Hal, pin: number, edge: Edge, debounceMs: number, activeLow: boolean): Promise<LevelInput> {
-    const { line, level } = await openInput(hal, pin, activeLow, edge !== "none");
-    return new LevelInput(line, level, edge, debounceMs);
+  static async open(hal: Hal, input: InputLine, edge: Edge): Promise<LevelInput> {
+    const { line, level, windowMs } = await openInput(hal, input, edge !== "none");
+    return new LevelInput(line, level, edge, windowMs);
   }
 
   async read(): Promise<Field[]> {
@@ -198,16 +203,9 @@ class PulseCounter implements SensorDevice {
     });
   }
 
-  static async open(
-    hal: Hal,
-    pin: number,
-    edge: Edge,
-    debounceMs: number,
-    activeLow: boolean,
-    counter: CounterOptions | undefined,
-  ): Promise<PulseCounter> {
-    const { line, level } = await openInput(hal, pin, activeLow, true);
-    return new PulseCounter(line, level, edge, debounceMs, counter);
+  static async open(hal: Hal, input: InputLine, edge: Edge, counter: CounterOptions | undefined): Promise<PulseCounter> {
+    const { line, level, windowMs } = await openInput(hal, input, true);
+    return new PulseCounter(line, level, edge, windowMs, counter);
   }
 
   async read(): Promise<Field[]> {

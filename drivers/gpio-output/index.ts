@@ -5,17 +5,17 @@
 import { z } from "zod";
 import type { Field } from "../../lib/model.ts";
 import { defineActuatorDriver, type ActuatorDevice, type ParameterSpec, type ParameterValue } from "../driver.ts";
-import type { GpioLine, Hal } from "../hal.ts";
-import { headerPin } from "../gpio-input/index.ts";
+import { gpioLineKeys, refuseSysfsBias } from "../gpio-line.ts";
+import type { GpioLine, GpioOptions, Hal } from "../hal.ts";
 
 export const gpioOutput = defineActuatorDriver({
   name: "gpio-output",
   summary: "Relay or other on/off load on a GPIO output; parameter state (boolean); safe state at start and shutdown",
   options: {
-    gpio: z.object({ pin: headerPin, activeLow: z.boolean().default(false) }).strict(),
+    gpio: z.object(gpioLineKeys).strict().superRefine(refuseSysfsBias("out")),
     safeState: z.enum(["off", "on"]).default("off"),
   },
-  open: async (hal, { gpio, safeState }) => RelayOutput.open(hal, gpio.pin, gpio.activeLow, safeState === "on"),
+  open: async (hal, { gpio: { pin, ...line }, safeState }) => RelayOutput.open(hal, pin, line, safeState === "on"),
   safeState: ({ gpio, safeState }) => `${safeState} (GPIO ${gpio.pin} ${(safeState === "on") !== gpio.activeLow ? "high" : "low"})`,
 });
 
@@ -32,10 +32,10 @@ class RelayOutput implements ActuatorDevice {
     private readonly safeLevel: 0 | 1,
   ) {}
 
-  static async open(hal: Hal, pin: number, activeLow: boolean, safeOn: boolean): Promise<RelayOutput> {
+  static async open(hal: Hal, pin: number, options: Pick<GpioOptions, "activeLow" | "bias" | "backend">, safeOn: boolean): Promise<RelayOutput> {
     const safeLevel = safeOn ? 1 : 0;
     // The line comes up driving the safe state: no glitch through the other state while opening.
-    const line = await hal.gpio(pin, { direction: "out", initial: safeLevel, activeLow });
+    const line = await hal.gpio(pin, { direction: "out", initial: safeLevel, ...options });
     return new RelayOutput(line, safeLevel);
   }
 

@@ -13,7 +13,7 @@ import { hostBoard, type Board } from "./board.ts";
 export const GPIO_SYSFS = "/sys/class/gpio";
 
 /** Labels of the pin controllers behind the 40-pin header: Pi 1–3 and Zero, Pi 4 and 400, Pi 5. */
-const HEADER_CONTROLLERS = ["pinctrl-bcm2835", "pinctrl-bcm2711", "pinctrl-rp1"];
+export const HEADER_CONTROLLERS = ["pinctrl-bcm2835", "pinctrl-bcm2711", "pinctrl-rp1"];
 
 const NO_SYSFS_GPIO =
   "this system has no sysfs GPIO interface. Raspberry Pi OS kernels provide it (CONFIG_GPIO_SYSFS); on another " +
@@ -69,6 +69,8 @@ async function exportLine(pin: number, options: GpioOptions): Promise<GpioLine> 
 }
 
 class RealGpioLine implements GpioLine {
+  /** sysfs has no debounce: the driver filters edges itself. */
+  readonly kernelDebounceMs = 0;
   private closed = false;
 
   constructor(

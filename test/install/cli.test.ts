@@ -49,6 +49,13 @@ const badConfigs: { name: string; text: string; line: string }[] = [
     text: `hardware: sim\n${GOOD_XMPP}\nsensors:\n  - { id: boiler, driver: bme281 }\n`,
     line: `sensors[0].driver: unknown driver "bme281"; expected one of ${DRIVERS}`,
   },
+  {
+    name: "a pull resistor asked of sysfs",
+    text: `hardware: real\n${GOOD_XMPP}\nsensors:\n  - { id: door, driver: gpio-input, gpio: { pin: 17, bias: up, backend: sysfs } }\n`,
+    line:
+      "sensors[0].gpio.bias: backend: sysfs cannot set pull resistors: use gpio.backend: cdev (the GPIO character device, kernel 5.10 or later), " +
+      "or leave gpio.bias out and set the pull in /boot/firmware/config.txt (`gpio=17=ip,pu`), then reboot",
+  },
 ];
 
 describe("xedge check", () => {
