@@ -34,7 +34,7 @@ interface Runtime {
 
 /**
  * Every Node.js major the release supports, as this machine can run it: Debian bookworm's 18 from the sysroot
- * the release build unpacked (run over this machine's /usr by test/support/debian-node.sh), the running Node for
+ * the release build unpacked (run by test/support/debian-node.sh), the running Node for
  * its own major, Node.js's official build (npm's node-linux-ARCH, fetched by the release build for its headers)
  * for the others.
  */
@@ -47,7 +47,7 @@ function supportedRuntimes(): Runtime[] {
         major,
         node: [join(import.meta.dirname, "../support/debian-node.sh"), sysroot],
         runs: (pid) => readFileSync(`/proc/${pid}/maps`, "utf8").includes(`/libnode.so.${DEBIAN_NODE_ABI}`),
-        skip: isRoot ? false : "mounting Debian's /usr over this machine's needs root",
+        skip: isRoot ? false : "test/support/debian-node.sh mounts the sysroot's /usr/share: run as root",
       };
     }
     const binary = major === HOST_MAJOR ? realpathSync(process.execPath) : join(officialNode(major, arch(), RELEASE_WORKDIR), "bin/node");
