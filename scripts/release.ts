@@ -117,24 +117,85 @@ function hostTargetName(): ReleaseArch {
   return found.name;
 }
 
-/** The Node ABIs nan addons are built for: Debian bookworm's Node 18 (from its libnode-dev) and the Node running this script. */
-function nodeAbis(sysroot: string, multiarch: string): NodeAbi[] {
-  const debianHeaders = join(sysroot, "usr");
-  const debianVersionHeader = readFileSync(join(debianHeaders, "include/node/node_version.h"), "utf8");
-  const define = (name: string) => new RegExp(`#define ${name} (\\d+)`).exec(debianVersionHeader)?.[1];
-  const debian: NodeAbi = {
-    abi: define("NODE_MODULE_VERSION") ?? "",
-    version: `${define("NODE_MAJOR_VERSION")}.${define("NODE_MINOR_VERSION")}.${define("NODE_PATCH_VERSION")}`,
-    covers: `any Node.js ${define("NODE_MAJOR_VERSION")}.x, e.g. Debian bookworm's and Raspberry Pi OS's nodejs`,
-    headersDir: debianHeaders,
-    extraIncludeDirs: [join(debianHeaders, "include"), join(debianHeaders, "include", multiarch)],
+/**
+ * The Node.js versions a release runs on, each with the oldest release of that major it accepts. 18: Debian
+ * bookworm's nodejs (Raspberry Pi OS bookworm's `apt install nodejs`), as its security updates ship it (18.19 and
+ * later; bookworm's first 18.13 is not tested); 20: trixie's, and Node.js's own; 22: Node.js's LTS from nodejs.org,
+ * NodeSource or nvm. Each is a Node ABI the nan addons are compiled for, and each is tested with the release.
+ * docs/release.md says why; bin/xedge and install.sh refuse any other.
+ */
+export const SUPPORTED_NODE = [
+  { major: 18, minimum: "18.19.0" },
+  { major: 20, minimum: "20.0.0" },
+  { major: 22, minimum: "22.0.0" },
+] as const;
+
+/** The supported versions for people: "18.19 or later 18.x, 20 or 22". */
+export function supportedNodeText(): string {
+  const names = SUPPORTED_NODE.map(({ major, minimum }) => (minimum === `${major}.0.0` ? String(major) : `${minimum.replace(/\.0$/, "")} or later ${major}.x`));
+  return `${names.slice(0, -1).join(", ")} or ${names.at(-1)}`;
+}
+
+/** The NodeAbi of the headers in `headersDir`/include/node. */
+function abiOfHeaders(headersDir: string, covers: (major: string) => string, extraIncludeDirs: string[] = []): NodeAbi {
+  const versionHeader = readFileSync(join(headersDir, "include/node/node_version.h"), "utf8");
+  const define = (name: string) => new RegExp(`#define ${name} (\\d+)`).exec(versionHeader)?.[1] ?? "";
+  const major = define("NODE_MAJOR_VERSION");
+  return {
+    abi: define("NODE_MODULE_VERSION"),
+    version: `${major}.${define("NODE_MINOR_VERSION")}.${define("NODE_PATCH_VERSION")}`,
+    covers: covers(major),
+    headersDir,
+    extraIncludeDirs,
   };
+}
+
+/**
+ * Node.js's own build of a major version for a CPU (npm's node-linux-ARCH package: bin/node and include/node),
+ * unpacked once into the work folder as node-MAJOR-linux-ARCH/package; returns that folder. The release takes the
+ * headers of a supported Node other than the one running it from here; tests run its bin/node.
+ */
+export function officialNode(major: number, nodeArch: string, workDir: string): string {
+  const dir = join(workDir, `node-${major}-linux-${nodeArch}`);
+  if (existsSync(join(dir, "package/bin/node"))) return join(dir, "package");
+  mkdirSync(workDir, { recursive: true });
+  const unpackDir = mkdtempSync(join(workDir, `node-${major}-linux-${nodeArch}-`));
+  const packed = JSON.parse(run("npm", ["pack", `node-linux-${nodeArch}@${major}`, "--json", "--pack-destination", unpackDir], { cwd: unpackDir })) as [{ filename: string; version: string }];
+  const [{ filename, version }] = packed;
+  run("tar", ["-xzf", join(unpackDir, filename), "-C", unpackDir]);
+  rmSync(join(unpackDir, filename));
+  // A concurrent release may have unpacked it first: either copy will do.
+  try {
+    renameSync(unpackDir, dir);
+    step(`fetched Node.js ${version} for linux-${nodeArch} (npm's node-linux-${nodeArch}) into ${dir}`);
+  } catch {
+    rmSync(unpackDir, { recursive: true, force: true });
+  }
+  return join(dir, "package");
+}
+
+/**
+ * The Node ABIs nan addons are built for, one per supported major: 18 from Debian bookworm's libnode-dev (the
+ * headers Raspberry Pi OS's nodejs was built with), the running Node's own headers for its major, Node.js's
+ * official headers (npm) for the others.
+ */
+function nodeAbis(sysroot: string, multiarch: string, workDir: string): { nodes: NodeAbi[]; napiHeaders: NodeAbi } {
+  const debianHeaders = join(sysroot, "usr");
+  const debian = abiOfHeaders(debianHeaders, (major) => `any Node.js ${major}.x, e.g. Debian bookworm's and Raspberry Pi OS's nodejs`, [join(debianHeaders, "include"), join(debianHeaders, "include", multiarch)]);
+  const hostMajor = Number(process.versions.node.split(".")[0]);
   const hostHeaders = resolve(dirname(process.execPath), "..");
-  if (!existsSync(join(hostHeaders, "include/node/node_version.h"))) {
+  if (SUPPORTED_NODE.some(({ major }) => major === hostMajor) && !existsSync(join(hostHeaders, "include/node/node_version.h"))) {
     throw new ReleaseError(`the headers of this Node (${process.version}) are not in ${hostHeaders}/include/node; run the release with a Node installed with its headers (Debian/NodeSource packages have them)`);
   }
-  const host: NodeAbi = { abi: process.versions.modules, version: process.versions.node, covers: `any Node.js ${process.versions.node.split(".")[0]}.x`, headersDir: hostHeaders, extraIncludeDirs: [] };
-  return debian.abi === host.abi ? [host] : [debian, host];
+  const nodes = SUPPORTED_NODE.map(({ major }) => {
+    if (debian.version.startsWith(`${major}.`)) return debian;
+    const headersDir = major === hostMajor ? hostHeaders : officialNode(major, hostArch(), workDir);
+    const node = abiOfHeaders(headersDir, (found) => `any Node.js ${found}.x`);
+    if (!node.version.startsWith(`${major}.`)) throw new ReleaseError(`the headers in ${headersDir} are Node ${node.version}'s, not Node ${major}'s`);
+    return node;
+  });
+  // N-API addons are built against the running Node's headers, as npm ci builds them here (any ABI loads them).
+  return { nodes, napiHeaders: nodes.find((node) => node.headersDir === hostHeaders) ?? debian };
 }
 
 function checkCrossCompiler(target: Target): void {
@@ -328,27 +389,41 @@ function sha256(file: string): string {
   return createHash("sha256").update(readFileSync(file)).digest("hex");
 }
 
-/** bin/xedge: runs the bundle on a Node whose ABI the nan addons were built for, and says so plainly otherwise. */
+/** How to get a supported Node.js, for messages to someone at a Raspberry Pi. */
+const INSTALL_NODE_HINT = "Raspberry Pi OS, Debian: sudo apt update && sudo apt install nodejs";
+
+/**
+ * bin/xedge: runs the bundle on a supported Node.js (one whose ABI the nan addons were built for, not older than
+ * its major's minimum), and says plainly in one line what it found and what it needs otherwise.
+ */
 function launcher(version: string, target: Target, nodes: NodeAbi[]): string {
-  const abis = nodes.map((node) => node.abi).join(" ");
-  const supported = nodes.map((node) => `${node.version.split(".")[0]} (ABI ${node.abi})`).join(" or ");
+  const minimumByAbi = Object.fromEntries(
+    nodes.map((node) => [node.abi, SUPPORTED_NODE.find(({ major }) => node.version.startsWith(`${major}.`))?.minimum ?? node.version]),
+  );
+  const needed = `this release runs on Node.js ${supportedNodeText()} (${INSTALL_NODE_HINT})`;
+  // Plain ES5 with no single quote: any old node can run it, and it sits in a single-quoted sh string.
+  const check = [
+    `var minimum = ${JSON.stringify(minimumByAbi)}[process.versions.modules];`,
+    `var have = process.versions.node.split(".").map(Number), need = String(minimum).split(".").map(Number);`,
+    `if (!minimum || have[1] < need[1] || (have[1] === need[1] && have[2] < need[2]))`,
+    `  console.log("xedge: Node.js " + process.version + " (ABI " + process.versions.modules + ") is not supported: ${needed}");`,
+  ].join("\n");
   return `#!/bin/sh
 # xedge ${version} for linux-${target.name}: runs the bundle with the native addons shipped beside it.
 # XEDGE_NODE: the node command to use (default: node on PATH); it may carry arguments, e.g. an emulator.
 set -e
 here=$(dirname "$(readlink -f "$0")")
 node="\${XEDGE_NODE:-node}"
+check='${check}'
 # Word splitting of $node is intended (XEDGE_NODE may be "qemu-aarch64-static -L ROOT ROOT/usr/bin/node").
-if ! abi=$($node -p process.versions.modules 2>/dev/null); then
-  echo "xedge: cannot run '$node': install Node.js ${nodes.map((node) => node.version.split(".")[0]).join(" or ")} (Debian, Raspberry Pi OS: apt install nodejs)" >&2
+if ! problem=$($node -e "$check" 2>/dev/null); then
+  echo "xedge: cannot run '$node': ${needed}" >&2
   exit 1
 fi
-case " ${abis} " in
-  *" $abi "*) ;;
-  *)
-    echo "xedge: this release's native addons are built for Node.js ${supported}; $($node --version) has ABI $abi. Install a supported Node.js or build a release with it (npm run release)." >&2
-    exit 1 ;;
-esac
+if [ -n "$problem" ]; then
+  echo "$problem" >&2
+  exit 1
+fi
 exec $node "$here/../lib/xedge.mjs" "$@"
 `;
 }
@@ -364,6 +439,8 @@ function manifest(version: string, target: Target, nodes: NodeAbi[], addons: str
     `debian_arch=${target.debianArch}`,
     // One line per Node ABI the nan addons are built for: ABI, version, where that Node comes from.
     ...nodes.map((node) => `node_abi=${node.abi} ${node.version} ${node.covers}`),
+    // The oldest accepted release of each supported major; install.sh refuses any other Node.js.
+    `node_versions=${SUPPORTED_NODE.map(({ minimum }) => minimum).join(" ")}`,
     ...addons.map((addon) => `addon=${addon}`),
     `built=${new Date().toISOString()}`,
     ...files.map((file) => `${sha256(join(releaseDir, file))}  ${file}`),
@@ -391,7 +468,9 @@ function release(archName: string, outDir: string): string {
   timed(`Debian's Node for ${target.debianArch} ready in ${sysroot}`, () =>
     run("flock", [`${sysroot}.lock`, "bash", join(ROOT, "scripts/debian-sysroot.sh"), target.debianArch, sysroot]),
   );
-  const nodes = nodeAbis(sysroot, TARGETS[target.name].crossTriplet);
+  const { nodes, napiHeaders } = timed(`headers of Node ${SUPPORTED_NODE.map(({ major }) => major).join(", ")} ready`, () =>
+    nodeAbis(sysroot, TARGETS[target.name].crossTriplet, workDir),
+  );
 
   const name = `xedge-${version}-linux-${target.name}`;
   const releaseDir = join(runDir, name);
@@ -409,7 +488,7 @@ function release(archName: string, outDir: string): string {
     const packageDir = join(modules, "node_modules", addon.packageName);
     const version = packageVersion(packageDir);
     if (addon.api === "napi") {
-      const binary = compileAddon(addon, target, nodes.at(-1) as NodeAbi, workDir);
+      const binary = compileAddon(addon, target, napiHeaders, workDir);
       cpSync(binary, join(packageDir, "build/Release", addon.binary));
       addons.push(`${addon.packageName} ${version} N-API`);
     } else {

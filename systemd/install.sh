@@ -46,6 +46,34 @@ fi
 say() { printf 'xedge: %s\n' "$*"; }
 die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
 
+# The node on PATH is the one the service runs: refuse one the release does not support, in one line, before
+# anything else (MANIFEST's node_versions: the oldest release accepted of each supported major).
+check_node() {
+  local found="none on PATH" minimum wanted=() major minor patch need_minor need_patch
+  if command -v node >/dev/null; then found="$(node --version 2>/dev/null || echo "a node that does not run") at $(command -v node)"; fi
+  read -r -a wanted <<< "$(sed -n 's/^node_versions=//p' "$release/MANIFEST")"
+  if [[ $found =~ ^v([0-9]+)\.([0-9]+)\.([0-9]+) ]]; then
+    major=${BASH_REMATCH[1]} minor=${BASH_REMATCH[2]} patch=${BASH_REMATCH[3]}
+    for minimum in "${wanted[@]}"; do
+      IFS=. read -r _ need_minor need_patch <<< "$minimum"
+      if [ "${minimum%%.*}" = "$major" ] && { [ "$minor" -gt "$need_minor" ] || { [ "$minor" -eq "$need_minor" ] && [ "$patch" -ge "$need_patch" ]; }; }; then
+        return 0
+      fi
+    done
+  fi
+  local names=() needed
+  for minimum in "${wanted[@]}"; do
+    if [[ $minimum == *.0.0 ]]; then names+=("${minimum%%.*}"); else names+=("${minimum%.0} or later ${minimum%%.*}.x"); fi
+  done
+  needed=$(IFS=,; echo "${names[*]}")
+  needed="${needed%,*} or ${needed##*,}"
+  die "found Node.js $found; xedge needs Node.js ${needed//,/, }: on Raspberry Pi OS, sudo apt update && sudo apt install nodejs (bookworm has 18, trixie 20)"
+}
+
+if [ "$action" = install ] && [ -z "$root" ]; then
+  check_node
+fi
+
 if [ "$(id -u)" -ne 0 ]; then
   die "run as root (sudo $0 $*)"
 fi
@@ -61,9 +89,6 @@ install_program() {
   for file in lib/xedge.mjs bin/xedge systemd/xedge.service systemd/xedge.sysusers.conf systemd/xedge.tmpfiles.conf xedge.example.yaml; do
     [ -e "$release/$file" ] || die "$release/$file is missing: run install.sh from the unpacked release folder"
   done
-  if [ -z "$root" ] && ! command -v node >/dev/null; then
-    die "Node.js is not installed: apt-get install nodejs (docs/install.md says which version the release needs)"
-  fi
 
   # The program: copied beside the old one, then swapped in, so a running agent never sees half a tree.
   local staging="$root$prefix.new"

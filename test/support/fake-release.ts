@@ -4,7 +4,7 @@ import { chmodSync, cpSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { BUNDLE } from "./agent.ts";
-import { shippedDocs } from "../../scripts/release.ts";
+import { shippedDocs, SUPPORTED_NODE } from "../../scripts/release.ts";
 
 export const REPO = resolve(import.meta.dirname, "../..");
 
@@ -23,6 +23,6 @@ export function fakeRelease(): string {
   chmodSync(join(dir, "install.sh"), 0o755);
   cpSync(join(REPO, "examples/xedge.example.yaml"), join(dir, "xedge.example.yaml"));
   for (const doc of shippedDocs(REPO)) cpSync(join(REPO, doc), join(dir, doc));
-  writeFileSync(join(dir, "MANIFEST"), "version=0.0.0\narch=x64\n");
+  writeFileSync(join(dir, "MANIFEST"), `version=0.0.0\narch=x64\nnode_versions=${SUPPORTED_NODE.map(({ minimum }) => minimum).join(" ")}\n`);
   return dir;
 }
