@@ -93,6 +93,13 @@ export function describeVmLayout(release?: string): string {
   return lines.join("\n");
 }
 
+/**
+ * The baud rate the host's Modbus slave frames requests by (t3.5 silence: 32 ms at 1200 baud). The guest's
+ * bytes leave qemu's 16550 one emulated character time apart, and a busy host can stall qemu for longer than
+ * 9600 baud's 3.6 ms, which would cut a request in two. The pseudo-terminal itself ignores the rate.
+ */
+const MODBUS_HOST_FRAMING_BAUD = 1200;
+
 /** The firmware-sim models behind the UARTs, each on a pseudo-terminal whose device end qemu opens. */
 class UartFeeds {
   private readonly ports: SimSerialPort[] = [];
@@ -104,7 +111,7 @@ class UartFeeds {
     gps.start();
     this.stops.push(() => gps.stop());
 
-    const modbusPort = await this.port(VM_UARTS.modbus.path, VM_UARTS.modbus.baudRate);
+    const modbusPort = await this.port(VM_UARTS.modbus.path, MODBUS_HOST_FRAMING_BAUD);
     const slave = new SimModbusSlave(modbusPort, VM_MODBUS.unitId);
     VM_MODBUS.input.registers.forEach((value, i) => slave.setRegister("input", VM_MODBUS.input.address + i, value));
     VM_MODBUS.holding.registers.forEach((value, i) => slave.setRegister("holding", VM_MODBUS.holding.address + i, value));

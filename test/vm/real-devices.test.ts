@@ -64,11 +64,14 @@ test("real backends and drivers against the kernel in a VM", { timeout: 600_000 
       `--test-reporter=spec --test-reporter-destination=stdout ${bundle.tests}`,
     timeoutMs: 540_000,
   });
-  t.diagnostic(`VM run: ${vm.seconds.toFixed(1)} s`);
+  const devicesUp = /vm: devices up in ([\d.]+) s/.exec(vm.console)?.[1] ?? "?";
+  t.diagnostic(`VM run: ${vm.seconds.toFixed(1)} s (devices up ${devicesUp} s after the kernel started)`);
   const lines = (vm.outputFiles[RESULTS] ?? "").split("\n").filter((line) => line !== "");
   assert.ok(lines.length > 0, `no results came back from the VM (exit code ${vm.exitCode}):\n${vm.console}`);
   const results = lines.map((line) => JSON.parse(line) as InsideTestResult);
-  for (const node of resultTree(results)) await report(t, node);
+  const tree = resultTree(results);
+  t.diagnostic(`inside: ${tree.map((node) => `${node.result.name} ${(node.result.durationMs / 1000).toFixed(1)} s`).join("; ")}`);
+  for (const node of tree) await report(t, node);
   // A failed test already failed its subtest above; an exit code alone means the run itself broke.
   if (results.every((result) => result.ok)) assert.equal(vm.exitCode, 0, `the tests inside the VM exited with ${vm.exitCode}:\n${vm.console}`);
 });

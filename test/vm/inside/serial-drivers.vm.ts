@@ -16,7 +16,16 @@ describe("serial drivers on the VM's UARTs (hardware: real)", () => {
   test(`nmea on ${VM_UARTS.gps.path}: a fix on the host GPS's loop`, async () => {
     const device = await nmea.open(createRealHal(), { serial: { path: VM_UARTS.gps.path, baudRate: VM_UARTS.gps.baudRate } });
     await withDevice(device, async () => {
-      const fields = await eventually(() => device.read(), 6000, 200);
+      // A read may come between the GGA sentence (position) and the RMC (speed): wait until both arrived.
+      const fields = await eventually(
+        async () => {
+          const read = await device.read();
+          numericField(read, "speed");
+          return read;
+        },
+        6000,
+        200,
+      );
       const north = (numericField(fields, "latitude").value - VM_GPS_ORIGIN.latitude) * METRES_PER_DEGREE;
       const east =
         (numericField(fields, "longitude").value - VM_GPS_ORIGIN.longitude) *
