@@ -113,7 +113,7 @@ describe("time and status formatting", () => {
     assert.equal(auditLine({ ...record, at: new Date("2025-01-04T23:00:00Z"), via: "message" }, UTC), "2025-01-04 23:00:00 ops@example.net · XEP-0325 message · pump state=true · applied");
     assert.equal(auditLine({ ...record, via: "telnet" }, UTC), "11:58:00 ops@example.net · telnet · pump state=true · applied", "an unknown face keeps its stored name");
     const clipped = auditLine({ ...record, via: "nf", action: `display text=${"x".repeat(200)}`, result: "refused", reason: "y".repeat(300) }, UTC);
-    assert.equal(clipped, `11:58:00 ops@example.net · nf · display text=${"x".repeat(46)}… · refused: ${"y".repeat(99)}…`);
+    assert.equal(clipped, `11:58:00 ops@example.net · nf · display text=${"x".repeat(46)}… · refused: ${"y".repeat(119)}…`);
     assert.equal(renderAudit([record], true, UTC), "Audit trail, all 1 entry, newest last:\n11:58:00 ops@example.net · XEP-0325 · pump state=true · applied");
   });
 

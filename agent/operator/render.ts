@@ -90,7 +90,7 @@ export function renderPush(result: PushResult): string[] {
 /** The faces as people know them; the stored names are the code's. */
 const VIA_NAMES: Record<string, string> = { chat: "chat", adhoc: "ad-hoc", iq: "XEP-0325", message: "XEP-0325 message", nf: "nf", ieee: "IEEE" };
 /** A line must fit a phone: a long value or reason is cut, the full text stays in the store. */
-export const AUDIT_CLIP = { action: 60, reason: 100 };
+export const AUDIT_CLIP = { action: 60, reason: 120 };
 
 /** "12:03:41 ops@example.net · chat · pump state=true · applied", one line per record. */
 export function auditLine(record: AuditRecord, format: TimeFormat): string {
