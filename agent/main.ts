@@ -173,7 +173,7 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
     audit: (entry) => store.auditConfig(entry),
     log,
   });
-  const desk = new OperatorDesk({ authz, readout, control, health, config: remoteConfig, ...(metrics ? { readoutServed: () => metrics.readoutServed() } : {}) });
+  const desk = new OperatorDesk({ authz, readout, control, health, config: remoteConfig, audit: store, ...(metrics ? { readoutServed: () => metrics.readoutServed() } : {}) });
   const monitor = new HealthMonitor(health, undefined);
   const report = () => reportOf(snapshotOf(health), link, monitor.current(), { pid: process.pid, version });
   const endpoint = await StatusEndpoint.open(config.status.socket, report, log);

@@ -5,6 +5,7 @@ import { describe, it } from "node:test";
 import type { ActuatorDevice } from "../../drivers/driver.ts";
 import { Readout } from "../readout.ts";
 import { Control, type AuditEntry } from "../control.ts";
+import type { ConfigAuditEntry } from "../remote-config.ts";
 import type { Field } from "../../lib/model.ts";
 import type { SensorState } from "../sampler.ts";
 import type { StoredReading } from "../store.ts";
@@ -23,7 +24,7 @@ import {
   type Delayed,
 } from "./chat-commands.ts";
 import { historySummary, periodFor } from "./history.ts";
-import { renderStatus } from "./render.ts";
+import { auditLine, renderAudit, renderStatus } from "./render.ts";
 import { snapshotOf } from "../health.ts";
 import { age, clockTime, span, sparkline } from "../../lib/text.ts";
 
@@ -63,6 +64,16 @@ describe("parseCommand", () => {
     assert.equal(parseCommand("read a b").name, "usage");
   });
 
+  it("audit takes an optional number of entries from 1 to 50; anything else gets the usage", () => {
+    assert.deepEqual(parseCommand("audit"), { name: "audit", entries: 10 });
+    assert.deepEqual(parseCommand("Audit 25"), { name: "audit", entries: 25 });
+    assert.deepEqual(parseCommand("audit 50"), { name: "audit", entries: 50 });
+    for (const wrong of ["0", "51", "-3", "2.5", "ten", "1e3"]) {
+      assert.deepEqual(parseCommand(`audit ${wrong}`), { name: "usage", text: `'${wrong}' is not a number from 1 to 50. Usage: audit [N]` }, wrong);
+    }
+    assert.deepEqual(parseCommand("audit 5 6"), { name: "usage", text: "audit takes at most one number. Usage: audit [N]" });
+  });
+
   it("suggests the closest command for a typo, and nothing for gibberish", () => {
     assert.deepEqual(parseCommand("raed"), { name: "unknown", word: "raed", suggestion: "read" });
     assert.deepEqual(parseCommand("xyzzy"), { name: "unknown", word: "xyzzy" });
@@ -95,6 +106,17 @@ describe("sparkline", () => {
 });
 
 describe("time and status formatting", () => {
+  it("renders one audit line per record: clock time, bare JID, the face by its name, the action, the outcome; long texts clipped", () => {
+    const at = new Date("2025-01-05T11:58:00Z");
+    const record = { at, operator: "ops@example.net", via: "iq", action: "pump state=true", result: "applied" };
+    assert.equal(auditLine(record, UTC), "11:58:00 ops@example.net · XEP-0325 · pump state=true · applied");
+    assert.equal(auditLine({ ...record, at: new Date("2025-01-04T23:00:00Z"), via: "message" }, UTC), "2025-01-04 23:00:00 ops@example.net · XEP-0325 message · pump state=true · applied");
+    assert.equal(auditLine({ ...record, via: "telnet" }, UTC), "11:58:00 ops@example.net · telnet · pump state=true · applied", "an unknown face keeps its stored name");
+    const clipped = auditLine({ ...record, via: "nf", action: `display text=${"x".repeat(200)}`, result: "refused", reason: "y".repeat(300) }, UTC);
+    assert.equal(clipped, `11:58:00 ops@example.net · nf · display text=${"x".repeat(46)}… · refused: ${"y".repeat(119)}…`);
+    assert.equal(renderAudit([record], true, UTC), "Audit trail, all 1 entry, newest last:\n11:58:00 ops@example.net · XEP-0325 · pump state=true · applied");
+  });
+
   it("renders clock times in the given zone, with the date only for another day, and ages", () => {
     assert.equal(clockTime(new Date("2025-01-05T12:03:41Z"), UTC), "12:03:41");
     assert.equal(clockTime(new Date("2025-01-05T12:03:41Z"), { now: NOW, timeZone: "Europe/Berlin" }), "13:03:41");
@@ -175,7 +197,13 @@ function setup(history: StoredReading[] = []) {
     log: quiet,
   });
   const health = { sensors: () => states, buffered: () => 0, dropped: () => 0, lastPublished: () => undefined, online: () => true, startedAt: NOW };
-  const desk = new OperatorDesk({ authz, readout, control, health });
+  const configAudit: ConfigAuditEntry[] = [];
+  // The store's trails: newest first.
+  const trails = {
+    auditLog: (limit: number) => Promise.resolve([...audit].reverse().slice(0, limit)),
+    configAuditLog: (limit: number) => Promise.resolve([...configAudit].reverse().slice(0, limit)),
+  };
+  const desk = new OperatorDesk({ authz, readout, control, health, audit: trails });
   const chat = new ChatCommands({ now: () => NOW, timeZone: "UTC" });
   const commands = {
     answer: (from: string, body: string, delayed?: Delayed) => {
@@ -184,7 +212,7 @@ function setup(history: StoredReading[] = []) {
       return chat.answer(session, body, delayed);
     },
   };
-  return { commands, pump, audit, readout, states };
+  return { commands, pump, audit, configAudit, readout, states };
 }
 
 describe("ChatCommands", () => {
@@ -247,9 +275,36 @@ describe("ChatCommands", () => {
   it("help lists every command; typos get a suggestion", async () => {
     const { commands } = setup();
     const help = await commands.answer("ops@example.net/x", "help");
-    for (const usage of ["read [ID]", "set ID NAME VALUE", "status", "history ID [DURATION]", "help"]) assert.ok(help.includes(usage), help);
+    for (const usage of ["read [ID]", "set ID NAME VALUE", "status", "history ID [DURATION]", "audit [N]", "help"]) assert.ok(help.includes(usage), help);
+    const readOnly = await commands.answer("viewer@example.net/x", "help");
+    assert.ok(readOnly.includes("history ID [DURATION]") && !readOnly.includes("audit"), `audit is not listed for a read operator:\n${readOnly}`);
     assert.equal(await commands.answer("ops@example.net/x", "raed"), "Unknown command 'raed'. Did you mean 'read'?");
     assert.equal(await commands.answer("ops@example.net/x", "frobnicate"), "Unknown command 'frobnicate'. Send 'help' for the list.");
+  });
+
+  it("audit: control operators read who set what, refusals and config pushes included, newest last", async () => {
+    const { commands, configAudit } = setup();
+    assert.equal(await commands.answer("ops@example.net/phone", "audit"), "The audit trail is empty: no control action or config push yet.");
+    configAudit.push({ at: new Date(Date.now() - 60_000), requester: "root@example.net/laptop", via: "adhoc", summary: "sensors added: attic", result: "applied" });
+    await commands.answer("ops@example.net/phone", "set pump state on");
+    await commands.answer("viewer@example.net/phone", "set pump state off");
+    const time = String.raw`(?:\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d`;
+    const lines = (await commands.answer("ops@example.net/phone", "audit")).split("\n");
+    assert.equal(lines[0], "Audit trail, all 3 entries, newest last:");
+    assert.match(lines[1] ?? "", new RegExp(`^${time} root@example\\.net · ad-hoc · config push · applied: sensors added: attic$`));
+    assert.match(lines[2] ?? "", new RegExp(`^${time} ops@example\\.net · chat · pump state=true · applied$`));
+    assert.match(lines[3] ?? "", new RegExp(`^${time} viewer@example\\.net · chat · pump state=false · refused: control needs the control role; this operator has read only$`));
+    assert.equal(lines.length, 4);
+    const last = (await commands.answer("ops@example.net/phone", "audit 1")).split("\n");
+    assert.equal(last[0], "Audit trail, the last 1 entry, newest last:");
+    assert.match(last[1] ?? "", /viewer@example\.net · chat · pump state=false · refused/);
+  });
+
+  it("audit: a read operator is refused, and the refusal is not itself an audit entry", async () => {
+    const { commands, audit } = setup();
+    assert.equal(await commands.answer("viewer@example.net/phone", "audit"), "Sorry, the audit trail needs the control role; your account has the read role.");
+    assert.equal(await commands.answer("ops@example.net/phone", "audit 0"), "'0' is not a number from 1 to 50. Usage: audit [N]");
+    assert.equal(audit.length, 0);
   });
 
   it("history: a sparkline per numeric value with min, max, average and the current value", async () => {

@@ -3,7 +3,9 @@
 // stanzas. Nothing here knows about XMPP.
 import type { OperatorSession } from "./desk.ts";
 import { DEFAULT_HISTORY_MS, MAX_HISTORY_MS } from "./history.ts";
-import { renderCurrent, renderHistory, renderPush, renderStatus } from "./render.ts";
+import { renderAudit, renderCurrent, renderHistory, renderPush, renderStatus } from "./render.ts";
+import { DEFAULT_AUDIT_ENTRIES, MAX_AUDIT_ENTRIES, parseAuditEntries } from "./audit.ts";
+import { allows, type Role } from "../authz.ts";
 import { MAX_CONFIG_BYTES } from "../remote-config.ts";
 import type { TimeFormat } from "../../lib/text.ts";
 import { parseDuration } from "../../lib/duration.ts";
@@ -15,13 +17,19 @@ export const COMMANDS = [
   { name: "set", usage: "set ID NAME VALUE", summary: "set an actuator's parameter, e.g. set pump state true (control role)" },
   { name: "status", usage: "status", summary: "the agent's health: sensors, buffer, last publish, uptime, connection" },
   { name: "history", usage: "history ID [DURATION]", summary: "min, max, average, last and a sparkline per value (default 1h; e.g. 15m, 6h, 2d)" },
+  {
+    name: "audit",
+    usage: "audit [N]",
+    summary: `who set what or pushed a config, and how it ended, newest last (default ${DEFAULT_AUDIT_ENTRIES}, at most ${MAX_AUDIT_ENTRIES})`,
+    listedFor: "control",
+  },
   { name: "config", usage: "config", summary: "the running config, the password not shown (admin role)" },
   {
     name: "config set",
     usage: "config set [inline-secrets]",
     summary: "push a new config: the whole YAML file on the lines after this one (admin role); inline-secrets accepts an inline password",
   },
-] as const;
+] as const satisfies readonly { name: string; usage: string; summary: string; listedFor?: Role }[];
 /** Command words a person types first; `config set` is the word `config` with an argument. */
 type CommandWord = Exclude<(typeof COMMANDS)[number]["name"], "config set">;
 const COMMAND_WORDS: readonly string[] = COMMANDS.map((command) => command.name).filter((name) => name !== "config set");
@@ -45,6 +53,7 @@ export type ParsedCommand =
   | { name: "set"; id: string; parameter: string; value: string }
   | { name: "status" }
   | { name: "history"; id: string; durationMs: number }
+  | { name: "audit"; entries: number }
   | { name: "config" }
   | { name: "config set"; text: string; acceptInlineSecrets: boolean }
   /** A known command with wrong arguments: `text` says what is wrong and shows the usage. */
@@ -94,6 +103,12 @@ export function parseCommand(body: string): ParsedCommand {
       if (durationMs > MAX_HISTORY_MS) return usage("history", `${durationText} is longer than a year`);
       return { name: "history", id, durationMs };
     }
+    case "audit": {
+      if (args.length > 1) return usage("audit", "audit takes at most one number");
+      if (args[0] === undefined) return { name: "audit", entries: DEFAULT_AUDIT_ENTRIES };
+      const entries = parseAuditEntries(args[0]);
+      return entries === undefined ? usage("audit", `'${args[0]}' is not a number from 1 to ${MAX_AUDIT_ENTRIES}`) : { name: "audit", entries };
+    }
     default: {
       const suggestion = closestCommand(word);
       return suggestion ? { name: "unknown", word: first, suggestion } : { name: "unknown", word: first };
@@ -137,9 +152,11 @@ export function closestCommand(word: string, names: readonly string[] = COMMAND_
   return best?.name as CommandWord | undefined;
 }
 
-export function renderHelp(): string {
-  const width = Math.max(...COMMANDS.map((command) => command.usage.length));
-  return ["Commands:", ...COMMANDS.map((command) => `  ${command.usage.padEnd(width)}  ${command.summary}`)].join("\n");
+/** The commands, each with its usage; one marked `listedFor` a role is left out for operators below it. */
+export function renderHelp(role: Role): string {
+  const listed = COMMANDS.filter((command) => !("listedFor" in command) || allows(role, command.listedFor));
+  const width = Math.max(...listed.map((command) => command.usage.length));
+  return ["Commands:", ...listed.map((command) => `  ${command.usage.padEnd(width)}  ${command.summary}`)].join("\n");
 }
 
 /** What the sender is told when a line arrives late (stored offline): it is not run. */
@@ -172,7 +189,7 @@ export class ChatCommands {
     try {
       switch (command.name) {
         case "help":
-          return renderHelp();
+          return renderHelp(session.role);
         case "usage":
           return command.text;
         case "unknown":
@@ -194,6 +211,11 @@ export class ChatCommands {
           const result = await session.config.push(command.text, { acceptInlineSecrets: command.acceptInlineSecrets }, "chat");
           if (!result.ok && result.kind === "forbidden") return `Sorry, pushing a config needs the admin role; ${roleText(session)}.`;
           return renderPush(result).join("\n");
+        }
+        case "audit": {
+          const answer = await session.audit(command.entries);
+          if (!answer.ok) return `Sorry, the audit trail needs the control role; ${roleText(session)}.`;
+          return renderAudit(answer.records, answer.complete, format);
         }
         case "history": {
           const id = resolve(session, command.id);

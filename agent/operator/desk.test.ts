@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Authz } from "../authz.ts";
 import { Control, type AuditEntry } from "../control.ts";
+import type { ConfigAuditEntry } from "../remote-config.ts";
 import type { ActuatorDevice } from "../../drivers/driver.ts";
 import type { ReadoutRequest } from "../readout.ts";
 import type { Logger } from "../log.ts";
@@ -47,8 +48,18 @@ function setup() {
     },
   };
   const health = { sensors: () => [], buffered: () => 0, dropped: () => 0, lastPublished: () => undefined, online: () => true, startedAt: new Date(0) };
-  const desk = new OperatorDesk({ authz, readout, control, health });
-  return { desk, authz, audit, reads, written };
+  const configAudit: ConfigAuditEntry[] = [];
+  const limits: number[] = [];
+  // The store's trails, newest first; the limits asked are kept to see the desk's bound.
+  const trails = {
+    auditLog: (limit: number) => {
+      limits.push(limit);
+      return Promise.resolve([...audit].reverse().slice(0, limit));
+    },
+    configAuditLog: (limit: number) => Promise.resolve([...configAudit].reverse().slice(0, limit)),
+  };
+  const desk = new OperatorDesk({ authz, readout, control, health, audit: trails });
+  return { desk, authz, audit, configAudit, limits, reads, written };
 }
 
 const setPump = { nodeIds: ["pump"], values: [{ name: "state", value: "true" }] };
@@ -91,6 +102,38 @@ describe("OperatorDesk", () => {
     assert.equal((await ops.control.set(setPump, "adhoc")).ok, true);
     assert.deepEqual(written, [true]);
     assert.deepEqual(audit.map((entry) => [entry.requester, entry.via, entry.result]), [["ops@example.net/desk", "adhoc", "ok"]]);
+  });
+
+  it("reads the audit trail to control operators only: both trails merged by time, newest last, refusals included", async () => {
+    const { desk, configAudit, limits } = setup();
+    const viewer = desk.for("viewer@example.net/phone");
+    assert.ok(viewer.admitted);
+    await viewer.control.set(setPump, "chat");
+    configAudit.push({ at: new Date(Date.now() + 1000), requester: "root@example.net/x", via: "chat", summary: "operators: 3", result: "rolled-back", detail: "not online within 2 min" });
+    const ops = desk.for("ops@example.net/desk");
+    assert.ok(ops.admitted);
+    await ops.control.set(setPump, "adhoc");
+    configAudit.push({ at: new Date(Date.now() + 2000), requester: "mallory@example.net/x", via: "adhoc", summary: "not an operator of this gateway", result: "forbidden" });
+
+    assert.deepEqual(await viewer.audit(10), { ok: false, kind: "forbidden", text: "the audit trail needs the control role; this operator has read" });
+    const answer = await ops.audit(10);
+    assert.ok(answer.ok);
+    assert.equal(answer.complete, true);
+    assert.deepEqual(
+      answer.records.map((record) => [record.operator, record.via, record.action, record.result, record.reason]),
+      [
+        ["viewer@example.net", "chat", "pump state=true", "refused", "control needs the control role; this operator has read only"],
+        ["ops@example.net", "adhoc", "pump state=true", "applied", undefined],
+        ["root@example.net", "chat", "config push", "rolled back", "not online within 2 min"],
+        ["mallory@example.net", "adhoc", "config push", "refused", "not an operator of this gateway"],
+      ],
+    );
+    const newest = await ops.audit(2);
+    assert.ok(newest.ok);
+    assert.equal(newest.complete, false);
+    assert.deepEqual(newest.records.map((record) => record.operator), ["root@example.net", "mallory@example.net"]);
+    await ops.audit(100_000);
+    assert.equal(limits.at(-1), 50, "the desk bounds the query whatever a face passes");
   });
 
   it("applies a reloaded operators list to the next request", () => {

@@ -3,14 +3,16 @@
 // that requester) or a refusal, which holds nothing to read. A face that forgets to ask has nothing to read from.
 // Control stays the core's to authorize (agent/control.ts), so both answers can attempt it: a stranger's attempt
 // is refused and audited there like any other. Remote configuration is likewise the core's (agent/remote-config.ts):
-// it refuses everyone but admins.
-import type { Authz, Role } from "../authz.ts";
+// it refuses everyone but admins. The audit trail is read here: control operators and admins only, since it
+// names who did what.
+import { allows, type Authz, type Role } from "../authz.ts";
 import type { Control, ControlRequest, ControlResult, FormResult } from "../control.ts";
 import type { ParameterSpec } from "../../drivers/driver.ts";
 import type { Readout, ReadoutRequest, ReadoutResult } from "../readout.ts";
 import { snapshotOf, type HealthSnapshot, type HealthSources } from "../health.ts";
 import { historySummary, type HistorySummary } from "./history.ts";
 import type { ConfigCounter, RemoteConfig } from "../remote-config.ts";
+import { MAX_AUDIT_ENTRIES, readAudit, type AuditRecord, type AuditTrails } from "./audit.ts";
 
 /** Control as one requester sees it: every call is authorized and audited by the core. */
 export interface ControlCounter {
@@ -36,7 +38,11 @@ export interface OperatorSession {
   readonly control: ControlCounter;
   /** The gateway's config file, fetched and pushed by admins only (authorized and audited by the core). */
   readonly config: ConfigCounter;
+  /** The newest `limit` entries of the audit trail, oldest first; for the control role and up. */
+  audit(limit: number): Promise<AuditAnswer>;
 }
+
+export type AuditAnswer = { ok: true; records: AuditRecord[]; complete: boolean } | { ok: false; kind: "forbidden"; text: string };
 
 /** Not an operator: nothing to read; control attempts are refused by the core. */
 export interface Refusal {
@@ -52,9 +58,13 @@ export interface DeskDeps {
   health: HealthSources;
   /** Remote configuration; without it, fetching and pushing answer that it is not available. */
   config?: Pick<RemoteConfig, "for">;
+  /** The control and config audit trails (the store); without them the trail reads empty. */
+  audit?: AuditTrails;
   /** Told of every readout answered (agent/metrics.ts counts them); absent when nobody counts. */
   readoutServed?: () => void;
 }
+
+const NO_AUDIT: AuditTrails = { auditLog: () => Promise.resolve([]), configAuditLog: () => Promise.resolve([]) };
 
 const NO_REMOTE_CONFIG = "remote configuration is not available on this gateway";
 const noRemoteConfig: ConfigCounter = {
@@ -67,7 +77,7 @@ export class OperatorDesk {
 
   /** Looks the requester up in the operators list as it is now (a reloaded list applies to the next call). */
   for(requester: string): OperatorSession | Refusal {
-    const { authz, readout, control, health, config, readoutServed } = this.deps;
+    const { authz, readout, control, health, config, readoutServed, audit = NO_AUDIT } = this.deps;
     const counter: ControlCounter = {
       set: (request, via) => control.set(requester, request, via),
       getForm: (nodeIds) => control.getForm(requester, nodeIds),
@@ -92,6 +102,11 @@ export class OperatorDesk {
       parametersOf: (nodeId) => control.parametersOf(nodeId),
       control: counter,
       config: config?.for(requester) ?? noRemoteConfig,
+      audit: async (limit) => {
+        if (!allows(role, "control")) return { ok: false, kind: "forbidden", text: `the audit trail needs the control role; this operator has ${role}` };
+        // Faces check what a person typed; this bound keeps any caller's query small.
+        return { ok: true, ...(await readAudit(audit, Math.min(Math.max(1, Math.floor(limit)), MAX_AUDIT_ENTRIES))) };
+      },
     };
   }
 }

@@ -1,12 +1,13 @@
 // Operator answers as text, for the chat window and the ad-hoc result notes: current values, the agent's
-// health, a history summary and what became of a pushed config. Nothing here knows about XMPP.
+// health, a history summary, what became of a pushed config and the audit trail. Nothing here knows about XMPP.
 import type { ReadoutFailure, ReadoutGroup } from "../readout.ts";
 import type { HealthSnapshot } from "../health.ts";
 import type { HistorySummary } from "./history.ts";
-import { clockTime, span, sparkline, when, type TimeFormat } from "../../lib/text.ts";
+import { clipText, clockTime, span, sparkline, when, type TimeFormat } from "../../lib/text.ts";
 import { formatFieldValue, type Field } from "../../lib/model.ts";
 import { formatDuration } from "../../lib/duration.ts";
 import type { PushResult } from "../remote-config.ts";
+import type { AuditRecord } from "./audit.ts";
 
 /** "21.53 °C", "true", "3 pulses". */
 export function valueText(field: Field): string {
@@ -83,4 +84,28 @@ export function renderPush(result: PushResult): string[] {
         ...(result.needsRestart.length > 0 ? [`Written but waiting for a restart: ${result.needsRestart.join("; ")}.`] : []),
       ];
   }
+}
+
+
+/** The faces as people know them; the stored names are the code's. */
+const VIA_NAMES: Record<string, string> = { chat: "chat", adhoc: "ad-hoc", iq: "XEP-0325", message: "XEP-0325 message", nf: "nf", ieee: "IEEE" };
+/** A line must fit a phone: a long value or reason is cut, the full text stays in the store. */
+export const AUDIT_CLIP = { action: 60, reason: 120 };
+
+/** "12:03:41 ops@example.net · chat · pump state=true · applied", one line per record. */
+export function auditLine(record: AuditRecord, format: TimeFormat): string {
+  const outcome = record.reason !== undefined ? `${record.result}: ${clipText(record.reason, AUDIT_CLIP.reason)}` : record.result;
+  const via = VIA_NAMES[record.via] ?? record.via;
+  return `${clockTime(record.at, format)} ${record.operator} · ${via} · ${clipText(record.action, AUDIT_CLIP.action)} · ${outcome}`;
+}
+
+/**
+ * The audit trail oldest first, as the chat itself and `tail` read: the newest line lands at the bottom, next to
+ * where the operator types and where a chat client scrolls to.
+ */
+export function renderAudit(records: readonly AuditRecord[], complete: boolean, format: TimeFormat): string {
+  if (records.length === 0) return "The audit trail is empty: no control action or config push yet.";
+  const count = `${records.length} entr${records.length === 1 ? "y" : "ies"}`;
+  const head = complete ? `Audit trail, all ${count}, newest last:` : `Audit trail, the last ${count}, newest last:`;
+  return [head, ...records.map((record) => auditLine(record, format))].join("\n");
 }

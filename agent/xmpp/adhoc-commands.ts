@@ -6,6 +6,9 @@
 // ranges, the form XEP-0325 getForm gives (complete). A value Control refuses as malformed re-shows that form
 // with the error; anything else ends the command with an error note.
 //
+// `audit` asks how many entries (one form), then answers with the same lines as the chat command, in a note and
+// in a result form, one value per entry.
+//
 // `config` shows the running config file (the password redacted) and `config-push` takes a whole new one, for
 // admins only: a config with problems comes back in the form with one error note per problem, nothing written.
 import { xml, type Element } from "./client.ts";
@@ -15,7 +18,8 @@ import type { OperatorSession } from "../operator/desk.ts";
 import { formatFieldValue, type Field } from "../../lib/model.ts";
 import { parseDuration, formatDuration } from "../../lib/duration.ts";
 import { DEFAULT_HISTORY_MS, MAX_HISTORY_MS } from "../operator/history.ts";
-import { renderCurrent, renderHistory, renderPush, renderStatus } from "../operator/render.ts";
+import { auditLine, renderAudit, renderCurrent, renderHistory, renderPush, renderStatus } from "../operator/render.ts";
+import { DEFAULT_AUDIT_ENTRIES, MAX_AUDIT_ENTRIES, parseAuditEntries } from "../operator/audit.ts";
 import { span, sparkline } from "../../lib/text.ts";
 
 export const NS_COMMANDS = "http://jabber.org/protocol/commands";
@@ -228,6 +232,35 @@ const set: AdhocCommand = {
   },
 };
 
+const auditForm = ({ proceed }: CommandContext, problem?: string): Element =>
+  proceed(
+    COMPLETE_ONLY,
+    ...(problem ? [note("error", problem)] : []),
+    form("form", "Audit trail", "Who set what or pushed a config, and how it ended; the newest last.", [
+      field("entries", "text-single", `Entries (1 to ${MAX_AUDIT_ENTRIES})`, [String(DEFAULT_AUDIT_ENTRIES)]),
+    ]),
+  );
+
+const audit: AdhocCommand = {
+  node: "audit",
+  name: "Audit trail",
+  needs: "control",
+  start: (context) => auditForm(context),
+  advance: async (context, _step, values) => {
+    const { operator, now, finish } = context;
+    const [text = String(DEFAULT_AUDIT_ENTRIES)] = values.get("entries") ?? [];
+    const entries = parseAuditEntries(text);
+    if (entries === undefined) return auditForm(context, `'${text}' is not a number from 1 to ${MAX_AUDIT_ENTRIES}.`);
+    const answer = await operator.audit(entries);
+    if (!answer.ok) return finish(note("error", answer.text));
+    const format = { now: now() };
+    return finish(
+      note("info", renderAudit(answer.records, answer.complete, format)),
+      form("result", "Audit trail", undefined, [field("entries", "text-multi", "Entries, newest last", answer.records.map((record) => auditLine(record, format)))]),
+    );
+  },
+};
+
 /** A config file as a text-multi field: one value per line. */
 const configLines = (text: string): string[] => text.replace(/\n$/, "").split("\n");
 
@@ -275,4 +308,4 @@ const configPush: AdhocCommand = {
 };
 
 /** Every command, in the order a client's menu lists them. */
-export const ADHOC_COMMANDS: readonly AdhocCommand[] = [read, set, status, history, configFetch, configPush];
+export const ADHOC_COMMANDS: readonly AdhocCommand[] = [read, set, status, history, audit, configFetch, configPush];

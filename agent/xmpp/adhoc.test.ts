@@ -8,6 +8,8 @@ import { NS_COMMANDS, registerAdhoc } from "./adhoc.ts";
 import type { Logger } from "../log.ts";
 import { OperatorDesk } from "../operator/desk.ts";
 import type { ConfigCounter } from "../remote-config.ts";
+import type { AuditEntry } from "../control.ts";
+import { clockTime } from "../../lib/text.ts";
 
 const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -137,6 +139,11 @@ describe("ad-hoc authorization", () => {
     let disco: DiscoNodes | undefined;
     const roles: Record<string, Role> = { "root@example.net": "admin", "ops@example.net": "control", "viewer@example.net": "read" };
     const pushed: { text: string; acceptInlineSecrets: boolean; via: string }[] = [];
+    // Newest first, as the store gives it.
+    const controlTrail: AuditEntry[] = [
+      { at: new Date("2025-01-05T12:02:00Z"), requester: "viewer@example.net/phone", via: "adhoc", nodeIds: ["pump"], values: [{ name: "state", value: "true" }], result: "forbidden", detail: "control needs the control role; this operator has read only" },
+      { at: new Date("2025-01-05T12:01:00Z"), requester: "ops@example.net/desk", via: "iq", nodeIds: ["pump"], values: [{ name: "state", type: "boolean", value: "true" }], result: "ok" },
+    ];
     const config: ConfigCounter = {
       fetch: () => ({ ok: true, file: "/etc/xedge/xedge.yaml", text: "hardware: sim\nxmpp: { jid: gw1@example.net, password: (secret) }\n" }),
       push: (text, options, via) => {
@@ -153,8 +160,13 @@ describe("ad-hoc authorization", () => {
           control: { set: () => Promise.reject(new Error("unused")), getForm: () => Promise.reject(new Error("unused")), parametersOf: () => [] },
           health: { sensors: () => [], buffered: () => 0, dropped: () => 0, lastPublished: () => undefined, online: () => true, startedAt: new Date() },
           config: { for: () => config },
+          audit: {
+            auditLog: (limit) => Promise.resolve(controlTrail.slice(0, limit)),
+            configAuditLog: () => Promise.resolve([]),
+          },
         }),
         log: quiet,
+        now: () => new Date("2025-01-05T12:10:00Z"),
       },
     );
     const [route] = routes;
@@ -176,17 +188,19 @@ describe("ad-hoc authorization", () => {
     return { listed, refusal, run, pushed, info: (node: string, from: string) => nodes.info?.(node, from) };
   }
 
-  it("lists and runs commands by role: strangers nothing, read operators everything but set", async () => {
+  it("lists and runs commands by role: strangers nothing, read operators everything but set and audit", async () => {
     const { listed, refusal } = face();
     assert.deepEqual(listed("mallory@example.net/x"), []);
     assert.deepEqual(listed("viewer@example.net/x"), ["read", "status", "history"]);
-    assert.deepEqual(listed("ops@example.net/x"), ["read", "set", "status", "history"]);
-    assert.deepEqual(listed("root@example.net/x"), ["read", "set", "status", "history", "config", "config-push"]);
+    assert.deepEqual(listed("ops@example.net/x"), ["read", "set", "status", "history", "audit"]);
+    assert.deepEqual(listed("root@example.net/x"), ["read", "set", "status", "history", "audit", "config", "config-push"]);
     assert.equal(await refusal("config", "ops@example.net/x"), "cancel forbidden");
     assert.equal(await refusal("config-push", "ops@example.net/x"), "cancel forbidden");
     assert.equal(await refusal("config", "root@example.net/x"), "none");
     assert.equal(await refusal("read", "mallory@example.net/x"), "cancel forbidden");
     assert.equal(await refusal("set", "viewer@example.net/x"), "cancel forbidden");
+    assert.equal(await refusal("audit", "viewer@example.net/x"), "cancel forbidden");
+    assert.equal(await refusal("audit", "ops@example.net/x"), "none");
     assert.equal(await refusal("status", "viewer@example.net/x"), "none");
     assert.equal(await refusal("nothing", "viewer@example.net/x"), "cancel item-not-found");
   });
@@ -216,6 +230,27 @@ describe("ad-hoc authorization", () => {
       { text: "hardware: sim\nbogus: 1\n", acceptInlineSecrets: false, via: "adhoc" },
       { text: "hardware: sim\n", acceptInlineSecrets: true, via: "adhoc" },
     ]);
+  });
+
+  it("audit: the number of entries in a form, a bad number shows it again; the result is the chat's lines", async () => {
+    const { run } = face();
+    const entries = (command: Element) => command.getChild("x", "jabber:x:data")?.getChildren("field").find((item) => item.attrs.var === "entries");
+    const started = await run("ops@example.net/x", { node: "audit", action: "execute" });
+    assert.deepEqual([started.attrs.status, entries(started)?.attrs.type, entries(started)?.getChildText("value")], ["executing", "text-single", "10"]);
+    const sessionid = String(started.attrs.sessionid);
+    const submit = (value: string) => xml("x", { xmlns: "jabber:x:data", type: "submit" }, xml("field", { var: "entries" }, xml("value", {}, value)));
+    const wrong = await run("ops@example.net/x", { node: "audit", action: "complete", sessionid }, submit("all"));
+    assert.deepEqual([wrong.attrs.status, wrong.getChild("note")?.attrs.type, wrong.getChildText("note")], ["executing", "error", "'all' is not a number from 1 to 50."]);
+    const done = await run("ops@example.net/x", { node: "audit", action: "complete", sessionid }, submit("5"));
+    assert.equal(done.attrs.status, "completed");
+    // Clock times in the gateway's own zone, as the command shows them.
+    const at = (iso: string) => clockTime(new Date(iso), { now: new Date("2025-01-05T12:10:00Z") });
+    const lines = [
+      `${at("2025-01-05T12:01:00Z")} ops@example.net · XEP-0325 · pump state=true · applied`,
+      `${at("2025-01-05T12:02:00Z")} viewer@example.net · ad-hoc · pump state=true · refused: control needs the control role; this operator has read only`,
+    ];
+    assert.deepEqual(entries(done)?.getChildren("value").map((value) => value.text()), lines);
+    assert.equal(done.getChildText("note"), ["Audit trail, all 2 entries, newest last:", ...lines].join("\n"));
   });
 
   it("answers disco#info of the command list with the commands feature, and of each command it shows as a command node", () => {

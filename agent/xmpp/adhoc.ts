@@ -1,11 +1,11 @@
-// XEP-0050 ad-hoc commands: read, set, status, history and the config as data forms, for clients with a
-// commands menu (Gajim, Psi, Profanity's /cmd). Each command is a descriptor in adhoc-commands.ts; this face
-// holds the sessions and asks the operator desk who may run what, once for every command.
+// XEP-0050 ad-hoc commands: read, set, status, history, the audit trail and the config as data forms, for clients
+// with a commands menu (Gajim, Psi, Profanity's /cmd). Each command is a descriptor in adhoc-commands.ts; this
+// face holds the sessions and asks the operator desk who may run what, once for every command.
 //
 // Decisions:
 // - The command list is tailored to the requester (XEP-0050 §2.2 lets it): strangers see an empty list and
-//   item-not-found for a command node's info; read operators do not see `set`, and only admins see `config`
-//   and `config-push`. Executing what one may not gets forbidden.
+//   item-not-found for a command node's info; read operators see neither `set` nor `audit`, and only admins see
+//   `config` and `config-push`. Executing what one may not gets forbidden.
 // - Sessions belong to the full JID that started them and expire after `sessionTimeoutMs` of inactivity; an
 //   expired one answers session-expired until it is swept, an unknown one bad-sessionid.
 // - A session moves only by the steps its last reply offered in <actions> (XEP-0050: execute means the offered

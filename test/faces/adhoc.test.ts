@@ -87,7 +87,7 @@ for (const kind of serverKinds) {
         const reply = await client.iq("get", xml("query", { xmlns: NS_DISCO_ITEMS, node: NS_COMMANDS }));
         return (reply.getChild("query", NS_DISCO_ITEMS)?.getChildren("item") ?? []).map((item) => [String(item.attrs.jid), String(item.attrs.node)]);
       };
-      assert.deepEqual(await list(ops), ["read", "set", "status", "history"].map((node) => [AGENT_JID, node]));
+      assert.deepEqual(await list(ops), ["read", "set", "status", "history", "audit"].map((node) => [AGENT_JID, node]));
       assert.deepEqual(await list(viewer), ["read", "status", "history"].map((node) => [AGENT_JID, node]));
       assert.deepEqual(await list(stranger), []);
 

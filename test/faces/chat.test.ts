@@ -45,11 +45,20 @@ class ChatClient {
     return this.arrivals.until(() => this.replies[seen], timeoutMs, () => `no answer within ${timeoutMs} ms`);
   }
 
+  /** Runs an ad-hoc command step (XEP-0050) from the same account; resolves with the <command/> of the reply. */
+  async command(node: string, attrs: Record<string, string> = {}, ...children: Element[]): Promise<Element> {
+    const reply = await this.client.request(xml("iq", { type: "set", to: AGENT_JID }, xml("command", { xmlns: NS_COMMANDS, node, ...attrs }, ...children)), 10_000);
+    const command = reply.getChild("command", NS_COMMANDS);
+    assert.ok(command, reply.toString());
+    return command;
+  }
+
   async close(): Promise<void> {
     await this.client.entity.stop().catch(() => undefined);
   }
 }
 
+const NS_COMMANDS = "http://jabber.org/protocol/commands";
 const text = (reply: Element) => reply.getChildText("body") ?? "";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -112,6 +121,29 @@ for (const kind of serverKinds) {
       const delayed = rows.filter((row) => row.result === "delayed");
       assert.deepEqual(delayed.map((row) => [row.requester, row.via, row.nodes]), [["ops@localhost/phone", "chat", JSON.stringify(["pump"])]]);
       assert.match(String(delayed[0]?.detail), new RegExp(stamp.slice(0, 19)));
+    });
+
+    it("audit shows a control operator who switched the pump and whose set was refused; read operators are refused it", async () => {
+      assert.equal(text(await ops.ask("set pump state on")), "Done: pump state = true.");
+      assert.equal(text(await viewer.ask("set pump state off")), "Sorry, setting values needs the control role; your account may only read.");
+      const answer = text(await ops.ask("audit 2"));
+      const lines = answer.split("\n");
+      assert.equal(lines[0], "Audit trail, the last 2 entries, newest last:", answer);
+      assert.match(lines[1] ?? "", /^\d\d:\d\d:\d\d ops@localhost · chat · pump state=true · applied$/, answer);
+      assert.match(lines[2] ?? "", /^\d\d:\d\d:\d\d viewer@localhost · chat · pump state=false · refused: control needs the control role; this operator has read only$/, answer);
+      assert.equal(lines.length, 3, answer);
+      assert.equal(text(await viewer.ask("audit")), "Sorry, the audit trail needs the control role; your account has the read role.");
+
+      // The ad-hoc command gives the same lines, in its note and one per value of its result field.
+      const form = await ops.command("audit", { action: "execute" });
+      const submit = xml("x", { xmlns: "jabber:x:data", type: "submit" }, xml("field", { var: "entries" }, xml("value", {}, "2")));
+      const done = await ops.command("audit", { action: "complete", sessionid: String(form.attrs.sessionid) }, submit);
+      assert.equal(done.attrs.status, "completed");
+      assert.equal(done.getChildText("note"), answer);
+      const values = done.getChild("x", "jabber:x:data")?.getChildren("field").find((field) => field.attrs.var === "entries")?.getChildren("value").map((value) => value.text());
+      assert.deepEqual(values, lines.slice(1));
+      await assert.rejects(viewer.command("audit", { action: "execute" }), (error: { condition?: string }) => error.condition === "forbidden");
+      assert.equal(text(await ops.ask("set pump state off")), "Done: pump state = false.");
     });
 
     it("status tells the connection, uptime, sensors, buffer and last publish", async () => {

@@ -160,7 +160,7 @@ for (const kind of serverKinds) {
       // Profanity prints the list in its console, window 1.
       await terminal.type("/win 1");
       await terminal.type(`/cmd list ${AGENT_JID}`);
-      await terminal.waitFor(/Ad hoc commands:\n.*history\n.*read\n.*set\n.*status\n/, "the command list");
+      await terminal.waitFor(/Ad hoc commands:\n.*audit\n.*history\n.*read\n.*set\n.*status\n/, "the command list");
       // A form opens in a window of its own; its fields are edited with /fieldN and sent with /form submit.
       await terminal.type(`/cmd exec read ${AGENT_JID}`);
       await terminal.waitFor(/Form title: Read current values[\s\S]*\[field1\] Nodes:/, "the read form");

@@ -4,7 +4,9 @@ import type { Random } from "../random.ts";
 import { ACTUATOR, another, BAD_REQUEST, canControl, canRead, FORBIDDEN, iq, NOT_FOUND, NS, OK, OK_OR_BUSY, PARAMETER, SENSOR, type Context, type Expectation, type Face, type Probe, type Sender } from "./common.ts";
 import { deep, longString, oddString, WRONG_BOOLEANS, WRONG_DATES } from "./hostile.ts";
 
-export const COMMANDS = ["read", "status", "history", "set"] as const;
+export const COMMANDS = ["read", "status", "history", "set", "audit"] as const;
+/** Commands for the control role and up: a read operator sees neither and is refused both (adhoc.ts). */
+export const CONTROL_COMMANDS: readonly string[] = ["set", "audit"];
 /** Commands for the admin role only; no sender of the fuzzer has it. */
 const ADMIN_COMMANDS: readonly string[] = ["config", "config-push"];
 
@@ -13,7 +15,7 @@ function executeOutcome(sender: Sender, node: string, valid: Expectation): Expec
   if (!canRead(sender)) return FORBIDDEN;
   if (ADMIN_COMMANDS.includes(node)) return FORBIDDEN;
   if (!(COMMANDS as readonly string[]).includes(node)) return NOT_FOUND;
-  if (node === "set" && !canControl(sender)) return FORBIDDEN;
+  if (CONTROL_COMMANDS.includes(node) && !canControl(sender)) return FORBIDDEN;
   return valid;
 }
 
@@ -29,6 +31,7 @@ function submittedForm(r: Random, node: string, context: Context): Element | und
   if (node === "read") fields.push(field("nodes", ...(kind === 5 ? Array.from({ length: r.int(100, 500) }, () => pickValue(false)) : Array.from({ length: r.int(0, 3) }, () => pickValue()))));
   if (node === "history") fields.push(field("node", pickValue()), field("duration", r.pick(["1h", "30m", "0s", "-5m", "999999d", "NaN", oddString(r), ""])));
   if (node === "set") fields.push(field("node", r.pick([ACTUATOR, SENSOR, oddString(r), ""])), field(PARAMETER, r.pick(["true", "false", ...WRONG_BOOLEANS])));
+  if (node === "audit") fields.push(field("entries", r.pick(["10", "1", "50", "0", "51", "-1", "1e3", "99999999999", oddString(r), ""])));
   if (kind === 4) fields.push(...Array.from({ length: r.int(1, 300) }, (_, i) => field(`extra${i}`, oddString(r))));
   if (kind === 5) fields.push(field(oddString(r), oddString(r)), xml("field", {}, deep(r, context.maxDepth)));
   return xml("x", { xmlns: NS.data, type: "submit" }, ...fields);
@@ -63,7 +66,7 @@ function continueSession(r: Random, context: Context, node: string, owner: Sende
       expect = BAD_REQUEST;
     }
     if (mutation === "node-other") {
-      attrs.node = r.pick(COMMANDS.filter((other) => other !== node && other !== "set"));
+      attrs.node = r.pick(COMMANDS.filter((other) => other !== node && !CONTROL_COMMANDS.includes(other)));
       expect = BAD_REQUEST;
     }
     if (mutation === "session-other") {

@@ -19,7 +19,7 @@ export const chatFace: Face = {
       ["children-unknown", 1],
       ["to-wrong-resource", 1],
     ] as const);
-    const command = () => r.pick(["help", "read", `read ${SENSOR}`, `read ${ACTUATOR}`, "status", `history ${SENSOR} 1h`, `set ${ACTUATOR} ${PARAMETER} ${r.pick(["true", "false", "maybe"])}`, "read nothing"]);
+    const command = () => r.pick(["help", "read", `read ${SENSOR}`, `read ${ACTUATOR}`, "status", `history ${SENSOR} 1h`, `set ${ACTUATOR} ${PARAMETER} ${r.pick(["true", "false", "maybe"])}`, "read nothing", r.pick(["audit", "audit 3", "audit 0"])]);
     const thread = nextId(context);
     let body: string[] = [command()];
     let type: string | undefined = r.pick(["chat", "chat", "normal", undefined]);
@@ -31,7 +31,7 @@ export const chatFace: Face = {
       case "command":
         break;
       case "garbage":
-        body = [r.pick(["rm -rf /", "set", "set pump", "read read read", "history boiler forever", "HELP", "status status", "?"])];
+        body = [r.pick(["rm -rf /", "set", "set pump", "read read read", "history boiler forever", "HELP", "status status", "?", "audit all", "audit 1 2"])];
         break;
       case "unicode":
         body = [`${command()}${oddString(r)}`];

@@ -1,6 +1,6 @@
 // Service discovery (disco#info, disco#items), software version and ping.
 import { xml, type Element } from "../../../../agent/xmpp/client.ts";
-import { COMMANDS } from "./adhoc.ts";
+import { COMMANDS, CONTROL_COMMANDS } from "./adhoc.ts";
 import { canControl, canRead, gated, iq, NOT_FOUND, NS, OK, type Expectation, type Face } from "./common.ts";
 import { deep, longString, oddString } from "./hostile.ts";
 
@@ -25,7 +25,7 @@ export const discoInfoFace: Face = {
       // A command's node is shown only to those who may run it (adhoc.ts).
       const command = r.pick(COMMANDS);
       attrs.node = command;
-      expect = canRead(sender) && (command !== "set" || canControl(sender)) ? OK : NOT_FOUND;
+      expect = canRead(sender) && (!CONTROL_COMMANDS.includes(command) || canControl(sender)) ? OK : NOT_FOUND;
     }
     if (mutation === "node-unknown") {
       attrs.node = oddString(r);
