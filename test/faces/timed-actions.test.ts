@@ -82,6 +82,9 @@ for (const kind of serverKinds) {
           ["ops@localhost/phone", "chat", "ok", [{ name: "state", value: "false" }], "timed revert: back to the value before 'set pump state true for 2s'"],
         ],
       );
+      const lines = (await ops.ask("audit 2")).split("\n");
+      assert.match(lines[1] ?? "", /^\d\d:\d\d:\d\d ops@localhost · chat · pump state=true · applied: timed: for 2s, then back to false$/);
+      assert.match(lines[2] ?? "", /^\d\d:\d\d:\d\d ops@localhost · chat · pump state=false · applied: timed revert: back to the value before 'set pump state true for 2s'$/);
     });
 
     it("cancel ends a timed set early, switching back now; no message comes later", async () => {
