@@ -1,9 +1,11 @@
 // Timed sets through the real servers, over the simulated gateway (examples/sim-sensors.yaml, actuator `pump`, safe
 // state off): `set pump state on for 2s` switches the pump, switches it back after 2 s and tells the operator in a
-// chat message; `cancel pump` ends one early; both are in the audit trail as timed.
+// chat message; `cancel pump` ends one early; both are in the audit trail as timed. A timer outlives a restart of
+// the agent and still switches back at its due time.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { serverKinds, type XmppTestServer } from "../support/servers.ts";
+import { AgentProcess } from "../support/agent.ts";
 import { AGENT_JID, startSimGateway, waitForFirstReadings, type SimGateway } from "../support/gateway-fixture.ts";
 import { Arrivals } from "../support/arrivals.ts";
 import { createClient, xml, type Element } from "../../agent/xmpp/client.ts";
@@ -51,6 +53,7 @@ for (const kind of serverKinds) {
   describe(`timed sets on ${kind}`, () => {
     let gateway: SimGateway;
     let ops: Operator;
+    let restarted: AgentProcess | undefined;
 
     before(async () => {
       gateway = await startSimGateway(kind);
@@ -59,6 +62,7 @@ for (const kind of serverKinds) {
     });
     after(async () => {
       await ops?.close();
+      if (restarted) assert.equal(await restarted.stop(), 0);
       if (gateway) assert.equal(await gateway.stop(), 0);
     });
 
@@ -100,6 +104,22 @@ for (const kind of serverKinds) {
         (rows) => rows.some((row) => row.detail === "timed revert, cancelled early by ops@localhost/phone"),
         "the cancel in the audit trail",
       );
+    });
+
+    it("a timer outlives a restart of the agent and still switches back at its due time", async () => {
+      assert.equal(await ops.ask("set pump state on"), "Done: pump state = true.");
+      assert.match(await ops.ask("set pump state off for 12s"), /^Done: pump state = false for 12s, then back to true at \d\d:\d\d:\d\d\.$/);
+      const started = Date.now();
+      assert.equal(await gateway.agent.stop(), 0);
+      restarted = AgentProcess.start(gateway.configFile);
+      await restarted.waitForMessage("online", 30_000);
+      assert.ok(Date.now() - started < 10_000, "restarted well before the timer is due");
+      assert.match(await ops.ask("read pump"), /^pump: state false /);
+      const seen = ops.bodies.length;
+      assert.equal(await ops.next(seen, 20_000), "Switched pump state back to true: the time of your 'set pump state false for 12s' is up.");
+      assert.ok(Date.now() - started >= 11_500, "not before its due time");
+      assert.match(await ops.ask("read pump"), /^pump: state true /);
+      assert.equal(await ops.ask("set pump state off"), "Done: pump state = false.");
     });
   });
 }
