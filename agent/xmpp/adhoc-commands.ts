@@ -254,10 +254,13 @@ const set: AdhocCommand = {
     if (durationText.trim() !== "") return setFor(context, values, durationText.trim());
     const parameters = formParameters([...values].filter(([name]) => name !== FOR_FIELD));
     if (parameters.length === 0) return parametersForm(context, "Fill in at least one parameter.");
-    const result = await operator.control.set({ nodeIds: [session.actuator ?? ""], values: parameters }, "adhoc");
+    const actuator = session.actuator ?? "";
+    const running = parameters.flatMap((parameter) => operator.timed.find(actuator, parameter.name) ?? []);
+    const result = await operator.control.set({ nodeIds: [actuator], values: parameters }, "adhoc");
     if (result.ok) {
       const applied = result.applied.map((item) => `${item.nodeId} ${item.name} = ${String(item.value)}`).join(", ");
-      return finish(note("info", `Applied: ${applied}.`));
+      const replaced = running.map((action) => ` This replaces the timer that would have switched ${action.parameter} back to ${action.revertValue} at ${new Date(action.dueAt).toISOString()}.`);
+      return finish(note("info", `Applied: ${applied}.${replaced.join("")}`));
     }
     if (result.kind === "bad-request") return parametersForm(context, result.text);
     return finish(note("error", `Not applied: ${result.text}`));

@@ -71,7 +71,7 @@ describe("ad-hoc actions", () => {
       getForm: () => Promise.resolve({ ok: true as const, nodeIds: ["pump"], parameters: [{ spec: { name: "state", type: "boolean" as const }, nodeIds: ["pump"], value: "false", notSame: false }] }),
       set: (_requester: string, request: ControlRequest) => {
         applied.push(request.values.map((item) => `${item.name}=${item.value}`).join(" "));
-        return Promise.resolve({ ok: true as const, applied: [] });
+        return Promise.resolve({ ok: true as const, applied: request.values.map((item) => ({ nodeId: "pump", name: item.name, value: item.value })) });
       },
     };
     // Timers never fire here: agent/timed-actions.test.ts tests the switch back.
@@ -164,6 +164,14 @@ describe("ad-hoc actions", () => {
     assert.equal(refused.attrs.status, "executing");
     assert.equal(refused.getChildText("note"), "'soon' is not a duration such as 30s, 10m or 2h (at most 7d).");
     assert.deepEqual(applied, ["state=true"], "nothing applied");
+
+    // The first timer still runs: a plain set ends it and says so.
+    const third = await start();
+    const plain = await run("set", { action: "complete", sessionid: third.sessionid }, { state: "false", "xedge:for": "" });
+    assert.equal(plain.getChildText("note"), "Applied: pump state = false. This replaces the timer that would have switched state back to false at 2025-01-05T12:10:00.000Z.");
+    const fourth = await start();
+    const again = await run("set", { action: "complete", sessionid: fourth.sessionid }, { state: "false" });
+    assert.equal(again.getChildText("note"), "Applied: pump state = false.", "no timer left to replace");
   });
 });
 
