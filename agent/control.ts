@@ -45,6 +45,8 @@ export interface ControlRequest {
   delayed?: { sentAt: string };
   /** Why the face could not read the stanza as a request; refused as bad-request once authorized. */
   malformed?: string;
+  /** Why this request was made, for the audit trail's detail (e.g. a timed action and its revert). */
+  note?: string;
 }
 
 /** Why a request was refused; faces map each to their error (XEP-0325: the stanza error condition). */
@@ -160,7 +162,7 @@ export class Control {
         value: clip(value.value),
       })),
       result: outcome.ok ? "ok" : outcome.kind,
-      ...(outcome.ok ? {} : { detail: outcome.text }),
+      ...auditDetail(request.note, outcome.ok ? undefined : outcome.text),
     };
     const summary = entry.values.map((value) => `${value.name}=${value.value}`).join(" ");
     const fields = { requester, via, nodes: entry.nodeIds.join(",") || "(all)", values: summary, result: entry.result };
@@ -306,6 +308,11 @@ export class Control {
     }
     return { ok: true, nodeIds: entries.map((entry) => entry.id), parameters };
   }
+}
+
+function auditDetail(note: string | undefined, failure: string | undefined): { detail?: string } {
+  const detail = [note && clip(note), failure].filter(Boolean).join(": ");
+  return detail === "" ? {} : { detail };
 }
 
 function specOf(entry: ActuatorEntry, name: string): ParameterSpec | undefined {

@@ -4,7 +4,8 @@ import { ConfigError, changesConnection, loadConfig, type AgentConfig } from "./
 import { actuatorDrivers, sensorDrivers } from "../drivers/registry.ts";
 import { hardwareBackends, type OpenHal } from "./hardware.ts";
 import { Actuators } from "./actuators.ts";
-import { Authz } from "./authz.ts";
+import { Authz, bareJid } from "./authz.ts";
+import { TimedActions } from "./timed-actions.ts";
 import { Store, type StoreLimits } from "./store.ts";
 import { OneAtATime } from "../lib/one-at-a-time.ts";
 import { Sampler } from "./sampler.ts";
@@ -173,7 +174,22 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
     audit: (entry) => store.auditConfig(entry),
     log,
   });
-  const desk = new OperatorDesk({ authz, readout, control, health, config: remoteConfig, audit: store, ...(metrics ? { readoutServed: () => metrics.readoutServed() } : {}) });
+  // A timed switch back may come while the link is down, or at start: its message waits for the link. It goes to
+  // the bare JID, since the resource that set the timer may be gone by then.
+  const tellOperator = (jid: string, text: string) => {
+    const message = xml("message", { to: bareJid(jid), type: "chat" }, xml("body", {}, text));
+    void connection.send(message).then((sent) => {
+      if (sent) return;
+      const retry = () => {
+        connection.off("online", retry);
+        void connection.send(message);
+      };
+      connection.on("online", retry);
+    });
+  };
+  const timed = new TimedActions({ control, store, audit, tell: tellOperator, log });
+  await timed.start();
+  const desk = new OperatorDesk({ authz, readout, control, timed, health, config: remoteConfig, audit: store, ...(metrics ? { readoutServed: () => metrics.readoutServed() } : {}) });
   const monitor = new HealthMonitor(health, undefined);
   const report = () => reportOf(snapshotOf(health), link, monitor.current(), { pid: process.pid, version });
   const endpoint = await StatusEndpoint.open(config.status.socket, report, log);
@@ -279,6 +295,8 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
       await metricsEndpoint?.close();
       metrics?.close();
       for (const face of faces) face.stop();
+      // The safe state wins: no timer switches anything while the actuators go to it; the store keeps the timers.
+      timed.stop();
       await sampler.stop();
       await actuators.close();
       publisher.stop();

@@ -11,7 +11,7 @@ import { openForStatus, Store, type StoredReading } from "./store.ts";
 /** Long enough that the store's own commit timer never fires during a test: commits happen when the test says. */
 const NO_AUTO_COMMIT = { commitIntervalMs: 3_600_000 };
 /** The store has one schema migration so far. */
-const MIGRATION_COUNT = 5;
+const MIGRATION_COUNT = 6;
 
 let dir: string;
 let dbCount = 0;
@@ -358,6 +358,27 @@ describe("Store", () => {
       );
     } finally {
       await store.close();
+    }
+  });
+
+  it("keeps timed actions across a reopen, one per parameter, soonest due first", async () => {
+    const path = newPath();
+    const first = await Store.open(path, NO_AUTO_COMMIT);
+    const action = { nodeId: "pump", parameter: "state", setValue: "true", revertValue: "false", requester: "ops@example.org/phone", via: "chat", setAt: 1_000, dueAt: 601_000 };
+    await first.saveTimedAction(action);
+    await first.saveTimedAction({ ...action, dueAt: 301_000 });
+    await first.saveTimedAction({ ...action, nodeId: "fan", dueAt: 201_000 });
+    await first.close();
+    const second = await Store.open(path, NO_AUTO_COMMIT);
+    try {
+      assert.deepEqual(await second.timedActions(), [
+        { ...action, nodeId: "fan", dueAt: 201_000 },
+        { ...action, dueAt: 301_000 },
+      ]);
+      await second.deleteTimedAction("fan", "state");
+      assert.deepEqual(await second.timedActions(), [{ ...action, dueAt: 301_000 }]);
+    } finally {
+      await second.close();
     }
   });
 

@@ -10,6 +10,7 @@ import { dirname } from "node:path";
 import type { Field, Reading, Sample } from "../lib/model.ts";
 import type { AuditEntry } from "./control.ts";
 import type { ConfigAuditEntry } from "./remote-config.ts";
+import type { TimedAction } from "./timed-actions.ts";
 import { Database } from "./sqlite.ts";
 
 /** Schema migrations, applied in order; PRAGMA user_version records how many have run. */
@@ -60,6 +61,18 @@ export const MIGRATIONS: string[] = [
      result    TEXT    NOT NULL, -- applied, unchanged, rolled-back, refused, forbidden, failed
      detail    TEXT              -- e.g. why it was rolled back
    );`,
+  // Timed actions (agent/timed-actions.ts): what to switch back, to what, when, and who set it; kept across restarts.
+  `CREATE TABLE timed_actions (
+     node_id      TEXT    NOT NULL,
+     parameter    TEXT    NOT NULL,
+     set_value    TEXT    NOT NULL,
+     revert_value TEXT    NOT NULL,
+     requester    TEXT    NOT NULL,
+     via          TEXT    NOT NULL,
+     set_at       INTEGER NOT NULL, -- ms since epoch
+     due_at       INTEGER NOT NULL, -- ms since epoch
+     PRIMARY KEY (node_id, parameter)
+   );`,
 ];
 
 /** An unsent reading: in the outbox, neither accepted by the server nor set aside. */
@@ -102,6 +115,17 @@ interface AuditRow {
   params: string;
   result: string;
   detail: string | null;
+}
+
+interface TimedActionRow {
+  node_id: string;
+  parameter: string;
+  set_value: string;
+  revert_value: string;
+  requester: string;
+  via: string;
+  set_at: number;
+  due_at: number;
 }
 
 interface ConfigAuditRow {
@@ -473,6 +497,42 @@ export class Store {
       summary: row.summary,
       result: row.result as ConfigAuditEntry["result"],
       ...(row.detail !== null ? { detail: row.detail } : {}),
+    }));
+  }
+
+  /** Keeps a timed action (replacing one on the same parameter), committed at once like `audit`. */
+  async saveTimedAction(action: TimedAction): Promise<void> {
+    if (this.closed) throw new Error("store is closed");
+    await this.db.exclusive(() =>
+      this.db.run(
+        "INSERT OR REPLACE INTO timed_actions (node_id, parameter, set_value, revert_value, requester, via, set_at, due_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [action.nodeId, action.parameter, action.setValue, action.revertValue, action.requester, action.via, action.setAt, action.dueAt],
+      ),
+    );
+  }
+
+  /** Forgets the timed action on one parameter, if any. */
+  async deleteTimedAction(nodeId: string, parameter: string): Promise<void> {
+    if (this.closed) throw new Error("store is closed");
+    await this.db.exclusive(() => this.db.run("DELETE FROM timed_actions WHERE node_id = ? AND parameter = ?", [nodeId, parameter]));
+  }
+
+  /** Every kept timed action, soonest due first. */
+  async timedActions(): Promise<TimedAction[]> {
+    const rows = await this.db.exclusive(() =>
+      this.db.all<TimedActionRow>(
+        "SELECT node_id, parameter, set_value, revert_value, requester, via, set_at, due_at FROM timed_actions ORDER BY due_at, node_id, parameter",
+      ),
+    );
+    return rows.map((row) => ({
+      nodeId: row.node_id,
+      parameter: row.parameter,
+      setValue: row.set_value,
+      revertValue: row.revert_value,
+      requester: row.requester,
+      via: row.via,
+      setAt: row.set_at,
+      dueAt: row.due_at,
     }));
   }
 

@@ -50,7 +50,8 @@ function controlRecord(entry: AuditEntry): AuditRecord {
   const values = entry.values.map((value) => `${value.name}=${value.value}`).join(" ");
   const action = [entry.nodeIds.join(","), values].filter((part) => part !== "").join(" ") || "(nothing)";
   const common = { at: entry.at, operator: bareJid(entry.requester), via: entry.via, action };
-  if (entry.result === "ok") return { ...common, result: "applied" };
+  // An applied entry carries a detail only when it says why it was made (a timed set or its switch back).
+  if (entry.result === "ok") return { ...common, result: "applied", ...(entry.detail !== undefined ? { reason: entry.detail } : {}) };
   // A device that refused a write failed; anything stopped before a write was refused.
   return { ...common, result: entry.result === "failed" ? "failed" : "refused", reason: entry.detail ?? entry.result };
 }

@@ -12,6 +12,7 @@ import type { StoredReading } from "../store.ts";
 import type { Logger } from "../log.ts";
 import { Authz } from "../authz.ts";
 import { OperatorDesk } from "./desk.ts";
+import { TimedActions, type TimedAction } from "../timed-actions.ts";
 import {
   ChatCommands,
   bodyLimit,
@@ -45,6 +46,17 @@ describe("parseCommand", () => {
     assert.deepEqual(parseCommand("history boiler 15m"), { name: "history", id: "boiler", durationMs: 900_000 });
   });
 
+  it("reads a timed set and cancel; 'for' followed by no duration stays part of the value", () => {
+    assert.deepEqual(parseCommand("set pump state on for 10m"), { name: "set", id: "pump", parameter: "state", value: "on", durationMs: 600_000 });
+    assert.deepEqual(parseCommand("SET lcd text hello world FOR 1.5s"), { name: "set", id: "lcd", parameter: "text", value: "hello world", durationMs: 1500 });
+    assert.deepEqual(parseCommand("set lcd text wait for it"), { name: "set", id: "lcd", parameter: "text", value: "wait for it" });
+    assert.deepEqual(parseCommand("set pump state on for 8d"), { name: "usage", text: "a timed set lasts more than 0 and at most 7d. Usage: set ID NAME VALUE [for DURATION]" });
+    assert.equal(parseCommand("set pump state on for 0s").name, "usage");
+    assert.deepEqual(parseCommand("cancel pump"), { name: "cancel", id: "pump" });
+    assert.deepEqual(parseCommand("Cancel pump state"), { name: "cancel", id: "pump", parameter: "state" });
+    assert.deepEqual(parseCommand("cancel"), { name: "usage", text: "cancel needs an id and optionally a parameter name. Usage: cancel ID [NAME]" });
+  });
+
   it("reads config, and config set with the YAML on the following lines", () => {
     assert.deepEqual(parseCommand("config"), { name: "config" });
     assert.deepEqual(parseCommand("Config set\nhardware: sim\n  x: 1\n"), { name: "config set", text: "hardware: sim\n  x: 1\n", acceptInlineSecrets: false });
@@ -58,7 +70,7 @@ describe("parseCommand", () => {
   });
 
   it("explains wrong arguments with the usage", () => {
-    assert.deepEqual(parseCommand("set pump state"), { name: "usage", text: "set needs an id, a parameter name and a value. Usage: set ID NAME VALUE" });
+    assert.deepEqual(parseCommand("set pump state"), { name: "usage", text: "set needs an id, a parameter name and a value. Usage: set ID NAME VALUE [for DURATION]" });
     assert.deepEqual(parseCommand("history"), { name: "usage", text: "history needs an id and optionally a duration. Usage: history ID [DURATION]" });
     assert.deepEqual(parseCommand("history boiler soon"), { name: "usage", text: "'soon' is not a duration such as 30m, 6h or 2d. Usage: history ID [DURATION]" });
     assert.equal(parseCommand("read a b").name, "usage");
@@ -203,7 +215,21 @@ function setup(history: StoredReading[] = []) {
     auditLog: (limit: number) => Promise.resolve([...audit].reverse().slice(0, limit)),
     configAuditLog: (limit: number) => Promise.resolve([...configAudit].reverse().slice(0, limit)),
   };
-  const desk = new OperatorDesk({ authz, readout, control, health, audit: trails });
+  const kept = new Map<string, TimedAction>();
+  const timed = new TimedActions({
+    control,
+    store: {
+      saveTimedAction: (action) => Promise.resolve(void kept.set(action.parameter, action)),
+      deleteTimedAction: (_nodeId, parameter) => Promise.resolve(void kept.delete(parameter)),
+      timedActions: () => Promise.resolve([...kept.values()]),
+    },
+    audit: (entry) => Promise.resolve(void audit.push(entry)),
+    tell: () => undefined,
+    log: quiet,
+    // Time stands still here: the switch back itself is agent/timed-actions.test.ts's to test.
+    clock: { now: () => NOW.getTime(), after: () => () => undefined },
+  });
+  const desk = new OperatorDesk({ authz, readout, control, timed, health, audit: trails });
   const chat = new ChatCommands({ now: () => NOW, timeZone: "UTC" });
   const commands = {
     answer: (from: string, body: string, delayed?: Delayed) => {
@@ -212,7 +238,7 @@ function setup(history: StoredReading[] = []) {
       return chat.answer(session, body, delayed);
     },
   };
-  return { commands, pump, audit, configAudit, readout, states };
+  return { commands, pump, audit, configAudit, readout, states, kept };
 }
 
 describe("ChatCommands", () => {
@@ -255,6 +281,43 @@ describe("ChatCommands", () => {
         ["ops@example.net/phone", "chat", "bad-request"],
         ["ops@example.net/phone", "chat", "item-not-found"],
         ["ops@example.net/phone", "chat", "feature-not-implemented"],
+      ],
+    );
+  });
+
+  it("set … for: switches now with a timer back to the value before; another set replaces it; cancel switches back now", async () => {
+    const { commands, pump, audit, kept } = setup();
+    const ops = "ops@example.net/phone";
+    assert.equal(await commands.answer(ops, "set pump state on for 10m"), "Done: pump state = true for 10m, then back to false at 12:13:43.");
+    assert.equal(pump.state, true);
+    assert.equal(kept.size, 1);
+    assert.equal(
+      await commands.answer(ops, "set Pump state on for 5m"),
+      "Done: pump state = true for 5m, then back to false at 12:08:43. This replaces the timer that was due at 12:13:43.",
+    );
+    assert.equal(await commands.answer("viewer@example.net/phone", "cancel pump"), "Sorry, cancelling a timed set needs the control role; your account may only read.");
+    assert.equal(pump.state, true);
+    assert.equal(await commands.answer(ops, "cancel pump"), "Cancelled: pump state is back at false now.");
+    assert.equal(pump.state, false);
+    assert.equal(kept.size, 0);
+    assert.equal(await commands.answer(ops, "cancel pump state"), "No timed set runs on pump state.");
+
+    await commands.answer(ops, "set pump state on for 10m");
+    assert.equal(await commands.answer(ops, "set pump state on"), "Done: pump state = true. This replaces the timer that would have switched it back to false at 12:13:43.");
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(kept.size, 0);
+    assert.equal(await commands.answer(ops, "cancel pump"), "No timed set runs on pump.");
+    assert.equal(await commands.answer("viewer@example.net/phone", "set pump state off for 1m"), "Sorry, setting values needs the control role; your account may only read.");
+    assert.deepEqual(
+      audit.map((entry) => [entry.requester, entry.via, entry.result, entry.values[0]?.value, entry.detail]),
+      [
+        [ops, "chat", "ok", "true", "timed: for 10m, then back to false"],
+        [ops, "chat", "ok", "true", "timed: for 5m, then back to false"],
+        ["viewer@example.net/phone", "chat", "forbidden", "false", "timed revert, cancelled early by viewer@example.net/phone: control needs the control role; this operator has read only"],
+        [ops, "chat", "ok", "false", "timed revert, cancelled early by ops@example.net/phone"],
+        [ops, "chat", "ok", "true", "timed: for 10m, then back to false"],
+        [ops, "chat", "ok", "true", undefined],
+        ["viewer@example.net/phone", "chat", "forbidden", "false", "timed: for 1m, then back to true: control needs the control role; this operator has read only"],
       ],
     );
   });

@@ -2,19 +2,27 @@
 // session (agent/operator/desk.ts) and answering in words (render.ts). The chat face (xmpp/chat.ts) only moves
 // stanzas. Nothing here knows about XMPP.
 import type { OperatorSession } from "./desk.ts";
+import type { ControlResult } from "../control.ts";
 import { DEFAULT_HISTORY_MS, MAX_HISTORY_MS } from "./history.ts";
 import { renderAudit, renderCurrent, renderHistory, renderPush, renderStatus } from "./render.ts";
 import { DEFAULT_AUDIT_ENTRIES, MAX_AUDIT_ENTRIES, parseAuditEntries } from "./audit.ts";
 import { allows, type Role } from "../authz.ts";
 import { MAX_CONFIG_BYTES } from "../remote-config.ts";
 import type { TimeFormat } from "../../lib/text.ts";
-import { parseDuration } from "../../lib/duration.ts";
+import { formatDuration, parseDuration } from "../../lib/duration.ts";
+import { clockTime } from "../../lib/text.ts";
+import { MAX_TIMED_MS } from "../timed-actions.ts";
 import { errorText } from "../log.ts";
 
 export const COMMANDS = [
   { name: "help", usage: "help", summary: "this list" },
   { name: "read", usage: "read [ID]", summary: "current values of every sensor and actuator, or of one" },
-  { name: "set", usage: "set ID NAME VALUE", summary: "set an actuator's parameter, e.g. set pump state true (control role)" },
+  {
+    name: "set",
+    usage: "set ID NAME VALUE [for DURATION]",
+    summary: "set an actuator's parameter, e.g. set pump state on; with for 10m it switches back after that (control role)",
+  },
+  { name: "cancel", usage: "cancel ID [NAME]", summary: "end a timed set early, switching back now (control role)" },
   { name: "status", usage: "status", summary: "the agent's health: sensors, buffer, last publish, uptime, connection" },
   { name: "history", usage: "history ID [DURATION]", summary: "min, max, average, last and a sparkline per value (default 1h; e.g. 15m, 6h, 2d)" },
   {
@@ -50,7 +58,8 @@ const CONFIG_SET = /^\s*config[ \t]+set\b([^\n]*)(?:\n([\s\S]*))?$/i;
 export type ParsedCommand =
   | { name: "help" }
   | { name: "read"; id?: string }
-  | { name: "set"; id: string; parameter: string; value: string }
+  | { name: "set"; id: string; parameter: string; value: string; durationMs?: number }
+  | { name: "cancel"; id: string; parameter?: string }
   | { name: "status" }
   | { name: "history"; id: string; durationMs: number }
   | { name: "audit"; entries: number }
@@ -82,8 +91,18 @@ export function parseCommand(body: string): ParsedCommand {
       // The value is the rest of the line, so a string parameter may hold spaces.
       const match = /^\S+\s+(\S+)\s+(\S+)\s+(.+)$/s.exec(text);
       if (!match) return usage("set", "set needs an id, a parameter name and a value");
-      const [, id = "", parameter = "", value = ""] = match;
-      return { name: "set", id, parameter, value };
+      const [, id = "", parameter = "", rest = ""] = match;
+      // "for DURATION" at the end makes it timed; a value that merely ends in "for" and a word stays a value.
+      const timed = /^(.+?)\s+for\s+(\S+)$/is.exec(rest);
+      const durationMs = timed?.[2] !== undefined ? parseDuration(timed[2]) : undefined;
+      if (!timed || durationMs === undefined) return { name: "set", id, parameter, value: rest };
+      if (durationMs <= 0 || durationMs > MAX_TIMED_MS) return usage("set", `a timed set lasts more than 0 and at most ${formatDuration(MAX_TIMED_MS)}`);
+      return { name: "set", id, parameter, value: timed[1] ?? "", durationMs };
+    }
+    case "cancel": {
+      if (args.length === 0 || args.length > 2) return usage("cancel", "cancel needs an id and optionally a parameter name");
+      const [id = "", parameter] = args;
+      return parameter !== undefined ? { name: "cancel", id, parameter } : { name: "cancel", id };
     }
     case "config": {
       const push = CONFIG_SET.exec(body);
@@ -201,7 +220,9 @@ export class ChatCommands {
         case "read":
           return await read(session, command.id, format);
         case "set":
-          return await set(session, command.id, command.parameter, command.value);
+          return await set(session, command, format);
+        case "cancel":
+          return await cancel(session, command.id, command.parameter, format);
         case "config": {
           const fetched = session.config.fetch();
           if (fetched.ok) return `The running config, ${fetched.file} (an inline password is not shown):\n${fetched.text}`;
@@ -245,11 +266,43 @@ async function read(session: OperatorSession, wanted: string | undefined, format
   return renderCurrent(id !== undefined ? [id] : session.nodeIds, result.groups, result.failures, format) || "No sensors or actuators are configured.";
 }
 
-async function set(session: OperatorSession, wanted: string, parameter: string, value: string): Promise<string> {
+async function set(session: OperatorSession, command: Extract<ParsedCommand, { name: "set" }>, format: TimeFormat): Promise<string> {
+  const id = resolve(session, command.id);
+  if (id === undefined) return unknownId(session, command.id);
+  const { parameter, durationMs } = command;
+  const value = spoken(session, id, parameter, command.value);
+  if (durationMs !== undefined) {
+    const timed = await session.timed.setFor(id, parameter, value, durationMs, "chat");
+    if (!("action" in timed)) return refusalText(session, id, timed.result);
+    const { action, replaced } = timed;
+    const back = `back to ${action.revertValue} at ${clockTime(new Date(action.dueAt), format)}`;
+    const replacing = replaced ? ` This replaces the timer that was due at ${clockTime(new Date(replaced.dueAt), format)}.` : "";
+    return `Done: ${id} ${parameter} = ${action.setValue} for ${formatDuration(durationMs)}, then ${back}.${replacing}`;
+  }
+  const running = session.timed.find(id, parameter);
+  const result = await session.control.set({ nodeIds: [id], values: [{ name: parameter, value }] }, "chat");
+  if (!result.ok) return refusalText(session, id, result);
+  const done = `Done: ${result.applied.map((applied) => `${applied.nodeId} ${applied.name} = ${String(applied.value)}`).join(", ")}.`;
+  if (!running) return done;
+  return `${done} This replaces the timer that would have switched it back to ${running.revertValue} at ${clockTime(new Date(running.dueAt), format)}.`;
+}
+
+async function cancel(session: OperatorSession, wanted: string, parameter: string | undefined, format: TimeFormat): Promise<string> {
   const id = resolve(session, wanted);
   if (id === undefined) return unknownId(session, wanted);
-  const result = await session.control.set({ nodeIds: [id], values: [{ name: parameter, value: spoken(session, id, parameter, value) }] }, "chat");
-  if (result.ok) return `Done: ${result.applied.map((applied) => `${applied.nodeId} ${applied.name} = ${String(applied.value)}`).join(", ")}.`;
+  const results = await session.timed.cancel(id, parameter, "chat");
+  if (results.length === 0) return `No timed set runs on ${id}${parameter !== undefined ? ` ${parameter}` : ""}.`;
+  return results
+    .map(({ action, result }) => {
+      const what = `${action.nodeId} ${action.parameter}`;
+      if (result.ok) return `Cancelled: ${what} is back at ${action.revertValue} now.`;
+      if (result.kind === "forbidden") return "Sorry, cancelling a timed set needs the control role; your account may only read.";
+      return `Not switched back: ${result.text}. The timer on ${what} still runs until ${clockTime(new Date(action.dueAt), format)}.`;
+    })
+    .join("\n");
+}
+
+function refusalText(session: OperatorSession, id: string, result: Extract<ControlResult, { ok: false }>): string {
   switch (result.kind) {
     case "forbidden":
       return "Sorry, setting values needs the control role; your account may only read.";

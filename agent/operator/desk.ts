@@ -13,11 +13,20 @@ import { snapshotOf, type HealthSnapshot, type HealthSources } from "../health.t
 import { historySummary, type HistorySummary } from "./history.ts";
 import type { ConfigCounter, RemoteConfig } from "../remote-config.ts";
 import { MAX_AUDIT_ENTRIES, readAudit, type AuditRecord, type AuditTrails } from "./audit.ts";
+import type { CancelResult, TimedAction, TimedActions, TimedSetResult } from "../timed-actions.ts";
 
 /** Control as one requester sees it: every call is authorized and audited by the core. */
 export interface ControlCounter {
   set(request: ControlRequest, via: string): Promise<ControlResult>;
   getForm(nodeIds?: string[]): Promise<FormResult>;
+}
+
+/** Timed sets as one requester sees them: every write goes through control, authorized and audited there. */
+export interface TimedCounter {
+  setFor(nodeId: string, parameter: string, value: string, durationMs: number, via: string): Promise<TimedSetResult>;
+  cancel(nodeId: string, parameter: string | undefined, via: string): Promise<CancelResult[]>;
+  /** The timer on one parameter, if one runs. */
+  find(nodeId: string, parameter: string): TimedAction | undefined;
 }
 
 export interface OperatorSession {
@@ -36,6 +45,7 @@ export interface OperatorSession {
   /** What an actuator lets operators set (names and types), read from its declaration, not its device. */
   parametersOf(nodeId: string): readonly ParameterSpec[];
   readonly control: ControlCounter;
+  readonly timed: TimedCounter;
   /** The gateway's config file, fetched and pushed by admins only (authorized and audited by the core). */
   readonly config: ConfigCounter;
   /** The newest `limit` entries of the audit trail, oldest first; for the control role and up. */
@@ -60,11 +70,20 @@ export interface DeskDeps {
   config?: Pick<RemoteConfig, "for">;
   /** The control and config audit trails (the store); without them the trail reads empty. */
   audit?: AuditTrails;
+  /** Timed sets; without them a timed set answers that it is not available. */
+  timed?: Pick<TimedActions, "setFor" | "cancel" | "find" | "supersede">;
   /** Told of every readout answered (agent/metrics.ts counts them); absent when nobody counts. */
   readoutServed?: () => void;
 }
 
 const NO_AUDIT: AuditTrails = { auditLog: () => Promise.resolve([]), configAuditLog: () => Promise.resolve([]) };
+
+const NO_TIMED = "timed sets are not available on this gateway";
+const noTimed: TimedCounter = {
+  setFor: () => Promise.resolve({ result: { ok: false, kind: "unavailable", text: NO_TIMED, applied: [] } }),
+  cancel: () => Promise.resolve([]),
+  find: () => undefined,
+};
 
 const NO_REMOTE_CONFIG = "remote configuration is not available on this gateway";
 const noRemoteConfig: ConfigCounter = {
@@ -77,9 +96,14 @@ export class OperatorDesk {
 
   /** Looks the requester up in the operators list as it is now (a reloaded list applies to the next call). */
   for(requester: string): OperatorSession | Refusal {
-    const { authz, readout, control, health, config, readoutServed, audit = NO_AUDIT } = this.deps;
+    const { authz, readout, control, health, config, readoutServed, timed, audit = NO_AUDIT } = this.deps;
     const counter: ControlCounter = {
-      set: (request, via) => control.set(requester, request, via),
+      set: async (request, via) => {
+        const result = await control.set(requester, request, via);
+        // A plain set chooses the value to keep: a timer on what it wrote must not switch it back later.
+        if (result.ok) timed?.supersede(result.applied);
+        return result;
+      },
       getForm: (nodeIds) => control.getForm(requester, nodeIds),
     };
     const role = authz.roleOf(requester);
@@ -101,6 +125,13 @@ export class OperatorDesk {
       history: (nodeId, durationMs, now) => historySummary(readout, nodeId, durationMs, now),
       parametersOf: (nodeId) => control.parametersOf(nodeId),
       control: counter,
+      timed: timed
+        ? {
+            setFor: (nodeId, parameter, value, durationMs, via) => timed.setFor(requester, nodeId, parameter, value, durationMs, via),
+            cancel: (nodeId, parameter, via) => timed.cancel(requester, nodeId, parameter, via),
+            find: (nodeId, parameter) => timed.find(nodeId, parameter),
+          }
+        : noTimed,
       config: config?.for(requester) ?? noRemoteConfig,
       audit: async (limit) => {
         if (!allows(role, "control")) return { ok: false, kind: "forbidden", text: `the audit trail needs the control role; this operator has ${role}` };

@@ -4,7 +4,9 @@
 //
 // `set` has two stages: choose the actuator (next), then its parameters with their current values, types and
 // ranges, the form XEP-0325 getForm gives (complete). A value Control refuses as malformed re-shows that form
-// with the error; anything else ends the command with an error note.
+// with the error; anything else ends the command with an error note. The parameters form has one more field,
+// `for`: a duration (as in the config, e.g. 10m) makes it a timed set, switched back when the time is up; it
+// switches one parameter, the one whose value the form changes (clients echo every field).
 //
 // `audit` asks how many entries (one form), then answers with the same lines as the chat command, in a note and
 // in a result form, one value per entry.
@@ -18,6 +20,7 @@ import type { OperatorSession } from "../operator/desk.ts";
 import { formatFieldValue, type Field } from "../../lib/model.ts";
 import { parseDuration, formatDuration } from "../../lib/duration.ts";
 import { DEFAULT_HISTORY_MS, MAX_HISTORY_MS } from "../operator/history.ts";
+import { MAX_TIMED_MS } from "../timed-actions.ts";
 import { auditLine, renderAudit, renderCurrent, renderHistory, renderPush, renderStatus } from "../operator/render.ts";
 import { DEFAULT_AUDIT_ENTRIES, MAX_AUDIT_ENTRIES, parseAuditEntries } from "../operator/audit.ts";
 import { span, sparkline } from "../../lib/text.ts";
@@ -203,7 +206,34 @@ const parametersForm = async ({ operator, session, proceed, finish }: CommandCon
   session.stage = "parameters";
   // The XEP-0325 form, titled for this actuator; its xdd session field is harmless here and ignored on submit.
   const form = formElement(current.parameters, `Set ${actuator}`);
+  form.append(field(FOR_FIELD, "text-single", "For (a duration such as 10m, then back; empty: keep)", []));
   return proceed({ execute: "complete", allowed: ["prev", "complete"] }, ...(problem ? [note("error", problem)] : []), form);
+};
+
+/** The parameters form's field for a timed set; not a parameter name, as a name with a colon is not one. */
+const FOR_FIELD = "xedge:for";
+
+const setFor = async (context: CommandContext, values: ReadonlyMap<string, readonly string[]>, durationText: string): Promise<Element> => {
+  const { operator, session, finish } = context;
+  const actuator = session.actuator ?? "";
+  const durationMs = parseDuration(durationText);
+  if (durationMs === undefined || durationMs <= 0 || durationMs > MAX_TIMED_MS) {
+    return parametersForm(context, `'${durationText}' is not a duration such as 30s, 10m or 2h (at most ${formatDuration(MAX_TIMED_MS)}).`);
+  }
+  const parameters = formParameters([...values].filter(([name]) => name !== FOR_FIELD));
+  const current = await operator.control.getForm([actuator]);
+  const before = new Map(current.ok ? current.parameters.map((parameter) => [parameter.spec.name, parameter.value]) : []);
+  const changed = parameters.length === 1 ? parameters : parameters.filter((parameter) => before.get(parameter.name) !== parameter.value);
+  const [only] = changed;
+  if (!only || changed.length > 1) return parametersForm(context, "A timed set switches one parameter: change just one, or leave the duration empty.");
+  const timed = await operator.timed.setFor(actuator, only.name, only.value, durationMs, "adhoc");
+  if ("action" in timed) {
+    const { action } = timed;
+    const back = `back to ${action.revertValue} at ${new Date(action.dueAt).toISOString()}`;
+    return finish(note("info", `Applied: ${actuator} ${action.parameter} = ${action.setValue} for ${formatDuration(durationMs)}, then ${back}.`));
+  }
+  if (timed.result.kind === "bad-request") return parametersForm(context, timed.result.text);
+  return finish(note("error", `Not applied: ${timed.result.text}`));
 };
 
 const set: AdhocCommand = {
@@ -220,12 +250,17 @@ const set: AdhocCommand = {
       return parametersForm(context);
     }
     if (step === "prev") return chooseActuator(context);
-    const parameters = formParameters(values);
+    const [durationText = ""] = values.get(FOR_FIELD) ?? [];
+    if (durationText.trim() !== "") return setFor(context, values, durationText.trim());
+    const parameters = formParameters([...values].filter(([name]) => name !== FOR_FIELD));
     if (parameters.length === 0) return parametersForm(context, "Fill in at least one parameter.");
-    const result = await operator.control.set({ nodeIds: [session.actuator ?? ""], values: parameters }, "adhoc");
+    const actuator = session.actuator ?? "";
+    const running = parameters.flatMap((parameter) => operator.timed.find(actuator, parameter.name) ?? []);
+    const result = await operator.control.set({ nodeIds: [actuator], values: parameters }, "adhoc");
     if (result.ok) {
       const applied = result.applied.map((item) => `${item.nodeId} ${item.name} = ${String(item.value)}`).join(", ");
-      return finish(note("info", `Applied: ${applied}.`));
+      const replaced = running.map((action) => ` This replaces the timer that would have switched ${action.parameter} back to ${action.revertValue} at ${new Date(action.dueAt).toISOString()}.`);
+      return finish(note("info", `Applied: ${applied}.${replaced.join("")}`));
     }
     if (result.kind === "bad-request") return parametersForm(context, result.text);
     return finish(note("error", `Not applied: ${result.text}`));

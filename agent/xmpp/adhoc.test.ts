@@ -8,8 +8,9 @@ import { NS_COMMANDS, registerAdhoc } from "./adhoc.ts";
 import type { Logger } from "../log.ts";
 import { OperatorDesk } from "../operator/desk.ts";
 import type { ConfigCounter } from "../remote-config.ts";
-import type { AuditEntry } from "../control.ts";
+import type { AuditEntry, ControlRequest } from "../control.ts";
 import { clockTime } from "../../lib/text.ts";
+import { TimedActions } from "../timed-actions.ts";
 
 const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -65,20 +66,31 @@ describe("ad-hoc actions", () => {
   function face() {
     const routes: IqRoute[] = [];
     const applied: string[] = [];
+    const control = {
+      parametersOf: () => [],
+      getForm: () => Promise.resolve({ ok: true as const, nodeIds: ["pump"], parameters: [{ spec: { name: "state", type: "boolean" as const }, nodeIds: ["pump"], value: "false", notSame: false }] }),
+      set: (_requester: string, request: ControlRequest) => {
+        applied.push(request.values.map((item) => `${item.name}=${item.value}`).join(" "));
+        return Promise.resolve({ ok: true as const, applied: request.values.map((item) => ({ nodeId: "pump", name: item.name, value: item.value })) });
+      },
+    };
+    // Timers never fire here: agent/timed-actions.test.ts tests the switch back.
+    const timed = new TimedActions({
+      control,
+      store: { saveTimedAction: () => Promise.resolve(), deleteTimedAction: () => Promise.resolve(), timedActions: () => Promise.resolve([]) },
+      audit: () => Promise.resolve(),
+      tell: () => undefined,
+      log: quiet,
+      clock: { now: () => Date.parse("2025-01-05T12:00:00Z"), after: () => () => undefined },
+    });
     registerAdhoc(
       { route: (route) => routes.push(route), addDiscoNodes: () => undefined },
       {
         desk: new OperatorDesk({
           authz: { roleOf: () => "control" },
           readout: { nodeIds: ["boiler", "pump"], unknownNodes: () => [], read: () => Promise.resolve({ groups: [], failures: [] }) },
-          control: {
-            parametersOf: () => [],
-            getForm: () => Promise.resolve({ ok: true, nodeIds: ["pump"], parameters: [{ spec: { name: "state", type: "boolean" }, nodeIds: ["pump"], value: "false", notSame: false }] }),
-            set: (_requester, request) => {
-              applied.push(request.values.map((item) => `${item.name}=${item.value}`).join(" "));
-              return Promise.resolve({ ok: true, applied: [] });
-            },
-          },
+          control,
+          timed,
           health: { sensors: () => [], buffered: () => 0, dropped: () => 0, lastPublished: () => undefined, online: () => true, startedAt: new Date() },
         }),
         log: quiet,
@@ -130,6 +142,36 @@ describe("ad-hoc actions", () => {
     assert.deepEqual(offered(back), ["next", "next"], "prev, offered with the parameters, goes back");
     await run("set", { action: "next", sessionid }, { node: "pump" });
     assert.equal((await run("set", { action: "execute", sessionid }, { state: "false" })).attrs.status, "completed", "execute = complete");
+  });
+
+  it("set takes an optional duration: a timed set of the one parameter the form changes", async () => {
+    const { run, applied } = face();
+    const start = async () => {
+      const sessionid = String((await run("set", {})).attrs.sessionid);
+      const parameters = await run("set", { action: "next", sessionid }, { node: "pump" });
+      return { sessionid, parameters };
+    };
+    const { sessionid, parameters } = await start();
+    const forField = parameters.getChild("x", "jabber:x:data")?.getChildren("field").find((candidate) => candidate.attrs.var === "xedge:for");
+    assert.equal(forField?.attrs.type, "text-single");
+    const done = await run("set", { action: "complete", sessionid }, { state: "true", "xedge:for": "10m" });
+    assert.equal(done.attrs.status, "completed");
+    assert.equal(done.getChildText("note"), "Applied: pump state = true for 10m, then back to false at 2025-01-05T12:10:00.000Z.");
+    assert.deepEqual(applied, ["state=true"]);
+
+    const second = await start();
+    const refused = await run("set", { action: "complete", sessionid: second.sessionid }, { state: "true", "xedge:for": "soon" });
+    assert.equal(refused.attrs.status, "executing");
+    assert.equal(refused.getChildText("note"), "'soon' is not a duration such as 30s, 10m or 2h (at most 7d).");
+    assert.deepEqual(applied, ["state=true"], "nothing applied");
+
+    // The first timer still runs: a plain set ends it and says so.
+    const third = await start();
+    const plain = await run("set", { action: "complete", sessionid: third.sessionid }, { state: "false", "xedge:for": "" });
+    assert.equal(plain.getChildText("note"), "Applied: pump state = false. This replaces the timer that would have switched state back to false at 2025-01-05T12:10:00.000Z.");
+    const fourth = await start();
+    const again = await run("set", { action: "complete", sessionid: fourth.sessionid }, { state: "false" });
+    assert.equal(again.getChildText("note"), "Applied: pump state = false.", "no timer left to replace");
   });
 });
 
