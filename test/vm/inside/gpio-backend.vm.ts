@@ -1,13 +1,12 @@
 // The real GPIO backend (drivers/real/gpio.ts: sysfs through onoff) against gpio-sim chips labelled as the
 // Pi's header controllers. gpio-sim's `pull` attribute is the wire: it drives an input line. The backend is
-// asked for by name (auto prefers the character device; gpio-backends.vm.ts runs both through the same checks).
+// asked for by name (auto prefers the character device). Input levels, active-low inputs and edges run for both
+// backends in gpio-backends.vm.ts; what stays here is sysfs's own: the chip's base, outputs, a pin past the end.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { GpioLine } from "../../../drivers/hal.ts";
 import { headerChipBase } from "../../../drivers/real/gpio.ts";
 import { createRealHal } from "../../../drivers/real/index.ts";
-import { eventually } from "../../../firmware-sim/serial/testing.ts";
 import { restoreHeaderChips, useHeaderChip, type SimChip } from "../../support/vm-guest.ts";
 
 const hal = createRealHal();
@@ -31,36 +30,6 @@ for (const label of ["pinctrl-bcm2711", "pinctrl-rp1"]) {
     test("the header chip is found by its label: BCM numbers start at its sysfs base", async () => {
       assert.ok(chip.base > 0, `base ${chip.base}: gpio-sim chips are numbered from the top, not from 0`);
       assert.equal(await headerChipBase(), chip.base);
-    });
-
-    test("an input reads the level on its wire", async () => {
-      await withLine(await hal.gpio(17, { direction: "in", backend: "sysfs" }), async (line) => {
-        await chip.line(17).setPull("pull-up");
-        assert.equal(await line.read(), 1);
-        await chip.line(17).setPull("pull-down");
-        assert.equal(await line.read(), 0);
-      });
-    });
-
-    test("activeLow inverts an input: a contact to ground reads 1", async () => {
-      await chip.line(27).setPull("pull-down");
-      await withLine(await hal.gpio(27, { direction: "in", activeLow: true, backend: "sysfs" }), async (line) => {
-        assert.equal(await line.read(), 1);
-      });
-    });
-
-    test("edges arrive through watch() in order", async () => {
-      await chip.line(22).setPull("pull-down");
-      await withLine(await hal.gpio(22, { direction: "in", edge: "both", backend: "sysfs" }), async (line) => {
-        const seen: number[] = [];
-        const stop = line.watch((value) => seen.push(value));
-        for (const pull of ["pull-up", "pull-down", "pull-up"] as const) {
-          await chip.line(22).setPull(pull);
-          await sleep(100);
-        }
-        await eventually(async () => assert.deepEqual(seen, [1, 0, 1]));
-        stop();
-      });
     });
 
     test("an output comes up at its initial level and follows writes", async () => {
