@@ -165,6 +165,15 @@ const PRUNE_BATCH = 5_000;
 
 type CommitListener = (readings: StoredReading[]) => void;
 
+/** A sensor that started failing (`error` set, failing `since`) or works again (no `error`), as committed. */
+export interface SensorErrorChange {
+  sensorId: string;
+  error?: string;
+  since?: Date;
+}
+
+type SensorErrorListener = (changes: SensorErrorChange[]) => void;
+
 export class Store {
   private pending: Sample[] = [];
   private pendingSeqs: number[] = [];
@@ -174,6 +183,7 @@ export class Store {
   private sensorErrors = new Map<string, { error?: string; since?: Date }>();
   private readonly lastSeq = new Map<string, number>();
   private readonly listeners = new Set<CommitListener>();
+  private readonly errorListeners = new Set<SensorErrorListener>();
   private timer: NodeJS.Timeout | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -259,6 +269,12 @@ export class Store {
   onCommitted(listener: CommitListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Told after each commit that changed sensors' errors, after the readings of the same commit. */
+  onSensorErrorsCommitted(listener: SensorErrorListener): () => void {
+    this.errorListeners.add(listener);
+    return () => this.errorListeners.delete(listener);
   }
 
   /** Commits everything appended or acknowledged so far, in one transaction. */
@@ -347,6 +363,10 @@ export class Store {
       }
       const kept = droppedNow > 0 ? committed.filter((reading) => reading.id > this.lastDroppedId) : committed;
       if (kept.length > 0) for (const listener of this.listeners) listener(kept);
+      if (sensorErrors.size > 0) {
+        const changes = [...sensorErrors].map(([sensorId, change]) => ({ sensorId, ...change }));
+        for (const listener of this.errorListeners) listener(changes);
+      }
     });
   }
 
