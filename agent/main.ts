@@ -9,6 +9,7 @@ import { TimedActions } from "./timed-actions.ts";
 import { Store, type StoreLimits } from "./store.ts";
 import { OneAtATime } from "../lib/one-at-a-time.ts";
 import { Sampler } from "./sampler.ts";
+import { AlertEngine } from "./alerts.ts";
 import { Publisher } from "./publisher.ts";
 import { XmppConnection, type ConnectionOptions } from "./xmpp/connection.ts";
 import { PubsubSink } from "./xmpp/pubsub.ts";
@@ -40,6 +41,8 @@ export interface Agent {
   readonly actuators: Actuators;
   readonly publisher: Publisher;
   readonly connection: XmppConnection;
+  /** The alert rules' states; fired and cleared events are only logged until delivery exists. */
+  readonly alerts: AlertEngine;
   /** What `xedge status` and systemd's status line show: the health, the link and since when. */
   report(): AgentReport;
   /**
@@ -119,6 +122,27 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
     },
   });
   if (metrics) store.onCommitted((readings) => metrics.committed(readings));
+  // Alerts see what the store committed: readings, then sensors that started failing or work again.
+  const alerts = new AlertEngine(config.alerts, {
+    onEvent: (event) =>
+      log.info(`alert ${event.kind}`, {
+        alert: event.ruleId,
+        sensor: event.sensorId,
+        ...(event.field !== undefined ? { field: event.field } : {}),
+        ...(event.value !== undefined ? { value: event.value } : {}),
+        ...(event.error !== undefined ? { error: event.error } : {}),
+        condition: event.threshold,
+        since: event.since.toISOString(),
+      }),
+  });
+  store.onCommitted((readings) => {
+    for (const reading of readings) alerts.observe(reading);
+  });
+  store.onSensorErrorsCommitted((changes) => {
+    for (const { sensorId, error, since } of changes) {
+      alerts.observe({ sensorId, timestamp: since ?? new Date(), fields: [], ...(error !== undefined ? { error } : {}) });
+    }
+  });
   const hardware = await openHal(config, log);
   const { hal } = hardware;
   const sampler = new Sampler(config.sensors, sensorDrivers, hal, store, log, metrics);
@@ -265,6 +289,10 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
       connection.reconfigure(connectionOptions(next.xmpp));
       applied.push("connection settings: reconnecting");
     }
+    if (!isDeepStrictEqual(next.alerts, current.alerts)) {
+      alerts.replace(next.alerts);
+      applied.push(`alerts: ${next.alerts.length}`);
+    }
     if (!isDeepStrictEqual(next.log, current.log)) applied.push("log settings");
     current = next;
     return { applied, needsRestart };
@@ -298,6 +326,7 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
       // The safe state wins: no timer switches anything while the actuators go to it; the store keeps the timers.
       timed.stop();
       await sampler.stop();
+      alerts.stop();
       await actuators.close();
       publisher.stop();
       try {
@@ -319,6 +348,7 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
     actuators,
     publisher,
     connection,
+    alerts,
     report,
     reload,
     reloadFile,
