@@ -1,6 +1,7 @@
 // The alert rule engine: it watches committed readings and sensor failures and says when a rule fires and when
 // it clears. It knows no protocol and delivers nothing itself: whoever composes it passes `onEvent`, so chat,
 // config alerts and event subscriptions can share the same rules and the same states.
+import { isDeepStrictEqual } from "node:util";
 import { formatFieldValue, type Field, type Sample } from "../lib/model.ts";
 import { formatDuration } from "../lib/duration.ts";
 import type { Role } from "./authz.ts";
@@ -98,6 +99,7 @@ function verdictOf(rule: AlertRule, field: Field, state: RuleState): Verdict {
       return moved >= condition.amount ? "active" : moved <= condition.amount - hysteresis ? "clear" : "between";
     }
     case "failing":
+      // Decided by the sample's error, never by a field (AlertEngine.observe).
       return "clear";
   }
 }
@@ -158,7 +160,7 @@ export class AlertEngine {
     for (const rule of rules) {
       const before = this.rules.find((old) => old.id === rule.id);
       const state = this.states.get(rule.id);
-      if (before && state && JSON.stringify(before) === JSON.stringify(rule)) kept.set(rule.id, state);
+      if (before && state && isDeepStrictEqual(before, rule)) kept.set(rule.id, state);
     }
     for (const [id, state] of this.states) if (!kept.has(id)) state.cancelTimer?.();
     this.states.clear();
