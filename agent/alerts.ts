@@ -1,6 +1,10 @@
 // The alert rule engine: it watches committed readings and sensor failures and says when a rule fires and when
 // it clears. It knows no protocol and delivers nothing itself: whoever composes it passes `onEvent`, so chat,
 // config alerts and event subscriptions can share the same rules and the same states.
+//
+// What a delivery layer builds on: `onEvent` (each fired and cleared event, once), `active()` (the rules fired
+// now, e.g. for presence), `replace()` (a new rule set that keeps the state of unchanged rules) and each
+// event's `notify`, whose roles the deliverer resolves against the operators in force when it sends.
 import { isDeepStrictEqual } from "node:util";
 import { formatFieldValue, type Field, type Sample } from "../lib/model.ts";
 import { formatDuration } from "../lib/duration.ts";
