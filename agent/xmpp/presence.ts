@@ -9,6 +9,8 @@ import type { OperatorDesk } from "../operator/desk.ts";
 import type { Logger } from "../log.ts";
 import { HealthMonitor, type Health, type HealthSources } from "../health.ts";
 import { CAPS_NODE, NS_CAPS, capsVer, type DiscoInfo } from "./caps.ts";
+import type { AlertEvent } from "../alerts.ts";
+import { activeAlertsSummary } from "../operator/alert-delivery.ts";
 
 const NS_ROSTER = "jabber:iq:roster";
 
@@ -16,10 +18,12 @@ export interface PresenceDeps {
   desk: Pick<OperatorDesk, "for">;
   health: HealthSources;
   log: Logger;
+  /** The alerts fired now; whoever fires them calls updatePresence(). None when absent. */
+  activeAlerts?: () => readonly AlertEvent[];
 }
 
 /** Answers subscription requests and announces the health; stop() ends the health monitor. */
-export function registerPresence(connection: FaceConnection, { desk, health, log }: PresenceDeps): Face {
+export function registerPresence(connection: FaceConnection, { desk, health, log, activeAlerts }: PresenceDeps): Face {
   // Servers deliver subscription requests only to "interested" resources, those that asked for the roster
   // (RFC 6121 §3.1.3; Prosody holds them back otherwise), and push roster changes that must be acknowledged.
   connection.on("online", () => {
@@ -42,7 +46,7 @@ export function registerPresence(connection: FaceConnection, { desk, health, log
 
   // Announced when online, and whenever the monitor says an update is due.
   const monitor = new HealthMonitor(health, () => connection.updatePresence());
-  connection.setPresence(() => healthPresence(monitor.take(), connection.discoInfo()));
+  connection.setPresence(() => healthPresence(monitor.take(), connection.discoInfo(), activeAlertsSummary(activeAlerts?.() ?? [])));
   return { stop: () => monitor.stop() };
 }
 
@@ -53,14 +57,16 @@ function errorNotAllowed(): Element {
 
 /**
  * The gateway's presence: its health as show + status (operators' clients colour the contact by it) and the
- * XEP-0115 caps of what disco#info announces. "available" has no <show> (RFC 6121 §4.7.2.1).
+ * XEP-0115 caps of what disco#info announces. "available" has no <show> (RFC 6121 §4.7.2.1). Active alerts come
+ * first in the status and make an available gateway away, so a glance at the roster shows something needs a look.
  */
-export function healthPresence(health: Health, info: DiscoInfo): Element {
+export function healthPresence(health: Health, info: DiscoInfo, alerts?: string): Element {
+  const show = alerts !== undefined && health.show === "available" ? "away" : health.show;
   return xml(
     "presence",
     {},
-    ...(health.show === "available" ? [] : [xml("show", {}, health.show)]),
-    xml("status", {}, health.text),
+    ...(show === "available" ? [] : [xml("show", {}, show)]),
+    xml("status", {}, alerts !== undefined ? `${alerts} · ${health.text}` : health.text),
     xml("c", { xmlns: NS_CAPS, hash: "sha-1", node: CAPS_NODE, ver: capsVer(info) }),
   );
 }
