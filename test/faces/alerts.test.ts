@@ -1,7 +1,7 @@
 // Alerts delivered by chat, through a real Prosody, from the bundled agent on simulated hardware: an operator sets a
 // watch by chat, the simulated sensor crosses it and they get the fired message, later the cleared one; a config
 // rule for a role reaches both operators; a watch outlives a restart of the agent; an alert fired while the link is
-// down (cut by the fault proxy) arrives once it is back.
+// down (cut by the fault proxy) arrives once it is back. The agent's presence shows the active alerts.
 //
 // The sensor is an ADS1115 channel on the simulated 2.5 V rail; its scale offset, changed by a config reload
 // (SIGHUP), moves the reading from 2.5 V to 102.5 V and back, across the thresholds.
@@ -34,10 +34,16 @@ const TIME = String.raw`\d\d:\d\d:\d\d`;
 /** An operator's chat client, available, collecting the agent's messages. */
 class Operator {
   readonly bodies: string[] = [];
+  /** The status of each presence the agent sent. */
+  readonly statuses: string[] = [];
   private readonly arrivals = new Arrivals();
 
   private constructor(private readonly client: ReturnType<typeof createClient>) {
     client.entity.on("stanza", (stanza: Element) => {
+      if (stanza.is("presence") && String(stanza.attrs.from) === AGENT_JID) {
+        this.statuses.push(stanza.getChildText("status") ?? "");
+        this.arrivals.notify();
+      }
       const body = stanza.is("message") && stanza.attrs.type === "chat" ? stanza.getChildText("body") : null;
       if (body === null || String(stanza.attrs.from) !== AGENT_JID) return;
       this.bodies.push(body);
@@ -65,6 +71,20 @@ class Operator {
       () => (this.bodies.length >= seen + count ? this.bodies.slice(seen, seen + count) : undefined),
       timeoutMs,
       () => `${count} message(s) expected within ${timeoutMs} ms; got: ${JSON.stringify(this.bodies.slice(seen))}`,
+    );
+  }
+
+  /** Asks to see the agent's presence (the agent accepts operators). */
+  subscribe(): Promise<void> {
+    return this.client.entity.send(xml("presence", { to: "gw1@localhost", type: "subscribe" }));
+  }
+
+  /** The first presence status of the agent's from index `from` that matches. */
+  status(pattern: RegExp, from = 0, timeoutMs = 15_000): Promise<string> {
+    return this.arrivals.until(
+      () => this.statuses.slice(from).find((status) => pattern.test(status)),
+      timeoutMs,
+      () => `no presence status ${String(pattern)} within ${timeoutMs} ms; got: ${JSON.stringify(this.statuses.slice(from))}`,
     );
   }
 
@@ -121,7 +141,9 @@ describe("alerts by chat on prosody", () => {
     assert.equal(await mallory.ask("watch tank rail > 50"), REFUSAL);
     assert.equal(await viewer.ask("watch tank volts > 50"), "Not watching: tank has no field 'volts'. Its fields: rail.");
     assert.equal(await ops.ask("watch tank rail > 50"), "Watching 1: tank rail above 50. You get a message when it fires and when it clears; 'unwatch 1' ends it.");
-    const [opsSeen, viewerSeen] = [ops.bodies.length, viewer.bodies.length];
+    await viewer.subscribe();
+    await viewer.status(/^1 sensor · /);
+    const [opsSeen, viewerSeen, presenceSeen] = [ops.bodies.length, viewer.bodies.length, viewer.statuses.length];
 
     await setOffset(100);
     const fired = (await ops.take(opsSeen, 2)).sort();
@@ -129,6 +151,7 @@ describe("alerts by chat on prosody", () => {
     assert.match(fired[1] ?? "", new RegExp(`^⚠ tank rail 102\\.\\d+ V: above 80 V since ${TIME} \\(alert rail-high\\)$`));
     const status = (await ops.ask("status")).split("\n");
     assert.ok(status.includes("alerts: 2 active"), status.join("\n"));
+    await viewer.status(/^2 alerts: tank rail above 80 V, tank rail above 50 V · 1 sensor · /, presenceSeen);
 
     await setOffset(0);
     const cleared = (await ops.take(opsSeen + 3, 2)).sort();
@@ -139,6 +162,7 @@ describe("alerts by chat on prosody", () => {
     assert.match(viewerGot[1] ?? "", /^✓ tank rail 2\.\d+ V: no longer above 80 V since .* \(alert rail-high\)$/);
     await sleep(500);
     assert.equal(viewer.bodies.length, viewerSeen + 2, "the viewer hears nothing of ops's watch");
+    assert.match(viewer.statuses.at(-1) ?? "", /^1 sensor · /, "the presence no longer shows alerts");
     assert.equal(mallory.bodies.length, 1, "the stranger got one refusal and no alert");
   });
 
