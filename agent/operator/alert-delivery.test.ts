@@ -173,6 +173,15 @@ describe("alert delivery", () => {
     assert.equal(sent[7]?.[1], "⚠ boiler temperature 31.20 °C: above 30 °C since 12:00:00 (alert r9)");
   });
 
+  it("puts what the rate limit holds into the outbox when it stops", async () => {
+    const { delivery, sent, settle, outbox } = harness();
+    for (let i = 1; i <= 7; i++) delivery.deliver(event(`r${i}`));
+    await settle();
+    await delivery.stop();
+    assert.equal(sent.length, 5);
+    assert.deepEqual(outbox.rows.map((row) => [row.recipient, row.body.split("\n")[0]]), [["ops@example.net", "And 2 more alerts since 12:00:00, held back by the rate limit:"]]);
+  });
+
   it("keeps messages while the link is down and sends them in order when it is back, dropping recipients who left", async () => {
     const operators = [...OPERATORS];
     const { delivery, sent, settle, link, outbox } = harness({ operators, online: false });

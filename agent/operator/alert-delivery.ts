@@ -8,7 +8,7 @@
 // - The engine says each fire and clear once, so nothing repeats while a rule stays fired.
 // - Rate limit per recipient: a burst of RATE.burst messages, then one per RATE.everyMs. What comes in between is
 //   held and folded into one message ("And 3 more alerts …") sent when the next slot opens; a single held alert
-//   goes out as itself.
+//   goes out as itself. What is held when the agent stops joins the outbox.
 // - A message that cannot go now (link down, or older ones still queued) waits in the store's alert outbox and
 //   goes out in order when the link is back. The outbox keeps the newest RATE.outboxMax; older ones are dropped
 //   and counted in the log.
@@ -160,10 +160,14 @@ export class AlertDelivery {
     });
   }
 
-  /** Held messages are let go; queued ones stay in the store for the next start. */
+  /** Held messages join the queued ones, which stay in the store for the next start. */
   stop(): Promise<void> {
     this.stopped = true;
-    for (const allowance of this.allowances.values()) allowance.cancelTimer?.();
+    for (const [recipient, allowance] of this.allowances) {
+      allowance.cancelTimer?.();
+      const body = this.heldMessage(allowance);
+      if (body !== undefined) void this.serially(() => this.queue(recipient, body)).catch(() => undefined);
+    }
     return this.tail.then(() => undefined);
   }
 
@@ -192,28 +196,38 @@ export class AlertDelivery {
   private release(recipient: string): void {
     const allowance = this.allowances.get(recipient);
     if (!allowance || this.stopped) return;
-    const { held, heldSince = this.clock.now() } = allowance;
-    allowance.held = [];
-    allowance.heldSince = undefined;
+    const body = this.heldMessage(allowance);
     allowance.cancelTimer = undefined;
     allowance.tokens = 0;
     allowance.at = this.clock.now();
-    if (held.length === 1) this.transmit(recipient, held[0] ?? "");
-    else if (held.length > 1) this.transmit(recipient, folded(held, clockTime(new Date(heldSince), this.format())));
+    if (body !== undefined) this.transmit(recipient, body);
+  }
+
+  /** What is held, as one message (a single alert as itself), and no longer held; undefined when nothing is. */
+  private heldMessage(allowance: Allowance): string | undefined {
+    const { held, heldSince = this.clock.now() } = allowance;
+    allowance.held = [];
+    allowance.heldSince = undefined;
+    if (held.length <= 1) return held[0];
+    return folded(held, clockTime(new Date(heldSince), this.format()));
   }
 
   private transmit(recipient: string, body: string): void {
     // A failure is logged by serially.
     void this.serially(async () => {
       if (this.queued === 0 && this.deps.isOnline() && (await this.deps.send(recipient, body))) return;
-      try {
-        const dropped = await this.deps.outbox.queueAlert({ recipient, body, queuedAt: this.clock.now() }, this.rate.outboxMax);
-        this.queued += 1 - dropped;
-        if (dropped > 0) this.deps.log.warn("alert outbox full: dropped the oldest queued alert messages", { dropped, kept: this.rate.outboxMax });
-      } catch (error) {
-        this.deps.log.error("queueing an alert message failed", { recipient, error: errorText(error) });
-      }
+      await this.queue(recipient, body);
     }).catch(() => undefined);
+  }
+
+  private async queue(recipient: string, body: string): Promise<void> {
+    try {
+      const dropped = await this.deps.outbox.queueAlert({ recipient, body, queuedAt: this.clock.now() }, this.rate.outboxMax);
+      this.queued += 1 - dropped;
+      if (dropped > 0) this.deps.log.warn("alert outbox full: dropped the oldest queued alert messages", { dropped, kept: this.rate.outboxMax });
+    } catch (error) {
+      this.deps.log.error("queueing an alert message failed", { recipient, error: errorText(error) });
+    }
   }
 
   private serially<T>(run: () => Promise<T>): Promise<T> {
