@@ -148,7 +148,9 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
   });
 
   // Alerts see what the store committed: readings, then sensors that started failing or work again. Each event
-  // becomes a chat message to its subscribers (queued in the store while the link is down) and shows in presence.
+  // becomes a chat message to its subscribers (queued in the store while the link is down) and tells the
+  // listeners (presence) that the active alerts changed.
+  const alertListeners = new Set<() => void>();
   const delivery = new AlertDelivery({ operators: () => current.operators, send: alertSender(connection), isOnline: () => connection.isOnline, outbox: store, log });
   await delivery.start();
   const alerts = new AlertEngine(config.alerts, {
@@ -163,7 +165,7 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
         since: event.since.toISOString(),
       });
       delivery.deliver(event);
-      connection.updatePresence();
+      for (const listener of alertListeners) listener();
     },
   });
   store.onCommitted((readings) => {
@@ -243,7 +245,7 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
   const metricsEndpoint = metrics && config.metrics ? await MetricsEndpoint.open(config.metrics.listen, metrics, log) : undefined;
   // FACES: each face registers itself here.
   const faces: Face[] = [
-    registerPresence(connection, { desk, health, log, activeAlerts: () => alerts.active() }),
+    registerPresence(connection, { desk, health, log, alerts: { active: () => alerts.active(), onChange: (listener) => alertListeners.add(listener) } }),
     registerAlertMessages(connection, { delivery }),
     registerSoftwareVersion(connection, { desk }),
     registerSensorData(connection, { desk, log }),

@@ -18,12 +18,15 @@ export interface PresenceDeps {
   desk: Pick<OperatorDesk, "for">;
   health: HealthSources;
   log: Logger;
-  /** The alerts fired now; whoever fires them calls updatePresence(). None when absent. */
-  activeAlerts?: () => readonly AlertEvent[];
+  /** The alerts fired now, and a way to hear when they change; none when absent. */
+  alerts?: { active: () => readonly AlertEvent[]; onChange: (listener: () => void) => void };
 }
 
+/** Least time between two presences sent for alerts that change: a rule flapping at its threshold is no flood. */
+export const ALERT_PRESENCE_MS = 2_000;
+
 /** Answers subscription requests and announces the health; stop() ends the health monitor. */
-export function registerPresence(connection: FaceConnection, { desk, health, log, activeAlerts }: PresenceDeps): Face {
+export function registerPresence(connection: FaceConnection, { desk, health, log, alerts }: PresenceDeps): Face {
   // Servers deliver subscription requests only to "interested" resources, those that asked for the roster
   // (RFC 6121 §3.1.3; Prosody holds them back otherwise), and push roster changes that must be acknowledged.
   connection.on("online", () => {
@@ -46,8 +49,23 @@ export function registerPresence(connection: FaceConnection, { desk, health, log
 
   // Announced when online, and whenever the monitor says an update is due.
   const monitor = new HealthMonitor(health, () => connection.updatePresence());
-  connection.setPresence(() => healthPresence(monitor.take(), connection.discoInfo(), activeAlertsSummary(activeAlerts?.() ?? [])));
-  return { stop: () => monitor.stop() };
+  connection.setPresence(() => healthPresence(monitor.take(), connection.discoInfo(), activeAlertsSummary(alerts?.active() ?? [])));
+  // Alerts that change are announced soon, at most every ALERT_PRESENCE_MS, the last change always included.
+  let alertsDue: NodeJS.Timeout | undefined;
+  let alertsAnnouncedAt = 0;
+  alerts?.onChange(() => {
+    alertsDue ??= setTimeout(() => {
+      alertsDue = undefined;
+      alertsAnnouncedAt = Date.now();
+      connection.updatePresence();
+    }, Math.max(0, alertsAnnouncedAt + ALERT_PRESENCE_MS - Date.now()));
+  });
+  return {
+    stop: () => {
+      monitor.stop();
+      clearTimeout(alertsDue);
+    },
+  };
 }
 
 /** A roster push from anyone but our own account is refused (RFC 6121 §2.1.6). */
