@@ -4,7 +4,8 @@
 // Control stays the core's to authorize (agent/control.ts), so both answers can attempt it: a stranger's attempt
 // is refused and audited there like any other. Remote configuration is likewise the core's (agent/remote-config.ts):
 // it refuses everyone but admins. The audit trail is read here: control operators and admins only, since it
-// names who did what.
+// names who did what. Watches (./watches.ts) are every operator's: each sees and removes their own, an admin
+// everyone's.
 import { allows, type Authz, type Role } from "../authz.ts";
 import type { Control, ControlRequest, ControlResult, FormResult } from "../control.ts";
 import type { ParameterSpec } from "../../drivers/driver.ts";

@@ -1,7 +1,7 @@
 // Watches in words: what `watch`, `watches` and `unwatch` look like typed into a chat window and what they answer,
 // and the active alerts as `status` lists them. chat-commands.ts dispatches here. Nothing here knows about XMPP.
-import type { AlertEvent } from "../alerts.ts";
-import { describeCondition } from "../alerts.ts";
+import { describeCondition, type AlertEvent } from "../alerts.ts";
+import { bareJid } from "../authz.ts";
 import type { OperatorSession } from "./desk.ts";
 import { MAX_WATCHES, watchRule, watchRuleId, type StoredWatch, type WatchRequest } from "./watches.ts";
 import { alertText } from "./alert-delivery.ts";
@@ -58,9 +58,8 @@ export async function answerWatch(session: OperatorSession, command: WatchComman
       const watches = session.watches.list();
       if (watches.length === 0) return `No watches. Set one with: ${WATCH_USAGE} (at most ${MAX_WATCHES}).`;
       const fired = new Set(session.activeAlerts().map((event) => event.ruleId));
-      const own = session.requester.split("/")[0]?.toLowerCase();
       const lines = watches.map((watch) => {
-        const owner = watch.owner !== own ? ` · ${watch.owner}` : "";
+        const owner = watch.owner !== bareJid(session.requester) ? ` · ${watch.owner}` : "";
         return `  ${watchLine(watch)}${fired.has(watchRuleId(watch.id)) ? " · FIRED" : ""}${owner} (set ${clockTime(new Date(watch.createdAt), format)})`;
       });
       return [session.role === "admin" ? "Watches of every operator:" : "Your watches:", ...lines].join("\n");

@@ -369,16 +369,16 @@ const watch: AdhocCommand = {
   start: (context) => watchForm(context),
   advance: async (context, _step, values) => {
     const one = (name: string) => (values.get(name) ?? [])[0]?.trim() ?? "";
-    const [sensorId, fieldName, kind, valueText, forText] = ["node", "field", "condition", "value", "for"].map(one);
-    const forMs = forText === "" ? 0 : parseDuration(forText ?? "");
-    if (forMs === undefined || forMs > MAX_WATCH_FOR_MS) return watchForm(context, `'${forText ?? ""}' is not a duration such as 30s, 5m or 2h.`);
+    const [sensorId, fieldName, kind, valueText, forText] = [one("node"), one("field"), one("condition"), one("value"), one("for")];
+    const forMs = forText === "" ? 0 : parseDuration(forText);
+    if (forMs === undefined || forMs > MAX_WATCH_FOR_MS) return watchForm(context, `'${forText}' is not a duration such as 30s, 5m or 2h.`);
     const threshold = Number(valueText);
     let request: WatchRequest;
-    if (kind === "failing") request = { sensorId: sensorId ?? "", condition: { kind: "failing" }, forMs };
+    if (kind === "failing") request = { sensorId, condition: { kind: "failing" }, forMs };
     else if (kind !== "above" && kind !== "below") return watchForm(context, `Choose a condition (${CONDITIONS.join(", ")}).`);
-    else if (valueText === "" || !Number.isFinite(threshold)) return watchForm(context, `'${valueText ?? ""}' is not a number.`);
+    else if (valueText === "" || !Number.isFinite(threshold)) return watchForm(context, `'${valueText}' is not a number.`);
     else if (fieldName === "") return watchForm(context, "Name the field to watch.");
-    else request = { sensorId: sensorId ?? "", field: fieldName ?? "", condition: { kind, threshold }, forMs };
+    else request = { sensorId, field: fieldName, condition: { kind, threshold }, forMs };
     const result = await context.operator.watches.add(request);
     if (!result.ok) return watchForm(context, `Not watching: ${result.text}.`);
     return context.finish(note("info", `Watching ${watchLine(result.watch)}. 'unwatch ${result.watch.id}' ends it.`));
