@@ -110,6 +110,15 @@ describe("alerts by chat on prosody", () => {
     await agent.waitForMessage("config reloaded", 20_000, mark);
   };
 
+  /** Makes the tank's device fail (a bus error on every transfer), or work again, by a config reload. */
+  const setFailing = async (failing: boolean) => {
+    const text = readFileSync(file, "utf8").replace(/\n {4}sim: .*/, "");
+    writeFileSync(file, failing ? text.replace("    interval: 200ms", "    interval: 200ms\n    sim: { faults: [{ kind: eio }] }") : text);
+    const mark = agent.logs.length;
+    agent.child.kill("SIGHUP");
+    await agent.waitForMessage("config reloaded", 20_000, mark);
+  };
+
   before(async () => {
     server = await startServer("prosody", {
       accounts: { gw1: "gw1-secret", ops: "ops-secret", viewer: "viewer-secret", mallory: "mallory-secret" },
@@ -190,5 +199,14 @@ describe("alerts by chat on prosody", () => {
     assert.match(delivered[1] ?? "", /^⚠ tank rail 102\.\d+ V: above 50 V since .* \(watch 1\)$/);
     assert.match((await viewer.take(viewerSeen, 1))[0] ?? "", /\(alert rail-high\)$/);
     assert.equal(await ops.ask("unwatch 1"), "Stopped watch 1: tank rail above 50.");
+  });
+
+  it("a sensor that starts failing is an alert to whoever watches it failing, and so is its recovery", async () => {
+    assert.equal(await viewer.ask("watch tank failing"), "Watching 2: tank failing. You get a message when it fires and when it clears; 'unwatch 2' ends it.");
+    const seen = viewer.bodies.length;
+    await setFailing(true);
+    assert.match((await viewer.take(seen, 1))[0] ?? "", new RegExp(`^⚠ tank is failing since ${TIME}: .+ \\(watch 2\\)$`));
+    await setFailing(false);
+    assert.match((await viewer.take(seen + 1, 1))[0] ?? "", new RegExp(`^✓ tank reads again since ${TIME} \\(watch 2\\)$`));
   });
 });
