@@ -1,10 +1,12 @@
 // Alerts delivered by chat, through a real Prosody, from the bundled agent on simulated hardware: an operator sets a
 // watch by chat, the simulated sensor crosses it and they get the fired message, later the cleared one; a config
 // rule for a role reaches both operators; a watch outlives a restart of the agent; an alert fired while the link is
-// down (cut by the fault proxy) arrives once it is back. The agent's presence shows the active alerts.
+// down (cut by the fault proxy) arrives once it is back; a sensor that starts failing, and recovers, is an alert to
+// whoever watches it failing. The agent's presence shows the active alerts.
 //
 // The sensor is an ADS1115 channel on the simulated 2.5 V rail; its scale offset, changed by a config reload
-// (SIGHUP), moves the reading from 2.5 V to 102.5 V and back, across the thresholds.
+// (SIGHUP), moves the reading from 2.5 V to 102.5 V and back, across the thresholds; a reload with a `sim:` fault
+// makes it fail.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
