@@ -25,8 +25,14 @@ export interface PresenceDeps {
 /** Least time between two presences sent for alerts that change: a rule flapping at its threshold is no flood. */
 export const ALERT_PRESENCE_MS = 2_000;
 
+/** What the face uses of the connection; `on` as narrow as it listens, so a test can stand in for it. */
+type PresenceConnection = Omit<FaceConnection, "on"> & {
+  on(event: "online", listener: () => void): unknown;
+  on(event: "stanza", listener: (stanza: Element) => void): unknown;
+};
+
 /** Answers subscription requests and announces the health; stop() ends the health monitor. */
-export function registerPresence(connection: FaceConnection, { desk, health, log, alerts }: PresenceDeps): Face {
+export function registerPresence(connection: PresenceConnection, { desk, health, log, alerts }: PresenceDeps): Face {
   // Servers deliver subscription requests only to "interested" resources, those that asked for the roster
   // (RFC 6121 §3.1.3; Prosody holds them back otherwise), and push roster changes that must be acknowledged.
   connection.on("online", () => {
