@@ -171,7 +171,7 @@ sensors:
 
     it("an unknown key at the top level", () => {
       assert.deepEqual(problemsOf(config({ extra: "foo: 1\n" })), [
-        "foo: unknown key; expected one of: hardware, xmpp, pubsub, operators, store, sensors, actuators, log, status, remoteConfig, metrics",
+        "foo: unknown key; expected one of: hardware, xmpp, pubsub, operators, store, sensors, actuators, log, status, remoteConfig, metrics, alerts",
       ]);
     });
 
@@ -265,7 +265,7 @@ sensors:
         "sensors[0].interval: must be longer than 0",
         "sensors[0].i2c.address: expected 0x03..0x77, got 0x90",
         `sensors[1].driver: unknown driver "dht22"; expected one of ${DRIVERS}`,
-        "bogus: unknown key; expected one of: hardware, xmpp, pubsub, operators, store, sensors, actuators, log, status, remoteConfig, metrics",
+        "bogus: unknown key; expected one of: hardware, xmpp, pubsub, operators, store, sensors, actuators, log, status, remoteConfig, metrics, alerts",
         "xmpp.passwordFile: give either xmpp.password or xmpp.passwordFile, not both",
         'sensors[1].id: duplicate id "boiler" (also sensors[0].id)',
       ]);
@@ -280,7 +280,7 @@ sensors:
         assert.ok(error instanceof ConfigError);
         assert.equal(
           error.message,
-          `${file}: 2 problem(s) in config:\n  xmpp.jid: required (string)\n  foo: unknown key; expected one of: hardware, xmpp, pubsub, operators, store, sensors, actuators, log, status, remoteConfig, metrics`,
+          `${file}: 2 problem(s) in config:\n  xmpp.jid: required (string)\n  foo: unknown key; expected one of: hardware, xmpp, pubsub, operators, store, sensors, actuators, log, status, remoteConfig, metrics, alerts`,
         );
       }
     });
@@ -328,6 +328,112 @@ actuators:
         ]);
         return true;
       },
+    );
+  });
+});
+
+describe("alerts in config", () => {
+  const base =
+    "hardware: sim\nxmpp: { jid: gw1@example.net, password: p }\n" +
+    "sensors:\n  - { id: boiler, driver: bme280, i2c: { bus: 1, address: 0x76 } }\n";
+
+  /** The problems of a config with these `alerts:` lines; fails the test if it parses. */
+  function alertProblems(alerts: string): string[] {
+    try {
+      parseConfig(`${base}alerts:\n${alerts}`, "/tmp/x.yaml", {});
+    } catch (error) {
+      assert.ok(error instanceof ConfigError, `expected ConfigError, got ${String(error)}`);
+      return error.problems;
+    }
+    assert.fail("config was accepted");
+  }
+
+  it("resolves each condition, hysteresis, for: and subscribers; none by default", () => {
+    assert.deepEqual(parseConfig(base, "/tmp/x.yaml", {}).alerts, []);
+    const cfg = parseConfig(
+      `${base}alerts:
+  - { id: hot, sensor: boiler, field: temperature, above: 30, hysteresis: 0.5, for: 5m, notify: [alice@example.net, { role: control }] }
+  - { id: cold, sensor: boiler, field: temperature, below: 5, notify: [{ role: read }] }
+  - { id: damp, sensor: boiler, field: humidity, outside: [30, 70], notify: [bob@example.net] }
+  - { id: exact, sensor: boiler, field: pressure, equals: 1000, notify: [bob@example.net] }
+  - { id: jump, sensor: boiler, field: pressure, changesBy: 5, notify: [bob@example.net] }
+  - { id: dead, sensor: boiler, failing: true, for: 1m, notify: [bob@example.net] }
+`,
+      "/tmp/x.yaml",
+      {},
+    );
+    const bob = [{ jid: "bob@example.net" }];
+    assert.deepEqual(cfg.alerts, [
+      {
+        id: "hot",
+        sensorId: "boiler",
+        field: "temperature",
+        condition: { kind: "above", threshold: 30 },
+        hysteresis: 0.5,
+        forMs: 300_000,
+        notify: [{ jid: "alice@example.net" }, { role: "control" }],
+      },
+      { id: "cold", sensorId: "boiler", field: "temperature", condition: { kind: "below", threshold: 5 }, hysteresis: 0, forMs: 0, notify: [{ role: "read" }] },
+      { id: "damp", sensorId: "boiler", field: "humidity", condition: { kind: "outside", low: 30, high: 70 }, hysteresis: 0, forMs: 0, notify: bob },
+      { id: "exact", sensorId: "boiler", field: "pressure", condition: { kind: "equals", value: 1000 }, hysteresis: 0, forMs: 0, notify: bob },
+      { id: "jump", sensorId: "boiler", field: "pressure", condition: { kind: "changesBy", amount: 5 }, hysteresis: 0, forMs: 0, notify: bob },
+      { id: "dead", sensorId: "boiler", condition: { kind: "failing" }, hysteresis: 0, forMs: 60_000, notify: bob },
+    ]);
+  });
+
+  it("an unknown sensor, a field its driver does not have, and an unknown key name their path and the fix", () => {
+    assert.deepEqual(
+      alertProblems(
+        "  - { id: a, sensor: furnace, field: temperature, above: 30, notify: [alice@example.net] }\n" +
+          "  - { id: b, sensor: boiler, field: temp, above: 30, notify: [alice@example.net] }\n" +
+          "  - { id: c, sensor: boiler, field: temperature, abov: 30, above: 1, notify: [alice@example.net] }\n",
+      ),
+      [
+        "alerts[2].abov: unknown key; expected one of: id, sensor, field, above, below, outside, equals, changesBy, failing, hysteresis, for, notify",
+        'alerts[0].sensor: no sensor "furnace"; expected one of boiler',
+        'alerts[1].field: sensor "boiler" (bme280) has no field "temp"; expected one of temperature, humidity, pressure',
+      ],
+    );
+  });
+
+  it("exactly one condition, a field unless failing, a clear band left by the hysteresis", () => {
+    assert.deepEqual(
+      alertProblems(
+        "  - { id: a, sensor: boiler, field: temperature, notify: [alice@example.net] }\n" +
+          "  - { id: b, sensor: boiler, field: temperature, above: 30, below: 5, notify: [alice@example.net] }\n" +
+          "  - { id: c, sensor: boiler, above: 30, notify: [alice@example.net] }\n" +
+          "  - { id: d, sensor: boiler, field: temperature, failing: true, notify: [alice@example.net] }\n" +
+          "  - { id: e, sensor: boiler, field: humidity, outside: [40, 50], hysteresis: 5, notify: [alice@example.net] }\n" +
+          "  - { id: f, sensor: boiler, field: pressure, equals: 1000, hysteresis: 1, notify: [alice@example.net] }\n" +
+          "  - { id: g, sensor: boiler, field: pressure, changesBy: 2, hysteresis: 3, notify: [alice@example.net] }\n",
+      ),
+      [
+        "alerts[0]: no condition; give one of above, below, outside, equals, changesBy, failing",
+        "alerts[1].below: one condition per rule; give either above or below",
+        "alerts[2].field: required: the field the condition looks at, such as temperature",
+        "alerts[3].field: a failing rule watches the whole sensor; remove field",
+        "alerts[4].outside: expected [low, high] with low + hysteresis below high - hysteresis, got [40, 50] and hysteresis 5",
+        "alerts[5].hysteresis: equals has no threshold to come back from; remove hysteresis",
+        "alerts[6].hysteresis: expected at most changesBy (2), got 3",
+      ],
+    );
+  });
+
+  it("bad values, subscribers and a duplicate id", () => {
+    assert.deepEqual(
+      alertProblems(
+        "  - { id: a, sensor: boiler, field: temperature, above: hot, for: soon, notify: [] }\n" +
+          "  - { id: a, sensor: boiler, field: temperature, below: 5, hysteresis: -1, notify: [alice, { role: boss }] }\n",
+      ),
+      [
+        'alerts[0].above: expected number, got "hot"',
+        'alerts[0].for: expected a duration such as 5m (units ms, s, m, h, d), got "soon"',
+        "alerts[0].notify: expected at least 1 entries, got a list",
+        "alerts[1].hysteresis: expected at least 0, got -1",
+        "alerts[1].notify[0]: expected a bare JID such as gw1@example.net",
+        "alerts[1].notify[1]: expected a bare JID such as alice@example.net, or { role: read | control | admin }",
+        'alerts[1].id: duplicate id "a" (also alerts[0].id)',
+      ],
     );
   });
 });

@@ -10,6 +10,7 @@ import { actuatorDrivers, sensorDrivers } from "../drivers/registry.ts";
 import { HARDWARE, hardwareBackends, type Hardware } from "./hardware.ts";
 import type { ReportPolicy } from "./policy.ts";
 import { ROLES, type Operator } from "./authz.ts";
+import type { AlertCondition, AlertRule } from "./alerts.ts";
 import { parseListenAddress, type ListenAddress } from "./metrics.ts";
 
 /** systemd's RuntimeDirectory=xedge makes the folder (agent/status-endpoint.ts). */
@@ -90,6 +91,28 @@ const storeSchema = strict({
   commitInterval: duration("1s").default(1_000),
 });
 
+/** One of the condition keys, exactly one per rule (checked across keys in alertProblems). */
+const ALERT_CONDITIONS = ["above", "below", "outside", "equals", "changesBy", "failing"] as const;
+
+const alertSchema = strict({
+  id: sensorId,
+  sensor: sensorId,
+  /** The field the condition looks at; none for `failing`. */
+  field: z.string().min(1).optional(),
+  above: z.number().optional(),
+  below: z.number().optional(),
+  outside: z.tuple([z.number(), z.number()]).optional(),
+  equals: z.union([z.number(), z.boolean(), z.string()]).optional(),
+  changesBy: z.number().positive().optional(),
+  failing: z.literal(true).optional(),
+  hysteresis: z.number().min(0).default(0),
+  for: duration("5m").default(0),
+  /** Operators by bare JID, or every operator of a role. */
+  notify: z
+    .array(z.union([bareJid, strict({ role: z.enum(ROLES) })], { error: `expected a bare JID such as alice@example.net, or { role: ${ROLES.join(" | ")} }` }))
+    .min(1),
+});
+
 /** What the simulation adds to a sensor entry (its `sim:` block), validated by the schema firmware-sim gives. */
 const simSettings = hardwareBackends.sim.sensorSettings;
 
@@ -151,6 +174,8 @@ const buildSchema = (baseDir: string) => strict({
       return z.NEVER;
     }),
   }).optional(),
+  /** Rules the alert engine watches (agent/alerts.ts). */
+  alerts: z.array(alertSchema).default([]),
 });
 
 type ParsedConfig = z.output<ReturnType<typeof buildSchema>>;
@@ -192,6 +217,7 @@ export interface AgentConfig {
   store: { path: string; maxReadings: number; retentionMs: number; commitIntervalMs: number };
   sensors: SensorConfig[];
   actuators: ActuatorConfig[];
+  alerts: AlertRule[];
   log: { level: "debug" | "info" | "warn" | "error"; json: boolean };
   status: { socket: string };
   remoteConfig: { rollbackAfterMs: number };
@@ -309,7 +335,74 @@ function crossChecks(raw: unknown, env: NodeJS.ProcessEnv): string[] {
       else seen.set(id, where);
     });
   }
+  problems.push(...alertProblems(root));
   return problems;
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
+
+/** An alert rule's problems across keys: one condition, the sensor and its field exist, a clear band remains. */
+function alertProblems(root: Record<string, unknown>): string[] {
+  if (!Array.isArray(root.alerts)) return [];
+  const sensors = new Map<string, string>();
+  if (Array.isArray(root.sensors)) {
+    for (const sensor of root.sensors) {
+      if (isRecord(sensor) && typeof sensor.id === "string" && typeof sensor.driver === "string") sensors.set(sensor.id, sensor.driver);
+    }
+  }
+  const problems: string[] = [];
+  const ids = new Map<string, string>();
+  root.alerts.forEach((alert: unknown, index) => {
+    if (!isRecord(alert)) return;
+    const where = `alerts[${index}]`;
+    if (typeof alert.id === "string") {
+      const first = ids.get(alert.id);
+      if (first !== undefined) problems.push(`${where}.id: duplicate id "${alert.id}" (also ${first})`);
+      else ids.set(alert.id, `${where}.id`);
+    }
+    const conditions = ALERT_CONDITIONS.filter((key) => alert[key] !== undefined);
+    if (conditions.length === 0) problems.push(`${where}: no condition; give one of ${ALERT_CONDITIONS.join(", ")}`);
+    if (conditions.length > 1) problems.push(`${where}.${conditions[1] ?? ""}: one condition per rule; give either ${conditions.join(" or ")}`);
+    const failing = conditions.includes("failing");
+    if (failing && alert.field !== undefined) problems.push(`${where}.field: a failing rule watches the whole sensor; remove field`);
+    if (!failing && conditions.length > 0 && alert.field === undefined) problems.push(`${where}.field: required: the field the condition looks at, such as temperature`);
+    const hysteresis = typeof alert.hysteresis === "number" ? alert.hysteresis : 0;
+    if (alert.hysteresis !== undefined && (failing || conditions.includes("equals"))) {
+      problems.push(`${where}.hysteresis: ${failing ? "failing" : "equals"} has no threshold to come back from; remove hysteresis`);
+    }
+    const outside = z.tuple([z.number(), z.number()]).safeParse(alert.outside);
+    if (outside.success) {
+      const [low, high] = outside.data;
+      if (low + hysteresis >= high - hysteresis) {
+        problems.push(`${where}.outside: expected [low, high] with low + hysteresis below high - hysteresis, got [${low}, ${high}] and hysteresis ${hysteresis}`);
+      }
+    }
+    if (typeof alert.changesBy === "number" && hysteresis > alert.changesBy) {
+      problems.push(`${where}.hysteresis: expected at most changesBy (${alert.changesBy}), got ${hysteresis}`);
+    }
+    if (typeof alert.sensor !== "string") return;
+    const driver = sensors.get(alert.sensor);
+    if (driver === undefined) {
+      const known = [...sensors.keys()];
+      problems.push(`${where}.sensor: no sensor "${alert.sensor}"; ${known.length > 0 ? `expected one of ${known.join(", ")}` : "add it under sensors first"}`);
+      return;
+    }
+    const fields = sensorDrivers[driver]?.fields;
+    if (fields && typeof alert.field === "string" && !fields.includes(alert.field)) {
+      problems.push(`${where}.field: sensor "${alert.sensor}" (${driver}) has no field "${alert.field}"; expected one of ${fields.join(", ")}`);
+    }
+  });
+  return problems;
+}
+
+/** The rule's one condition key as the engine takes it; the schema and alertProblems made sure there is one. */
+function alertCondition(alert: ParsedConfig["alerts"][number]): AlertCondition {
+  if (alert.above !== undefined) return { kind: "above", threshold: alert.above };
+  if (alert.below !== undefined) return { kind: "below", threshold: alert.below };
+  if (alert.outside !== undefined) return { kind: "outside", low: alert.outside[0], high: alert.outside[1] };
+  if (alert.equals !== undefined) return { kind: "equals", value: alert.equals };
+  if (alert.changesBy !== undefined) return { kind: "changesBy", amount: alert.changesBy };
+  return { kind: "failing" };
 }
 
 /** The validated document as the agent uses it: durations in ms, secrets resolved, defaults filled in. */
@@ -352,6 +445,15 @@ function resolveConfig(parsed: ParsedConfig, file: string, env: NodeJS.ProcessEn
       return { id, driver, intervalMs: interval, options, faults: simSettings.resolve(sim), ...(report ? { report } : {}) };
     }),
     actuators: parsed.actuators.map(({ id, driver, ...options }) => ({ id, driver, options })),
+    alerts: parsed.alerts.map((alert) => ({
+      id: alert.id,
+      sensorId: alert.sensor,
+      ...(alert.field !== undefined ? { field: alert.field } : {}),
+      condition: alertCondition(alert),
+      hysteresis: alert.hysteresis,
+      forMs: alert.for,
+      notify: alert.notify.map((subscriber) => (typeof subscriber === "string" ? { jid: subscriber } : subscriber)),
+    })),
     log: parsed.log,
     status: { socket: isAbsolute(parsed.status.socket) ? parsed.status.socket : resolve(baseDir, parsed.status.socket) },
     remoteConfig: { rollbackAfterMs: parsed.remoteConfig.rollbackAfter },

@@ -9,6 +9,10 @@ import { TimedActions } from "./timed-actions.ts";
 import { Store, type StoreLimits } from "./store.ts";
 import { OneAtATime } from "../lib/one-at-a-time.ts";
 import { Sampler } from "./sampler.ts";
+import { AlertEngine } from "./alerts.ts";
+import { AlertDelivery } from "./operator/alert-delivery.ts";
+import { Watches } from "./operator/watches.ts";
+import { alertSender, registerAlertMessages } from "./xmpp/alert-messages.ts";
 import { Publisher } from "./publisher.ts";
 import { XmppConnection, type ConnectionOptions } from "./xmpp/connection.ts";
 import { PubsubSink } from "./xmpp/pubsub.ts";
@@ -40,6 +44,8 @@ export interface Agent {
   readonly actuators: Actuators;
   readonly publisher: Publisher;
   readonly connection: XmppConnection;
+  /** The alert rules' states (config rules and chat watches); each event is logged and delivered to its subscribers. */
+  readonly alerts: AlertEngine;
   /** What `xedge status` and systemd's status line show: the health, the link and since when. */
   report(): AgentReport;
   /**
@@ -141,6 +147,49 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
     publisher.pause();
   });
 
+  // Alerts see what the store committed: readings, then sensors that started failing or work again. Each event
+  // becomes a chat message to its subscribers (queued in the store while the link is down) and tells the
+  // listeners (presence) that the active alerts changed.
+  const alertListeners = new Set<() => void>();
+  const delivery = new AlertDelivery({ operators: () => current.operators, send: alertSender(connection), isOnline: () => connection.isOnline, outbox: store, log });
+  await delivery.start();
+  const alerts = new AlertEngine(config.alerts, {
+    onEvent: (event) => {
+      log.info(`alert ${event.kind}`, {
+        alert: event.ruleId,
+        sensor: event.sensorId,
+        ...(event.field !== undefined ? { field: event.field } : {}),
+        ...(event.value !== undefined ? { value: event.value } : {}),
+        ...(event.error !== undefined ? { error: event.error } : {}),
+        condition: event.threshold,
+        since: event.since.toISOString(),
+      });
+      delivery.deliver(event);
+      for (const listener of alertListeners) listener();
+    },
+  });
+  store.onCommitted((readings) => {
+    for (const reading of readings) alerts.observe(reading);
+  });
+  store.onSensorErrorsCommitted((changes) => {
+    for (const { sensorId, error, since } of changes) {
+      alerts.observe({ sensorId, timestamp: since ?? new Date(), fields: [], ...(error !== undefined ? { error } : {}) });
+    }
+  });
+  // Chat watches are rules of the same engine, after the config's; the field names a watch may name are the
+  // driver's declared ones, or those of the sensor's latest sample.
+  const watches = new Watches({
+    store,
+    sensorIds: () => sampler.states.map((state) => state.id),
+    fieldsOf: (sensorId) => {
+      const state = sampler.states.find((candidate) => candidate.id === sensorId);
+      const declared = state ? sensorDrivers[state.driver]?.fields : undefined;
+      return declared ?? state?.lastSample?.fields.map((field) => field.name) ?? [];
+    },
+    changed: () => alerts.replace([...current.alerts, ...watches.rules()]),
+  });
+  await watches.start();
+
   // The operator-facing XMPP faces, each a thin translator over the core; the desk is their only way in.
   const authz = new Authz(config.operators);
   const readout = new Readout({ sampler, actuators, store });
@@ -189,14 +238,15 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
   };
   const timed = new TimedActions({ control, store, audit, tell: tellOperator, log });
   await timed.start();
-  const desk = new OperatorDesk({ authz, readout, control, timed, health, config: remoteConfig, audit: store, ...(metrics ? { readoutServed: () => metrics.readoutServed() } : {}) });
+  const desk = new OperatorDesk({ authz, readout, control, timed, watches, activeAlerts: () => alerts.active(), health, config: remoteConfig, audit: store, ...(metrics ? { readoutServed: () => metrics.readoutServed() } : {}) });
   const monitor = new HealthMonitor(health, undefined);
   const report = () => reportOf(snapshotOf(health), link, monitor.current(), { pid: process.pid, version });
   const endpoint = await StatusEndpoint.open(config.status.socket, report, log);
   const metricsEndpoint = metrics && config.metrics ? await MetricsEndpoint.open(config.metrics.listen, metrics, log) : undefined;
   // FACES: each face registers itself here.
   const faces: Face[] = [
-    registerPresence(connection, { desk, health, log }),
+    registerPresence(connection, { desk, health, log, alerts: { active: () => alerts.active(), onChange: (listener) => alertListeners.add(listener) } }),
+    registerAlertMessages(connection, { delivery }),
     registerSoftwareVersion(connection, { desk }),
     registerSensorData(connection, { desk, log }),
     registerNfSensorData(connection, { desk, log }),
@@ -265,6 +315,10 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
       connection.reconfigure(connectionOptions(next.xmpp));
       applied.push("connection settings: reconnecting");
     }
+    if (!isDeepStrictEqual(next.alerts, current.alerts)) {
+      alerts.replace([...next.alerts, ...watches.rules()]);
+      applied.push(`alerts: ${next.alerts.length}`);
+    }
     if (!isDeepStrictEqual(next.log, current.log)) applied.push("log settings");
     current = next;
     return { applied, needsRestart };
@@ -298,6 +352,8 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
       // The safe state wins: no timer switches anything while the actuators go to it; the store keeps the timers.
       timed.stop();
       await sampler.stop();
+      alerts.stop();
+      await delivery.stop();
       await actuators.close();
       publisher.stop();
       try {
@@ -319,6 +375,7 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
     actuators,
     publisher,
     connection,
+    alerts,
     report,
     reload,
     reloadFile,

@@ -11,7 +11,7 @@ import { openForStatus, Store, type StoredReading } from "./store.ts";
 /** Long enough that the store's own commit timer never fires during a test: commits happen when the test says. */
 const NO_AUTO_COMMIT = { commitIntervalMs: 3_600_000 };
 /** The store has one schema migration so far. */
-const MIGRATION_COUNT = 6;
+const MIGRATION_COUNT = 7;
 
 let dir: string;
 let dbCount = 0;
@@ -492,6 +492,27 @@ describe("store: retention, sensor errors and migration of an older database", (
     const second = await openForStatus(path);
     await second.close();
     assert.deepEqual(second.status.sensors, [{ sensorId: "never-read", lastSeq: 0 }]);
+  });
+
+  it("tells its listeners of sensor errors once committed, after the readings of the same commit", async () => {
+    const store = await Store.open(join(dir, "error-listeners.db"), { commitIntervalMs: 60_000 });
+    try {
+      const heard: string[] = [];
+      store.onCommitted((readings) => heard.push(...readings.map((reading) => `reading ${reading.sensorId}`)));
+      store.onSensorErrorsCommitted((changes) => heard.push(...changes.map((change) => `${change.sensorId}: ${change.error ?? "works"}`)));
+      const since = new Date("2026-01-02T03:04:05Z");
+      store.append({ sensorId: "boiler", timestamp: since, fields: [] });
+      store.setSensorError("boiler", "EIO", since);
+      store.setSensorError("attic", "EIO", since);
+      store.setSensorError("attic");
+      assert.deepEqual(heard, [], "nothing before the commit");
+      await store.flush();
+      assert.deepEqual(heard, ["reading boiler", "boiler: EIO", "attic: works"]);
+      await store.flush();
+      assert.equal(heard.length, 3, "a commit without changes tells nobody");
+    } finally {
+      await store.close();
+    }
   });
 
   it("migrates a version-1 database without losing its readings or sequence numbers", async () => {

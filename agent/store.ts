@@ -11,6 +11,8 @@ import type { Field, Reading, Sample } from "../lib/model.ts";
 import type { AuditEntry } from "./control.ts";
 import type { ConfigAuditEntry } from "./remote-config.ts";
 import type { TimedAction } from "./timed-actions.ts";
+import type { StoredWatch, WatchSpec } from "./operator/watches.ts";
+import type { QueuedAlert } from "./operator/alert-delivery.ts";
 import { Database } from "./sqlite.ts";
 
 /** Schema migrations, applied in order; PRAGMA user_version records how many have run. */
@@ -72,6 +74,23 @@ export const MIGRATIONS: string[] = [
      set_at       INTEGER NOT NULL, -- ms since epoch
      due_at       INTEGER NOT NULL, -- ms since epoch
      PRIMARY KEY (node_id, parameter)
+   );`,
+  // Alerts (agent/operator/alert-delivery.ts, watches.ts): chat watches kept across restarts, and alert messages
+  // waiting for the link, delivered in order once it is back.
+  `CREATE TABLE watches (
+     id         INTEGER PRIMARY KEY AUTOINCREMENT, -- what the operator types to unwatch it
+     owner      TEXT    NOT NULL,                  -- bare JID of the operator who set it
+     sensor_id  TEXT    NOT NULL,
+     field      TEXT,                              -- NULL when it watches the sensor failing
+     condition  TEXT    NOT NULL,                  -- JSON of the alert condition
+     for_ms     INTEGER NOT NULL,
+     created_at INTEGER NOT NULL                   -- ms since epoch
+   );
+   CREATE TABLE alert_outbox (
+     id        INTEGER PRIMARY KEY AUTOINCREMENT, -- delivery order
+     recipient TEXT    NOT NULL,                  -- bare JID
+     body      TEXT    NOT NULL,
+     queued_at INTEGER NOT NULL                   -- ms since epoch
    );`,
 ];
 
@@ -165,6 +184,15 @@ const PRUNE_BATCH = 5_000;
 
 type CommitListener = (readings: StoredReading[]) => void;
 
+/** A sensor that started failing (`error` set, failing `since`) or works again (no `error`), as committed. */
+export interface SensorErrorChange {
+  sensorId: string;
+  error?: string;
+  since?: Date;
+}
+
+type SensorErrorListener = (changes: SensorErrorChange[]) => void;
+
 export class Store {
   private pending: Sample[] = [];
   private pendingSeqs: number[] = [];
@@ -174,6 +202,7 @@ export class Store {
   private sensorErrors = new Map<string, { error?: string; since?: Date }>();
   private readonly lastSeq = new Map<string, number>();
   private readonly listeners = new Set<CommitListener>();
+  private readonly errorListeners = new Set<SensorErrorListener>();
   private timer: NodeJS.Timeout | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -259,6 +288,12 @@ export class Store {
   onCommitted(listener: CommitListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Told after each commit that changed sensors' errors, after the readings of the same commit. */
+  onSensorErrorsCommitted(listener: SensorErrorListener): () => void {
+    this.errorListeners.add(listener);
+    return () => this.errorListeners.delete(listener);
   }
 
   /** Commits everything appended or acknowledged so far, in one transaction. */
@@ -347,6 +382,10 @@ export class Store {
       }
       const kept = droppedNow > 0 ? committed.filter((reading) => reading.id > this.lastDroppedId) : committed;
       if (kept.length > 0) for (const listener of this.listeners) listener(kept);
+      if (sensorErrors.size > 0) {
+        const changes = [...sensorErrors].map(([sensorId, change]) => ({ sensorId, ...change }));
+        for (const listener of this.errorListeners) listener(changes);
+      }
     });
   }
 
@@ -534,6 +573,70 @@ export class Store {
       setAt: row.set_at,
       dueAt: row.due_at,
     }));
+  }
+
+  /** Keeps a watch and returns its id, committed at once like `audit`. */
+  async saveWatch(watch: WatchSpec): Promise<number> {
+    if (this.closed) throw new Error("store is closed");
+    const { lastID } = await this.db.exclusive(() =>
+      this.db.run("INSERT INTO watches (owner, sensor_id, field, condition, for_ms, created_at) VALUES (?, ?, ?, ?, ?, ?)", [
+        watch.owner,
+        watch.sensorId,
+        watch.field ?? null,
+        JSON.stringify(watch.condition),
+        watch.forMs,
+        watch.createdAt,
+      ]),
+    );
+    return lastID;
+  }
+
+  async deleteWatch(id: number): Promise<void> {
+    if (this.closed) throw new Error("store is closed");
+    await this.db.exclusive(() => this.db.run("DELETE FROM watches WHERE id = ?", [id]));
+  }
+
+  /** Every kept watch, oldest first. */
+  async watches(): Promise<StoredWatch[]> {
+    const rows = await this.db.exclusive(() =>
+      this.db.all<{ id: number; owner: string; sensor_id: string; field: string | null; condition: string; for_ms: number; created_at: number }>(
+        "SELECT id, owner, sensor_id, field, condition, for_ms, created_at FROM watches ORDER BY id",
+      ),
+    );
+    return rows.map((row) => ({
+      id: row.id,
+      owner: row.owner,
+      sensorId: row.sensor_id,
+      ...(row.field !== null ? { field: row.field } : {}),
+      condition: JSON.parse(row.condition) as StoredWatch["condition"],
+      forMs: row.for_ms,
+      createdAt: row.created_at,
+    }));
+  }
+
+  /** Queues an alert message for when the link is back; past `max` queued, the oldest go. Returns how many went. */
+  async queueAlert(alert: Omit<QueuedAlert, "id">, max: number): Promise<number> {
+    if (this.closed) throw new Error("store is closed");
+    return this.db.exclusive(() =>
+      this.db.transaction(async () => {
+        await this.db.run("INSERT INTO alert_outbox (recipient, body, queued_at) VALUES (?, ?, ?)", [alert.recipient, alert.body, alert.queuedAt]);
+        const { changes } = await this.db.run("DELETE FROM alert_outbox WHERE id NOT IN (SELECT id FROM alert_outbox ORDER BY id DESC LIMIT ?)", [max]);
+        return changes;
+      }),
+    );
+  }
+
+  /** The queued alert messages, in the order they were queued. */
+  async queuedAlerts(): Promise<QueuedAlert[]> {
+    const rows = await this.db.exclusive(() =>
+      this.db.all<{ id: number; recipient: string; body: string; queued_at: number }>("SELECT id, recipient, body, queued_at FROM alert_outbox ORDER BY id"),
+    );
+    return rows.map((row) => ({ id: row.id, recipient: row.recipient, body: row.body, queuedAt: row.queued_at }));
+  }
+
+  async deleteQueuedAlert(id: number): Promise<void> {
+    if (this.closed) throw new Error("store is closed");
+    await this.db.exclusive(() => this.db.run("DELETE FROM alert_outbox WHERE id = ?", [id]));
   }
 
   async status(): Promise<StoreStatus> {

@@ -22,6 +22,8 @@ export interface DriverDefinition<Shape extends z.ZodRawShape, Device> {
   name: string;
   summary: string;
   options: Shape;
+  /** The field names a sensor's samples carry, when fixed: config checks the alert rules against them. */
+  fields?: readonly string[];
   open(hal: Hal, options: z.output<z.ZodObject<Shape>>): Promise<Device>;
 }
 
@@ -30,6 +32,7 @@ export interface Driver<Device> {
   name: string;
   summary: string;
   options: z.ZodRawShape;
+  fields?: readonly string[];
   open(hal: Hal, options: Record<string, unknown>): Promise<Device>;
 }
 
@@ -55,6 +58,7 @@ function defineDriver<Shape extends z.ZodRawShape, Device>(definition: DriverDef
     name: definition.name,
     summary: definition.summary,
     options: definition.options,
+    ...(definition.fields ? { fields: definition.fields } : {}),
     // Config has already validated these keys; parsing again restores their static type.
     open: (hal, options) => definition.open(hal, schema.parse(options)),
   };

@@ -13,6 +13,7 @@ import { formatDuration, parseDuration } from "../../lib/duration.ts";
 import { clockTime } from "../../lib/text.ts";
 import { MAX_TIMED_MS } from "../timed-actions.ts";
 import { errorText } from "../log.ts";
+import { WATCH_USAGE, answerWatch, parseWatch, parseWatchId, renderActiveAlerts, type WatchCommand } from "./watch-chat.ts";
 
 export const COMMANDS = [
   { name: "help", usage: "help", summary: "this list" },
@@ -23,7 +24,7 @@ export const COMMANDS = [
     summary: "set an actuator's parameter, e.g. set pump state on; with for 10m it switches back after that (control role)",
   },
   { name: "cancel", usage: "cancel ID [NAME]", summary: "end a timed set early, switching back now (control role)" },
-  { name: "status", usage: "status", summary: "the agent's health: sensors, buffer, last publish, uptime, connection" },
+  { name: "status", usage: "status", summary: "the agent's health: sensors, buffer, last publish, uptime, connection, active alerts" },
   { name: "history", usage: "history ID [DURATION]", summary: "min, max, average, last and a sparkline per value (default 1h; e.g. 15m, 6h, 2d)" },
   {
     name: "audit",
@@ -31,6 +32,9 @@ export const COMMANDS = [
     summary: `who set what or pushed a config, and how it ended, newest last (default ${DEFAULT_AUDIT_ENTRIES}, at most ${MAX_AUDIT_ENTRIES})`,
     listedFor: "control",
   },
+  { name: "watch", usage: WATCH_USAGE, summary: "tell me when it goes above (>) or below (<), held for DURATION if given; or: watch SENSOR failing" },
+  { name: "watches", usage: "watches", summary: "your watches, with their ids (an admin sees everyone's)" },
+  { name: "unwatch", usage: "unwatch ID", summary: "stop a watch" },
   { name: "config", usage: "config", summary: "the running config, the password not shown (admin role)" },
   {
     name: "config set",
@@ -63,6 +67,7 @@ export type ParsedCommand =
   | { name: "status" }
   | { name: "history"; id: string; durationMs: number }
   | { name: "audit"; entries: number }
+  | WatchCommand
   | { name: "config" }
   | { name: "config set"; text: string; acceptInlineSecrets: boolean }
   /** A known command with wrong arguments: `text` says what is wrong and shows the usage. */
@@ -121,6 +126,16 @@ export function parseCommand(body: string): ParsedCommand {
       if (durationMs === undefined || durationMs <= 0) return usage("history", `'${durationText}' is not a duration such as 30m, 6h or 2d`);
       if (durationMs > MAX_HISTORY_MS) return usage("history", `${durationText} is longer than a year`);
       return { name: "history", id, durationMs };
+    }
+    case "watch": {
+      const request = parseWatch(text.slice(first.length));
+      return "problem" in request ? usage("watch", request.problem) : { name: "watch", request };
+    }
+    case "watches":
+      return args.length === 0 ? { name: "watches" } : usage("watches", "watches takes no argument");
+    case "unwatch": {
+      const id = parseWatchId(args[0]);
+      return id !== undefined && args.length === 1 ? { name: "unwatch", id } : usage("unwatch", "unwatch needs the number of a watch");
     }
     case "audit": {
       if (args.length > 1) return usage("audit", "audit takes at most one number");
@@ -216,7 +231,11 @@ export class ChatCommands {
             ? `Unknown command '${command.word}'. Did you mean '${command.suggestion}'?`
             : `Unknown command '${command.word}'. Send 'help' for the list.`;
         case "status":
-          return renderStatus(session.status(), format);
+          return [renderStatus(session.status(), format), ...renderActiveAlerts(session.activeAlerts(), format)].join("\n");
+        case "watch":
+        case "watches":
+        case "unwatch":
+          return await answerWatch(session, command, format);
         case "read":
           return await read(session, command.id, format);
         case "set":

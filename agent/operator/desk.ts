@@ -4,7 +4,8 @@
 // Control stays the core's to authorize (agent/control.ts), so both answers can attempt it: a stranger's attempt
 // is refused and audited there like any other. Remote configuration is likewise the core's (agent/remote-config.ts):
 // it refuses everyone but admins. The audit trail is read here: control operators and admins only, since it
-// names who did what.
+// names who did what. Watches (./watches.ts) are every operator's: each sees and removes their own, an admin
+// everyone's.
 import { allows, type Authz, type Role } from "../authz.ts";
 import type { Control, ControlRequest, ControlResult, FormResult } from "../control.ts";
 import type { ParameterSpec } from "../../drivers/driver.ts";
@@ -14,6 +15,8 @@ import { historySummary, type HistorySummary } from "./history.ts";
 import type { ConfigCounter, RemoteConfig } from "../remote-config.ts";
 import { MAX_AUDIT_ENTRIES, readAudit, type AuditRecord, type AuditTrails } from "./audit.ts";
 import type { CancelResult, TimedAction, TimedActions, TimedSetResult } from "../timed-actions.ts";
+import type { AlertEvent } from "../alerts.ts";
+import type { StoredWatch, WatchRequest, WatchResult, Watches } from "./watches.ts";
 
 /** Control as one requester sees it: every call is authorized and audited by the core. */
 export interface ControlCounter {
@@ -27,6 +30,13 @@ export interface TimedCounter {
   cancel(nodeId: string, parameter: string | undefined, via: string): Promise<CancelResult[]>;
   /** The timer on one parameter, if one runs. */
   find(nodeId: string, parameter: string): TimedAction | undefined;
+}
+
+/** Watches as one requester sees them: their own, or everyone's for an admin. */
+export interface WatchCounter {
+  add(request: WatchRequest): Promise<WatchResult>;
+  list(): StoredWatch[];
+  remove(id: number): Promise<WatchResult>;
 }
 
 export interface OperatorSession {
@@ -50,6 +60,9 @@ export interface OperatorSession {
   readonly config: ConfigCounter;
   /** The newest `limit` entries of the audit trail, oldest first; for the control role and up. */
   audit(limit: number): Promise<AuditAnswer>;
+  readonly watches: WatchCounter;
+  /** The alerts fired now, config rules and watches alike. */
+  activeAlerts(): AlertEvent[];
 }
 
 export type AuditAnswer = { ok: true; records: AuditRecord[]; complete: boolean } | { ok: false; kind: "forbidden"; text: string };
@@ -72,6 +85,10 @@ export interface DeskDeps {
   audit?: AuditTrails;
   /** Timed sets; without them a timed set answers that it is not available. */
   timed?: Pick<TimedActions, "setFor" | "cancel" | "find" | "supersede">;
+  /** Chat watches; without them a watch answers that it is not available. */
+  watches?: Pick<Watches, "add" | "list" | "remove">;
+  /** The alerts fired now; none when absent. */
+  activeAlerts?: () => AlertEvent[];
   /** Told of every readout answered (agent/metrics.ts counts them); absent when nobody counts. */
   readoutServed?: () => void;
 }
@@ -85,6 +102,9 @@ const noTimed: TimedCounter = {
   find: () => undefined,
 };
 
+const NO_WATCHES = { ok: false, text: "watches are not available on this gateway" } as const;
+const noWatches: WatchCounter = { add: () => Promise.resolve(NO_WATCHES), list: () => [], remove: () => Promise.resolve(NO_WATCHES) };
+
 const NO_REMOTE_CONFIG = "remote configuration is not available on this gateway";
 const noRemoteConfig: ConfigCounter = {
   fetch: () => ({ ok: false, kind: "failed", text: NO_REMOTE_CONFIG }),
@@ -96,7 +116,7 @@ export class OperatorDesk {
 
   /** Looks the requester up in the operators list as it is now (a reloaded list applies to the next call). */
   for(requester: string): OperatorSession | Refusal {
-    const { authz, readout, control, health, config, readoutServed, timed, audit = NO_AUDIT } = this.deps;
+    const { authz, readout, control, health, config, readoutServed, timed, watches, activeAlerts, audit = NO_AUDIT } = this.deps;
     const counter: ControlCounter = {
       set: async (request, via) => {
         const result = await control.set(requester, request, via);
@@ -138,6 +158,14 @@ export class OperatorDesk {
         // Faces check what a person typed; this bound keeps any caller's query small.
         return { ok: true, ...(await readAudit(audit, Math.min(Math.max(1, Math.floor(limit)), MAX_AUDIT_ENTRIES))) };
       },
+      watches: watches
+        ? {
+            add: (request) => watches.add(requester, request),
+            list: () => watches.list(role === "admin" ? undefined : requester),
+            remove: (id) => watches.remove(requester, id, role === "admin"),
+          }
+        : noWatches,
+      activeAlerts: () => activeAlerts?.() ?? [],
     };
   }
 }

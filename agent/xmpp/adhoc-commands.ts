@@ -11,6 +11,9 @@
 // `audit` asks how many entries (one form), then answers with the same lines as the chat command, in a note and
 // in a result form, one value per entry.
 //
+// `watch` takes a sensor, a field, a condition and a value in one form (a problem re-shows it with the error),
+// `watches` lists them as the chat does, `unwatch` offers the requester's watches to choose from.
+//
 // `config` shows the running config file (the password redacted) and `config-push` takes a whole new one, for
 // admins only: a config with problems comes back in the form with one error note per problem, nothing written.
 import { xml, type Element } from "./client.ts";
@@ -24,6 +27,8 @@ import { MAX_TIMED_MS } from "../timed-actions.ts";
 import { auditLine, renderAudit, renderCurrent, renderHistory, renderPush, renderStatus } from "../operator/render.ts";
 import { DEFAULT_AUDIT_ENTRIES, MAX_AUDIT_ENTRIES, parseAuditEntries } from "../operator/audit.ts";
 import { span, sparkline } from "../../lib/text.ts";
+import type { WatchRequest } from "../operator/watches.ts";
+import { MAX_WATCH_FOR_MS, answerWatch, parseWatchId, watchLine } from "../operator/watch-chat.ts";
 
 export const NS_COMMANDS = "http://jabber.org/protocol/commands";
 export const NS_DATA = "jabber:x:data";
@@ -342,5 +347,71 @@ const configPush: AdhocCommand = {
   },
 };
 
+const CONDITIONS = ["above", "below", "failing"] as const;
+
+const watchForm = ({ operator, proceed }: CommandContext, problem?: string): Element =>
+  proceed(
+    COMPLETE_ONLY,
+    ...(problem ? [note("error", problem)] : []),
+    form("form", "Watch a sensor", "You get a chat message when the condition starts to hold and when it stops.", [
+      field("node", "list-single", "Sensor", [], ...operator.nodeIds.map((id) => option(id))),
+      field("field", "text-single", "Field (e.g. temperature; empty for failing)", []),
+      field("condition", "list-single", "Condition", ["above"], ...CONDITIONS.map((kind) => option(kind))),
+      field("value", "text-single", "Value", []),
+      field("for", "text-single", `Held for (a duration such as 5m; empty: at once; at most ${formatDuration(MAX_WATCH_FOR_MS)})`, []),
+    ]),
+  );
+
+const watch: AdhocCommand = {
+  node: "watch",
+  name: "Watch a sensor",
+  needs: "read",
+  start: (context) => watchForm(context),
+  advance: async (context, _step, values) => {
+    const one = (name: string) => (values.get(name) ?? [])[0]?.trim() ?? "";
+    const [sensorId, fieldName, kind, valueText, forText] = [one("node"), one("field"), one("condition"), one("value"), one("for")];
+    const forMs = forText === "" ? 0 : parseDuration(forText);
+    if (forMs === undefined || forMs > MAX_WATCH_FOR_MS) return watchForm(context, `'${forText}' is not a duration such as 30s, 5m or 2h.`);
+    const threshold = Number(valueText);
+    let request: WatchRequest;
+    if (kind === "failing") request = { sensorId, condition: { kind: "failing" }, forMs };
+    else if (kind !== "above" && kind !== "below") return watchForm(context, `Choose a condition (${CONDITIONS.join(", ")}).`);
+    else if (valueText === "" || !Number.isFinite(threshold)) return watchForm(context, `'${valueText}' is not a number.`);
+    else if (fieldName === "") return watchForm(context, "Name the field to watch.");
+    else request = { sensorId, field: fieldName, condition: { kind, threshold }, forMs };
+    const result = await context.operator.watches.add(request);
+    if (!result.ok) return watchForm(context, `Not watching: ${result.text}.`);
+    return context.finish(note("info", `Watching ${watchLine(result.watch)}. 'unwatch ${result.watch.id}' ends it.`));
+  },
+};
+
+const listWatches = ({ operator, now, finish }: CommandContext): Promise<Element> =>
+  answerWatch(operator, { name: "watches" }, { now: now() }).then((text) => finish(note("info", text)));
+
+const watches: AdhocCommand = { node: "watches", name: "List watches", needs: "read", start: listWatches, advance: listWatches };
+
+const unwatchForm = ({ operator, proceed, finish }: CommandContext, problem?: string): Element => {
+  const mine = operator.watches.list();
+  if (mine.length === 0) return finish(note("info", "No watches."));
+  return proceed(
+    COMPLETE_ONLY,
+    ...(problem ? [note("error", problem)] : []),
+    form("form", "Stop a watch", undefined, [field("watch", "list-single", "Watch", [], ...mine.map((item) => option(String(item.id), watchLine(item))))]),
+  );
+};
+
+const unwatch: AdhocCommand = {
+  node: "unwatch",
+  name: "Stop a watch",
+  needs: "read",
+  start: (context) => unwatchForm(context),
+  advance: async (context, _step, values) => {
+    const id = parseWatchId((values.get("watch") ?? [])[0]);
+    if (id === undefined) return unwatchForm(context, "Choose a watch.");
+    const result = await context.operator.watches.remove(id);
+    return result.ok ? context.finish(note("info", `Stopped watch ${watchLine(result.watch)}.`)) : unwatchForm(context, `Sorry, ${result.text}.`);
+  },
+};
+
 /** Every command, in the order a client's menu lists them. */
-export const ADHOC_COMMANDS: readonly AdhocCommand[] = [read, set, status, history, audit, configFetch, configPush];
+export const ADHOC_COMMANDS: readonly AdhocCommand[] = [read, set, status, history, audit, watch, watches, unwatch, configFetch, configPush];

@@ -11,6 +11,7 @@ import type { ConfigCounter } from "../remote-config.ts";
 import type { AuditEntry, ControlRequest } from "../control.ts";
 import { clockTime } from "../../lib/text.ts";
 import { TimedActions } from "../timed-actions.ts";
+import { Watches, type StoredWatch } from "../operator/watches.ts";
 
 const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -233,9 +234,9 @@ describe("ad-hoc authorization", () => {
   it("lists and runs commands by role: strangers nothing, read operators everything but set and audit", async () => {
     const { listed, refusal } = face();
     assert.deepEqual(listed("mallory@example.net/x"), []);
-    assert.deepEqual(listed("viewer@example.net/x"), ["read", "status", "history"]);
-    assert.deepEqual(listed("ops@example.net/x"), ["read", "set", "status", "history", "audit"]);
-    assert.deepEqual(listed("root@example.net/x"), ["read", "set", "status", "history", "audit", "config", "config-push"]);
+    assert.deepEqual(listed("viewer@example.net/x"), ["read", "status", "history", "watch", "watches", "unwatch"]);
+    assert.deepEqual(listed("ops@example.net/x"), ["read", "set", "status", "history", "audit", "watch", "watches", "unwatch"]);
+    assert.deepEqual(listed("root@example.net/x"), ["read", "set", "status", "history", "audit", "watch", "watches", "unwatch", "config", "config-push"]);
     assert.equal(await refusal("config", "ops@example.net/x"), "cancel forbidden");
     assert.equal(await refusal("config-push", "ops@example.net/x"), "cancel forbidden");
     assert.equal(await refusal("config", "root@example.net/x"), "none");
@@ -302,5 +303,65 @@ describe("ad-hoc authorization", () => {
     assert.deepEqual(info(NS_COMMANDS, "mallory@example.net/x"), list);
     assert.deepEqual(info("read", "viewer@example.net/x"), { identities: [{ category: "automation", type: "command-node", name: "Read current values" }], features: [NS_COMMANDS, "jabber:x:data"] });
     assert.equal(info("set", "viewer@example.net/x"), undefined);
+  });
+});
+
+describe("ad-hoc watches", () => {
+  it("watch takes a form (a problem shows it again), watches lists them as the chat does, unwatch offers one's own", async () => {
+    const kept: StoredWatch[] = [];
+    const watches = new Watches({
+      store: {
+        saveWatch: (watch) => Promise.resolve(kept.push({ id: kept.length + 1, ...watch })),
+        deleteWatch: (id) => Promise.resolve(void kept.splice(kept.findIndex((watch) => watch.id === id), 1)),
+        watches: () => Promise.resolve([...kept]),
+      },
+      sensorIds: () => ["boiler"],
+      fieldsOf: () => ["temperature"],
+      changed: () => undefined,
+      now: () => Date.parse("2025-01-05T12:00:00Z"),
+    });
+    const routes: IqRoute[] = [];
+    registerAdhoc(
+      { route: (route) => routes.push(route), addDiscoNodes: () => undefined },
+      {
+        desk: new OperatorDesk({
+          authz: { roleOf: () => "read" },
+          readout: { nodeIds: ["boiler"], unknownNodes: () => [], read: () => Promise.resolve({ groups: [], failures: [] }) },
+          control: { set: () => Promise.reject(new Error("unused")), getForm: () => Promise.reject(new Error("unused")), parametersOf: () => [] },
+          health: { sensors: () => [], buffered: () => 0, dropped: () => 0, lastPublished: () => undefined, online: () => true, startedAt: new Date() },
+          watches,
+        }),
+        log: quiet,
+      },
+    );
+    const [route] = routes;
+    assert.ok(route);
+    const run = async (attrs: Record<string, string>, ...children: Element[]): Promise<Element> => {
+      const element = xml("command", { xmlns: NS_COMMANDS, ...attrs }, ...children);
+      const reply = await route.handler({ element, stanza: xml("iq", {}, element), from: "viewer@example.net/desk" });
+      assert.ok(reply !== true);
+      return reply;
+    };
+    const submit = (values: Record<string, string>) =>
+      xml("x", { xmlns: "jabber:x:data", type: "submit" }, ...Object.entries(values).map(([name, value]) => xml("field", { var: name }, xml("value", {}, value))));
+
+    const started = await run({ node: "watch", action: "execute" });
+    const sessionid = String(started.attrs.sessionid);
+    const vars = started.getChild("x", "jabber:x:data")?.getChildren("field").map((item) => String(item.attrs.var));
+    assert.deepEqual(vars, ["node", "field", "condition", "value", "for"]);
+    const wrong = await run({ node: "watch", action: "complete", sessionid }, submit({ node: "boiler", field: "temp", condition: "above", value: "30", for: "" }));
+    assert.deepEqual([wrong.attrs.status, wrong.getChildText("note")], ["executing", "Not watching: boiler has no field 'temp'. Its fields: temperature."]);
+    const done = await run({ node: "watch", action: "complete", sessionid }, submit({ node: "boiler", field: "temperature", condition: "above", value: "30", for: "5m" }));
+    assert.deepEqual([done.attrs.status, done.getChildText("note")], ["completed", "Watching 1: boiler temperature above 30 for 5m. 'unwatch 1' ends it."]);
+
+    const listed = await run({ node: "watches", action: "execute" });
+    assert.match(listed.getChildText("note") ?? "", /^Your watches:\n {2}1: boiler temperature above 30 for 5m \(set 2025-01-05 \d\d:\d\d:\d\d\)$/);
+
+    const offered = await run({ node: "unwatch", action: "execute" });
+    const options = offered.getChild("x", "jabber:x:data")?.getChild("field")?.getChildren("option").map((item) => [String(item.attrs.label), item.getChildText("value")]);
+    assert.deepEqual(options, [["1: boiler temperature above 30 for 5m", "1"]]);
+    const stopped = await run({ node: "unwatch", action: "complete", sessionid: String(offered.attrs.sessionid) }, submit({ watch: "1" }));
+    assert.equal(stopped.getChildText("note"), "Stopped watch 1: boiler temperature above 30 for 5m.");
+    assert.deepEqual(kept, []);
   });
 });

@@ -36,6 +36,7 @@ describe("bme280 driver on the simulated chip", () => {
       assert.equal(pressure.value, 25767233 / 256 / 100);
       assert.equal(pressure.unit, "hPa");
       assert.equal(formatFieldValue(pressure), "1006.53");
+      assert.deepEqual(fields.map((field) => field.name), bme280.fields, "the fields the driver declares to config's alert checks");
     });
   });
 

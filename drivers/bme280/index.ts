@@ -61,6 +61,7 @@ export const bme280 = defineSensorDriver({
     i2c: i2cOptions,
     oversampling: oversamplingOptions.optional(),
   },
+  fields: ["temperature", "humidity", "pressure"],
   open: async (hal, options) =>
     Bme280Device.open(hal, options.i2c, options.oversampling ?? { temperature: 1, pressure: 1, humidity: 1 }),
 });

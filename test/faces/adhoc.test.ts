@@ -87,8 +87,8 @@ for (const kind of serverKinds) {
         const reply = await client.iq("get", xml("query", { xmlns: NS_DISCO_ITEMS, node: NS_COMMANDS }));
         return (reply.getChild("query", NS_DISCO_ITEMS)?.getChildren("item") ?? []).map((item) => [String(item.attrs.jid), String(item.attrs.node)]);
       };
-      assert.deepEqual(await list(ops), ["read", "set", "status", "history", "audit"].map((node) => [AGENT_JID, node]));
-      assert.deepEqual(await list(viewer), ["read", "status", "history"].map((node) => [AGENT_JID, node]));
+      assert.deepEqual(await list(ops), ["read", "set", "status", "history", "audit", "watch", "watches", "unwatch"].map((node) => [AGENT_JID, node]));
+      assert.deepEqual(await list(viewer), ["read", "status", "history", "watch", "watches", "unwatch"].map((node) => [AGENT_JID, node]));
       assert.deepEqual(await list(stranger), []);
 
       const info = await ops.iq("get", xml("query", { xmlns: NS_DISCO_INFO }));

@@ -156,11 +156,20 @@ for (const kind of serverKinds) {
       await terminal.waitFor(/gw1@localhost\/edge: pump: state true \[settable\]/, "the answer to read pump");
     });
 
+    it("a watch set by chat fires: its message appears in the chat window, and unwatch ends it", async () => {
+      // The simulated boiler stays between 18 and 24 °C: a watch above -40 fires at its next reading.
+      await terminal.type("watch boiler temperature > -40");
+      await terminal.waitFor(/Watching 1: boiler temperature above -40\. You get a message when it fires/, "the answer to watch");
+      await terminal.waitFor(/gw1@localhost\/edge: ⚠ boiler temperature -?\d+\.\d+ °C: above -40 °C since \d\d:\d\d:\d\d \(watch 1\)/, "the fired watch");
+      await terminal.type("unwatch 1");
+      await terminal.waitFor(/Stopped watch 1: boiler temperature above -40\./, "the answer to unwatch");
+    });
+
     it("/cmd list shows the ad-hoc commands; read as a form shows the chosen sensor's values", async () => {
       // Profanity prints the list in its console, window 1.
       await terminal.type("/win 1");
       await terminal.type(`/cmd list ${AGENT_JID}`);
-      await terminal.waitFor(/Ad hoc commands:\n.*audit\n.*history\n.*read\n.*set\n.*status\n/, "the command list");
+      await terminal.waitFor(/Ad hoc commands:\n.*audit\n.*history\n.*read\n.*set\n.*status\n.*unwatch\n.*watch\n.*watches\n/, "the command list");
       // A form opens in a window of its own; its fields are edited with /fieldN and sent with /form submit.
       await terminal.type(`/cmd exec read ${AGENT_JID}`);
       await terminal.waitFor(/Form title: Read current values[\s\S]*\[field1\] Nodes:/, "the read form");
