@@ -153,6 +153,11 @@ export class EventSubscriptions<Tag> {
     return this.endWhere((entry) => bareJid(entry.subscriber) === bare);
   }
 
+  /** Whether the subscriber's subscription `id` is still in force. */
+  has(subscriber: string, id: string): boolean {
+    return this.entries.has(keyOf(subscriber, id));
+  }
+
   /** The subscriptions in force, oldest first. */
   list(): Subscription<Tag>[] {
     return [...this.entries.values()].map(({ subscriber, spec, tag }) => ({ subscriber, spec, tag }));
