@@ -227,7 +227,7 @@ export function registerNfEvents(connection: EventsConnection, { desk, subscript
       if (unknown.length > 0) return stanzaError("cancel", "item-not-found", `no node ${unknown.join(", ")}`);
       const added = subscriptions.add(from, spec, answerNs);
       if (!added.ok) return added.kind === "limit" ? stanzaError("wait", "resource-constraint", added.text) : stanzaError("cancel", "item-not-found", added.text);
-      log.info("nf event subscription accepted", {
+      log.debug("nf event subscription accepted", {
         subscriber: from,
         id: spec.id,
         nodes: spec.nodeIds.length > 0 ? spec.nodeIds.join(",") : "all",
