@@ -12,7 +12,7 @@ subscription's request is cleared and kept), and unsubscribes as SensorDataSubsc
 
 Prints, as JSON lines:
   {"event": "subscription", answer, answer_ns, id_matches, notifications, fields, dropped, errors}
-      after 2.6 s of a subscription with maxInt='PT1S' and a field rule no value meets (v='500' by='1000'):
+      after 3.2 s of a subscription with maxInt='PT1S' and a field rule no value meets (v='500' by='1000'):
       notifications counts the ended notifications, fields are those of the first
   {"event": "unsubscribe", result, payload, after}
       the unsubscribe's answer, and the <resp> elements that came for the subscription in the 1.5 s after it
@@ -85,7 +85,7 @@ class NfSubscriber(ClientXMPP):
             if name in ("accepted", "started", "resp"):
                 report = {"answer": name, "answer_ns": child.tag.split("}", 1)[0].lstrip("{"), "id_matches": child.get("id") == self.subscription_id}
                 break
-        await asyncio.sleep(2.6)
+        await asyncio.sleep(3.2)
         first = self.notifications[0] if self.notifications else fresh_readout()
         emit(event="subscription", notifications=len(self.notifications), fields=first["fields"], dropped=first["dropped"], errors=first["errors"], **report)
         return report["answer"] == "accepted"
