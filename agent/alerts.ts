@@ -1,6 +1,7 @@
 // The alert rule engine: it watches committed readings and sensor failures and says when a rule fires and when
-// it clears. It knows no protocol and delivers nothing itself: whoever composes it passes `onEvent`, so chat,
-// config alerts and event subscriptions can share the same rules and the same states.
+// it clears. It knows no protocol and delivers nothing itself: whoever composes it passes `onEvent`, so config
+// alerts and chat watches share the same rules and the same states. (Event subscriptions, agent/subscriptions.ts,
+// are fed the same readings but re-arm at each notification, which a fired/cleared rule does not.)
 //
 // What a delivery layer builds on: `onEvent` (each fired and cleared event, once), `active()` (the rules fired
 // now, e.g. for presence), `replace()` (a new rule set that keeps the state of unchanged rules) and each

@@ -13,6 +13,7 @@ import { AlertEngine } from "./alerts.ts";
 import { AlertDelivery } from "./operator/alert-delivery.ts";
 import { Watches } from "./operator/watches.ts";
 import { alertSender, registerAlertMessages } from "./xmpp/alert-messages.ts";
+import { EventSubscriptions } from "./subscriptions.ts";
 import { Publisher } from "./publisher.ts";
 import { XmppConnection, type ConnectionOptions } from "./xmpp/connection.ts";
 import { PubsubSink } from "./xmpp/pubsub.ts";
@@ -24,6 +25,7 @@ import { registerNfControl } from "./xmpp/nf-control.ts";
 import { Readout } from "./readout.ts";
 import { registerSensorData } from "./xmpp/sensordata.ts";
 import { registerNfSensorData } from "./xmpp/nf-sensordata.ts";
+import { registerNfEvents } from "./xmpp/nf-events.ts";
 import { OperatorDesk } from "./operator/desk.ts";
 import { HealthMonitor, reportOf, snapshotOf, type AgentReport, type HealthSources, type LinkState } from "./health.ts";
 import { StatusEndpoint } from "./status-endpoint.ts";
@@ -130,6 +132,17 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
   const sampler = new Sampler(config.sensors, sensorDrivers, hal, store, log, metrics);
   const actuators = new Actuators(config.actuators, actuatorDrivers, hal, log);
   await actuators.open();
+  // Event subscriptions see committed readings, as the alerts do. A rule may name what the sensor's driver
+  // declares or, without a declaration, what its latest sample carried; of any other node nothing is known.
+  const subscriptions = new EventSubscriptions<string>({
+    fieldsOf: (nodeId) => {
+      const sensor = sampler.states.find((state) => state.id === nodeId);
+      return sensor ? (sensorDrivers[sensor.driver]?.fields ?? sensor.lastSample?.fields.map((field) => field.name)) : undefined;
+    },
+  });
+  store.onCommitted((readings) => {
+    for (const reading of readings) subscriptions.observe(reading);
+  });
 
   const connection = new XmppConnection(connectionOptions(config.xmpp), log);
   const sinkOptions = (next: AgentConfig) => ({ ...next.pubsub, gatewayJid: next.xmpp.jid, notice: (message: string) => log.warn(message) });
@@ -250,6 +263,7 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
     registerSoftwareVersion(connection, { desk }),
     registerSensorData(connection, { desk, log }),
     registerNfSensorData(connection, { desk, log }),
+    registerNfEvents(connection, { desk, subscriptions, log }),
     registerControl(connection, { desk, log }),
     registerNfControl(connection, { desk }),
     registerChat(connection, { desk, log }),
@@ -349,6 +363,7 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
       await metricsEndpoint?.close();
       metrics?.close();
       for (const face of faces) face.stop();
+      subscriptions.stop();
       // The safe state wins: no timer switches anything while the actuators go to it; the store keeps the timers.
       timed.stop();
       await sampler.stop();

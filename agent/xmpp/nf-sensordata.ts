@@ -21,7 +21,7 @@ import { errorText, type Logger } from "../log.ts";
 const NS_HINTS = "urn:xmpp:hints";
 
 /** The dialect's one-letter field types, as the core names them; `all` and `h` (any history) included. */
-const TYPE_ATTRIBUTES: readonly [string, ReadoutType][] = [
+export const TYPE_ATTRIBUTES: readonly [string, ReadoutType][] = [
   ["m", "momentary"],
   ["p", "peak"],
   ["s", "status"],
@@ -47,7 +47,7 @@ export interface ParsedNfRequest {
 
 export class NfRequestError extends Error {}
 
-function parseXsBoolean(text: string): boolean | undefined {
+export function parseXsBoolean(text: string): boolean | undefined {
   if (text === "true" || text === "1") return true;
   if (text === "false" || text === "0") return false;
   return undefined;
@@ -62,7 +62,7 @@ function optionalDateTime(req: Element, name: string): Date | undefined {
 }
 
 /** The request id: what the client correlates answers by (the reference client sends a GUID). */
-function requestId(element: Element): string {
+export function requestId(element: Element): string {
   const id = element.attrs.id as string | undefined;
   if (!id) throw new NfRequestError("id is required");
   if (id.length > LIMITS.valueLength) throw new NfRequestError(`id is longer than ${LIMITS.valueLength} characters`);
