@@ -6,7 +6,9 @@ import { xml, type Element } from "./client.ts";
 import { STATELESS, type Face, type FaceConnection } from "./face.ts";
 import { bareJid } from "../authz.ts";
 import type { OperatorDesk } from "../operator/desk.ts";
-import { ChatCommands, bodyLimit } from "../operator/chat-commands.ts";
+import { ChatCommands, bodyLimit, type ChatAnswer } from "../operator/chat-commands.ts";
+import type { ImageUpload } from "../operator/chart-post.ts";
+import { oobMessage } from "./upload.ts";
 import { errorText, type Logger } from "../log.ts";
 
 const NS_DELAY = "urn:xmpp:delay";
@@ -18,18 +20,21 @@ export const REFUSAL = "Sorry, this gateway answers its operators only. Ask its 
 export interface ChatDeps {
   desk: Pick<OperatorDesk, "for">;
   log: Logger;
+  /** Where `chart` uploads its picture (upload.ts); without it the chart is answered as text. */
+  upload?: ImageUpload;
 }
 
-export function registerChat(connection: Pick<FaceConnection, "on" | "send" | "bareJid">, { desk, log }: ChatDeps): Face {
-  const commands = new ChatCommands();
+export function registerChat(connection: Pick<FaceConnection, "on" | "send" | "bareJid">, { desk, log, upload }: ChatDeps): Face {
+  const commands = new ChatCommands(upload ? { upload } : {});
   const refused = new Set<string>();
 
-  const reply = (request: Element, to: string, text: string) => {
+  const reply = (request: Element, to: string, answer: ChatAnswer) => {
     const type = request.attrs.type === "chat" ? "chat" : "normal";
     const thread = request.getChild("thread");
-    return connection.send(
-      xml("message", { to, type }, xml("body", {}, text), ...(thread ? [xml("thread", { ...thread.attrs }, thread.text())] : [])),
-    );
+    const threadCopy = thread ? xml("thread", { ...thread.attrs }, thread.text()) : undefined;
+    // A picture: the body is its URL alone, with out-of-band data, so that clients show it inline.
+    if (typeof answer !== "string") return connection.send(oobMessage(to, answer.imageUrl, type, threadCopy));
+    return connection.send(xml("message", { to, type }, xml("body", {}, answer), ...(threadCopy ? [threadCopy] : [])));
   };
 
   connection.on("stanza", (stanza) => {
@@ -60,8 +65,8 @@ export function registerChat(connection: Pick<FaceConnection, "on" | "send" | "b
     }
     const delay = stanza.getChild("delay", NS_DELAY);
     commands
-      .answer(session, body, delay ? { sentAt: String(delay.attrs.stamp ?? "unknown") } : undefined)
-      .then((text) => reply(stanza, from, text))
+      .reply(session, body, delay ? { sentAt: String(delay.attrs.stamp ?? "unknown") } : undefined)
+      .then((answer) => reply(stanza, from, answer))
       .catch((error: unknown) => log.error("chat command failed", { from, error: errorText(error) }));
   });
   return STATELESS;
