@@ -1,17 +1,24 @@
 // History as a chart through the real servers with their XEP-0363 upload service on (Prosody's
 // mod_http_file_share, ejabberd's mod_http_upload): an operator asks `chart` in the chat and runs the ad-hoc
 // history command, gets a message whose body is an https URL with jabber:x:oob, and the test downloads it with
-// TLS verified against the run's CA and decodes the PNG. Without an upload service: test/faces/chat.test.ts.
+// TLS verified against the run's CA and decodes the PNG. Without an upload service: test/faces/chat.test.ts. Last,
+// the upload's PUT against a local HTTPS server: trusted through caFile, refused under any other CA.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { get } from "node:https";
+import { mkdtemp } from "node:fs/promises";
+import { createServer, get, type Server } from "node:https";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { PNG } from "pngjs";
 import { serverKinds, type XmppTestServer } from "../support/servers.ts";
 import { AGENT_JID, startSimGateway, waitForFirstReadings, type SimGateway } from "../support/gateway-fixture.ts";
 import { Arrivals } from "../support/arrivals.ts";
 import { createClient, xml, type Element } from "../../agent/xmpp/client.ts";
 import { CHART_HEIGHT, CHART_WIDTH, COLORS, PLOT } from "../../agent/operator/chart.ts";
+import { HttpUpload, NS_UPLOAD } from "../../agent/xmpp/upload.ts";
+import { createTestPki, createUntrustedCa, type TestCa, type TestPki } from "../support/tls.ts";
 
 const NS_OOB = "jabber:x:oob";
 const NS_COMMANDS = "http://jabber.org/protocol/commands";
@@ -137,3 +144,59 @@ for (const kind of serverKinds) {
     });
   });
 }
+
+describe("the upload's HTTPS PUT", () => {
+  let pki: TestPki;
+  let untrusted: TestCa;
+  let server: Server;
+  let port = 0;
+  const received: { headers: Record<string, string | string[] | undefined>; body: Buffer }[] = [];
+
+  before(async () => {
+    const dir = await mkdtemp(join(tmpdir(), "xedge-upload-"));
+    [pki, untrusted] = await Promise.all([createTestPki(join(dir, "pki")), createUntrustedCa(join(dir, "other"))]);
+    server = createServer({ cert: readFileSync(pki.certFile), key: readFileSync(pki.keyFile) }, (request, response) => {
+      const chunks: Buffer[] = [];
+      request.on("data", (chunk: Buffer) => chunks.push(chunk));
+      request.on("end", () => {
+        received.push({ headers: request.headers, body: Buffer.concat(chunks) });
+        response.writeHead(201).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  after(() => server?.close());
+
+  /** A server that announces its upload service on the domain and hands out slots on the local HTTPS server. */
+  const connection = {
+    bareJid: "gw1@localhost",
+    on: () => undefined,
+    send: () => Promise.resolve(true),
+    request: (iq: Element) =>
+      Promise.resolve(
+        iq.getChild("request", NS_UPLOAD)
+          ? xml("iq", { type: "result" }, xml("slot", { xmlns: NS_UPLOAD }, xml("put", { url: `https://localhost:${port}/put/a.png` }, xml("header", { name: "Authorization" }, "Basic dGVzdA==")), xml("get", { url: `https://localhost:${port}/get/a.png` })))
+          : xml("iq", { type: "result" }, xml("query", { xmlns: "http://jabber.org/protocol/disco#info" }, xml("feature", { var: NS_UPLOAD }))),
+      ),
+  };
+  const file = { bytes: new Uint8Array([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]), filename: "a.png", contentType: "image/png" };
+
+  it("trusts the configured CA, sends the slot's header, the type and the bytes", async () => {
+    const outcome = await new HttpUpload(connection, { caFile: () => pki.caFile }).upload(file);
+    assert.deepEqual(outcome, { ok: true, url: `https://localhost:${port}/get/a.png` });
+    const [put] = received.splice(0);
+    assert.equal(put?.headers.authorization, "Basic dGVzdA==");
+    assert.equal(put?.headers["content-type"], "image/png");
+    assert.deepEqual([...(put?.body ?? [])], [...file.bytes]);
+  });
+
+  it("refuses a certificate that neither the system's CAs nor caFile vouch for, and sends nothing", async () => {
+    for (const caFile of [undefined, untrusted.caFile]) {
+      const outcome = await new HttpUpload(connection, { caFile: () => caFile }).upload(file);
+      assert.equal(outcome.ok, false);
+      assert.match(outcome.ok ? "" : outcome.reason, /^the upload failed: .*certificate/);
+    }
+    assert.equal(received.length, 0);
+  });
+});
