@@ -8,6 +8,9 @@
 // `for`: a duration (as in the config, e.g. 10m) makes it a timed set, switched back when the time is up; it
 // switches one parameter, the one whose value the form changes (clients echo every field).
 //
+// `history` also draws the value named in its `chart` field (the first one when empty), uploads it (upload.ts) and
+// shows it in a chat message, since a result form cannot show a picture; the result carries its URL.
+//
 // `audit` asks how many entries (one form), then answers with the same lines as the chat command, in a note and
 // in a result form, one value per entry.
 //

@@ -1,5 +1,6 @@
 // Chat face: an operator types commands into any XMPP client and reads the answers (agent/operator/
-// chat-commands.ts does the work). Replies go to the sender's full JID, with the request's type and thread.
+// chat-commands.ts does the work). Replies go to the sender's full JID, with the request's type and thread; a
+// chart goes as a picture: its uploaded URL (upload.ts) as the body and as XEP-0066 out-of-band data.
 // Strangers get one polite refusal per bare JID and nothing more, so a chatty or hostile account cannot make the
 // gateway talk.
 import { xml, type Element } from "./client.ts";
