@@ -35,6 +35,7 @@ import { version } from "./version.ts";
 import type { Face } from "./xmpp/face.ts";
 import { registerChat } from "./xmpp/chat.ts";
 import { registerAdhoc } from "./xmpp/adhoc.ts";
+import { HttpUpload } from "./xmpp/upload.ts";
 import { RemoteConfig, type FileReload } from "./remote-config.ts";
 import { xml } from "./xmpp/client.ts";
 import { errorText, type AgentLogger, type Logger } from "./log.ts";
@@ -256,6 +257,8 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
   const report = () => reportOf(snapshotOf(health), link, monitor.current(), { pid: process.pid, version });
   const endpoint = await StatusEndpoint.open(config.status.socket, report, log);
   const metricsEndpoint = metrics && config.metrics ? await MetricsEndpoint.open(config.metrics.listen, metrics, log) : undefined;
+  // Charts go to the server's XEP-0363 upload service, trusted as the connection is (a reloaded caFile applies).
+  const upload = new HttpUpload(connection, { caFile: () => current.xmpp.caFile });
   // FACES: each face registers itself here.
   const faces: Face[] = [
     registerPresence(connection, { desk, health, log, alerts: { active: () => alerts.active(), onChange: (listener) => alertListeners.add(listener) } }),
@@ -266,8 +269,8 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
     registerNfEvents(connection, { desk, subscriptions, log }),
     registerControl(connection, { desk, log }),
     registerNfControl(connection, { desk }),
-    registerChat(connection, { desk, log }),
-    registerAdhoc(connection, { desk, log }),
+    registerChat(connection, { desk, log, upload }),
+    registerAdhoc(connection, { desk, log, upload }),
   ];
 
   // A pushed config whose try a restart interrupted is watched again before the link starts.

@@ -7,7 +7,7 @@
 // Stream management is off on the servers: xedge does not use it, and with it @xmpp/client's loop was thrown off
 // ejabberd mid-drain ("policy-violation: Too many unacked stanzas").
 // `npm run bench -- --only memory,login --minutes 2` runs some figures (insert, publish, drain, readout, login,
-// cold-start, memory) and sets the memory figure's window (default 10 minutes); memory and cold start run on the
+// cold-start, memory, chart) and sets the memory figure's window (default 10 minutes); memory and cold start run on the
 // first server only.
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -22,9 +22,10 @@ import { loginFigures } from "./login.ts";
 import { coldStartFigure } from "./cold-start.ts";
 import { memoryFigures, type MemoryDetails } from "./memory.ts";
 import { minutesValue } from "./gateway.ts";
+import { chartFigures } from "./chart.ts";
 
 const REPETITIONS = { insert: 3, publish: 3, drain: 3, login: 10, coldStart: 5 };
-const GROUPS = ["insert", "publish", "drain", "readout", "login", "cold-start", "memory"] as const;
+const GROUPS = ["insert", "publish", "drain", "readout", "login", "cold-start", "memory", "chart"] as const;
 type Group = (typeof GROUPS)[number];
 
 const flags = (() => {
@@ -84,10 +85,14 @@ if (wants("insert")) {
   process.stderr.write("outbox insert vs the sqlite3 shell\n");
   figures.push(...(await insertFigures(REPETITIONS.insert, progress)));
 }
+if (wants("chart")) {
+  process.stderr.write("a day's chart vs the text history of the same readings\n");
+  figures.push(...(await chartFigures(progress)));
+}
 const [firstServer] = servers();
 for (const kind of servers()) {
   const onFirst = kind === firstServer;
-  if (!GROUPS.some((group) => group !== "insert" && wants(group) && (onFirst || (group !== "memory" && group !== "cold-start")))) continue;
+  if (!GROUPS.some((group) => group !== "insert" && group !== "chart" && wants(group) && (onFirst || (group !== "memory" && group !== "cold-start")))) continue;
   process.stderr.write(`${kind} (${pubsubStorage()} pubsub storage)\n`);
   const server = await startServer(kind, {
     accounts: { [GATEWAY.user]: GATEWAY.password, [BARE.user]: BARE.password, [OPERATOR.user]: OPERATOR.password },

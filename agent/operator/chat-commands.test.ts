@@ -25,6 +25,7 @@ import {
   type Delayed,
 } from "./chat-commands.ts";
 import { historySummary, periodFor } from "./history.ts";
+import type { ImageUpload } from "./chart-post.ts";
 import { auditLine, renderAudit, renderStatus } from "./render.ts";
 import { snapshotOf } from "../health.ts";
 import { age, clockTime, span, sparkline } from "../../lib/text.ts";
@@ -44,6 +45,9 @@ describe("parseCommand", () => {
     assert.deepEqual(parseCommand("set lcd text hello  world"), { name: "set", id: "lcd", parameter: "text", value: "hello  world" });
     assert.deepEqual(parseCommand("history boiler"), { name: "history", id: "boiler", durationMs: 3_600_000 });
     assert.deepEqual(parseCommand("history boiler 15m"), { name: "history", id: "boiler", durationMs: 900_000 });
+    assert.deepEqual(parseCommand("chart boiler temperature 24h"), { name: "chart", id: "boiler", field: "temperature", durationMs: 86_400_000 });
+    assert.deepEqual(parseCommand("Chart boiler temperature"), { name: "chart", id: "boiler", field: "temperature", durationMs: 3_600_000 });
+    assert.equal(parseCommand("chart boiler").name, "usage");
   });
 
   it("reads a timed set and cancel; 'for' followed by no duration stays part of the value", () => {
@@ -181,7 +185,7 @@ function relay(): ActuatorDevice & { state: boolean } {
   return device;
 }
 
-function setup(history: StoredReading[] = []) {
+function setup(history: StoredReading[] = [], upload?: ImageUpload) {
   const states: SensorState[] = [
     { id: "boiler", driver: "bme280", lastSample: { sensorId: "boiler", timestamp: new Date("2025-01-05T12:03:41Z"), fields: [temperature(61.5)] } },
     { id: "cellar", driver: "ds18b20", error: "ds18b20 read: CRC mismatch", failingSince: new Date("2025-01-05T12:00:43Z") },
@@ -230,12 +234,17 @@ function setup(history: StoredReading[] = []) {
     clock: { now: () => NOW.getTime(), after: () => () => undefined },
   });
   const desk = new OperatorDesk({ authz, readout, control, timed, health, audit: trails });
-  const chat = new ChatCommands({ now: () => NOW, timeZone: "UTC" });
+  const chat = new ChatCommands({ now: () => NOW, timeZone: "UTC", ...(upload ? { upload } : {}) });
   const commands = {
     answer: (from: string, body: string, delayed?: Delayed) => {
       const session = desk.for(from);
       assert.ok(session.admitted, `${from} is an operator`);
       return chat.answer(session, body, delayed);
+    },
+    reply: (from: string, body: string) => {
+      const session = desk.for(from);
+      assert.ok(session.admitted, `${from} is an operator`);
+      return chat.reply(session, body);
     },
   };
   return { commands, pump, audit, configAudit, readout, states, kept };
@@ -390,6 +399,35 @@ describe("ChatCommands", () => {
     assert.equal(lines[2], "  min 40.00 °C · max 99.00 °C · avg 69.50 °C · last 61.50 °C");
     assert.equal(await commands.answer("ops@example.net/x", "history pump 5m"), "pump, last 5m (11:58:43 – 12:03:43): no stored numeric readings (only sensors keep a history).");
     assert.equal(await commands.answer("ops@example.net/x", "history attic"), "Unknown id 'attic'. Known ids: boiler, cellar, pump.");
+  });
+
+  const textOf = (answer: string | { imageUrl: string }) => (typeof answer === "string" ? answer : assert.fail(`a picture: ${answer.imageUrl}`));
+  it("chart: the uploaded picture's URL, or the value's text history and why there is no chart", async () => {
+    const readings: StoredReading[] = [];
+    for (let minute = 0; minute < 60; minute++) {
+      const timestamp = new Date(NOW.getTime() - 3_600_000 + minute * 60_000 + 30_000);
+      readings.push({ id: minute + 1, sensorId: "boiler", seq: minute + 1, timestamp, fields: [temperature(40 + minute)] });
+    }
+    const uploaded: { bytes: Uint8Array; filename: string; contentType: string }[] = [];
+    const shelf: ImageUpload = {
+      upload: (file) => {
+        uploaded.push(file);
+        return Promise.resolve({ ok: true, url: `https://upload.example.net/${file.filename}` });
+      },
+    };
+    const { commands } = setup(readings, shelf);
+    assert.deepEqual(await commands.reply("viewer@example.net/x", "chart Boiler temperature 1h"), { imageUrl: "https://upload.example.net/boiler-temperature-20250105T120343Z.png" });
+    assert.equal(uploaded[0]?.contentType, "image/png");
+    assert.deepEqual([...(uploaded[0]?.bytes.subarray(1, 4) ?? [])], [0x50, 0x4e, 0x47], "a PNG");
+    assert.match(textOf(await commands.reply("viewer@example.net/x", "chart boiler humidity")), /^Sorry, boiler stored no numeric value 'humidity' in the last 1h\. Values with a history: temperature\.$/);
+
+    const refusing: ImageUpload = { upload: () => Promise.resolve({ ok: false, reason: "the server offers no HTTP file upload (XEP-0363)" }) };
+    const text = textOf(await setup(readings, refusing).commands.reply("viewer@example.net/x", "chart boiler temperature"));
+    const lines = text.split("\n");
+    assert.equal(lines[0], "boiler, last 1h (11:03:43 – 12:03:43), per-minute averages:");
+    assert.match(lines[1] ?? "", /^temperature: ▁[▁-█]{30}█$/);
+    assert.equal(lines.at(-1), "No chart: the server offers no HTTP file upload (XEP-0363).");
+    assert.equal(lines.length, 4);
   });
 
   it("chooses aggregation periods that keep a sparkline cheap", () => {

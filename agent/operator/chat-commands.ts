@@ -14,6 +14,7 @@ import { clockTime } from "../../lib/text.ts";
 import { MAX_TIMED_MS } from "../timed-actions.ts";
 import { errorText } from "../log.ts";
 import { WATCH_USAGE, answerWatch, parseWatch, parseWatchId, renderActiveAlerts, type WatchCommand } from "./watch-chat.ts";
+import { postChart, type ImageUpload } from "./chart-post.ts";
 
 export const COMMANDS = [
   { name: "help", usage: "help", summary: "this list" },
@@ -26,6 +27,7 @@ export const COMMANDS = [
   { name: "cancel", usage: "cancel ID [NAME]", summary: "end a timed set early, switching back now (control role)" },
   { name: "status", usage: "status", summary: "the agent's health: sensors, buffer, last publish, uptime, connection, active alerts" },
   { name: "history", usage: "history ID [DURATION]", summary: "min, max, average, last and a sparkline per value (default 1h; e.g. 15m, 6h, 2d)" },
+  { name: "chart", usage: "chart ID VALUE [DURATION]", summary: "a picture of one value over time, e.g. chart boiler temperature 24h (default 1h)" },
   {
     name: "audit",
     usage: "audit [N]",
@@ -66,6 +68,7 @@ export type ParsedCommand =
   | { name: "cancel"; id: string; parameter?: string }
   | { name: "status" }
   | { name: "history"; id: string; durationMs: number }
+  | { name: "chart"; id: string; field: string; durationMs: number }
   | { name: "audit"; entries: number }
   | WatchCommand
   | { name: "config" }
@@ -121,11 +124,14 @@ export function parseCommand(body: string): ParsedCommand {
     case "history": {
       if (args.length === 0 || args.length > 2) return usage("history", "history needs an id and optionally a duration");
       const [id = "", durationText] = args;
-      if (durationText === undefined) return { name: "history", id, durationMs: DEFAULT_HISTORY_MS };
-      const durationMs = parseDuration(durationText);
-      if (durationMs === undefined || durationMs <= 0) return usage("history", `'${durationText}' is not a duration such as 30m, 6h or 2d`);
-      if (durationMs > MAX_HISTORY_MS) return usage("history", `${durationText} is longer than a year`);
-      return { name: "history", id, durationMs };
+      const durationMs = historySpan(durationText);
+      return typeof durationMs === "string" ? usage("history", durationMs) : { name: "history", id, durationMs };
+    }
+    case "chart": {
+      if (args.length < 2 || args.length > 3) return usage("chart", "chart needs an id, a value's name and optionally a duration");
+      const [id = "", field = "", durationText] = args;
+      const durationMs = historySpan(durationText);
+      return typeof durationMs === "string" ? usage("chart", durationMs) : { name: "chart", id, field, durationMs };
     }
     case "watch": {
       const request = parseWatch(text.slice(first.length));
@@ -148,6 +154,14 @@ export function parseCommand(body: string): ParsedCommand {
       return suggestion ? { name: "unknown", word: first, suggestion } : { name: "unknown", word: first };
     }
   }
+}
+
+/** The span a history or chart covers, or what is wrong with the text. */
+function historySpan(text: string | undefined): number | string {
+  if (text === undefined) return DEFAULT_HISTORY_MS;
+  const durationMs = parseDuration(text);
+  if (durationMs === undefined || durationMs <= 0) return `'${text}' is not a duration such as 30m, 6h or 2d`;
+  return durationMs > MAX_HISTORY_MS ? `${text} is longer than a year` : durationMs;
 }
 
 /**
@@ -204,15 +218,36 @@ export interface Delayed {
 export interface ChatCommandOptions {
   now?: () => Date;
   timeZone?: string;
+  /** Where charts are uploaded; without it `chart` answers with the text history. */
+  upload?: ImageUpload;
 }
+
+/** An answer: text, or a picture uploaded for the chat, whose URL the face sends for clients to show inline. */
+export type ChatAnswer = string | { imageUrl: string };
 
 /** Runs one chat line from an operator and answers with text; the session is the desk's (it holds the authorization). */
 export class ChatCommands {
   constructor(private readonly options: ChatCommandOptions = {}) {}
 
-  async answer(session: OperatorSession, body: string, delayed?: Delayed): Promise<string> {
+  /** As `answer`, but a chart comes back as its picture's URL, for the face to send as a picture. */
+  async reply(session: OperatorSession, body: string, delayed?: Delayed): Promise<ChatAnswer> {
+    const command = parseCommand(body);
+    if (command.name !== "chart" || delayed) return this.answer(session, body, delayed);
+    try {
+      return await chart(session, command, this.format(), this.options.upload);
+    } catch (error) {
+      return `Sorry, that failed: ${errorText(error)}`;
+    }
+  }
+
+  private format(): TimeFormat {
     const now = this.options.now?.() ?? new Date();
-    const format: TimeFormat = { now, ...(this.options.timeZone ? { timeZone: this.options.timeZone } : {}) };
+    return { now, ...(this.options.timeZone ? { timeZone: this.options.timeZone } : {}) };
+  }
+
+  async answer(session: OperatorSession, body: string, delayed?: Delayed): Promise<string> {
+    const format = this.format();
+    const now = format.now;
     const command = parseCommand(body);
     // A command stored offline may be hours old; running it now would surprise whoever sent it. A late set still
     // goes to Control, which refuses it and writes the refusal to the audit trail.
@@ -262,11 +297,28 @@ export class ChatCommands {
           if (id === undefined) return unknownId(session, command.id);
           return renderHistory(await session.history(id, command.durationMs, now), command.durationMs, format);
         }
+        case "chart": {
+          const answer = await chart(session, command, format, this.options.upload);
+          return typeof answer === "string" ? answer : answer.imageUrl;
+        }
       }
     } catch (error) {
       return `Sorry, that failed: ${errorText(error)}`;
     }
   }
+}
+
+/** The chart's URL once uploaded; otherwise the text history of that value and one line saying why no chart. */
+async function chart(session: OperatorSession, command: Extract<ParsedCommand, { name: "chart" }>, format: TimeFormat, upload: ImageUpload | undefined): Promise<ChatAnswer> {
+  const id = resolve(session, command.id);
+  if (id === undefined) return unknownId(session, command.id);
+  const { durationMs } = command;
+  const posted = await postChart(session, upload, { nodeId: id, field: command.field, durationMs, now: format.now, ...(format.timeZone ? { timeZone: format.timeZone } : {}) });
+  if (posted.ok) return { imageUrl: posted.url };
+  const summary = await session.history(id, durationMs, format.now);
+  if ("missing" in posted) return `Sorry, ${posted.reason}. Values with a history: ${summary.series.map((series) => series.name).join(", ") || "none"}.`;
+  const series = summary.series.filter((candidate) => candidate.name === command.field);
+  return `${renderHistory({ ...summary, series }, durationMs, format)}\nNo chart: ${posted.reason}.`;
 }
 
 /** People type "on" and "off" to a switch: for a boolean parameter they mean true and false. */

@@ -1,7 +1,9 @@
 // A node's history for operators: per-period aggregates of its numeric values over a span, shaped for a
-// sparkline. Chat and ad-hoc render it each their own way (render.ts, xmpp/adhoc-commands.ts).
+// sparkline. Chat and ad-hoc render it each their own way (render.ts, xmpp/adhoc-commands.ts). A chart takes
+// one value at a finer period (chartSeries) for chart.ts to draw.
 import type { Readout, Period } from "../readout.ts";
 import type { Field } from "../../lib/model.ts";
+import type { ChartPoint } from "./chart.ts";
 
 /** The span of a history when the operator names none. */
 export const DEFAULT_HISTORY_MS = 3_600_000;
@@ -99,3 +101,53 @@ export async function historySummary(readout: Pick<Readout, "read">, nodeId: str
   return { nodeId, from, to: now, period, series };
 }
 
+
+type NumberField = Field & { type: "numeric" | "int" };
+const isNumber = (field: Field): field is NumberField => field.type === "numeric" || field.type === "int";
+
+/** About as many points as a chart has pixel columns, or a few times more: each column then shows their spread. */
+const MAX_CHART_POINTS = 2_200;
+
+/** The finest period whose count over the span stays within MAX_CHART_POINTS (24 h: minutes). */
+export function chartPeriodFor(durationMs: number): Period {
+  const fitting = (["Second", "Minute", "Hour"] as const).find((period) => durationMs / (PERIOD_MS[period] ?? 1) <= MAX_CHART_POINTS);
+  return fitting ?? "Day";
+}
+
+/** One numeric value of a node over a span, per period, for a chart (operator/chart.ts draws it). */
+export interface ChartSeries {
+  nodeId: string;
+  name: string;
+  unit: string;
+  decimals: number;
+  from: Date;
+  to: Date;
+  period: Period;
+  points: ChartPoint[];
+}
+
+/**
+ * `fieldName` of `nodeId` over the last `durationMs` through Readout's per-period aggregation, or undefined when
+ * the node stored no numeric value of that name in the span.
+ */
+export async function chartSeries(readout: Pick<Readout, "read">, nodeId: string, fieldName: string, durationMs: number, now: Date): Promise<ChartSeries | undefined> {
+  const from = new Date(now.getTime() - durationMs);
+  const period = chartPeriodFor(durationMs);
+  const past = await readout.read({ nodeIds: [nodeId], types: new Set([`historical${period}` as const]), from, to: now, fieldNames: [fieldName] });
+  const [failure] = past.failures;
+  if (failure) throw new Error(failure.message);
+  let template: NumberField | undefined;
+  const points: ChartPoint[] = [];
+  for (const group of past.groups) {
+    const value = (name: string) => group.fields.filter(isNumber).find((field) => field.name === name);
+    const average = value(fieldName);
+    if (!average) continue;
+    template = average;
+    const min = value(`${fieldName}, min`)?.value ?? average.value;
+    const max = value(`${fieldName}, max`)?.value ?? average.value;
+    points.push({ time: group.timestamp.getTime(), avg: average.value, min, max });
+  }
+  if (!template) return undefined;
+  const decimals = template.type === "numeric" ? template.decimals : 2;
+  return { nodeId, name: fieldName, unit: template.unit ?? "", decimals, from, to: now, period, points };
+}

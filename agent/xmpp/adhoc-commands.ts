@@ -8,6 +8,9 @@
 // `for`: a duration (as in the config, e.g. 10m) makes it a timed set, switched back when the time is up; it
 // switches one parameter, the one whose value the form changes (clients echo every field).
 //
+// `history` also draws the value named in its `chart` field (the first one when empty), uploads it (upload.ts) and
+// shows it in a chat message, since a result form cannot show a picture; the result carries its URL.
+//
 // `audit` asks how many entries (one form), then answers with the same lines as the chat command, in a note and
 // in a result form, one value per entry.
 //
@@ -29,6 +32,7 @@ import { DEFAULT_AUDIT_ENTRIES, MAX_AUDIT_ENTRIES, parseAuditEntries } from "../
 import { span, sparkline } from "../../lib/text.ts";
 import type { WatchRequest } from "../operator/watches.ts";
 import { MAX_WATCH_FOR_MS, answerWatch, parseWatchId, watchLine } from "../operator/watch-chat.ts";
+import { postChart, type ImageUpload } from "../operator/chart-post.ts";
 
 export const NS_COMMANDS = "http://jabber.org/protocol/commands";
 export const NS_DATA = "jabber:x:data";
@@ -66,6 +70,8 @@ export interface CommandContext {
   proceed: (actions: OfferedActions, ...children: Element[]) => Element;
   /** The command is done (status completed) and its session forgotten. */
   finish: (...children: Element[]) => Element;
+  /** Uploads pictures and shows one to the requester in a chat message; absent when the gateway cannot upload. */
+  picture?: { upload: ImageUpload; show: (url: string) => void };
 }
 
 export interface AdhocCommand {
@@ -153,8 +159,20 @@ const historyForm = ({ operator, proceed }: CommandContext, problem?: string): E
     form("form", "History of a sensor", "Choose a sensor and how far back to look.", [
       field("node", "list-single", "Sensor", [], ...operator.nodeIds.map((id) => option(id))),
       field("duration", "text-single", "Duration (e.g. 30m, 6h, 2d)", [formatDuration(DEFAULT_HISTORY_MS)]),
+      field(CHART_FIELD, "text-single", "Chart of (a value, e.g. temperature; empty: the first)", []),
     ]),
   );
+
+/** The history form's field naming the value to chart. */
+const CHART_FIELD = "chart";
+
+/** Uploads the chart of one value and shows it in the chat: a result field with its URL, or why there is none. */
+async function chartOf(context: CommandContext, chart: { nodeId: string; field: string; durationMs: number; now: Date }): Promise<{ fields: Element[]; line: string }> {
+  const posted = await postChart(context.operator, context.picture?.upload, chart);
+  if (!posted.ok) return { fields: [], line: `No chart: ${posted.reason}.` };
+  context.picture?.show(posted.url);
+  return { fields: [field(CHART_FIELD, "text-single", `Chart of ${chart.field}`, [posted.url])], line: `Chart of ${chart.field} (also sent to you in a chat message): ${posted.url}` };
+}
 
 const history: AdhocCommand = {
   node: "history",
@@ -187,7 +205,11 @@ const history: AdhocCommand = {
         field(`${series.name}.sparkline`, "text-single", `${series.name} trend`, [sparkline(series.slots)]),
       );
     }
-    return finish(note("info", renderHistory(summary, durationMs, { now: at })), form("result", `History of ${node}`, undefined, fields));
+    const [wanted = ""] = values.get(CHART_FIELD) ?? [];
+    const charted = wanted.trim() || summary.series[0]?.name;
+    const chart = charted === undefined ? undefined : await chartOf(context, { nodeId: node, field: charted, durationMs, now: at });
+    const text = [renderHistory(summary, durationMs, { now: at }), ...(chart ? [chart.line] : [])].join("\n");
+    return finish(note("info", text), form("result", `History of ${node}`, undefined, [...fields, ...(chart?.fields ?? [])]));
   },
 };
 

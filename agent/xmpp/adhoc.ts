@@ -28,6 +28,7 @@ import {
 } from "./adhoc-commands.ts";
 import { allows, type OperatorDesk } from "../operator/desk.ts";
 import { errorText, type Logger } from "../log.ts";
+import type { HttpUpload } from "./upload.ts";
 
 export { NS_COMMANDS } from "./adhoc-commands.ts";
 
@@ -37,6 +38,8 @@ export const SESSION_LIMITS = { total: 256, perRequester: 8 };
 export interface AdhocDeps {
   desk: Pick<OperatorDesk, "for">;
   log: Logger;
+  /** Where the history command uploads its chart and how it shows it (upload.ts); without it no chart is drawn. */
+  upload?: Pick<HttpUpload, "upload" | "show">;
   sessionTimeoutMs?: number;
   now?: () => Date;
 }
@@ -63,7 +66,7 @@ function submitted(command: Element): Map<string, string[]> {
 }
 
 export function registerAdhoc(connection: Pick<FaceConnection, "route" | "addDiscoNodes">, deps: AdhocDeps): Face {
-  const { desk, log } = deps;
+  const { desk, log, upload } = deps;
   const timeoutMs = deps.sessionTimeoutMs ?? 10 * 60_000;
   const now = () => deps.now?.() ?? new Date();
   const sessions = new Map<string, CommandSession>();
@@ -102,6 +105,8 @@ export function registerAdhoc(connection: Pick<FaceConnection, "route" | "addDis
       sessions.delete(session.id);
       return reply(session, "completed", ...children);
     },
+    // A result form cannot show a picture inline; a chat message with out-of-band data can.
+    ...(upload ? { picture: { upload, show: (url: string) => upload.show(session.requester, url) } } : {}),
   });
 
   const sweep = () => {

@@ -1,12 +1,15 @@
 // Chat face: an operator types commands into any XMPP client and reads the answers (agent/operator/
-// chat-commands.ts does the work). Replies go to the sender's full JID, with the request's type and thread.
+// chat-commands.ts does the work). Replies go to the sender's full JID, with the request's type and thread; a
+// chart goes as a picture: its uploaded URL (upload.ts) as the body and as XEP-0066 out-of-band data.
 // Strangers get one polite refusal per bare JID and nothing more, so a chatty or hostile account cannot make the
 // gateway talk.
 import { xml, type Element } from "./client.ts";
 import { STATELESS, type Face, type FaceConnection } from "./face.ts";
 import { bareJid } from "../authz.ts";
 import type { OperatorDesk } from "../operator/desk.ts";
-import { ChatCommands, bodyLimit } from "../operator/chat-commands.ts";
+import { ChatCommands, bodyLimit, type ChatAnswer } from "../operator/chat-commands.ts";
+import type { ImageUpload } from "../operator/chart-post.ts";
+import { oobMessage } from "./upload.ts";
 import { errorText, type Logger } from "../log.ts";
 
 const NS_DELAY = "urn:xmpp:delay";
@@ -18,18 +21,21 @@ export const REFUSAL = "Sorry, this gateway answers its operators only. Ask its 
 export interface ChatDeps {
   desk: Pick<OperatorDesk, "for">;
   log: Logger;
+  /** Where `chart` uploads its picture (upload.ts); without it the chart is answered as text. */
+  upload?: ImageUpload;
 }
 
-export function registerChat(connection: Pick<FaceConnection, "on" | "send" | "bareJid">, { desk, log }: ChatDeps): Face {
-  const commands = new ChatCommands();
+export function registerChat(connection: Pick<FaceConnection, "on" | "send" | "bareJid">, { desk, log, upload }: ChatDeps): Face {
+  const commands = new ChatCommands(upload ? { upload } : {});
   const refused = new Set<string>();
 
-  const reply = (request: Element, to: string, text: string) => {
+  const reply = (request: Element, to: string, answer: ChatAnswer) => {
     const type = request.attrs.type === "chat" ? "chat" : "normal";
     const thread = request.getChild("thread");
-    return connection.send(
-      xml("message", { to, type }, xml("body", {}, text), ...(thread ? [xml("thread", { ...thread.attrs }, thread.text())] : [])),
-    );
+    const threadCopy = thread ? xml("thread", { ...thread.attrs }, thread.text()) : undefined;
+    // A picture: the body is its URL alone, with out-of-band data, so that clients show it inline.
+    if (typeof answer !== "string") return connection.send(oobMessage(to, answer.imageUrl, type, threadCopy));
+    return connection.send(xml("message", { to, type }, xml("body", {}, answer), ...(threadCopy ? [threadCopy] : [])));
   };
 
   connection.on("stanza", (stanza) => {
@@ -60,8 +66,8 @@ export function registerChat(connection: Pick<FaceConnection, "on" | "send" | "b
     }
     const delay = stanza.getChild("delay", NS_DELAY);
     commands
-      .answer(session, body, delay ? { sentAt: String(delay.attrs.stamp ?? "unknown") } : undefined)
-      .then((text) => reply(stanza, from, text))
+      .reply(session, body, delay ? { sentAt: String(delay.attrs.stamp ?? "unknown") } : undefined)
+      .then((answer) => reply(stanza, from, answer))
       .catch((error: unknown) => log.error("chat command failed", { from, error: errorText(error) }));
   });
   return STATELESS;

@@ -162,6 +162,15 @@ for (const kind of serverKinds) {
       assert.ok(lines.some((line) => line.startsWith("pressure: ")), lines.join("\n"));
     });
 
+    it("chart without an upload service on the server: the value's sparkline and why there is no picture", async () => {
+      const reply = await viewer.ask("chart boiler temperature 5m");
+      assert.equal(reply.getChild("x", "jabber:x:oob"), undefined);
+      const lines = text(reply).split("\n");
+      assert.match(lines[0] ?? "", /^boiler, last 5m \(\d\d:\d\d:\d\d – \d\d:\d\d:\d\d\), per-second averages:$/);
+      assert.match(lines[1] ?? "", /^temperature: [ ▁▂▃▄▅▆▇█]+$/);
+      assert.deepEqual(lines.slice(3), ["No chart: the server offers no HTTP file upload (XEP-0363)."]);
+    });
+
     it("suggests the closest command for a typo", async () => {
       assert.equal(text(await ops.ask("raed")), "Unknown command 'raed'. Did you mean 'read'?");
     });

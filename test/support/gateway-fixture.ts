@@ -28,12 +28,14 @@ export interface SimGateway {
 
 /**
  * Starts the server and the agent, and resolves once the agent is online. `devices` replaces the example's
- * sensors and actuators (YAML `sensors:` / `actuators:` sections).
+ * sensors and actuators (YAML `sensors:` / `actuators:` sections); `fileUpload` gives the server its XEP-0363
+ * upload service.
  */
-export async function startSimGateway(kind: ServerKind, { devices = SIM_GATEWAY }: { devices?: string } = {}): Promise<SimGateway> {
+export async function startSimGateway(kind: ServerKind, { devices = SIM_GATEWAY, fileUpload = false }: { devices?: string; fileUpload?: boolean } = {}): Promise<SimGateway> {
   const server = await startServer(kind, {
     accounts: { gw1: "gw1-secret", ops: "ops-secret", viewer: "viewer-secret", mallory: "mallory-secret" },
     pubsubAdmins: ["gw1@localhost"],
+    fileUpload,
   });
   let agent: AgentProcess | undefined;
   try {

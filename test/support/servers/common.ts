@@ -30,6 +30,12 @@ export interface StartOptions {
   maxPayloadSize?: number;
   /** Max items per node the server allows (default 100000). */
   maxItemsPerNode?: number;
+  /**
+   * XEP-0363 HTTP File Upload on a loopback HTTPS port with the instance's certificate: Prosody's
+   * mod_http_file_share, ejabberd's mod_http_upload, at upload.localhost; the URLs name https://localhost:PORT.
+   * Default false: the HTTP listener costs start time that other tests need not pay.
+   */
+  fileUpload?: boolean;
   /** XEP-0198 stream management (Prosody mod_smacks, ejabberd mod_stream_mgmt). Default true. */
   streamManagement?: boolean;
   /** Server log verbosity. Default "info" for Prosody, "warning" for ejabberd. */
@@ -97,6 +103,8 @@ export interface XmppTestServer {
 export const DOMAIN = "localhost";
 export const HOST = "127.0.0.1";
 export const PUBSUB = "pubsub.localhost";
+/** The upload service's JID when StartOptions.fileUpload is on. */
+export const UPLOAD = "upload.localhost";
 
 /** The options with their defaults filled in; accounts and cluster are handled apart. */
 export type ResolvedOptions = Required<Omit<StartOptions, "accounts" | "cluster">>;
@@ -111,6 +119,8 @@ export interface InstanceSetup {
   readonly keyFile: string;
   /** c2s port. */
   readonly port: number;
+  /** The HTTPS port of the upload service (StartOptions.fileUpload). */
+  readonly httpsPort: number;
   readonly options: ResolvedOptions;
   readonly erlangNode: string;
   readonly distAddress: string;

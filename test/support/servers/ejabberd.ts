@@ -8,7 +8,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Database } from "../../../agent/sqlite.ts";
 import { instanceProcesses } from "../procs.ts";
 import { scramRow } from "../scram-rows.ts";
-import { DOMAIN, HOST, PUBSUB, type InstanceSetup, type ServerSoftware } from "./common.ts";
+import { DOMAIN, HOST, PUBSUB, UPLOAD, type InstanceSetup, type ServerSoftware } from "./common.ts";
 
 const EJABBERD_SQLITE_SCHEMA = "/usr/share/ejabberd/sql/lite.sql";
 
@@ -66,7 +66,7 @@ listen:
     module: ejabberd_c2s
     starttls_required: true
     max_stanza_size: 262144
-auth_method: ${sqlAuth ? "sql" : "internal"}
+${o.fileUpload ? uploadListener(setup) : ""}auth_method: ${sqlAuth ? "sql" : "internal"}
 auth_password_format: scram
 s2s_access: none
 acl:
@@ -99,16 +99,38 @@ modules:
   mod_disco: {}
   mod_ping: {}
   mod_roster: {}
-${o.streamManagement ? "  mod_stream_mgmt: {}\n" : ""}  mod_pubsub:
+${o.streamManagement ? "  mod_stream_mgmt: {}\n" : ""}${o.fileUpload ? uploadModule(setup) : ""}  mod_pubsub:
     host: ${yaml(PUBSUB)}
     access_createnode: pubsub_createnode
     plugins: [flat, pep]
     max_items_node: ${o.maxItemsPerNode}
 ${o.maxPayloadSize > 0 ? `    default_node_config:\n      max_payload_size: ${o.maxPayloadSize}\n` : ""}${sql ? "    db_type: sql\n" : ""}${sql || sqlAuth ? `sql_type: sqlite\nsql_database: ${yaml(join(d, "ejabberd.sqlite"))}\n` : ""}`;
+  if (o.fileUpload) await mkdir(join(d, "upload"), { recursive: true });
   if (sql || sqlAuth) await createEjabberdSqlite(join(d, "ejabberd.sqlite"), setup.sqlAccounts);
   await writeFile(setup.configFile, yml);
   // Debian's ejabberdctl drops to the "ejabberd" user when run as root: it must own its files.
   if (process.getuid?.() === 0) await chownTree(d, "ejabberd");
+}
+
+/** ejabberd_http with TLS (the certfiles' certificate) on the upload port, serving mod_http_upload at /upload. */
+function uploadListener(setup: InstanceSetup): string {
+  return `  - port: ${setup.httpsPort}
+    ip: ${yaml(HOST)}
+    module: ejabberd_http
+    tls: true
+    request_handlers:
+      /upload: mod_http_upload
+`;
+}
+
+/** Its URLs name localhost, which the certificate names and which resolves (upload.localhost may not). */
+function uploadModule(setup: InstanceSetup): string {
+  return `  mod_http_upload:
+    host: ${yaml(UPLOAD)}
+    put_url: ${yaml(`https://${DOMAIN}:${setup.httpsPort}/upload`)}
+    docroot: ${yaml(join(setup.dir, "upload"))}
+    max_size: 1048576
+`;
 }
 
 function ejabberdctlArgs(setup: InstanceSetup): string[] {

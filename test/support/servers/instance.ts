@@ -83,6 +83,7 @@ export class Instance implements XmppTestServer {
   private keyFile = "";
   private portNumber = 0;
   private distPort = 0;
+  private httpsPort = 0;
   private child: ChildProcess | undefined;
   private childExit: Promise<void> = Promise.resolve();
   private serverPid: number | undefined;
@@ -111,6 +112,7 @@ export class Instance implements XmppTestServer {
       nodeCreation: options.nodeCreation ?? "local",
       maxPayloadSize: options.maxPayloadSize ?? 0,
       streamManagement: options.streamManagement ?? true,
+      fileUpload: options.fileUpload ?? false,
       logLevel: options.logLevel ?? this.software.defaultLogLevel,
       startTimeoutMs: options.startTimeoutMs ?? this.software.defaultStartTimeoutMs,
       accountStorage: options.accountStorage ?? "internal",
@@ -157,8 +159,9 @@ export class Instance implements XmppTestServer {
     this.keyFile = pki.keyFile;
     // A stranger may grab the port between our probe and the server's bind: retry with new ports.
     for (let attempt = 1; ; attempt++) {
-      const [port = 0, distPort = 0] = await freePorts(2);
+      const [port = 0, distPort = 0, httpsPort = 0] = await freePorts(3);
       this.portNumber = port;
+      this.httpsPort = httpsPort;
       // A cluster's nodes share the port the caller chose.
       if (!this.clustered) this.distPort = distPort;
       await this.software.writeConfig(this.setup());
@@ -182,6 +185,7 @@ export class Instance implements XmppTestServer {
       certFile: this.certFile,
       keyFile: this.keyFile,
       port: this.portNumber,
+      httpsPort: this.httpsPort,
       options: this.opts,
       erlangNode: this.erlangNode,
       distAddress: this.distAddress,

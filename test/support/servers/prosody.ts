@@ -2,7 +2,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
-import { DOMAIN, HOST, PUBSUB, type InstanceSetup, type ServerSoftware } from "./common.ts";
+import { DOMAIN, HOST, PUBSUB, UPLOAD, type InstanceSetup, type ServerSoftware } from "./common.ts";
 
 /** Lua string literal. */
 function lua(s: string): string {
@@ -33,7 +33,10 @@ s2s_ports = { }
 s2s_direct_tls_ports = { }
 component_ports = { }
 http_ports = { }
-https_ports = { }
+https_ports = { ${o.fileUpload ? setup.httpsPort : ""} }
+http_interfaces = { ${lua(HOST)} }
+https_interfaces = { ${lua(HOST)} }
+https_ssl = { certificate = ${lua(setup.certFile)}; key = ${lua(setup.keyFile)} }
 
 c2s_require_encryption = true
 -- XEP-0323 answers an iq and then sends the data in a message: with Nagle on, the second write waits for the
@@ -46,7 +49,7 @@ default_iteration_count = 4096
 storage_archive_item_limit = ${o.maxItemsPerNode}
 
 modules_enabled = { ${modules.map(lua).join(", ")} }
-modules_disabled = { "s2s", "s2s_auth_certs", "dialback", "http", "bosh", "websocket", "register" }
+modules_disabled = { "s2s", "s2s_auth_certs", "dialback", ${o.fileUpload ? "" : '"http", '}"bosh", "websocket", "register" }
 
 certificates = ${lua(join(d, "pki"))}
 ssl = { certificate = ${lua(setup.certFile)}; key = ${lua(setup.keyFile)} }
@@ -56,9 +59,19 @@ VirtualHost ${lua(DOMAIN)}
 Component ${lua(PUBSUB)} "pubsub"
   admins = { ${o.pubsubAdmins.map(lua).join(", ")} }
   pubsub_max_items = ${o.maxItemsPerNode}
-${o.pubsubStorage === "memory" ? '  storage = "memory"\n' : `  storage = "sql"\n  sql = { driver = "SQLite3", database = "pubsub.sqlite" }\n`}`;
+${o.pubsubStorage === "memory" ? '  storage = "memory"\n' : `  storage = "sql"\n  sql = { driver = "SQLite3", database = "pubsub.sqlite" }\n`}${o.fileUpload ? uploadComponent(setup) : ""}`;
   await mkdir(join(d, "data"), { recursive: true });
   await writeFile(setup.configFile, cfg);
+}
+
+/** mod_http_file_share, served as https://localhost:PORT/ (the certificate names localhost; upload.localhost may not resolve). */
+function uploadComponent(setup: InstanceSetup): string {
+  return `
+Component ${lua(UPLOAD)} "http_file_share"
+  http_host = ${lua(DOMAIN)}
+  http_external_url = ${lua(`https://${DOMAIN}:${setup.httpsPort}/`)}
+  http_file_share_size_limit = 1048576
+`;
 }
 
 export const prosody: ServerSoftware = {
