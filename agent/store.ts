@@ -484,6 +484,11 @@ export class Store {
     });
   }
 
+  /** Every sensor the store has numbered readings for. */
+  get sensorIds(): string[] {
+    return [...this.lastSeq.keys()];
+  }
+
   /** Records that every sensor's sequence was checked against its node (`continueAfter`): item ids are safe again. */
   async sequencesProven(at: Date = new Date()): Promise<void> {
     if (this.unprovenRecovery === undefined) return;
