@@ -46,9 +46,16 @@ const COPY_BATCH = 500;
  */
 export async function findDamage(path: string, schemaVersion: number): Promise<string | undefined> {
   if (!existsSync(path)) return undefined;
-  if (statSync(path).size === 0) return "the store file is empty (a store once opened never is)";
+  // Only a cut during the store's very first open, or a filesystem that lost the file's data, leaves it so.
+  if (statSync(path).size === 0) return "the store file is empty";
   let db: Database;
   try {
+    // A rollback journal left by a cut during the store's first open (before it switched to WAL) is hot: only a
+    // read-write connection rolls it back, and a read-only one then refuses to read.
+    if (existsSync(`${path}-journal`) && statSync(`${path}-journal`).size > 0) {
+      const rollback = await Database.open(path);
+      await rollback.get("PRAGMA schema_version").finally(() => rollback.close());
+    }
     db = await Database.open(path, { readonly: true });
   } catch (error) {
     return `it does not open: ${errorText(error)}`;
