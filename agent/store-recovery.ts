@@ -58,7 +58,8 @@ export async function findDamage(path: string, schemaVersion: number): Promise<s
     }
     db = await Database.open(path, { readonly: true });
   } catch (error) {
-    return `it does not open: ${errorText(error)}`;
+    if (isDamage(error)) return `it does not open: ${errorText(error)}`;
+    throw error;
   }
   try {
     const check = await db.all<{ quick_check: string }>("PRAGMA quick_check");
@@ -72,10 +73,20 @@ export async function findDamage(path: string, schemaVersion: number): Promise<s
     }
     return undefined;
   } catch (error) {
-    return errorText(error);
+    if (isDamage(error)) return errorText(error);
+    throw error;
   } finally {
     await db.close().catch(() => undefined);
   }
+}
+
+/**
+ * SQLite's answers that the file itself is bad: not a database, malformed, or unreadable pages. Others (no
+ * permission, a folder SQLite cannot write its -shm into) are no damage: the start fails with them as before.
+ */
+function isDamage(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT" || code === "SQLITE_IOERR";
 }
 
 /**
