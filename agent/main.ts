@@ -72,7 +72,10 @@ function reportStoreFaults(store: Store, log: Logger): void {
   const stray = store.strayWalKept;
   if (stray) log.warn("store: a WAL file SQLite could not use (not a WAL, or torn) was moved aside; it held nothing SQLite could read", { keptAs: stray.keptAs });
   const recovery = store.recovery;
-  if (!recovery) return;
+  if (!recovery) {
+    if (store.sequencesUnproven) log.warn("store: the item ids of an earlier recovery are not yet checked against the nodes; publishing waits for that at the next connection");
+    return;
+  }
   log.error("store damaged at start: kept aside, a fresh store holds what could be read", {
     reason: recovery.reason,
     keptAs: recovery.keptAs,
@@ -174,14 +177,14 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
     proving = true;
     try {
       await proveSequences(store, sink, current.sensors.map((sensor) => sensor.id), log);
-      if (connection.isOnline) publisher.resume();
+      if (connection.isOnline && !stopping) publisher.resume();
     } catch (error) {
       log.error("store recovered: cannot ask the pubsub nodes for their highest item ids; publishing waits so that no item id is reused, retrying in 30 s", {
         error: errorText(error),
       });
       clearTimeout(proveTimer);
       proveTimer = setTimeout(() => {
-        if (connection.isOnline) void proveThenPublish();
+        if (connection.isOnline && !stopping) void proveThenPublish();
       }, 30_000);
     } finally {
       proving = false;

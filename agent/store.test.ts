@@ -593,6 +593,27 @@ describe("store: a damaged file at start is kept aside and what can be read carr
     });
   }
 
+  it("a restart before the nodes were asked keeps the numbers unproven, and renumbers only what came after the recovery", async () => {
+    const path = await filledStore(1000);
+    truncateSync(path, Math.floor(statSync(path).size / 2));
+    const first = await Store.open(path, NO_AUTO_COMMIT);
+    const recovered = await first.history("a");
+    assert.ok(recovered.length > 0);
+    assert.equal(first.append(sample("a", 3000)).seq, 1001, "the sensors table proved 1000");
+    await first.close();
+    const again = await Store.open(path, NO_AUTO_COMMIT);
+    try {
+      assert.equal(again.recovery, undefined, "no new damage");
+      assert.ok(again.sequencesUnproven, "the earlier recovery still waits for the nodes");
+      // The node holds up to 1005: the reading numbered 1001 after the recovery moves to 1006; the recovered ones stay.
+      assert.equal(await again.continueAfter("a", 1005), 5);
+      assert.deepEqual((await again.history("a")).map((r) => r.seq), [...recovered.map((r) => r.seq), 1006]);
+      assert.equal(again.append(sample("a", 3001)).seq, 1007);
+    } finally {
+      await again.close();
+    }
+  });
+
   it("a damaged page in the middle: the rows around it are carried over, the unreadable ids named", async () => {
     const path = await filledStore(2000);
     const size = statSync(path).size;
