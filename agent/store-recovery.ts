@@ -8,7 +8,7 @@
 // also matches every index against its table, took 110-150 ms and finds no damage that loses a reading), and a
 // schema that is an xedge store's. Recovery copies table by table through the sqlite3 addon, seeking past rows it
 // cannot read; Debian bookworm's sqlite3 CLI (3.40.1) fails its `.recover` even on an intact xedge store.
-import { closeSync, copyFileSync, existsSync, openSync, readSync, renameSync, rmSync, statSync } from "node:fs";
+import { closeSync, copyFileSync, existsSync, linkSync, openSync, readSync, renameSync, rmSync, statSync } from "node:fs";
 import { Database } from "./sqlite.ts";
 import { errorText } from "./log.ts";
 
@@ -129,14 +129,33 @@ function stamp(at: Date): string {
 }
 
 /**
- * Keeps the damaged store (and its -wal and -shm) aside under a timestamped name, creates a fresh store at `path`
- * with `prepare` (the schema), and copies into it what can be read. Each sensor's sequence continues after the
+ * Keeps the damaged store (and its -wal and -shm) aside under a timestamped name, builds a fresh store beside it
+ * with `prepare` (the schema), copies into it what can be read, and puts it at `path`. Each sensor's sequence continues after the
  * higher of its recorded last number and the highest number among the rows read.
  */
 export async function recoverStore(path: string, reason: string, now: Date, prepare: (db: Database) => Promise<void>): Promise<StoreRecovery> {
   const keptAs = `${path}.damaged-${stamp(now)}`;
-  for (const suffix of ["", "-wal", "-shm"]) if (existsSync(`${path}${suffix}`)) renameSync(`${path}${suffix}`, `${keptAs}${suffix}`);
-  const target = await Database.open(path);
+  const building = `${path}.recovering`;
+  for (const suffix of ["", "-wal", "-shm"]) rmSync(`${building}${suffix}`, { force: true });
+  // The damaged file keeps its place until the new store replaces it in one rename: a cut during the recovery
+  // leaves the damaged store (recovered again at the next start) or the new one with its record, never a store
+  // that looks healthy and has forgotten what it could not prove.
+  try {
+    linkSync(path, keptAs);
+  } catch {
+    copyFileSync(path, keptAs);
+  }
+  for (const suffix of ["-wal", "-shm"]) if (existsSync(`${path}${suffix}`)) renameSync(`${path}${suffix}`, `${keptAs}${suffix}`);
+  const recovery = await buildRecovered(building, keptAs, reason, now, prepare);
+  // Closed, the new store has checkpointed its WAL into the file and deleted it: the file alone is the whole store.
+  if (existsSync(`${building}-wal`) && statSync(`${building}-wal`).size > 0) throw new Error(`the recovered store ${building} kept a WAL after closing`);
+  for (const suffix of ["-wal", "-shm"]) rmSync(`${building}${suffix}`, { force: true });
+  renameSync(building, path);
+  return recovery;
+}
+
+async function buildRecovered(building: string, keptAs: string, reason: string, now: Date, prepare: (db: Database) => Promise<void>): Promise<StoreRecovery> {
+  const target = await Database.open(building);
   try {
     await target.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;");
     await prepare(target);

@@ -1,6 +1,6 @@
 // The store against a real SQLite file in a temp folder.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync, copyFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -665,6 +665,21 @@ describe("store: a damaged file at start is kept aside and what can be read carr
       assert.equal((await store.status()).unsent, 75);
       assert.equal(store.append(sample("a", 50)).seq, 51);
       assert.equal(store.sequencesUnproven, false);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("a recovery cut short leaves the damaged store in place: the next start recovers again over the half-built one", async () => {
+    const path = await filledStore(100);
+    writeFileSync(path, Buffer.alloc(statSync(path).size));
+    writeFileSync(`${path}.recovering`, "half built");
+    const store = await Store.open(path, NO_AUTO_COMMIT);
+    try {
+      assert.ok(store.recovery);
+      assert.ok(store.sequencesUnproven);
+      assert.equal(existsSync(`${path}.recovering`), false);
+      assert.ok(readFileSync(store.recovery.keptAs).every((byte) => byte === 0), "the kept file is the damaged one");
     } finally {
       await store.close();
     }
