@@ -35,8 +35,6 @@ export interface StrayWal {
   keptAs: string;
 }
 
-/** The tables carried over, each copied by rowid; other tables of a damaged file are left in the kept copy. */
-const CARRIED_TABLES = ["sensors", "counters", "readings", "audit", "config_audit", "timed_actions"];
 /** Rows read per query while the pages read well. */
 const COPY_BATCH = 500;
 
@@ -182,7 +180,7 @@ async function buildRecovered(building: string, keptAs: string, reason: string, 
 }
 
 /**
- * Copies what can be read of the kept store into `target`. Read with the WAL beside it first; when that shows no
+ * Copies what can be read of the kept store into `target`, every table of its schema. Read with the WAL beside it first; when that shows no
  * xedge store (a WAL from another database replaced its pages), from the file alone.
  */
 async function copyReadable(keptAs: string, target: Database): Promise<{ readings: number; unreadable: string }> {
@@ -226,7 +224,10 @@ async function copyFrom(source: Database, target: Database): Promise<{ readings:
     let readings = 0;
     let unreadable = "none";
     await target.exec("BEGIN IMMEDIATE");
-    for (const table of CARRIED_TABLES) {
+    // Every table of the schema is carried over (a migration's new table too), but the record of recoveries: the
+    // new store starts its own.
+    const tables = await target.all<{ name: string }>("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'store_recoveries'");
+    for (const { name: table } of tables) {
       if (!(await hasTable(source, table))) continue;
       const copied = await copyTable(source, target, table);
       if (table === "readings") {
