@@ -93,6 +93,7 @@ describe("power cut mid-commit", () => {
           if (acked.size > 0 || store.recovery?.reason !== "the store file is empty") {
             assert.equal(store.recovery, undefined, `cut ${cut} (${loss}): the store opens without a recovery`);
           }
+          assert.equal(store.strayWalKept, undefined, `cut ${cut} (${loss}): the WAL is taken for SQLite's`);
           for (const [sensor, highest] of acked) {
             const seqs = new Set((await store.history(sensor)).map((reading) => reading.seq));
             const missing = Array.from({ length: highest }, (_, i) => i + 1).filter((seq) => !seqs.has(seq));
