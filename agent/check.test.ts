@@ -1,8 +1,12 @@
 // `xedge check`'s protocol-free part over firmware-sim: the line format, the exit code, a sensor's values or its
-// error, a sensor that never answers, and actuators listed with their safe state without being driven.
+// error, a sensor that never answers, actuators listed with their safe state without being driven, and the store.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { checkDevices, checkExitCode, configLine, formatCheckLine } from "./check.ts";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { checkDevices, checkExitCode, checkStore, configLine, formatCheckLine } from "./check.ts";
+import { Store } from "./store.ts";
 import { parseConfig } from "./config.ts";
 import { createSimHal } from "../firmware-sim/index.ts";
 import { populate } from "../firmware-sim/world.ts";
@@ -84,6 +88,29 @@ describe("checkDevices", () => {
       }
     } finally {
       await world.close();
+    }
+  });
+});
+
+describe("the store's line", () => {
+  it("says when there is no store yet, gives an intact one's schema and unpublished count, and fails a damaged one", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "xedge-check-store-"));
+    try {
+      const path = join(dir, "xedge.db");
+      assert.deepEqual(await checkStore(path), { ok: true, item: `store.path (${path})`, detail: "no store yet: the agent creates it at its first start" });
+      const store = await Store.open(path, { commitIntervalMs: 3_600_000 });
+      store.append({ sensorId: "boiler", timestamp: new Date(), fields: [] });
+      await store.close();
+      const intact = await checkStore(path);
+      assert.ok(intact.ok);
+      assert.match(intact.detail, /^opens, quick_check ok, schema version \d+, 1 unpublished readings$/);
+      writeFileSync(path, Buffer.alloc(8192));
+      const damaged = await checkStore(path);
+      assert.equal(damaged.ok, false);
+      assert.match(damaged.detail, /^damaged: it does not open: .*file is not a database|^damaged: .*not a database/);
+      assert.match(damaged.detail, /keeps it aside and recovers what it can at its next start$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -1,12 +1,17 @@
 // `xedge check`, a test mode like `telegraf --test`: each item of a config is checked once and gets one line
 // marked ✓ or ✗. Here, the protocol-free part: the config, every sensor opened and read once (its values with
 // units, or its error), every actuator with the safe state it would be driven to (listed, never opened), the
-// lines' format and the exit code. The login and the pubsub nodes are checked in agent/xmpp/server-check.ts.
-// Nothing here opens the store: a check leaves the state directory as it found it.
+// lines' format and the exit code, and the store, opened read-only (it is never recovered nor migrated here, so a
+// check leaves the state directory as it found it). The login and the pubsub nodes are checked in
+// agent/xmpp/server-check.ts.
+import { existsSync } from "node:fs";
 import { setTimeout as nextTimers } from "node:timers/promises";
 import type { AgentConfig } from "./config.ts";
 import type { OpenHal } from "./hardware.ts";
 import { errorText } from "./log.ts";
+import { Database } from "./sqlite.ts";
+import { MIGRATIONS } from "./store.ts";
+import { findDamage } from "./store-recovery.ts";
 import { valueText } from "./operator/render.ts";
 import { HardwareAccessError } from "../drivers/hal.ts";
 import type { ActuatorDriver, SensorDriver } from "../drivers/driver.ts";
@@ -36,6 +41,31 @@ export function checkExitCode(lines: readonly CheckLine[]): typeof CHECK_PASSED 
 /** The first line: the file was read and is valid (a bad one never gets here: it exits 2 with its problems). */
 export function configLine(file: string, config: Pick<AgentConfig, "sensors" | "hardware">): CheckLine {
   return { ok: true, item: file, detail: `config is valid (${config.sensors.length} sensors, hardware: ${config.hardware})` };
+}
+
+/**
+ * The store's line: whether it opens and passes SQLite's quick_check, its schema version and its unpublished
+ * readings. A damaged store fails it, saying that the agent will keep it aside and recover at its next start.
+ */
+export async function checkStore(path: string): Promise<CheckLine> {
+  const item = `store.path (${path})`;
+  if (!existsSync(path)) return { ok: true, item, detail: "no store yet: the agent creates it at its first start" };
+  const damage = await findDamage(path, MIGRATIONS.length);
+  if (damage !== undefined) return { ok: false, item, detail: `damaged: ${damage}; the agent keeps it aside and recovers what it can at its next start` };
+  const db = await Database.open(path, { readonly: true });
+  try {
+    const version = (await db.get<{ user_version: number }>("PRAGMA user_version"))?.user_version ?? 0;
+    const unpublished = version > 0 ? ((await db.get<{ n: number }>("SELECT COUNT(*) AS n FROM readings WHERE published_at IS NULL"))?.n ?? 0) : 0;
+    const schema =
+      version > MIGRATIONS.length
+        ? `schema version ${version} is newer than this xedge (${MIGRATIONS.length}): upgrade xedge`
+        : `schema version ${version}${version < MIGRATIONS.length ? ` (migrated to ${MIGRATIONS.length} at the next start)` : ""}`;
+    return { ok: version <= MIGRATIONS.length, item, detail: `opens, quick_check ok, ${schema}, ${unpublished} unpublished readings` };
+  } catch (error) {
+    return { ok: false, item, detail: errorText(error) };
+  } finally {
+    await db.close().catch(() => undefined);
+  }
 }
 
 export interface CheckDrivers {

@@ -4,7 +4,7 @@ import { Command, CommanderError } from "commander";
 import { ConfigError, loadConfig, type AgentConfig } from "./config.ts";
 import { createLogger, errorText, type AgentLogger } from "./log.ts";
 import { connectionOptions, startAgent, type Agent } from "./main.ts";
-import { checkDevices, checkExitCode, configLine, formatCheckLine, type CheckLine } from "./check.ts";
+import { checkDevices, checkExitCode, checkStore, configLine, formatCheckLine, type CheckLine } from "./check.ts";
 import { hardwareBackends } from "./hardware.ts";
 import { checkServer } from "./xmpp/server-check.ts";
 import { connectSystemd, type SystemdNotifier } from "./sd-notify.ts";
@@ -84,8 +84,9 @@ async function reload(agent: Agent, log: AgentLogger, file: string, systemd: Sys
 
 /**
  * The test mode: validates the config (a bad one exits 2 with its problems), opens and reads every sensor once,
- * lists the actuators with their safe state, and unless offline logs in and probes each pubsub node. One line
- * per item on stdout, marked ✓ or ✗; exit 0 when all pass, 1 when any fails. The store is never opened.
+ * lists the actuators with their safe state, checks the store (read-only, never recovered here), and unless
+ * offline logs in and probes each pubsub node. One line per item on stdout, marked ✓ or ✗; exit 0 when all
+ * pass, 1 when any fails.
  */
 async function check(file: string, offline: boolean): Promise<void> {
   const config = load(file);
@@ -103,6 +104,7 @@ async function check(file: string, offline: boolean): Promise<void> {
   } catch (error) {
     lines.push({ ok: false, item: "hardware", detail: `${config.hardware}: ${errorText(error)}` });
   }
+  lines.push(await checkStore(config.store.path));
   print(lines.slice(1));
   if (!offline) {
     const server = await checkServer({
@@ -149,8 +151,15 @@ function renderStatus(status: StoreStatus, live: Live, socket: string, now: Date
     `dropped:           ${health.dropped}`,
     `set aside:         ${health.setAside ?? 0}${status.lastSetAside ? ` (refused by the pubsub service for good; newest: ${status.lastSetAside.sensorId} #${status.lastSetAside.seq} at ${stamp(status.lastSetAside.at)}: ${status.lastSetAside.reason})` : ""}`,
     `last publish:      ${health.lastPublished ? stamp(health.lastPublished) : "never"}`,
-    "sensors:",
   );
+  const recovery = status.lastRecovery;
+  if (recovery) {
+    lines.push(
+      `store recovered:   ${stamp(recovery.at)}, damaged (${recovery.reason}); kept as ${recovery.keptAs}`,
+      `                   ${recovery.readings} readings recovered (${recovery.unpublished} unpublished); unreadable row ids: ${recovery.unreadable}; item ids ${recovery.sequencesProvenAt ? `checked against the nodes ${stamp(recovery.sequencesProvenAt)}` : "not yet checked against the nodes: publishing waits for that"}`,
+    );
+  }
+  lines.push("sensors:");
   for (const stored of status.sensors) {
     const last = stored.lastReading;
     const values = last ? last.fields.map((f) => `${f.name} ${formatFieldValue(f)}${"unit" in f && f.unit ? ` ${f.unit}` : ""}`).join(", ") : "no reading";

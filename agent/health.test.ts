@@ -14,6 +14,11 @@ describe("assessHealth", () => {
     });
   });
 
+  it("is dnd after a damaged store was recovered at start, saying so", () => {
+    const health = assessHealth({ sensors: sensors(["boiler"]), buffered: 0, dropped: 0, storeDamage: "store damaged at start: 12 readings recovered, kept as x.db.damaged-1" }, now);
+    assert.deepEqual(health, { show: "dnd", text: "1 sensor · buffer 0 · store damaged at start: 12 readings recovered, kept as x.db.damaged-1 · nothing published yet" });
+  });
+
   it("is dnd with failing sensors, naming them", () => {
     const health = assessHealth({ sensors: sensors(["boiler", "gps", "cellar"], ["gps", "cellar"]), buffered: 0, dropped: 0 }, now);
     assert.deepEqual(health, { show: "dnd", text: "2 failing: gps, cellar · 3 sensors · buffer 0 · nothing published yet" });

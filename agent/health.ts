@@ -2,7 +2,7 @@
 // chat and ad-hoc `status` (agent/operator/render.ts), systemd's status line, and `xedge status` (agent/cli.ts:
 // the running agent's report over its status socket, or the store alone when it does not run): failing sensors,
 // the outbox, the last publish, readings dropped by the store's bound, readings the pubsub service refused for good
-// (set aside in the store), uptime and the link.
+// (set aside in the store), a damaged store recovered at start, uptime and the link.
 import { z } from "zod";
 import type { StoreStatus } from "./store.ts";
 import { age } from "../lib/text.ts";
@@ -34,6 +34,8 @@ export interface HealthFacts {
   lastPublished?: Date;
   /** Since when the outbox has been non-empty without a publish or a shrink; undefined while it drains. */
   stalledSince?: Date;
+  /** A damaged store this start recovered from, in a few words: the SD card needs a person. */
+  storeDamage?: string;
 }
 
 /** The running agent's health at one moment: the facts, its uptime and its link. */
@@ -60,9 +62,10 @@ export function assessHealth(facts: HealthFacts, now: Date, thresholds: HealthTh
     `buffer ${facts.buffered}${stalled ? " (not draining)" : ""}`,
     ...(facts.dropped > 0 ? [`${facts.dropped} dropped`] : []),
     ...(facts.setAside ? [`${facts.setAside} set aside`] : []),
+    ...(facts.storeDamage ? [facts.storeDamage] : []),
     facts.lastPublished ? `published ${age(facts.lastPublished, now)}` : "nothing published yet",
   ];
-  const show: HealthClass = failing.length > 0 ? "dnd" : stalled || facts.buffered > thresholds.awayBuffered ? "away" : "available";
+  const show: HealthClass = failing.length > 0 || facts.storeDamage ? "dnd" : stalled || facts.buffered > thresholds.awayBuffered ? "away" : "available";
   return { show, text: parts.join(" · ") };
 }
 
@@ -76,11 +79,14 @@ export interface HealthSources {
   lastPublished: () => Date | undefined;
   online: () => boolean;
   startedAt: Date;
+  /** A damaged store this start recovered from, in a few words; none when absent. */
+  storeDamage?: () => string | undefined;
 }
 
 export function snapshotOf(sources: HealthSources): HealthSnapshot {
   const lastPublished = sources.lastPublished();
   const setAside = sources.setAside?.() ?? 0;
+  const storeDamage = sources.storeDamage?.();
   return {
     sensors: sources.sensors().map((sensor) => ({
       id: sensor.id,
@@ -91,6 +97,7 @@ export function snapshotOf(sources: HealthSources): HealthSnapshot {
     dropped: sources.dropped(),
     ...(setAside > 0 ? { setAside } : {}),
     ...(lastPublished ? { lastPublished } : {}),
+    ...(storeDamage ? { storeDamage } : {}),
     startedAt: sources.startedAt,
     online: sources.online(),
   };
@@ -112,6 +119,7 @@ export const agentReportSchema = z.object({
   buffered: z.number().int(),
   dropped: z.number().int(),
   setAside: z.number().int().optional(),
+  storeDamage: z.string().optional(),
   lastPublished: z.coerce.date().optional(),
   sensors: z.array(z.object({ id: z.string(), error: z.string().optional(), failingSince: z.coerce.date().optional() })),
   health: z.object({ show: z.enum(["dnd", "away", "available"]), text: z.string() }),
@@ -128,6 +136,7 @@ export function reportOf(snapshot: HealthSnapshot, link: LinkState, health: Heal
     buffered: snapshot.buffered,
     dropped: snapshot.dropped,
     ...(snapshot.setAside ? { setAside: snapshot.setAside } : {}),
+    ...(snapshot.storeDamage ? { storeDamage: snapshot.storeDamage } : {}),
     ...(snapshot.lastPublished ? { lastPublished: snapshot.lastPublished } : {}),
     sensors: [...snapshot.sensors],
     health,
@@ -204,12 +213,14 @@ export class HealthMonitor {
     const buffered = this.sources.buffered();
     const lastPublished = this.sources.lastPublished();
     const setAside = this.sources.setAside?.() ?? 0;
+    const storeDamage = this.sources.storeDamage?.();
     this.track(buffered, lastPublished);
     const facts: HealthFacts = {
       sensors: this.sources.sensors(),
       buffered,
       dropped: this.sources.dropped(),
       ...(setAside > 0 ? { setAside } : {}),
+      ...(storeDamage ? { storeDamage } : {}),
       ...(lastPublished ? { lastPublished } : {}),
       ...(this.stalledSince ? { stalledSince: this.stalledSince } : {}),
     };

@@ -1,4 +1,5 @@
 // Composes the agent: store, hardware, sampler, XMPP link, publisher. Start and stop in one place.
+import { basename } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { ConfigError, changesConnection, loadConfig, type AgentConfig } from "./config.ts";
 import { actuatorDrivers, sensorDrivers } from "../drivers/registry.ts";
@@ -75,6 +76,40 @@ function openHal(config: AgentConfig, log: Logger): Promise<OpenHal> {
   return hardwareBackends[config.hardware].open(config, log);
 }
 
+/** Says loudly what the store found at start: a damaged file kept aside, what was recovered and what was not. */
+function reportStoreFaults(store: Store, log: Logger): void {
+  const stray = store.strayWalKept;
+  if (stray) log.warn("store: a WAL file SQLite could not use (not a WAL, or torn) was moved aside; it held nothing SQLite could read", { keptAs: stray.keptAs });
+  const recovery = store.recovery;
+  if (!recovery) {
+    if (store.sequencesUnproven) log.warn("store: the item ids of an earlier recovery are not yet checked against the nodes; publishing waits for that at the next connection");
+    return;
+  }
+  log.error("store damaged at start: kept aside, a fresh store holds what could be read", {
+    reason: recovery.reason,
+    keptAs: recovery.keptAs,
+    recovered: recovery.readings,
+    unpublished: recovery.unpublished,
+    unreadableIds: recovery.unreadable,
+    itemIds: "publishing waits until each node's highest item id is known",
+  });
+}
+
+/**
+ * Asks each sensor's node for its highest item id and moves the sequence past it (renumbering what was sampled
+ * since the recovery), then records that the store's numbers are proven. Sensors of the store no longer
+ * configured are asked too: their readings still drain from the outbox.
+ */
+async function proveSequences(store: Store, sink: PubsubSink, configured: readonly string[], log: Logger): Promise<void> {
+  for (const sensorId of new Set([...configured, ...store.sensorIds])) {
+    const highest = await sink.highestItemId(sensorId);
+    const moved = await store.continueAfter(sensorId, highest);
+    if (moved > 0) log.warn("store recovered: the node holds higher item ids than the store could prove; readings sampled since are renumbered after them", { sensor: sensorId, highestItemId: highest, movedBy: moved });
+  }
+  await store.sequencesProven();
+  log.info("store recovered: every sensor's sequence continues after its node's highest item id");
+}
+
 export function connectionOptions(xmpp: AgentConfig["xmpp"]): ConnectionOptions {
   const [username = ""] = xmpp.jid.split("@");
   return {
@@ -128,6 +163,9 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
     },
   });
   if (metrics) store.onCommitted((readings) => metrics.committed(readings));
+  reportStoreFaults(store, log);
+  const recovery = store.recovery;
+  if (recovery) metrics?.storeRecovered();
   const hardware = await openHal(config, log);
   const { hal } = hardware;
   const sampler = new Sampler(config.sensors, sensorDrivers, hal, store, log, metrics);
@@ -151,10 +189,32 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
   const publisher = new Publisher(store, metrics ? metrics.timed(sink) : sink, { window: 32 }, log);
   if (metrics) publisher.on("published", (reading) => metrics.published(reading.sensorId));
   const link: LinkState = { online: false, since: new Date() };
+  // After a recovery the store cannot prove which item ids were published: the nodes are asked before any publish.
+  let proving = false;
+  let proveTimer: NodeJS.Timeout | undefined;
+  const proveThenPublish = async () => {
+    if (proving) return;
+    proving = true;
+    try {
+      await proveSequences(store, sink, current.sensors.map((sensor) => sensor.id), log);
+      if (connection.isOnline && !stopping) publisher.resume();
+    } catch (error) {
+      log.error("store recovered: cannot ask the pubsub nodes for their highest item ids; publishing waits so that no item id is reused, retrying in 30 s", {
+        error: errorText(error),
+      });
+      clearTimeout(proveTimer);
+      proveTimer = setTimeout(() => {
+        if (connection.isOnline && !stopping) void proveThenPublish();
+      }, 30_000);
+    } finally {
+      proving = false;
+    }
+  };
   connection.on("online", () => {
     Object.assign(link, { online: true, since: new Date() });
     metrics?.online();
-    publisher.resume();
+    if (store.sequencesUnproven) void proveThenPublish();
+    else publisher.resume();
   });
   connection.on("offline", () => {
     Object.assign(link, { online: false, since: new Date() });
@@ -220,6 +280,7 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
     lastPublished: () => publisher.lastPublished,
     online: () => connection.isOnline,
     startedAt: new Date(),
+    ...(recovery ? { storeDamage: () => `store damaged at start: ${recovery.readings} readings recovered, kept as ${basename(recovery.keptAs)}` } : {}),
   };
   const remoteConfig = new RemoteConfig({
     authz,
@@ -361,6 +422,7 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
   const stop = () =>
     (stopping ??= (async () => {
       remoteConfig.stop();
+      clearTimeout(proveTimer);
       await reloads.idle();
       await endpoint?.close();
       await metricsEndpoint?.close();

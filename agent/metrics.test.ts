@@ -83,6 +83,13 @@ describe("AgentMetrics", () => {
     assert.equal(valueOf(text, "xedge_control_requests_total", 'result="forbidden"'), 1);
   });
 
+  it("counts a store recovered at start: 0 without one, 1 with", async () => {
+    const counts = await open([]);
+    assert.equal(valueOf(await counts.exposition(), "xedge_store_recoveries_total"), 0);
+    counts.storeRecovered();
+    assert.equal(valueOf(await counts.exposition(), "xedge_store_recoveries_total"), 1);
+  });
+
   it("times each acknowledged publish through the sink, and passes failures and resets through", async () => {
     const counts = await open(["boiler"]);
     let resets = 0;

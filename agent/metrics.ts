@@ -56,6 +56,7 @@ export class AgentMetrics {
   private readonly reconnectsTotal: Counter;
   private readonly readoutsTotal: Counter;
   private readonly controlTotal: Counter<"result">;
+  private readonly storeRecoveriesTotal: Counter;
   private readonly roundTrip: Histogram;
   private onlineBefore = false;
   private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS });
@@ -103,6 +104,11 @@ export class AgentMetrics {
     });
     this.reconnectsTotal = new client.Counter({ name: "xedge_reconnects_total", help: "Times the XMPP link came back online after it was lost.", registers });
     this.readoutsTotal = new client.Counter({ name: "xedge_readouts_served_total", help: "Readouts answered to operators (XEP-0323, urn:nf:iot, chat, ad-hoc).", registers });
+    this.storeRecoveriesTotal = new client.Counter({
+      name: "xedge_store_recoveries_total",
+      help: "Damaged stores found at start, kept aside and replaced by what could be read of them (0 or 1 per start).",
+      registers,
+    });
     this.controlTotal = new client.Counter({
       name: "xedge_control_requests_total",
       help: "Control requests by result: ok, or why they were refused.",
@@ -184,6 +190,11 @@ export class AgentMetrics {
   online(): void {
     if (this.onlineBefore) this.reconnectsTotal.inc();
     this.onlineBefore = true;
+  }
+
+  /** The store was found damaged at this start and recovered. */
+  storeRecovered(): void {
+    this.storeRecoveriesTotal.inc();
   }
 
   readoutServed(): void {

@@ -1,6 +1,6 @@
 // The store against a real SQLite file in a temp folder.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -11,7 +11,7 @@ import { openForStatus, Store, type StoredReading } from "./store.ts";
 /** Long enough that the store's own commit timer never fires during a test: commits happen when the test says. */
 const NO_AUTO_COMMIT = { commitIntervalMs: 3_600_000 };
 /** The store has one schema migration so far. */
-const MIGRATION_COUNT = 7;
+const MIGRATION_COUNT = 8;
 
 let dir: string;
 let dbCount = 0;
@@ -535,5 +535,182 @@ describe("store: retention, sensor errors and migration of an older database", (
     } finally {
       await store.close();
     }
+  });
+});
+
+describe("store: a damaged file at start is kept aside and what can be read carried over", () => {
+  let dir: string;
+  let count = 0;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), "xedge-store-damage-"));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** A closed store: sensors a, b, c with `perSensor` readings each, the first half of each published. */
+  async function filledStore(perSensor: number): Promise<string> {
+    const path = join(dir, `damaged-${++count}.db`);
+    const store = await Store.open(path, NO_AUTO_COMMIT);
+    for (let n = 0; n < perSensor; n++) for (const id of ["a", "b", "c"]) store.append(sample(id, n));
+    await store.flush();
+    for (let id = 1; id <= (perSensor * 3) / 2; id++) store.markPublished(id);
+    await store.close();
+    return path;
+  }
+
+  const keptFiles = (path: string) => readdirSync(dir).filter((name) => name.startsWith(`${path.split("/").pop() ?? ""}.damaged-`));
+
+  it("a truncated file: the rows before the cut and every sensor's last number survive", async () => {
+    const path = await filledStore(2000);
+    const size = statSync(path).size;
+    truncateSync(path, Math.floor(size / 2));
+    const store = await Store.open(path, NO_AUTO_COMMIT);
+    try {
+      const recovery = store.recovery;
+      assert.ok(recovery, "the damage is reported");
+      assert.match(recovery.reason, /malformed|quick_check/);
+      assert.equal(statSync(recovery.keptAs).size, Math.floor(size / 2), "the damaged file is kept as it was found");
+      assert.ok(recovery.readings > 1000 && recovery.readings < 6000, `${recovery.readings} readings recovered`);
+      assert.notEqual(recovery.unreadable, "none");
+      // The sensors table sits before the cut: each sequence continues after its last number, not after its last row.
+      assert.deepEqual(["a", "b", "c"].map((id) => store.append(sample(id, 9999)).seq), [2001, 2001, 2001]);
+      assert.ok(store.sequencesUnproven);
+    } finally {
+      await store.close();
+    }
+  });
+
+  for (const [name, bytes] of [
+    ["zero-filled", (size: number) => Buffer.alloc(size)],
+    ["garbage", (size: number) => Buffer.from(Array.from({ length: size }, (_, i) => (i * 7919 + 13) % 251))],
+    ["empty", () => Buffer.alloc(0)],
+  ] as const) {
+    it(`a ${name} file: kept aside, a fresh store starts, its numbers unproven until the nodes are asked`, async () => {
+      const path = await filledStore(10);
+      writeFileSync(path, bytes(statSync(path).size));
+      const store = await Store.open(path, NO_AUTO_COMMIT);
+      try {
+        const recovery = store.recovery;
+        assert.ok(recovery);
+        assert.equal(recovery.readings, 0);
+        assert.equal(keptFiles(path).length, 1);
+        assert.ok(store.sequencesUnproven);
+        assert.equal(store.append(sample("a", 20)).seq, 1, "nothing in the file proves a number");
+        await store.flush();
+        // The node says 10 was published: what was sampled since moves after it, and the sequence goes on from there.
+        assert.equal(await store.continueAfter("a", 10), 10);
+        assert.equal(await store.continueAfter("b", 10), 10);
+        assert.equal(store.append(sample("a", 21)).seq, 12);
+        assert.equal(store.append(sample("b", 21)).seq, 11);
+        await store.sequencesProven();
+        assert.equal(store.sequencesUnproven, false);
+        assert.deepEqual((await store.history("a")).map((r) => r.seq), [11, 12]);
+      } finally {
+        await store.close();
+      }
+      const view = await openForStatus(path);
+      await view.close();
+      assert.equal(view.status.lastRecovery?.keptAs, store.recovery?.keptAs);
+      assert.ok(view.status.lastRecovery?.sequencesProvenAt instanceof Date);
+    });
+  }
+
+  it("a restart before the nodes were asked keeps the numbers unproven, and renumbers only what came after the recovery", async () => {
+    const path = await filledStore(1000);
+    truncateSync(path, Math.floor(statSync(path).size / 2));
+    const first = await Store.open(path, NO_AUTO_COMMIT);
+    const recovered = await first.history("a");
+    assert.ok(recovered.length > 0);
+    assert.equal(first.append(sample("a", 3000)).seq, 1001, "the sensors table proved 1000");
+    await first.close();
+    const again = await Store.open(path, NO_AUTO_COMMIT);
+    try {
+      assert.equal(again.recovery, undefined, "no new damage");
+      assert.ok(again.sequencesUnproven, "the earlier recovery still waits for the nodes");
+      // The node holds up to 1005: the reading numbered 1001 after the recovery moves to 1006; the recovered ones stay.
+      assert.equal(await again.continueAfter("a", 1005), 5);
+      assert.deepEqual((await again.history("a")).map((r) => r.seq), [...recovered.map((r) => r.seq), 1006]);
+      assert.equal(again.append(sample("a", 3001)).seq, 1007);
+    } finally {
+      await again.close();
+    }
+  });
+
+  it("a damaged page in the middle: the rows around it are carried over, the unreadable ids named", async () => {
+    const path = await filledStore(2000);
+    const size = statSync(path).size;
+    const damaged = Buffer.alloc(4096 * 3, 0xa5);
+    const file = await import("node:fs/promises").then((fs) => fs.open(path, "r+"));
+    await file.write(damaged, 0, damaged.length, Math.floor(size / 4096 / 2) * 4096);
+    await file.close();
+    const store = await Store.open(path, NO_AUTO_COMMIT);
+    try {
+      const recovery = store.recovery;
+      assert.ok(recovery);
+      assert.ok(recovery.readings > 5000 && recovery.readings < 6000, `${recovery.readings} readings recovered`);
+      assert.match(recovery.unreadable, /^\d+-\d+/);
+      const unsent = await store.unsent(0, 10_000);
+      assert.equal(unsent.length, recovery.unpublished);
+      assert.ok(unsent.every((reading) => reading.id > 3000), "published readings stay published");
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("a WAL from another database: the store's own file is read alone, nothing of it lost", async () => {
+    const path = await filledStore(100);
+    const other = join(dir, "other.db");
+    const db = await Database.open(other);
+    await db.exec("PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (x); INSERT INTO t VALUES (1);");
+    copyFileSync(`${other}-wal`, `${path}-wal`);
+    await db.close();
+    const store = await Store.open(path, NO_AUTO_COMMIT);
+    try {
+      assert.match(store.recovery?.reason ?? "", /not an xedge store/);
+      assert.equal(store.recovery?.readings, 300);
+      assert.equal(store.recovery?.unreadable, "none");
+      assert.equal(store.append(sample("a", 100)).seq, 101);
+      assert.ok(existsSync(`${store.recovery?.keptAs ?? ""}-wal`), "the stray WAL is kept beside the damaged file");
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("a garbage WAL is moved aside; a garbage SHM is rebuilt; the store opens as it was", async () => {
+    const path = await filledStore(50);
+    writeFileSync(`${path}-wal`, Buffer.alloc(8192, 0x5a));
+    writeFileSync(`${path}-shm`, Buffer.alloc(32768, 0x5a));
+    const store = await Store.open(path, NO_AUTO_COMMIT);
+    try {
+      assert.equal(store.recovery, undefined);
+      assert.ok(store.strayWalKept && statSync(store.strayWalKept.keptAs).size === 8192);
+      assert.equal((await store.status()).unsent, 75);
+      assert.equal(store.append(sample("a", 50)).seq, 51);
+      assert.equal(store.sequencesUnproven, false);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("a recovery cut short leaves the damaged store in place: the next start recovers again over the half-built one", async () => {
+    const path = await filledStore(100);
+    writeFileSync(path, Buffer.alloc(statSync(path).size));
+    writeFileSync(`${path}.recovering`, "half built");
+    const store = await Store.open(path, NO_AUTO_COMMIT);
+    try {
+      assert.ok(store.recovery);
+      assert.ok(store.sequencesUnproven);
+      assert.equal(existsSync(`${path}.recovering`), false);
+      assert.ok(readFileSync(store.recovery.keptAs).every((byte) => byte === 0), "the kept file is the damaged one");
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("an intact store passes the check at every start and is not touched", async () => {
+    const path = await filledStore(20);
+    const store = await Store.open(path, NO_AUTO_COMMIT);
+    await store.close();
+    assert.equal(store.recovery, undefined);
+    assert.deepEqual(keptFiles(path), []);
   });
 });

@@ -4,7 +4,10 @@
 //
 // Durability: WAL with synchronous=FULL, so a committed transaction survives a power cut. The loss window is
 // the readings sampled since the last commit (at most one commit interval); they were never published, so
-// their sequence numbers are given again after a restart without any id being reused on the wire.
+// their sequence numbers are given again after a restart without any id being reused on the wire
+// (test/resilience/power-cut.test.ts cuts the power at hundreds of points of commits and checkpoints; NORMAL,
+// which syncs only at checkpoints, loses acknowledged commits there). A file damaged anyway is handled at open by
+// agent/store-recovery.ts.
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Field, Reading, Sample } from "../lib/model.ts";
@@ -14,6 +17,9 @@ import type { TimedAction } from "./timed-actions.ts";
 import type { StoredWatch, WatchSpec } from "./operator/watches.ts";
 import type { QueuedAlert } from "./operator/alert-delivery.ts";
 import { Database } from "./sqlite.ts";
+import { findDamage, recoverStore, setAsideStrayWal, type StoreRecovery, type StrayWal } from "./store-recovery.ts";
+
+export type { StoreRecovery } from "./store-recovery.ts";
 
 /** Schema migrations, applied in order; PRAGMA user_version records how many have run. */
 export const MIGRATIONS: string[] = [
@@ -92,6 +98,18 @@ export const MIGRATIONS: string[] = [
      body      TEXT    NOT NULL,
      queued_at INTEGER NOT NULL                   -- ms since epoch
    );`,
+  // Damaged stores found at start (agent/store-recovery.ts): where the damaged file was kept, what was carried over.
+  `CREATE TABLE store_recoveries (
+     id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+     at                  INTEGER NOT NULL, -- ms since the epoch
+     reason              TEXT    NOT NULL, -- why the store was judged damaged
+     kept_as             TEXT    NOT NULL, -- the damaged file's new name (and of its -wal, -shm)
+     readings            INTEGER NOT NULL, -- readings carried over
+     unpublished         INTEGER NOT NULL, -- of which not yet published
+     unreadable          TEXT    NOT NULL, -- readings row ids that could not be read, or "none"
+     last_recovered_id   INTEGER NOT NULL, -- readings with a higher id were sampled after the recovery
+     sequences_proven_at INTEGER           -- ms; set once each pubsub node was asked for its highest item id
+   );`,
 ];
 
 /** An unsent reading: in the outbox, neither accepted by the server nor set aside. */
@@ -124,6 +142,8 @@ export interface StoreStatus {
   setAside?: number;
   lastSetAside?: SetAsideReading;
   sensors: { sensorId: string; lastSeq: number; lastReading?: Reading; error?: string; errorSince?: Date; setAside?: number }[];
+  /** The newest damaged store found at a start and recovered from, if any ever was. */
+  lastRecovery?: StoreRecovery;
 }
 
 interface AuditRow {
@@ -212,14 +232,28 @@ export class Store {
   private setAsideTotal = 0;
   /** The newest id the bound has deleted; committed readings up to it are not announced. */
   private lastDroppedId = 0;
+  /** The damage this start found and recovered from, if any. */
+  private recoveredNow: StoreRecovery | undefined;
+  /** A WAL that SQLite would have ignored, moved aside at this start. */
+  private strayWal: StrayWal | undefined;
+  /** The newest recovery whose sequences the pubsub nodes have not yet confirmed, this start's or an earlier one's. */
+  private unprovenRecovery: StoreRecovery | undefined;
 
   private constructor(
     private readonly db: Database,
     private options: StoreOptions,
   ) {}
 
+  /**
+   * Opens the store at `path`, creating it if needed. A damaged one (agent/store-recovery.ts) is kept aside and
+   * replaced by a fresh store holding what could be read of it: `recoveredNow` then says what happened.
+   */
   static async open(path: string, options: StoreOptions): Promise<Store> {
     mkdirSync(dirname(path), { recursive: true });
+    const now = new Date();
+    const strayWal = setAsideStrayWal(path, now);
+    const damage = await findDamage(path, MIGRATIONS.length);
+    const recoveredNow = damage === undefined ? undefined : await recoverStore(path, damage, now, migrate);
     const db = await Database.open(path);
     try {
       await db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;");
@@ -229,6 +263,9 @@ export class Store {
       throw error;
     }
     const store = new Store(db, options);
+    store.strayWal = strayWal;
+    store.recoveredNow = recoveredNow;
+    store.unprovenRecovery = await latestRecovery(db, "AND sequences_proven_at IS NULL");
     for (const row of await db.all<{ sensor_id: string; last_seq: number }>("SELECT sensor_id, last_seq FROM sensors")) {
       store.lastSeq.set(row.sensor_id, row.last_seq);
     }
@@ -431,6 +468,74 @@ export class Store {
       total += changes;
       if (changes < PRUNE_BATCH) return total;
     }
+  }
+
+  /** What this start found damaged and recovered from; undefined when the store opened as it was. */
+  get recovery(): StoreRecovery | undefined {
+    return this.recoveredNow;
+  }
+
+  /** A WAL file SQLite would have ignored (not a WAL, or torn), moved aside at this start. */
+  get strayWalKept(): StrayWal | undefined {
+    return this.strayWal;
+  }
+
+  /**
+   * Whether the sequence numbers still need the pubsub nodes' word: after a recovery nothing in the store proves
+   * which item ids were published (the lost part may have held later ones), until `continueAfter` ran for every
+   * sensor and `sequencesProven` recorded it.
+   */
+  get sequencesUnproven(): boolean {
+    return this.unprovenRecovery !== undefined;
+  }
+
+  /**
+   * Makes a sensor's sequence continue after `published`, the highest item id its node holds. Readings sampled
+   * since the recovery that got numbers at or below it (never published: the publisher waits for this) are
+   * renumbered after it, in order; readings carried over keep theirs, being the very readings published under
+   * those ids. Returns by how much the numbers moved (0 when nothing had to).
+   */
+  async continueAfter(sensorId: string, published: number): Promise<number> {
+    const recovery = this.unprovenRecovery;
+    if (recovery === undefined) return 0;
+    await this.flush();
+    return this.db.exclusive(async () => {
+      const newer = await this.db.get<{ first: number | null }>("SELECT MIN(seq) AS first FROM readings WHERE sensor_id = ? AND id > ?", [
+        sensorId,
+        recovery.lastRecoveredId,
+      ]);
+      const pendingFirst = this.pending.findIndex((sample) => sample.sensorId === sensorId);
+      const firstNew = newer?.first ?? (pendingFirst >= 0 ? this.pendingSeqs[pendingFirst] : undefined) ?? (this.lastSeq.get(sensorId) ?? 0) + 1;
+      const shift = Math.max(0, published + 1 - firstNew);
+      if (shift === 0) return 0;
+      await this.db.transaction(async () => {
+        // Through negative numbers, so that no row meets another's old number on the way (UNIQUE (sensor_id, seq)).
+        await this.db.run("UPDATE readings SET seq = -(seq + ?) WHERE sensor_id = ? AND id > ?", [shift, sensorId, recovery.lastRecoveredId]);
+        await this.db.run("UPDATE readings SET seq = -seq WHERE sensor_id = ? AND seq < 0", [sensorId]);
+        await this.db.run(
+          "INSERT INTO sensors (sensor_id, last_seq) VALUES (?, ?) ON CONFLICT (sensor_id) DO UPDATE SET last_seq = last_seq + ?",
+          [sensorId, published, shift],
+        );
+      });
+      // Readings appended meanwhile were numbered from the old last number: they move with the rest.
+      this.pending.forEach((sample, i) => {
+        if (sample.sensorId === sensorId) this.pendingSeqs[i] = (this.pendingSeqs[i] ?? 0) + shift;
+      });
+      this.lastSeq.set(sensorId, (this.lastSeq.get(sensorId) ?? 0) + shift);
+      return shift;
+    });
+  }
+
+  /** Every sensor the store has numbered readings for. */
+  get sensorIds(): string[] {
+    return [...this.lastSeq.keys()];
+  }
+
+  /** Records that every sensor's sequence was checked against its node (`continueAfter`): item ids are safe again. */
+  async sequencesProven(at: Date = new Date()): Promise<void> {
+    if (this.unprovenRecovery === undefined) return;
+    await this.db.exclusive(() => this.db.run("UPDATE store_recoveries SET sequences_proven_at = ? WHERE sequences_proven_at IS NULL", [at.getTime()]));
+    this.unprovenRecovery = undefined;
   }
 
   /** Readings dropped by the bound since the store was created. */
@@ -702,6 +807,10 @@ export async function readStatus(db: Database): Promise<StoreStatus> {
       : {}),
     sensors: [],
   };
+  // A store not yet migrated by this xedge has no such table.
+  const recorded = await db.get("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'store_recoveries'");
+  const lastRecovery = recorded ? await latestRecovery(db) : undefined;
+  if (lastRecovery) result.lastRecovery = lastRecovery;
   if (outbox?.oldest != null) result.oldestUnsent = new Date(outbox.oldest);
   if (published?.last != null) result.lastPublished = new Date(published.last);
   for (const sensor of sensors) {
@@ -719,6 +828,35 @@ export async function readStatus(db: Database): Promise<StoreStatus> {
     });
   }
   return result;
+}
+
+interface RecoveryRow {
+  at: number;
+  reason: string;
+  kept_as: string;
+  readings: number;
+  unpublished: number;
+  unreadable: string;
+  last_recovered_id: number;
+  sequences_proven_at: number | null;
+}
+
+/** The newest recorded recovery (matching `where`, an AND clause), if any. */
+async function latestRecovery(db: Database, where = ""): Promise<StoreRecovery | undefined> {
+  const row = await db.get<RecoveryRow>(
+    `SELECT at, reason, kept_as, readings, unpublished, unreadable, last_recovered_id, sequences_proven_at FROM store_recoveries WHERE true ${where} ORDER BY id DESC LIMIT 1`,
+  );
+  if (!row) return undefined;
+  return {
+    at: new Date(row.at),
+    reason: row.reason,
+    keptAs: row.kept_as,
+    readings: row.readings,
+    unpublished: row.unpublished,
+    unreadable: row.unreadable,
+    lastRecoveredId: row.last_recovered_id,
+    ...(row.sequences_proven_at !== null ? { sequencesProvenAt: new Date(row.sequences_proven_at) } : {}),
+  };
 }
 
 export async function openForStatus(path: string): Promise<{ status: StoreStatus; close: () => Promise<void> }> {

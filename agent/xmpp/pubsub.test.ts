@@ -235,3 +235,23 @@ describe("PubsubSink.probe (xedge check)", () => {
     assert.equal(probe.retractError, "forbidden");
   });
 });
+
+describe("highestItemId", () => {
+  const options: PubsubOptions = { service: "pubsub.example.net", nodePrefix: "xedge/gw1", maxItems: 256, gatewayJid: "gw1@example.net" };
+  const items = (...names: string[]) =>
+    xml("iq", { type: "result" }, xml("query", { xmlns: "http://jabber.org/protocol/disco#items" }, ...names.map((name) => xml("item", { jid: "pubsub.example.net", name }))));
+
+  it("is the highest numeric item id the node lists, ignoring others (a check item)", async () => {
+    const asked: Element[] = [];
+    const service = new FakeService((_, iq) => (asked.push(iq), items("7", "12", "xedge-check-1733000000000", "9")));
+    assert.equal(await new PubsubSink(service, options).highestItemId("boiler"), 12);
+    assert.deepEqual(asked.map((iq): unknown[] => [iq.attrs.to, iq.getChild("query")?.attrs.xmlns, iq.getChild("query")?.attrs.node]), [
+      ["pubsub.example.net", "http://jabber.org/protocol/disco#items", "xedge/gw1/boiler"],
+    ]);
+  });
+
+  it("is 0 for a node that does not exist, and names the node when the service refuses to list it", async () => {
+    assert.equal(await new PubsubSink(new FakeService(() => refusal("cancel", "item-not-found")), options).highestItemId("boiler"), 0);
+    await assert.rejects(new PubsubSink(new FakeService(() => refusal("auth", "forbidden")), options).highestItemId("boiler"), /cannot list the items of node xedge\/gw1\/boiler: forbidden/);
+  });
+});

@@ -14,6 +14,7 @@ import type { Reading } from "../../lib/model.ts";
 const NS_PUBSUB = "http://jabber.org/protocol/pubsub";
 const NS_PUBSUB_OWNER = "http://jabber.org/protocol/pubsub#owner";
 const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
+const NS_DISCO_ITEMS = "http://jabber.org/protocol/disco#items";
 const NS_DATA = "jabber:x:data";
 const FEATURE_PUBLISH_OPTIONS = `${NS_PUBSUB}#publish-options`;
 
@@ -206,6 +207,28 @@ export class PubsubSink implements PublishSink {
     } catch (error) {
       return { node, itemId, retractError: errorDetail(error) };
     }
+  }
+
+  /**
+   * The highest reading number among the items a sensor's node holds (XEP-0060 §5.5: a disco#items on the node
+   * lists item ids without payloads); 0 for a node that does not exist or holds none. After a damaged store was
+   * recovered, it is what proves where a sequence may go on without reusing an item id.
+   */
+  async highestItemId(sensorId: string): Promise<number> {
+    const node = nodeName(this.options.nodePrefix, sensorId);
+    let reply: Element;
+    try {
+      reply = await this.request(xml("iq", { type: "get", to: this.options.service ?? this.options.gatewayJid }, xml("query", { xmlns: NS_DISCO_ITEMS, node })));
+    } catch (error) {
+      if (condition(error) === "item-not-found") return 0;
+      throw new Error(`cannot list the items of node ${node}: ${errorDetail(error)}`);
+    }
+    let highest = 0;
+    for (const item of reply.getChild("query", NS_DISCO_ITEMS)?.getChildren("item") ?? []) {
+      const id = String(item.attrs.name ?? "");
+      if (/^\d+$/.test(id)) highest = Math.max(highest, Number(id));
+    }
+    return highest;
   }
 
   private get nodeConfig(): Record<string, string> {

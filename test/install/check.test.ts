@@ -1,6 +1,6 @@
 // `xedge check` as an installer runs it (the bundle), against one private Prosody: every line ✓ and exit 0 on a
 // good gateway, a faulty simulated sensor's ✗ beside the others' values, a wrong password, nodes someone else
-// made (one this account may publish to, one it may not), and --offline. The store is never created.
+// made (one this account may publish to, one it may not), and --offline. The store is checked, never created.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -48,6 +48,7 @@ describe("xedge check against Prosody", () => {
           "✓ sensors[0] (boiler): bme280: temperature N °C, humidity N %RH, pressure N hPa",
           "✓ sensors[1] (cellar): ds18b20: temperature N °C",
           "✓ actuators[0] (relay): gpio-output: safe state off (GPIO 27 low); not opened, since opening drives it",
+          `✓ store.path (${join(dir, "xedge.db")}): no store yet: the agent creates it at its first start`,
           `✓ login gw1@localhost: logged in on ${server.service.replace(/\d+\.\d+/g, "N")}, TLS verified against the system's CAs and ${server.caFile}`,
           "✓ pubsub node xedge/gw1/boiler: gw1@localhost may publish on pubsub.localhost as the agent will: published and retracted a check item",
           "✓ pubsub node xedge/gw1/cellar: gw1@localhost may publish on pubsub.localhost as the agent will: published and retracted a check item",
@@ -66,7 +67,7 @@ describe("xedge check against Prosody", () => {
     const result = await runCli(["check", "--offline", "--config", file]);
     assert.equal(result.code, 1, result.stdout + result.stderr);
     const printed = lines(result.stdout);
-    assert.equal(printed.length, 3, result.stdout);
+    assert.equal(printed.length, 4, result.stdout);
     assert.match(printed[1]!, /^✓ sensors\[0\] \(boiler\): bme280: temperature \d+\.\d+ °C/);
     assert.match(printed[2]!, /^✗ sensors\[1\] \(attic\): .*0x77.*EIO/);
     assert.doesNotMatch(result.stdout, /login|pubsub node/);

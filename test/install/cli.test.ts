@@ -86,10 +86,14 @@ describe("xedge check", () => {
     const file = configFile("good", `hardware: sim\n${GOOD_XMPP}\nsensors:\n  - ${SENSOR}\n`);
     const result = await runCli(["check", "--offline", "--config", file]);
     assert.equal(result.code, 0, result.stderr);
-    assert.deepEqual(result.stdout.trim().split("\n").map((line) => line.replace(/\d+\.\d+/g, "N")), [
+    const printed = result.stdout.trim().split("\n");
+    assert.deepEqual(printed.slice(0, 2).map((line) => line.replace(/\d+\.\d+/g, "N")), [
       `✓ ${file}: config is valid (1 sensors, hardware: sim)`,
       "✓ sensors[0] (boiler): bme280: temperature N °C, humidity N %RH, pressure N hPa",
     ]);
+    // The config names no store: the default path, which this machine may or may not have.
+    assert.match(printed[2] ?? "", /^✓ store\.path \(\/var\/lib\/xedge\/xedge\.db\): /);
+    assert.equal(printed.length, 3, result.stdout);
   });
 
   it("names a missing config file and exits 2", async () => {
@@ -126,11 +130,12 @@ describe("xedge check with hardware: real", () => {
     const result = await runCli(["check", "--offline", "--config", configFile("real", text)]);
     assert.equal(result.code, 1);
     const lines = result.stdout.trim().split("\n").slice(1);
-    assert.equal(lines.length, 4, result.stdout);
+    assert.equal(lines.length, 5, result.stdout);
     assert.match(lines[0]!, /^✗ sensors\[0\] \(boiler\): \/dev\/i2c-1: .*raspi-config/);
     assert.match(lines[1]!, /^✗ sensors\[1\] \(tank\): .*1-Wire.*raspi-config nonint do_onewire 0/);
     assert.match(lines[2]!, /^✗ sensors\[2\] \(door\): .*GPIO/);
     assert.match(lines[3]!, /^✗ sensors\[3\] \(gps\): \/dev\/ttyXEDGE-absent: .*/);
+    assert.match(lines[4]!, /^✓ store\.path \(.*\): no store yet/);
     assert.doesNotMatch(result.stdout + result.stderr, /\n\s+at /, "no stack trace");
   });
 });
