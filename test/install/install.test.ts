@@ -221,7 +221,7 @@ describe("examples/xedge.example.yaml", () => {
     const uncommented = example
       .split("\n")
       .filter((line) => !/^(sensors|actuators|operators): \[\]$/.test(line))
-      .map((line) => (/^#(sensors|actuators|operators|metrics):|^# {2}/.test(line) ? line.slice(1) : line))
+      .map((line) => (/^#(sensors|actuators|operators|metrics|alerts):|^# {2}/.test(line) ? line.slice(1) : line))
       .join("\n")
       .replace("hardware: real", "hardware: sim");
     writeFileSync(join(dir, "everything.yaml"), uncommented);
