@@ -38,8 +38,6 @@ async function run(file: string): Promise<void> {
   const log = createLogger(config.log);
   const systemd = await connectSystemd({ onError: (message) => log.warn(message) });
   const agent = await startAgent(config, log);
-  // Ready once the store is open and sampling runs; the XMPP link comes up (or not) on its own.
-  systemd.ready(`sampling ${config.sensors.length} sensors`);
   const shutdown = (signal: string) => {
     log.info("shutting down", { signal });
     systemd.stopping();
@@ -60,6 +58,9 @@ async function run(file: string): Promise<void> {
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   process.once("SIGINT", () => shutdown("SIGINT"));
   process.on("SIGHUP", () => void reload(agent, log, file, systemd));
+  // Ready once the store is open and sampling runs; the XMPP link comes up (or not) on its own. Only now: until
+  // process.on installs it, SIGHUP's default action ends the process, and READY=1 lets `systemctl reload` send one.
+  systemd.ready(`sampling ${config.sensors.length} sensors`);
 }
 
 /** SIGHUP: reads the config file again. A bad one is refused with its problems and the running config stays. */
