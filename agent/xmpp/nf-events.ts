@@ -10,7 +10,7 @@
 import { xml, type Element } from "./client.ts";
 import type { Face, FaceConnection } from "./face.ts";
 import { stanzaError } from "./stanza-error.ts";
-import { ForeignNodeError, NfRequestError, TYPE_ATTRIBUTES, nfResponses, parseXsBoolean, requestId } from "./nf-sensordata.ts";
+import { ForeignNodeError, NfRequestError, TYPE_ATTRIBUTES, nfResponses, parseXsBoolean, parsedOrError, requestId } from "./nf-sensordata.ts";
 import { LIMITS } from "./sensordata.ts";
 import { bareJid } from "../authz.ts";
 import type { ReadoutType } from "../readout.ts";
@@ -214,15 +214,9 @@ export function registerNfEvents(connection: EventsConnection, { desk, subscript
     const onSubscribe = ({ element, from }: { element: Element; from: string }): Element => {
       const operator = desk.for(from);
       if (!operator.admitted) return stanzaError("cancel", "forbidden", `${bareJid(from)} may not read this gateway`);
-      let parsed: ParsedSubscribe;
-      try {
-        parsed = parseSubscribe(element);
-      } catch (error) {
-        if (error instanceof ForeignNodeError) return stanzaError("cancel", "item-not-found", error.message);
-        if (error instanceof NfRequestError) return stanzaError("modify", "bad-request", error.message);
-        throw error;
-      }
-      const { spec, readNow } = parsed;
+      const outcome = parsedOrError(() => parseSubscribe(element));
+      if ("error" in outcome) return outcome.error;
+      const { spec, readNow } = outcome.parsed;
       const unknown = operator.unknownNodes(spec.nodeIds);
       if (unknown.length > 0) return stanzaError("cancel", "item-not-found", `no node ${unknown.join(", ")}`);
       const added = subscriptions.add(from, spec, answerNs);
@@ -244,13 +238,9 @@ export function registerNfEvents(connection: EventsConnection, { desk, subscript
 
     const onUnsubscribe = ({ element, from }: { element: Element; from: string }): Element | true => {
       if (!desk.for(from).admitted) return stanzaError("cancel", "forbidden", `${bareJid(from)} may not read this gateway`);
-      let id: string;
-      try {
-        id = requestId(element);
-      } catch (error) {
-        if (error instanceof NfRequestError) return stanzaError("modify", "bad-request", error.message);
-        throw error;
-      }
+      const outcome = parsedOrError(() => requestId(element));
+      if ("error" in outcome) return outcome.error;
+      const id = outcome.parsed;
       if (!subscriptions.remove(from, id)) return stanzaError("modify", "item-not-found", `no event subscription ${id} of ${from}`);
       log.info("nf event subscription ended: unsubscribed", { subscriber: from, id });
       return true;

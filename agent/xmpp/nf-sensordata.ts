@@ -130,6 +130,17 @@ export class ForeignNodeError extends Error {
   }
 }
 
+/** Runs a parser of this dialect; what it rejects becomes the iq error: item-not-found for a foreign node, else bad-request. */
+export function parsedOrError<T>(parse: () => T): { parsed: T } | { error: Element } {
+  try {
+    return { parsed: parse() };
+  } catch (error) {
+    if (error instanceof ForeignNodeError) return { error: stanzaError("cancel", "item-not-found", error.message) };
+    if (error instanceof NfRequestError) return { error: stanzaError("modify", "bad-request", error.message) };
+    throw error;
+  }
+}
+
 
 /**
  * A result as `<resp>` elements: data packed at most `fieldsPerMessage` fields each, every node's error in the
@@ -202,15 +213,9 @@ export function registerNfSensorData(connection: Pick<FaceConnection, "route" | 
     const onReq = async ({ element, from }: { element: Element; from: string }): Promise<Element> => {
       const operator = desk.for(from);
       if (!operator.admitted) return stanzaError("cancel", "forbidden", `${bareJid(from)} may not read this gateway`);
-      let parsed: ParsedNfRequest;
-      try {
-        parsed = parseNfRequest(element);
-      } catch (error) {
-        if (error instanceof ForeignNodeError) return stanzaError("cancel", "item-not-found", error.message);
-        if (error instanceof NfRequestError) return stanzaError("modify", "bad-request", error.message);
-        throw error;
-      }
-      const { id, request, when } = parsed;
+      const outcome = parsedOrError(() => parseNfRequest(element));
+      if ("error" in outcome) return outcome.error;
+      const { id, request, when } = outcome.parsed;
       const admitted = sessions.admit(operator, from, id, request, when);
       if (!("session" in admitted)) return admitted;
       const { session, delayMs } = admitted;
@@ -245,14 +250,9 @@ export function registerNfSensorData(connection: Pick<FaceConnection, "route" | 
     /** Cancels the requester's readout `id`; one that already ended, or never was, is no error (as the reference answers). */
     const onCancel = ({ element, from }: { element: Element; from: string }): Element | true => {
       if (!desk.for(from).admitted) return stanzaError("cancel", "forbidden", `${bareJid(from)} may not read this gateway`);
-      let id: string;
-      try {
-        id = requestId(element);
-      } catch (error) {
-        if (error instanceof NfRequestError) return stanzaError("modify", "bad-request", error.message);
-        throw error;
-      }
-      sessions.cancel(from, id);
+      const outcome = parsedOrError(() => requestId(element));
+      if ("error" in outcome) return outcome.error;
+      sessions.cancel(from, outcome.parsed);
       return true;
     };
 
