@@ -171,14 +171,14 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
   const sampler = new Sampler(config.sensors, sensorDrivers, hal, store, log, metrics);
   const actuators = new Actuators(config.actuators, actuatorDrivers, hal, log);
   await actuators.open();
-  // Event subscriptions see committed readings, as the alerts do. A rule may name what the sensor's driver
-  // declares or, without a declaration, what its latest sample carried; of any other node nothing is known.
-  const subscriptions = new EventSubscriptions<string>({
-    fieldsOf: (nodeId) => {
-      const sensor = sampler.states.find((state) => state.id === nodeId);
-      return sensor ? (sensorDrivers[sensor.driver]?.fields ?? sensor.lastSample?.fields.map((field) => field.name)) : undefined;
-    },
-  });
+  // The fields a subscription or a watch may name: what the sensor's driver declares or, without a declaration,
+  // what its latest sample carried; undefined for a node that is no sensor.
+  const fieldsOf = (sensorId: string): readonly string[] | undefined => {
+    const sensor = sampler.states.find((state) => state.id === sensorId);
+    return sensor ? (sensorDrivers[sensor.driver]?.fields ?? sensor.lastSample?.fields.map((field) => field.name)) : undefined;
+  };
+  // Event subscriptions see committed readings, as the alerts do.
+  const subscriptions = new EventSubscriptions<string>({ fieldsOf });
   store.onCommitted((readings) => {
     for (const reading of readings) subscriptions.observe(reading);
   });
@@ -250,16 +250,11 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
       alerts.observe({ sensorId, timestamp: since ?? new Date(), fields: [], ...(error !== undefined ? { error } : {}) });
     }
   });
-  // Chat watches are rules of the same engine, after the config's; the field names a watch may name are the
-  // driver's declared ones, or those of the sensor's latest sample.
+  // Chat watches are rules of the same engine, after the config's.
   const watches = new Watches({
     store,
     sensorIds: () => sampler.states.map((state) => state.id),
-    fieldsOf: (sensorId) => {
-      const state = sampler.states.find((candidate) => candidate.id === sensorId);
-      const declared = state ? sensorDrivers[state.driver]?.fields : undefined;
-      return declared ?? state?.lastSample?.fields.map((field) => field.name) ?? [];
-    },
+    fieldsOf: (sensorId) => fieldsOf(sensorId) ?? [],
     changed: () => alerts.replace([...current.alerts, ...watches.rules()]),
   });
   await watches.start();
