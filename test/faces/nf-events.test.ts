@@ -13,9 +13,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { spawn } from "node:child_process";
-import { join } from "node:path";
 import { startServer, serverKinds, type XmppTestServer } from "../support/servers.ts";
+import { runSlixScript } from "../support/slix.ts";
 import { AgentProcess, writeAgentConfig } from "../support/agent.ts";
 import { createClient, xml, type Element } from "../../agent/xmpp/client.ts";
 
@@ -106,21 +105,7 @@ interface SlixEvent {
 
 /** Runs test/faces/interop/slix_nf_events.py as `user` on NODE's FIELD; resolves with its JSON lines. */
 function slixSubscription(server: XmppTestServer, user: string, node: string, field: string): Promise<SlixEvent[]> {
-  const { hostname, port } = new URL(server.service.replace(/^xmpp:/, "http:"));
-  const args = [join(import.meta.dirname, "interop/slix_nf_events.py"), `${user}@localhost/slix`, `${user}-secret`, AGENT, server.caFile, hostname, port, node, field];
-  return new Promise((resolveRun, reject) => {
-    const child = spawn("/usr/bin/python3", args, { env: { ...process.env, PYTHONPATH: "/usr/lib/python3/dist-packages" }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    child.once("error", reject);
-    child.once("exit", () => {
-      const events = stdout.split("\n").filter((line) => line.startsWith("{")).map((line) => JSON.parse(line) as SlixEvent);
-      if (!events.some((e) => e.event === "end")) reject(new Error(`slix_nf_events.py did not finish:\n${stdout}\n${stderr}`));
-      else resolveRun(events);
-    });
-  });
+  return runSlixScript<SlixEvent>("slix_nf_events.py", server, user, AGENT, [node, field]);
 }
 
 for (const kind of serverKinds) {

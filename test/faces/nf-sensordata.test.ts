@@ -8,10 +8,10 @@
 // given, then <nd id/> and <f n/>; it sends it as an iq get and takes <accepted>, <started> or <resp> in the result.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { startServer, serverKinds, type XmppTestServer } from "../support/servers.ts";
+import { runSlixScript } from "../support/slix.ts";
 import { AgentProcess, writeAgentConfig } from "../support/agent.ts";
 import { createClient, xml, type Element } from "../../agent/xmpp/client.ts";
 import { Store } from "../../agent/store.ts";
@@ -139,22 +139,7 @@ interface NfReadoutEvent {
 
 /** Runs test/faces/interop/slix_nf_sensordata.py as `user`; resolves with its JSON lines. */
 function slixNfReadouts(server: XmppTestServer, user: string, momentary: string[], history: { node: string; from: Date; to: Date }): Promise<NfReadoutEvent[]> {
-  const { hostname, port } = new URL(server.service.replace(/^xmpp:/, "http:"));
-  const script = join(import.meta.dirname, "interop/slix_nf_sensordata.py");
-  const args = [script, `${user}@localhost/slix`, `${user}-secret`, AGENT, server.caFile, hostname, port, momentary.join(","), history.node, history.from.toISOString(), history.to.toISOString()];
-  return new Promise((resolveRun, reject) => {
-    const child = spawn("/usr/bin/python3", args, { env: { ...process.env, PYTHONPATH: "/usr/lib/python3/dist-packages" }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    child.once("error", reject);
-    child.once("exit", () => {
-      const events = stdout.split("\n").filter((line) => line.startsWith("{")).map((line) => JSON.parse(line) as NfReadoutEvent);
-      if (!events.some((e) => e.event === "end")) reject(new Error(`slix_nf_sensordata.py did not finish:\n${stdout}\n${stderr}`));
-      else resolveRun(events);
-    });
-  });
+  return runSlixScript<NfReadoutEvent>("slix_nf_sensordata.py", server, user, AGENT, [momentary.join(","), history.node, history.from.toISOString(), history.to.toISOString()]);
 }
 
 for (const kind of serverKinds) {

@@ -2,9 +2,9 @@
 // values, history and aggregates; failures, cancel, scheduling, authorization and malformed requests.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { startServer, serverKinds, type XmppTestServer } from "../support/servers.ts";
+import { runSlixScript } from "../support/slix.ts";
 import { AgentProcess, writeAgentConfig } from "../support/agent.ts";
 import { createClient, xml, type Element } from "../../agent/xmpp/client.ts";
 import { Store } from "../../agent/store.ts";
@@ -108,22 +108,7 @@ interface SlixEvent {
 
 /** Runs test/faces/interop/slix_readout.py (slixmpp 1.8's xep_0323 client) for a momentary readout of `nodes`. */
 function slixReadout(server: XmppTestServer, user: string, nodes: string[]): Promise<SlixEvent[]> {
-  const { hostname, port } = new URL(server.service.replace(/^xmpp:/, "http:"));
-  const script = join(import.meta.dirname, "interop/slix_readout.py");
-  const args = [script, `${user}@localhost/slix`, `${user}-secret`, AGENT, server.caFile, hostname, port, nodes.join(","), "8"];
-  return new Promise((resolveRun, reject) => {
-    const child = spawn("/usr/bin/python3", args, { env: { ...process.env, PYTHONPATH: "/usr/lib/python3/dist-packages" }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    child.once("error", reject);
-    child.once("exit", () => {
-      const events = stdout.split("\n").filter((line) => line.startsWith("{")).map((line) => JSON.parse(line) as SlixEvent);
-      if (!events.some((e) => e.event === "end")) reject(new Error(`slix_readout.py did not finish:\n${stdout}\n${stderr}`));
-      else resolveRun(events);
-    });
-  });
+  return runSlixScript<SlixEvent>("slix_readout.py", server, user, AGENT, [nodes.join(","), "8"]);
 }
 
 async function rejection(promise: Promise<unknown>): Promise<{ type: string; condition: string; text: string }> {
