@@ -1,16 +1,17 @@
 // The alert engine alone, on a clock moved by hand: each condition, hysteresis, `for:`, no repeats, failures.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { AlertEngine, type AlertClock, type AlertCondition, type AlertEvent, type AlertRule } from "./alerts.ts";
+import type { Clock } from "../lib/clock.ts";
+import { AlertEngine, type AlertCondition, type AlertEvent, type AlertRule } from "./alerts.ts";
 import { momentaryNumeric, type Field } from "../lib/model.ts";
 
-class ManualClock implements AlertClock {
+class ManualClock implements Clock {
   private timers: { at: number; callback: () => void }[] = [];
   constructor(public time = 0) {}
   now(): number {
     return this.time;
   }
-  setTimer(callback: () => void, ms: number): () => void {
+  after(ms: number, callback: () => void): () => void {
     const timer = { at: this.time + ms, callback };
     this.timers.push(timer);
     return () => {

@@ -9,6 +9,7 @@
 import { isDeepStrictEqual } from "node:util";
 import { formatFieldValue, type Field, type Sample } from "../lib/model.ts";
 import { formatDuration } from "../lib/duration.ts";
+import { systemClock, type Clock } from "../lib/clock.ts";
 import type { Role } from "./authz.ts";
 
 export type AlertCondition =
@@ -52,21 +53,6 @@ export interface AlertEvent {
   error?: string;
   notify: AlertSubscriber[];
 }
-
-/** Time as the engine sees it; tests pass a clock they move by hand. */
-export interface AlertClock {
-  now(): number;
-  setTimer(callback: () => void, ms: number): () => void;
-}
-
-export const systemClock: AlertClock = {
-  now: () => Date.now(),
-  setTimer(callback, ms) {
-    const timer = setTimeout(callback, ms);
-    timer.unref();
-    return () => clearTimeout(timer);
-  },
-};
 
 /** Where a value stands for a rule: its condition holds, it is clear past the hysteresis, or in between. */
 type Verdict = "active" | "clear" | "between";
@@ -140,13 +126,13 @@ function rendered(field: Field): string {
 export interface AlertEngineOptions {
   /** Told once when a rule fires and once when it clears: the seam to delivery. */
   onEvent: (event: AlertEvent) => void;
-  clock?: AlertClock;
+  clock?: Clock;
 }
 
 export class AlertEngine {
   private rules: AlertRule[] = [];
   private readonly states = new Map<string, RuleState>();
-  private readonly clock: AlertClock;
+  private readonly clock: Clock;
 
   constructor(
     rules: readonly AlertRule[],
@@ -219,7 +205,7 @@ export class AlertEngine {
         state.pendingSince = at;
         if (rule.forMs > 0) {
           const wait = Math.max(0, at.getTime() + rule.forMs - this.clock.now());
-          state.cancelTimer = this.clock.setTimer(() => this.fireIfStillPending(rule.id), wait);
+          state.cancelTimer = this.clock.after(wait, () => this.fireIfStillPending(rule.id));
         }
       }
       if (at.getTime() - state.pendingSince.getTime() >= rule.forMs) this.fire(rule, state);

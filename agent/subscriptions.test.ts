@@ -3,17 +3,17 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { EventSubscriptions, SUBSCRIPTION_LIMITS, readoutOf, type FieldRule, type SubscriptionSpec } from "./subscriptions.ts";
-import type { AlertClock } from "./alerts.ts";
+import type { Clock } from "../lib/clock.ts";
 import { momentaryNumeric, type Field } from "../lib/model.ts";
 
 /** Timers run in the order they are due, each at its own time. */
-class ManualClock implements AlertClock {
+class ManualClock implements Clock {
   private timers: { at: number; callback: () => void }[] = [];
   constructor(public time = 0) {}
   now(): number {
     return this.time;
   }
-  setTimer(callback: () => void, ms: number): () => void {
+  after(ms: number, callback: () => void): () => void {
     const timer = { at: this.time + ms, callback };
     this.timers.push(timer);
     return () => {

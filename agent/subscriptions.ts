@@ -13,7 +13,7 @@
 // moves its reference with every notification, so the two share only the clock seam.
 import type { Field, Sample } from "../lib/model.ts";
 import { bareJid } from "./authz.ts";
-import { systemClock, type AlertClock } from "./alerts.ts";
+import { systemClock, type Clock } from "../lib/clock.ts";
 import type { ReadoutRequest, ReadoutType } from "./readout.ts";
 
 export const SUBSCRIPTION_LIMITS = {
@@ -68,7 +68,7 @@ interface Entry<Tag> extends Subscription<Tag> {
 export interface SubscriptionsOptions {
   /** The field names of a node, when known (declared by its driver or seen in a reading); undefined when not. */
   fieldsOf: (nodeId: string) => readonly string[] | undefined;
-  clock?: AlertClock;
+  clock?: Clock;
 }
 
 /** The value a rule compares: a number for quantities and counts, the written form for the rest. */
@@ -96,7 +96,7 @@ export function readoutOf(spec: SubscriptionSpec): ReadoutRequest {
 export class EventSubscriptions<Tag> {
   private readonly entries = new Map<string, Entry<Tag>>();
   private readonly listeners: ((subscription: Subscription<Tag>) => void)[] = [];
-  private readonly clock: AlertClock;
+  private readonly clock: Clock;
 
   constructor(private readonly options: SubscriptionsOptions) {
     this.clock = options.clock ?? systemClock;
@@ -196,7 +196,7 @@ export class EventSubscriptions<Tag> {
       return;
     }
     entry.held = true;
-    entry.cancelTimers.push(this.clock.setTimer(() => this.notify(entry), wait));
+    entry.cancelTimers.push(this.clock.after(wait, () => this.notify(entry)));
   }
 
   private notify(entry: Entry<Tag>): void {
@@ -213,7 +213,7 @@ export class EventSubscriptions<Tag> {
     const { maxIntervalMs } = entry.spec;
     if (maxIntervalMs === undefined) return;
     const wait = Math.max(0, entry.lastNotified + maxIntervalMs - this.clock.now());
-    entry.cancelTimers.push(this.clock.setTimer(() => this.notify(entry), wait));
+    entry.cancelTimers.push(this.clock.after(wait, () => this.notify(entry)));
   }
 
   /** Rule fields that none of the subscription's nodes has, among nodes whose fields are known. */

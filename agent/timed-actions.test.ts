@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { TimedActions, type Clock, type TimedAction, type TimedActionStore } from "./timed-actions.ts";
+import { TimedActions, type TimedAction, type TimedActionStore } from "./timed-actions.ts";
+import type { Clock } from "../lib/clock.ts";
 import type { AuditEntry, ControlRequest, ControlResult, FormResult } from "./control.ts";
 
 const OPERATOR = "ops@example.org/phone";

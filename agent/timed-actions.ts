@@ -17,6 +17,7 @@
 //   agent was down is not applied late (nobody chose that moment, and the actuator may have been left in its safe
 //   state on purpose): if the parameter already holds the value to switch back to, it is done; otherwise it is
 //   refused as delayed in the audit trail, and the operator is told what the parameter holds now.
+import { systemClock, type Clock } from "../lib/clock.ts";
 import type { AppliedValue, AuditEntry, Control, ControlResult } from "./control.ts";
 import { errorText, type Logger } from "./log.ts";
 import { formatDuration } from "../lib/duration.ts";
@@ -47,21 +48,6 @@ export interface TimedActionStore {
   deleteTimedAction(nodeId: string, parameter: string): Promise<void>;
   timedActions(): Promise<TimedAction[]>;
 }
-
-/** Time and timers, injectable so tests run a fake clock. */
-export interface Clock {
-  now(): number;
-  /** Runs `run` after `ms`; the returned function cancels it. */
-  after(ms: number, run: () => void): () => void;
-}
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  after: (ms, run) => {
-    const timer = setTimeout(run, ms);
-    return () => clearTimeout(timer);
-  },
-};
 
 export interface TimedActionsDeps {
   control: Pick<Control, "set" | "getForm">;

@@ -9,7 +9,7 @@ import { describe, it } from "node:test";
 import { AlertEngine, type AlertEvent, type AlertRule } from "../alerts.ts";
 import type { Operator } from "../authz.ts";
 import type { Logger } from "../log.ts";
-import type { Clock } from "../timed-actions.ts";
+import type { Clock } from "../../lib/clock.ts";
 import { Store } from "../store.ts";
 import { AlertDelivery, activeAlertsSummary, alertText, recipientsOf, type AlertOutbox, type QueuedAlert } from "./alert-delivery.ts";
 

@@ -14,7 +14,7 @@
 //   and counted in the log.
 import { allows, bareJid, type Operator } from "../authz.ts";
 import type { AlertEvent, AlertSubscriber } from "../alerts.ts";
-import { systemClock, type Clock } from "../timed-actions.ts";
+import { systemClock, type Clock } from "../../lib/clock.ts";
 import { clockTime, type TimeFormat } from "../../lib/text.ts";
 import { errorText, type Logger } from "../log.ts";
 import { watchNumber } from "./watches.ts";
