@@ -299,6 +299,8 @@ export class Store {
   /** Held readings the bound dropped and the store has not yet counted on disk. */
   private lostUncounted = 0;
   private lostTotal = 0;
+  /** Readings of the commit under way: still held, until it succeeds. */
+  private committing = 0;
 
   private constructor(
     private readonly db: Database,
@@ -397,7 +399,7 @@ export class Store {
   /** Why the store cannot commit, with what it holds meanwhile; undefined while commits succeed. */
   get commitFault(): StoreFault | undefined {
     if (!this.fault) return undefined;
-    return { ...this.fault, held: this.pending.length, maxHeld: this.maxHeld, lost: sum(this.lostNow.values()) };
+    return { ...this.fault, held: this.held, maxHeld: this.maxHeld, lost: sum(this.lostNow.values()) };
   }
 
   /** Readings lost because the store could not commit them, since the store was created. */
@@ -407,7 +409,7 @@ export class Store {
 
   /** Readings waiting in memory for a commit: a commit interval's worth, or all held while commits fail. */
   get held(): number {
-    return this.pending.length;
+    return this.pending.length + this.committing;
   }
 
   /**
@@ -463,6 +465,8 @@ export class Store {
       this.refused = [];
       this.sensorErrors = new Map();
       const committed: StoredReading[] = [];
+      const lostCounted = this.lostUncounted;
+      this.committing = samples.length;
       let dropped = new Map<string, number>();
       let setAside = 0;
       try {
@@ -514,10 +518,10 @@ export class Store {
               [sensorId, error ?? null, since?.getTime() ?? null],
             );
           }
-          if (this.lostUncounted > 0) {
+          if (lostCounted > 0) {
             await this.db.run(
               "INSERT INTO counters (name, value) VALUES ('lost_unwritable', ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
-              [this.lostUncounted],
+              [lostCounted],
             );
           }
           dropped = await this.enforceBound(unsent);
@@ -525,6 +529,7 @@ export class Store {
         });
       } catch (error) {
         // Put everything back so the next commit tries again; the bound on held readings applies from now on.
+        this.committing = 0;
         this.pending = samples.concat(this.pending);
         this.pendingSeqs = seqs.concat(this.pendingSeqs);
         this.acked = acked.concat(this.acked);
@@ -533,7 +538,8 @@ export class Store {
         this.commitFailed(error);
         throw error;
       }
-      this.lostUncounted = 0;
+      this.committing = 0;
+      this.lostUncounted -= lostCounted;
       if (this.fault) this.commitRecovered(committed.length);
       this.setAsideTotal += setAside;
       const droppedNow = sum(dropped.values());
@@ -557,7 +563,7 @@ export class Store {
     const entering = !this.fault;
     this.fault ??= { ...this.diagnose(error), since: new Date() };
     this.holdWithinBound();
-    if (entering) this.options.onCommitFailing?.({ ...this.fault, held: this.pending.length, maxHeld: this.maxHeld, lost: sum(this.lostNow.values()) });
+    if (entering) this.options.onCommitFailing?.({ ...this.fault, held: this.held, maxHeld: this.maxHeld, lost: sum(this.lostNow.values()) });
   }
 
   private commitRecovered(committed: number): void {
