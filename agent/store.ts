@@ -468,6 +468,9 @@ export class Store {
       const lostCounted = this.lostUncounted;
       this.committing = samples.length;
       let dropped = new Map<string, number>();
+      // Applied once the transaction committed: COMMIT itself fails when the WAL cannot grow (disk full).
+      let unsentAfter = this.unsentRows;
+      let lastDroppedId = this.lastDroppedId;
       let setAside = 0;
       try {
         await this.db.transaction(async () => {
@@ -524,8 +527,8 @@ export class Store {
               [lostCounted],
             );
           }
-          dropped = await this.enforceBound(unsent);
-          this.unsentRows = unsent - sum(dropped.values());
+          ({ bySensor: dropped, lastId: lastDroppedId } = await this.enforceBound(unsent));
+          unsentAfter = unsent - sum(dropped.values());
         });
       } catch (error) {
         // Put everything back so the next commit tries again; the bound on held readings applies from now on.
@@ -539,6 +542,8 @@ export class Store {
         throw error;
       }
       this.committing = 0;
+      this.unsentRows = unsentAfter;
+      this.lastDroppedId = lastDroppedId;
       this.lostUncounted -= lostCounted;
       if (this.fault) this.commitRecovered(committed.length);
       this.setAsideTotal += setAside;
@@ -577,16 +582,16 @@ export class Store {
   }
 
   /** Past maxReadings unsent rows, deletes the oldest unsent ones and counts them, per sensor; inside the commit. */
-  private async enforceBound(unsent: number): Promise<Map<string, number>> {
+  private async enforceBound(unsent: number): Promise<{ bySensor: Map<string, number>; lastId: number }> {
     const bySensor = new Map<string, number>();
     const max = this.options.maxReadings;
-    if (max === undefined || unsent <= max) return bySensor;
+    if (max === undefined || unsent <= max) return { bySensor, lastId: this.lastDroppedId };
     const excess = unsent - max;
     const last = await this.db.get<{ id: number }>(
       `SELECT id FROM readings WHERE ${IN_OUTBOX} ORDER BY id LIMIT 1 OFFSET ?`,
       [excess - 1],
     );
-    if (!last) return bySensor;
+    if (!last) return { bySensor, lastId: this.lastDroppedId };
     // Set-aside readings are no longer in the outbox: the bound never deletes them.
     const doomed = await this.db.all<{ sensor_id: string; n: number }>(
       `SELECT sensor_id, COUNT(*) AS n FROM readings WHERE ${IN_OUTBOX} AND id <= ? GROUP BY sensor_id`,
@@ -598,8 +603,7 @@ export class Store {
       "INSERT INTO counters (name, value) VALUES ('dropped', ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
       [changes],
     );
-    this.lastDroppedId = last.id;
-    return bySensor;
+    return { bySensor, lastId: last.id };
   }
 
   /** Deletes published readings older than the retention, a bounded batch per transaction. */
