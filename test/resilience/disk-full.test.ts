@@ -217,10 +217,13 @@ describe("the store's filesystem full or read-only under the running agent, on P
       run("mount", ["-o", "loop,errors=remount-ro", image, state]);
       mounted = true;
       assert.equal((await status(file)).sensors[0]?.lastSeq, lastCommitted, "every committed reading survived");
+      // This time the sensor is unplugged after 3 s, so production stops and every committed reading can go out.
+      configFor(server, work, state, bme280s("r", 1, "200ms", "3s"));
       const second = AgentProcess.start(file);
       try {
         await second.waitForMessage("online", 30_000);
-        await waitUntil(async () => (await status(file)).sensors[0]!.lastSeq > lastCommitted + 5, "new readings committed", 15_000);
+        await second.waitForMessage("sensor failed", 15_000);
+        assert.ok((await status(file)).sensors[0]!.lastSeq > lastCommitted + 5, "new readings committed after the restart");
         await waitUntil(async () => (await status(file)).unsent === 0, "the outbox drained", 15_000);
       } finally {
         assert.equal(await second.stop(), 0);
