@@ -216,14 +216,17 @@ describe("the store's filesystem full or read-only under the running agent, on P
       assert.ok(fsck.status === 0 || fsck.status === 1, `e2fsck: ${fsck.stdout}${fsck.stderr}`);
       run("mount", ["-o", "loop,errors=remount-ro", image, state]);
       mounted = true;
-      assert.equal((await status(file)).sensors[0]?.lastSeq, lastCommitted, "every committed reading survived");
+      // A commit under way at the error may turn out durable after all (its fsync failed, its WAL frames were written
+      // anyway): then the store holds it, once, although the agent counted it lost. Never fewer than were committed.
+      const afterFsck = (await status(file)).sensors[0]!.lastSeq;
+      assert.ok(afterFsck >= lastCommitted, `every committed reading survived: ${afterFsck} < ${lastCommitted}`);
       // This time the sensor is unplugged after 3 s, so production stops and every committed reading can go out.
       configFor(server, work, state, bme280s("r", 1, "200ms", "3s"));
       const second = AgentProcess.start(file);
       try {
         await second.waitForMessage("online", 30_000);
         await second.waitForMessage("sensor failed", 15_000);
-        assert.ok((await status(file)).sensors[0]!.lastSeq > lastCommitted + 5, "new readings committed after the restart");
+        assert.ok((await status(file)).sensors[0]!.lastSeq > afterFsck, "new readings committed after the restart");
         await waitUntil(async () => (await status(file)).unsent === 0, "the outbox drained", 15_000);
       } finally {
         assert.equal(await second.stop(), 0);
