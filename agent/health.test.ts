@@ -19,6 +19,11 @@ describe("assessHealth", () => {
     assert.deepEqual(health, { show: "dnd", text: "1 sensor · buffer 0 · store damaged at start: 12 readings recovered, kept as x.db.damaged-1 · nothing published yet" });
   });
 
+  it("is dnd while the store cannot commit, saying why and what it holds", () => {
+    const health = assessHealth({ sensors: sensors(["boiler"]), buffered: 40, dropped: 0, storeFault: "disk full on /var/lib: 40 readings held in memory, 3 lost", lastPublished: secondsAgo(2) }, now);
+    assert.deepEqual(health, { show: "dnd", text: "1 sensor · buffer 40 · disk full on /var/lib: 40 readings held in memory, 3 lost · published 2 s ago" });
+  });
+
   it("is dnd with failing sensors, naming them", () => {
     const health = assessHealth({ sensors: sensors(["boiler", "gps", "cellar"], ["gps", "cellar"]), buffered: 0, dropped: 0 }, now);
     assert.deepEqual(health, { show: "dnd", text: "2 failing: gps, cellar · 3 sensors · buffer 0 · nothing published yet" });

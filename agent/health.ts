@@ -2,7 +2,8 @@
 // chat and ad-hoc `status` (agent/operator/render.ts), systemd's status line, and `xedge status` (agent/cli.ts:
 // the running agent's report over its status socket, or the store alone when it does not run): failing sensors,
 // the outbox, the last publish, readings dropped by the store's bound, readings the pubsub service refused for good
-// (set aside in the store), a damaged store recovered at start, uptime and the link.
+// (set aside in the store), a damaged store recovered at start, a store that cannot commit (disk full, read-only),
+// uptime and the link.
 import { z } from "zod";
 import type { StoreStatus } from "./store.ts";
 import { age } from "../lib/text.ts";
@@ -36,6 +37,8 @@ export interface HealthFacts {
   stalledSince?: Date;
   /** A damaged store this start recovered from, in a few words: the SD card needs a person. */
   storeDamage?: string;
+  /** The store cannot commit (disk full, read-only), in a few words: a person must free space or fix the card. */
+  storeFault?: string;
 }
 
 /** The running agent's health at one moment: the facts, its uptime and its link. */
@@ -63,9 +66,10 @@ export function assessHealth(facts: HealthFacts, now: Date, thresholds: HealthTh
     ...(facts.dropped > 0 ? [`${facts.dropped} dropped`] : []),
     ...(facts.setAside ? [`${facts.setAside} set aside`] : []),
     ...(facts.storeDamage ? [facts.storeDamage] : []),
+    ...(facts.storeFault ? [facts.storeFault] : []),
     facts.lastPublished ? `published ${age(facts.lastPublished, now)}` : "nothing published yet",
   ];
-  const show: HealthClass = failing.length > 0 || facts.storeDamage ? "dnd" : stalled || facts.buffered > thresholds.awayBuffered ? "away" : "available";
+  const show: HealthClass = failing.length > 0 || facts.storeDamage || facts.storeFault ? "dnd" : stalled || facts.buffered > thresholds.awayBuffered ? "away" : "available";
   return { show, text: parts.join(" · ") };
 }
 
@@ -81,12 +85,15 @@ export interface HealthSources {
   startedAt: Date;
   /** A damaged store this start recovered from, in a few words; none when absent. */
   storeDamage?: () => string | undefined;
+  /** Why the store cannot commit now and what it holds meanwhile, in a few words; none when absent. */
+  storeFault?: () => string | undefined;
 }
 
 export function snapshotOf(sources: HealthSources): HealthSnapshot {
   const lastPublished = sources.lastPublished();
   const setAside = sources.setAside?.() ?? 0;
   const storeDamage = sources.storeDamage?.();
+  const storeFault = sources.storeFault?.();
   return {
     sensors: sources.sensors().map((sensor) => ({
       id: sensor.id,
@@ -98,6 +105,7 @@ export function snapshotOf(sources: HealthSources): HealthSnapshot {
     ...(setAside > 0 ? { setAside } : {}),
     ...(lastPublished ? { lastPublished } : {}),
     ...(storeDamage ? { storeDamage } : {}),
+    ...(storeFault ? { storeFault } : {}),
     startedAt: sources.startedAt,
     online: sources.online(),
   };
@@ -120,6 +128,7 @@ export const agentReportSchema = z.object({
   dropped: z.number().int(),
   setAside: z.number().int().optional(),
   storeDamage: z.string().optional(),
+  storeFault: z.string().optional(),
   lastPublished: z.coerce.date().optional(),
   sensors: z.array(z.object({ id: z.string(), error: z.string().optional(), failingSince: z.coerce.date().optional() })),
   health: z.object({ show: z.enum(["dnd", "away", "available"]), text: z.string() }),
@@ -137,6 +146,7 @@ export function reportOf(snapshot: HealthSnapshot, link: LinkState, health: Heal
     dropped: snapshot.dropped,
     ...(snapshot.setAside ? { setAside: snapshot.setAside } : {}),
     ...(snapshot.storeDamage ? { storeDamage: snapshot.storeDamage } : {}),
+    ...(snapshot.storeFault ? { storeFault: snapshot.storeFault } : {}),
     ...(snapshot.lastPublished ? { lastPublished: snapshot.lastPublished } : {}),
     sensors: [...snapshot.sensors],
     health,
@@ -214,6 +224,7 @@ export class HealthMonitor {
     const lastPublished = this.sources.lastPublished();
     const setAside = this.sources.setAside?.() ?? 0;
     const storeDamage = this.sources.storeDamage?.();
+    const storeFault = this.sources.storeFault?.();
     this.track(buffered, lastPublished);
     const facts: HealthFacts = {
       sensors: this.sources.sensors(),
@@ -221,6 +232,7 @@ export class HealthMonitor {
       dropped: this.sources.dropped(),
       ...(setAside > 0 ? { setAside } : {}),
       ...(storeDamage ? { storeDamage } : {}),
+      ...(storeFault ? { storeFault } : {}),
       ...(lastPublished ? { lastPublished } : {}),
       ...(this.stalledSince ? { stalledSince: this.stalledSince } : {}),
     };

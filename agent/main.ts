@@ -7,7 +7,8 @@ import { hardwareBackends, type OpenHal } from "./hardware.ts";
 import { Actuators } from "./actuators.ts";
 import { Authz, bareJid } from "./authz.ts";
 import { TimedActions } from "./timed-actions.ts";
-import { Store, type StoreLimits } from "./store.ts";
+import { Store, type StoreFault, type StoreFaultEnd, type StoreLimits } from "./store.ts";
+import { describeCause } from "./write-faults.ts";
 import { OneAtATime } from "../lib/one-at-a-time.ts";
 import { Sampler } from "./sampler.ts";
 import { AlertEngine } from "./alerts.ts";
@@ -110,6 +111,36 @@ async function proveSequences(store: Store, sink: PubsubSink, configured: readon
   log.info("store recovered: every sensor's sequence continues after its node's highest item id");
 }
 
+/**
+ * The store's commit faults in the log: one error line when commits start failing (why, the mount, the fix), one
+ * warning when the bound on held readings is first reached, one line when commits succeed again (what was held,
+ * what was lost). Held readings the bound drops are counted in the metrics.
+ */
+function commitFaultReports(log: Logger, lost: (bySensor: ReadonlyMap<string, number>) => void) {
+  let boundReached = false;
+  const facts = (fault: StoreFault) => ({ cause: fault.cause, mount: fault.mount, since: fault.since.toISOString(), error: fault.error });
+  return {
+    onCommitFailing: (fault: StoreFault) => {
+      boundReached = false;
+      log.error(`store cannot commit (${describeCause(fault)}): new readings are held in memory`, { ...facts(fault), maxHeld: fault.maxHeld, fix: fault.fix });
+    },
+    onHeldLost: (bySensor: ReadonlyMap<string, number>) => {
+      lost(bySensor);
+      if (boundReached) return;
+      boundReached = true;
+      log.warn("store cannot commit: readings held in memory reached their bound; the oldest are dropped and counted");
+    },
+    onCommitRecovered: ({ fault, committed, lostBySensor }: StoreFaultEnd) => {
+      log.info("store commits again: the readings held in memory are committed", {
+        ...facts(fault),
+        committed,
+        lost: fault.lost,
+        ...(fault.lost > 0 ? { lostBySensor: [...lostBySensor].map(([sensor, n]) => `${sensor}=${n}`).join(",") } : {}),
+      });
+    },
+  };
+}
+
 export function connectionOptions(xmpp: AgentConfig["xmpp"]): ConnectionOptions {
   const [username = ""] = xmpp.jid.split("@");
   return {
@@ -152,6 +183,7 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
           buffered: () => store.buffered,
           online: () => connection.isOnline,
           failing: () => sampler.states.filter((state) => state.error !== undefined).map((state) => state.id),
+          held: () => store.held,
         },
       )
     : undefined;
@@ -161,6 +193,7 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
       log.warn("store full: dropped the oldest unsent readings", { dropped, total, maxReadings: config.store.maxReadings });
       metrics?.dropped(bySensor);
     },
+    ...commitFaultReports(log, (bySensor) => metrics?.lostUnwritable(bySensor)),
   });
   if (metrics) store.onCommitted((readings) => metrics.committed(readings));
   reportStoreFaults(store, log);
@@ -276,6 +309,10 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
     online: () => connection.isOnline,
     startedAt: new Date(),
     ...(recovery ? { storeDamage: () => `store damaged at start: ${recovery.readings} readings recovered, kept as ${basename(recovery.keptAs)}` } : {}),
+    storeFault: () => {
+      const fault = store.commitFault;
+      return fault && `${describeCause(fault)}: ${fault.held} readings held in memory${fault.lost > 0 ? `, ${fault.lost} lost` : ""}`;
+    },
   };
   const remoteConfig = new RemoteConfig({
     authz,

@@ -31,7 +31,7 @@ describe("MetricsEndpoint", () => {
   let metrics: AgentMetrics;
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "xedge-metrics-endpoint-"));
-    metrics = await AgentMetrics.create(["boiler"], { buffered: () => 0, online: () => false, failing: () => [] });
+    metrics = await AgentMetrics.create(["boiler"], { buffered: () => 0, online: () => false, failing: () => [], held: () => 0 });
   });
   after(() => {
     metrics.close();

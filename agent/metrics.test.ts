@@ -14,7 +14,7 @@ const reading = (sensorId: string): Reading => ({ sensorId, seq: 1, timestamp: n
 
 describe("AgentMetrics", () => {
   let metrics: AgentMetrics | undefined;
-  const gauges: MetricsGauges = { buffered: () => 7, online: () => true, failing: () => ["gps"] };
+  const gauges: MetricsGauges = { buffered: () => 7, online: () => true, failing: () => ["gps"], held: () => 0 };
   const open = async (sensorIds: string[], with_: Partial<MetricsGauges> = {}) => (metrics = await AgentMetrics.create(sensorIds, { ...gauges, ...with_ }));
   afterEach(() => metrics?.close());
 
@@ -25,6 +25,7 @@ describe("AgentMetrics", () => {
     counts.committed([reading("boiler"), reading("gps"), reading("gone")]);
     counts.published("boiler");
     counts.dropped(new Map([["gps", 3], ["gone", 5]]));
+    counts.lostUnwritable(new Map([["boiler", 4], ["gone", 2]]));
     counts.failed("gps");
     counts.sampled("gone");
     const text = await counts.exposition();
@@ -34,23 +35,29 @@ describe("AgentMetrics", () => {
     assert.equal(valueOf(text, "xedge_readings_committed_total", 'sensor="gps"'), 1);
     assert.equal(valueOf(text, "xedge_readings_published_total", 'sensor="boiler"'), 1);
     assert.equal(valueOf(text, "xedge_readings_dropped_total", 'sensor="gps"'), 3);
+    assert.equal(valueOf(text, "xedge_readings_lost_unwritable_total", 'sensor="boiler"'), 4);
+    assert.equal(valueOf(text, "xedge_readings_lost_unwritable_total", 'sensor="gps"'), 0);
     assert.equal(valueOf(text, "xedge_sensor_failures_total", 'sensor="gps"'), 1);
     assert.doesNotMatch(text, /sensor="gone"/);
   });
 
-  it("reads the buffer, the link and the failing sensors at the scrape", async () => {
+  it("reads the buffer, the held readings, the link and the failing sensors at the scrape", async () => {
     let buffered = 7;
     let online = true;
-    const counts = await open(["boiler", "gps"], { buffered: () => buffered, online: () => online });
+    let held = 12;
+    const counts = await open(["boiler", "gps"], { buffered: () => buffered, online: () => online, held: () => held });
     let text = await counts.exposition();
     assert.equal(valueOf(text, "xedge_buffered_readings"), 7);
+    assert.equal(valueOf(text, "xedge_readings_held"), 12);
     assert.equal(valueOf(text, "xedge_connected"), 1);
     assert.equal(valueOf(text, "xedge_sensor_failing", 'sensor="gps"'), 1);
     assert.equal(valueOf(text, "xedge_sensor_failing", 'sensor="boiler"'), 0);
     buffered = 0;
     online = false;
+    held = 0;
     text = await counts.exposition();
     assert.equal(valueOf(text, "xedge_buffered_readings"), 0);
+    assert.equal(valueOf(text, "xedge_readings_held"), 0);
     assert.equal(valueOf(text, "xedge_connected"), 0);
   });
 

@@ -31,6 +31,8 @@ export interface MetricsGauges {
   online: () => boolean;
   /** The sensors whose last attempt failed. */
   failing: () => readonly string[];
+  /** Readings held in memory, waiting for a commit (all new ones while the store cannot commit). */
+  held: () => number;
 }
 
 /**
@@ -51,6 +53,7 @@ export class AgentMetrics {
   private readonly committedTotal: Counter<"sensor">;
   private readonly publishedTotal: Counter<"sensor">;
   private readonly droppedTotal: Counter<"sensor">;
+  private readonly lostTotal: Counter<"sensor">;
   private readonly failuresTotal: Counter<"sensor">;
   private readonly failingGauge: Gauge<"sensor">;
   private readonly reconnectsTotal: Counter;
@@ -73,8 +76,12 @@ export class AgentMetrics {
     this.committedTotal = perSensor("xedge_readings_committed_total", "Readings committed to the store (kept by the report policy).");
     this.publishedTotal = perSensor("xedge_readings_published_total", "Readings the pubsub service acknowledged.");
     this.droppedTotal = perSensor("xedge_readings_dropped_total", "Unsent readings the store's bound (store.maxReadings) deleted.");
+    this.lostTotal = perSensor(
+      "xedge_readings_lost_unwritable_total",
+      "Readings lost because the store could not commit them (disk full, read-only) and the bound on those held in memory was reached.",
+    );
     this.failuresTotal = perSensor("xedge_sensor_failures_total", "Failed attempts to open or read the sensor's device.");
-    this.perSensor = [this.sampledTotal, this.committedTotal, this.publishedTotal, this.droppedTotal, this.failuresTotal];
+    this.perSensor = [this.sampledTotal, this.committedTotal, this.publishedTotal, this.droppedTotal, this.lostTotal, this.failuresTotal];
     const failingGauge = new client.Gauge({
       name: "xedge_sensor_failing",
       help: "1 while the sensor's last attempt failed, else 0.",
@@ -92,6 +99,14 @@ export class AgentMetrics {
       registers,
       collect() {
         this.set(gauges.buffered());
+      },
+    });
+    new client.Gauge({
+      name: "xedge_readings_held",
+      help: "Readings held in memory, waiting for a commit: all new ones while the store cannot commit (disk full, read-only).",
+      registers,
+      collect() {
+        this.set(gauges.held());
       },
     });
     new client.Gauge({
@@ -184,6 +199,11 @@ export class AgentMetrics {
 
   dropped(bySensor: ReadonlyMap<string, number>): void {
     for (const [sensorId, count] of bySensor) this.count(this.droppedTotal, sensorId, count);
+  }
+
+  /** Held readings the store could not commit, dropped past their bound. */
+  lostUnwritable(bySensor: ReadonlyMap<string, number>): void {
+    for (const [sensorId, count] of bySensor) this.count(this.lostTotal, sensorId, count);
   }
 
   /** The link came online; every time after the first is a reconnect. */

@@ -8,6 +8,13 @@
 // (test/resilience/power-cut.test.ts cuts the power at hundreds of points of commits and checkpoints; NORMAL,
 // which syncs only at checkpoints, loses acknowledged commits there). A file damaged anyway is handled at open by
 // agent/store-recovery.ts.
+//
+// A store that cannot commit (disk full, a read-only remount: agent/write-faults.ts) keeps what it has and reads
+// on: the outbox still drains, and acknowledgements wait in memory with the new readings. Those readings are held
+// in memory within a bound and committed, in order, by the first commit that succeeds again (retried with
+// backoff). Their sequence numbers are provisional until then: an item id is given to committed readings only, so
+// a held reading dropped by the bound (the oldest go first, counted per sensor) or lost with the process takes no
+// number with it, and nothing held was ever published.
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Field, Reading, Sample } from "../lib/model.ts";
@@ -17,9 +24,12 @@ import type { TimedAction } from "./timed-actions.ts";
 import type { StoredWatch, WatchSpec } from "./operator/watches.ts";
 import type { QueuedAlert } from "./operator/alert-delivery.ts";
 import { Database } from "./sqlite.ts";
+import { errorText } from "./log.ts";
 import { findDamage, recoverStore, setAsideStrayWal, type StoreRecovery, type StrayWal } from "./store-recovery.ts";
+import { diagnoseWriteFailure, type WriteFault } from "./write-faults.ts";
 
 export type { StoreRecovery } from "./store-recovery.ts";
+export type { WriteFault } from "./write-faults.ts";
 
 /** Schema migrations, applied in order; PRAGMA user_version records how many have run. */
 export const MIGRATIONS: string[] = [
@@ -115,6 +125,15 @@ export const MIGRATIONS: string[] = [
 /** An unsent reading: in the outbox, neither accepted by the server nor set aside. */
 const IN_OUTBOX = "published_at IS NULL AND set_aside_at IS NULL";
 
+/**
+ * Most readings held in memory while the store cannot commit (never more than store.maxReadings either: they are
+ * unsent readings too). About 0.5 kB each: 10,000 is 5 MB, 17 minutes of 10 sensors sampled every second.
+ */
+export const MAX_HELD_READINGS = 10_000;
+
+/** Longest wait between two commit attempts while the store cannot commit. */
+const MAX_COMMIT_RETRY_MS = 5_000;
+
 /** Rows per INSERT statement: 5 parameters each, well under SQLite's 32766-variable limit. */
 const ROWS_PER_STATEMENT = 500;
 
@@ -138,6 +157,8 @@ export interface StoreStatus {
   oldestUnsent?: Date;
   lastPublished?: Date;
   dropped: number;
+  /** Readings lost because the store could not commit them (disk full, read-only) past memory's bound; absent when none. */
+  lostUnwritable?: number;
   /** Readings the service refused for good, kept in the store out of the outbox. */
   setAside?: number;
   lastSetAside?: SetAsideReading;
@@ -193,9 +214,39 @@ export interface StoreLimits {
   retentionMs?: number;
 }
 
+/** The store cannot commit: why, since when, and what it holds in memory meanwhile. */
+export interface StoreFault extends WriteFault {
+  since: Date;
+  /** Readings held in memory, waiting for a commit. */
+  held: number;
+  /** Their bound: past it the oldest held readings are dropped. */
+  maxHeld: number;
+  /** Held readings the bound dropped during this fault. */
+  lost: number;
+}
+
+/** A fault that ended: the first commit that succeeded again. */
+export interface StoreFaultEnd {
+  fault: StoreFault;
+  /** Readings that commit stored, held ones included. */
+  committed: number;
+  /** Held readings the bound dropped during the fault, per sensor. */
+  lostBySensor: ReadonlyMap<string, number>;
+}
+
 export interface StoreOptions extends StoreLimits {
   /** Called after a commit that had to drop readings: how many now, how many in all, and now per sensor. */
   onDropped?: (dropped: number, total: number, bySensor: ReadonlyMap<string, number>) => void;
+  /** Called when a commit fails after the last one succeeded: from now on new readings are held in memory. */
+  onCommitFailing?: (fault: StoreFault) => void;
+  /** Called when held readings are dropped by the bound (the oldest first), per sensor. */
+  onHeldLost?: (bySensor: ReadonlyMap<string, number>) => void;
+  /** Called when a commit succeeds again after failing. */
+  onCommitRecovered?: (end: StoreFaultEnd) => void;
+  /** Tests: run on the store's own connection once it is open (e.g. PRAGMA max_page_count to fill the "disk"). */
+  onConnection?: (db: Database) => Promise<void>;
+  /** Tells why a commit failed; agent/write-faults.ts asks the filesystem. */
+  diagnose?: (error: unknown) => WriteFault;
 }
 
 /** How often retention pruning runs, and how many rows one pruning transaction deletes at most. */
@@ -238,10 +289,23 @@ export class Store {
   private strayWal: StrayWal | undefined;
   /** The newest recovery whose sequences the pubsub nodes have not yet confirmed, this start's or an earlier one's. */
   private unprovenRecovery: StoreRecovery | undefined;
+  /** Set while commits fail; pending readings are then held within the bound. */
+  private fault: (WriteFault & { since: Date }) | undefined;
+  /** No commit is tried before this (ms), while commits fail. */
+  private retryAt = 0;
+  private failedCommits = 0;
+  /** Held readings the bound dropped during the current fault, per sensor. */
+  private lostNow = new Map<string, number>();
+  /** Held readings the bound dropped and the store has not yet counted on disk. */
+  private lostUncounted = 0;
+  private lostTotal = 0;
+  /** Readings of the commit under way: still held, until it succeeds. */
+  private committing = 0;
 
   private constructor(
     private readonly db: Database,
     private options: StoreOptions,
+    private readonly diagnose: (error: unknown) => WriteFault,
   ) {}
 
   /**
@@ -258,11 +322,12 @@ export class Store {
     try {
       await db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;");
       await migrate(db);
+      await options.onConnection?.(db);
     } catch (error) {
       await db.close().catch(() => undefined);
       throw error;
     }
-    const store = new Store(db, options);
+    const store = new Store(db, options, options.diagnose ?? ((error) => diagnoseWriteFailure(error, dirname(path))));
     store.strayWal = strayWal;
     store.recoveredNow = recoveredNow;
     store.unprovenRecovery = await latestRecovery(db, "AND sequences_proven_at IS NULL");
@@ -272,6 +337,7 @@ export class Store {
     store.unsentRows = (await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM readings WHERE ${IN_OUTBOX}`))?.n ?? 0;
     store.setAsideTotal = (await db.get<{ n: number }>("SELECT COUNT(*) AS n FROM readings WHERE set_aside_at IS NOT NULL"))?.n ?? 0;
     store.droppedTotal = (await db.get<{ value: number }>("SELECT value FROM counters WHERE name = 'dropped'"))?.value ?? 0;
+    store.lostTotal = (await db.get<{ value: number }>("SELECT value FROM counters WHERE name = 'lost_unwritable'"))?.value ?? 0;
     store.startTimers();
     return store;
   }
@@ -286,7 +352,7 @@ export class Store {
     clearInterval(this.timer);
     clearInterval(this.pruneTimer);
     this.pruneTimer = undefined;
-    this.timer = setInterval(() => void this.flush().catch(() => undefined), this.options.commitIntervalMs);
+    this.timer = setInterval(() => void this.commitIfDue(), this.options.commitIntervalMs);
     const retention = this.options.retentionMs;
     if (retention !== undefined) {
       this.pruneTimer = setInterval(() => void this.prune().catch(() => undefined), Math.min(PRUNE_EVERY_MS, retention));
@@ -301,7 +367,58 @@ export class Store {
     this.lastSeq.set(sample.sensorId, seq);
     this.pending.push(sample);
     this.pendingSeqs.push(seq);
+    if (this.fault) this.holdWithinBound();
     return { ...sample, seq };
+  }
+
+  /** The bound on held readings: store.maxReadings, and never more than MAX_HELD_READINGS. */
+  private get maxHeld(): number {
+    return Math.min(this.options.maxReadings ?? MAX_HELD_READINGS, MAX_HELD_READINGS);
+  }
+
+  /**
+   * Past the bound, drops the oldest held readings and counts them per sensor. Their numbers were provisional: the
+   * sensor's later held readings move down into them, so that the numbers committed stay contiguous.
+   */
+  private holdWithinBound(): void {
+    const excess = this.pending.length - this.maxHeld;
+    if (excess <= 0) return;
+    const lost = new Map<string, number>();
+    for (const sample of this.pending.slice(0, excess)) lost.set(sample.sensorId, (lost.get(sample.sensorId) ?? 0) + 1);
+    this.pending = this.pending.slice(excess);
+    this.pendingSeqs = this.pendingSeqs.slice(excess).map((seq, i) => seq - (lost.get(this.pending[i]?.sensorId ?? "") ?? 0));
+    for (const [sensorId, n] of lost) {
+      this.lastSeq.set(sensorId, (this.lastSeq.get(sensorId) ?? n) - n);
+      this.lostNow.set(sensorId, (this.lostNow.get(sensorId) ?? 0) + n);
+    }
+    this.lostUncounted += excess;
+    this.lostTotal += excess;
+    this.options.onHeldLost?.(lost);
+  }
+
+  /** Why the store cannot commit, with what it holds meanwhile; undefined while commits succeed. */
+  get commitFault(): StoreFault | undefined {
+    if (!this.fault) return undefined;
+    return { ...this.fault, held: this.held, maxHeld: this.maxHeld, lost: sum(this.lostNow.values()) };
+  }
+
+  /** Readings lost because the store could not commit them, since the store was created. */
+  get lostUnwritable(): number {
+    return this.lostTotal;
+  }
+
+  /** Readings waiting in memory for a commit: a commit interval's worth, or all held while commits fail. */
+  get held(): number {
+    return this.pending.length + this.committing;
+  }
+
+  /**
+   * Commits now unless commits are failing and the next attempt is not yet due; never throws (a failure is
+   * recorded as the store's fault). The timer, and readers that want what was appended, call this.
+   */
+  private async commitIfDue(): Promise<void> {
+    if (this.closed || (this.fault && Date.now() < this.retryAt)) return;
+    await this.flush().catch(() => undefined);
   }
 
   /** Records that a sensor is failing (or, without `error`, works again); applied with the next commit. */
@@ -348,7 +465,12 @@ export class Store {
       this.refused = [];
       this.sensorErrors = new Map();
       const committed: StoredReading[] = [];
+      const lostCounted = this.lostUncounted;
+      this.committing = samples.length;
       let dropped = new Map<string, number>();
+      // Applied once the transaction committed: COMMIT itself fails when the WAL cannot grow (disk full).
+      let unsentAfter = this.unsentRows;
+      let lastDroppedId = this.lastDroppedId;
       let setAside = 0;
       try {
         await this.db.transaction(async () => {
@@ -399,18 +521,31 @@ export class Store {
               [sensorId, error ?? null, since?.getTime() ?? null],
             );
           }
-          dropped = await this.enforceBound(unsent);
-          this.unsentRows = unsent - sum(dropped.values());
+          if (lostCounted > 0) {
+            await this.db.run(
+              "INSERT INTO counters (name, value) VALUES ('lost_unwritable', ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+              [lostCounted],
+            );
+          }
+          ({ bySensor: dropped, lastId: lastDroppedId } = await this.enforceBound(unsent));
+          unsentAfter = unsent - sum(dropped.values());
         });
       } catch (error) {
-        // Put everything back so the next commit tries again; nothing is lost while the process lives.
+        // Put everything back so the next commit tries again; the bound on held readings applies from now on.
+        this.committing = 0;
         this.pending = samples.concat(this.pending);
         this.pendingSeqs = seqs.concat(this.pendingSeqs);
         this.acked = acked.concat(this.acked);
         this.refused = refused.concat(this.refused);
         for (const [sensorId, change] of sensorErrors) if (!this.sensorErrors.has(sensorId)) this.sensorErrors.set(sensorId, change);
+        this.commitFailed(error);
         throw error;
       }
+      this.committing = 0;
+      this.unsentRows = unsentAfter;
+      this.lastDroppedId = lastDroppedId;
+      this.lostUncounted -= lostCounted;
+      if (this.fault) this.commitRecovered(committed.length);
       this.setAsideTotal += setAside;
       const droppedNow = sum(dropped.values());
       if (droppedNow > 0) {
@@ -427,17 +562,36 @@ export class Store {
   }
 
 
+  private commitFailed(error: unknown): void {
+    this.failedCommits += 1;
+    this.retryAt = Date.now() + Math.min(MAX_COMMIT_RETRY_MS, this.options.commitIntervalMs * 2 ** Math.min(this.failedCommits - 1, 16));
+    const entering = !this.fault;
+    this.fault ??= { ...this.diagnose(error), since: new Date() };
+    this.holdWithinBound();
+    if (entering) this.options.onCommitFailing?.({ ...this.fault, held: this.held, maxHeld: this.maxHeld, lost: sum(this.lostNow.values()) });
+  }
+
+  private commitRecovered(committed: number): void {
+    const fault = this.commitFault;
+    const lostBySensor = this.lostNow;
+    this.fault = undefined;
+    this.failedCommits = 0;
+    this.retryAt = 0;
+    this.lostNow = new Map();
+    if (fault) this.options.onCommitRecovered?.({ fault: { ...fault, held: 0 }, committed, lostBySensor });
+  }
+
   /** Past maxReadings unsent rows, deletes the oldest unsent ones and counts them, per sensor; inside the commit. */
-  private async enforceBound(unsent: number): Promise<Map<string, number>> {
+  private async enforceBound(unsent: number): Promise<{ bySensor: Map<string, number>; lastId: number }> {
     const bySensor = new Map<string, number>();
     const max = this.options.maxReadings;
-    if (max === undefined || unsent <= max) return bySensor;
+    if (max === undefined || unsent <= max) return { bySensor, lastId: this.lastDroppedId };
     const excess = unsent - max;
     const last = await this.db.get<{ id: number }>(
       `SELECT id FROM readings WHERE ${IN_OUTBOX} ORDER BY id LIMIT 1 OFFSET ?`,
       [excess - 1],
     );
-    if (!last) return bySensor;
+    if (!last) return { bySensor, lastId: this.lastDroppedId };
     // Set-aside readings are no longer in the outbox: the bound never deletes them.
     const doomed = await this.db.all<{ sensor_id: string; n: number }>(
       `SELECT sensor_id, COUNT(*) AS n FROM readings WHERE ${IN_OUTBOX} AND id <= ? GROUP BY sensor_id`,
@@ -449,8 +603,7 @@ export class Store {
       "INSERT INTO counters (name, value) VALUES ('dropped', ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
       [changes],
     );
-    this.lastDroppedId = last.id;
-    return bySensor;
+    return { bySensor, lastId: last.id };
   }
 
   /** Deletes published readings older than the retention, a bounded batch per transaction. */
@@ -548,21 +701,25 @@ export class Store {
     return this.setAsideTotal;
   }
 
-  /** Unsent readings on disk plus those waiting for the next commit. */
+  /** Unsent readings on disk plus those waiting for the next commit, less those published but not yet recorded. */
   get buffered(): number {
-    return this.unsentRows + this.pending.length;
+    return this.unsentRows - this.acked.length - this.refused.length + this.pending.length;
   }
 
-  /** Unpublished readings in commit order with id > afterId; pending acknowledgements are committed first. */
+  /**
+   * Unpublished readings in commit order with id > afterId; pending acknowledgements are committed first. While
+   * commits fail, those not yet recorded are left out all the same: a reading is never sent twice for that.
+   */
   async unsent(afterId: number, limit: number): Promise<StoredReading[]> {
-    await this.flush();
+    await this.commitIfDue();
+    const leftOut = new Set([...this.acked, ...this.refused.map((refusal) => refusal.id)].filter((id) => id > afterId));
     const rows = await this.db.exclusive(() =>
       this.db.all<ReadingRow>(
         `SELECT id, sensor_id, seq, ts, fields FROM readings WHERE ${IN_OUTBOX} AND id > ? ORDER BY id LIMIT ?`,
-        [afterId, limit],
+        [afterId, limit + leftOut.size],
       ),
     );
-    return rows.map(toReading);
+    return rows.filter((row) => !leftOut.has(row.id)).slice(0, limit).map(toReading);
   }
 
   /**
@@ -570,7 +727,7 @@ export class Store {
    * of them, or with `newest` the last `limit`.
    */
   async history(sensorId: string, range: { from?: Date; to?: Date; limit?: number; newest?: boolean } = {}): Promise<StoredReading[]> {
-    await this.flush();
+    await this.commitIfDue();
     const inRange = "SELECT id, sensor_id, seq, ts, fields, published_at FROM readings WHERE sensor_id = ? AND ts >= ? AND ts < ?";
     const sql = range.newest ? `SELECT * FROM (${inRange} ORDER BY seq DESC LIMIT ?) ORDER BY seq` : `${inRange} ORDER BY seq LIMIT ?`;
     const rows = await this.db.exclusive(() =>
@@ -745,7 +902,7 @@ export class Store {
   }
 
   async status(): Promise<StoreStatus> {
-    await this.flush();
+    await this.commitIfDue();
     return this.db.exclusive(() => readStatus(this.db));
   }
 
@@ -753,7 +910,14 @@ export class Store {
     if (this.closed) return;
     clearInterval(this.timer);
     clearInterval(this.pruneTimer);
-    await this.flush();
+    try {
+      await this.flush();
+    } catch (error) {
+      const held = this.pending.length;
+      this.closed = true;
+      await this.db.close().catch(() => undefined);
+      throw new Error(`${held} readings held in memory could not be committed and are lost: ${errorText(error)}`, { cause: error });
+    }
     this.closed = true;
     await this.db.close();
   }
@@ -788,6 +952,7 @@ export async function readStatus(db: Database): Promise<StoreStatus> {
   );
   const published = await db.get<{ last: number | null }>("SELECT MAX(published_at) AS last FROM readings");
   const dropped = await db.get<{ value: number }>("SELECT value FROM counters WHERE name = 'dropped'");
+  const lost = await db.get<{ value: number }>("SELECT value FROM counters WHERE name = 'lost_unwritable'");
   const sensors = await db.all<{ sensor_id: string; last_seq: number; error: string | null; error_since: number | null }>(
     "SELECT sensor_id, last_seq, error, error_since FROM sensors ORDER BY sensor_id",
   );
@@ -801,6 +966,7 @@ export async function readStatus(db: Database): Promise<StoreStatus> {
   const result: StoreStatus = {
     unsent: outbox?.n ?? 0,
     dropped: dropped?.value ?? 0,
+    ...(lost?.value ? { lostUnwritable: lost.value } : {}),
     setAside: setAside.reduce((sum, row) => sum + row.n, 0),
     ...(lastSetAside
       ? { lastSetAside: { sensorId: lastSetAside.sensor_id, seq: lastSetAside.seq, reason: lastSetAside.set_aside, at: new Date(lastSetAside.set_aside_at) } }

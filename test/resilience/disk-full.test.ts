@@ -1,0 +1,241 @@
+// The store's filesystem fails under the running agent bundle, with a real Prosody: it fills up (a small tmpfs
+// filled with a file until ENOSPC), or the kernel makes it read-only after an error (ext4 on a loop device,
+// errors=remount-ro, an error triggered through /sys/fs/ext4/<dev>/trigger_fs_error: what an SD card's I/O error
+// does). The agent keeps running and publishing what it committed, holds new readings in memory within their bound,
+// says so (log, xedge status, presence text, metrics), counts exactly what the bound dropped, and commits the rest,
+// in order and without a gap in the item ids, once it can. Needs root (mount); without it the test is skipped,
+// saying so, and a mount that fails as root fails the test.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
+import { startServer, type XmppTestServer } from "../support/servers.ts";
+import { AgentProcess, writeAgentConfig } from "../support/agent.ts";
+import { Observer } from "../support/observer.ts";
+import { assertNodeMatchesStore, bme280s, sortedIds, status, waitUntil } from "../support/accounting.ts";
+
+const isRoot = process.getuid?.() === 0;
+const FAST_LINK = "  pingInterval: 1s\n  pingTimeout: 500ms\n  reconnect: { initialDelay: 200ms, maxDelay: 1s }";
+/** The bound on readings held in memory is store.maxReadings here (at most 10,000). */
+const MAX_READINGS = 60;
+
+function run(command: string, args: string[]): string {
+  try {
+    return execFileSync(command, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  } catch (error) {
+    const stderr = error instanceof Error && "stderr" in error ? String(error.stderr) : "";
+    throw new Error(`${command} ${args.join(" ")} failed (this test needs root, mount(8) and e2fsprogs): ${stderr || String(error)}`, { cause: error });
+  }
+}
+
+/** Writes zeros into `file` until the filesystem says ENOSPC. */
+function fillUp(file: string): void {
+  const fd = openSync(file, "w");
+  const chunk = Buffer.alloc(64 * 1024);
+  try {
+    for (;;) writeSync(fd, chunk);
+  } catch (error) {
+    if (!(error instanceof Error && "code" in error && error.code === "ENOSPC")) throw error;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** GET /metrics on the agent's unix socket. */
+function scrape(socketPath: string): Promise<string> {
+  return new Promise((resolveScrape, reject) => {
+    const req = request({ socketPath, path: "/metrics", timeout: 5000 }, (response) => {
+      let text = "";
+      response.setEncoding("utf8").on("data", (chunk: string) => (text += chunk));
+      response.on("end", () => resolveScrape(text));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+function valueOf(text: string, name: string, labels = ""): number {
+  const line = text.split("\n").find((candidate) => candidate.startsWith(`${name}${labels ? `{${labels}}` : ""} `));
+  assert.ok(line, `no sample ${name}{${labels}} in the metrics`);
+  return Number(line.slice(line.lastIndexOf(" ") + 1));
+}
+
+/** The agent's live report from `xedge status --json`. */
+async function agentReport(file: string) {
+  const { agent } = (await status(file)) as { agent?: { running: boolean; storeFault?: string; buffered?: number; health?: { show: string; text: string } } };
+  assert.ok(agent?.running, "the agent answers xedge status");
+  return agent;
+}
+
+/** A config whose store lives in `state` (the mounted filesystem); the config, sockets and logs stay outside it. */
+function configFor(server: XmppTestServer, dir: string, state: string, sensors: string): { file: string; metricsSocket: string } {
+  const metricsSocket = join(dir, "metrics.sock");
+  const { file } = writeAgentConfig(
+    server,
+    { xmppExtra: FAST_LINK, sensors, extra: `metrics: { listen: ${metricsSocket} }` },
+    dir,
+  );
+  writeFileSync(file, readFileSync(file, "utf8").replace(`  path: ${join(dir, "xedge.db")}`, `  path: ${join(state, "xedge.db")}\n  maxReadings: ${MAX_READINGS}`));
+  return { file, metricsSocket };
+}
+
+describe("the store's filesystem full or read-only under the running agent, on Prosody", { skip: isRoot ? false : "mounts a tmpfs and an ext4 loop device: run as root" }, () => {
+  let server: XmppTestServer;
+  let dir: string;
+  before(async () => {
+    server = await startServer("prosody", { accounts: { gw1: "gw1-secret", ops: "ops-secret" }, pubsubAdmins: ["gw1@localhost"] });
+    dir = mkdtempSync(join(tmpdir(), "xedge-disk-full-"));
+  });
+  after(async () => {
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("disk full while online, then offline: what is committed goes out, the newest readings are held and committed once space returns", async () => {
+    const work = join(dir, "full");
+    const state = join(work, "state");
+    mkdirSync(state, { recursive: true });
+    run("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", state]);
+    let ops: Observer | undefined;
+    try {
+      // Two sensors at 20 Hz, unplugged 10 s after the start: from then on nothing is sampled, and the counts hold still.
+      const { file, metricsSocket } = configFor(server, work, state, bme280s("f", 2, "50ms", "10s"));
+      const agent = AgentProcess.start(file);
+      try {
+        await agent.waitForMessage("online", 30_000);
+        await waitUntil(async () => (await status(file)).sensors.every((sensor) => sensor.lastSeq > 5) && (await status(file)).lastPublished !== undefined, "the first readings published", 15_000);
+
+        fillUp(join(state, "filler"));
+        const entered = await agent.waitForLog((line) => line.message.startsWith("store cannot commit ("), 15_000);
+        assert.equal(entered.message, `store cannot commit (disk full on ${state}): new readings are held in memory`);
+        assert.equal(entered.level, "error");
+        assert.equal(entered.cause, "disk-full");
+        assert.equal(entered.mount, state);
+        assert.match(String(entered.fix), /free space on/);
+        assert.equal(entered.maxHeld, MAX_READINGS);
+
+        // Still online and full: everything committed before the disk filled goes out.
+        ops = await Observer.connect(server, "ops", "ops-secret");
+        const committedBefore = await status(file);
+        for (const sensor of committedBefore.sensors) {
+          const node = `xedge/gw1/${sensor.sensorId}`;
+          const connected = ops;
+          await waitUntil(async () => sortedIds(await connected.items(server.pubsubService, node)).at(-1) === sensor.lastSeq, `${node} to hold #${sensor.lastSeq}`, 10_000);
+        }
+        const report = await agentReport(file);
+        assert.equal(report.health?.show, "dnd");
+        assert.match(String(report.storeFault), new RegExp(`^disk full on ${state}: \\d+ readings held in memory`));
+        assert.match(String(report.health?.text), /disk full on .*readings held in memory/);
+        assert.ok(valueOf(await scrape(metricsSocket), "xedge_readings_held") > 0);
+
+        // The server goes away too; the held readings pass their bound and the sensors are unplugged.
+        await server.stop({ keepData: true });
+        await agent.waitForMessage("store cannot commit: readings held in memory reached their bound; the oldest are dropped and counted", 15_000);
+        await waitUntil(async () => agent.logs.filter((line) => line.message === "sensor failed").length >= 2, "both sensors unplugged", 15_000);
+        const frozen = await scrape(metricsSocket);
+        assert.equal(valueOf(frozen, "xedge_readings_held"), MAX_READINGS);
+        const counts = ["f1", "f2"].map((sensor) => ({
+          sensor,
+          sampled: valueOf(frozen, "xedge_readings_sampled_total", `sensor="${sensor}"`),
+          lost: valueOf(frozen, "xedge_readings_lost_unwritable_total", `sensor="${sensor}"`),
+        }));
+        assert.ok(counts.every(({ lost }) => lost > 0), `readings were lost past the bound: ${JSON.stringify(counts)}`);
+        const offline = await agentReport(file);
+        assert.match(String(offline.storeFault), new RegExp(`${MAX_READINGS} readings held in memory, ${counts[0]!.lost + counts[1]!.lost} lost`));
+
+        rmSync(join(state, "filler"));
+        const left = await agent.waitForMessage("store commits again: the readings held in memory are committed", 15_000);
+        assert.equal(left.committed, MAX_READINGS);
+        assert.equal(left.lost, counts[0]!.lost + counts[1]!.lost);
+        assert.deepEqual(String(left.lostBySensor).split(",").sort(), counts.map(({ sensor, lost }) => `${sensor}=${lost}`));
+        const recovered = await status(file);
+        assert.equal(recovered.lostUnwritable, left.lost, "the loss is recorded in the store");
+        for (const { sensor, sampled, lost } of counts) {
+          assert.equal(recovered.sensors.find((stored) => stored.sensorId === sensor)?.lastSeq, sampled - lost, `${sensor}: every sample committed but the ones counted lost`);
+        }
+        assert.equal((await agentReport(file)).storeFault, undefined);
+
+        await ops.close();
+        ops = undefined;
+        await server.restart();
+        await waitUntil(async () => (await status(file)).unsent === 0, "the held readings to be published", 30_000);
+      } finally {
+        assert.equal(await agent.stop(), 0);
+      }
+      ops = await Observer.connect(server, "ops", "ops-secret");
+      for (const sensor of ["f1", "f2"]) await assertNodeMatchesStore(ops, server, join(state, "xedge.db"), sensor);
+    } finally {
+      await ops?.close().catch(() => undefined);
+      run("umount", ["-l", state]);
+    }
+  });
+
+  it("read-only remount after an I/O error: the mount is named with the fix; after fsck and a restart nothing committed is lost and no item id reused", async () => {
+    const work = join(dir, "ro");
+    const state = join(work, "state");
+    const image = join(work, "state.ext4");
+    mkdirSync(state, { recursive: true });
+    run("truncate", ["-s", "16M", image]);
+    run("mkfs.ext4", ["-q", "-F", image]);
+    run("mount", ["-o", "loop,errors=remount-ro", image, state]);
+    let mounted = true;
+    let ops: Observer | undefined;
+    try {
+      const { file, metricsSocket } = configFor(server, work, state, bme280s("r", 1, "200ms", "1h"));
+      const first = AgentProcess.start(file);
+      let lastCommitted = 0;
+      try {
+        await first.waitForMessage("online", 30_000);
+        await waitUntil(async () => (await status(file)).sensors.every((sensor) => sensor.lastSeq > 5) && (await status(file)).lastPublished !== undefined, "the first readings published", 15_000);
+        const device = basename(run("findmnt", ["-n", "-o", "SOURCE", state]).trim());
+        writeFileSync(`/sys/fs/ext4/${device}/trigger_fs_error`, "xedge test: a failing SD card");
+        const entered = await first.waitForLog((line) => line.message.startsWith("store cannot commit ("), 15_000);
+        assert.equal(entered.message, `store cannot commit (read-only mount ${state}): new readings are held in memory`);
+        assert.equal(entered.cause, "read-only");
+        assert.equal(entered.mount, state);
+        assert.match(String(entered.fix), new RegExp(`mount -o remount,rw ${state} or reboot`));
+        const report = await agentReport(file);
+        assert.equal(report.health?.show, "dnd");
+        assert.match(String(report.storeFault), new RegExp(`^read-only mount ${state}: \\d+ readings held in memory`));
+        await waitUntil(async () => valueOf(await scrape(metricsSocket), "xedge_readings_held") >= 10, "readings held in memory", 10_000);
+        lastCommitted = (await status(file)).sensors[0]!.lastSeq;
+      } finally {
+        // ext4 keeps an aborted journal read-only until fsck: the agent stops, and what it held is lost, saying so.
+        assert.equal(await first.stop(), 0);
+      }
+      const lostAtStop = first.logs.find((line) => line.message === "closing the store failed");
+      assert.match(String(lostAtStop?.error), /^\d+ readings held in memory could not be committed and are lost/);
+
+      run("umount", [state]);
+      mounted = false;
+      // e2fsck exits 1 when it corrected errors: the error the test triggered is recorded in the superblock.
+      const fsck = spawnSync("e2fsck", ["-fy", image], { encoding: "utf8" });
+      assert.ok(fsck.status === 0 || fsck.status === 1, `e2fsck: ${fsck.stdout}${fsck.stderr}`);
+      run("mount", ["-o", "loop,errors=remount-ro", image, state]);
+      mounted = true;
+      // A commit under way at the error may turn out durable after all (its fsync failed, its WAL frames were written
+      // anyway): then the store holds it, once, although the agent counted it lost. Never fewer than were committed.
+      const afterFsck = (await status(file)).sensors[0]!.lastSeq;
+      assert.ok(afterFsck >= lastCommitted, `every committed reading survived: ${afterFsck} < ${lastCommitted}`);
+      // This time the sensor is unplugged after 3 s, so production stops and every committed reading can go out.
+      configFor(server, work, state, bme280s("r", 1, "200ms", "3s"));
+      const second = AgentProcess.start(file);
+      try {
+        await second.waitForMessage("online", 30_000);
+        await second.waitForMessage("sensor failed", 15_000);
+        assert.ok((await status(file)).sensors[0]!.lastSeq > afterFsck, "new readings committed after the restart");
+        await waitUntil(async () => (await status(file)).unsent === 0, "the outbox drained", 15_000);
+      } finally {
+        assert.equal(await second.stop(), 0);
+      }
+      ops = await Observer.connect(server, "ops", "ops-secret");
+      await assertNodeMatchesStore(ops, server, join(state, "xedge.db"), "r1");
+    } finally {
+      await ops?.close().catch(() => undefined);
+      if (mounted) run("umount", ["-l", state]);
+    }
+  });
+});
