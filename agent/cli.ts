@@ -144,6 +144,8 @@ function renderStatus(status: StoreStatus, live: Live, socket: string, now: Date
         `agent:             running (pid ${live.report.pid}, xedge ${live.report.version}), up ${span(now.getTime() - live.report.startedAt.getTime())}`,
         `link:              ${live.report.online ? "online" : "offline"} since ${stamp(live.report.linkSince)}`,
         `health:            ${live.report.health.text}`,
+        `alerts:            ${live.report.alerts.length === 0 ? "none active" : `${live.report.alerts.length} active`}`,
+        ...live.report.alerts.map((line) => `  ${line}`),
       ]
     : [`agent:             not running (${socket}: ${live.reason}); below is what the store recorded`];
   lines.push(

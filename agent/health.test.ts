@@ -164,4 +164,14 @@ describe("one health model", () => {
     assert.deepEqual([report.setAside, report.linkSince, report.sensors[0]?.error], [3, secondsAgo(30), "no fix"]);
     assert.equal(statusLine(report), "online · 1 failing: gps · 1 sensor · buffer 2 · 3 set aside · published 1 s ago");
   });
+
+  it("carries the active alerts' lines, and reads a report from an agent that sent none as no alerts", () => {
+    const sources = { sensors: () => [], buffered: () => 0, dropped: () => 0, lastPublished: () => undefined, online: () => true, startedAt: secondsAgo(60) };
+    const health = assessHealth(snapshotOf(sources), now);
+    const alerts = ["⚠ tank rail 102.5 V: above 80 V since 12:00:01 (alert rail-high)"];
+    const report = reportOf(snapshotOf(sources), { online: true, since: secondsAgo(30) }, health, { pid: 1, version: "9.9.9" }, alerts);
+    assert.deepEqual(agentReportSchema.parse(JSON.parse(JSON.stringify(report))).alerts, alerts);
+    const { alerts: _left, ...older } = JSON.parse(JSON.stringify(report)) as Record<string, unknown>;
+    assert.deepEqual(agentReportSchema.parse(older).alerts, []);
+  });
 });

@@ -132,10 +132,12 @@ export const agentReportSchema = z.object({
   lastPublished: z.coerce.date().optional(),
   sensors: z.array(z.object({ id: z.string(), error: z.string().optional(), failingSince: z.coerce.date().optional() })),
   health: z.object({ show: z.enum(["dnd", "away", "available"]), text: z.string() }),
+  /** The alerts active now, one line each as their messages say them; they live in the running agent only. */
+  alerts: z.array(z.string()).default([]),
 });
 export type AgentReport = z.output<typeof agentReportSchema>;
 
-export function reportOf(snapshot: HealthSnapshot, link: LinkState, health: Health, process: { pid: number; version: string }): AgentReport {
+export function reportOf(snapshot: HealthSnapshot, link: LinkState, health: Health, process: { pid: number; version: string }, alerts: string[] = []): AgentReport {
   return {
     pid: process.pid,
     version: process.version,
@@ -150,6 +152,7 @@ export function reportOf(snapshot: HealthSnapshot, link: LinkState, health: Heal
     ...(snapshot.lastPublished ? { lastPublished: snapshot.lastPublished } : {}),
     sensors: [...snapshot.sensors],
     health,
+    alerts,
   };
 }
 

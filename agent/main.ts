@@ -12,7 +12,7 @@ import { describeCause } from "./write-faults.ts";
 import { OneAtATime } from "../lib/one-at-a-time.ts";
 import { Sampler } from "./sampler.ts";
 import { AlertEngine } from "./alerts.ts";
-import { AlertDelivery } from "./operator/alert-delivery.ts";
+import { AlertDelivery, alertText } from "./operator/alert-delivery.ts";
 import { Watches } from "./operator/watches.ts";
 import { alertSender, registerAlertMessages } from "./xmpp/alert-messages.ts";
 import { EventSubscriptions } from "./subscriptions.ts";
@@ -347,7 +347,8 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
   await timed.start();
   const desk = new OperatorDesk({ authz, readout, control, timed, watches, activeAlerts: () => alerts.active(), health, config: remoteConfig, audit: store, ...(metrics ? { readoutServed: () => metrics.readoutServed() } : {}) });
   const monitor = new HealthMonitor(health, undefined);
-  const report = () => reportOf(snapshotOf(health), link, monitor.current(), { pid: process.pid, version });
+  const activeAlertLines = () => alerts.active().map((event) => alertText(event, { now: new Date() }));
+  const report = () => reportOf(snapshotOf(health), link, monitor.current(), { pid: process.pid, version }, activeAlertLines());
   const endpoint = await StatusEndpoint.open(config.status.socket, report, log);
   const metricsEndpoint = metrics && config.metrics ? await MetricsEndpoint.open(config.metrics.listen, metrics, log) : undefined;
   // Charts go to the server's XEP-0363 upload service, trusted as the connection is (a reloaded caFile applies).

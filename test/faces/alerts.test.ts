@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startServer, type XmppTestServer } from "../support/servers.ts";
-import { AgentProcess, writeAgentConfig } from "../support/agent.ts";
+import { AgentProcess, runCli, writeAgentConfig } from "../support/agent.ts";
 import { AGENT_JID } from "../support/gateway-fixture.ts";
 import { FaultProxy } from "../support/fault-proxy.ts";
 import { Arrivals } from "../support/arrivals.ts";
@@ -162,6 +162,10 @@ describe("alerts by chat on prosody", () => {
     assert.match(fired[1] ?? "", new RegExp(`^⚠ tank rail 102\\.\\d+ V: above 80 V since ${TIME} \\(alert rail-high\\)$`));
     const status = (await ops.ask("status")).split("\n");
     assert.ok(status.includes("alerts: 2 active"), status.join("\n"));
+    const onGateway = (await runCli(["status", "--config", file])).stdout;
+    assert.match(onGateway, /^alerts: +2 active$/m);
+    assert.match(onGateway, new RegExp(`^  ⚠ tank rail 102\\.\\d+ V: above 50 V since ${TIME} \\(watch 1\\)$`, "m"));
+    assert.match(onGateway, new RegExp(`^  ⚠ tank rail 102\\.\\d+ V: above 80 V since ${TIME} \\(alert rail-high\\)$`, "m"));
     await viewer.status(/^2 alerts: tank rail above 80 V, tank rail above 50 V · 1 sensor · /, presenceSeen);
     const firedPresences = viewer.statuses.length;
 
@@ -177,6 +181,7 @@ describe("alerts by chat on prosody", () => {
     // Presence follows alerts at most every 2 s: the one without alerts may come a little after the messages.
     await viewer.status(/^1 sensor · /, firedPresences);
     assert.equal(mallory.bodies.length, 1, "the stranger got one refusal and no alert");
+    assert.match((await runCli(["status", "--config", file])).stdout, /^alerts: +none active$/m);
   });
 
   it("a watch outlives a restart; an alert fired while the link is down arrives, in order, once it is back", async () => {
