@@ -5,7 +5,7 @@
 // field's own name, so a series of `temperature` reads the same whatever the period, and the extremes follow
 // the XEP-0323 author's naming ("Temperature, Min"/"Temperature, Max") in our lowerCamelCase: `temperature, min`
 // and `temperature, max`, flagged peak. Each period is stamped with its start.
-import type { Field, FieldFlags, NumericField } from "../lib/model.ts";
+import type { Field, FieldFlags, NumericField, TimestampQuality } from "../lib/model.ts";
 import type { SensorState } from "./sampler.ts";
 import type { ActuatorEntry } from "./actuators.ts";
 import type { StoredReading } from "./store.ts";
@@ -46,6 +46,8 @@ export interface ReadoutRequest {
 export interface ReadoutGroup {
   nodeId: string;
   timestamp: Date;
+  /** A stored reading's timestamp that was not taken on a trusted clock. */
+  clock?: TimestampQuality;
   fields: Field[];
   historical?: HistoricalFlag;
 }
@@ -174,7 +176,13 @@ export class Readout {
       }
       for (const reading of readings) {
         if (reading.fields.length === 0) continue;
-        result.groups.push({ nodeId: sensorId, timestamp: reading.timestamp, fields: reading.fields.map(asHistorical), historical: "historicalOther" });
+        result.groups.push({
+          nodeId: sensorId,
+          timestamp: reading.timestamp,
+          ...(reading.clock ? { clock: reading.clock } : {}),
+          fields: reading.fields.map(asHistorical),
+          historical: "historicalOther",
+        });
       }
     }
     if (periods.length === 0) return;
