@@ -164,7 +164,8 @@ const CLOCK_JUMP_THRESHOLD_MS = 1_000;
 /** One line per jump: its size and direction, and whether timestamps taken before it are known to be wrong. */
 function reportClockJump(jump: ClockJump, log: Logger): void {
   const direction = jump.byMs > 0 ? "forward" : "backward";
-  log.warn(`clock jumped ${direction} by ${span(Math.abs(jump.byMs))}`, {
+  // To the second: the two looks that see a step measure it with a millisecond or so of noise.
+  log.warn(`clock jumped ${direction} by ${span(Math.round(Math.abs(jump.byMs) / 1000) * 1000)}`, {
     byMs: Math.round(jump.byMs),
     from: jump.from.toISOString(),
     to: jump.to.toISOString(),
