@@ -9,7 +9,7 @@
 import { isDeepStrictEqual } from "node:util";
 import { formatFieldValue, type Field, type Sample } from "../lib/model.ts";
 import { formatDuration } from "../lib/duration.ts";
-import { systemClock, type Clock } from "../lib/clock.ts";
+import { monotonicOf, systemClock, type Clock } from "../lib/clock.ts";
 import type { Role } from "./authz.ts";
 
 export type AlertCondition =
@@ -245,7 +245,7 @@ export class AlertEngine {
   }
 
   private monotonic(): number {
-    return this.clock.monotonic?.() ?? this.clock.now();
+    return monotonicOf(this.clock);
   }
 
   private event(kind: AlertEvent["kind"], rule: AlertRule, state: RuleState, since: Date): AlertEvent {

@@ -307,7 +307,7 @@ export class Store {
   private unprovenRecovery: StoreRecovery | undefined;
   /** Set while commits fail; pending readings are then held within the bound. */
   private fault: (WriteFault & { since: Date }) | undefined;
-  /** No commit is tried before this (ms), while commits fail. */
+  /** No commit is tried before this (monotonic ms), while commits fail. */
   private retryAt = 0;
   private failedCommits = 0;
   /** Held readings the bound dropped during the current fault, per sensor. */
@@ -467,7 +467,7 @@ export class Store {
    * recorded as the store's fault). The timer, and readers that want what was appended, call this.
    */
   private async commitIfDue(): Promise<void> {
-    if (this.closed || (this.fault && Date.now() < this.retryAt)) return;
+    if (this.closed || (this.fault && performance.now() < this.retryAt)) return;
     await this.flush().catch(() => undefined);
   }
 
@@ -616,7 +616,7 @@ export class Store {
 
   private commitFailed(error: unknown): void {
     this.failedCommits += 1;
-    this.retryAt = Date.now() + Math.min(MAX_COMMIT_RETRY_MS, this.options.commitIntervalMs * 2 ** Math.min(this.failedCommits - 1, 16));
+    this.retryAt = performance.now() + Math.min(MAX_COMMIT_RETRY_MS, this.options.commitIntervalMs * 2 ** Math.min(this.failedCommits - 1, 16));
     const entering = !this.fault;
     this.fault ??= { ...this.diagnose(error), since: new Date() };
     this.holdWithinBound();

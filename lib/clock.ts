@@ -13,6 +13,11 @@ export interface Clock {
   after(ms: number, run: () => void): () => void;
 }
 
+/** The clock's monotonic time, or its `now` when it has none (a clock moved by hand). */
+export function monotonicOf(clock: Clock): number {
+  return clock.monotonic?.() ?? clock.now();
+}
+
 export const systemClock: Clock = {
   now: () => Date.now(),
   // performance.now() reads CLOCK_MONOTONIC (libuv's hrtime), which a step of the wall clock does not move.
