@@ -332,7 +332,7 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
 
   // The operator-facing XMPP faces, each a thin translator over the core; the desk is their only way in.
   const authz = new Authz(config.operators);
-  const readout = new Readout({ sampler, actuators, store });
+  const readout = new Readout({ sampler, actuators, store, clock });
   const audit = (entry: AuditEntry) => {
     metrics?.control(entry.result);
     return store.audit(entry);

@@ -82,6 +82,8 @@ export interface ReadoutSources {
   sampler: { readonly states: readonly SensorState[] };
   actuators: { readonly all: readonly ActuatorEntry[] };
   store: { history(sensorId: string, range: { from?: Date; to?: Date; limit?: number; newest?: boolean }): Promise<StoredReading[]> };
+  /** Whether the wall clock is trusted (agent/clock-watch.ts): current values on an untrusted one are marked. */
+  clock?: { readonly trusted: boolean };
 }
 
 /**
@@ -142,7 +144,7 @@ export class Readout {
     if (state.error !== undefined) {
       result.failures.push({ nodeId: state.id, timestamp: state.failingSince ?? this.now(), message: state.error });
     } else if (state.lastSample) {
-      result.groups.push({ nodeId: state.id, timestamp: state.lastSample.timestamp, fields: state.lastSample.fields });
+      result.groups.push({ nodeId: state.id, timestamp: state.lastSample.timestamp, ...this.currentClock(), fields: state.lastSample.fields });
     } else {
       result.failures.push({ nodeId: state.id, timestamp: this.now(), message: "no reading yet", pending: true });
     }
@@ -155,7 +157,12 @@ export class Readout {
     }
     const timestamp = this.now();
     const fields = await entry.device.read();
-    result.groups.push({ nodeId: entry.id, timestamp, fields: fields.map(markWritable) });
+    result.groups.push({ nodeId: entry.id, timestamp, ...this.currentClock(), fields: fields.map(markWritable) });
+  }
+
+  /** A current value's timestamp comes from the clock as it is now: marked while that is not trusted. */
+  private currentClock(): { clock?: TimestampQuality } {
+    return this.sources.clock && !this.sources.clock.trusted ? { clock: "unsynced" } : {};
   }
 
   private async historyOf(sensorId: string, request: ReadoutRequest, raw: boolean, periods: Period[], result: ReadoutResult): Promise<void> {
