@@ -15,7 +15,8 @@ import { Observer, type Item } from "../support/observer.ts";
 import { range, sortedIds, status } from "../support/accounting.ts";
 import { Store } from "../../agent/store.ts";
 
-const LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+/** Debian's multi-threaded libfaketime (Node runs threads), in the machine's multiarch folder. */
+const LIBFAKETIME = `/usr/lib/${process.arch === "arm64" ? "aarch64" : "x86_64"}-linux-gnu/faketime/libfaketimeMT.so.1`;
 const FAST_LINK = "  pingInterval: 1s\n  pingTimeout: 500ms\n  reconnect: { initialDelay: 200ms, maxDelay: 1s }";
 const HOURS_3 = 3 * 3_600_000;
 const MINUTES_2 = 2 * 60_000;
