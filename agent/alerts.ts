@@ -9,7 +9,7 @@
 import { isDeepStrictEqual } from "node:util";
 import { formatFieldValue, type Field, type Sample } from "../lib/model.ts";
 import { formatDuration } from "../lib/duration.ts";
-import { systemClock, type Clock } from "../lib/clock.ts";
+import { monotonicOf, systemClock, type Clock } from "../lib/clock.ts";
 import type { Role } from "./authz.ts";
 
 export type AlertCondition =
@@ -59,8 +59,9 @@ type Verdict = "active" | "clear" | "between";
 
 interface RuleState {
   fired: boolean;
-  /** When the condition started to hold, while it waits out `for:`. */
+  /** When the condition started to hold, while it waits out `for:`: as the reading says (shown), and on the monotonic clock (timed). */
   pendingSince?: Date;
+  pendingMonotonic?: number;
   cancelTimer?: () => void;
   /** The latest value seen, rendered, and the error for a failure. */
   lastValue?: string;
@@ -201,14 +202,14 @@ export class AlertEngine {
   private apply(rule: AlertRule, state: RuleState, verdict: Verdict, at: Date): void {
     if (verdict === "active") {
       if (state.fired) return;
-      if (state.pendingSince === undefined) {
+      // `for:` is timed on the monotonic clock from when the engine first sees the condition: a wall clock that
+      // jumps (NTP at boot, hours forward or minutes back) neither fires a rule early nor holds it back.
+      if (state.pendingSince === undefined || state.pendingMonotonic === undefined) {
         state.pendingSince = at;
-        if (rule.forMs > 0) {
-          const wait = Math.max(0, at.getTime() + rule.forMs - this.clock.now());
-          state.cancelTimer = this.clock.after(wait, () => this.fireIfStillPending(rule.id));
-        }
+        state.pendingMonotonic = this.monotonic();
+        if (rule.forMs > 0) state.cancelTimer = this.clock.after(rule.forMs, () => this.fireIfStillPending(rule.id));
       }
-      if (at.getTime() - state.pendingSince.getTime() >= rule.forMs) this.fire(rule, state);
+      if (this.monotonic() - state.pendingMonotonic >= rule.forMs) this.fire(rule, state);
       return;
     }
     // Not holding: a wait for `for:` starts over; a fired rule clears only once clear of the hysteresis.
@@ -240,6 +241,11 @@ export class AlertEngine {
     state.cancelTimer?.();
     state.cancelTimer = undefined;
     state.pendingSince = undefined;
+    state.pendingMonotonic = undefined;
+  }
+
+  private monotonic(): number {
+    return monotonicOf(this.clock);
   }
 
   private event(kind: AlertEvent["kind"], rule: AlertRule, state: RuleState, since: Date): AlertEvent {

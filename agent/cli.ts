@@ -153,6 +153,8 @@ function renderStatus(status: StoreStatus, live: Live, socket: string, now: Date
     `oldest unsent:     ${status.oldestUnsent ? stamp(status.oldestUnsent) : "none"}`,
     `dropped:           ${health.dropped}`,
     ...(live.running && live.report.storeFault ? [`store cannot commit: ${live.report.storeFault} (the journal says why and what to do)`] : []),
+    ...(live.running && live.report.clockUnsynced ? [`clock:             ${live.report.clockUnsynced} (readings taken meanwhile are marked, and corrected once it is)`] : []),
+    ...(status.unsyncedTimestamps ? [`unsure timestamps: ${status.unsyncedTimestamps} readings taken before the clock was synchronized, not corrected (marked on the wire)`] : []),
     ...(status.lostUnwritable ? [`lost, not committed: ${status.lostUnwritable} (held in memory while the store could not commit, past the bound)`] : []),
     `set aside:         ${health.setAside ?? 0}${status.lastSetAside ? ` (refused by the pubsub service for good; newest: ${status.lastSetAside.sensorId} #${status.lastSetAside.seq} at ${stamp(status.lastSetAside.at)}: ${status.lastSetAside.reason})` : ""}`,
     `last publish:      ${health.lastPublished ? stamp(health.lastPublished) : "never"}`,

@@ -24,6 +24,11 @@ describe("assessHealth", () => {
     assert.deepEqual(health, { show: "dnd", text: "1 sensor · buffer 40 · disk full on /var/lib: 40 readings held in memory, 3 lost · published 2 s ago" });
   });
 
+  it("says that the clock is not synchronized, without changing the class: sampling and publishing go on", () => {
+    const health = assessHealth({ sensors: sensors(["boiler"]), buffered: 0, dropped: 0, clockUnsynced: "clock not synchronized", lastPublished: secondsAgo(2) }, now);
+    assert.deepEqual(health, { show: "available", text: "1 sensor · buffer 0 · clock not synchronized · published 2 s ago" });
+  });
+
   it("is dnd with failing sensors, naming them", () => {
     const health = assessHealth({ sensors: sensors(["boiler", "gps", "cellar"], ["gps", "cellar"]), buffered: 0, dropped: 0 }, now);
     assert.deepEqual(health, { show: "dnd", text: "2 failing: gps, cellar · 3 sensors · buffer 0 · nothing published yet" });

@@ -39,6 +39,8 @@ export interface HealthFacts {
   storeDamage?: string;
   /** The store cannot commit (disk full, read-only), in a few words: a person must free space or fix the card. */
   storeFault?: string;
+  /** The wall clock is not trusted yet, in a few words: timestamps of new readings are marked. */
+  clockUnsynced?: string;
 }
 
 /** The running agent's health at one moment: the facts, its uptime and its link. */
@@ -67,6 +69,7 @@ export function assessHealth(facts: HealthFacts, now: Date, thresholds: HealthTh
     ...(facts.setAside ? [`${facts.setAside} set aside`] : []),
     ...(facts.storeDamage ? [facts.storeDamage] : []),
     ...(facts.storeFault ? [facts.storeFault] : []),
+    ...(facts.clockUnsynced ? [facts.clockUnsynced] : []),
     facts.lastPublished ? `published ${age(facts.lastPublished, now)}` : "nothing published yet",
   ];
   const show: HealthClass = failing.length > 0 || facts.storeDamage || facts.storeFault ? "dnd" : stalled || facts.buffered > thresholds.awayBuffered ? "away" : "available";
@@ -87,6 +90,8 @@ export interface HealthSources {
   storeDamage?: () => string | undefined;
   /** Why the store cannot commit now and what it holds meanwhile, in a few words; none when absent. */
   storeFault?: () => string | undefined;
+  /** That the wall clock is not trusted yet, in a few words; none when absent. */
+  clockUnsynced?: () => string | undefined;
 }
 
 export function snapshotOf(sources: HealthSources): HealthSnapshot {
@@ -94,6 +99,7 @@ export function snapshotOf(sources: HealthSources): HealthSnapshot {
   const setAside = sources.setAside?.() ?? 0;
   const storeDamage = sources.storeDamage?.();
   const storeFault = sources.storeFault?.();
+  const clockUnsynced = sources.clockUnsynced?.();
   return {
     sensors: sources.sensors().map((sensor) => ({
       id: sensor.id,
@@ -106,6 +112,7 @@ export function snapshotOf(sources: HealthSources): HealthSnapshot {
     ...(lastPublished ? { lastPublished } : {}),
     ...(storeDamage ? { storeDamage } : {}),
     ...(storeFault ? { storeFault } : {}),
+    ...(clockUnsynced ? { clockUnsynced } : {}),
     startedAt: sources.startedAt,
     online: sources.online(),
   };
@@ -129,6 +136,7 @@ export const agentReportSchema = z.object({
   setAside: z.number().int().optional(),
   storeDamage: z.string().optional(),
   storeFault: z.string().optional(),
+  clockUnsynced: z.string().optional(),
   lastPublished: z.coerce.date().optional(),
   sensors: z.array(z.object({ id: z.string(), error: z.string().optional(), failingSince: z.coerce.date().optional() })),
   health: z.object({ show: z.enum(["dnd", "away", "available"]), text: z.string() }),
@@ -149,6 +157,7 @@ export function reportOf(snapshot: HealthSnapshot, link: LinkState, health: Heal
     ...(snapshot.setAside ? { setAside: snapshot.setAside } : {}),
     ...(snapshot.storeDamage ? { storeDamage: snapshot.storeDamage } : {}),
     ...(snapshot.storeFault ? { storeFault: snapshot.storeFault } : {}),
+    ...(snapshot.clockUnsynced ? { clockUnsynced: snapshot.clockUnsynced } : {}),
     ...(snapshot.lastPublished ? { lastPublished: snapshot.lastPublished } : {}),
     sensors: [...snapshot.sensors],
     health,
@@ -228,6 +237,7 @@ export class HealthMonitor {
     const setAside = this.sources.setAside?.() ?? 0;
     const storeDamage = this.sources.storeDamage?.();
     const storeFault = this.sources.storeFault?.();
+    const clockUnsynced = this.sources.clockUnsynced?.();
     this.track(buffered, lastPublished);
     const facts: HealthFacts = {
       sensors: this.sources.sensors(),
@@ -236,6 +246,7 @@ export class HealthMonitor {
       ...(setAside > 0 ? { setAside } : {}),
       ...(storeDamage ? { storeDamage } : {}),
       ...(storeFault ? { storeFault } : {}),
+      ...(clockUnsynced ? { clockUnsynced } : {}),
       ...(lastPublished ? { lastPublished } : {}),
       ...(this.stalledSince ? { stalledSince: this.stalledSince } : {}),
     };

@@ -8,6 +8,8 @@ import { Actuators } from "./actuators.ts";
 import { Authz, bareJid } from "./authz.ts";
 import { TimedActions } from "./timed-actions.ts";
 import { Store, type StoreFault, type StoreFaultEnd, type StoreLimits } from "./store.ts";
+import { ClockWatch, TIMESYNCD_SYNCHRONIZED, type ClockJump } from "./clock-watch.ts";
+import { span } from "../lib/text.ts";
 import { describeCause } from "./write-faults.ts";
 import { OneAtATime } from "../lib/one-at-a-time.ts";
 import { Sampler } from "./sampler.ts";
@@ -156,6 +158,22 @@ export function connectionOptions(xmpp: AgentConfig["xmpp"]): ConnectionOptions 
   };
 }
 
+/** A step of the wall clock beyond this is a jump (NTP slews smaller errors at most 0.5 ms a second). */
+const CLOCK_JUMP_THRESHOLD_MS = 1_000;
+
+/** One line per jump: its size and direction, and whether timestamps taken before it are known to be wrong. */
+function reportClockJump(jump: ClockJump, log: Logger): void {
+  const direction = jump.byMs > 0 ? "forward" : "backward";
+  // To the second: the two looks that see a step measure it with a millisecond or so of noise.
+  log.warn(`clock jumped ${direction} by ${span(Math.round(Math.abs(jump.byMs) / 1000) * 1000)}`, {
+    byMs: Math.round(jump.byMs),
+    from: jump.from.toISOString(),
+    to: jump.to.toISOString(),
+    synchronized: jump.trusted,
+    ordering: "sequence numbers, alert for: and retention do not follow the wall clock",
+  });
+}
+
 function storeLimits(store: AgentConfig["store"]): StoreLimits {
   return { commitIntervalMs: store.commitIntervalMs, maxReadings: store.maxReadings, retentionMs: store.retentionMs };
 }
@@ -175,6 +193,22 @@ type ReloadableLogger = Logger & Partial<Pick<AgentLogger, "reconfigure">>;
 
 export async function startAgent(config: AgentConfig, log: ReloadableLogger): Promise<Agent> {
   let current = config;
+  // Whether readings' timestamps can be trusted: timesyncd's flag file (another path for tests), and jumps.
+  const syncFile = process.env.XEDGE_CLOCK_SYNC_FILE || TIMESYNCD_SYNCHRONIZED;
+  const clock = new ClockWatch({
+    syncFile,
+    jumpThresholdMs: CLOCK_JUMP_THRESHOLD_MS,
+    onJump: (jump) => {
+      reportClockJump(jump, log);
+      metrics?.clockJumped(jump.byMs > 0 ? "forward" : "backward");
+    },
+    onSynchronized: (offsetMs) => {
+      store.correctClock(offsetMs).then(
+        (corrected) => log.info("clock synchronized: readings taken before it are corrected from the monotonic clock", { corrected, syncFile }),
+        (error: unknown) => log.error("clock synchronized, but correcting the readings taken before it failed; they stay marked unsynced", { error: errorText(error) }),
+      );
+    },
+  });
   // Only with a `metrics:` block: the gauges are read at a scrape, once everything below exists.
   const metrics: AgentMetrics | undefined = config.metrics
     ? await AgentMetrics.create(
@@ -184,6 +218,7 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
           online: () => connection.isOnline,
           failing: () => sampler.states.filter((state) => state.error !== undefined).map((state) => state.id),
           held: () => store.held,
+          clockSynchronized: () => clock.trusted,
         },
       )
     : undefined;
@@ -194,7 +229,10 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
       metrics?.dropped(bySensor);
     },
     ...commitFaultReports(log, (bySensor) => metrics?.lostUnwritable(bySensor)),
+    clock,
   });
+  if (!clock.trusted) log.warn("clock not synchronized yet: readings are marked until it is, then corrected from the monotonic clock", { syncFile });
+  clock.start();
   if (metrics) store.onCommitted((readings) => metrics.committed(readings));
   reportStoreFaults(store, log);
   const recovery = store.recovery;
@@ -294,7 +332,7 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
 
   // The operator-facing XMPP faces, each a thin translator over the core; the desk is their only way in.
   const authz = new Authz(config.operators);
-  const readout = new Readout({ sampler, actuators, store });
+  const readout = new Readout({ sampler, actuators, store, clock });
   const audit = (entry: AuditEntry) => {
     metrics?.control(entry.result);
     return store.audit(entry);
@@ -313,6 +351,7 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
       const fault = store.commitFault;
       return fault && `${describeCause(fault)}: ${fault.held} readings held in memory${fault.lost > 0 ? `, ${fault.lost} lost` : ""}`;
     },
+    clockUnsynced: () => (clock.trusted ? undefined : "clock not synchronized"),
   };
   const remoteConfig = new RemoteConfig({
     authz,
@@ -455,6 +494,7 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
   const stop = () =>
     (stopping ??= (async () => {
       remoteConfig.stop();
+      clock.stop();
       clearTimeout(proveTimer);
       await reloads.idle();
       await endpoint?.close();

@@ -97,6 +97,22 @@ describe("AgentMetrics", () => {
     assert.equal(valueOf(await counts.exposition(), "xedge_store_recoveries_total"), 1);
   });
 
+  it("says whether the clock is synchronized at the scrape, and counts its jumps by direction", async () => {
+    let synchronized = false;
+    const counts = await open([], { clockSynchronized: () => synchronized });
+    let text = await counts.exposition();
+    assert.equal(valueOf(text, "xedge_clock_synchronized"), 0);
+    assert.equal(valueOf(text, "xedge_clock_jumps_total", 'direction="forward"'), undefined, "no series before a jump");
+    synchronized = true;
+    counts.clockJumped("forward");
+    counts.clockJumped("backward");
+    counts.clockJumped("forward");
+    text = await counts.exposition();
+    assert.equal(valueOf(text, "xedge_clock_synchronized"), 1);
+    assert.equal(valueOf(text, "xedge_clock_jumps_total", 'direction="forward"'), 2);
+    assert.equal(valueOf(text, "xedge_clock_jumps_total", 'direction="backward"'), 1);
+  });
+
   it("times each acknowledged publish through the sink, and passes failures and resets through", async () => {
     const counts = await open(["boiler"]);
     let resets = 0;

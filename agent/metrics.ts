@@ -33,6 +33,8 @@ export interface MetricsGauges {
   failing: () => readonly string[];
   /** Readings held in memory, waiting for a commit (all new ones while the store cannot commit). */
   held: () => number;
+  /** Whether the wall clock is trusted (agent/clock-watch.ts); no such gauge when absent. */
+  clockSynchronized?: () => boolean;
 }
 
 /**
@@ -60,6 +62,7 @@ export class AgentMetrics {
   private readonly readoutsTotal: Counter;
   private readonly controlTotal: Counter<"result">;
   private readonly storeRecoveriesTotal: Counter;
+  private readonly clockJumpsTotal: Counter<"direction">;
   private readonly roundTrip: Histogram;
   private onlineBefore = false;
   private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS });
@@ -122,6 +125,23 @@ export class AgentMetrics {
     this.storeRecoveriesTotal = new client.Counter({
       name: "xedge_store_recoveries_total",
       help: "Damaged stores found at start, kept aside and replaced by what could be read of them (0 or 1 per start).",
+      registers,
+    });
+    const clockSynchronized = gauges.clockSynchronized;
+    if (clockSynchronized) {
+      new client.Gauge({
+        name: "xedge_clock_synchronized",
+        help: "1 once the wall clock is trusted (synchronized by NTP), else 0: readings taken meanwhile are marked.",
+        registers,
+        collect() {
+          this.set(clockSynchronized() ? 1 : 0);
+        },
+      });
+    }
+    this.clockJumpsTotal = new client.Counter({
+      name: "xedge_clock_jumps_total",
+      help: "Steps of the wall clock against the monotonic clock (NTP at boot, a clock set by hand), by direction.",
+      labelNames: ["direction"] as const,
       registers,
     });
     this.controlTotal = new client.Counter({
@@ -215,6 +235,11 @@ export class AgentMetrics {
   /** The store was found damaged at this start and recovered. */
   storeRecovered(): void {
     this.storeRecoveriesTotal.inc();
+  }
+
+  /** The wall clock stepped forward or backward. */
+  clockJumped(direction: "forward" | "backward"): void {
+    this.clockJumpsTotal.inc({ direction });
   }
 
   readoutServed(): void {

@@ -251,3 +251,24 @@ describe("periodStart and aggregate", () => {
     assert.deepEqual(aggregate([stored("door", 1, "2025-01-01T00:00:00Z", [{ name: "open", type: "boolean", value: true }])], "Day"), []);
   });
 });
+
+describe("Readout: timestamps the clock could not vouch for", () => {
+  it("marks current values while the clock is not trusted, and carries a stored reading's mark into history", async () => {
+    const { readout } = setup({
+      history: [
+        { ...stored("boiler", 1, "2025-01-05T09:00:10Z", [temperature(60)]), clock: "unsynced" },
+        { ...stored("boiler", 2, "2025-01-05T09:00:20Z", [temperature(61)]), clock: "corrected" },
+        stored("boiler", 3, "2025-01-05T09:00:30Z", [temperature(62)]),
+      ],
+    });
+    const history = await readout.read(request(["historicalOther"], { nodeIds: ["boiler"] }));
+    assert.deepEqual(history.groups.map((group) => group.clock), ["unsynced", "corrected", undefined]);
+
+    const states: SensorState[] = [{ id: "boiler", driver: "bme280", lastSample: { sensorId: "boiler", timestamp: NOW, fields: [temperature(61.5)] } }];
+    const clock = { trusted: false };
+    const live = new Readout({ sampler: { states }, actuators: { all: [{ id: "pump", driver: "gpio-output", device: relay(true) }] }, store: { history: () => Promise.resolve([]) }, clock }, () => NOW);
+    assert.deepEqual((await live.read(request(["momentary"]))).groups.map((group) => [group.nodeId, group.clock]), [["boiler", "unsynced"], ["pump", "unsynced"]]);
+    clock.trusted = true;
+    assert.deepEqual((await live.read(request(["momentary"]))).groups.map((group) => [group.nodeId, group.clock]), [["boiler", undefined], ["pump", undefined]]);
+  });
+});

@@ -5,7 +5,7 @@
 // field's own name, so a series of `temperature` reads the same whatever the period, and the extremes follow
 // the XEP-0323 author's naming ("Temperature, Min"/"Temperature, Max") in our lowerCamelCase: `temperature, min`
 // and `temperature, max`, flagged peak. Each period is stamped with its start.
-import type { Field, FieldFlags, NumericField } from "../lib/model.ts";
+import type { Field, FieldFlags, NumericField, TimestampQuality } from "../lib/model.ts";
 import type { SensorState } from "./sampler.ts";
 import type { ActuatorEntry } from "./actuators.ts";
 import type { StoredReading } from "./store.ts";
@@ -46,6 +46,8 @@ export interface ReadoutRequest {
 export interface ReadoutGroup {
   nodeId: string;
   timestamp: Date;
+  /** A stored reading's timestamp that was not taken on a trusted clock. */
+  clock?: TimestampQuality;
   fields: Field[];
   historical?: HistoricalFlag;
 }
@@ -80,6 +82,8 @@ export interface ReadoutSources {
   sampler: { readonly states: readonly SensorState[] };
   actuators: { readonly all: readonly ActuatorEntry[] };
   store: { history(sensorId: string, range: { from?: Date; to?: Date; limit?: number; newest?: boolean }): Promise<StoredReading[]> };
+  /** Whether the wall clock is trusted (agent/clock-watch.ts): current values on an untrusted one are marked. */
+  clock?: { readonly trusted: boolean };
 }
 
 /**
@@ -140,7 +144,7 @@ export class Readout {
     if (state.error !== undefined) {
       result.failures.push({ nodeId: state.id, timestamp: state.failingSince ?? this.now(), message: state.error });
     } else if (state.lastSample) {
-      result.groups.push({ nodeId: state.id, timestamp: state.lastSample.timestamp, fields: state.lastSample.fields });
+      result.groups.push({ nodeId: state.id, timestamp: state.lastSample.timestamp, ...this.currentClock(), fields: state.lastSample.fields });
     } else {
       result.failures.push({ nodeId: state.id, timestamp: this.now(), message: "no reading yet", pending: true });
     }
@@ -153,7 +157,12 @@ export class Readout {
     }
     const timestamp = this.now();
     const fields = await entry.device.read();
-    result.groups.push({ nodeId: entry.id, timestamp, fields: fields.map(markWritable) });
+    result.groups.push({ nodeId: entry.id, timestamp, ...this.currentClock(), fields: fields.map(markWritable) });
+  }
+
+  /** A current value's timestamp comes from the clock as it is now: marked while that is not trusted. */
+  private currentClock(): { clock?: TimestampQuality } {
+    return this.sources.clock && !this.sources.clock.trusted ? { clock: "unsynced" } : {};
   }
 
   private async historyOf(sensorId: string, request: ReadoutRequest, raw: boolean, periods: Period[], result: ReadoutResult): Promise<void> {
@@ -174,7 +183,13 @@ export class Readout {
       }
       for (const reading of readings) {
         if (reading.fields.length === 0) continue;
-        result.groups.push({ nodeId: sensorId, timestamp: reading.timestamp, fields: reading.fields.map(asHistorical), historical: "historicalOther" });
+        result.groups.push({
+          nodeId: sensorId,
+          timestamp: reading.timestamp,
+          ...(reading.clock ? { clock: reading.clock } : {}),
+          fields: reading.fields.map(asHistorical),
+          historical: "historicalOther",
+        });
       }
     }
     if (periods.length === 0) return;

@@ -79,7 +79,8 @@ class SensorLoop {
       return;
     }
     clearTimeout(this.timer);
-    const started = Date.now();
+    // Monotonic: a step of the wall clock during a read must not stop sampling for its size.
+    const started = performance.now();
     this.running = this.tick().then((ok) => {
       this.running = undefined;
       if (this.pendingTrigger && ok) {
@@ -89,7 +90,7 @@ class SensorLoop {
       }
       this.pendingTrigger = false;
       // Keep the cadence: the next sample is due one interval after this one started; failures back off.
-      const delay = ok ? this.config.intervalMs - (Date.now() - started) : this.retryDelay();
+      const delay = ok ? this.config.intervalMs - (performance.now() - started) : this.retryDelay();
       this.schedule(Math.max(0, delay));
     });
   }

@@ -27,6 +27,7 @@ import { Database } from "./sqlite.ts";
 import { errorText } from "./log.ts";
 import { findDamage, recoverStore, setAsideStrayWal, type StoreRecovery, type StrayWal } from "./store-recovery.ts";
 import { diagnoseWriteFailure, type WriteFault } from "./write-faults.ts";
+import { trustedSystemClock, type ClockState } from "./clock-watch.ts";
 
 export type { StoreRecovery } from "./store-recovery.ts";
 export type { WriteFault } from "./write-faults.ts";
@@ -120,6 +121,10 @@ export const MIGRATIONS: string[] = [
      last_recovered_id   INTEGER NOT NULL, -- readings with a higher id were sampled after the recovery
      sequences_proven_at INTEGER           -- ms; set once each pubsub node was asked for its highest item id
    );`,
+  // Readings taken before the wall clock was trusted (agent/clock-watch.ts): marked, and corrected from the
+  // monotonic clock once it is, when they were taken by the same process.
+  `ALTER TABLE readings ADD COLUMN clock TEXT;           -- NULL: clock trusted; 'unsynced': ts as the unsynchronized clock said; 'corrected'
+   ALTER TABLE readings ADD COLUMN clock_offset INTEGER; -- 'unsynced' only: wall minus monotonic ms when it was taken`,
 ];
 
 /** An unsent reading: in the outbox, neither accepted by the server nor set aside. */
@@ -134,7 +139,7 @@ export const MAX_HELD_READINGS = 10_000;
 /** Longest wait between two commit attempts while the store cannot commit. */
 const MAX_COMMIT_RETRY_MS = 5_000;
 
-/** Rows per INSERT statement: 5 parameters each, well under SQLite's 32766-variable limit. */
+/** Rows per INSERT statement: 6 parameters each, well under SQLite's 32766-variable limit. */
 const ROWS_PER_STATEMENT = 500;
 
 export interface StoredReading extends Reading {
@@ -162,6 +167,8 @@ export interface StoreStatus {
   /** Readings the service refused for good, kept in the store out of the outbox. */
   setAside?: number;
   lastSetAside?: SetAsideReading;
+  /** Readings whose timestamp is as an unsynchronized clock said (not corrected); absent when none. */
+  unsyncedTimestamps?: number;
   sensors: { sensorId: string; lastSeq: number; lastReading?: Reading; error?: string; errorSince?: Date; setAside?: number }[];
   /** The newest damaged store found at a start and recovered from, if any ever was. */
   lastRecovery?: StoreRecovery;
@@ -203,8 +210,15 @@ interface ReadingRow {
   seq: number;
   ts: number;
   fields: string;
+  clock: string | null;
   published_at?: number | null;
 }
+
+/** The columns of a reading row, as ReadingRow has them. */
+const READING_COLUMNS = "id, sensor_id, seq, ts, fields, clock";
+
+/** A sample waiting for its commit; one taken before the clock was trusted keeps the clock's offset then. */
+type PendingSample = Sample & { clockOffsetMs?: number };
 
 export interface StoreLimits {
   commitIntervalMs: number;
@@ -247,6 +261,8 @@ export interface StoreOptions extends StoreLimits {
   onConnection?: (db: Database) => Promise<void>;
   /** Tells why a commit failed; agent/write-faults.ts asks the filesystem. */
   diagnose?: (error: unknown) => WriteFault;
+  /** Whether the wall clock is trusted (agent/clock-watch.ts); trusted as it is when absent. */
+  clock?: ClockState;
 }
 
 /** How often retention pruning runs, and how many rows one pruning transaction deletes at most. */
@@ -265,7 +281,7 @@ export interface SensorErrorChange {
 type SensorErrorListener = (changes: SensorErrorChange[]) => void;
 
 export class Store {
-  private pending: Sample[] = [];
+  private pending: PendingSample[] = [];
   private pendingSeqs: number[] = [];
   private acked: number[] = [];
   private refused: { id: number; reason: string; at: number }[] = [];
@@ -291,7 +307,7 @@ export class Store {
   private unprovenRecovery: StoreRecovery | undefined;
   /** Set while commits fail; pending readings are then held within the bound. */
   private fault: (WriteFault & { since: Date }) | undefined;
-  /** No commit is tried before this (ms), while commits fail. */
+  /** No commit is tried before this (monotonic ms), while commits fail. */
   private retryAt = 0;
   private failedCommits = 0;
   /** Held readings the bound dropped during the current fault, per sensor. */
@@ -301,6 +317,10 @@ export class Store {
   private lostTotal = 0;
   /** Readings of the commit under way: still held, until it succeeds. */
   private committing = 0;
+  /** The highest reading id before this process: rows above it were taken by this process. */
+  private idsBefore = 0;
+  /** The previous pruning's cutoff, and the monotonic time it was taken at. */
+  private lastPrune: { cutoff: number; monotonic: number } | undefined;
 
   private constructor(
     private readonly db: Database,
@@ -338,6 +358,7 @@ export class Store {
     store.setAsideTotal = (await db.get<{ n: number }>("SELECT COUNT(*) AS n FROM readings WHERE set_aside_at IS NOT NULL"))?.n ?? 0;
     store.droppedTotal = (await db.get<{ value: number }>("SELECT value FROM counters WHERE name = 'dropped'"))?.value ?? 0;
     store.lostTotal = (await db.get<{ value: number }>("SELECT value FROM counters WHERE name = 'lost_unwritable'"))?.value ?? 0;
+    store.idsBefore = (await db.get<{ seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'readings'"))?.seq ?? 0;
     store.startTimers();
     return store;
   }
@@ -360,15 +381,44 @@ export class Store {
     }
   }
 
-  /** Gives the sample its sequence number and queues it for the next commit. */
+  /**
+   * Gives the sample its sequence number and queues it for the next commit. Taken while the clock is not trusted,
+   * it is marked `unsynced`, and the clock's offset from the monotonic clock is kept to correct it later.
+   */
   append(sample: Sample): Reading {
     if (this.closed) throw new Error("store is closed");
     const seq = (this.lastSeq.get(sample.sensorId) ?? 0) + 1;
     this.lastSeq.set(sample.sensorId, seq);
-    this.pending.push(sample);
+    const clock = this.options.clock ?? trustedSystemClock;
+    const marked: PendingSample = clock.trusted ? sample : { ...sample, clock: "unsynced", clockOffsetMs: clock.offsetMs() };
+    this.pending.push(marked);
     this.pendingSeqs.push(seq);
     if (this.fault) this.holdWithinBound();
-    return { ...sample, seq };
+    return { ...withoutOffset(marked), seq };
+  }
+
+  /**
+   * The clock is synchronized now, `offsetMs` ahead of the monotonic clock: every reading this process took
+   * before, marked `unsynced`, gets its timestamp from the monotonic clock (its monotonic time plus that offset)
+   * and is marked `corrected`. Readings of an earlier process stay `unsynced`: the monotonic clock restarts
+   * with each boot, so nothing relates their time to this one. Returns how many were corrected.
+   */
+  async correctClock(offsetMs: number): Promise<number> {
+    if (this.closed) return 0;
+    return this.db.exclusive(async () => {
+      let corrected = 0;
+      this.pending = this.pending.map((sample) => {
+        if (sample.clock !== "unsynced" || sample.clockOffsetMs === undefined) return sample;
+        corrected += 1;
+        const { clockOffsetMs, ...rest } = sample;
+        return { ...rest, timestamp: new Date(sample.timestamp.getTime() - clockOffsetMs + offsetMs), clock: "corrected" };
+      });
+      const { changes } = await this.db.run(
+        "UPDATE readings SET ts = ts - clock_offset + ?, clock = 'corrected', clock_offset = NULL WHERE clock = 'unsynced' AND clock_offset IS NOT NULL AND id > ?",
+        [offsetMs, this.idsBefore],
+      );
+      return corrected + changes;
+    });
   }
 
   /** The bound on held readings: store.maxReadings, and never more than MAX_HELD_READINGS. */
@@ -417,7 +467,7 @@ export class Store {
    * recorded as the store's fault). The timer, and readers that want what was appended, call this.
    */
   private async commitIfDue(): Promise<void> {
-    if (this.closed || (this.fault && Date.now() < this.retryAt)) return;
+    if (this.closed || (this.fault && performance.now() < this.retryAt)) return;
     await this.flush().catch(() => undefined);
   }
 
@@ -481,14 +531,16 @@ export class Store {
               seqs[start + i] ?? 0,
               sample.timestamp.getTime(),
               JSON.stringify(sample.fields),
+              sample.clock ?? null,
+              sample.clockOffsetMs ?? null,
             ]);
             const { lastID } = await this.db.run(
-              `INSERT INTO readings (sensor_id, seq, ts, fields) VALUES ${chunk.map(() => "(?, ?, ?, ?)").join(", ")}`,
+              `INSERT INTO readings (sensor_id, seq, ts, fields, clock, clock_offset) VALUES ${chunk.map(() => "(?, ?, ?, ?, ?, ?)").join(", ")}`,
               params,
             );
             // Rows of one multi-row INSERT get consecutive ids ending at lastID.
             chunk.forEach((sample, i) =>
-              committed.push({ ...sample, seq: seqs[start + i] ?? 0, id: lastID - chunk.length + 1 + i }),
+              committed.push({ ...withoutOffset(sample), seq: seqs[start + i] ?? 0, id: lastID - chunk.length + 1 + i }),
             );
           }
           const latest = new Map<string, number>();
@@ -564,7 +616,7 @@ export class Store {
 
   private commitFailed(error: unknown): void {
     this.failedCommits += 1;
-    this.retryAt = Date.now() + Math.min(MAX_COMMIT_RETRY_MS, this.options.commitIntervalMs * 2 ** Math.min(this.failedCommits - 1, 16));
+    this.retryAt = performance.now() + Math.min(MAX_COMMIT_RETRY_MS, this.options.commitIntervalMs * 2 ** Math.min(this.failedCommits - 1, 16));
     const entering = !this.fault;
     this.fault ??= { ...this.diagnose(error), since: new Date() };
     this.holdWithinBound();
@@ -606,16 +658,25 @@ export class Store {
     return { bySensor, lastId: last.id };
   }
 
-  /** Deletes published readings older than the retention, a bounded batch per transaction. */
+  /**
+   * Deletes published readings older than the retention, a bounded batch per transaction. Nothing while the clock
+   * is not trusted (an age on it means nothing), and the cutoff never moves on faster than the monotonic clock:
+   * a wall clock jumping hours forward keeps those hours longer rather than deleting them at once.
+   */
   async prune(now: number = Date.now()): Promise<number> {
     const retention = this.options.retentionMs;
-    if (retention === undefined || this.closed) return 0;
+    const clock = this.options.clock ?? trustedSystemClock;
+    if (retention === undefined || this.closed || !clock.trusted) return 0;
+    const monotonic = clock.monotonic();
+    const last = this.lastPrune;
+    const cutoff = last ? Math.min(now - retention, last.cutoff + (monotonic - last.monotonic)) : now - retention;
+    this.lastPrune = { cutoff, monotonic };
     let total = 0;
     for (;;) {
       const { changes } = await this.db.exclusive(() =>
         this.db.run(
           "DELETE FROM readings WHERE id IN (SELECT id FROM readings WHERE published_at IS NOT NULL AND ts < ? ORDER BY id LIMIT ?)",
-          [now - retention, PRUNE_BATCH],
+          [cutoff, PRUNE_BATCH],
         ),
       );
       total += changes;
@@ -715,7 +776,7 @@ export class Store {
     const leftOut = new Set([...this.acked, ...this.refused.map((refusal) => refusal.id)].filter((id) => id > afterId));
     const rows = await this.db.exclusive(() =>
       this.db.all<ReadingRow>(
-        `SELECT id, sensor_id, seq, ts, fields FROM readings WHERE ${IN_OUTBOX} AND id > ? ORDER BY id LIMIT ?`,
+        `SELECT ${READING_COLUMNS} FROM readings WHERE ${IN_OUTBOX} AND id > ? ORDER BY id LIMIT ?`,
         [afterId, limit + leftOut.size],
       ),
     );
@@ -728,7 +789,7 @@ export class Store {
    */
   async history(sensorId: string, range: { from?: Date; to?: Date; limit?: number; newest?: boolean } = {}): Promise<StoredReading[]> {
     await this.commitIfDue();
-    const inRange = "SELECT id, sensor_id, seq, ts, fields, published_at FROM readings WHERE sensor_id = ? AND ts >= ? AND ts < ?";
+    const inRange = `SELECT ${READING_COLUMNS}, published_at FROM readings WHERE sensor_id = ? AND ts >= ? AND ts < ?`;
     const sql = range.newest ? `SELECT * FROM (${inRange} ORDER BY seq DESC LIMIT ?) ORDER BY seq` : `${inRange} ORDER BY seq LIMIT ?`;
     const rows = await this.db.exclusive(() =>
       this.db.all<ReadingRow>(sql, [sensorId, range.from?.getTime() ?? 0, range.to?.getTime() ?? Number.MAX_SAFE_INTEGER, range.limit ?? -1]),
@@ -941,7 +1002,14 @@ async function migrate(db: Database): Promise<void> {
 
 function toReading(row: ReadingRow): StoredReading {
   const reading: StoredReading = { id: row.id, sensorId: row.sensor_id, seq: row.seq, timestamp: new Date(row.ts), fields: JSON.parse(row.fields) as Field[] };
+  if (row.clock === "unsynced" || row.clock === "corrected") reading.clock = row.clock;
   if (row.published_at != null) reading.publishedAt = new Date(row.published_at);
+  return reading;
+}
+
+/** The sample as a reading shows it: the offset kept for a correction stays in the store. */
+function withoutOffset(sample: PendingSample): Sample {
+  const { clockOffsetMs: _kept, ...reading } = sample;
   return reading;
 }
 
@@ -963,10 +1031,15 @@ export async function readStatus(db: Database): Promise<StoreStatus> {
   const lastSetAside = await db.get<{ sensor_id: string; seq: number; set_aside: string; set_aside_at: number }>(
     "SELECT sensor_id, seq, set_aside, set_aside_at FROM readings WHERE set_aside_at IS NOT NULL ORDER BY id DESC LIMIT 1",
   );
+  // A store not yet migrated by this xedge has no clock column.
+  const marked = await db.get("SELECT 1 FROM pragma_table_info('readings') WHERE name = 'clock'");
+  const unsynced = marked ? await db.get<{ n: number }>("SELECT COUNT(*) AS n FROM readings WHERE clock = 'unsynced'") : undefined;
+  const columns = marked ? READING_COLUMNS : "id, sensor_id, seq, ts, fields, NULL AS clock";
   const result: StoreStatus = {
     unsent: outbox?.n ?? 0,
     dropped: dropped?.value ?? 0,
     ...(lost?.value ? { lostUnwritable: lost.value } : {}),
+    ...(unsynced?.n ? { unsyncedTimestamps: unsynced.n } : {}),
     setAside: setAside.reduce((sum, row) => sum + row.n, 0),
     ...(lastSetAside
       ? { lastSetAside: { sensorId: lastSetAside.sensor_id, seq: lastSetAside.seq, reason: lastSetAside.set_aside, at: new Date(lastSetAside.set_aside_at) } }
@@ -981,7 +1054,7 @@ export async function readStatus(db: Database): Promise<StoreStatus> {
   if (published?.last != null) result.lastPublished = new Date(published.last);
   for (const sensor of sensors) {
     const last = await db.get<ReadingRow>(
-      "SELECT id, sensor_id, seq, ts, fields FROM readings WHERE sensor_id = ? ORDER BY seq DESC LIMIT 1",
+      `SELECT ${columns} FROM readings WHERE sensor_id = ? ORDER BY seq DESC LIMIT 1`,
       [sensor.sensor_id],
     );
     result.sensors.push({

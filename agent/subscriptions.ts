@@ -13,7 +13,7 @@
 // moves its reference with every notification, so the two share only the clock seam.
 import type { Field, Sample } from "../lib/model.ts";
 import { bareJid } from "./authz.ts";
-import { systemClock, type Clock } from "../lib/clock.ts";
+import { monotonicOf, systemClock, type Clock } from "../lib/clock.ts";
 import type { ReadoutRequest, ReadoutType } from "./readout.ts";
 
 export const SUBSCRIPTION_LIMITS = {
@@ -128,7 +128,7 @@ export class EventSubscriptions<Tag> {
       spec,
       tag,
       references: new Map(spec.rules.map((rule) => [rule.field, rule.reference])),
-      lastNotified: this.clock.now(),
+      lastNotified: monotonicOf(this.clock),
       held: false,
       cancelTimers: [],
     };
@@ -190,7 +190,7 @@ export class EventSubscriptions<Tag> {
   private changed(entry: Entry<Tag>): void {
     if (entry.held) return;
     const { minIntervalMs } = entry.spec;
-    const wait = minIntervalMs === undefined ? 0 : entry.lastNotified + minIntervalMs - this.clock.now();
+    const wait = minIntervalMs === undefined ? 0 : entry.lastNotified + minIntervalMs - monotonicOf(this.clock);
     if (wait <= 0) {
       this.notify(entry);
       return;
@@ -204,7 +204,7 @@ export class EventSubscriptions<Tag> {
     for (const cancel of entry.cancelTimers) cancel();
     entry.cancelTimers = [];
     entry.held = false;
-    entry.lastNotified = this.clock.now();
+    entry.lastNotified = monotonicOf(this.clock);
     this.armMaxInterval(entry);
     for (const listener of this.listeners) listener({ subscriber: entry.subscriber, spec: entry.spec, tag: entry.tag });
   }
@@ -212,7 +212,7 @@ export class EventSubscriptions<Tag> {
   private armMaxInterval(entry: Entry<Tag>): void {
     const { maxIntervalMs } = entry.spec;
     if (maxIntervalMs === undefined) return;
-    const wait = Math.max(0, entry.lastNotified + maxIntervalMs - this.clock.now());
+    const wait = Math.max(0, entry.lastNotified + maxIntervalMs - monotonicOf(this.clock));
     entry.cancelTimers.push(this.clock.after(wait, () => this.notify(entry)));
   }
 

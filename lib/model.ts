@@ -48,11 +48,20 @@ export function momentaryNumeric(name: string, value: number, unit: string, deci
   return { name, type: "numeric", value, unit, decimals, flags: { momentary: true } };
 }
 
+/**
+ * How far a reading's timestamp can be trusted, when not fully: `unsynced`, taken before the wall clock was known
+ * to be synchronized and left as that clock said (it may be off by any amount); `corrected`, taken so but set
+ * right afterwards from the monotonic clock, once the clock was synchronized.
+ */
+export type TimestampQuality = "unsynced" | "corrected";
+
 /** One sample of one sensor. `seq` is the sensor's sequence number: from 1, +1 per reading, never reused. */
 export interface Reading {
   sensorId: string;
   seq: number;
   timestamp: Date;
+  /** Absent: taken while the wall clock was trusted. */
+  clock?: TimestampQuality;
   fields: Field[];
   /** Set when the sensor could not be read; `fields` is then empty. */
   error?: string;

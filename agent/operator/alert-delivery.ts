@@ -14,7 +14,7 @@
 //   and counted in the log.
 import { allows, bareJid, type Operator } from "../authz.ts";
 import type { AlertEvent, AlertSubscriber } from "../alerts.ts";
-import { systemClock, type Clock } from "../../lib/clock.ts";
+import { monotonicOf, systemClock, type Clock } from "../../lib/clock.ts";
 import { clockTime, type TimeFormat } from "../../lib/text.ts";
 import { errorText, type Logger } from "../log.ts";
 import { watchNumber } from "./watches.ts";
@@ -106,8 +106,10 @@ export function recipientsOf(notify: readonly AlertSubscriber[], operators: read
 
 interface Allowance {
   tokens: number;
+  /** When the tokens were counted, on the monotonic clock. */
   at: number;
   held: string[];
+  /** When the first held message came, on the wall clock (the folded message names it). */
   heldSince?: number;
   cancelTimer?: () => void;
 }
@@ -177,7 +179,8 @@ export class AlertDelivery {
 
   /** Sends within the recipient's allowance, or holds the message for the next folded one. */
   private offer(recipient: string, body: string): void {
-    const now = this.clock.now();
+    // The allowance refills on the monotonic clock: a step of the wall clock neither grants nor withholds messages.
+    const now = monotonicOf(this.clock);
     const allowance = this.allowances.get(recipient) ?? { tokens: this.rate.burst, at: now, held: [] };
     this.allowances.set(recipient, allowance);
     allowance.tokens = Math.min(this.rate.burst, allowance.tokens + (now - allowance.at) / this.rate.everyMs);
@@ -188,7 +191,7 @@ export class AlertDelivery {
       return;
     }
     allowance.held.push(body);
-    allowance.heldSince ??= now;
+    allowance.heldSince ??= this.clock.now();
     allowance.cancelTimer ??= this.clock.after(Math.ceil((1 - allowance.tokens) * this.rate.everyMs), () => this.release(recipient));
   }
 
@@ -199,7 +202,7 @@ export class AlertDelivery {
     const body = this.heldMessage(allowance);
     allowance.cancelTimer = undefined;
     allowance.tokens = 0;
-    allowance.at = this.clock.now();
+    allowance.at = monotonicOf(this.clock);
     if (body !== undefined) this.transmit(recipient, body);
   }
 

@@ -40,6 +40,7 @@ export function renderStatus(health: HealthSnapshot, format: TimeFormat): string
     ...failing.map((sensor) => `  ⚠ ${sensor.id}: ${sensor.error ?? ""}${sensor.failingSince ? ` (since ${when(sensor.failingSince, format)})` : ""}`),
     `buffer: ${health.buffered} unsent reading${health.buffered === 1 ? "" : "s"} · ${health.dropped} dropped${health.setAside ? ` · ${health.setAside} set aside (refused by the pubsub service)` : ""}`,
     `last publish: ${health.lastPublished ? when(health.lastPublished, format) : "never"}`,
+    ...(health.clockUnsynced ? [`clock: ${health.clockUnsynced} (readings taken meanwhile are marked)`] : []),
   ];
   return lines.join("\n");
 }

@@ -159,3 +159,14 @@ describe("nodeElement", () => {
     assert.equal(nodeElement(r).toString(), readingPayload(r).getChild("node")?.toString());
   });
 });
+
+describe("timestamps not taken on a trusted clock", () => {
+  const temperature: Field = { name: "temperature", type: "numeric", value: 21.5, unit: "°C", decimals: 2 };
+  const flagsOf = (clock?: Reading["clock"]) => readingPayload({ ...reading([temperature]), ...(clock ? { clock } : {}) }).getChild("node")?.getChild("timestamp")?.getChild("numeric")?.attrs;
+
+  it("a corrected one carries timeOffset, an uncorrected one timeOffset and warning; the value stays an automatic readout", () => {
+    assert.deepEqual(flagsOf("corrected"), { name: "temperature", value: "21.50", unit: "°C", automaticReadout: "true", timeOffset: "true" });
+    assert.deepEqual(flagsOf("unsynced"), { name: "temperature", value: "21.50", unit: "°C", automaticReadout: "true", timeOffset: "true", warning: "true" });
+    assert.deepEqual(flagsOf(), { name: "temperature", value: "21.50", unit: "°C", automaticReadout: "true" });
+  });
+});

@@ -1,6 +1,6 @@
 // XEP-0323 rendering of the reading model: the pubsub payload and the readout answers use the same one.
 import { xml, type Element } from "./client.ts";
-import { formatFieldValue, type Field, type Reading } from "../../lib/model.ts";
+import { formatFieldValue, type Field, type Reading, type TimestampQuality } from "../../lib/model.ts";
 
 export const NS_SENSORDATA = "urn:xmpp:iot:sensordata";
 
@@ -74,30 +74,43 @@ function plainInt(field: Field): TypedValue | undefined {
   return whole >= -INT_BOUND && whole < INT_BOUND ? { element: "int", value: String(whole) } : undefined;
 }
 
+/**
+ * The QoS flags of a timestamp that is not fully trusted (docs/protocols.md, Timestamps): `timeOffset` ("the
+ * time was offset more than allowed and corrected during the measurement period") on every such reading, and
+ * `warning` too on one whose timestamp could not be corrected. The value itself is read as always.
+ */
+function timestampFlags(quality: TimestampQuality | undefined): string[] {
+  if (quality === "corrected") return ["timeOffset"];
+  if (quality === "unsynced") return ["timeOffset", "warning"];
+  return [];
+}
+
 /** A field's elements: one, or two in readout answers for a plain int (see RenderOptions.portableTypes). */
-function fieldElements(field: Field, options: RenderOptions): Element[] {
-  const elements = [fieldElement(field, typedValue(field, options), options)];
+function fieldElements(field: Field, options: RenderOptions, qos: readonly string[]): Element[] {
+  const elements = [fieldElement(field, typedValue(field, options), options, qos)];
   const int = options.portableTypes ? plainInt(field) : undefined;
-  if (int) elements.push(fieldElement(field, int, options));
+  if (int) elements.push(fieldElement(field, int, options, qos));
   return elements;
 }
 
 /** One field element; `numeric` always carries a unit (the schema requires it, '' when none). */
-function fieldElement(field: Field, { element, value, unit }: TypedValue, options: RenderOptions): Element {
+function fieldElement(field: Field, { element, value, unit }: TypedValue, options: RenderOptions, qos: readonly string[]): Element {
   const attrs: Record<string, string> = { name: field.name, value };
   if (unit !== undefined) attrs.unit = unit;
   for (const [flag, on] of Object.entries(field.flags ?? {})) if (on) attrs[flag] = "true";
   if (options.extraFlag) attrs[options.extraFlag] = "true";
   attrs.automaticReadout = "true";
+  for (const flag of qos) attrs[flag] = "true";
   return xml(element, attrs);
 }
 
 /** `<node nodeId><timestamp value>fields…</timestamp></node>` for one reading. */
-export function nodeElement(reading: Pick<Reading, "sensorId" | "timestamp" | "fields">, options: RenderOptions = {}): Element {
+export function nodeElement(reading: Pick<Reading, "sensorId" | "timestamp" | "fields" | "clock">, options: RenderOptions = {}): Element {
+  const qos = timestampFlags(reading.clock);
   return xml(
     "node",
     { nodeId: reading.sensorId },
-    xml("timestamp", { value: reading.timestamp.toISOString() }, ...reading.fields.flatMap((field) => fieldElements(field, options))),
+    xml("timestamp", { value: reading.timestamp.toISOString() }, ...reading.fields.flatMap((field) => fieldElements(field, options, qos))),
   );
 }
 

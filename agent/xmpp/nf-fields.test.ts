@@ -44,3 +44,11 @@ describe("nfNodeElement and nfErrorElement", () => {
     assert.equal(String(nfErrorElement("attic", at, "EIO \u0002")), '<nd id="attic"><ts v="2025-01-05T10:00:00.250Z"><err>EIO \uFFFD</err></ts></nd>');
   });
 });
+
+describe("timestamps not taken on a trusted clock", () => {
+  it("carry of when corrected, of and w when not; the value stays ar", () => {
+    const field: Field = { name: "temperature", type: "numeric", value: 21.5, unit: "°C", decimals: 2 };
+    assert.equal(String(nfFieldElement(field, { clock: "corrected" })), '<q n="temperature" ar="true" of="true" v="21.50" u="°C"/>');
+    assert.equal(String(nfFieldElement(field, { clock: "unsynced" })), '<q n="temperature" ar="true" of="true" w="true" v="21.50" u="°C"/>');
+  });
+});

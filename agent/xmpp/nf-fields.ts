@@ -3,7 +3,7 @@
 // rendering is agent/xmpp/fields.ts; the two share only the reading model and the XML-safe string.
 import { xml, type Element } from "./client.ts";
 import { xmlString } from "./fields.ts";
-import type { Field, FieldFlags } from "../../lib/model.ts";
+import type { Field, FieldFlags, TimestampQuality } from "../../lib/model.ts";
 
 export const NS_NF_SENSORDATA = "urn:nf:iot:sd:1.0";
 export const NS_IEEE_SENSORDATA = "urn:ieee:iot:sd:1.0";
@@ -55,6 +55,11 @@ function typedValue(field: Field): { element: string; v: string; u?: string } {
 export interface NfFieldOptions {
   /** Stored or aggregated values: the dialect has one historical flag, `h`, for every period. */
   historical?: boolean;
+  /**
+   * A timestamp not fully trusted: `of` ("the internal clock is offset more than an allowed value") on every such
+   * reading, and `w` (a warning) too on one whose timestamp could not be corrected.
+   */
+  clock?: TimestampQuality;
 }
 
 /**
@@ -68,6 +73,8 @@ export function nfFieldElement(field: Field, options: NfFieldOptions = {}): Elem
   for (const [flag, letter] of TYPE_FLAGS) if (field.flags?.[flag]) attrs[letter] = "true";
   if (options.historical) attrs.h = "true";
   attrs.ar = "true";
+  if (options.clock !== undefined) attrs.of = "true";
+  if (options.clock === "unsynced") attrs.w = "true";
   attrs.v = v;
   if (u !== undefined) attrs.u = u;
   return xml(element, attrs);

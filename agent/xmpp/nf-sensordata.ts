@@ -155,7 +155,7 @@ export function nfResponses(ns: string, id: string, result: ReadoutResult, field
       const fields = group.fields.slice(offset, offset + room);
       offset += fields.length;
       room -= fields.length;
-      batch.push(nfNodeElement(group.nodeId, group.timestamp, fields, { historical: group.historical !== undefined }));
+      batch.push(nfNodeElement(group.nodeId, group.timestamp, fields, { historical: group.historical !== undefined, ...(group.clock ? { clock: group.clock } : {}) }));
       if (room === 0) {
         batches.push(batch);
         batch = [];

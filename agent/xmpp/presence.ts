@@ -58,13 +58,13 @@ export function registerPresence(connection: PresenceConnection, { desk, health,
   connection.setPresence(() => healthPresence(monitor.take(), connection.discoInfo(), activeAlertsSummary(alerts?.active() ?? [])));
   // Alerts that change are announced soon, at most every ALERT_PRESENCE_MS, the last change always included.
   let alertsDue: NodeJS.Timeout | undefined;
-  let alertsAnnouncedAt = 0;
+  let alertsAnnouncedAt = -Infinity;
   alerts?.onChange(() => {
     alertsDue ??= setTimeout(() => {
       alertsDue = undefined;
-      alertsAnnouncedAt = Date.now();
+      alertsAnnouncedAt = performance.now();
       connection.updatePresence();
-    }, Math.max(0, alertsAnnouncedAt + ALERT_PRESENCE_MS - Date.now()));
+    }, Math.max(0, alertsAnnouncedAt + ALERT_PRESENCE_MS - performance.now()));
   });
   return {
     stop: () => {

@@ -165,7 +165,7 @@ export function resultMessages(to: string, seqnr: string, result: ReadoutResult,
       offset += fields.length;
       room -= fields.length;
       batch.push(
-        nodeElement({ sensorId: group.nodeId, timestamp: group.timestamp, fields }, { portableTypes: true, ...(group.historical ? { extraFlag: group.historical } : {}) }),
+        nodeElement({ sensorId: group.nodeId, timestamp: group.timestamp, clock: group.clock, fields }, { portableTypes: true, ...(group.historical ? { extraFlag: group.historical } : {}) }),
       );
       if (room === 0) {
         batches.push(batch);
