@@ -224,9 +224,9 @@ function cutTests(get: () => Gateway): void {
   it("a cut s2s link: the gateway stays online and publishes every reading; b.test's requests bounce, then work again", async () => {
     const { ops, agent, federation } = get();
     const service = federation.a.pubsubService;
-    assert.ok(federation.relayed().toA > 0 && federation.relayed().toB > 0, "both directions went through the proxies before the cut");
     // A watch that fires while the link is cut: its message to ops@b.test bounces back to the agent.
     assert.match(await ops.ask("watch boiler temperature > 0 for 3s"), /^Watching \d+: /);
+    assert.ok(federation.relayed().toA > 0 && federation.relayed().toB > 0, "both directions went through the proxies before the cut");
     const mark = agent.logs.length;
     federation.cut();
     const cutAt = Date.now();
@@ -238,7 +238,12 @@ function cutTests(get: () => Gateway): void {
     console.log(`# ${federation.b.kind} (b.test) answered a request to a.test over the cut link with ${bounced} after ${Date.now() - started} ms`);
     assert.ok(["remote-server-not-found", "remote-server-timeout"].includes(bounced), `bounced with ${bounced}`);
     await agent.waitForLog((line) => line.message === "alert fired", 15_000, mark);
-    // Long enough for the alert's bounce to come back to the agent and for a few commits more.
+    // a.test's server sends the alert back: the agent logs who missed it, and its own link stays as it is.
+    const missed = await agent.waitForLog((line) => line.message === "alert not delivered", 15_000, mark);
+    console.log(`# ${federation.a.kind} (a.test) sent the agent's alert back with ${String(missed.condition)}`);
+    assert.equal(missed.to, `ops@${DOMAIN_B}`);
+    assert.ok(["remote-server-not-found", "remote-server-timeout"].includes(String(missed.condition)), `alert bounced with ${String(missed.condition)}`);
+    // Long enough for a few commits more while the link is cut.
     await sleep(Math.max(0, cutAt + 6_000 - Date.now()));
     federation.heal();
 
