@@ -5,10 +5,16 @@
 // refusals, all over the s2s link; then the link between the servers cut while the gateway keeps publishing.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { DOMAIN_A, DOMAIN_B, startFederation, type Federation } from "../support/federation.ts";
 import { AgentProcess, writeAgentConfig } from "../support/agent.ts";
 import { Observer } from "../support/observer.ts";
+import { createTestPki, createUntrustedCa } from "../support/tls.ts";
+import { openStartTls, s2sExternal } from "../support/xmpp-probe.ts";
 import type { ServerKind } from "../support/servers.ts";
 import { xml, type Element } from "../../agent/xmpp/client.ts";
 import { REFUSAL } from "../../agent/xmpp/chat.ts";
@@ -178,6 +184,31 @@ function operatorTests(get: () => Gateway, full: boolean): void {
     await ops.observer.until(() => ops.observer.notifications.length, (n) => n >= seen + 3, 15_000, "three live notifications");
     const payload = ops.observer.notifications.at(-1)?.payload;
     assert.ok(payload?.is("fields", NS_SENSORDATA), String(payload));
+  });
+
+  it("a.test's server requires TLS on s2s and lets in only a peer whose certificate the run's CA signed", async () => {
+    const { federation } = get();
+    const probe = (clientCertificate: { cert: Buffer; key: Buffer }) =>
+      openStartTls({ host: federation.s2sAddresses.a, port: federation.s2sPort, domain: DOMAIN_A, ca: readFileSync(federation.a.caFile), s2sFrom: DOMAIN_B, clientCertificate });
+    const pemsOf = (pki: { certFile: string; keyFile: string }) => ({ cert: readFileSync(pki.certFile), key: readFileSync(pki.keyFile) });
+    const genuine = await probe(pemsOf({ certFile: join(federation.b.dir, "pki", "server.crt"), keyFile: join(federation.b.dir, "pki", "server.key") }));
+    assert.ok(genuine.starttlsRequired, genuine.featuresBeforeTls);
+    assert.equal(genuine.socket.authorized, true, String(genuine.socket.authorizationError));
+    assert.equal(await s2sExternal(genuine.socket, DOMAIN_A, DOMAIN_B), "success");
+
+    // The same name from another CA: refused (Prosody closes the stream, ejabberd fails SASL EXTERNAL), and no
+    // dialback is offered to fall back on.
+    const scratch = await mkdtemp(join(tmpdir(), "xedge-forged-"));
+    try {
+      const forged = await createTestPki(join(scratch, "pki"), { domain: DOMAIN_B, ca: await createUntrustedCa(scratch) });
+      const opened = await probe(pemsOf(forged));
+      const features = /<stream:features[\s\S]*$/.exec(opened.featuresBeforeTls)?.[0] ?? "";
+      assert.doesNotMatch(features, /<dialback\b/, features);
+      const outcome = await s2sExternal(opened.socket, DOMAIN_A, DOMAIN_B).catch((error: unknown) => `stream closed: ${String(error)}`);
+      assert.ok(outcome === "failure" || outcome.startsWith("stream closed"), outcome);
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
   });
 
   if (!full) return;

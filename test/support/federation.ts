@@ -26,6 +26,8 @@ export interface Federation {
   b: XmppTestServer;
   /** The s2s port every server listens on: 5269 unless something on this machine holds it on every address. */
   s2sPort: number;
+  /** Where each server itself listens for s2s (the proxies in front of them listen elsewhere). */
+  s2sAddresses: { a: string; b: string };
   /** What the servers asked the DNS responder (Prosody only asks it), for assertion messages. */
   dnsQueries: readonly string[];
   /** Cuts the links between the servers in both directions: open connections close, new ones are closed at once. */
@@ -94,6 +96,7 @@ export async function startFederation(kinds: [a: ServerKind, b: ServerKind], opt
       a,
       b,
       s2sPort,
+      s2sAddresses: { a: at.a, b: at.b },
       dnsQueries: dns.asked,
       cut: () => {
         toA.drop();
