@@ -51,7 +51,7 @@ modules_enabled = { ${modules.map(lua).join(", ")} }
 modules_disabled = { ${setup.federation ? "" : '"s2s", "s2s_auth_certs", '}"dialback", ${o.fileUpload ? "" : '"http", '}"bosh", "websocket", "register" }
 
 certificates = ${lua(join(d, "pki"))}
-ssl = { certificate = ${lua(setup.certFile)}; key = ${lua(setup.keyFile)}; cafile = ${lua(setup.caFile)} }
+ssl = { certificate = ${lua(setup.certFile)}; key = ${lua(setup.keyFile)}${setup.federation ? `; cafile = ${lua(setup.caFile)}` : ""} }
 
 VirtualHost ${lua(setup.domain)}
 
