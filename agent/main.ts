@@ -395,7 +395,7 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
   // FACES: each face registers itself here.
   const faces: Face[] = [
     registerPresence(connection, { desk, health, log, alerts: { active: () => alerts.active(), onChange: (listener) => alertListeners.add(listener) } }),
-    registerAlertMessages(connection, { delivery }),
+    registerAlertMessages(connection, { delivery, log }),
     registerSoftwareVersion(connection, { desk }),
     registerSensorData(connection, { desk, log }),
     registerNfSensorData(connection, { desk, log }),

@@ -154,23 +154,27 @@ export class FaultProxy {
     listener.on("connection", (client) => this.accept(client));
   }
 
-  /** Listens on an ephemeral port of 127.0.0.1 and relays to `target`. */
-  static async start(target: { host: string; port: number }): Promise<FaultProxy> {
+  /** Listens on `listen` (by default an ephemeral port of 127.0.0.1) and relays to `target`. */
+  static async start(target: { host: string; port: number }, listen = { host: "127.0.0.1", port: 0 }): Promise<FaultProxy> {
     const listener = net.createServer({ allowHalfOpen: true });
     await new Promise<void>((resolve, reject) => {
       listener.once("error", reject);
-      listener.listen(0, "127.0.0.1", () => resolve());
+      listener.listen(listen.port, listen.host, () => resolve());
     });
     return new FaultProxy(listener, target);
   }
 
+  private get address(): net.AddressInfo {
+    return this.listener.address() as net.AddressInfo;
+  }
+
   get port(): number {
-    return (this.listener.address() as net.AddressInfo).port;
+    return this.address.port;
   }
 
   /** The XMPP service URI to give the client instead of the server's. */
   get service(): string {
-    return `xmpp://127.0.0.1:${this.port}`;
+    return `xmpp://${this.address.address}:${this.port}`;
   }
 
   get stats(): ProxyStats {

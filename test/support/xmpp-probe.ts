@@ -3,8 +3,11 @@
 import net from "node:net";
 import tls from "node:tls";
 
-const STREAM_OPEN = (domain: string): string =>
-  `<?xml version='1.0'?><stream:stream to='${domain}' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>`;
+/** A client's stream header, or with `s2sFrom` a server's (jabber:server) from that domain. */
+const STREAM_OPEN = (domain: string, s2sFrom?: string): string =>
+  s2sFrom === undefined
+    ? `<?xml version='1.0'?><stream:stream to='${domain}' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>`
+    : `<?xml version='1.0'?><stream:stream to='${domain}' from='${s2sFrom}' xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>`;
 
 /** Collects text from a socket and waits for a pattern. */
 class Reader {
@@ -78,6 +81,10 @@ export interface ProbeOptions {
   /** Trust anchors for the TLS handshake (PEM). */
   ca: string | Buffer;
   timeoutMs?: number;
+  /** Open a server-to-server stream from this domain (to a server's s2s port) instead of a client's. */
+  s2sFrom?: string;
+  /** The certificate and key (PEM) this end presents in the handshake, as a server does on an s2s link. */
+  clientCertificate?: { cert: string | Buffer; key: string | Buffer };
 }
 
 /**
@@ -93,7 +100,7 @@ export async function openStartTls(opts: ProbeOptions): Promise<StartTlsResult> 
       raw.once("connect", resolve);
       raw.once("error", reject);
     });
-    raw.write(STREAM_OPEN(opts.domain));
+    raw.write(STREAM_OPEN(opts.domain, opts.s2sFrom));
     const features = await reader.waitFor(/<\/stream:features>/, timeoutMs);
     const starttls = /<starttls\b[^>]*>([\s\S]*?)<\/starttls>/.exec(features);
     const starttlsRequired = starttls !== null && /<required\s*\/>/.test(starttls[1] ?? "");
@@ -102,7 +109,7 @@ export async function openStartTls(opts: ProbeOptions): Promise<StartTlsResult> 
     await reader.waitFor(/<proceed\b[^>]*\/>|<proceed\b[^>]*>\s*<\/proceed>/, timeoutMs);
     reader.detach();
     const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
-      const s = tls.connect({ socket: raw, servername: opts.domain, ca: opts.ca });
+      const s = tls.connect({ socket: raw, servername: opts.domain, ca: opts.ca, ...opts.clientCertificate });
       s.once("secureConnect", () => resolve(s));
       s.once("error", (err: Error) => {
         s.destroy();
@@ -114,6 +121,27 @@ export async function openStartTls(opts: ProbeOptions): Promise<StartTlsResult> 
     reader.detach();
     raw.destroy();
     throw err;
+  }
+}
+
+/**
+ * On a fresh TLS stream to a server's s2s port: restart the stream as the server `s2sFrom` and authenticate it
+ * with SASL EXTERNAL, i.e. with the certificate presented in the handshake. Resolves "success", "failure", or
+ * "not offered"; rejects when the server closes the stream instead; closes the connection.
+ */
+export async function s2sExternal(socket: tls.TLSSocket, domain: string, s2sFrom: string, timeoutMs = 5_000): Promise<"success" | "failure" | "not offered"> {
+  const reader = new Reader(socket);
+  try {
+    socket.write(STREAM_OPEN(domain, s2sFrom));
+    const features = await reader.waitFor(/<\/stream:features>/, timeoutMs);
+    if (!/<mechanism>EXTERNAL<\/mechanism>/.test(features)) return "not offered";
+    socket.write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>${Buffer.from(s2sFrom).toString("base64")}</auth>`);
+    const answer = await reader.waitFor(/<success\b|<failure\b/, timeoutMs);
+    return /<success\b/.test(answer) ? "success" : "failure";
+  } finally {
+    reader.detach();
+    socket.end("</stream:stream>");
+    socket.destroy();
   }
 }
 

@@ -5,8 +5,27 @@ import type { SpawnOptions } from "node:child_process";
 export type ServerKind = "prosody" | "ejabberd";
 export const serverKinds: ServerKind[] = ["prosody", "ejabberd"];
 
+/**
+ * One server of a federation on loopback (test/support/federation.ts). Its domain replaces "localhost"; it listens
+ * for server-to-server links at its own loopback address, and requires TLS verified against the federation's CA
+ * on them. It runs in a private mount namespace whose /etc/hosts and /etc/resolv.conf name the other servers:
+ * ejabberd resolves through the hosts file (getaddrinfo), Prosody 0.12 without lua-unbound through its own DNS
+ * client, which reads only the nameservers of resolv.conf (never /etc/hosts): the federation's DNS responder.
+ */
+export interface FederationMember {
+  domain: string;
+  s2sAddress: string;
+  /** Every server of the federation listens for s2s on, and connects to, this one port (5269 when it is free). */
+  s2sPort: number;
+  ca: { caFile: string; caKeyFile: string };
+  /** Name -> loopback address, for the private hosts file. */
+  hosts: Record<string, string>;
+  /** The address of the federation's DNS responder (port 53), for the private resolv.conf. */
+  nameserver: string;
+}
+
 export interface StartOptions {
-  /** Accounts created before the function returns: user -> password (host is always "localhost"). */
+  /** Accounts created before the function returns: user -> password (host is "localhost", or the federation domain). */
   accounts?: Record<string, string>;
   /** Bare JIDs that are admins of the pubsub component (Prosody: `admins` inside the Component block; ejabberd: acl/access so they may create nodes). */
   pubsubAdmins?: string[];
@@ -56,6 +75,8 @@ export interface StartOptions {
    * `ctl(["join_cluster", other.erlangNode])`.
    */
   cluster?: { address: string; port: number; cookie: string };
+  /** A server of a federation on loopback: its own domain, s2s verified with the federation's CA. */
+  federation?: FederationMember;
 }
 
 export interface StopOptions {
@@ -65,7 +86,8 @@ export interface StopOptions {
 
 export interface XmppTestServer {
   readonly kind: ServerKind;
-  readonly domain: "localhost";
+  /** "localhost", or the federation member's domain. */
+  readonly domain: string;
   readonly host: "127.0.0.1";
   /** c2s, STARTTLS offered AND required. */
   readonly port: number;
@@ -102,15 +124,18 @@ export interface XmppTestServer {
 
 export const DOMAIN = "localhost";
 export const HOST = "127.0.0.1";
-export const PUBSUB = "pubsub.localhost";
 /** The upload service's JID when StartOptions.fileUpload is on. */
 export const UPLOAD = "upload.localhost";
 
-/** The options with their defaults filled in; accounts and cluster are handled apart. */
-export type ResolvedOptions = Required<Omit<StartOptions, "accounts" | "cluster">>;
+/** The options with their defaults filled in; accounts, cluster and federation are handled apart. */
+export type ResolvedOptions = Required<Omit<StartOptions, "accounts" | "cluster" | "federation">>;
 
 /** One instance as the server-specific parts see it when they write its config or run its tools. */
 export interface InstanceSetup {
+  /** "localhost", or the federation member's domain. */
+  readonly domain: string;
+  readonly pubsubService: string;
+  readonly federation: FederationMember | undefined;
   readonly dir: string;
   readonly configFile: string;
   readonly logFile: string;
@@ -151,9 +176,9 @@ export interface ServerSoftware {
   /** After the port accepts: waits until the server is fully started, or throws once `givingUp()`. */
   untilStarted?(ctl: Ctl, givingUp: () => boolean): Promise<void>;
   /** Creates an account; rejects if it exists. */
-  register(ctl: Ctl, user: string, password: string): Promise<void>;
+  register(ctl: Ctl, domain: string, user: string, password: string): Promise<void>;
   /** Makes new accounts survive a SIGKILL, and checks they exist. */
-  settle(ctl: Ctl, users: string[]): Promise<void>;
+  settle(ctl: Ctl, domain: string, users: string[]): Promise<void>;
   /** The console's lines minus the ones that only echo the main log. */
   withoutLogEcho?(consoleText: string): string;
 }

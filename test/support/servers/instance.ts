@@ -10,7 +10,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { cmdlineOf, instanceProcesses, isAlive, ownsListener, trySignal } from "../procs.ts";
 import { createTestPki } from "../tls.ts";
 import { freePorts } from "../ports.ts";
-import { DOMAIN, HOST, PUBSUB, type Ctl, type InstanceSetup, type ResolvedOptions, type ServerKind, type ServerSoftware, type StartOptions, type StopOptions, type XmppTestServer } from "./common.ts";
+import { DOMAIN, HOST, type Ctl, type FederationMember, type InstanceSetup, type ResolvedOptions, type ServerKind, type ServerSoftware, type StartOptions, type StopOptions, type XmppTestServer } from "./common.ts";
 import { ejabberd } from "./ejabberd.ts";
 import { prosody } from "./prosody.ts";
 import { untrack } from "./reaper.ts";
@@ -69,12 +69,49 @@ function checkBareJid(jid: string): void {
   if (!/^[a-z0-9][a-z0-9._-]*@[a-z0-9.-]+$/.test(jid)) throw new Error(`not a simple bare JID: ${JSON.stringify(jid)}`);
 }
 
+function checkFederation(member: FederationMember): void {
+  const names = [member.domain, ...Object.keys(member.hosts)];
+  for (const name of names) if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/.test(name)) throw new Error(`not a plain domain name: ${JSON.stringify(name)}`);
+  const addresses = [member.s2sAddress, member.nameserver, ...Object.values(member.hosts)];
+  for (const address of addresses) if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(address)) throw new Error(`federation addresses are on loopback (127.x.y.z), got ${address}`);
+}
+
+// ---------------------------------------------------------------- private name resolution (federation)
+
+const PRIVATE_HOSTS = "private-hosts";
+const PRIVATE_RESOLV = "private-resolv.conf";
+
+/** The hosts file and resolv.conf that the server sees in its own mount namespace. */
+async function writePrivateNames(dir: string, member: FederationMember): Promise<void> {
+  const lines = ["127.0.0.1 localhost", ...Object.entries(member.hosts).map(([name, address]) => `${address} ${name}`)];
+  await writeFile(join(dir, PRIVATE_HOSTS), `${lines.join("\n")}\n`, { mode: 0o644 });
+  await writeFile(join(dir, PRIVATE_RESOLV), `nameserver ${member.nameserver}\noptions timeout:1 attempts:1\n`, { mode: 0o644 });
+}
+
+/**
+ * Runs the server in a private mount namespace (as root: unshare needs CAP_SYS_ADMIN) where the instance's files
+ * are bound over /etc/hosts and /etc/resolv.conf: the machine's own stay untouched. A server that drops root
+ * (ejabberd) does so with setpriv after the mounts, not through PAM (whose limits would lower its open files).
+ * unshare and sh exec, so the process started is still the one that becomes the server.
+ */
+function withPrivateNames(dir: string, run: ReturnType<ServerSoftware["foreground"]>): ReturnType<ServerSoftware["foreground"]> {
+  const { uid, gid, ...options } = run.options;
+  const asUser = uid !== undefined && gid !== undefined ? ["setpriv", `--reuid=${uid}`, `--regid=${gid}`, "--clear-groups"] : [];
+  const script = 'mount --bind "$1" /etc/hosts && mount --bind "$2" /etc/resolv.conf && shift 2 && exec "$@"';
+  return {
+    command: "unshare",
+    args: ["--mount", "--propagation", "private", "sh", "-c", script, "xedge-names", join(dir, PRIVATE_HOSTS), join(dir, PRIVATE_RESOLV), ...asUser, run.command, ...run.args],
+    options,
+  };
+}
+
 // ---------------------------------------------------------------- one server instance
 
 export class Instance implements XmppTestServer {
-  readonly domain = DOMAIN;
+  readonly domain: string;
   readonly host = HOST;
-  readonly pubsubService = PUBSUB;
+  readonly pubsubService: string;
+  private readonly federation: FederationMember | undefined;
   readonly configFile: string;
   readonly logFile: string;
   readonly caFile: string;
@@ -131,6 +168,10 @@ export class Instance implements XmppTestServer {
     this.distPort = cluster?.port ?? 0;
     this.erlangNode = `xedge_${suffix}@${cluster?.address ?? "localhost"}`;
     this.cookie = cluster?.cookie ?? `xedge_${suffix}_${process.pid}`;
+    this.federation = options.federation;
+    if (this.federation !== undefined) checkFederation(this.federation);
+    this.domain = this.federation?.domain ?? DOMAIN;
+    this.pubsubService = `pubsub.${this.domain}`;
     this.caFile = join(dir, "pki", "ca.crt");
     this.consoleFile = join(dir, "console.log");
     ({ configFile: this.configFile, logFile: this.logFile } = this.software.files(dir));
@@ -154,7 +195,8 @@ export class Instance implements XmppTestServer {
   }
 
   async init(): Promise<void> {
-    const pki = await createTestPki(join(this.dir, "pki"));
+    const pki = await createTestPki(join(this.dir, "pki"), this.federation && { domain: this.domain, ca: this.federation.ca });
+    if (this.federation) await writePrivateNames(this.dir, this.federation);
     this.certFile = pki.certFile;
     this.keyFile = pki.keyFile;
     // A stranger may grab the port between our probe and the server's bind: retry with new ports.
@@ -178,6 +220,9 @@ export class Instance implements XmppTestServer {
   /** What the server-specific parts read: the instance as it is now (ports change on a retry). */
   private setup(): InstanceSetup {
     return {
+      domain: this.domain,
+      pubsubService: this.pubsubService,
+      federation: this.federation,
       dir: this.dir,
       configFile: this.configFile,
       logFile: this.logFile,
@@ -203,7 +248,8 @@ export class Instance implements XmppTestServer {
     const out = openSync(this.consoleFile, "a");
     let child: ChildProcess;
     try {
-      const { command, args, options } = this.software.foreground(this.setup());
+      const foreground = this.software.foreground(this.setup());
+      const { command, args, options } = this.federation ? withPrivateNames(this.dir, foreground) : foreground;
       // Own process group: a terminal ^C reaches us, not the server, and we stop it in order.
       child = spawn(command, args, { cwd: this.dir, detached: true, stdio: ["ignore", out, out], ...options });
     } finally {
@@ -303,13 +349,13 @@ export class Instance implements XmppTestServer {
   /** Create the account without waiting for it to be durable (see settle). */
   async register(user: string, password: string): Promise<string> {
     checkAccount(user, password);
-    await this.software.register(this.run, user, password);
-    return `${user}@${DOMAIN}`;
+    await this.software.register(this.run, this.domain, user, password);
+    return `${user}@${this.domain}`;
   }
 
   /** Make new accounts survive a SIGKILL (see each server's settle). */
   async settle(users: string[]): Promise<void> {
-    await this.software.settle(this.run, users);
+    await this.software.settle(this.run, this.domain, users);
   }
 
   signal(sig: NodeJS.Signals): void {

@@ -2,7 +2,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
-import { DOMAIN, HOST, PUBSUB, UPLOAD, type InstanceSetup, type ServerSoftware } from "./common.ts";
+import { DOMAIN, HOST, UPLOAD, type InstanceSetup, type ServerSoftware } from "./common.ts";
 
 /** Lua string literal. */
 function lua(s: string): string {
@@ -29,8 +29,7 @@ local_interfaces = { ${lua(HOST)} }
 c2s_ports = { ${setup.port} }
 c2s_direct_tls_ports = { }
 legacy_ssl_ports = { }
-s2s_ports = { }
-s2s_direct_tls_ports = { }
+${s2s(setup)}s2s_direct_tls_ports = { }
 component_ports = { }
 http_ports = { }
 https_ports = { ${o.fileUpload ? setup.httpsPort : ""} }
@@ -49,19 +48,35 @@ default_iteration_count = 4096
 storage_archive_item_limit = ${o.maxItemsPerNode}
 
 modules_enabled = { ${modules.map(lua).join(", ")} }
-modules_disabled = { "s2s", "s2s_auth_certs", "dialback", ${o.fileUpload ? "" : '"http", '}"bosh", "websocket", "register" }
+modules_disabled = { ${setup.federation ? "" : '"s2s", "s2s_auth_certs", '}"dialback", ${o.fileUpload ? "" : '"http", '}"bosh", "websocket", "register" }
 
 certificates = ${lua(join(d, "pki"))}
-ssl = { certificate = ${lua(setup.certFile)}; key = ${lua(setup.keyFile)} }
+ssl = { certificate = ${lua(setup.certFile)}; key = ${lua(setup.keyFile)}${setup.federation ? `; cafile = ${lua(setup.caFile)}` : ""} }
 
-VirtualHost ${lua(DOMAIN)}
+VirtualHost ${lua(setup.domain)}
 
-Component ${lua(PUBSUB)} "pubsub"
+Component ${lua(setup.pubsubService)} "pubsub"
   admins = { ${o.pubsubAdmins.map(lua).join(", ")} }
   pubsub_max_items = ${o.maxItemsPerNode}
 ${o.pubsubStorage === "memory" ? '  storage = "memory"\n' : `  storage = "sql"\n  sql = { driver = "SQLite3", database = "pubsub.sqlite" }\n`}${o.fileUpload ? uploadComponent(setup) : ""}`;
   await mkdir(join(d, "data"), { recursive: true });
   await writeFile(setup.configFile, cfg);
+}
+
+/**
+ * Server-to-server: none for a lone server. A federation member listens at its own address and accepts a link
+ * only with a certificate the federation's CA signed for the peer's domain (no dialback: it is disabled). Its
+ * outgoing links find the peer's port by SRV lookups that the federation's DNS responder answers.
+ */
+function s2s(setup: InstanceSetup): string {
+  const member = setup.federation;
+  if (member === undefined) return "s2s_ports = { }\n";
+  return `s2s_ports = { ${member.s2sPort} }
+s2s_interfaces = { ${lua(member.s2sAddress)} }
+s2s_require_encryption = true
+s2s_secure_auth = true
+use_ipv6 = false
+`;
 }
 
 /** mod_http_file_share, served as https://localhost:PORT/ (the certificate names localhost; upload.localhost may not resolve). */
@@ -84,9 +99,9 @@ export const prosody: ServerSoftware = {
   // prosody is exec'd by its script: the child is the server.
   serverPid: (_dir, root) => root,
   portTakenMessage: "Failed to open server port",
-  async register(ctl, user, password) {
+  async register(ctl, domain, user, password) {
     // `register` silently overwrites an existing account; `adduser` refuses it and reads the password from stdin.
-    const { stdout } = await ctl(["adduser", `${user}@${DOMAIN}`], `${password}\n${password}\n`);
+    const { stdout } = await ctl(["adduser", `${user}@${domain}`], `${password}\n${password}\n`);
     if (/exists|error|fail|cancel/i.test(stdout)) throw new Error(`prosodyctl adduser ${user}: ${stdout.trim()}`);
   },
   // Prosody's file store writes synchronously.
