@@ -4,16 +4,16 @@
 // simulated gateways. Screenshots go to the test's temporary folder (kept with XEDGE_KEEP_CONSOLE_SHOTS=1).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Browser, Locator, Page } from "playwright-core";
 import { AgentProcess, writeAgentConfig } from "../support/agent.ts";
 import { launchTrusting } from "../support/browser.ts";
+import { copyConsole, writeHostMeta } from "../support/console-site.ts";
 import { startServer, type XmppTestServer } from "../support/servers.ts";
 
-const CONSOLE_BUILD = resolve(import.meta.dirname, "../../dist/console");
 const WAIT_MS = 30_000;
 
 const GATEWAYS = {
@@ -69,9 +69,10 @@ describe("operator console in a browser", () => {
   const agents: AgentProcess[] = [];
   let browser: Browser;
   let url: string;
+  let websocket: string;
 
   before(async () => {
-    cpSync(CONSOLE_BUILD, webRoot, { recursive: true });
+    copyConsole(webRoot);
     mkdirSync(shots);
     server = await startServer("prosody", {
       accounts: { gw1: "gw1-secret", gw2: "gw2-secret", ops: "ops-secret", viewer: "viewer-secret" },
@@ -80,11 +81,7 @@ describe("operator console in a browser", () => {
       httpFiles: webRoot,
     });
     url = `https://localhost:${server.httpsPort}/`;
-    mkdirSync(join(webRoot, ".well-known"));
-    writeFileSync(
-      join(webRoot, ".well-known", "host-meta.json"),
-      JSON.stringify({ links: [{ rel: "urn:xmpp:alt-connections:websocket", href: `wss://localhost:${server.httpsPort}/xmpp-websocket` }] }),
-    );
+    websocket = writeHostMeta(webRoot, server.httpsPort);
     for (const [user, devices] of Object.entries(GATEWAYS)) {
       const config = writeAgentConfig(server, {
         user,
@@ -114,7 +111,7 @@ describe("operator console in a browser", () => {
   it("a control operator logs in, sees both gateways' values move, opens a chart, switches the relay", async () => {
     const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
     await logIn(page, url, "ops@localhost", "ops-secret");
-    assert.equal(await page.inputValue("input[name=service]"), `wss://localhost:${server.httpsPort}/xmpp-websocket`, "the URL found through host-meta");
+    assert.equal(await page.inputValue("input[name=service]"), websocket, "the URL found through host-meta");
     await addGateways(page, "gw1@localhost", "gw2@localhost");
 
     // Current values from the readout, then live ones from pubsub, on both gateways.
