@@ -92,7 +92,9 @@ class ConsoleView {
       const body = h("div");
       const chartSlot = h("div");
       const card = h("article", { class: "gateway", "data-gateway": gateway.jid }, body, chartSlot);
-      this.list.append(card);
+      // Cards in the order of their JIDs, whatever order the roster and presence came in.
+      const next = [...this.cards.keys()].sort().find((jid) => jid > gateway.jid);
+      this.list.insertBefore(card, next === undefined ? null : (this.cards.get(next)?.card ?? null));
       slot = { card, body, chartSlot };
       this.cards.set(gateway.jid, slot);
     }
