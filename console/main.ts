@@ -28,7 +28,7 @@ function byId<T extends HTMLElement>(id: string, type: new () => T): T {
 
 function formatValue(field: FieldState): string {
   if (typeof field.value === "boolean") return field.value ? "on" : "off";
-  return `${String(field.value)}${field.unit === "" ? "" : ` ${field.unit}`}`;
+  return `${field.text}${field.unit === "" ? "" : ` ${field.unit}`}`;
 }
 
 interface OpenChart {

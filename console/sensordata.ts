@@ -8,6 +8,8 @@ export interface Field {
   name: string;
   /** A number for numeric, int and long fields; true/false for boolean; the text otherwise. */
   value: number | boolean | string;
+  /** The value as the agent wrote it: with the sensor's precision (`21.50` is not `21.5`). */
+  text: string;
   unit: string;
   /** A XEP-0325 parameter of this name exists (an actuator's state). */
   writable: boolean;
@@ -28,9 +30,9 @@ function fieldOf(element: Element): Field | undefined {
   if (name === undefined || text === undefined) return undefined;
   const writable = element.attrs["writable"] === "true";
   const unit = (element.attrs["unit"] as string | undefined) ?? "";
-  if (NUMBERS.has(element.name)) return { name, value: Number(text), unit, writable };
-  if (element.name === "boolean") return { name, value: text === "true" || text === "1", unit, writable };
-  return { name, value: text, unit, writable };
+  if (NUMBERS.has(element.name)) return { name, value: Number(text), text, unit, writable };
+  if (element.name === "boolean") return { name, value: text === "true" || text === "1", text, unit, writable };
+  return { name, value: text, text, unit, writable };
 }
 
 /**

@@ -16,6 +16,9 @@ import { startServer, type XmppTestServer } from "../support/servers.ts";
 
 const WAIT_MS = 30_000;
 
+/** gw2's rule holds from the first reading: its alert is active all along. */
+const ALWAYS_FIRING = "alerts:\n  - { id: greenhouse-warm, sensor: greenhouse, field: temperature, above: -40, notify: [{ role: read }] }";
+
 const GATEWAYS = {
   gw1: `sensors:
   - { id: boiler, driver: bme280, i2c: { bus: 1, address: 0x76 }, interval: 300ms }
@@ -88,6 +91,7 @@ describe("operator console in a browser", () => {
         password: `${user}-secret`,
         nodePrefix: `xedge/${user}`,
         devices,
+        extra: user === "gw2" ? ALWAYS_FIRING : "",
         logLevel: "info",
         operators: [
           { jid: "ops@localhost", role: "control" },
@@ -120,6 +124,12 @@ describe("operator console in a browser", () => {
     await liveItemAbove(page, "gw2@localhost", "greenhouse/humidity", 0);
     assert.match((await cell(page, "gw1@localhost", "boiler/temperature").textContent()) ?? "", /^-?\d+(\.\d+)? °C$/);
     assert.match((await page.locator('[data-gateway="gw1@localhost"] .health').textContent()) ?? "", /sensor/, "the health line from presence");
+    // gw2's active alert, from the health line its presence leads with; the gateway shows away.
+    const alert = page.locator('[data-gateway="gw2@localhost"] .active-alert');
+    await alert.waitFor({ timeout: WAIT_MS });
+    assert.match((await alert.textContent()) ?? "", /^greenhouse temperature above -40/);
+    assert.equal(await page.locator('[data-gateway="gw2@localhost"] h2 .dot').getAttribute("class"), "dot away");
+    assert.equal(await page.locator('[data-gateway="gw1@localhost"] .active-alert').count(), 0);
 
     // The chart: the stored readings, then extended by live ones.
     await page.click('[data-gateway="gw1@localhost"] [data-chart="boiler/temperature"]');
