@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Browser, Locator, Page } from "playwright-core";
 import { AgentProcess, writeAgentConfig } from "../support/agent.ts";
-import { launchTrusting } from "../support/browser.ts";
+import { launchTrusting, launchWithHome } from "../support/browser.ts";
 import { copyConsole, writeHostMeta } from "../support/console-site.ts";
 import { startServer, type XmppTestServer } from "../support/servers.ts";
 
@@ -110,6 +110,16 @@ describe("operator console in a browser", () => {
     await server?.stop();
     if (process.env["XEDGE_KEEP_CONSOLE_SHOTS"] !== "1") rmSync(dir, { recursive: true, force: true });
     else console.log(`screenshots kept in ${shots}`);
+  });
+
+  it("is refused by a browser that does not trust the run's CA: certificate errors are not ignored", async () => {
+    const stranger = await launchWithHome(join(dir, "home-without-ca"));
+    try {
+      const page = await stranger.newPage();
+      await assert.rejects(page.goto(url), /ERR_CERT_AUTHORITY_INVALID/);
+    } finally {
+      await stranger.close();
+    }
   });
 
   it("a control operator logs in, sees both gateways' values move, opens a chart, switches the relay", async () => {

@@ -19,6 +19,12 @@ export async function launchTrusting(caFile: string, home: string): Promise<Brow
   await mkdir(nssdb, { recursive: true });
   await run("certutil", ["-N", "-d", `sql:${nssdb}`, "--empty-password"]);
   await run("certutil", ["-A", "-d", `sql:${nssdb}`, "-n", "xedge test CA", "-t", "C,,", "-i", caFile]);
+  return launchWithHome(home);
+}
+
+/** Launches headless Chromium whose HOME is `home`: it trusts the CAs of `home`'s NSS database, if any. */
+export async function launchWithHome(home: string): Promise<Browser> {
+  await mkdir(home, { recursive: true });
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
