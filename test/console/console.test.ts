@@ -124,6 +124,12 @@ describe("operator console in a browser", () => {
 
   it("a control operator logs in, sees both gateways' values move, opens a chart, switches the relay", async () => {
     const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
+    // What the page itself gets wrong: uncaught errors, and anything its Content-Security-Policy blocks.
+    const pageErrors: string[] = [];
+    page.on("pageerror", (error) => pageErrors.push(error.message));
+    page.on("console", (message) => {
+      if (message.type() === "error" && /Content.Security.Policy/i.test(message.text())) pageErrors.push(message.text());
+    });
     await logIn(page, url, "ops@localhost", "ops-secret");
     assert.equal(await page.inputValue("input[name=service]"), websocket, "the URL found through host-meta");
     await addGateways(page, "gw1@localhost", "gw2@localhost");
@@ -155,6 +161,7 @@ describe("operator console in a browser", () => {
     await page.click('[data-gateway="gw1@localhost"] [data-control="pump/state"]');
     await page.locator('[data-gateway="gw1@localhost"] [data-field="pump/state"][data-value=true]').waitFor({ timeout: WAIT_MS });
     await page.screenshot({ path: join(shots, "console.png"), fullPage: true });
+    assert.deepEqual(pageErrors, []);
     await page.close();
   });
 
