@@ -33,10 +33,11 @@ function cell(page: Page, gateway: string, field: string) {
   return page.locator(`[data-gateway="${gateway}"] [data-field="${field}"]`);
 }
 
-async function logIn(page: Page, url: string, jid: string, password: string): Promise<void> {
+async function logIn(page: Page, url: string, jid: string, password: string, remember = false): Promise<void> {
   await page.goto(url);
   await page.fill("input[name=jid]", jid);
   await page.fill("input[name=password]", password);
+  await page.setChecked("input[name=remember]", remember);
   await page.click("form#login button[type=submit]");
   await page.locator("#link-status[data-state=online]").waitFor({ timeout: WAIT_MS });
 }
@@ -46,6 +47,11 @@ async function addGateways(page: Page, ...jids: string[]): Promise<void> {
     await page.fill("#add-gateway input[name=jid]", jid);
     await page.click("#add-gateway button");
   }
+}
+
+/** Everything the page keeps in the browser's storage, as text. */
+async function storedText(page: Page): Promise<string> {
+  return String(await page.evaluate("JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage), document.cookie])"));
 }
 
 /** Waits until the number in `attribute` of the element is above `than`; resolves with it. */
@@ -132,6 +138,7 @@ describe("operator console in a browser", () => {
     });
     await logIn(page, url, "ops@localhost", "ops-secret");
     assert.equal(await page.inputValue("input[name=service]"), websocket, "the URL found through host-meta");
+    assert.equal(await storedText(page), '[[],[],""]', "nothing stored unless the operator asks");
     await addGateways(page, "gw1@localhost", "gw2@localhost");
 
     // Current values from the readout, then live ones from pubsub, on both gateways.
@@ -168,7 +175,10 @@ describe("operator console in a browser", () => {
   it("a read operator sees the values, and the relay's switch is refused", async () => {
     const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
     const page = await context.newPage();
-    await logIn(page, url, "viewer@localhost", "viewer-secret");
+    await logIn(page, url, "viewer@localhost", "viewer-secret", true);
+    const stored = await storedText(page);
+    assert.ok(stored.includes("viewer@localhost") && stored.includes(websocket), `asked to remember, the JID and URL are kept: ${stored}`);
+    assert.ok(!stored.includes("viewer-secret"), "never the password");
     await addGateways(page, "gw1@localhost");
     await liveItemAbove(page, "gw1@localhost", "boiler/temperature", 0);
     const before = await cell(page, "gw1@localhost", "pump/state").getAttribute("data-value");
