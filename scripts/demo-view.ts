@@ -35,6 +35,8 @@ export interface ViewHeader {
   port: number;
   caFile: string;
   statusCommand: string;
+  /** The browser console's address, when the demo serves it. */
+  consoleUrl?: string;
 }
 
 export class DemoView {
@@ -75,6 +77,7 @@ export class DemoView {
       `  chat with            ${h.gateway.split("/")[0]} (add it as a contact: it accepts operators only)`,
       "  and try              help · read · read boiler · set pump state on · status · history boiler 10m",
       `  status from the CLI  ${h.statusCommand}`,
+      ...(h.consoleUrl === undefined ? [] : [`  browser console      ${h.consoleUrl} (log in as ${h.operator}; the browser must trust the CA)`]),
       "",
       `  ${"sensor".padEnd(idWidth)}  ${"items".padStart(6)}  ${"trend".padEnd(HISTORY)}  values`,
     ];

@@ -3,13 +3,15 @@
 // (scripts/demo-view.ts); otherwise (CI) one line per reading, and the view once at the end.
 // `--seconds N` stops by itself after N seconds (used headless in CI).
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { parseArgs } from "node:util";
 import { startServer } from "../test/support/servers.ts";
 import { AgentProcess, writeAgentConfig } from "../test/support/agent.ts";
 import { Observer, type Item } from "../test/support/observer.ts";
+import { copyConsole, writeHostMeta } from "../test/support/console-site.ts";
 import { formatDuration } from "../lib/duration.ts";
 import { openForStatus } from "../agent/store.ts";
 import { DemoView } from "./demo-view.ts";
@@ -24,10 +26,17 @@ const gatewayPassword = randomBytes(9).toString("base64url");
 const operatorPassword = randomBytes(9).toString("base64url");
 
 console.log("xedge demo: starting a private Prosody on 127.0.0.1 …");
+// The browser console, served by the server itself beside the host-meta that names its WebSocket.
+const webRoot = mkdtempSync(join(tmpdir(), "xedge-demo-console-"));
+copyConsole(webRoot);
 const server = await startServer("prosody", {
   accounts: { gw1: gatewayPassword, ops: operatorPassword },
   pubsubAdmins: ["gw1@localhost"],
+  websocket: true,
+  httpFiles: webRoot,
 });
+const websocketUrl = writeHostMeta(webRoot, server.httpsPort);
+const consoleUrl = `https://localhost:${server.httpsPort}/`;
 const { file, dir } = writeAgentConfig(server, {
   password: gatewayPassword,
   commitInterval: "500ms",
@@ -56,6 +65,7 @@ async function shutdown(code: number): Promise<never> {
     await agent.stop("SIGTERM");
     await observer?.close();
     await server.stop();
+    rmSync(webRoot, { recursive: true, force: true });
     console.log("demo stopped; nothing left running.");
   }
   process.exit(code);
@@ -68,7 +78,7 @@ try {
   await agent.waitForMessage("online", 30_000);
   const statusCommand = `node dist/xedge.mjs status --config ${file}`;
   const demoView = new DemoView(
-    { gateway: "gw1@localhost/edge", operator: "ops@localhost", password: operatorPassword, host: "127.0.0.1", port: server.port, caFile: server.caFile, statusCommand },
+    { gateway: "gw1@localhost/edge", operator: "ops@localhost", password: operatorPassword, host: "127.0.0.1", port: server.port, caFile: server.caFile, statusCommand, consoleUrl },
     SENSORS,
   );
   if (!live) {
@@ -78,6 +88,7 @@ try {
   operator ops@localhost  password ${operatorPassword}  (role control: may read and set)
   pubsub   ${server.pubsubService}, nodes xedge/gw1/<sensor>
   store    ${dir}/xedge.db   (try: ${statusCommand})
+  console  ${consoleUrl}  (the browser console; WebSocket ${websocketUrl}; the browser must trust the CA above)
 
   Connect a desktop XMPP client on this machine as the operator (host 127.0.0.1, port ${server.port}, trust the
   demo CA above), chat with gw1@localhost (try: help, read, read boiler, set pump state on, status,

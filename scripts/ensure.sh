@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 purpose="${1:-test}"
 case "$purpose" in
-  test) packages=(prosody lua-sec lua-dbi-sqlite3 ejabberd erlang-p1-sqlite3 socat openssl python3-slixmpp python3-prometheus-client sqlite3 profanity tmux systemd-container shellcheck g++-aarch64-linux-gnu g++-arm-linux-gnueabihf qemu-user-static openjdk-17-jdk-headless libjxmpp-java libminidns-java libxpp3-java qemu-system-x86 busybox-static cpio kmod gcc-12 libc6-dev e2fsprogs faketime make libelf1 xz-utils) ;;
+  test) packages=(prosody lua-sec lua-dbi-sqlite3 ejabberd erlang-p1-sqlite3 socat openssl python3-slixmpp python3-prometheus-client sqlite3 profanity tmux systemd-container shellcheck g++-aarch64-linux-gnu g++-arm-linux-gnueabihf qemu-user-static openjdk-17-jdk-headless libjxmpp-java libminidns-java libxpp3-java qemu-system-x86 busybox-static cpio kmod gcc-12 libc6-dev e2fsprogs faketime make libelf1 xz-utils chromium libnss3-tools) ;;
   demo) packages=(prosody lua-sec lua-dbi-sqlite3 socat openssl) ;;
   *) echo "usage: scripts/ensure.sh test|demo" >&2; exit 2 ;;
 esac

@@ -18,6 +18,7 @@ const LAYERS = [
   { layer: "composition root", pattern: /^agent\/(main|cli|entry)\.ts$/ },
   { layer: "hardware table", pattern: /^agent\/hardware[^/]*\.ts$/ },
   { layer: "agent core", pattern: /^agent(\/|$)/ },
+  { layer: "console", pattern: /^console(\/|$)/ },
   { layer: "test", pattern: /^test(\/|$)/ },
   { layer: "bench", pattern: /^bench(\/|$)/ },
   { layer: "scripts", pattern: /^scripts(\/|$)/ },
@@ -26,7 +27,7 @@ const LAYERS = [
 export type Layer = (typeof LAYERS)[number]["layer"];
 type ProductLayer = Exclude<Layer, "test" | "bench" | "scripts">;
 
-const PRODUCT: readonly ProductLayer[] = ["lib", "drivers", "drivers/real", "firmware-sim", "agent core", "hardware table", "composition root", "agent/xmpp"];
+const PRODUCT: readonly ProductLayer[] = ["lib", "drivers", "drivers/real", "firmware-sim", "agent core", "hardware table", "composition root", "agent/xmpp", "console"];
 
 /**
  * Which layers each layer of the product may import (itself included only where listed). test/, bench/ and
@@ -50,6 +51,8 @@ export const RULES: Record<ProductLayer, { mayImport: readonly ProductLayer[]; w
                         why: "main, cli and entry wire the layers together" },
   "agent/xmpp":       { mayImport: ["lib", "agent core", "agent/xmpp"],
                         why: "a face translates stanzas to core calls and back" },
+  "console":          { mayImport: ["console"],
+                        why: "the browser console talks to agents only over XMPP and shares no code with them" },
 };
 
 export function layerOf(path: string): Layer | undefined {
@@ -106,7 +109,7 @@ export function wrongArrows(edges: readonly ImportEdge[]): string[] {
 }
 
 const SOURCE = /\.(ts|mts|cts|js|mjs|cjs)$/;
-const SCANNED = ["lib", "agent", "drivers", "firmware-sim", "test", "bench", "scripts"];
+const SCANNED = ["lib", "agent", "drivers", "firmware-sim", "console", "test", "bench", "scripts"];
 
 /** Every source file of the repository at `root`, as repository path → text. */
 export function repositorySources(root: string): [string, string][] {

@@ -27,6 +27,7 @@ describe("import rules", () => {
     assert.equal(layerOf("agent/operator/health.ts"), "agent core");
     assert.equal(layerOf("agent/xmpp/presence.ts"), "agent/xmpp");
     assert.equal(layerOf("test/support/servers.ts"), "test");
+    assert.equal(layerOf("console/session.ts"), "console");
     assert.equal(layerOf("package.json"), undefined);
     assert.equal(layerOf("agent"), "agent core", "a folder import lands in its layer");
     assert.equal(layerOf("library/x.ts"), undefined);

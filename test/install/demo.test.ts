@@ -17,6 +17,7 @@ it("the demo shows readings arriving at the pubsub nodes, its live view, and sto
   const port = /server\s+xmpp:\/\/127\.0\.0\.1:(\d+)/.exec(output)?.[1];
   assert.ok(port, `the demo prints where its server listens:\n${output}`);
   assert.match(output, /operator ops@localhost {2}password \S+/);
+  assert.match(output, /console +https:\/\/localhost:\d+\/ /, "the demo prints the browser console's address");
   // One simulated sensor per driver, each with its own fields.
   const expected: Record<string, RegExp> = {
     boiler: /temperature -?\d+\.\d\d °C {2}humidity \d+\.\d\d %RH {2}pressure \d+\.\d\d hPa/,

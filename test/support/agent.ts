@@ -32,6 +32,8 @@ export interface AgentConfigOptions {
   /** A whole `sensors:` (and `actuators:`) block, used instead of `sensors`. */
   devices?: string;
   pubsubService?: string | null;
+  /** pubsub.nodePrefix; default xedge/gw1. */
+  nodePrefix?: string;
   commitInterval?: string;
   /** Extra top-level YAML lines (e.g. `remoteConfig: { rollbackAfter: 5s }`). */
   extra?: string;
@@ -53,7 +55,7 @@ export function writeAgentConfig(server: Pick<XmppTestServer, "domain" | "servic
     options.withoutCaFile ? "" : `  caFile: ${options.caFile ?? server.caFile}`,
     options.xmppExtra ?? "",
     "pubsub:",
-    `${pubsub}  nodePrefix: xedge/gw1`,
+    `${pubsub}  nodePrefix: ${options.nodePrefix ?? "xedge/gw1"}`,
     "store:",
     `  path: ${join(dir, "xedge.db")}`,
     `  commitInterval: ${options.commitInterval ?? "100ms"}`,

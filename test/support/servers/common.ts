@@ -55,6 +55,13 @@ export interface StartOptions {
    * Default false: the HTTP listener costs start time that other tests need not pay.
    */
   fileUpload?: boolean;
+  /**
+   * Prosody only: XMPP over WebSocket (RFC 7395, mod_websocket) at wss://localhost:PORT/xmpp-websocket on the
+   * loopback HTTPS port (httpsPort) with the instance's certificate. Default false.
+   */
+  websocket?: boolean;
+  /** Prosody only: a folder served as static files at https://localhost:PORT/ (mod_http_files). */
+  httpFiles?: string;
   /** XEP-0198 stream management (Prosody mod_smacks, ejabberd mod_stream_mgmt). Default true. */
   streamManagement?: boolean;
   /** Server log verbosity. Default "info" for Prosody, "warning" for ejabberd. */
@@ -91,6 +98,8 @@ export interface XmppTestServer {
   readonly host: "127.0.0.1";
   /** c2s, STARTTLS offered AND required. */
   readonly port: number;
+  /** The loopback HTTPS port (file upload, WebSocket, static files); 0 when the server has no HTTP listener. */
+  readonly httpsPort: number;
   /** `xmpp://127.0.0.1:${port}` */
   readonly service: string;
   readonly pubsubService: string;
@@ -127,8 +136,8 @@ export const HOST = "127.0.0.1";
 /** The upload service's JID when StartOptions.fileUpload is on. */
 export const UPLOAD = "upload.localhost";
 
-/** The options with their defaults filled in; accounts, cluster and federation are handled apart. */
-export type ResolvedOptions = Required<Omit<StartOptions, "accounts" | "cluster" | "federation">>;
+/** The options with their defaults filled in; accounts, cluster, federation and httpFiles are handled apart. */
+export type ResolvedOptions = Required<Omit<StartOptions, "accounts" | "cluster" | "federation" | "httpFiles">> & Pick<StartOptions, "httpFiles">;
 
 /** One instance as the server-specific parts see it when they write its config or run its tools. */
 export interface InstanceSetup {
@@ -144,7 +153,7 @@ export interface InstanceSetup {
   readonly keyFile: string;
   /** c2s port. */
   readonly port: number;
-  /** The HTTPS port of the upload service (StartOptions.fileUpload). */
+  /** The HTTPS port of the upload service, the WebSocket and the static files (StartOptions.fileUpload, websocket, httpFiles). */
   readonly httpsPort: number;
   readonly options: ResolvedOptions;
   readonly erlangNode: string;

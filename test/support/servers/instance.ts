@@ -120,7 +120,7 @@ export class Instance implements XmppTestServer {
   private keyFile = "";
   private portNumber = 0;
   private distPort = 0;
-  private httpsPort = 0;
+  private httpsPortNumber = 0;
   private child: ChildProcess | undefined;
   private childExit: Promise<void> = Promise.resolve();
   private serverPid: number | undefined;
@@ -150,10 +150,13 @@ export class Instance implements XmppTestServer {
       maxPayloadSize: options.maxPayloadSize ?? 0,
       streamManagement: options.streamManagement ?? true,
       fileUpload: options.fileUpload ?? false,
+      websocket: options.websocket ?? false,
+      httpFiles: options.httpFiles,
       logLevel: options.logLevel ?? this.software.defaultLogLevel,
       startTimeoutMs: options.startTimeoutMs ?? this.software.defaultStartTimeoutMs,
       accountStorage: options.accountStorage ?? "internal",
     };
+    if ((this.opts.websocket || this.opts.httpFiles !== undefined) && kind !== "prosody") throw new Error("websocket and httpFiles are for Prosody only");
     if (this.opts.accountStorage === "sql" && kind !== "ejabberd") throw new Error('accountStorage "sql" is for ejabberd only');
     this.sqlAccounts = this.opts.accountStorage === "sql" ? (options.accounts ?? {}) : {};
     for (const [user, password] of Object.entries(this.sqlAccounts)) checkAccount(user, password);
@@ -186,6 +189,11 @@ export class Instance implements XmppTestServer {
     return this.opts.accountStorage === "sql";
   }
 
+  get httpsPort(): number {
+    const o = this.opts;
+    return o.fileUpload || o.websocket || o.httpFiles !== undefined ? this.httpsPortNumber : 0;
+  }
+
   get service(): string {
     return `xmpp://${HOST}:${this.portNumber}`;
   }
@@ -203,7 +211,7 @@ export class Instance implements XmppTestServer {
     for (let attempt = 1; ; attempt++) {
       const [port = 0, distPort = 0, httpsPort = 0] = await freePorts(3);
       this.portNumber = port;
-      this.httpsPort = httpsPort;
+      this.httpsPortNumber = httpsPort;
       // A cluster's nodes share the port the caller chose.
       if (!this.clustered) this.distPort = distPort;
       await this.software.writeConfig(this.setup());
@@ -230,7 +238,7 @@ export class Instance implements XmppTestServer {
       certFile: this.certFile,
       keyFile: this.keyFile,
       port: this.portNumber,
-      httpsPort: this.httpsPort,
+      httpsPort: this.httpsPortNumber,
       options: this.opts,
       erlangNode: this.erlangNode,
       distAddress: this.distAddress,

@@ -1,0 +1,129 @@
+// The console's XMPP link: @xmpp/client over WebSocket (its own reconnect loop brings the session back after a
+// lost connection or a server restart), and a small iq requester that matches a reply by id AND sender, with a
+// timeout, so that an error reply is a rejected promise the caller handles.
+import { client, type XmppClient } from "@xmpp/client";
+import { xml } from "@xmpp/client-core";
+import type { Element } from "@xmpp/xml";
+
+export { xml };
+export type { Element };
+
+const IQ_TIMEOUT_MS = 15_000;
+
+/** An iq error reply: its condition (`forbidden`, `item-not-found`, …) and text. */
+export class IqError extends Error {
+  constructor(
+    readonly condition: string,
+    text: string,
+  ) {
+    super(text === "" ? condition : `${condition}: ${text}`);
+  }
+}
+
+interface Pending {
+  to: string | undefined;
+  resolve(result: Element): void;
+  reject(error: Error): void;
+}
+
+export interface LinkOptions {
+  service: string;
+  jid: string;
+  password: string;
+}
+
+export class Link {
+  private readonly xmpp: XmppClient;
+  private readonly pending = new Map<string, Pending>();
+  private nextId = 0;
+  readonly domain: string;
+  readonly bareJid: string;
+
+  constructor(options: LinkOptions) {
+    const [local = "", domain = ""] = options.jid.split("/")[0]?.split("@") ?? [];
+    this.domain = domain;
+    this.bareJid = `${local}@${domain}`;
+    // A random resource per page: two tabs of the same operator are two sessions.
+    this.xmpp = client({ service: options.service, domain, username: local, password: options.password, resource: `console-${crypto.randomUUID().slice(0, 8)}` });
+    this.xmpp.on("stanza", (stanza) => this.settle(stanza));
+  }
+
+  onStanza(listener: (stanza: Element) => void): void {
+    this.xmpp.on("stanza", listener);
+  }
+
+  /** After every login: the first and each one of xmpp.js's reconnect loop. */
+  onOnline(listener: () => void): void {
+    this.xmpp.on("online", () => listener());
+  }
+
+  onStatus(listener: (status: string) => void): void {
+    this.xmpp.on("status", listener);
+  }
+
+  onError(listener: (error: Error) => void): void {
+    this.xmpp.on("error", listener);
+  }
+
+  start(): Promise<unknown> {
+    return this.xmpp.start();
+  }
+
+  async stop(): Promise<void> {
+    this.xmpp.reconnect.stop();
+    await this.xmpp.stop();
+  }
+
+  send(stanza: Element): Promise<void> {
+    return this.xmpp.send(stanza);
+  }
+
+  /** Sends an iq get or set and resolves with the result, or rejects with an IqError or a timeout. */
+  async request(type: "get" | "set", to: string | undefined, payload: Element, timeoutMs = IQ_TIMEOUT_MS): Promise<Element> {
+    const id = `c${++this.nextId}`;
+    const reply = new Promise<Element>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`no answer from ${to ?? this.domain} within ${timeoutMs / 1000} s`));
+      }, timeoutMs);
+      this.pending.set(id, {
+        to,
+        resolve: (result) => {
+          clearTimeout(timer);
+          resolve(result);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      });
+    });
+    try {
+      await this.send(xml("iq", { type, id, ...(to === undefined ? {} : { to }) }, payload));
+    } catch (error) {
+      this.pending.delete(id);
+      throw error;
+    }
+    return reply;
+  }
+
+  /** Settles the request an iq reply answers. */
+  private settle(stanza: Element): void {
+    if (stanza.name !== "iq" || (stanza.attrs["type"] !== "result" && stanza.attrs["type"] !== "error")) return;
+    const id = stanza.attrs["id"] as string | undefined;
+    const waiting = id === undefined ? undefined : this.pending.get(id);
+    if (id === undefined || waiting === undefined) return;
+    const from = stanza.attrs["from"] as string | undefined;
+    // A reply counts only from the entity asked (for the account itself: the account, its server, or no from).
+    const expected = waiting.to === undefined ? [undefined, this.domain, this.bareJid] : [waiting.to];
+    if (!expected.includes(from)) return;
+    this.pending.delete(id);
+    if (stanza.attrs["type"] === "result") {
+      waiting.resolve(stanza);
+      return;
+    }
+    const error = stanza.getChild("error");
+    const condition = error?.children.find((child): child is Element => typeof child !== "string" && child.name !== "text")?.name ?? "undefined-condition";
+    waiting.reject(new IqError(condition, error?.getChildText("text") ?? ""));
+  }
+}

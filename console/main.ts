@@ -1,0 +1,264 @@
+// The console page: the login form, then one card per gateway (health, alerts, sensors with live values,
+// actuators with their controls) and a chart per field on demand. Everything shown comes from ConsoleSession;
+// nothing is stored in the browser but the JID and URL, and only when the operator ticks "remember".
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+import "./style.css";
+import { discoverWebsocket } from "./discovery.ts";
+import { Link } from "./link.ts";
+import { ConsoleSession, type FieldState, type GatewayState } from "./session.ts";
+
+const REMEMBERED = "xedge-console";
+const CHART_HISTORY_MS = 60 * 60 * 1000;
+const CHART_POINTS_KEPT = 5_000;
+
+/** An element with attributes and children; text is always set as text, never parsed as HTML. */
+function h(tag: string, attrs: Record<string, string> = {}, ...children: (Node | string)[]): HTMLElement {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) element.setAttribute(name, value);
+  element.append(...children);
+  return element;
+}
+
+function byId<T extends HTMLElement>(id: string, type: new () => T): T {
+  const element = document.getElementById(id);
+  if (!(element instanceof type)) throw new Error(`#${id} missing from the page`);
+  return element;
+}
+
+function formatValue(field: FieldState): string {
+  if (typeof field.value === "boolean") return field.value ? "on" : "off";
+  return `${field.text}${field.unit === "" ? "" : ` ${field.unit}`}`;
+}
+
+interface OpenChart {
+  gateway: string;
+  nodeId: string;
+  field: string;
+  element: HTMLElement;
+  plot: uPlot | undefined;
+  times: number[];
+  values: number[];
+}
+
+class ConsoleView {
+  private readonly cards = new Map<string, { card: HTMLElement; body: HTMLElement; chartSlot: HTMLElement }>();
+  private readonly dirty = new Set<string>();
+  private listDirty = false;
+  private frame = 0;
+  private chart: OpenChart | undefined;
+
+  constructor(
+    private readonly session: ConsoleSession,
+    private readonly list: HTMLElement,
+  ) {
+    session.onLive((gateway, reading) => {
+      const chart = this.chart;
+      if (chart?.gateway !== gateway.jid || chart.nodeId !== reading.nodeId) return;
+      const field = reading.fields.find((candidate) => candidate.name === chart.field);
+      if (typeof field?.value !== "number") return;
+      chart.times.push(reading.time / 1000);
+      chart.values.push(field.value);
+      if (chart.times.length > CHART_POINTS_KEPT) {
+        chart.times.shift();
+        chart.values.shift();
+      }
+      chart.plot?.setData([chart.times, chart.values]);
+      chart.element.dataset["points"] = String(chart.times.length);
+    });
+  }
+
+  /** Redraws what changed at the next frame (many stanzas can arrive between two frames). */
+  changed(gateway?: GatewayState): void {
+    if (gateway === undefined) this.listDirty = true;
+    else this.dirty.add(gateway.jid);
+    if (this.frame === 0) this.frame = requestAnimationFrame(() => this.draw());
+  }
+
+  private draw(): void {
+    this.frame = 0;
+    const redraw = this.listDirty ? [...this.session.gateways.keys()] : [...this.dirty];
+    this.listDirty = false;
+    this.dirty.clear();
+    for (const jid of redraw) {
+      const gateway = this.session.gateways.get(jid);
+      if (gateway !== undefined) this.drawCard(gateway);
+    }
+  }
+
+  private drawCard(gateway: GatewayState): void {
+    let slot = this.cards.get(gateway.jid);
+    if (slot === undefined) {
+      const body = h("div");
+      const chartSlot = h("div");
+      const card = h("article", { class: "gateway", "data-gateway": gateway.jid }, body, chartSlot);
+      // Cards in the order of their JIDs, whatever order the roster and presence came in.
+      const next = [...this.cards.keys()].sort().find((jid) => jid > gateway.jid);
+      this.list.insertBefore(card, next === undefined ? null : (this.cards.get(next)?.card ?? null));
+      slot = { card, body, chartSlot };
+      this.cards.set(gateway.jid, slot);
+    }
+    // A contact that is not an xedge agent (a colleague in the roster) has no card content.
+    slot.card.hidden = gateway.isAgent === false;
+    const online = gateway.fullJid !== undefined;
+    const dotClass = !online ? "dot" : gateway.show === "" ? "dot ok" : `dot ${gateway.show}`;
+    const parts: HTMLElement[] = [
+      h("h2", {}, h("span", { class: dotClass, title: online ? gateway.show || "online" : "offline" }), gateway.jid),
+      h("div", { class: "health" }, online ? gateway.health : "offline"),
+    ];
+    if (gateway.alerts.length > 0 || gateway.alertMessages.length > 0) {
+      parts.push(
+        h(
+          "div",
+          { class: "alerts" },
+          h("strong", {}, `Active alerts: ${gateway.alerts.length}`),
+          h("ul", {}, ...gateway.alerts.map((alert) => h("li", { class: "active-alert" }, alert))),
+          ...gateway.alertMessages.slice(0, 3).map((message) => h("div", { class: "alert-message" }, message)),
+        ),
+      );
+    }
+    const rows: HTMLElement[] = [];
+    for (const [nodeId, fields] of [...gateway.nodes].sort(([a], [b]) => a.localeCompare(b))) {
+      let first = true;
+      for (const field of fields.values()) {
+        rows.push(this.fieldRow(gateway, nodeId, field, first));
+        first = false;
+      }
+      const failure = gateway.failures.get(nodeId);
+      if (failure !== undefined) rows.push(h("tr", {}, h("td", { class: "node" }, nodeId), h("td", { class: "error", colspan: "3" }, failure)));
+    }
+    parts.push(h("table", {}, h("tbody", {}, ...rows)));
+    slot.body.replaceChildren(...parts);
+  }
+
+  private fieldRow(gateway: GatewayState, nodeId: string, field: FieldState, firstOfNode: boolean): HTMLElement {
+    const key = `${nodeId}/${field.name}`;
+    const value = h("td", { class: "value", "data-field": key, "data-item": field.itemId ?? "", "data-value": String(field.value) }, formatValue(field));
+    const action = h("td");
+    if (field.writable && typeof field.value === "boolean") {
+      const next = !field.value;
+      const button = h("button", { type: "button", "data-control": key }, next ? "Switch on" : "Switch off");
+      button.addEventListener("click", () => void this.session.setBoolean(gateway, nodeId, field.name, next));
+      action.append(button);
+      const error = gateway.controlErrors.get(key);
+      if (error !== undefined) action.append(h("div", { class: "refused", "data-refused": key }, error));
+    } else if (typeof field.value === "number") {
+      const button = h("button", { type: "button", class: "secondary", "data-chart": key }, "Chart");
+      button.addEventListener("click", () => void this.openChart(gateway, nodeId, field.name));
+      action.append(button);
+    }
+    return h("tr", {}, h("td", { class: "node" }, firstOfNode ? nodeId : ""), h("td", {}, field.name), value, action);
+  }
+
+  /** One chart at a time: the stored hour of the field, extended by every live reading. */
+  private async openChart(gateway: GatewayState, nodeId: string, field: string): Promise<void> {
+    this.chart?.plot?.destroy();
+    this.chart?.element.remove();
+    const slot = this.cards.get(gateway.jid);
+    if (slot === undefined) return;
+    const close = h("button", { type: "button", class: "secondary" }, "Close");
+    const element = h("div", { class: "chart", "data-chart-of": `${nodeId}/${field}` }, h("h3", {}, `${nodeId} ${field}: the last hour`, close));
+    slot.chartSlot.replaceChildren(element);
+    const chart: OpenChart = { gateway: gateway.jid, nodeId, field, element, plot: undefined, times: [], values: [] };
+    this.chart = chart;
+    close.addEventListener("click", () => {
+      chart.plot?.destroy();
+      element.remove();
+      if (this.chart === chart) this.chart = undefined;
+    });
+    const history = await this.session.history(gateway, nodeId, field, new Date(Date.now() - CHART_HISTORY_MS));
+    if (this.chart !== chart) return;
+    // Live readings that arrived during the history readout come after the stored ones.
+    const newestStored = history.times.at(-1) ?? 0;
+    const live = chart.times.map((time, index) => [time, chart.values[index] ?? 0] as const).filter(([time]) => time > newestStored);
+    chart.times = [...history.times, ...live.map(([time]) => time)];
+    chart.values = [...history.values, ...live.map(([, value]) => value)];
+    element.dataset["history"] = String(history.times.length);
+    element.dataset["points"] = String(chart.times.length);
+    const unit = gateway.nodes.get(nodeId)?.get(field)?.unit ?? "";
+    const width = Math.max(240, element.clientWidth);
+    chart.plot = new uPlot(
+      { width, height: 220, series: [{}, { label: `${field}${unit === "" ? "" : ` (${unit})`}`, stroke: "#2c5ea8", width: 2 }], axes: [{}, { size: 60 }] },
+      [chart.times, chart.values],
+      element,
+    );
+  }
+}
+
+// ---------------------------------------------------------------- login
+
+function remembered(): { jid?: string; service?: string } {
+  try {
+    return JSON.parse(localStorage.getItem(REMEMBERED) ?? "{}") as { jid?: string; service?: string };
+  } catch {
+    return {};
+  }
+}
+
+function main(): void {
+  const form = byId("login", HTMLFormElement);
+  const jidInput = form.elements.namedItem("jid") as HTMLInputElement;
+  const serviceInput = form.elements.namedItem("service") as HTMLInputElement;
+  const rememberInput = form.elements.namedItem("remember") as HTMLInputElement;
+  const passwordInput = form.elements.namedItem("password") as HTMLInputElement;
+  const loginError = byId("login-error", HTMLElement);
+  const status = byId("link-status", HTMLElement);
+  const saved = remembered();
+  if (saved.jid !== undefined) jidInput.value = saved.jid;
+  if (saved.service !== undefined) serviceInput.value = saved.service;
+  rememberInput.checked = saved.jid !== undefined;
+
+  const discover = async (): Promise<void> => {
+    const domain = jidInput.value.split("@")[1]?.split("/")[0];
+    if (domain === undefined || domain === "" || serviceInput.value !== "") return;
+    const found = await discoverWebsocket(domain);
+    if (found !== undefined && serviceInput.value === "") serviceInput.value = found;
+  };
+  jidInput.addEventListener("change", () => void discover());
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    void (async () => {
+      loginError.textContent = "";
+      await discover();
+      const service = serviceInput.value.trim();
+      if (!service.startsWith("wss://")) {
+        loginError.textContent = "No WebSocket URL: the server's host-meta names none; type its wss:// URL.";
+        return;
+      }
+      if (rememberInput.checked) localStorage.setItem(REMEMBERED, JSON.stringify({ jid: jidInput.value, service }));
+      else localStorage.removeItem(REMEMBERED);
+      const link = new Link({ service, jid: jidInput.value, password: passwordInput.value });
+      const list = byId("gateways", HTMLElement);
+      const views: ConsoleView[] = [];
+      const session = new ConsoleSession(link, (gateway) => views.forEach((view) => view.changed(gateway)));
+      views.push(new ConsoleView(session, list));
+      link.onStatus((state) => {
+        status.textContent = state === "online" ? `online as ${link.bareJid}` : state;
+        status.dataset["state"] = state;
+      });
+      link.onError((error) => console.warn("console: link:", error.message));
+      try {
+        await link.start();
+      } catch (error) {
+        await link.stop().catch(() => undefined);
+        loginError.textContent = `Login failed: ${error instanceof Error ? error.message : String(error)}`;
+        return;
+      }
+      passwordInput.value = "";
+      form.hidden = true;
+      byId("console", HTMLElement).hidden = false;
+      const add = byId("add-gateway", HTMLFormElement);
+      add.addEventListener("submit", (addEvent) => {
+        addEvent.preventDefault();
+        const input = add.elements.namedItem("jid") as HTMLInputElement;
+        session.addGateway(input.value).then(
+          () => (input.value = ""),
+          (error: unknown) => (loginError.textContent = error instanceof Error ? error.message : String(error)),
+        );
+      });
+    })();
+  });
+}
+
+main();

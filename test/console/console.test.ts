@@ -1,0 +1,207 @@
+// The operator console (console/, built into dist/console/) in a real browser: Debian's Chromium, headless,
+// loads the page from a private Prosody's own HTTP module (mod_http_files), finds the WebSocket endpoint
+// through the host-meta beside it (XEP-0156), logs in over XMPP-over-WebSocket (mod_websocket) and shows two
+// simulated gateways. Screenshots go to the test's temporary folder (kept with XEDGE_KEEP_CONSOLE_SHOTS=1).
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Browser, Locator, Page } from "playwright-core";
+import { AgentProcess, writeAgentConfig } from "../support/agent.ts";
+import { launchTrusting, launchWithHome } from "../support/browser.ts";
+import { copyConsole, writeHostMeta } from "../support/console-site.ts";
+import { startServer, type XmppTestServer } from "../support/servers.ts";
+
+const WAIT_MS = 30_000;
+
+/** gw2's rule holds from the first reading: its alert is active all along. */
+const ALWAYS_FIRING = "alerts:\n  - { id: greenhouse-warm, sensor: greenhouse, field: temperature, above: -40, notify: [{ role: read }] }";
+
+const GATEWAYS = {
+  gw1: `sensors:
+  - { id: boiler, driver: bme280, i2c: { bus: 1, address: 0x76 }, interval: 300ms }
+actuators:
+  - { id: pump, driver: gpio-output, gpio: { pin: 22, activeLow: true }, safeState: off }`,
+  gw2: `sensors:
+  - { id: greenhouse, driver: sht3x, i2c: { bus: 1, address: 0x44 }, interval: 300ms }`,
+};
+
+/** The value cell of a field, e.g. `boiler/temperature`, on a gateway's card. */
+function cell(page: Page, gateway: string, field: string) {
+  return page.locator(`[data-gateway="${gateway}"] [data-field="${field}"]`);
+}
+
+async function logIn(page: Page, url: string, jid: string, password: string, remember = false): Promise<void> {
+  await page.goto(url);
+  await page.fill("input[name=jid]", jid);
+  await page.fill("input[name=password]", password);
+  await page.setChecked("input[name=remember]", remember);
+  await page.click("form#login button[type=submit]");
+  await page.locator("#link-status[data-state=online]").waitFor({ timeout: WAIT_MS });
+}
+
+async function addGateways(page: Page, ...jids: string[]): Promise<void> {
+  for (const jid of jids) {
+    await page.fill("#add-gateway input[name=jid]", jid);
+    await page.click("#add-gateway button");
+  }
+}
+
+/** Everything the page keeps in the browser's storage, as text. */
+async function storedText(page: Page): Promise<string> {
+  return String(await page.evaluate("JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage), document.cookie])"));
+}
+
+/** Waits until the number in `attribute` of the element is above `than`; resolves with it. */
+async function attributeAbove(locator: Locator, attribute: string, than: number): Promise<number> {
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    const value = Number((await locator.getAttribute(attribute, { timeout: WAIT_MS })) || "0");
+    if (value > than) return value;
+    if (Date.now() > deadline) throw new Error(`${attribute} stayed at ${value}, not above ${than}, for ${WAIT_MS} ms`);
+    await sleep(100);
+  }
+}
+
+/** Waits until the field's live item id (the pubsub item, i.e. the reading's sequence number) is above `than`. */
+function liveItemAbove(page: Page, gateway: string, field: string, than: number): Promise<number> {
+  return attributeAbove(cell(page, gateway, field), "data-item", than);
+}
+
+describe("operator console in a browser", () => {
+  const dir = mkdtempSync(join(tmpdir(), "xedge-console-"));
+  const webRoot = join(dir, "www");
+  const shots = join(dir, "screenshots");
+  let server: XmppTestServer;
+  const agents: AgentProcess[] = [];
+  let browser: Browser;
+  let url: string;
+  let websocket: string;
+
+  before(async () => {
+    copyConsole(webRoot);
+    mkdirSync(shots);
+    server = await startServer("prosody", {
+      accounts: { gw1: "gw1-secret", gw2: "gw2-secret", ops: "ops-secret", viewer: "viewer-secret" },
+      pubsubAdmins: ["gw1@localhost", "gw2@localhost"],
+      websocket: true,
+      httpFiles: webRoot,
+    });
+    url = `https://localhost:${server.httpsPort}/`;
+    websocket = writeHostMeta(webRoot, server.httpsPort);
+    for (const [user, devices] of Object.entries(GATEWAYS)) {
+      const config = writeAgentConfig(server, {
+        user,
+        password: `${user}-secret`,
+        nodePrefix: `xedge/${user}`,
+        devices,
+        extra: user === "gw2" ? ALWAYS_FIRING : "",
+        logLevel: "info",
+        operators: [
+          { jid: "ops@localhost", role: "control" },
+          { jid: "viewer@localhost", role: "read" },
+        ],
+      });
+      agents.push(AgentProcess.start(config.file));
+    }
+    await Promise.all(agents.map((agent) => agent.waitForMessage("online", WAIT_MS)));
+    browser = await launchTrusting(server.caFile, join(dir, "home"));
+  });
+
+  after(async () => {
+    await browser?.close();
+    await Promise.all(agents.map((agent) => agent.stop()));
+    await server?.stop();
+    if (process.env["XEDGE_KEEP_CONSOLE_SHOTS"] !== "1") rmSync(dir, { recursive: true, force: true });
+    else console.log(`screenshots kept in ${shots}`);
+  });
+
+  it("is refused by a browser that does not trust the run's CA: certificate errors are not ignored", async () => {
+    const stranger = await launchWithHome(join(dir, "home-without-ca"));
+    try {
+      const page = await stranger.newPage();
+      await assert.rejects(page.goto(url), /ERR_CERT_AUTHORITY_INVALID/);
+    } finally {
+      await stranger.close();
+    }
+  });
+
+  it("a control operator logs in, sees both gateways' values move, opens a chart, switches the relay", async () => {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
+    // What the page itself gets wrong: uncaught errors, and anything its Content-Security-Policy blocks.
+    const pageErrors: string[] = [];
+    page.on("pageerror", (error) => pageErrors.push(error.message));
+    page.on("console", (message) => {
+      if (message.type() === "error" && /Content.Security.Policy/i.test(message.text())) pageErrors.push(message.text());
+    });
+    await logIn(page, url, "ops@localhost", "ops-secret");
+    assert.equal(await page.inputValue("input[name=service]"), websocket, "the URL found through host-meta");
+    assert.equal(await storedText(page), '[[],[],""]', "nothing stored unless the operator asks");
+    await addGateways(page, "gw1@localhost", "gw2@localhost");
+
+    // Current values from the readout, then live ones from pubsub, on both gateways.
+    const first = await liveItemAbove(page, "gw1@localhost", "boiler/temperature", 0);
+    await liveItemAbove(page, "gw1@localhost", "boiler/temperature", first);
+    await liveItemAbove(page, "gw2@localhost", "greenhouse/humidity", 0);
+    assert.match((await cell(page, "gw1@localhost", "boiler/temperature").textContent()) ?? "", /^-?\d+(\.\d+)? °C$/);
+    assert.match((await page.locator('[data-gateway="gw1@localhost"] .health').textContent()) ?? "", /sensor/, "the health line from presence");
+    // gw2's active alert, from the health line its presence leads with; the gateway shows away.
+    const alert = page.locator('[data-gateway="gw2@localhost"] .active-alert');
+    await alert.waitFor({ timeout: WAIT_MS });
+    assert.match((await alert.textContent()) ?? "", /^greenhouse temperature above -40/);
+    assert.equal(await page.locator('[data-gateway="gw2@localhost"] h2 .dot').getAttribute("class"), "dot away");
+    assert.equal(await page.locator('[data-gateway="gw1@localhost"] .active-alert').count(), 0);
+
+    // The chart: the stored readings, then extended by live ones.
+    await page.click('[data-gateway="gw1@localhost"] [data-chart="boiler/temperature"]');
+    const chart = page.locator('[data-gateway="gw1@localhost"] [data-chart-of="boiler/temperature"]');
+    await chart.locator("canvas").waitFor({ timeout: WAIT_MS });
+    const stored = Number(await chart.getAttribute("data-history"));
+    assert.ok(stored >= 2, `history readout gave ${stored} points`);
+    await attributeAbove(chart, "data-points", stored);
+
+    // The relay: switched through XEP-0325, the readout afterwards shows the new state.
+    const pump = cell(page, "gw1@localhost", "pump/state");
+    assert.equal(await pump.getAttribute("data-value"), "false");
+    await page.click('[data-gateway="gw1@localhost"] [data-control="pump/state"]');
+    await page.locator('[data-gateway="gw1@localhost"] [data-field="pump/state"][data-value=true]').waitFor({ timeout: WAIT_MS });
+    await page.screenshot({ path: join(shots, "console.png"), fullPage: true });
+    assert.deepEqual(pageErrors, []);
+    await page.close();
+  });
+
+  it("a read operator sees the values, and the relay's switch is refused", async () => {
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+    const page = await context.newPage();
+    await logIn(page, url, "viewer@localhost", "viewer-secret", true);
+    const stored = await storedText(page);
+    assert.ok(stored.includes("viewer@localhost") && stored.includes(websocket), `asked to remember, the JID and URL are kept: ${stored}`);
+    assert.ok(!stored.includes("viewer-secret"), "never the password");
+    await addGateways(page, "gw1@localhost");
+    await liveItemAbove(page, "gw1@localhost", "boiler/temperature", 0);
+    const before = await cell(page, "gw1@localhost", "pump/state").getAttribute("data-value");
+    await page.click('[data-gateway="gw1@localhost"] [data-control="pump/state"]');
+    const refusal = page.locator('[data-gateway="gw1@localhost"] [data-refused="pump/state"]');
+    await refusal.waitFor({ timeout: WAIT_MS });
+    assert.match((await refusal.textContent()) ?? "", /refused: forbidden/);
+    assert.equal(await cell(page, "gw1@localhost", "pump/state").getAttribute("data-value"), before, "the relay stays as it was");
+    await page.screenshot({ path: join(shots, "console-phone-read-operator.png"), fullPage: true });
+    await context.close();
+  });
+
+  it("comes back by itself after the server restarts, and the values move again", async () => {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
+    await logIn(page, url, "ops@localhost", "ops-secret");
+    // The roster kept the gateways added in the first test.
+    const before = await liveItemAbove(page, "gw1@localhost", "boiler/temperature", 0);
+    await server.restart();
+    await page.locator("#link-status:not([data-state=online])").waitFor({ timeout: WAIT_MS });
+    await page.locator("#link-status[data-state=online]").waitFor({ timeout: WAIT_MS });
+    const after = await liveItemAbove(page, "gw1@localhost", "boiler/temperature", before);
+    await liveItemAbove(page, "gw1@localhost", "boiler/temperature", after);
+    await page.screenshot({ path: join(shots, "console-after-restart.png"), fullPage: true });
+    await page.close();
+  });
+});
