@@ -30,7 +30,7 @@ export async function readoutFigures(server: XmppTestServer, progress: (line: st
     logLevel: "info",
     sensors: "  - { id: boiler, driver: bme280, i2c: { bus: 1, address: 0x76 }, interval: 1s }",
   });
-  // As installed: the unit's node flags (V8's lite mode) and environment.
+  // As installed: the unit's node flags (XEDGE_NODE_FLAGS) and environment.
   const { nodeFlags, environment } = asInstalled();
   const agent = AgentProcess.start(file, environment, [process.execPath, ...nodeFlags, BUNDLE]);
   const ops = await Observer.connect(server, OPERATOR.user, OPERATOR.password);
