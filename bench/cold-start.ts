@@ -15,7 +15,7 @@ import { startGateway } from "./gateway.ts";
 import { BARE, inTurn } from "./publish.ts";
 
 /** Bundles bare-login.ts into `dir` the way scripts/build.mjs bundles the agent; returns the file. */
-async function bundleBareLogin(dir: string): Promise<string> {
+export async function bundleBareLogin(dir: string): Promise<string> {
   const outfile = join(dir, "bare-login.mjs");
   await build({
     entryPoints: [resolve(import.meta.dirname, "bare-login.ts")],

@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import type { XmppTestServer } from "../test/support/servers.ts";
-import { AgentProcess, writeAgentConfig } from "../test/support/agent.ts";
+import { AgentProcess, BUNDLE, writeAgentConfig } from "../test/support/agent.ts";
 
 export const GATEWAY_SENSORS = 20;
 
@@ -23,6 +23,8 @@ export interface GatewayOptions {
   nodePrefix?: string;
   /** Its account (password `<user>-secret`): two gateways side by side need two. Default gw1. */
   user?: string;
+  /** Node's own command-line flags before the bundle, e.g. V8 flags that NODE_OPTIONS refuses (`--max-lazy`). */
+  nodeArgs?: string[];
   /** YAML lines appended to the config, e.g. a `metrics:` block. */
   configExtra?: string;
 }
@@ -37,7 +39,7 @@ export async function startGateway(server: XmppTestServer, options: GatewayOptio
   const config = readFileSync(file, "utf8").replace("level: debug", "level: info") + (options.configExtra ?? "");
   writeFileSync(file, options.nodePrefix ? config.replace("nodePrefix: xedge/gw1", `nodePrefix: ${options.nodePrefix}`) : config);
   const spawnedAt = performance.now();
-  const agent = AgentProcess.start(file, options.env);
+  const agent = AgentProcess.start(file, options.env, [process.execPath, ...(options.nodeArgs ?? []), BUNDLE]);
   await agent.waitForMessage("online", 60_000);
   return { agent, dir, spawnedAt };
 }

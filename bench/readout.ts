@@ -1,13 +1,15 @@
 // XEP-0323 and successor-dialect (urn:nf:iot:sd:1.0) momentary readout round trips against a XEP-0199 ping round
 // trip, all from an operator's client to the agent's full JID through the same server, interleaved so all see the
 // same load. A XEP-0323 readout round trip is the request iq out until the `<fields done='true'>` message for its
-// seqnr is back; an nf one is the request iq out until its result, which carries the values.
+// seqnr is back; an nf one is the request iq out until its result, which carries the values. The agent runs as the
+// systemd unit runs it (its node flags and environment).
 import { performance } from "node:perf_hooks";
 import type { XmppTestServer } from "../test/support/servers.ts";
-import { AgentProcess, writeAgentConfig } from "../test/support/agent.ts";
+import { AgentProcess, BUNDLE, writeAgentConfig } from "../test/support/agent.ts";
 import { Observer } from "../test/support/observer.ts";
 import { xml, type Element } from "../agent/xmpp/client.ts";
 import { figure, type Figure } from "./figures.ts";
+import { asInstalled } from "./memory.ts";
 
 const NS_SENSORDATA = "urn:xmpp:iot:sensordata";
 const NS_NF_SENSORDATA = "urn:nf:iot:sd:1.0";
@@ -28,7 +30,9 @@ export async function readoutFigures(server: XmppTestServer, progress: (line: st
     logLevel: "info",
     sensors: "  - { id: boiler, driver: bme280, i2c: { bus: 1, address: 0x76 }, interval: 1s }",
   });
-  const agent = AgentProcess.start(file);
+  // As installed: the unit's node flags (XEDGE_NODE_FLAGS) and environment.
+  const { nodeFlags, environment } = asInstalled();
+  const agent = AgentProcess.start(file, environment, [process.execPath, ...nodeFlags, BUNDLE]);
   const ops = await Observer.connect(server, OPERATOR.user, OPERATOR.password);
   try {
     await agent.waitForMessage("online", 30_000);

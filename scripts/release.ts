@@ -411,6 +411,7 @@ function launcher(version: string, target: Target, nodes: NodeAbi[]): string {
   return `#!/bin/sh
 # xedge ${version} for linux-${target.name}: runs the bundle with the native addons shipped beside it.
 # XEDGE_NODE: the node command to use (default: node on PATH); it may carry arguments, e.g. an emulator.
+# XEDGE_NODE_FLAGS: node's own flags that NODE_OPTIONS refuses, e.g. --lite-mode (set by the systemd unit).
 set -e
 here=$(dirname "$(readlink -f "$0")")
 node="\${XEDGE_NODE:-node}"
@@ -424,7 +425,7 @@ if [ -n "$problem" ]; then
   echo "$problem" >&2
   exit 1
 fi
-exec $node "$here/../lib/xedge.mjs" "$@"
+exec $node \${XEDGE_NODE_FLAGS:-} "$here/../lib/xedge.mjs" "$@"
 `;
 }
 

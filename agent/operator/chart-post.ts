@@ -3,7 +3,6 @@
 // their own way; nothing here knows about XMPP.
 import type { OperatorSession } from "./desk.ts";
 import { chartSeries } from "./history.ts";
-import { renderChart } from "./chart.ts";
 import { formatDuration } from "../../lib/duration.ts";
 import { errorText } from "../log.ts";
 
@@ -26,6 +25,8 @@ export async function postChart(
   const series = await chartSeries(session, nodeId, field, durationMs, now);
   if (!series) return { ok: false, missing: true, reason: `${nodeId} stored no numeric value '${field}' in the last ${formatDuration(durationMs)}` };
   if (!upload) return { ok: false, reason: "this gateway has no file upload set up" };
+  // Loaded on the first chart: drawing and pngjs cost every gateway half a megabyte of heap, most never draw one.
+  const { renderChart } = await import("./chart.ts");
   const bytes = renderChart({
     title: `${nodeId} ${series.name}, last ${formatDuration(durationMs)}`,
     unit: series.unit,

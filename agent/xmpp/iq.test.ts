@@ -29,7 +29,7 @@ function responder() {
     await new Promise((resolve) => setImmediate(resolve));
     return sent.splice(0);
   };
-  return { iq, deliver, errors };
+  return { iq, deliver, errors, entity, sent };
 }
 
 const nested = (depth: number) => `${"<a>".repeat(depth)}${"</a>".repeat(depth)}`;
@@ -83,5 +83,35 @@ describe("iq responder", () => {
     });
     assert.match(String(await deliver(`<iq type='get' id='x' from='x@localhost/r'><q xmlns='urn:test'/></iq>`)), /type="error"><error type="cancel"><internal-server-error /);
     assert.deepEqual(errors.map(String), ["Error: boom"], "the failure reaches the entity's error listeners");
+  });
+
+  it("holds the socket's writes for the turn: a result and the message its handler sends next leave together", async () => {
+    const { iq, entity, sent } = responder();
+    const events: string[] = [];
+    let corked = 0;
+    const socket = {
+      cork: () => void (corked++, events.push("cork")),
+      uncork: () => void (corked--, events.push("uncork")),
+      get writableCorked() {
+        return corked;
+      },
+    };
+    // xmpp.js wraps a TLS socket; the responder corks the socket inside.
+    Object.defineProperty(entity, "socket", { value: { socket } });
+    const send = entity.send.bind(entity);
+    entity.send = (stanza: Element) => {
+      events.push(`${stanza.name}${corked > 0 ? " (corked)" : ""}`);
+      return send(stanza);
+    };
+    iq.get("urn:test", "q", ({ from }) => {
+      setImmediate(() => void entity.send(xml("message", { to: from })));
+      return true;
+    });
+    const parser = new Parser();
+    parser.on("element", (element: Element) => entity.emit("element", element));
+    parser.write(`<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'><iq type='get' id='c' from='x@localhost/r'><q xmlns='urn:test'/></iq>`);
+    for (let turn = 0; turn < 10 && !events.includes("uncork"); turn++) await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(events, ["cork", "iq (corked)", "message (corked)", "uncork"]);
+    assert.equal(sent.length, 2);
   });
 });

@@ -98,7 +98,9 @@ export function iqResponder(entity: Client, middleware: Middleware<Client>): IqR
     const route = routes.find((candidate) => candidate.type === type && element.is(candidate.name, candidate.ns));
     if (!route) return reply(stanzaError("cancel", "service-unavailable"));
     try {
-      return reply(await route.handler(Object.assign(context, { element })));
+      const payload = await route.handler(Object.assign(context, { element }));
+      writeTogetherThisTurn(entity);
+      return reply(payload);
     } catch (failure) {
       entity.emit("error", failure);
       return reply(stanzaError("cancel", "internal-server-error"));
@@ -116,6 +118,31 @@ export function iqResponder(entity: Client, middleware: Middleware<Client>): IqR
     get: (ns, name, handler) => void routes.push({ type: "get", ns, name, handler }),
     set: (ns, name, handler) => void routes.push({ type: "set", ns, name, handler }),
   };
+}
+
+/** The part of a socket (net or TLS) that holds writes back and lets them go together. */
+interface Corkable {
+  cork(): void;
+  uncork(): void;
+  writableCorked: number;
+}
+
+/**
+ * Holds the socket's writes until the event loop's next check phase: an iq result and what its handler scheduled
+ * with setImmediate to follow it (a XEP-0323 readout's data and end) leave in one TLS record and TCP segment, so
+ * the server reads and routes them together instead of waiting for a segment per stanza. xmpp.js wraps the TLS
+ * socket (`.socket`); a plain TCP connection is the socket itself.
+ */
+function writeTogetherThisTurn(entity: Client): void {
+  const wrapper = entity.socket as unknown as (Partial<Corkable> & { socket?: Partial<Corkable> | null }) | null;
+  const socket = [wrapper?.socket, wrapper].find(corkable);
+  if (!socket || socket.writableCorked > 0) return;
+  socket.cork();
+  setImmediate(() => socket.uncork());
+}
+
+function corkable(socket: Partial<Corkable> | null | undefined): socket is Corkable {
+  return typeof socket?.cork === "function" && typeof socket.uncork === "function" && typeof socket.writableCorked === "number";
 }
 
 /** The RFC 6120 error of a reply: its condition, text, application-specific child and type. */

@@ -211,10 +211,10 @@ export function registerSensorData(connection: Pick<FaceConnection, "route" | "s
     try {
       if (queued) await connection.send(xml("message", { to: requester }, xml("started", { xmlns: NS_SENSORDATA, seqnr })));
       const result = await operator.read(request);
-      for (const message of resultMessages(requester, seqnr, result)) {
-        if (session.cancelled) return;
-        await connection.send(message);
-      }
+      if (session.cancelled) return;
+      // All written at once, not each after the last one's write: a momentary readout's data and end then leave
+      // with its iq result in one segment (the responder holds the socket's writes for this turn).
+      await Promise.all(resultMessages(requester, seqnr, result).map((message) => connection.send(message)));
       log.debug("readout answered", { requester, seqnr, groups: result.groups.length, failures: result.failures.length });
     } catch (error) {
       log.error("readout failed", { requester, seqnr, error: errorText(error) });
