@@ -1,30 +1,10 @@
 // The alert engine alone, on a clock moved by hand: each condition, hysteresis, `for:`, no repeats, failures.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { Clock } from "../lib/clock.ts";
+import { ManualClock } from "../lib/manual-clock.ts";
 import { AlertEngine, type AlertCondition, type AlertEvent, type AlertRule } from "./alerts.ts";
 import { momentaryNumeric, type Field } from "../lib/model.ts";
 
-class ManualClock implements Clock {
-  private timers: { at: number; callback: () => void }[] = [];
-  constructor(public time = 0) {}
-  now(): number {
-    return this.time;
-  }
-  after(ms: number, callback: () => void): () => void {
-    const timer = { at: this.time + ms, callback };
-    this.timers.push(timer);
-    return () => {
-      this.timers = this.timers.filter((other) => other !== timer);
-    };
-  }
-  advance(ms: number): void {
-    this.time += ms;
-    const due = this.timers.filter((timer) => timer.at <= this.time);
-    this.timers = this.timers.filter((timer) => timer.at > this.time);
-    for (const timer of due) timer.callback();
-  }
-}
 
 function rule(condition: AlertCondition, extra: Partial<AlertRule> = {}): AlertRule {
   return {
@@ -195,35 +175,8 @@ describe("a failing sensor", () => {
 });
 
 describe("for: across a wall clock that jumps", () => {
-  /** A wall clock that can jump, and a monotonic one that only moves as time passes; timers run on the latter, as setTimeout does. */
-  class JumpingClock implements Clock {
-    private timers: { at: number; callback: () => void }[] = [];
-    mono = 0;
-    constructor(public time: number) {}
-    now(): number {
-      return this.time;
-    }
-    monotonic(): number {
-      return this.mono;
-    }
-    after(ms: number, callback: () => void): () => void {
-      const timer = { at: this.mono + ms, callback };
-      this.timers.push(timer);
-      return () => {
-        this.timers = this.timers.filter((other) => other !== timer);
-      };
-    }
-    pass(ms: number): void {
-      this.time += ms;
-      this.mono += ms;
-      const due = this.timers.filter((timer) => timer.at <= this.mono);
-      this.timers = this.timers.filter((timer) => timer.at > this.mono);
-      for (const timer of due) timer.callback();
-    }
-  }
-
   function jumpHarness(forMs: number) {
-    const clock = new JumpingClock(1_000_000);
+    const clock = new ManualClock(1_000_000);
     const events: AlertEvent[] = [];
     const engine = new AlertEngine([rule({ kind: "above", threshold: 30 }, { forMs })], { onEvent: (event) => events.push(event), clock });
     const feed = (value: number) => engine.observe({ sensorId: "boiler", timestamp: new Date(clock.now()), fields: [momentaryNumeric("temperature", value, "°C", 1)] });
@@ -233,27 +186,27 @@ describe("for: across a wall clock that jumps", () => {
   it("a jump forward of hours does not fire a rule early", () => {
     const { clock, events, feed } = jumpHarness(60_000);
     feed(31);
-    clock.pass(10_000);
-    clock.time += 3 * 3_600_000;
+    clock.advance(10_000);
+    clock.step(3 * 3_600_000);
     feed(32);
     assert.equal(events.length, 0, "10 s of the 60 s have passed");
-    clock.pass(49_000);
+    clock.advance(49_000);
     feed(32);
     assert.equal(events.length, 0);
-    clock.pass(1_000);
+    clock.advance(1_000);
     assert.deepEqual(events.map((event) => event.kind), ["fired"]);
   });
 
   it("a jump backward of minutes does not hold a rule back", () => {
     const { clock, events, feed } = jumpHarness(60_000);
     feed(31);
-    clock.pass(30_000);
-    clock.time -= 5 * 60_000;
+    clock.advance(30_000);
+    clock.step(-5 * 60_000);
     feed(32);
-    clock.pass(29_000);
+    clock.advance(29_000);
     feed(32);
     assert.equal(events.length, 0);
-    clock.pass(1_000);
+    clock.advance(1_000);
     feed(33);
     assert.deepEqual(events.map((event) => event.kind), ["fired"]);
   });

@@ -3,35 +3,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { EventSubscriptions, SUBSCRIPTION_LIMITS, readoutOf, type FieldRule, type SubscriptionSpec } from "./subscriptions.ts";
-import type { Clock } from "../lib/clock.ts";
+import { ManualClock } from "../lib/manual-clock.ts";
 import { momentaryNumeric, type Field } from "../lib/model.ts";
 
-/** Timers run in the order they are due, each at its own time. */
-class ManualClock implements Clock {
-  private timers: { at: number; callback: () => void }[] = [];
-  constructor(public time = 0) {}
-  now(): number {
-    return this.time;
-  }
-  after(ms: number, callback: () => void): () => void {
-    const timer = { at: this.time + ms, callback };
-    this.timers.push(timer);
-    return () => {
-      this.timers = this.timers.filter((other) => other !== timer);
-    };
-  }
-  advance(ms: number): void {
-    const end = this.time + ms;
-    for (;;) {
-      const next = this.timers.filter((timer) => timer.at <= end).sort((a, b) => a.at - b.at)[0];
-      if (!next) break;
-      this.timers = this.timers.filter((timer) => timer !== next);
-      this.time = next.at;
-      next.callback();
-    }
-    this.time = end;
-  }
-}
 
 const OPS = "ops@example.net/probe";
 

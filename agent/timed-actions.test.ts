@@ -1,35 +1,18 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { TimedActions, type TimedAction, type TimedActionStore } from "./timed-actions.ts";
-import type { Clock } from "../lib/clock.ts";
+import { ManualClock } from "../lib/manual-clock.ts";
 import type { AuditEntry, ControlRequest, ControlResult, FormResult } from "./control.ts";
 
 const OPERATOR = "ops@example.org/phone";
 const READER = "reader@example.org/phone";
 const MINUTE = 60_000;
 
-/** A clock whose time moves only when the test says so. */
-class FakeClock implements Clock {
-  private time = Date.parse("2026-01-05T10:00:00Z");
-  private timers: { at: number; run: () => void }[] = [];
-  now(): number {
-    return this.time;
-  }
-  after(ms: number, run: () => void): () => void {
-    const timer = { at: this.time + ms, run };
-    this.timers.push(timer);
-    return () => {
-      this.timers = this.timers.filter((other) => other !== timer);
-    };
-  }
-  async advance(ms: number): Promise<void> {
-    this.time += ms;
-    for (const timer of this.timers.filter((candidate) => candidate.at <= this.time)) {
-      this.timers = this.timers.filter((other) => other !== timer);
-      timer.run();
-    }
-    await settle();
-  }
+
+/** Lets time pass, then lets what the due timers started finish. */
+async function passTime(clock: ManualClock, ms: number): Promise<void> {
+  clock.advance(ms);
+  await settle();
 }
 
 async function settle(): Promise<void> {
@@ -73,8 +56,8 @@ class MemoryStore implements TimedActionStore {
 
 const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 
-function setup(shared: { store?: MemoryStore; control?: FakeControl; clock?: FakeClock } = {}) {
-  const clock = shared.clock ?? new FakeClock();
+function setup(shared: { store?: MemoryStore; control?: FakeControl; clock?: ManualClock } = {}) {
+  const clock = shared.clock ?? new ManualClock(Date.parse("2026-01-05T10:00:00Z"));
   const control = shared.control ?? new FakeControl();
   const store = shared.store ?? new MemoryStore();
   const told: { to: string; text: string }[] = [];
@@ -103,9 +86,9 @@ test("a timed set switches now and back to the value before when the time is up,
   assert.match(control.sets[0]?.request.note ?? "", /^timed: for 10m, then back to false$/);
   assert.equal(store.rows.size, 1, "kept for a restart");
 
-  await clock.advance(10 * MINUTE - 1);
+  await passTime(clock, 10 * MINUTE - 1);
   assert.equal(control.values.get("state"), "true", "not before its time");
-  await clock.advance(1);
+  await passTime(clock, 1);
   assert.equal(control.values.get("state"), "false");
   const revert = control.sets[1];
   assert.equal(revert?.requester, OPERATOR);
@@ -125,7 +108,7 @@ test("cancel switches back now as the operator who cancels, and the timer does n
   assert.equal(control.values.get("state"), "false");
   assert.match(control.sets[1]?.request.note ?? "", /cancelled early by ops@example.org\/phone/);
   assert.equal(store.rows.size, 0);
-  await clock.advance(10 * MINUTE);
+  await passTime(clock, 10 * MINUTE);
   assert.equal(control.sets.length, 2, "no second switch back");
   assert.deepEqual(told, []);
   assert.deepEqual(await timed.cancel(OPERATOR, "pump", "state", "chat"), [], "nothing left to cancel");
@@ -137,7 +120,7 @@ test("a cancel the control role refuses leaves the timer running", async () => {
   const [refused] = await timed.cancel(READER, "pump", "state", "chat");
   assert.equal(refused?.result.ok, false);
   assert.equal(control.values.get("state"), "true");
-  await clock.advance(10 * MINUTE);
+  await passTime(clock, 10 * MINUTE);
   assert.equal(control.values.get("state"), "false");
 });
 
@@ -145,14 +128,14 @@ test("a second timed set replaces the first and still switches back to the value
   const { clock, control, told, timed } = setup();
   await timed.setFor(OPERATOR, "pump", "state", "true", 10 * MINUTE, "chat");
   const first = timed.find("pump", "state");
-  await clock.advance(MINUTE);
+  await passTime(clock, MINUTE);
   const second = await timed.setFor(OPERATOR, "pump", "state", "true", 2 * MINUTE, "chat");
   assert.ok("action" in second);
   assert.equal(second.action.revertValue, "false");
   assert.equal(second.replaced, first);
-  await clock.advance(2 * MINUTE);
+  await passTime(clock, 2 * MINUTE);
   assert.equal(control.values.get("state"), "false");
-  await clock.advance(10 * MINUTE);
+  await passTime(clock, 10 * MINUTE);
   assert.equal(control.sets.length, 3, "set, set, one switch back");
   assert.equal(told.length, 1);
 });
@@ -164,7 +147,7 @@ test("a plain set drops the timer: the value it chose stays", async () => {
   assert.equal(dropped.length, 1);
   await settle();
   assert.equal(store.rows.size, 0);
-  await clock.advance(10 * MINUTE);
+  await passTime(clock, 10 * MINUTE);
   assert.equal(control.sets.length, 1);
   assert.deepEqual(timed.supersede([{ nodeId: "pump", name: "state", value: true }]), []);
 });
@@ -173,17 +156,17 @@ test("a timer kept in the store switches back after a restart at its due time", 
   const before = setup();
   await before.timed.setFor(OPERATOR, "pump", "state", "true", 10 * MINUTE, "chat");
   before.timed.stop();
-  await before.clock.advance(10 * MINUTE);
+  await passTime(before.clock, 10 * MINUTE);
   assert.equal(before.control.sets.length, 1, "a stopped agent switches nothing");
 
   // The agent comes back 3 minutes after the set, its pump in the safe state (off).
-  const clock = new FakeClock();
-  await clock.advance(3 * MINUTE);
+  const clock = new ManualClock(Date.parse("2026-01-05T10:00:00Z"));
+  await passTime(clock, 3 * MINUTE);
   const after = setup({ store: before.store, clock });
   after.control.values.set("state", "false");
   await after.timed.start();
   assert.equal(after.timed.list().length, 1);
-  await clock.advance(7 * MINUTE);
+  await passTime(clock, 7 * MINUTE);
   assert.deepEqual(after.control.sets.map((set) => set.request.values[0]?.value), ["false"]);
   assert.equal(after.told.length, 1);
   assert.equal(after.store.rows.size, 0);
@@ -218,7 +201,7 @@ test("a switch back that fails is reported to the operator and ends the timer", 
   const { clock, control, store, told, timed } = setup();
   await timed.setFor(OPERATOR, "pump", "state", "true", 10 * MINUTE, "chat");
   control.failWrites = true;
-  await clock.advance(10 * MINUTE);
+  await passTime(clock, 10 * MINUTE);
   assert.equal(control.values.get("state"), "true");
   assert.deepEqual(told, [{ to: OPERATOR, text: "Could not switch pump state back to false after your 'set pump state true for 10m': pump: writing state failed: EIO." }]);
   assert.equal(store.rows.size, 0);
@@ -237,9 +220,9 @@ test("a refused timed set starts no timer", async () => {
 test("a wait longer than Node's timers allow is taken in steps and still fires on time", async () => {
   const { clock, control, timed } = setup();
   await timed.setFor(OPERATOR, "pump", "state", "true", 3 * 86_400_000, "chat");
-  await clock.advance(86_400_000);
-  await clock.advance(86_400_000);
+  await passTime(clock, 86_400_000);
+  await passTime(clock, 86_400_000);
   assert.equal(control.values.get("state"), "true");
-  await clock.advance(86_400_000);
+  await passTime(clock, 86_400_000);
   assert.equal(control.values.get("state"), "false");
 });

@@ -9,7 +9,7 @@ import { describe, it } from "node:test";
 import { AlertEngine, type AlertEvent, type AlertRule } from "../alerts.ts";
 import type { Operator } from "../authz.ts";
 import type { Logger } from "../log.ts";
-import type { Clock } from "../../lib/clock.ts";
+import { ManualClock } from "../../lib/manual-clock.ts";
 import { Store } from "../store.ts";
 import { AlertDelivery, activeAlertsSummary, alertText, recipientsOf, type AlertOutbox, type QueuedAlert } from "./alert-delivery.ts";
 
@@ -21,22 +21,6 @@ const OPERATORS: Operator[] = [
   { jid: "viewer@example.net", role: "read" },
 ];
 
-class FakeClock implements Clock {
-  at = START;
-  private timers: { due: number; run: () => void }[] = [];
-  now = () => this.at;
-  after = (ms: number, run: () => void) => {
-    const timer = { due: this.at + ms, run };
-    this.timers.push(timer);
-    return () => (this.timers = this.timers.filter((candidate) => candidate !== timer));
-  };
-  advance(ms: number): void {
-    this.at += ms;
-    const due = this.timers.filter((timer) => timer.due <= this.at);
-    this.timers = this.timers.filter((timer) => timer.due > this.at);
-    for (const timer of due) timer.run();
-  }
-}
 
 class MemoryOutbox implements AlertOutbox {
   rows: QueuedAlert[] = [];
@@ -75,7 +59,7 @@ const ruleOf = (body: string) => /\((?:alert|watch) (\S+)\)$/.exec(body)?.[1];
 
 /** A delivery over fakes: what was sent, to whom, and a switch for the link. */
 function harness(options: { operators?: Operator[]; online?: boolean } = {}) {
-  const clock = new FakeClock();
+  const clock = new ManualClock(START);
   const outbox = new MemoryOutbox();
   const sent: [string, string][] = [];
   const warnings: string[] = [];
