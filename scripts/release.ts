@@ -1,8 +1,8 @@
 // npm run release [-- --arch x64|arm64|armhf] [--out DIR]: one tarball per architecture,
 // xedge-VERSION-linux-ARCH.tar.gz (in dist/release unless --out), that systemd/install.sh installs: the bundle,
 // the packages it leaves external with their native addons built for ARCH (cross-compiled with Debian's cross
-// compilers), the systemd files, the example configs, the documentation (README, docs/, each driver's page and
-// sample config, with the same relative paths so their links hold) and a MANIFEST. docs/release.md has the layout and the
+// compilers), the systemd files, the example configs, the documentation (README, docs/, the console's page, each
+// driver's page and sample config, with the same relative paths so their links hold) and a MANIFEST. docs/release.md has the layout and the
 // Node versions the addons are built for.
 //
 // Nothing is built inside the repository's node_modules (tests run from it): the addon packages are copied to a
@@ -43,12 +43,13 @@ const REQUIRED_FILES = ["systemd/install.sh", "systemd/xedge.service", "systemd/
 
 /** The documentation a gateway's user reads, relative to the repository's root and shipped at the same path. */
 export function shippedDocs(root = ROOT): string[] {
-  const markdown = (dir: string) => readdirSync(join(root, dir)).filter((file) => file.endsWith(".md")).sort().map((file) => `${dir}/${file}`);
+  // Pages and the pictures they show.
+  const markdown = (dir: string) => readdirSync(join(root, dir)).filter((file) => /\.(md|png)$/.test(file)).sort().map((file) => `${dir}/${file}`);
   const drivers = readdirSync(join(root, "drivers"), { withFileTypes: true })
     .filter((entry) => entry.isDirectory() && existsSync(join(root, "drivers", entry.name, "README.md")))
     .map((entry) => entry.name)
     .sort();
-  return ["README.md", ...markdown("docs"), ...drivers.flatMap((driver) => [`drivers/${driver}/README.md`, `drivers/${driver}/sample.yaml`]), "examples/sim-sensors.yaml"];
+  return ["README.md", ...markdown("docs"), "console/README.md", ...drivers.flatMap((driver) => [`drivers/${driver}/README.md`, `drivers/${driver}/sample.yaml`]), "examples/sim-sensors.yaml"];
 }
 
 /** Needed to compile addons, never at run time: left out of lib/node_modules. */

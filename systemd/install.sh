@@ -94,7 +94,7 @@ install_program() {
   local staging="$root$prefix.new"
   rm -rf "$staging"
   mkdir -p "$staging"
-  for file in install.sh lib bin docs drivers examples README.md MANIFEST xedge.example.yaml systemd; do
+  for file in install.sh lib bin docs console drivers examples README.md MANIFEST xedge.example.yaml systemd; do
     if [ -e "$release/$file" ]; then cp -R "$release/$file" "$staging/"; fi
   done
   chown -hR 0:0 "$staging"
