@@ -125,17 +125,17 @@ export async function openStartTls(opts: ProbeOptions): Promise<StartTlsResult> 
 }
 
 /**
- * On a fresh TLS stream to a server's s2s port: restart the stream as the server `s2sFrom` and authenticate it
- * with SASL EXTERNAL, i.e. with the certificate presented in the handshake. Resolves "success", "failure", or
- * "not offered"; rejects when the server closes the stream instead; closes the connection.
+ * On a fresh TLS stream: restart the stream (`streamOpen`) and, if the server offers `mechanism`, authenticate with
+ * it. Resolves "success", "failure", or "not offered"; rejects when the server closes the stream instead; closes
+ * the connection.
  */
-export async function s2sExternal(socket: tls.TLSSocket, domain: string, s2sFrom: string, timeoutMs = 5_000): Promise<"success" | "failure" | "not offered"> {
+async function saslOnce(socket: tls.TLSSocket, streamOpen: string, mechanism: string, payload: string, timeoutMs: number): Promise<"success" | "failure" | "not offered"> {
   const reader = new Reader(socket);
   try {
-    socket.write(STREAM_OPEN(domain, s2sFrom));
+    socket.write(streamOpen);
     const features = await reader.waitFor(/<\/stream:features>/, timeoutMs);
-    if (!/<mechanism>EXTERNAL<\/mechanism>/.test(features)) return "not offered";
-    socket.write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>${Buffer.from(s2sFrom).toString("base64")}</auth>`);
+    if (!features.includes(`<mechanism>${mechanism}</mechanism>`)) return "not offered";
+    socket.write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='${mechanism}'>${Buffer.from(payload, "utf8").toString("base64")}</auth>`);
     const answer = await reader.waitFor(/<success\b|<failure\b/, timeoutMs);
     return /<success\b/.test(answer) ? "success" : "failure";
   } finally {
@@ -146,22 +146,19 @@ export async function s2sExternal(socket: tls.TLSSocket, domain: string, s2sFrom
 }
 
 /**
+ * On a fresh TLS stream to a server's s2s port: restart the stream as the server `s2sFrom` and authenticate it
+ * with SASL EXTERNAL, i.e. with the certificate presented in the handshake.
+ */
+export function s2sExternal(socket: tls.TLSSocket, domain: string, s2sFrom: string, timeoutMs = 5_000): Promise<"success" | "failure" | "not offered"> {
+  return saslOnce(socket, STREAM_OPEN(domain, s2sFrom), "EXTERNAL", s2sFrom, timeoutMs);
+}
+
+/**
  * On a fresh TLS stream: restart the stream and authenticate with SASL PLAIN.
  * Resolves "success" or "failure" (wrong password / no such account); closes the connection.
  */
 export async function saslPlain(socket: tls.TLSSocket, domain: string, user: string, password: string, timeoutMs = 5_000): Promise<"success" | "failure"> {
-  const reader = new Reader(socket);
-  try {
-    socket.write(STREAM_OPEN(domain));
-    const features = await reader.waitFor(/<\/stream:features>/, timeoutMs);
-    if (!/<mechanism>PLAIN<\/mechanism>/.test(features)) throw new Error(`PLAIN not offered after TLS: ${features}`);
-    const payload = Buffer.from(`\0${user}\0${password}`, "utf8").toString("base64");
-    socket.write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${payload}</auth>`);
-    const answer = await reader.waitFor(/<success\b|<failure\b/, timeoutMs);
-    return /<success\b/.test(answer) ? "success" : "failure";
-  } finally {
-    reader.detach();
-    socket.end("</stream:stream>");
-    socket.destroy();
-  }
+  const result = await saslOnce(socket, STREAM_OPEN(domain), "PLAIN", `\0${user}\0${password}`, timeoutMs);
+  if (result === "not offered") throw new Error("PLAIN not offered after TLS");
+  return result;
 }
