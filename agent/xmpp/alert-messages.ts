@@ -4,7 +4,7 @@
 import { randomUUID } from "node:crypto";
 import { xml, type Element } from "./client.ts";
 import { STATELESS, type Face, type FaceConnection } from "./face.ts";
-import { NS_STANZAS } from "./stanza-error.ts";
+import { errorCondition } from "./stanza-error.ts";
 import type { AlertDelivery } from "../operator/alert-delivery.ts";
 import type { Logger } from "../log.ts";
 
@@ -30,8 +30,7 @@ export function registerAlertMessages(connection: AlertMessagesConnection, { del
   // the log says who missed it.
   connection.on("stanza", (stanza: Element) => {
     if (!stanza.is("message") || stanza.attrs.type !== "error" || !String(stanza.attrs.id ?? "").startsWith(ALERT_ID_PREFIX)) return;
-    const condition = stanza.getChild("error")?.getChildElements().find((child) => child.attrs.xmlns === NS_STANZAS && child.name !== "text")?.name;
-    log.warn("alert not delivered", { to: String(stanza.attrs.from ?? ""), condition: condition ?? "undefined-condition" });
+    log.warn("alert not delivered", { to: String(stanza.attrs.from ?? ""), condition: errorCondition(stanza.getChild("error")) });
   });
   return STATELESS;
 }

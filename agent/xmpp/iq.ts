@@ -8,7 +8,7 @@ import type { Element } from "@xmpp/xml";
 import { xml, type Client } from "@xmpp/client-core";
 import type { IncomingContext, Middleware } from "@xmpp/middleware";
 import { randomUUID } from "node:crypto";
-import { NS_STANZAS, stanzaError } from "./stanza-error.ts";
+import { errorCondition, NS_STANZAS, stanzaError } from "./stanza-error.ts";
 
 interface Pending {
   /** Who may answer: the request's `to`; for requests to our own account, also our server or no `from`. */
@@ -148,7 +148,7 @@ function corkable(socket: Partial<Corkable> | null | undefined): socket is Corka
 /** The RFC 6120 error of a reply: its condition, text, application-specific child and type. */
 function errorOfReply(element: Element): StanzaError {
   const children = element.getChildElements();
-  const condition = children.find((child) => child.attrs.xmlns === NS_STANZAS && child.name !== "text")?.name ?? "undefined-condition";
+  const condition = errorCondition(element);
   const text = element.getChildText("text", NS_STANZAS) ?? undefined;
   const application = children.find((child) => child.attrs.xmlns !== NS_STANZAS);
   return new StanzaError(condition, text, application, element.attrs.type as string | undefined);
