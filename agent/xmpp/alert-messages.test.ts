@@ -5,16 +5,26 @@ import { EventEmitter } from "node:events";
 import { describe, it } from "node:test";
 import { alertSender, registerAlertMessages } from "./alert-messages.ts";
 import { xml, type Element } from "./client.ts";
+import { Bounces, type Bounce, type UnpromptedKind } from "./link/bounces.ts";
 
+/** The connection's part the face uses, with the connection's own bounce routing in front of its stanzas. */
 class FakeConnection {
   readonly events = new EventEmitter<{ online: []; stanza: [stanza: Element] }>();
   readonly sent: Element[] = [];
-  on(event: "online" | "stanza", listener: (stanza: Element) => void): void {
+  private readonly bounces = new Bounces();
+  on(event: "online", listener: () => void): void {
     this.events.on(event, listener);
   }
-  send(stanza: Element): Promise<boolean> {
-    this.sent.push(stanza);
+  sendUnprompted(kind: UnpromptedKind, stanza: Element): Promise<boolean> {
+    this.sent.push(this.bounces.mark(kind, stanza));
     return Promise.resolve(true);
+  }
+  onBounce(kind: UnpromptedKind, listener: (bounce: Bounce) => void): void {
+    this.bounces.on(kind, listener);
+  }
+  /** A stanza from the server, as the connection takes it. */
+  receive(stanza: Element): void {
+    if (!this.bounces.route(stanza)) this.events.emit("stanza", stanza);
   }
 }
 
@@ -52,7 +62,7 @@ describe("alert messages", () => {
     await alertSender(connection)("ops@b.example", "⚠ alert");
     const [alert] = connection.sent;
     assert.ok(alert);
-    connection.events.emit("stanza", bounce(alert, "remote-server-not-found"));
+    connection.receive(bounce(alert, "remote-server-not-found"));
     assert.deepEqual(warnings, [{ message: "alert not delivered", fields: { to: "ops@b.example", condition: "remote-server-not-found" } }]);
     assert.equal(connection.sent.length, 1, "the alert is not sent again");
     assert.equal(linkUps(), 0, "a bounce is not the agent's link coming back");
@@ -60,8 +70,8 @@ describe("alert messages", () => {
 
   it("leaves other errors alone: a bounced chat reply, an alert id without type error", () => {
     const { connection, warnings } = setUp();
-    connection.events.emit("stanza", xml("message", { type: "error", id: "reply-1", from: "ops@b.example/phone" }, xml("error", { type: "cancel" })));
-    connection.events.emit("stanza", xml("message", { type: "chat", id: "alert-1", from: "ops@b.example/phone" }, xml("body", {}, "thanks")));
+    connection.receive(xml("message", { type: "error", id: "reply-1", from: "ops@b.example/phone" }, xml("error", { type: "cancel" })));
+    connection.receive(xml("message", { type: "chat", id: "alert-1", from: "ops@b.example/phone" }, xml("body", {}, "thanks")));
     assert.deepEqual(warnings, []);
   });
 

@@ -1,8 +1,8 @@
 // The link to the server, composed in one place from single-purpose modules (as xmpp.js composes its packages):
 // link/reconnect.ts makes a fresh client per attempt and backs off between attempts, link/keepalive.ts pings
 // to find a dead link and answers pings, link/iq-routes.ts installs the faces' iq handlers on every session,
-// link/disco.ts answers service discovery, link/own-presence.ts sends the agent's presence. The faces see only
-// this class.
+// link/disco.ts answers service discovery, link/own-presence.ts sends the agent's presence, link/bounces.ts hands
+// an error that comes back for an unprompted stanza to the face that sent it. The faces see only this class.
 import { EventEmitter } from "node:events";
 import type { Element } from "@xmpp/xml";
 import type { ClientOptions, XmppClient } from "./client.ts";
@@ -13,10 +13,12 @@ import { answerPings, Keepalive, NS_PING, type KeepaliveOptions } from "./link/k
 import { IqRoutes, type IqRoute } from "./link/iq-routes.ts";
 import { Disco, type DiscoNodes } from "./link/disco.ts";
 import { OwnPresence } from "./link/own-presence.ts";
+import { Bounces, type Bounce, type UnpromptedKind } from "./link/bounces.ts";
 
 export { backoffDelay, explainConnectError } from "./link/reconnect.ts";
 export type { IqRoute } from "./link/iq-routes.ts";
 export type { DiscoItem, DiscoNodes } from "./link/disco.ts";
+export type { Bounce, UnpromptedKind } from "./link/bounces.ts";
 
 export interface ConnectionOptions extends ClientOptions, KeepaliveOptions, ReconnectOptions {}
 
@@ -30,6 +32,7 @@ export class XmppConnection extends EventEmitter<Events> {
   private readonly routes = new IqRoutes();
   private readonly disco = new Disco([NS_PING]);
   private readonly presence = new OwnPresence(this);
+  private readonly bounces = new Bounces();
   private readonly link: Reconnect;
   private readonly keepalive: Keepalive<XmppClient>;
 
@@ -116,6 +119,16 @@ export class XmppConnection extends EventEmitter<Events> {
     }
   }
 
+  /** Sends a stanza the agent says unprompted, marked as `kind`'s: an error that comes back for it goes to onBounce. */
+  sendUnprompted(kind: UnpromptedKind, stanza: Element): Promise<boolean> {
+    return this.send(this.bounces.mark(kind, stanza));
+  }
+
+  /** The face that sends `kind` hears each of its stanzas that comes back as an error, instead of a "stanza" event. */
+  onBounce(kind: UnpromptedKind, listener: (bounce: Bounce) => void): void {
+    this.bounces.on(kind, listener);
+  }
+
   /** Sends an iq and resolves with the reply; rejects with StanzaError, TimeoutError, or when offline. */
   async request(iq: Element, timeoutMs: number): Promise<Element> {
     const client = this.link.live();
@@ -131,7 +144,9 @@ export class XmppConnection extends EventEmitter<Events> {
 
   /** A session is up: stanzas flow to the faces, the presence goes out, pings start, then "online" is told. */
   private async up(client: XmppClient): Promise<void> {
-    client.entity.on("stanza", (stanza: Element) => this.emit("stanza", stanza));
+    client.entity.on("stanza", (stanza: Element) => {
+      if (!this.bounces.route(stanza)) this.emit("stanza", stanza);
+    });
     await this.presence.announce(client);
     this.keepalive.start(client);
     const boundJid = client.entity.jid?.toString() ?? "";

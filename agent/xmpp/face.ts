@@ -5,7 +5,7 @@ import type { XmppConnection } from "./connection.ts";
 
 export type FaceConnection = Pick<
   XmppConnection,
-  "route" | "send" | "request" | "on" | "bareJid" | "addDiscoNodes" | "setPresence" | "updatePresence" | "discoInfo"
+  "route" | "send" | "sendUnprompted" | "onBounce" | "request" | "on" | "bareJid" | "addDiscoNodes" | "setPresence" | "updatePresence" | "discoInfo"
 >;
 
 export interface Face {

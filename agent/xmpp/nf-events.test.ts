@@ -7,6 +7,7 @@ import { describe, it } from "node:test";
 import { EventEmitter } from "node:events";
 import { xml, type Element } from "./client.ts";
 import type { IqRoute } from "./connection.ts";
+import { Bounces, type Bounce, type UnpromptedKind } from "./link/bounces.ts";
 import { NS_IEEE_EVENTS, NS_NF_EVENTS, parseSubscribe, parseXsDuration, registerNfEvents } from "./nf-events.ts";
 import { ForeignNodeError, NfRequestError } from "./nf-sensordata.ts";
 import { NS_IEEE_SENSORDATA, NS_NF_SENSORDATA } from "./nf-fields.ts";
@@ -108,6 +109,9 @@ function face(operators = [{ jid: "ops@x", role: "read" as const }]) {
   const features: string[] = [];
   const sent: Element[] = [];
   const stanzas = new EventEmitter<{ stanza: [Element] }>();
+  const bounces = new Bounces();
+  const warnings: { message: string; fields: Record<string, unknown> | undefined }[] = [];
+  const log: Logger = { ...quiet, warn: (message, fields) => void warnings.push({ message, fields }) };
   const boiler = { id: "boiler", driver: "bme280", lastSample: { sensorId: "boiler", timestamp: new Date(), fields: [momentaryNumeric("temperature", 21, "°C", 1), momentaryNumeric("humidity", 40, "%RH", 1)] } };
   const readout = new Readout({ sampler: { states: [boiler] }, actuators: { all: [] }, store: { history: () => Promise.resolve([]) } });
   const authz = new Authz(operators);
@@ -118,20 +122,26 @@ function face(operators = [{ jid: "ops@x", role: "read" as const }]) {
         routes.set(`${route.type} ${route.ns} ${route.name}`, route);
         if (feature) features.push(feature);
       },
-      send: (stanza: Element) => Promise.resolve(sent.push(stanza) > 0),
+      sendUnprompted: (kind: UnpromptedKind, stanza: Element) => Promise.resolve(sent.push(bounces.mark(kind, stanza)) > 0),
+      onBounce: (kind: UnpromptedKind, listener: (bounce: Bounce) => void) => bounces.on(kind, listener),
       on: (event: "stanza", listener: (stanza: Element) => void) => stanzas.on(event, listener),
     },
-    { desk: new OperatorDesk({ authz, readout, control: unusedControl, health: noHealth }), subscriptions, log: quiet },
+    { desk: new OperatorDesk({ authz, readout, control: unusedControl, health: noHealth }), subscriptions, log },
   );
   const call = async (element: Element, from = "ops@x/a", type: "get" | "set" = "get") =>
     routes.get(`${type} ${String(element.attrs.xmlns)} ${element.name}`)!.handler({ element, stanza: xml("iq"), from });
   const feed = (temperature: number) => subscriptions.observe({ sensorId: "boiler", timestamp: new Date(), fields: [momentaryNumeric("temperature", temperature, "°C", 1)] });
   const presence = (from: string, type?: string) => stanzas.emit("stanza", xml("presence", { from, ...(type ? { type } : {}) }));
+  /** The server sends `original` back with `condition`, as the connection takes it. */
+  const bounce = (original: Element, condition: string) => {
+    const error = xml("message", { type: "error", id: String(original.attrs.id), from: String(original.attrs.to), to: "gw1@x/edge" }, xml("error", { type: "cancel" }, xml(condition, { xmlns: "urn:ietf:params:xml:ns:xmpp-stanzas" })));
+    if (!bounces.route(error)) stanzas.emit("stanza", error);
+  };
   const stop = () => {
     events.stop();
     subscriptions.stop();
   };
-  return { call, sent, features, routes, subscriptions, authz, feed, presence, stop };
+  return { call, sent, features, routes, subscriptions, authz, feed, presence, bounce, warnings, stop };
 }
 
 const settle = (ms = 20) => new Promise((r) => setTimeout(r, ms));
@@ -207,6 +217,64 @@ describe("registerNfEvents", () => {
     assert.deepEqual(subscriptions.list().map((s) => s.subscriber), ["ops@x/a", "ops@x/c"]);
     presence("ops@x", "unsubscribe");
     assert.deepEqual(subscriptions.list(), []);
+    stop();
+  });
+
+  it("marks each notification as an event's, so that its bounce comes back to this face", async () => {
+    const { call, sent, feed, stop } = face();
+    await call(subscribe({}, nd("boiler"), f("temperature", { v: "21", by: "1" })));
+    feed(23);
+    await settle();
+    assert.match(String(sent[0]?.attrs.id), /^event-[0-9a-f-]{36}$/);
+    stop();
+  });
+
+  it("ends the subscriptions of a subscriber whose notification bounces for good, logged once", async () => {
+    const { call, sent, feed, subscriptions, bounce, warnings, stop } = face([{ jid: "ops@x", role: "read" }, { jid: "ops@y", role: "read" }]);
+    await call(subscribe({ id: "1" }, nd("boiler"), f("temperature", { v: "21", by: "1" })), "ops@y/gone");
+    await call(subscribe({ id: "2" }, nd("boiler"), f("humidity", { v: "40", by: "1" })), "ops@y/gone");
+    await call(subscribe({ id: "3" }, nd("boiler"), f("temperature", { v: "21", by: "1" })), "ops@x/a");
+    feed(23);
+    await settle();
+    const toGone = sent.filter((message) => message.attrs.to === "ops@y/gone");
+    assert.equal(toGone.length, 1);
+    // Two in flight come back: the first ends both of the subscriber's subscriptions, the second finds them ended.
+    bounce(toGone[0]!, "remote-server-not-found");
+    bounce(toGone[0]!, "remote-server-not-found");
+    assert.deepEqual(warnings, [{ message: "nf event subscriptions ended: not reachable", fields: { subscriber: "ops@y/gone", condition: "remote-server-not-found", ended: 2 } }]);
+    assert.deepEqual(subscriptions.list().map((s) => `${s.subscriber} ${s.spec.id}`), ["ops@x/a 3"], "another subscriber keeps its own");
+    sent.length = 0;
+    feed(25);
+    await settle();
+    assert.deepEqual(sent.map((message) => String(message.attrs.to)), ["ops@x/a"]);
+    stop();
+  });
+
+  it("ends them for an account that is gone (service-unavailable, item-not-found), bare or full", async () => {
+    const { call, sent, feed, subscriptions, bounce, stop } = face([{ jid: "ops@x", role: "read" }, { jid: "ops@y", role: "read" }]);
+    await call(subscribe({}, nd("boiler"), f("temperature", { v: "21", by: "1" })), "ops@x/a");
+    await call(subscribe({}, nd("boiler"), f("temperature", { v: "21", by: "1" })), "ops@y/a");
+    await call(subscribe({}, nd("boiler"), f("temperature", { v: "21", by: "1" })), "ops@y/b");
+    feed(23);
+    await settle();
+    bounce(sent.find((message) => message.attrs.to === "ops@x/a")!, "service-unavailable");
+    // A server that names the account only takes all of its resources' subscriptions.
+    bounce(xml("message", { id: String(sent.find((message) => message.attrs.to === "ops@y/a")?.attrs.id), to: "ops@y" }), "item-not-found");
+    assert.deepEqual(subscriptions.list(), []);
+    stop();
+  });
+
+  it("keeps the subscriptions of a subscriber that may be back (remote-server-timeout), and logs that once", async () => {
+    const { call, sent, feed, subscriptions, bounce, warnings, stop } = face();
+    await call(subscribe({}, nd("boiler"), f("temperature", { v: "21", by: "1" })), "ops@x/a");
+    for (const [temperature, condition] of [[23, "remote-server-timeout"], [25, "remote-server-timeout"], [27, "recipient-unavailable"]] as const) {
+      feed(temperature);
+      await settle();
+      bounce(sent.at(-1)!, condition);
+    }
+    assert.equal(sent.length, 3, "every notification went out");
+    assert.equal(subscriptions.list().length, 1);
+    assert.deepEqual(warnings, [{ message: "nf event notification not delivered", fields: { subscriber: "ops@x/a", condition: "remote-server-timeout" } }]);
     stop();
   });
 

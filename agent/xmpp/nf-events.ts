@@ -6,7 +6,8 @@
 // Answers (docs/protocols.md, Event subscriptions in the nf dialect): `<accepted id>` in the sensor-data namespace,
 // or in the events namespace when `req='true'` asked for a readout at once, as the reference server answers;
 // an empty result to an unsubscribe, item-not-found when there was no such subscription. A subscriber's
-// subscriptions end when that full JID goes unavailable, and all of an account's when it stops sharing presence.
+// subscriptions end when that full JID goes unavailable, all of an account's when it stops sharing presence, and
+// a subscriber's when a notification comes back with an error that says it is not there (link/bounces.ts).
 import { xml, type Element } from "./client.ts";
 import type { Face, FaceConnection } from "./face.ts";
 import { stanzaError } from "./stanza-error.ts";
@@ -155,8 +156,8 @@ export interface NfEventsDeps {
   log: Logger;
 }
 
-/** What the face needs of the connection: routes, sending, and the presence stanzas that end subscriptions. */
-type EventsConnection = Pick<FaceConnection, "route" | "send"> & { on(event: "stanza", listener: (stanza: Element) => void): unknown };
+/** What the face needs of the connection: routes, sending, and the presences and bounces that end subscriptions. */
+type EventsConnection = Pick<FaceConnection, "route" | "sendUnprompted" | "onBounce"> & { on(event: "stanza", listener: (stanza: Element) => void): unknown };
 
 /** Registers subscribe and unsubscribe (both namespaces) and sends the notifications; stop() drops pending reads. */
 export function registerNfEvents(connection: EventsConnection, { desk, subscriptions, log }: NfEventsDeps): Face {
@@ -188,7 +189,7 @@ export function registerNfEvents(connection: EventsConnection, { desk, subscript
         const result = await operator.read(readoutOf(spec));
         for (const resp of nfResponses(ns, spec.id, result)) {
           if (stopped || !subscriptions.has(subscriber, spec.id)) return;
-          await connection.send(xml("message", { to: subscriber }, resp));
+          await connection.sendUnprompted("event", xml("message", { to: subscriber }, resp));
         }
       } while (state.again && !stopped);
     } catch (error) {
@@ -263,6 +264,24 @@ export function registerNfEvents(connection: EventsConnection, { desk, subscript
     if (type === "unavailable" && from.includes("/")) ended = subscriptions.removeSubscriber(from);
     else if (type === "unsubscribe" || type === "unsubscribed") ended = subscriptions.removeAccount(from);
     if (ended > 0) log.info("nf event subscriptions ended: presence", { subscriber: from, presence: type ?? "", ended });
+  });
+
+  // A notification that comes back as an error: a subscriber that is not there (its account gone, its server
+  // unknown or unresolvable) loses its subscriptions, logged once, since every later notification would bounce
+  // too; the messages still in flight find them ended. One that may be there later (remote-server-timeout while
+  // the servers cannot meet) keeps them, and is logged once while it does.
+  const bouncing = new Set<string>();
+  connection.onBounce("event", ({ jid, condition, permanent }) => {
+    const subscribed = (subscriber: string) => subscriptions.list().some((subscription) => subscriber === subscription.subscriber || subscriber === bareJid(subscription.subscriber));
+    for (const logged of bouncing) if (!subscribed(logged)) bouncing.delete(logged);
+    if (permanent) {
+      const ended = jid.includes("/") ? subscriptions.removeSubscriber(jid) : subscriptions.removeAccount(jid);
+      if (ended > 0) log.warn("nf event subscriptions ended: not reachable", { subscriber: jid, condition, ended });
+      bouncing.delete(jid);
+    } else if (!bouncing.has(jid) && subscribed(jid)) {
+      bouncing.add(jid);
+      log.warn("nf event notification not delivered", { subscriber: jid, condition });
+    }
   });
 
   return {

@@ -26,7 +26,7 @@ export interface PresenceDeps {
 export const ALERT_PRESENCE_MS = 2_000;
 
 /** What the face uses of the connection; `on` as narrow as it listens, so a test can stand in for it. */
-type PresenceConnection = Omit<FaceConnection, "on"> & {
+type PresenceConnection = Omit<FaceConnection, "on" | "sendUnprompted" | "onBounce"> & {
   on(event: "online", listener: () => void): unknown;
   on(event: "stanza", listener: (stanza: Element) => void): unknown;
 };

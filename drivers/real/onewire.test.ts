@@ -6,7 +6,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { eventually } from "../../firmware-sim/serial/testing.ts";
 import { HardwareAccessError } from "../hal.ts";
 import { openW1Sysfs, W1_DEVICES } from "./onewire.ts";
 
@@ -58,44 +57,70 @@ describe("w1 reads per bus master", () => {
     return openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
   }
 
-  test("reads on one master wait for each other; reads on another master do not", async () => {
+  test("reads on one master wait for each other; reads on another master do not", { timeout: 30_000 }, async () => {
     const { root, slave } = fifoTree();
     const w1 = openW1Sysfs(root);
-    const [firstOn1, secondOn1, onMaster2] = ["28-000000000001", "28-000000000002", "28-000000000003"] as const;
-    const ids = [firstOn1, secondOn1, onMaster2];
-    const reads = ids.map((id) => w1.readSlave(id));
+    const onMaster1 = ["28-000000000001", "28-000000000002"];
+    const onMaster2 = "28-000000000003";
+    const ids = [...onMaster1, onMaster2];
+    const reads = new Map(ids.map((id) => [id, w1.readSlave(id)]));
+    const readOf = (id: string): Promise<string> => reads.get(id) ?? assert.fail(`no read of ${id}`);
     // The writer held on each FIFO whose read is in flight; closing it ends that read.
     const writers = new Map<string, number>();
-    const answered = new Set<string>();
-    const inFlight = async (id: string) => writers.set(id, await eventually(async () => writerOf(slave(id))));
-    const answer = (id: string, text: string) => {
+    /** Holds a writer on `id`'s FIFO if its read has it open; false if no read has. */
+    const holdWriter = (id: string): boolean => {
+      try {
+        writers.set(id, writerOf(slave(id)));
+        return true;
+      } catch (error) {
+        if (error instanceof Error && "code" in error && error.code === "ENXIO") return false;
+        throw error;
+      }
+    };
+    /** Waits until the read of one of `candidates` is in flight, holds a writer on it and says which. */
+    const inFlight = async (...candidates: string[]): Promise<string> => {
+      const deadline = performance.now() + 5_000;
+      for (;;) {
+        const found = candidates.find(holdWriter);
+        if (found !== undefined) return found;
+        if (performance.now() > deadline) assert.fail(`no read of ${candidates.join(" or ")} opened its w1_slave within 5 s`);
+        await sleep(20);
+      }
+    };
+    /** Closes the writer held on `id`'s FIFO, after `text`: its read ends with what was written. */
+    const answer = (id: string, text = "") => {
       const writer = writers.get(id);
       assert.ok(writer !== undefined, `${id} has no reader`);
-      writeSync(writer, text);
+      if (text !== "") writeSync(writer, text);
       closeSync(writer);
       writers.delete(id);
-      answered.add(id);
     };
     try {
-      await inFlight(firstOn1);
+      // Each read first looks up its master, so the two on master 1 may take its queue in either order; whichever
+      // goes first, the other waits for it.
+      const first = await inFlight(...onMaster1);
+      const second = onMaster1.find((id) => id !== first) ?? assert.fail("two reads on master 1");
       // Master 2's read runs while master 1's still waits for its answer.
       await inFlight(onMaster2);
       await sleep(200);
-      assert.throws(() => writers.set(secondOn1, writerOf(slave(secondOn1))), { code: "ENXIO" }, "a second read on master 1 started before the first ended");
-      answer(firstOn1, "first");
-      assert.equal(await reads[0], "first");
-      await inFlight(secondOn1);
-      answer(secondOn1, "second");
+      assert.equal(holdWriter(second), false, "a second read on master 1 started before the first ended");
+      answer(first, "first");
+      assert.equal(await readOf(first), "first");
+      await inFlight(second);
+      answer(second, "second");
       answer(onMaster2, "third");
-      assert.deepEqual(await Promise.all(reads), ["first", "second", "third"]);
+      assert.deepEqual(await Promise.all([first, second, onMaster2].map(readOf)), ["first", "second", "third"]);
     } finally {
-      // Whatever failed, end every read still blocked in a threadpool thread.
-      for (const id of ids.filter((unread) => !answered.has(unread))) {
-        if (!writers.has(id)) await inFlight(id).catch(() => undefined);
-        const writer = writers.get(id);
-        if (writer !== undefined) closeSync(writer);
+      // Whatever failed, end every read: one blocked in open() holds a threadpool thread, and the process could never
+      // exit. A writer opened and closed at once ends the read that has its FIFO open, with nothing read; the next
+      // read on that master then opens its own, so this goes on until every read has settled.
+      let settled = false;
+      const allSettled = Promise.allSettled(reads.values()).then(() => void (settled = true));
+      while (!settled) {
+        for (const id of ids) if (writers.has(id) || holdWriter(id)) answer(id);
+        await sleep(20);
       }
-      await Promise.allSettled(reads);
+      await allSettled;
     }
   });
 });

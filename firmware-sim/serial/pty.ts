@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import type { SerialLink, SerialOptions } from "../../drivers/hal.ts";
 import { openSerialLink } from "../../drivers/real/serial.ts";
+import { OneAtATime } from "../../lib/one-at-a-time.ts";
 
 /** How long socat may take to create both terminals. */
 const SOCAT_START_MS = 5000;
@@ -21,6 +22,11 @@ export class SimSerialPort {
   private readonly directory: string;
   private users = 0;
   private stopped = false;
+  /**
+   * Starting, halting and stopping, one at a time: a stop or unplug that comes while socat and the link are still
+   * being made waits for them, and then ends them, rather than finding nothing to end yet and leaving them running.
+   */
+  private readonly lifecycle = new OneAtATime();
   /** True while "unplugged": socat is stopped and the device end does not exist. */
   unplugged = false;
 
@@ -62,7 +68,7 @@ export class SimSerialPort {
   async unplug(): Promise<void> {
     if (this.unplugged || this.stopped) return;
     this.unplugged = true;
-    await this.halt();
+    await this.lifecycle.run(() => this.halt());
   }
 
   async replug(): Promise<void> {
@@ -76,12 +82,15 @@ export class SimSerialPort {
     }
   }
 
-  async start(): Promise<void> {
-    const socat = await startSocat(this.firmwareEnd, this.deviceEnd);
-    this.socat = socat;
-    const link = await openSerialLink({ ...this.settings, path: `${this.path} (simulated device end)` }, this.firmwareEnd);
-    link.onData((chunk) => this.listeners.forEach((listener) => listener(chunk)));
-    this.firmwareLink = link;
+  start(): Promise<void> {
+    return this.lifecycle.run(async () => {
+      if (this.stopped) throw new Error(`${this.path}: the simulated port is stopped`);
+      const socat = await startSocat(this.firmwareEnd, this.deviceEnd);
+      this.socat = socat;
+      const link = await openSerialLink({ ...this.settings, path: `${this.path} (simulated device end)` }, this.firmwareEnd);
+      link.onData((chunk) => this.listeners.forEach((listener) => listener(chunk)));
+      this.firmwareLink = link;
+    });
   }
 
   /** Stops socat and removes the temporary folder. */
@@ -89,8 +98,10 @@ export class SimSerialPort {
     if (this.stopped) return;
     this.stopped = true;
     this.listeners.clear();
-    await this.halt();
-    this.removeFolder();
+    await this.lifecycle.run(async () => {
+      await this.halt();
+      this.removeFolder();
+    });
   }
 
   /** Removes the temporary folder of the terminals' links (synchronous, for the exit hook too). */

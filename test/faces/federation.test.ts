@@ -2,7 +2,8 @@
 // (test/support/federation.ts): the gateway's account is gw1@a.test, the operators' are on b.test, listed in the
 // agent's config by bare JID. Readouts in both dialects, control, chat and ad-hoc commands, the presence
 // subscription with the health, a pubsub subscription to a sensor's node on pubsub.a.test, an alert, and the
-// refusals, all over the s2s link; then the link between the servers cut while the gateway keeps publishing.
+// refusals, all over the s2s link; then the link between the servers cut while the gateway keeps publishing, and
+// what the agent makes of the alerts and nf event notifications that a.test's server sends back meanwhile.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -11,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { DOMAIN_A, DOMAIN_B, startFederation, type Federation } from "../support/federation.ts";
-import { AgentProcess, writeAgentConfig } from "../support/agent.ts";
+import { AgentProcess, writeAgentConfig, type LogLine } from "../support/agent.ts";
 import { Observer } from "../support/observer.ts";
 import { createTestPki, createUntrustedCa } from "../support/tls.ts";
 import { openStartTls, s2sExternal } from "../support/xmpp-probe.ts";
@@ -23,6 +24,7 @@ const AGENT = `gw1@${DOMAIN_A}/edge`;
 const NODE = "xedge/gw1/boiler";
 const NS_SENSORDATA = "urn:xmpp:iot:sensordata";
 const NS_NF_SENSORDATA = "urn:nf:iot:sd:1.0";
+const NS_NF_EVENTS = "urn:nf:iot:events:1.0";
 const NS_CONTROL = "urn:xmpp:iot:control";
 const NS_COMMANDS = "http://jabber.org/protocol/commands";
 const NS_DATA = "jabber:x:data";
@@ -258,12 +260,54 @@ function operatorTests(get: () => Gateway, full: boolean): void {
   });
 }
 
-/** The link between the two servers cut and healed while the gateway publishes; what b.test's server answers. */
-function cutTests(get: () => Gateway): void {
+/**
+ * An nf event subscription of ops@b.test notifying every second, taken before the cut: its notifications bounce at
+ * a.test's server while the link is cut. `bounced` waits for the agent's one log line about them, `afterHeal`
+ * checks what that line said.
+ */
+async function subscribeEverySecond(ops: RemoteOperator, agent: AgentProcess, gatewayKind: ServerKind) {
+  const notified = () => ops.messages.filter((message) => message.getChild("resp", NS_NF_SENSORDATA)?.attrs.id === "cut").length;
+  const unsubscribe = () => ops.observer.iq("set", AGENT, xml("unsubscribe", { xmlns: NS_NF_EVENTS, id: "cut" }));
+  await ops.observer.iq("set", AGENT, xml("subscribe", { xmlns: NS_NF_EVENTS, id: "cut", m: "true", maxInt: "PT1S" }, xml("nd", { id: "boiler" })));
+  await ops.observer.until(notified, (n) => n > 0, 15_000, "an nf event notification before the cut");
+  const ENDED = "nf event subscriptions ended: not reachable";
+  let logged: LogLine | undefined;
+  return {
+    // A condition for good ends the subscription, one that may pass keeps it.
+    bounced: async (mark: number) => {
+      logged = await agent.waitForLog((line) => [ENDED, "nf event notification not delivered"].includes(line.message), 15_000, mark);
+      console.log(`# ${gatewayKind} (a.test) sent the nf event back with ${String(logged.condition)}: ${logged.message}`);
+      assert.match(String(logged.subscriber), new RegExp(`^ops@${DOMAIN_B}/`));
+      assert.equal(logged.message === ENDED, logged.condition === "remote-server-not-found", `ended on ${String(logged.condition)}`);
+    },
+    // An ended subscription is gone; a kept one notifies again. Either way the bounces were logged once.
+    afterHeal: async (mark: number, healedAt: number) => {
+      assert.ok(logged, "the bounce was logged");
+      if (logged.message === ENDED) assert.equal(await refusal(unsubscribe()), "item-not-found");
+      else {
+        const before = notified();
+        await ops.observer.until(notified, (n) => n > before, 15_000, "an nf event notification after the heal");
+        console.log(`# the kept subscription notified b.test again ${Date.now() - healedAt} ms after the heal`);
+        await unsubscribe();
+      }
+      const message = logged.message;
+      assert.equal(agent.logs.slice(mark).filter((line) => line.message === message).length, 1, "the bounces of the notifications are logged once");
+    },
+  };
+}
+
+/**
+ * The link between the two servers cut and healed while the gateway publishes; what b.test's server answers. With
+ * `nfEvents`, an nf subscriber's notifications bounce too (left out on ejabberd↔ejabberd, where it proves nothing
+ * more and its notifications during the cut made the first readout after the heal go unanswered: 10 s more).
+ */
+function cutTests(get: () => Gateway, nfEvents: boolean): void {
   it("a cut s2s link: the gateway stays online and publishes every reading; b.test's requests bounce, then work again", async () => {
     const { ops, agent, federation } = get();
     const service = federation.a.pubsubService;
-    // A watch that fires while the link is cut: its message to ops@b.test bounces back to the agent.
+    const subscription = nfEvents ? await subscribeEverySecond(ops, agent, federation.a.kind) : undefined;
+    // A watch that fires while the link is cut (the cut comes at once): its message to ops@b.test bounces back to
+    // the agent.
     assert.match(await ops.ask("watch boiler temperature > 0 for 3s"), /^Watching \d+: /);
     assert.ok(federation.relayed().toA > 0 && federation.relayed().toB > 0, "both directions went through the proxies before the cut");
     const mark = agent.logs.length;
@@ -282,9 +326,11 @@ function cutTests(get: () => Gateway): void {
     console.log(`# ${federation.a.kind} (a.test) sent the agent's alert back with ${String(missed.condition)}`);
     assert.equal(missed.to, `ops@${DOMAIN_B}`);
     assert.ok(["remote-server-not-found", "remote-server-timeout"].includes(String(missed.condition)), `alert bounced with ${String(missed.condition)}`);
+    await subscription?.bounced(mark);
     // Long enough for a few commits more while the link is cut.
     await sleep(Math.max(0, cutAt + 6_000 - Date.now()));
     federation.heal();
+    const healedAt = Date.now();
 
     // The operator's requests work again once the servers reconnect.
     let seqnr = 10;
@@ -295,6 +341,8 @@ function cutTests(get: () => Gateway): void {
       "a readout after the link is back",
     );
     assert.ok(numericField(fields, "temperature") > 0);
+    console.log(`# a readout from b.test worked again ${Date.now() - healedAt} ms after the heal`);
+    await subscription?.afterHeal(mark, healedAt);
     const during = agent.logs.slice(mark);
     assert.deepEqual(during.filter((line) => ["link lost", "reconnecting", "online", "connection failed"].includes(line.message)).map((line) => line.message), [], "the agent's own link is unaffected");
     // Every reading is on the node, in order, with nothing missing: the ones committed while the link was cut too.
@@ -307,18 +355,18 @@ function cutTests(get: () => Gateway): void {
   });
 }
 
-const PAIRINGS: { kinds: [ServerKind, ServerKind]; full: boolean }[] = [
+const PAIRINGS: { kinds: [ServerKind, ServerKind]; full: boolean; nfEvents: boolean }[] = [
   // The whole set with the operators on Prosody; readout, control, pubsub and the cut with the gateway on Prosody,
-  // and on ejabberd↔ejabberd.
-  { kinds: ["ejabberd", "prosody"], full: true },
-  { kinds: ["prosody", "ejabberd"], full: false },
-  { kinds: ["ejabberd", "ejabberd"], full: false },
+  // and on ejabberd↔ejabberd. An nf subscriber across the cut with the gateway on each server.
+  { kinds: ["ejabberd", "prosody"], full: true, nfEvents: true },
+  { kinds: ["prosody", "ejabberd"], full: false, nfEvents: true },
+  { kinds: ["ejabberd", "ejabberd"], full: false, nfEvents: false },
 ];
 
 // The servers' mount namespaces and the DNS responder on port 53 need root, as CI has.
 const skip = process.getuid?.() === 0 ? false : "federation needs root (unshare, mount, port 53)";
 
-for (const { kinds, full } of PAIRINGS) {
+for (const { kinds, full, nfEvents } of PAIRINGS) {
   describe(`operators on ${kinds[1]} (b.test), gateway on ${kinds[0]} (a.test)`, { skip }, () => {
     let gateway: Gateway | undefined;
     const get = (): Gateway => {
@@ -332,6 +380,6 @@ for (const { kinds, full } of PAIRINGS) {
       await gateway?.stop();
     });
     operatorTests(get, full);
-    cutTests(get);
+    cutTests(get, nfEvents);
   });
 }
