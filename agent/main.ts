@@ -365,15 +365,17 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
       },
       lastConnectError: () => connection.lastConnectError,
     },
-    tell: (jid, text) => void connection.send(xml("message", { to: jid, type: "chat" }, xml("body", {}, text))),
+    tell: (jid, text) => void connection.sendUnprompted("notice", xml("message", { to: jid, type: "chat" }, xml("body", {}, text))),
     audit: (entry) => store.auditConfig(entry),
     log,
   });
+  // A notice that comes back as an error did not reach its operator: logged, not sent again (it would bounce again).
+  connection.onBounce("notice", ({ jid, condition }) => log.warn("notice not delivered", { to: jid, condition }));
   // A timed switch back may come while the link is down, or at start: its message waits for the link. It goes to
   // the bare JID, since the resource that set the timer may be gone by then.
   const tellOperator = (jid: string, text: string) => {
     const message = xml("message", { to: bareJid(jid), type: "chat" }, xml("body", {}, text));
-    void connection.send(message).then((sent) => {
+    void connection.sendUnprompted("notice", message).then((sent) => {
       if (sent) return;
       const retry = () => {
         connection.off("online", retry);

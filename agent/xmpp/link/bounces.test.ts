@@ -16,9 +16,10 @@ function errorFor(original: Element, condition: string, name = original.name): E
 
 function setUp() {
   const bounces = new Bounces();
-  const heard: Record<string, Bounce[]> = { alert: [], event: [] };
+  const heard: Record<string, Bounce[]> = { alert: [], event: [], notice: [] };
   bounces.on("alert", (bounce) => heard.alert?.push(bounce));
   bounces.on("event", (bounce) => heard.event?.push(bounce));
+  bounces.on("notice", (bounce) => heard.notice?.push(bounce));
   return { bounces, heard };
 }
 
@@ -35,11 +36,14 @@ describe("bounces", () => {
     const { bounces, heard } = setUp();
     const event = bounces.mark("event", xml("message", { to: "ops@b.example/phone" }));
     const alert = bounces.mark("alert", xml("message", { to: "ops@c.example", type: "chat" }));
+    const notice = bounces.mark("notice", xml("message", { to: "tech@d.example", type: "chat" }));
     assert.equal(bounces.route(errorFor(event, "remote-server-not-found")), true);
     assert.equal(bounces.route(errorFor(alert, "remote-server-timeout")), true);
+    assert.equal(bounces.route(errorFor(notice, "service-unavailable")), true);
     assert.deepEqual(heard, {
       event: [{ jid: "ops@b.example/phone", condition: "remote-server-not-found", permanent: true }],
       alert: [{ jid: "ops@c.example", condition: "remote-server-timeout", permanent: false }],
+      notice: [{ jid: "tech@d.example", condition: "service-unavailable", permanent: true }],
     });
   });
 
@@ -57,7 +61,7 @@ describe("bounces", () => {
       errorFor(xml("iq", { id: String(event.attrs.id), to: "ops@b.example/phone" }), "service-unavailable"),
     ];
     for (const stanza of notErrors) assert.equal(bounces.route(stanza), false, stanza.toString());
-    assert.deepEqual(heard, { alert: [], event: [] });
+    assert.deepEqual(heard, { alert: [], event: [], notice: [] });
   });
 
   it("routes a presence error too, and an error without a condition as undefined-condition", () => {

@@ -6,8 +6,11 @@ import { randomUUID } from "node:crypto";
 import type { Element } from "@xmpp/xml";
 import { errorCondition } from "../stanza-error.ts";
 
-/** What the agent says unprompted: alert messages, and notifications of nf event subscriptions. */
-export type UnpromptedKind = "alert" | "event";
+/**
+ * What the agent says unprompted: alert messages, notifications of nf event subscriptions, and notices to one
+ * operator (a timed switch back done, the outcome of a pushed config).
+ */
+export type UnpromptedKind = "alert" | "event" | "notice";
 
 export interface Bounce {
   /** Who could not be reached: the error's sender, which servers set to the original stanza's recipient. */
