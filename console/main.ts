@@ -13,7 +13,7 @@ const CHART_HISTORY_MS = 60 * 60 * 1000;
 const CHART_POINTS_KEPT = 5_000;
 
 /** An element with attributes and children; text is always set as text, never parsed as HTML. */
-function h(tag: string, attrs: Record<string, string> = {}, ...children: (Node | string)[]): HTMLElement {
+function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
   const element = document.createElement(tag);
   for (const [name, value] of Object.entries(attrs)) element.setAttribute(name, value);
   element.append(...children);
@@ -42,7 +42,7 @@ interface OpenChart {
 }
 
 class ConsoleView {
-  private readonly cards = new Map<string, { card: HTMLElement; body: HTMLElement; chartSlot: HTMLElement }>();
+  private readonly cards = new Map<string, { card: HTMLElement; body: HTMLElement; editorSlot: HTMLElement; chartSlot: HTMLElement }>();
   private readonly dirty = new Set<string>();
   private listDirty = false;
   private frame = 0;
@@ -90,12 +90,15 @@ class ConsoleView {
     let slot = this.cards.get(gateway.jid);
     if (slot === undefined) {
       const body = h("div");
+      // The editor and the charts sit outside the body, which is redrawn with every live value: what the operator
+      // types, and the charts, stay as they are.
+      const editorSlot = h("div");
       const chartSlot = h("div");
-      const card = h("article", { class: "gateway", "data-gateway": gateway.jid }, body, chartSlot);
+      const card = h("article", { class: "gateway", "data-gateway": gateway.jid }, body, editorSlot, chartSlot);
       // Cards in the order of their JIDs, whatever order the roster and presence came in.
       const next = [...this.cards.keys()].sort().find((jid) => jid > gateway.jid);
       this.list.insertBefore(card, next === undefined ? null : (this.cards.get(next)?.card ?? null));
-      slot = { card, body, chartSlot };
+      slot = { card, body, editorSlot, chartSlot };
       this.cards.set(gateway.jid, slot);
     }
     // A contact that is not an xedge agent (a colleague in the roster) has no card content.
@@ -135,11 +138,17 @@ class ConsoleView {
     const key = `${nodeId}/${field.name}`;
     const value = h("td", { class: "value", "data-field": key, "data-item": field.itemId ?? "", "data-value": String(field.value) }, formatValue(field));
     const action = h("td");
-    if (field.writable && typeof field.value === "boolean") {
-      const next = !field.value;
-      const button = h("button", { type: "button", "data-control": key }, next ? "Switch on" : "Switch off");
-      button.addEventListener("click", () => void this.session.setBoolean(gateway, nodeId, field.name, next));
-      action.append(button);
+    if (field.writable) {
+      if (typeof field.value === "boolean") {
+        const next = !field.value;
+        const button = h("button", { type: "button", "data-control": key }, next ? "Switch on" : "Switch off");
+        button.addEventListener("click", () => void this.session.set(gateway, nodeId, field, String(next)));
+        action.append(button);
+      } else {
+        const button = h("button", { type: "button", "data-control": key }, "Set…");
+        button.addEventListener("click", () => this.openEditor(gateway, nodeId, field));
+        action.append(button);
+      }
       const error = gateway.controlErrors.get(key);
       if (error !== undefined) action.append(h("div", { class: "refused", "data-refused": key }, error));
     } else if (typeof field.value === "number") {
@@ -148,6 +157,25 @@ class ConsoleView {
       action.append(button);
     }
     return h("tr", {}, h("td", { class: "node" }, firstOfNode ? nodeId : ""), h("td", {}, field.name), value, action);
+  }
+
+  /** The value to set a numeric or text parameter to, sent as typed: the agent says what it does not accept. */
+  private openEditor(gateway: GatewayState, nodeId: string, field: FieldState): void {
+    const slot = this.cards.get(gateway.jid);
+    if (slot === undefined) return;
+    const key = `${nodeId}/${field.name}`;
+    const input = h("input", { name: "value", "data-set-input": key, inputmode: typeof field.value === "number" ? "decimal" : "text", autocomplete: "off" });
+    input.value = field.text;
+    const cancel = h("button", { type: "button", class: "secondary" }, "Close");
+    const label = `${nodeId} ${field.name}${field.unit === "" ? "" : ` (${field.unit})`}`;
+    const form = h("form", { class: "editor", "data-editor": key }, h("label", {}, label, input), h("button", { type: "submit", "data-set": key }, "Set"), cancel);
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      void this.session.set(gateway, nodeId, field, input.value.trim());
+    });
+    cancel.addEventListener("click", () => form.remove());
+    slot.editorSlot.replaceChildren(form);
+    input.focus();
   }
 
   /** One chart at a time: the stored hour of the field, extended by every live reading. */

@@ -2,7 +2,7 @@
 // the list, presence for online and health, disco#info to tell an xedge agent from a person, XEP-0323 readouts
 // for current values and history, pubsub notifications for live values, XEP-0325 for control, alert messages.
 import { IqError, xml, type Element, type Link } from "./link.ts";
-import { alertsOf, failuresOf, NS_SENSORDATA, readingsOf, type Field, type NodeReading } from "./sensordata.ts";
+import { alertsOf, controlType, failuresOf, NS_SENSORDATA, readingsOf, type Field, type NodeReading } from "./sensordata.ts";
 
 const NS_ROSTER = "jabber:iq:roster";
 const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
@@ -160,13 +160,17 @@ export class ConsoleSession {
     return { times: points.map(([time]) => time), values: points.map(([, value]) => value) };
   }
 
-  /** XEP-0325 set of one boolean parameter; afterwards the node is read again so the list shows what the device holds. */
-  async setBoolean(gateway: GatewayState, nodeId: string, name: string, value: boolean): Promise<void> {
-    const key = `${nodeId}/${name}`;
+  /**
+   * XEP-0325 set of one parameter, typed as the field the readout showed (`controlType`); afterwards the node is
+   * read again so the list shows what the device holds. The value goes as typed: whether it fits (a number, in
+   * range) is the agent's to say, and its refusal is kept in `controlErrors` for the page to show.
+   */
+  async set(gateway: GatewayState, nodeId: string, field: Pick<FieldState, "name" | "type">, value: string): Promise<void> {
+    const key = `${nodeId}/${field.name}`;
     const to = gateway.fullJid;
     if (to === undefined) throw new Error(`${gateway.jid} is offline`);
     try {
-      await this.link.request("set", to, xml("set", { xmlns: NS_CONTROL }, xml("node", { nodeId }), xml("boolean", { name, value: String(value) })));
+      await this.link.request("set", to, xml("set", { xmlns: NS_CONTROL }, xml("node", { nodeId }), xml(controlType(field), { name: field.name, value })));
       gateway.controlErrors.delete(key);
     } catch (error) {
       gateway.controlErrors.set(key, error instanceof IqError && error.condition === "forbidden" ? `refused: ${error.message}` : `failed: ${error instanceof Error ? error.message : String(error)}`);

@@ -23,7 +23,8 @@ const GATEWAYS = {
   gw1: `sensors:
   - { id: boiler, driver: bme280, i2c: { bus: 1, address: 0x76 }, interval: 300ms }
 actuators:
-  - { id: pump, driver: gpio-output, gpio: { pin: 22, activeLow: true }, safeState: off }`,
+  - { id: pump, driver: gpio-output, gpio: { pin: 22, activeLow: true }, safeState: off }
+  - { id: lamp, driver: pca9685, i2c: { bus: 1, address: 0x40 }, channel: 0, frequency: 1000 }`,
   gw2: `sensors:
   - { id: greenhouse, driver: sht3x, i2c: { bus: 1, address: 0x44 }, interval: 300ms }`,
 };
@@ -47,6 +48,19 @@ async function addGateways(page: Page, ...jids: string[]): Promise<void> {
     await page.fill("#add-gateway input[name=jid]", jid);
     await page.click("#add-gateway button");
   }
+}
+
+/** Opens the editor of a numeric or text parameter, e.g. `lamp/percent`, and sends `value` as typed. */
+async function setParameter(page: Page, gateway: string, key: string, value: string): Promise<void> {
+  const card = page.locator(`[data-gateway="${gateway}"]`);
+  if ((await card.locator(`[data-editor="${key}"]`).count()) === 0) await card.locator(`[data-control="${key}"]`).click();
+  await card.locator(`[data-set-input="${key}"]`).fill(value);
+  await card.locator(`[data-set="${key}"]`).click();
+}
+
+/** Waits until the agent's refusal of `key` is shown and matches `text`. */
+async function refusalShown(page: Page, gateway: string, key: string, text: RegExp): Promise<void> {
+  await page.locator(`[data-gateway="${gateway}"] [data-refused="${key}"]`, { hasText: text }).waitFor({ timeout: WAIT_MS });
 }
 
 /** Everything the page keeps in the browser's storage, as text. */
@@ -167,6 +181,16 @@ describe("operator console in a browser", () => {
     assert.equal(await pump.getAttribute("data-value"), "false");
     await page.click('[data-gateway="gw1@localhost"] [data-control="pump/state"]');
     await page.locator('[data-gateway="gw1@localhost"] [data-field="pump/state"][data-value=true]').waitFor({ timeout: WAIT_MS });
+
+    // A numeric parameter (the lamp's PWM in percent), set as typed; what the agent does not take is its error.
+    await setParameter(page, "gw1@localhost", "lamp/percent", "25");
+    await page.locator('[data-gateway="gw1@localhost"] [data-field="lamp/percent"][data-value="25"]').waitFor({ timeout: WAIT_MS });
+    assert.equal(await cell(page, "gw1@localhost", "lamp/duty").getAttribute("data-value"), "1024", "the same output read as a duty");
+    await setParameter(page, "gw1@localhost", "lamp/percent", "150");
+    await refusalShown(page, "gw1@localhost", "lamp/percent", /^failed: bad-request: .*150 is outside 0\.\.100 %/);
+    await setParameter(page, "gw1@localhost", "lamp/percent", "bright");
+    await refusalShown(page, "gw1@localhost", "lamp/percent", /^failed: bad-request: .*expected a finite number, got "bright"/);
+    assert.equal(await cell(page, "gw1@localhost", "lamp/percent").getAttribute("data-value"), "25", "refused values leave the lamp as it was");
     await page.screenshot({ path: join(shots, "console.png"), fullPage: true });
     assert.deepEqual(pageErrors, []);
     await page.close();
@@ -187,6 +211,10 @@ describe("operator console in a browser", () => {
     await refusal.waitFor({ timeout: WAIT_MS });
     assert.match((await refusal.textContent()) ?? "", /refused: forbidden/);
     assert.equal(await cell(page, "gw1@localhost", "pump/state").getAttribute("data-value"), before, "the relay stays as it was");
+    const lamp = await cell(page, "gw1@localhost", "lamp/percent").getAttribute("data-value");
+    await setParameter(page, "gw1@localhost", "lamp/percent", "60");
+    await refusalShown(page, "gw1@localhost", "lamp/percent", /^refused: forbidden/);
+    assert.equal(await cell(page, "gw1@localhost", "lamp/percent").getAttribute("data-value"), lamp, "the lamp too");
     await page.screenshot({ path: join(shots, "console-phone-read-operator.png"), fullPage: true });
     await context.close();
   });
