@@ -9,8 +9,18 @@ import { Link } from "./link.ts";
 import { ConsoleSession, type FieldState, type GatewayState } from "./session.ts";
 
 const REMEMBERED = "xedge-console";
-const CHART_HISTORY_MS = 60 * 60 * 1000;
-const CHART_POINTS_KEPT = 5_000;
+const HOUR_MS = 60 * 60 * 1000;
+/**
+ * The ranges a chart offers. The last hour is every stored reading; longer ones are the agent's averages per
+ * minute or hour, because it sends at most 5,000 raw readings per node.
+ */
+const CHART_RANGES = [
+  { label: "1 h", ms: HOUR_MS, period: undefined },
+  { label: "24 h", ms: 24 * HOUR_MS, period: "historicalMinute" },
+  { label: "7 d", ms: 7 * 24 * HOUR_MS, period: "historicalHour" },
+] as const;
+type ChartRange = (typeof CHART_RANGES)[number];
+const CHART_POINTS_KEPT = 12_000;
 
 /** An element with attributes and children; text is always set as text, never parsed as HTML. */
 function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
@@ -36,9 +46,19 @@ interface OpenChart {
   nodeId: string;
   field: string;
   element: HTMLElement;
+  /** Why the agent could not give the range's history, if it could not. */
+  failureLine: HTMLElement;
   plot: uPlot | undefined;
+  range: ChartRange;
+  /** Counts the history reads, so that the answer for a range left meanwhile is dropped. */
+  loads: number;
   times: number[];
   values: number[];
+}
+
+/** Charts are keyed by gateway and field: one per field, as many as the operator opens. */
+function chartKey(gateway: string, nodeId: string, field: string): string {
+  return `${gateway} ${nodeId}/${field}`;
 }
 
 class ConsoleView {
@@ -46,25 +66,25 @@ class ConsoleView {
   private readonly dirty = new Set<string>();
   private listDirty = false;
   private frame = 0;
-  private chart: OpenChart | undefined;
+  private readonly charts = new Map<string, OpenChart>();
 
   constructor(
     private readonly session: ConsoleSession,
     private readonly list: HTMLElement,
   ) {
     session.onLive((gateway, reading) => {
-      const chart = this.chart;
-      if (chart?.gateway !== gateway.jid || chart.nodeId !== reading.nodeId) return;
-      const field = reading.fields.find((candidate) => candidate.name === chart.field);
-      if (typeof field?.value !== "number") return;
-      chart.times.push(reading.time / 1000);
-      chart.values.push(field.value);
-      if (chart.times.length > CHART_POINTS_KEPT) {
-        chart.times.shift();
-        chart.values.shift();
+      for (const field of reading.fields) {
+        const chart = this.charts.get(chartKey(gateway.jid, reading.nodeId, field.name));
+        if (chart === undefined || typeof field.value !== "number") continue;
+        chart.times.push(reading.time / 1000);
+        chart.values.push(field.value);
+        if (chart.times.length > CHART_POINTS_KEPT) {
+          chart.times.shift();
+          chart.values.shift();
+        }
+        chart.plot?.setData([chart.times, chart.values]);
+        chart.element.dataset["points"] = String(chart.times.length);
       }
-      chart.plot?.setData([chart.times, chart.values]);
-      chart.element.dataset["points"] = String(chart.times.length);
     });
   }
 
@@ -153,7 +173,7 @@ class ConsoleView {
       if (error !== undefined) action.append(h("div", { class: "refused", "data-refused": key }, error));
     } else if (typeof field.value === "number") {
       const button = h("button", { type: "button", class: "secondary", "data-chart": key }, "Chart");
-      button.addEventListener("click", () => void this.openChart(gateway, nodeId, field.name));
+      button.addEventListener("click", () => this.openChart(gateway, nodeId, field.name));
       action.append(button);
     }
     return h("tr", {}, h("td", { class: "node" }, firstOfNode ? nodeId : ""), h("td", {}, field.name), value, action);
@@ -178,37 +198,65 @@ class ConsoleView {
     input.focus();
   }
 
-  /** One chart at a time: the stored hour of the field, extended by every live reading. */
-  private async openChart(gateway: GatewayState, nodeId: string, field: string): Promise<void> {
-    this.chart?.plot?.destroy();
-    this.chart?.element.remove();
+  /** A chart of the field: its history over the chosen range, extended by every live reading. */
+  private openChart(gateway: GatewayState, nodeId: string, field: string): void {
+    const key = chartKey(gateway.jid, nodeId, field);
     const slot = this.cards.get(gateway.jid);
-    if (slot === undefined) return;
+    const open = this.charts.get(key);
+    if (open !== undefined || slot === undefined) {
+      open?.element.scrollIntoView({ block: "nearest" });
+      return;
+    }
     const close = h("button", { type: "button", class: "secondary" }, "Close");
-    const element = h("div", { class: "chart", "data-chart-of": `${nodeId}/${field}` }, h("h3", {}, `${nodeId} ${field}: the last hour`, close));
-    slot.chartSlot.replaceChildren(element);
-    const chart: OpenChart = { gateway: gateway.jid, nodeId, field, element, plot: undefined, times: [], values: [] };
-    this.chart = chart;
-    close.addEventListener("click", () => {
-      chart.plot?.destroy();
-      element.remove();
-      if (this.chart === chart) this.chart = undefined;
+    const select = h("select", { "data-range-choice": "", "aria-label": "range" }, ...CHART_RANGES.map((range) => h("option", { value: range.label }, range.label)));
+    const failureLine = h("p", { class: "error" });
+    const element = h("div", { class: "chart", "data-chart-of": `${nodeId}/${field}` }, h("h3", {}, `${nodeId} ${field}`, h("span", {}, select, close)), failureLine);
+    slot.chartSlot.append(element);
+    const chart: OpenChart = { gateway: gateway.jid, nodeId, field, element, failureLine, plot: undefined, range: CHART_RANGES[0], loads: 0, times: [], values: [] };
+    this.charts.set(key, chart);
+    close.addEventListener("click", () => this.closeChart(key));
+    select.addEventListener("change", () => {
+      chart.range = CHART_RANGES.find((range) => range.label === select.value) ?? CHART_RANGES[0];
+      void this.loadChart(gateway, chart);
     });
-    const history = await this.session.history(gateway, nodeId, field, new Date(Date.now() - CHART_HISTORY_MS));
-    if (this.chart !== chart) return;
-    // Live readings that arrived during the history readout come after the stored ones.
+    void this.loadChart(gateway, chart);
+  }
+
+  private closeChart(key: string): void {
+    const chart = this.charts.get(key);
+    chart?.plot?.destroy();
+    chart?.element.remove();
+    this.charts.delete(key);
+  }
+
+  /** Reads the chart's range from the agent's store; live readings that came meanwhile follow the stored ones. */
+  private async loadChart(gateway: GatewayState, chart: OpenChart): Promise<void> {
+    const load = ++chart.loads;
+    const { range } = chart;
+    chart.element.dataset["loading"] = range.label;
+    const history = await this.session
+      .history(gateway, chart.nodeId, chart.field, new Date(Date.now() - range.ms), range.period)
+      .catch((error: unknown) => ({ times: [], values: [], failure: error instanceof Error ? error.message : String(error) }));
+    if (this.charts.get(chartKey(chart.gateway, chart.nodeId, chart.field)) !== chart || load !== chart.loads) return;
     const newestStored = history.times.at(-1) ?? 0;
     const live = chart.times.map((time, index) => [time, chart.values[index] ?? 0] as const).filter(([time]) => time > newestStored);
     chart.times = [...history.times, ...live.map(([time]) => time)];
     chart.values = [...history.values, ...live.map(([, value]) => value)];
-    element.dataset["history"] = String(history.times.length);
-    element.dataset["points"] = String(chart.times.length);
-    const unit = gateway.nodes.get(nodeId)?.get(field)?.unit ?? "";
-    const width = Math.max(240, element.clientWidth);
+    delete chart.element.dataset["loading"];
+    chart.element.dataset["range"] = range.label;
+    chart.element.dataset["history"] = String(history.times.length);
+    chart.element.dataset["points"] = String(chart.times.length);
+    chart.failureLine.textContent = history.failure ?? "";
+    if (chart.plot !== undefined) {
+      chart.plot.setData([chart.times, chart.values]);
+      return;
+    }
+    const unit = gateway.nodes.get(chart.nodeId)?.get(chart.field)?.unit ?? "";
+    const width = Math.max(240, chart.element.clientWidth);
     chart.plot = new uPlot(
-      { width, height: 220, series: [{}, { label: `${field}${unit === "" ? "" : ` (${unit})`}`, stroke: "#2c5ea8", width: 2 }], axes: [{}, { size: 60 }] },
+      { width, height: 220, series: [{}, { label: `${chart.field}${unit === "" ? "" : ` (${unit})`}`, stroke: "#2c5ea8", width: 2 }], axes: [{}, { size: 60 }] },
       [chart.times, chart.values],
-      element,
+      chart.element,
     );
   }
 }

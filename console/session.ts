@@ -151,13 +151,18 @@ export class ConsoleSession {
     this.changed(gateway);
   }
 
-  /** The stored values of one numeric field since `since`: times (s) and values, oldest first. */
-  async history(gateway: GatewayState, nodeId: string, field: string, since: Date): Promise<{ times: number[]; values: number[] }> {
-    const readout = await this.readout(gateway, { historical: "true", from: since.toISOString() }, [xml("node", { nodeId }), xml("field", { name: field })]);
+  /**
+   * The stored values of one numeric field since `since`, oldest first: each reading (times in s), or with
+   * `period` (e.g. `historicalMinute`) the agent's average per period. `failure` is why the agent could not
+   * answer (e.g. more readings in the range than it sends raw).
+   */
+  async history(gateway: GatewayState, nodeId: string, field: string, since: Date, period?: string): Promise<{ times: number[]; values: number[]; failure?: string }> {
+    const readout = await this.readout(gateway, { [period ?? "historical"]: "true", from: since.toISOString() }, [xml("node", { nodeId }), xml("field", { name: field })]);
     const points = readout.readings
       .flatMap((reading) => reading.fields.filter((candidate) => candidate.name === field && typeof candidate.value === "number").map((candidate) => [reading.time / 1000, candidate.value as number] as const))
       .sort((a, b) => a[0] - b[0]);
-    return { times: points.map(([time]) => time), values: points.map(([, value]) => value) };
+    const failure = readout.failures.get(nodeId);
+    return { times: points.map(([time]) => time), values: points.map(([, value]) => value), ...(failure === undefined ? {} : { failure }) };
   }
 
   /**

@@ -175,6 +175,16 @@ describe("operator console in a browser", () => {
     const stored = Number(await chart.getAttribute("data-history"));
     assert.ok(stored >= 2, `history readout gave ${stored} points`);
     await attributeAbove(chart, "data-points", stored);
+    // A chart per field: a second one opens beside the first.
+    await page.click('[data-gateway="gw1@localhost"] [data-chart="boiler/humidity"]');
+    await page.locator('[data-gateway="gw1@localhost"] [data-chart-of="boiler/humidity"][data-range="1 h"] canvas').waitFor({ timeout: WAIT_MS });
+    assert.equal(await page.locator('[data-gateway="gw1@localhost"] [data-chart-of] canvas').count(), 2);
+    // Another range reads the history again: over 24 h the agent's averages per minute, one or two by now.
+    await chart.locator("select").selectOption("24 h");
+    await page.locator('[data-gateway="gw1@localhost"] [data-chart-of="boiler/temperature"][data-range="24 h"]').waitFor({ timeout: WAIT_MS });
+    const perMinute = Number(await chart.getAttribute("data-history"));
+    assert.ok(perMinute >= 1 && perMinute <= 2 && perMinute < stored, `24 h gave ${perMinute} averages per minute (raw: ${stored})`);
+    await attributeAbove(chart, "data-points", perMinute);
 
     // The relay: switched through XEP-0325, the readout afterwards shows the new state.
     const pump = cell(page, "gw1@localhost", "pump/state");
