@@ -38,6 +38,14 @@ export interface GatewayState {
   failures: Map<string, string>;
   /** Why the last control request was refused or failed, per `node/parameter`. */
   controlErrors: Map<string, string>;
+  /** The pubsub nodes its live readings come from, as the agent named them (or the default prefix). */
+  liveNodes: LiveNode[];
+}
+
+/** A pubsub node and the service (a component, or a bare JID for PEP) that holds it. */
+export interface LiveNode {
+  service: string;
+  node: string;
 }
 
 interface Readout {
@@ -48,7 +56,7 @@ interface Readout {
 }
 
 function newGateway(jid: string): GatewayState {
-  return { jid, fullJid: undefined, isAgent: undefined, show: "", health: "", alerts: [], alertMessages: [], nodes: new Map(), failures: new Map(), controlErrors: new Map() };
+  return { jid, fullJid: undefined, isAgent: undefined, show: "", health: "", alerts: [], alertMessages: [], nodes: new Map(), failures: new Map(), controlErrors: new Map(), liveNodes: [] };
 }
 
 function bare(jid: string): string {
@@ -135,7 +143,7 @@ export class ConsoleSession {
       this.changed(gateway);
       if (!gateway.isAgent) return;
       await this.readCurrent(gateway);
-      await this.subscribeLive(gateway);
+      await this.subscribeLive(gateway, fullJid);
     } catch (error) {
       console.warn(`console: ${gateway.jid}:`, error);
     }
@@ -209,7 +217,7 @@ export class ConsoleSession {
     for (const child of message.children) {
       if (typeof child === "string") continue;
       if (child.attrs["xmlns"] === NS_SENSORDATA) this.onReadoutPart(from, child);
-      else if (child.name === "event" && child.attrs["xmlns"] === NS_PUBSUB_EVENT) void this.onPubsubEvent(from, child);
+      else if (child.name === "event" && child.attrs["xmlns"] === NS_PUBSUB_EVENT) this.onPubsubEvent(from, child);
     }
     const body = message.getChildText("body");
     const gateway = this.gateways.get(bare(from));
@@ -264,32 +272,45 @@ export class ConsoleSession {
   }
 
   /**
-   * Subscribes the operator's bare JID to the gateway's sensor nodes, `xedge/<localpart>/<sensor>` (the agent's
-   * default node prefix): the service then sends every new reading to each of the operator's online sessions.
-   * A subscription of the bare JID is one per operator however often the console logs in.
+   * The nodes the gateway publishes to: the agent names them in its disco#items (each sensor's node and the
+   * service holding it). An agent that does not gets the default, `xedge/<localpart>/<sensor>` on the pubsub
+   * service of the operator's server.
    */
-  private async subscribeLive(gateway: GatewayState): Promise<void> {
+  private async liveNodesOf(gateway: GatewayState, fullJid: string): Promise<LiveNode[]> {
+    const items = await this.link.request("get", fullJid, xml("query", { xmlns: NS_DISCO_ITEMS })).catch(() => undefined);
+    const named = (items?.getChild("query", NS_DISCO_ITEMS)?.getChildren("item") ?? []).flatMap((item) => {
+      const service = item.attrs["jid"] as string | undefined;
+      const node = item.attrs["node"] as string | undefined;
+      // The agent's own nodes (ad-hoc commands) carry its full JID; a sensor's node is on another entity.
+      return service === undefined || node === undefined || service === fullJid ? [] : [{ service, node }];
+    });
+    if (named.length > 0) return named;
     const service = await this.findPubsubService();
-    if (service === undefined) return;
+    if (service === undefined) return [];
     const sensors = [...gateway.nodes].filter(([, fields]) => ![...fields.values()].some((field) => field.writable)).map(([nodeId]) => nodeId);
+    return sensors.map((nodeId) => ({ service, node: `xedge/${gateway.jid.split("@")[0] ?? ""}/${nodeId}` }));
+  }
+
+  /**
+   * Subscribes the operator's bare JID to the gateway's sensor nodes: the service then sends every new reading
+   * to each of the operator's online sessions. A subscription of the bare JID is one per operator however often
+   * the console logs in.
+   */
+  private async subscribeLive(gateway: GatewayState, fullJid: string): Promise<void> {
+    gateway.liveNodes = await this.liveNodesOf(gateway, fullJid);
     await Promise.all(
-      sensors.map((nodeId) =>
+      gateway.liveNodes.map(({ service, node }) =>
         this.link
-          .request("set", service, xml("pubsub", { xmlns: NS_PUBSUB }, xml("subscribe", { node: this.nodeName(gateway, nodeId), jid: this.link.bareJid })))
-          .catch((error: unknown) => console.warn(`console: no live values of ${gateway.jid} ${nodeId}:`, error)),
+          .request("set", service, xml("pubsub", { xmlns: NS_PUBSUB }, xml("subscribe", { node, jid: this.link.bareJid })))
+          .catch((error: unknown) => console.warn(`console: no live values of ${gateway.jid} from ${node}:`, error)),
       ),
     );
   }
 
-  private nodeName(gateway: GatewayState, nodeId: string): string {
-    return `xedge/${gateway.jid.split("@")[0] ?? ""}/${nodeId}`;
-  }
-
-  private async onPubsubEvent(from: string, event: Element): Promise<void> {
-    if (from !== (await this.findPubsubService())) return;
+  private onPubsubEvent(from: string, event: Element): void {
     for (const items of event.getChildren("items")) {
-      const match = /^xedge\/([^/]+)\/[^/]+$/.exec(String(items.attrs["node"]));
-      const gateway = [...this.gateways.values()].find((candidate) => candidate.jid.split("@")[0] === match?.[1]);
+      const node = String(items.attrs["node"]);
+      const gateway = [...this.gateways.values()].find((candidate) => candidate.liveNodes.some((live) => live.service === from && live.node === node));
       if (gateway === undefined) continue;
       for (const item of items.getChildren("item")) {
         const fields = item.getChild("fields", NS_SENSORDATA);
