@@ -1,9 +1,10 @@
-// The console's XMPP link: @xmpp/client over WebSocket (its own reconnect loop brings the session back after a
-// lost connection or a server restart), and a small iq requester that matches a reply by id AND sender, with a
+// The console's XMPP link: @xmpp/client over WebSocket, logging in again after a lost connection or a server
+// restart with a backoff of its own (xmpp.js's loop retries every second, forever), and a small iq requester that matches a reply by id AND sender, with a
 // timeout, so that an error reply is a rejected promise the caller handles.
 import { client, type XmppClient } from "@xmpp/client";
 import { xml } from "@xmpp/client-core";
 import type { Element } from "@xmpp/xml";
+import { retryDelay } from "./backoff.ts";
 
 export { xml };
 export type { Element };
@@ -36,6 +37,11 @@ export class Link {
   private readonly xmpp: XmppClient;
   private readonly pending = new Map<string, Pending>();
   private nextId = 0;
+  /** Attempts since the connection was lost; 0 while online. */
+  private attempts = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private stopped = false;
+  private readonly retryListeners = new Set<(inMs: number, attempt: number) => void>();
   readonly domain: string;
   readonly bareJid: string;
 
@@ -46,13 +52,35 @@ export class Link {
     // A random resource per page: two tabs of the same operator are two sessions.
     this.xmpp = client({ service: options.service, domain, username: local, password: options.password, resource: `console-${crypto.randomUUID().slice(0, 8)}` });
     this.xmpp.on("stanza", (stanza) => this.settle(stanza));
+    this.xmpp.reconnect.stop();
+    this.xmpp.on("disconnect", () => this.scheduleRetry());
+    this.xmpp.on("online", () => (this.attempts = 0));
+  }
+
+  /** After a lost connection: the next attempt to log in again, after a delay that grows with each failed one. */
+  private scheduleRetry(): void {
+    if (this.stopped) return;
+    clearTimeout(this.retryTimer);
+    const attempt = ++this.attempts;
+    const delay = retryDelay(attempt - 1);
+    this.retryTimer = setTimeout(() => {
+      if (this.stopped || this.xmpp.status !== "disconnect") return;
+      // A failure ends in "disconnect" again, which schedules the next attempt; its error goes to onError.
+      this.xmpp.reconnect.reconnect().catch(() => undefined);
+    }, delay);
+    for (const listener of this.retryListeners) listener(delay, attempt);
+  }
+
+  /** Told when the next attempt to log in again is scheduled: in how many ms, and its number. */
+  onRetry(listener: (inMs: number, attempt: number) => void): void {
+    this.retryListeners.add(listener);
   }
 
   onStanza(listener: (stanza: Element) => void): void {
     this.xmpp.on("stanza", listener);
   }
 
-  /** After every login: the first and each one of xmpp.js's reconnect loop. */
+  /** After every login: the first and each one after a lost connection. */
   onOnline(listener: () => void): void {
     this.xmpp.on("online", () => listener());
   }
@@ -70,7 +98,8 @@ export class Link {
   }
 
   async stop(): Promise<void> {
-    this.xmpp.reconnect.stop();
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
     await this.xmpp.stop();
   }
 

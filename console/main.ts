@@ -309,9 +309,23 @@ function main(): void {
       const views: ConsoleView[] = [];
       const session = new ConsoleSession(link, (gateway) => views.forEach((view) => view.changed(gateway)));
       views.push(new ConsoleView(session, list));
+      let countdown: ReturnType<typeof setInterval> | undefined;
       link.onStatus((state) => {
+        clearInterval(countdown);
+        delete status.dataset["retry"];
         status.textContent = state === "online" ? `online as ${link.bareJid}` : state;
         status.dataset["state"] = state;
+      });
+      // While the connection is lost: when the next attempt comes, counted down.
+      link.onRetry((inMs, attempt) => {
+        const at = Date.now() + inMs;
+        const show = (): void => {
+          status.textContent = `connection lost; attempt ${attempt} in ${Math.max(0, Math.ceil((at - Date.now()) / 1000))} s`;
+        };
+        clearInterval(countdown);
+        status.dataset["retry"] = String(attempt);
+        show();
+        countdown = setInterval(show, 1000);
       });
       link.onError((error) => console.warn("console: link:", error.message));
       try {

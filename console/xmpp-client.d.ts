@@ -17,12 +17,13 @@ declare module "@xmpp/client" {
 
   export interface XmppClient {
     readonly status: Status;
-    /** Seconds between reconnect attempts (xmpp.js's own loop; 1 s by default). */
-    readonly reconnect: { delay: number; stop(): void };
+    /** xmpp.js's reconnect loop: stop() ends it; reconnect() is one attempt (connect and open the stream). */
+    readonly reconnect: { stop(): void; reconnect(): Promise<void> };
     on(event: "stanza", listener: (stanza: Element) => void): this;
     on(event: "online", listener: (jid: { toString(): string }) => void): this;
     on(event: "status", listener: (status: Status) => void): this;
     on(event: "error", listener: (error: Error) => void): this;
+    on(event: "disconnect", listener: () => void): this;
     start(): Promise<unknown>;
     stop(): Promise<unknown>;
     send(stanza: Element): Promise<void>;

@@ -237,7 +237,10 @@ describe("operator console in a browser", () => {
     const before = await liveItemAbove(page, "gw1@localhost", "boiler/temperature", 0);
     await server.restart();
     await page.locator("#link-status:not([data-state=online])").waitFor({ timeout: WAIT_MS });
+    // The next attempt is shown while the server is away; then the line says online again.
+    await page.locator("#link-status[data-retry]", { hasText: /^connection lost; attempt \d+ in \d+ s$/ }).waitFor({ timeout: WAIT_MS });
     await page.locator("#link-status[data-state=online]").waitFor({ timeout: WAIT_MS });
+    assert.equal(await page.locator("#link-status").getAttribute("data-retry"), null);
     const after = await liveItemAbove(page, "gw1@localhost", "boiler/temperature", before);
     await liveItemAbove(page, "gw1@localhost", "boiler/temperature", after);
     await page.screenshot({ path: join(shots, "console-after-restart.png"), fullPage: true });
