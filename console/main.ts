@@ -98,12 +98,20 @@ class ConsoleView {
   private draw(): void {
     this.frame = 0;
     const redraw = this.listDirty ? [...this.session.gateways.keys()] : [...this.dirty];
+    if (this.listDirty) for (const jid of this.cards.keys()) if (!this.session.gateways.has(jid)) this.dropCard(jid);
     this.listDirty = false;
     this.dirty.clear();
     for (const jid of redraw) {
       const gateway = this.session.gateways.get(jid);
       if (gateway !== undefined) this.drawCard(gateway);
     }
+  }
+
+  /** A gateway taken off the list: its card and charts go. */
+  private dropCard(jid: string): void {
+    for (const [key, chart] of this.charts) if (chart.gateway === jid) this.closeChart(key);
+    this.cards.get(jid)?.card.remove();
+    this.cards.delete(jid);
   }
 
   private drawCard(gateway: GatewayState): void {
@@ -125,8 +133,13 @@ class ConsoleView {
     slot.card.hidden = gateway.isAgent === false;
     const online = gateway.fullJid !== undefined;
     const dotClass = !online ? "dot" : gateway.show === "" ? "dot ok" : `dot ${gateway.show}`;
+    const remove = h("button", { type: "button", class: "secondary remove", "data-remove": gateway.jid, title: "Remove from the list (ends the subscriptions)" }, "Remove");
+    remove.addEventListener("click", () => {
+      if (!confirm(`Remove ${gateway.jid} from your gateways? Its presence and live values are no longer sent to you.`)) return;
+      this.session.removeGateway(gateway.jid).catch((error: unknown) => console.warn(`console: removing ${gateway.jid}:`, error));
+    });
     const parts: HTMLElement[] = [
-      h("h2", {}, h("span", { class: dotClass, title: online ? gateway.show || "online" : "offline" }), gateway.jid),
+      h("h2", {}, h("span", { class: dotClass, title: online ? gateway.show || "online" : "offline" }), gateway.jid, remove),
       h("div", { class: "health" }, online ? gateway.health : "offline"),
     ];
     if (gateway.alerts.length > 0 || gateway.alertMessages.length > 0) {

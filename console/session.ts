@@ -108,6 +108,26 @@ export class ConsoleSession {
     await this.link.send(xml("presence", { to: bareJid, type: "subscribe" }));
   }
 
+  /**
+   * Takes `jid` off the list: the operator's subscriptions to its pubsub nodes end, and the roster item goes,
+   * which also ends the presence subscription both ways (RFC 6121 §2.5).
+   */
+  async removeGateway(jid: string): Promise<void> {
+    const gateway = this.gateways.get(jid);
+    if (gateway === undefined) return;
+    await Promise.all(
+      gateway.liveNodes.map(({ service, node }) =>
+        this.link
+          .request("set", service, xml("pubsub", { xmlns: NS_PUBSUB }, xml("unsubscribe", { node, jid: this.link.bareJid })))
+          .catch((error: unknown) => console.warn(`console: could not unsubscribe from ${node}:`, error)),
+      ),
+    );
+    await this.link.request("set", undefined, xml("query", { xmlns: NS_ROSTER }, xml("item", { jid, subscription: "remove" })));
+    // Off the page once the server has taken it off the roster.
+    this.gateways.delete(jid);
+    this.changed();
+  }
+
   private onStanza(stanza: Element): void {
     if (stanza.name === "presence") this.onPresence(stanza);
     else if (stanza.name === "message") this.onMessage(stanza);

@@ -227,6 +227,18 @@ describe("operator console in a browser", () => {
     await refusalShown(page, "gw1@localhost", "lamp/percent", /^refused: forbidden/);
     assert.equal(await cell(page, "gw1@localhost", "lamp/percent").getAttribute("data-value"), lamp, "the lamp too");
     await page.screenshot({ path: join(shots, "console-phone-read-operator.png"), fullPage: true });
+
+    // Remove gateway: the card goes, and so does the roster item (the next login lists gw1 alone).
+    await addGateways(page, "gw2@localhost");
+    await liveItemAbove(page, "gw2@localhost", "greenhouse/humidity", 0);
+    page.once("dialog", (dialog) => void dialog.accept());
+    await page.click('[data-gateway="gw2@localhost"] [data-remove="gw2@localhost"]');
+    await page.locator('[data-gateway="gw2@localhost"]').waitFor({ state: "detached", timeout: WAIT_MS });
+    await page.reload();
+    await logIn(page, url, "viewer@localhost", "viewer-secret", true);
+    await page.locator('[data-gateway="gw1@localhost"]').waitFor({ timeout: WAIT_MS });
+    const listed = await Promise.all((await page.locator("[data-gateway]").all()).map((card) => card.getAttribute("data-gateway")));
+    assert.deepEqual(listed, ["gw1@localhost"]);
     await context.close();
   });
 
