@@ -5,11 +5,14 @@ import { client, type XmppClient } from "@xmpp/client";
 import { xml } from "@xmpp/client-core";
 import type { Element } from "@xmpp/xml";
 import { retryDelay } from "./backoff.ts";
+import { MECHANISMS, ScramMechanism, type ScramHash } from "./scram.ts";
 
 export { xml };
 export type { Element };
 
 const IQ_TIMEOUT_MS = 15_000;
+const NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl";
+const NS_SASL2 = "urn:xmpp:sasl:2";
 
 /** An iq error reply: its condition (`forbidden`, `item-not-found`, …) and text. */
 export class IqError extends Error {
@@ -42,6 +45,11 @@ export class Link {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
   private readonly retryListeners = new Set<(inMs: number, attempt: number) => void>();
+  /** The SCRAM exchange of the login under way, whose server signature <success> must carry. */
+  private scram: ScramMechanism | undefined;
+  private scramFailure: string | undefined;
+  /** The SASL mechanism of the last login. */
+  mechanism: string | undefined;
   readonly domain: string;
   readonly bareJid: string;
 
@@ -50,11 +58,55 @@ export class Link {
     this.domain = domain;
     this.bareJid = `${local}@${domain}`;
     // A random resource per page: two tabs of the same operator are two sessions.
-    this.xmpp = client({ service: options.service, domain, username: local, password: options.password, resource: `console-${crypto.randomUUID().slice(0, 8)}` });
+    const credentials = { username: local, password: options.password };
+    const userAgent = xml("user-agent", { id: crypto.randomUUID() });
+    this.xmpp = client({
+      service: options.service,
+      domain,
+      username: local,
+      resource: `console-${crypto.randomUUID().slice(0, 8)}`,
+      credentials: async (authenticate, offered) => {
+        const mechanism = MECHANISMS.find((candidate) => offered.includes(candidate));
+        if (mechanism === undefined) throw new Error(`the server offers no login this console can do (${offered.join(", ")})`);
+        this.mechanism = mechanism;
+        this.scram = undefined;
+        this.scramFailure = undefined;
+        await authenticate(credentials, mechanism, userAgent);
+        this.checkServerProof();
+      },
+    });
+    for (const hash of ["SHA-256", "SHA-1"] satisfies ScramHash[]) {
+      const created = (scram: ScramMechanism): void => void (this.scram = scram);
+      this.xmpp.saslFactory.use(
+        `SCRAM-${hash}`,
+        class extends ScramMechanism {
+          constructor() {
+            super(hash);
+            created(this);
+          }
+        },
+      );
+    }
+    // The server's signature comes in <success> (SASL2: its <additional-data>), which xmpp.js does not pass on.
+    this.xmpp.on("nonza", (element) => {
+      const namespace = element.getNS();
+      if (element.name !== "success" || (namespace !== NS_SASL && namespace !== NS_SASL2) || this.scram === undefined) return;
+      const data = namespace === NS_SASL2 ? (element.getChildText("additional-data") ?? "") : element.getText();
+      try {
+        this.scram.verifyServerFinal(atob(data.trim()));
+      } catch (error) {
+        this.scramFailure = error instanceof Error ? error.message : String(error);
+      }
+    });
     this.xmpp.on("stanza", (stanza) => this.settle(stanza));
     this.xmpp.reconnect.stop();
     this.xmpp.on("disconnect", () => this.scheduleRetry());
     this.xmpp.on("online", () => (this.attempts = 0));
+  }
+
+  /** After a SCRAM login: <success> must have carried the server's signature, checked by the nonza listener. */
+  private checkServerProof(): void {
+    if (this.scram !== undefined && !this.scram.serverVerified) throw new Error(this.scramFailure ?? "SCRAM: the server did not prove that it knows the password");
   }
 
   /** After a lost connection: the next attempt to log in again, after a delay that grows with each failed one. */

@@ -326,7 +326,7 @@ function main(): void {
       link.onStatus((state) => {
         clearInterval(countdown);
         delete status.dataset["retry"];
-        status.textContent = state === "online" ? `online as ${link.bareJid}` : state;
+        status.textContent = state === "online" ? `online as ${link.bareJid} (${link.mechanism ?? "?"})` : state;
         status.dataset["state"] = state;
       });
       // While the connection is lost: when the next attempt comes, counted down.

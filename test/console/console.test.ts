@@ -151,7 +151,15 @@ describe("operator console in a browser", () => {
     page.on("console", (message) => {
       if (message.type() === "error" && /Content.Security.Policy/i.test(message.text())) pageErrors.push(message.text());
     });
+    // The login on the wire: SCRAM (WebCrypto) where xmpp.js's browser build alone would send PLAIN.
+    const auth: string[] = [];
+    page.on("websocket", (socket) => socket.on("framesent", ({ payload }) => auth.push(...(String(payload).match(/<auth [^>]*>/g) ?? []))));
     await logIn(page, url, "ops@localhost", "ops-secret");
+    assert.deepEqual(
+      auth.map((element) => /mechanism=["']([^"']+)/.exec(element)?.[1]),
+      ["SCRAM-SHA-1"],
+    );
+    assert.equal(await page.locator("#link-status").textContent(), "online as ops@localhost (SCRAM-SHA-1)");
     assert.equal(await page.inputValue("input[name=service]"), websocket, "the URL found through host-meta");
     assert.equal(await storedText(page), '[[],[],""]', "nothing stored unless the operator asks");
     await addGateways(page, "gw1@localhost", "gw2@localhost");
