@@ -89,6 +89,12 @@ describe("operator console in a browser", () => {
   const webRoot = join(dir, "www");
   const shots = join(dir, "screenshots");
   let server: XmppTestServer;
+  /**
+   * ejabberd with its WebSocket (ejabberd_http_ws) and one gateway of its own, gw3: started in the background by
+   * `before` (it takes longer than Prosody) and awaited by the one test that uses it.
+   */
+  let ejabberd: XmppTestServer | undefined;
+  let ejabberdReady: Promise<XmppTestServer>;
   const agents: AgentProcess[] = [];
   let browser: Browser;
   let url: string;
@@ -97,6 +103,23 @@ describe("operator console in a browser", () => {
   before(async () => {
     copyConsole(webRoot);
     mkdirSync(shots);
+    ejabberdReady = (async () => {
+      ejabberd = await startServer("ejabberd", { accounts: { gw3: "gw3-secret", ops: "ops-secret" }, websocket: true });
+      const config = writeAgentConfig(ejabberd, {
+        user: "gw3",
+        password: "gw3-secret",
+        nodePrefix: "xedge/gw3",
+        devices: GATEWAYS.gw1.split("\nactuators:")[0],
+        logLevel: "info",
+        operators: [{ jid: "ops@localhost", role: "control" }],
+      });
+      const agent = AgentProcess.start(config.file);
+      agents.push(agent);
+      await agent.waitForMessage("online", WAIT_MS);
+      return ejabberd;
+    })();
+    // Settled here too, so that a failed start is reported by its test, not as an unhandled rejection.
+    ejabberdReady.catch(() => undefined);
     server = await startServer("prosody", {
       accounts: { gw1: "gw1-secret", gw2: "gw2-secret", ops: "ops-secret", viewer: "viewer-secret" },
       pubsubAdmins: ["gw1@localhost", "gw2@localhost"],
@@ -122,13 +145,14 @@ describe("operator console in a browser", () => {
       agents.push(AgentProcess.start(config.file));
     }
     await Promise.all(agents.map((agent) => agent.waitForMessage("online", WAIT_MS)));
-    browser = await launchTrusting(server.caFile, join(dir, "home"));
+    browser = await launchTrusting([server.caFile], join(dir, "home"));
   });
 
   after(async () => {
     await browser?.close();
     await Promise.all(agents.map((agent) => agent.stop()));
-    await server?.stop();
+    await ejabberdReady?.catch(() => undefined);
+    await Promise.all([server?.stop(), ejabberd?.stop()]);
     if (process.env["XEDGE_KEEP_CONSOLE_SHOTS"] !== "1") rmSync(dir, { recursive: true, force: true });
     else console.log(`screenshots kept in ${shots}`);
   });
@@ -248,6 +272,25 @@ describe("operator console in a browser", () => {
     const listed = await Promise.all((await page.locator("[data-gateway]").all()).map((card) => card.getAttribute("data-gateway")));
     assert.deepEqual(listed, ["gw1@localhost"]);
     await context.close();
+  });
+
+  it("logs in over ejabberd's WebSocket (ejabberd_http_ws) with SCRAM, and the values move", async (t) => {
+    const started = await ejabberdReady;
+    // A browser that trusts ejabberd's CA too: the page comes from Prosody, the URL typed names ejabberd's endpoint.
+    const both = await launchTrusting([server.caFile, started.caFile], join(dir, "home-ejabberd"));
+    t.after(() => both.close());
+    const page = await both.newPage({ viewport: { width: 1100, height: 800 } });
+    await page.goto(url);
+    // The URL first: the page looks for one (host-meta, which names Prosody's) only while the field is empty.
+    await page.fill("input[name=service]", `wss://localhost:${started.httpsPort}/xmpp-websocket`);
+    await page.fill("input[name=jid]", "ops@localhost");
+    await page.fill("input[name=password]", "ops-secret");
+    await page.click("form#login button[type=submit]");
+    await page.locator("#link-status[data-state=online]").waitFor({ timeout: WAIT_MS });
+    assert.equal(await page.locator("#link-status").textContent(), "online as ops@localhost (SCRAM-SHA-1)");
+    await addGateways(page, "gw3@localhost");
+    const first = await liveItemAbove(page, "gw3@localhost", "boiler/temperature", 0);
+    await liveItemAbove(page, "gw3@localhost", "boiler/temperature", first);
   });
 
   it("comes back by itself after the server restarts, and the values move again", async () => {

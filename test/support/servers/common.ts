@@ -56,8 +56,9 @@ export interface StartOptions {
    */
   fileUpload?: boolean;
   /**
-   * Prosody only: XMPP over WebSocket (RFC 7395, mod_websocket) at wss://localhost:PORT/xmpp-websocket on the
-   * loopback HTTPS port (httpsPort) with the instance's certificate. Default false.
+   * XMPP over WebSocket (RFC 7395: Prosody's mod_websocket, ejabberd's ejabberd_http_ws) at
+   * wss://localhost:PORT/xmpp-websocket on the loopback HTTPS port (httpsPort) with the instance's certificate.
+   * Default false.
    */
   websocket?: boolean;
   /** Prosody only: a folder served as static files at https://localhost:PORT/ (mod_http_files). */

@@ -156,7 +156,7 @@ export class Instance implements XmppTestServer {
       startTimeoutMs: options.startTimeoutMs ?? this.software.defaultStartTimeoutMs,
       accountStorage: options.accountStorage ?? "internal",
     };
-    if ((this.opts.websocket || this.opts.httpFiles !== undefined) && kind !== "prosody") throw new Error("websocket and httpFiles are for Prosody only");
+    if (this.opts.httpFiles !== undefined && kind !== "prosody") throw new Error("httpFiles is for Prosody only");
     if (this.opts.accountStorage === "sql" && kind !== "ejabberd") throw new Error('accountStorage "sql" is for ejabberd only');
     this.sqlAccounts = this.opts.accountStorage === "sql" ? (options.accounts ?? {}) : {};
     for (const [user, password] of Object.entries(this.sqlAccounts)) checkAccount(user, password);
