@@ -5,7 +5,7 @@ import { client, type XmppClient } from "@xmpp/client";
 import { xml } from "@xmpp/client-core";
 import type { Element } from "@xmpp/xml";
 import { retryDelay } from "./backoff.ts";
-import { MECHANISMS, ScramMechanism, type ScramHash } from "./scram.ts";
+import { MECHANISMS, ScramMechanism, type ScramHash, type ScramKeys } from "./scram.ts";
 
 export { xml };
 export type { Element };
@@ -33,7 +33,10 @@ interface Pending {
 export interface LinkOptions {
   service: string;
   jid: string;
+  /** "" to log in with `keys` alone. */
   password: string;
+  /** SCRAM keys the operator asked the console to remember at an earlier login. */
+  keys?: ScramKeys;
 }
 
 export class Link {
@@ -50,6 +53,8 @@ export class Link {
   private scramFailure: string | undefined;
   /** The SASL mechanism of the last login. */
   mechanism: string | undefined;
+  /** The SCRAM keys of the last login, once the server proved it knows them; for "remember" only. */
+  keys: ScramKeys | undefined;
   readonly domain: string;
   readonly bareJid: string;
 
@@ -66,7 +71,9 @@ export class Link {
       username: local,
       resource: `console-${crypto.randomUUID().slice(0, 8)}`,
       credentials: async (authenticate, offered) => {
-        const mechanism = MECHANISMS.find((candidate) => offered.includes(candidate));
+        // Without a password only the remembered keys' own mechanism can log in.
+        const usable = options.password === "" ? (options.keys === undefined ? [] : [`SCRAM-${options.keys.hash}`]) : MECHANISMS;
+        const mechanism = usable.find((candidate) => offered.includes(candidate));
         if (mechanism === undefined) throw new Error(`the server offers no login this console can do (${offered.join(", ")})`);
         this.mechanism = mechanism;
         this.scram = undefined;
@@ -81,7 +88,7 @@ export class Link {
         `SCRAM-${hash}`,
         class extends ScramMechanism {
           constructor() {
-            super(hash);
+            super(hash, options.keys);
             created(this);
           }
         },
@@ -107,6 +114,7 @@ export class Link {
   /** After a SCRAM login: <success> must have carried the server's signature, checked by the nonza listener. */
   private checkServerProof(): void {
     if (this.scram !== undefined && !this.scram.serverVerified) throw new Error(this.scramFailure ?? "SCRAM: the server did not prove that it knows the password");
+    this.keys = this.scram?.keys;
   }
 
   /** After a lost connection: the next attempt to log in again, after a delay that grows with each failed one. */

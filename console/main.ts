@@ -1,11 +1,13 @@
 // The console page: the login form, then one card per gateway (health, alerts, sensors with live values,
 // actuators with their controls) and a chart per field on demand. Everything shown comes from ConsoleSession;
-// nothing is stored in the browser but the JID and URL, and only when the operator ticks "remember".
+// nothing is stored in the browser but the JID and URL, and only when the operator ticks "remember"; the SCRAM
+// keys (never the password) only when they tick the second box too.
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import "./style.css";
 import { discoverWebsocket } from "./discovery.ts";
 import { Link } from "./link.ts";
+import { isScramKeys, type ScramKeys } from "./scram.ts";
 import { ConsoleSession, type FieldState, type GatewayState } from "./session.ts";
 
 const REMEMBERED = "xedge-console";
@@ -276,9 +278,18 @@ class ConsoleView {
 
 // ---------------------------------------------------------------- login
 
-function remembered(): { jid?: string; service?: string } {
+interface Remembered {
+  jid?: string;
+  service?: string;
+  keys?: ScramKeys;
+}
+
+function remembered(): Remembered {
   try {
-    return JSON.parse(localStorage.getItem(REMEMBERED) ?? "{}") as { jid?: string; service?: string };
+    const saved: unknown = JSON.parse(localStorage.getItem(REMEMBERED) ?? "{}");
+    if (typeof saved !== "object" || saved === null) return {};
+    const { jid, service, keys } = saved as Record<string, unknown>;
+    return { ...(typeof jid === "string" ? { jid } : {}), ...(typeof service === "string" ? { service } : {}), ...(isScramKeys(keys) ? { keys } : {}) };
   } catch {
     return {};
   }
@@ -289,6 +300,7 @@ function main(): void {
   const jidInput = form.elements.namedItem("jid") as HTMLInputElement;
   const serviceInput = form.elements.namedItem("service") as HTMLInputElement;
   const rememberInput = form.elements.namedItem("remember") as HTMLInputElement;
+  const rememberLoginInput = form.elements.namedItem("rememberLogin") as HTMLInputElement;
   const passwordInput = form.elements.namedItem("password") as HTMLInputElement;
   const loginError = byId("login-error", HTMLElement);
   const status = byId("link-status", HTMLElement);
@@ -296,6 +308,16 @@ function main(): void {
   if (saved.jid !== undefined) jidInput.value = saved.jid;
   if (saved.service !== undefined) serviceInput.value = saved.service;
   rememberInput.checked = saved.jid !== undefined;
+  rememberLoginInput.checked = saved.keys !== undefined;
+  rememberLoginInput.disabled = !rememberInput.checked;
+  rememberInput.addEventListener("change", () => {
+    rememberLoginInput.disabled = !rememberInput.checked;
+    if (!rememberInput.checked) rememberLoginInput.checked = false;
+  });
+  if (saved.keys !== undefined) {
+    passwordInput.required = false;
+    passwordInput.placeholder = "remembered on this device; type it to log in anew";
+  }
 
   const discover = async (): Promise<void> => {
     const domain = jidInput.value.split("@")[1]?.split("/")[0];
@@ -315,9 +337,18 @@ function main(): void {
         loginError.textContent = "No WebSocket URL: the server's host-meta names none; type its wss:// URL.";
         return;
       }
-      if (rememberInput.checked) localStorage.setItem(REMEMBERED, JSON.stringify({ jid: jidInput.value, service }));
-      else localStorage.removeItem(REMEMBERED);
-      const link = new Link({ service, jid: jidInput.value, password: passwordInput.value });
+      if (!rememberInput.checked) localStorage.removeItem(REMEMBERED);
+      // With no password typed, the remembered keys of this JID log in.
+      const keys = passwordInput.value === "" && saved.jid === jidInput.value ? saved.keys : undefined;
+      const link = new Link({ service, jid: jidInput.value, password: passwordInput.value, ...(keys === undefined ? {} : { keys }) });
+      // What the operator asked to keep, once the login has succeeded (the keys are then proven).
+      let kept = false;
+      link.onOnline(() => {
+        if (kept || !rememberInput.checked) return;
+        kept = true;
+        const rememberKeys = rememberLoginInput.checked && link.keys !== undefined;
+        localStorage.setItem(REMEMBERED, JSON.stringify({ jid: jidInput.value, service, ...(rememberKeys ? { keys: link.keys } : {}) }));
+      });
       const list = byId("gateways", HTMLElement);
       const views: ConsoleView[] = [];
       const session = new ConsoleSession(link, (gateway) => views.forEach((view) => view.changed(gateway)));

@@ -55,6 +55,25 @@ export interface ScramCredentials {
   password: string;
 }
 
+/**
+ * What an operator may ask the console to remember instead of the password (RFC 5802's ClientKey and ServerKey,
+ * base64, for the server's salt and iteration count): enough to log in to this server, and to check its
+ * signature, for as long as the password stays the same; not the password, and of no use elsewhere.
+ */
+export interface ScramKeys {
+  hash: ScramHash;
+  salt: string;
+  iterations: number;
+  clientKey: string;
+  serverKey: string;
+}
+
+export function isScramKeys(value: unknown): value is ScramKeys {
+  if (typeof value !== "object" || value === null) return false;
+  const keys = value as Record<string, unknown>;
+  return (keys["hash"] === "SHA-1" || keys["hash"] === "SHA-256") && typeof keys["salt"] === "string" && typeof keys["iterations"] === "number" && typeof keys["clientKey"] === "string" && typeof keys["serverKey"] === "string";
+}
+
 /** One SCRAM exchange from the client's side. */
 export class ScramMechanism {
   readonly clientFirst = true;
@@ -66,9 +85,13 @@ export class ScramMechanism {
   private next: string | undefined;
   private expectedServerSignature: Uint8Array<ArrayBuffer> | undefined;
   private verified = false;
+  /** The keys this exchange used, to be remembered when the operator asks. */
+  keys: ScramKeys | undefined;
 
   constructor(
     private readonly hash: ScramHash,
+    /** Keys remembered from an earlier login: used when they fit the server's salt and iteration count. */
+    private readonly remembered?: ScramKeys,
     /** Fixed only by tests reproducing the RFCs' examples; otherwise 24 random bytes. */
     clientNonce?: string,
   ) {
@@ -107,16 +130,32 @@ export class ScramMechanism {
     if (!nonce.startsWith(this.clientNonce) || nonce.length === this.clientNonce.length) throw new Error("SCRAM: the server's nonce does not extend ours");
     if (salt.length === 0) throw new Error("SCRAM: the server sent no salt");
     if (!Number.isSafeInteger(iterations) || iterations < 1) throw new Error(`SCRAM: bad iteration count ${JSON.stringify(fields.get("i"))}`);
-    const passwordKey = await crypto.subtle.importKey("raw", encoder.encode(this.password), "PBKDF2", false, ["deriveBits"]);
-    const saltedPassword = new Uint8Array(await crypto.subtle.deriveBits({ name: "PBKDF2", hash: this.hash, salt, iterations }, passwordKey, BITS[this.hash]));
-    const clientKey = await this.hmac(saltedPassword, "Client Key");
+    const { clientKey, serverKey } = await this.keysFor(fields.get("s") ?? "", salt, iterations);
     const storedKey = new Uint8Array(await crypto.subtle.digest(this.hash, clientKey));
     const clientFinalWithoutProof = `c=${btoa(GS2_HEADER)},r=${nonce}`;
     const authMessage = `${this.clientFirstBare},${serverFirst},${clientFinalWithoutProof}`;
     const clientSignature = await this.hmac(storedKey, authMessage);
     const proof = clientKey.map((byte, i) => byte ^ (clientSignature[i] ?? 0));
-    this.expectedServerSignature = await this.hmac(await this.hmac(saltedPassword, "Server Key"), authMessage);
+    this.expectedServerSignature = await this.hmac(serverKey, authMessage);
     return `${clientFinalWithoutProof},p=${base64(proof)}`;
+  }
+
+  /** ClientKey and ServerKey: from the password when one was given, else the remembered ones if they fit. */
+  private async keysFor(saltText: string, salt: Uint8Array<ArrayBuffer>, iterations: number): Promise<{ clientKey: Uint8Array<ArrayBuffer>; serverKey: Uint8Array<ArrayBuffer> }> {
+    const remembered = this.remembered;
+    if (this.password === "") {
+      if (remembered?.hash !== this.hash || remembered.salt !== saltText || remembered.iterations !== iterations) {
+        throw new Error("SCRAM: no password, and the remembered login does not fit the server (its password changed?): type the password");
+      }
+      this.keys = remembered;
+      return { clientKey: unbase64(remembered.clientKey), serverKey: unbase64(remembered.serverKey) };
+    }
+    const passwordKey = await crypto.subtle.importKey("raw", encoder.encode(this.password), "PBKDF2", false, ["deriveBits"]);
+    const saltedPassword = new Uint8Array(await crypto.subtle.deriveBits({ name: "PBKDF2", hash: this.hash, salt, iterations }, passwordKey, BITS[this.hash]));
+    const clientKey = await this.hmac(saltedPassword, "Client Key");
+    const serverKey = await this.hmac(saltedPassword, "Server Key");
+    this.keys = { hash: this.hash, salt: saltText, iterations, clientKey: base64(clientKey), serverKey: base64(serverKey) };
+    return { clientKey, serverKey };
   }
 
   private async hmac(key: Uint8Array<ArrayBuffer>, text: string): Promise<Uint8Array<ArrayBuffer>> {

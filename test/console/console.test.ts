@@ -34,11 +34,12 @@ function cell(page: Page, gateway: string, field: string) {
   return page.locator(`[data-gateway="${gateway}"] [data-field="${field}"]`);
 }
 
-async function logIn(page: Page, url: string, jid: string, password: string, remember = false): Promise<void> {
+async function logIn(page: Page, url: string, jid: string, password: string, remember = false, rememberLogin = false): Promise<void> {
   await page.goto(url);
   await page.fill("input[name=jid]", jid);
   await page.fill("input[name=password]", password);
   await page.setChecked("input[name=remember]", remember);
+  if (remember) await page.setChecked("input[name=rememberLogin]", rememberLogin);
   await page.click("form#login button[type=submit]");
   await page.locator("#link-status[data-state=online]").waitFor({ timeout: WAIT_MS });
 }
@@ -242,10 +243,13 @@ describe("operator console in a browser", () => {
   it("a read operator sees the values, and the relay's switch is refused", async () => {
     const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
     const page = await context.newPage();
+    await page.goto(url);
+    assert.equal(await page.isChecked("input[name=rememberLogin]"), false, "logging in without the password is off by default");
     await logIn(page, url, "viewer@localhost", "viewer-secret", true);
     const stored = await storedText(page);
     assert.ok(stored.includes("viewer@localhost") && stored.includes(websocket), `asked to remember, the JID and URL are kept: ${stored}`);
     assert.ok(!stored.includes("viewer-secret"), "never the password");
+    assert.ok(!stored.includes("clientKey"), `no keys unless asked: ${stored}`);
     await addGateways(page, "gw1@localhost");
     await liveItemAbove(page, "gw1@localhost", "boiler/temperature", 0);
     const before = await cell(page, "gw1@localhost", "pump/state").getAttribute("data-value");
@@ -266,11 +270,18 @@ describe("operator console in a browser", () => {
     page.once("dialog", (dialog) => void dialog.accept());
     await page.click('[data-gateway="gw2@localhost"] [data-remove="gw2@localhost"]');
     await page.locator('[data-gateway="gw2@localhost"]').waitFor({ state: "detached", timeout: WAIT_MS });
-    await page.reload();
-    await logIn(page, url, "viewer@localhost", "viewer-secret", true);
+    // Asked for, the next login keeps the SCRAM keys (not the password), and the one after needs no password.
+    await logIn(page, url, "viewer@localhost", "viewer-secret", true, true);
     await page.locator('[data-gateway="gw1@localhost"]').waitFor({ timeout: WAIT_MS });
     const listed = await Promise.all((await page.locator("[data-gateway]").all()).map((card) => card.getAttribute("data-gateway")));
     assert.deepEqual(listed, ["gw1@localhost"]);
+    const withKeys = await storedText(page);
+    assert.ok(withKeys.includes("clientKey") && !withKeys.includes("viewer-secret"), `the keys, never the password: ${withKeys}`);
+    await page.goto(url);
+    assert.equal(await page.inputValue("input[name=password]"), "");
+    await page.click("form#login button[type=submit]");
+    await page.locator("#link-status[data-state=online]").waitFor({ timeout: WAIT_MS });
+    assert.equal(await page.locator("#link-status").textContent(), "online as viewer@localhost (SCRAM-SHA-1)");
     await context.close();
   });
 
