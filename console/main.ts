@@ -58,6 +58,13 @@ interface OpenChart {
   values: number[];
 }
 
+/** The y range of a chart: the values with a tenth of their spread (at least a little) above and below. */
+function valueRange(min: number | null, max: number | null): [number, number] {
+  if (min === null || max === null) return [0, 1];
+  const pad = Math.max((max - min) * 0.1, Math.abs(max) * 0.001, 0.01);
+  return [min - pad, max + pad];
+}
+
 /** Charts are keyed by gateway and field: one per field, as many as the operator opens. */
 function chartKey(gateway: string, nodeId: string, field: string): string {
   return `${gateway} ${nodeId}/${field}`;
@@ -159,7 +166,7 @@ class ConsoleView {
     for (const [nodeId, fields] of [...gateway.nodes].sort(([a], [b]) => a.localeCompare(b))) {
       let first = true;
       for (const field of fields.values()) {
-        rows.push(this.fieldRow(gateway, nodeId, field, first));
+        rows.push(...this.fieldRows(gateway, nodeId, field, first));
         first = false;
       }
       const failure = gateway.failures.get(nodeId);
@@ -169,7 +176,8 @@ class ConsoleView {
     slot.body.replaceChildren(...parts);
   }
 
-  private fieldRow(gateway: GatewayState, nodeId: string, field: FieldState, firstOfNode: boolean): HTMLElement {
+  /** The field's row, and under it, across the table, why its last control request was refused, if it was. */
+  private fieldRows(gateway: GatewayState, nodeId: string, field: FieldState, firstOfNode: boolean): HTMLElement[] {
     const key = `${nodeId}/${field.name}`;
     const value = h("td", { class: "value", "data-field": key, "data-item": field.itemId ?? "", "data-value": String(field.value) }, formatValue(field));
     const action = h("td");
@@ -184,14 +192,15 @@ class ConsoleView {
         button.addEventListener("click", () => this.openEditor(gateway, nodeId, field));
         action.append(button);
       }
-      const error = gateway.controlErrors.get(key);
-      if (error !== undefined) action.append(h("div", { class: "refused", "data-refused": key }, error));
     } else if (typeof field.value === "number") {
       const button = h("button", { type: "button", class: "secondary", "data-chart": key }, "Chart");
       button.addEventListener("click", () => this.openChart(gateway, nodeId, field.name));
       action.append(button);
     }
-    return h("tr", {}, h("td", { class: "node" }, firstOfNode ? nodeId : ""), h("td", {}, field.name), value, action);
+    const row = h("tr", {}, h("td", { class: "node" }, firstOfNode ? nodeId : ""), h("td", {}, field.name), value, action);
+    const error = field.writable ? gateway.controlErrors.get(key) : undefined;
+    if (error === undefined) return [row];
+    return [row, h("tr", { class: "refusal" }, h("td"), h("td", { class: "refused", colspan: "3", "data-refused": key }, error))];
   }
 
   /** The value to set a numeric or text parameter to, sent as typed: the agent says what it does not accept. */
@@ -269,7 +278,14 @@ class ConsoleView {
     const unit = gateway.nodes.get(chart.nodeId)?.get(chart.field)?.unit ?? "";
     const width = Math.max(240, chart.element.clientWidth);
     chart.plot = new uPlot(
-      { width, height: 220, series: [{}, { label: `${chart.field}${unit === "" ? "" : ` (${unit})`}`, stroke: "#2c5ea8", width: 2 }], axes: [{}, { size: 60 }] },
+      {
+        width,
+        height: 220,
+        series: [{}, { label: `${chart.field}${unit === "" ? "" : ` (${unit})`}`, stroke: "#2c5ea8", width: 2 }],
+        axes: [{}, { size: 60 }],
+        // Around the values, not stretched to zero: uPlot's default reaches down to 0 for a nearly flat series.
+        scales: { y: { range: (_plot, min, max) => valueRange(min, max) } },
+      },
       [chart.times, chart.values],
       chart.element,
     );

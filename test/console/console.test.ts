@@ -230,12 +230,13 @@ describe("operator console in a browser", () => {
     await setParameter(page, "gw1@localhost", "lamp/percent", "25");
     await page.locator('[data-gateway="gw1@localhost"] [data-field="lamp/percent"][data-value="25"]').waitFor({ timeout: WAIT_MS });
     assert.equal(await cell(page, "gw1@localhost", "lamp/duty").getAttribute("data-value"), "1024", "the same output read as a duty");
+    await page.screenshot({ path: join(shots, "console.png"), fullPage: true });
     await setParameter(page, "gw1@localhost", "lamp/percent", "150");
     await refusalShown(page, "gw1@localhost", "lamp/percent", /^failed: bad-request: .*150 is outside 0\.\.100 %/);
     await setParameter(page, "gw1@localhost", "lamp/percent", "bright");
     await refusalShown(page, "gw1@localhost", "lamp/percent", /^failed: bad-request: .*expected a finite number, got "bright"/);
     assert.equal(await cell(page, "gw1@localhost", "lamp/percent").getAttribute("data-value"), "25", "refused values leave the lamp as it was");
-    await page.screenshot({ path: join(shots, "console.png"), fullPage: true });
+    await page.screenshot({ path: join(shots, "console-value-refused.png"), fullPage: true });
     assert.deepEqual(pageErrors, []);
     await page.close();
   });
