@@ -246,6 +246,13 @@ describe("operator console in a browser", () => {
     const page = await context.newPage();
     await page.goto(url);
     assert.equal(await page.isChecked("input[name=rememberLogin]"), false, "logging in without the password is off by default");
+    // A wrong password is refused once, with the server's reason: no reconnect loop behind the form.
+    await page.fill("input[name=jid]", "viewer@localhost");
+    await page.fill("input[name=password]", "not-the-password");
+    await page.click("form#login button[type=submit]");
+    await page.locator("#login-error", { hasText: /^Login failed: .*not-authorized/ }).waitFor({ timeout: WAIT_MS });
+    await sleep(500);
+    assert.equal(await page.locator("#link-status[data-retry]").count(), 0, "no attempt scheduled after a refused login");
     await logIn(page, url, "viewer@localhost", "viewer-secret", true);
     const stored = await storedText(page);
     assert.ok(stored.includes("viewer@localhost") && stored.includes(websocket), `asked to remember, the JID and URL are kept: ${stored}`);
