@@ -62,13 +62,14 @@ export class Link {
     const [local = "", domain = ""] = options.jid.split("/")[0]?.split("@") ?? [];
     this.domain = domain;
     this.bareJid = `${local}@${domain}`;
-    // A random resource per page: two tabs of the same operator are two sessions.
     const credentials = { username: local, password: options.password };
+    // SASL2's (XEP-0388) user agent, as xmpp.js would send it; unused by SASL1 servers.
     const userAgent = xml("user-agent", { id: crypto.randomUUID() });
     this.xmpp = client({
       service: options.service,
       domain,
       username: local,
+      // A random resource per page: two tabs of the same operator are two sessions.
       resource: `console-${crypto.randomUUID().slice(0, 8)}`,
       credentials: async (authenticate, offered) => {
         // Without a password only the remembered keys' own mechanism can log in.
