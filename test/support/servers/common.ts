@@ -77,6 +77,12 @@ export interface StartOptions {
    */
   accountStorage?: "internal" | "sql";
   /**
+   * ejabberd only: keep passwords as they are (`auth_password_format: plain`) instead of SCRAM-SHA-1 keys, so the
+   * server offers every SCRAM hash (SCRAM-SHA-256 among them), not SCRAM-SHA-1 alone. Default false; not with
+   * accountStorage "sql", whose rows are SCRAM-SHA-1 keys.
+   */
+  plainPasswords?: boolean;
+  /**
    * ejabberd only: Erlang distribution for a cluster on loopback. Every node of a cluster gets the same `port` and
    * `cookie` and its own loopback `address` (127.0.0.1, 127.0.0.2, …), which becomes the host of its node name:
    * without epmd a node reaches another at that node's host on the one shared port. Join with

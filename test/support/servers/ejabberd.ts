@@ -69,7 +69,7 @@ listen:
     starttls_required: true
     max_stanza_size: 262144
 ${o.fileUpload || o.websocket ? httpListener(setup) : ""}${s2s(setup)}auth_method: ${sqlAuth ? "sql" : "internal"}
-auth_password_format: scram
+auth_password_format: ${o.plainPasswords ? "plain" : "scram"}
 acl:
   admin:
     user: [${admins.map(yaml).join(", ")}]
