@@ -133,8 +133,10 @@ describe("operator console in a browser", () => {
       const config = writeAgentConfig(server, {
         user,
         password: `${user}-secret`,
-        // gw2 publishes under a prefix of its own: the console follows what the agent names in disco#items.
+        // gw2 publishes to its own PEP service under a prefix of its own: the console follows what the agent
+        // names in disco#items.
         nodePrefix: user === "gw2" ? "site-b/greenhouses" : `xedge/${user}`,
+        ...(user === "gw2" ? { pubsubService: null } : {}),
         devices,
         extra: user === "gw2" ? ALWAYS_FIRING : "",
         logLevel: "info",
