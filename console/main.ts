@@ -356,6 +356,10 @@ function main(): void {
       if (!rememberInput.checked) localStorage.removeItem(REMEMBERED);
       // With no password typed, the remembered keys of this JID log in.
       const keys = passwordInput.value === "" && saved.jid === jidInput.value ? saved.keys : undefined;
+      if (passwordInput.value === "" && keys === undefined) {
+        loginError.textContent = `Type the password: nothing is remembered for ${jidInput.value} on this device.`;
+        return;
+      }
       const link = new Link({ service, jid: jidInput.value, password: passwordInput.value, ...(keys === undefined ? {} : { keys }) });
       // What the operator asked to keep, once the login has succeeded (the keys are then proven).
       let kept = false;
