@@ -39,6 +39,7 @@ import { version } from "./version.ts";
 import type { Face } from "./xmpp/face.ts";
 import { registerChat } from "./xmpp/chat.ts";
 import { registerAdhoc } from "./xmpp/adhoc.ts";
+import { registerSensorNodes } from "./xmpp/sensor-nodes.ts";
 import { HttpUpload } from "./xmpp/upload.ts";
 import { RemoteConfig, type FileReload } from "./remote-config.ts";
 import { xml } from "./xmpp/client.ts";
@@ -406,6 +407,10 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
     registerNfControl(connection, { desk }),
     registerChat(connection, { desk, log, upload }),
     registerAdhoc(connection, { desk, log, upload }),
+    registerSensorNodes(connection, {
+      isOperator: (from) => desk.for(from).admitted,
+      publishing: () => ({ ...current.pubsub, gatewayJid: current.xmpp.jid, sensorIds: current.sensors.map((sensor) => sensor.id) }),
+    }),
   ];
 
   // A pushed config whose try a restart interrupted is watched again before the link starts.

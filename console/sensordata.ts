@@ -13,6 +13,8 @@ export interface Field {
   unit: string;
   /** A XEP-0325 parameter of this name exists (an actuator's state). */
   writable: boolean;
+  /** The XEP-0323 element it came as: numeric, int, long, boolean, string, … */
+  type: string;
 }
 
 export interface NodeReading {
@@ -30,9 +32,10 @@ function fieldOf(element: Element): Field | undefined {
   if (name === undefined || text === undefined) return undefined;
   const writable = element.attrs["writable"] === "true";
   const unit = (element.attrs["unit"] as string | undefined) ?? "";
-  if (NUMBERS.has(element.name)) return { name, value: Number(text), text, unit, writable };
-  if (element.name === "boolean") return { name, value: text === "true" || text === "1", text, unit, writable };
-  return { name, value: text, text, unit, writable };
+  const type = element.name;
+  if (NUMBERS.has(type)) return { name, value: Number(text), text, unit, writable, type };
+  if (type === "boolean") return { name, value: text === "true" || text === "1", text, unit, writable, type };
+  return { name, value: text, text, unit, writable, type };
 }
 
 /**
@@ -60,6 +63,16 @@ export function readingsOf(fields: Element): NodeReading[] {
     }
   }
   return readings;
+}
+
+/**
+ * The XEP-0325 element that sets a writable field: its own type for int, long and boolean; a `numeric` value
+ * (a double parameter, or an int one shown with its unit) as `double`, which the agent takes for an int parameter
+ * too when the value is whole; anything else as `string`.
+ */
+export function controlType(field: Pick<Field, "type">): "boolean" | "int" | "long" | "double" | "string" {
+  if (field.type === "boolean" || field.type === "int" || field.type === "long") return field.type;
+  return field.type === "numeric" ? "double" : "string";
 }
 
 /** The node errors of a `<failure>` element: node id → text. */

@@ -2,7 +2,7 @@
 // the list, presence for online and health, disco#info to tell an xedge agent from a person, XEP-0323 readouts
 // for current values and history, pubsub notifications for live values, XEP-0325 for control, alert messages.
 import { IqError, xml, type Element, type Link } from "./link.ts";
-import { alertsOf, failuresOf, NS_SENSORDATA, readingsOf, type Field, type NodeReading } from "./sensordata.ts";
+import { alertsOf, controlType, failuresOf, NS_SENSORDATA, readingsOf, type Field, type NodeReading } from "./sensordata.ts";
 
 const NS_ROSTER = "jabber:iq:roster";
 const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
@@ -38,6 +38,14 @@ export interface GatewayState {
   failures: Map<string, string>;
   /** Why the last control request was refused or failed, per `node/parameter`. */
   controlErrors: Map<string, string>;
+  /** The pubsub nodes its live readings come from, as the agent named them (or the default prefix). */
+  liveNodes: LiveNode[];
+}
+
+/** A pubsub node and the service (a component, or a bare JID for PEP) that holds it. */
+export interface LiveNode {
+  service: string;
+  node: string;
 }
 
 interface Readout {
@@ -48,7 +56,7 @@ interface Readout {
 }
 
 function newGateway(jid: string): GatewayState {
-  return { jid, fullJid: undefined, isAgent: undefined, show: "", health: "", alerts: [], alertMessages: [], nodes: new Map(), failures: new Map(), controlErrors: new Map() };
+  return { jid, fullJid: undefined, isAgent: undefined, show: "", health: "", alerts: [], alertMessages: [], nodes: new Map(), failures: new Map(), controlErrors: new Map(), liveNodes: [] };
 }
 
 function bare(jid: string): string {
@@ -100,6 +108,26 @@ export class ConsoleSession {
     await this.link.send(xml("presence", { to: bareJid, type: "subscribe" }));
   }
 
+  /**
+   * Takes `jid` off the list: the operator's subscriptions to its pubsub nodes end, and the roster item goes,
+   * which also ends the presence subscription both ways (RFC 6121 §2.5).
+   */
+  async removeGateway(jid: string): Promise<void> {
+    const gateway = this.gateways.get(jid);
+    if (gateway === undefined) return;
+    await Promise.all(
+      gateway.liveNodes.map(({ service, node }) =>
+        this.link
+          .request("set", service, xml("pubsub", { xmlns: NS_PUBSUB }, xml("unsubscribe", { node, jid: this.link.bareJid })))
+          .catch((error: unknown) => console.warn(`console: could not unsubscribe from ${node}:`, error)),
+      ),
+    );
+    await this.link.request("set", undefined, xml("query", { xmlns: NS_ROSTER }, xml("item", { jid, subscription: "remove" })));
+    // Off the page once the server has taken it off the roster.
+    this.gateways.delete(jid);
+    this.changed();
+  }
+
   private onStanza(stanza: Element): void {
     if (stanza.name === "presence") this.onPresence(stanza);
     else if (stanza.name === "message") this.onMessage(stanza);
@@ -135,7 +163,7 @@ export class ConsoleSession {
       this.changed(gateway);
       if (!gateway.isAgent) return;
       await this.readCurrent(gateway);
-      await this.subscribeLive(gateway);
+      await this.subscribeLive(gateway, fullJid);
     } catch (error) {
       console.warn(`console: ${gateway.jid}:`, error);
     }
@@ -151,22 +179,31 @@ export class ConsoleSession {
     this.changed(gateway);
   }
 
-  /** The stored values of one numeric field since `since`: times (s) and values, oldest first. */
-  async history(gateway: GatewayState, nodeId: string, field: string, since: Date): Promise<{ times: number[]; values: number[] }> {
-    const readout = await this.readout(gateway, { historical: "true", from: since.toISOString() }, [xml("node", { nodeId }), xml("field", { name: field })]);
+  /**
+   * The stored values of one numeric field since `since`, oldest first: each reading (times in s), or with
+   * `period` (e.g. `historicalMinute`) the agent's average per period. `failure` is why the agent could not
+   * answer (e.g. more readings in the range than it sends raw).
+   */
+  async history(gateway: GatewayState, nodeId: string, field: string, since: Date, period?: string): Promise<{ times: number[]; values: number[]; failure?: string }> {
+    const readout = await this.readout(gateway, { [period ?? "historical"]: "true", from: since.toISOString() }, [xml("node", { nodeId }), xml("field", { name: field })]);
     const points = readout.readings
       .flatMap((reading) => reading.fields.filter((candidate) => candidate.name === field && typeof candidate.value === "number").map((candidate) => [reading.time / 1000, candidate.value as number] as const))
       .sort((a, b) => a[0] - b[0]);
-    return { times: points.map(([time]) => time), values: points.map(([, value]) => value) };
+    const failure = readout.failures.get(nodeId);
+    return { times: points.map(([time]) => time), values: points.map(([, value]) => value), ...(failure === undefined ? {} : { failure }) };
   }
 
-  /** XEP-0325 set of one boolean parameter; afterwards the node is read again so the list shows what the device holds. */
-  async setBoolean(gateway: GatewayState, nodeId: string, name: string, value: boolean): Promise<void> {
-    const key = `${nodeId}/${name}`;
+  /**
+   * XEP-0325 set of one parameter, typed as the field the readout showed (`controlType`); afterwards the node is
+   * read again so the list shows what the device holds. The value goes as typed: whether it fits (a number, in
+   * range) is the agent's to say, and its refusal is kept in `controlErrors` for the page to show.
+   */
+  async set(gateway: GatewayState, nodeId: string, field: Pick<FieldState, "name" | "type">, value: string): Promise<void> {
+    const key = `${nodeId}/${field.name}`;
     const to = gateway.fullJid;
     if (to === undefined) throw new Error(`${gateway.jid} is offline`);
     try {
-      await this.link.request("set", to, xml("set", { xmlns: NS_CONTROL }, xml("node", { nodeId }), xml("boolean", { name, value: String(value) })));
+      await this.link.request("set", to, xml("set", { xmlns: NS_CONTROL }, xml("node", { nodeId }), xml(controlType(field), { name: field.name, value })));
       gateway.controlErrors.delete(key);
     } catch (error) {
       gateway.controlErrors.set(key, error instanceof IqError && error.condition === "forbidden" ? `refused: ${error.message}` : `failed: ${error instanceof Error ? error.message : String(error)}`);
@@ -200,7 +237,7 @@ export class ConsoleSession {
     for (const child of message.children) {
       if (typeof child === "string") continue;
       if (child.attrs["xmlns"] === NS_SENSORDATA) this.onReadoutPart(from, child);
-      else if (child.name === "event" && child.attrs["xmlns"] === NS_PUBSUB_EVENT) void this.onPubsubEvent(from, child);
+      else if (child.name === "event" && child.attrs["xmlns"] === NS_PUBSUB_EVENT) this.onPubsubEvent(from, child);
     }
     const body = message.getChildText("body");
     const gateway = this.gateways.get(bare(from));
@@ -255,32 +292,45 @@ export class ConsoleSession {
   }
 
   /**
-   * Subscribes the operator's bare JID to the gateway's sensor nodes, `xedge/<localpart>/<sensor>` (the agent's
-   * default node prefix): the service then sends every new reading to each of the operator's online sessions.
-   * A subscription of the bare JID is one per operator however often the console logs in.
+   * The nodes the gateway publishes to: the agent names them in its disco#items (each sensor's node and the
+   * service holding it). An agent that does not gets the default, `xedge/<localpart>/<sensor>` on the pubsub
+   * service of the operator's server.
    */
-  private async subscribeLive(gateway: GatewayState): Promise<void> {
+  private async liveNodesOf(gateway: GatewayState, fullJid: string): Promise<LiveNode[]> {
+    const items = await this.link.request("get", fullJid, xml("query", { xmlns: NS_DISCO_ITEMS })).catch(() => undefined);
+    const named = (items?.getChild("query", NS_DISCO_ITEMS)?.getChildren("item") ?? []).flatMap((item) => {
+      const service = item.attrs["jid"] as string | undefined;
+      const node = item.attrs["node"] as string | undefined;
+      // The agent's own nodes (ad-hoc commands) carry its full JID; a sensor's node is on another entity.
+      return service === undefined || node === undefined || service === fullJid ? [] : [{ service, node }];
+    });
+    if (named.length > 0) return named;
     const service = await this.findPubsubService();
-    if (service === undefined) return;
+    if (service === undefined) return [];
     const sensors = [...gateway.nodes].filter(([, fields]) => ![...fields.values()].some((field) => field.writable)).map(([nodeId]) => nodeId);
+    return sensors.map((nodeId) => ({ service, node: `xedge/${gateway.jid.split("@")[0] ?? ""}/${nodeId}` }));
+  }
+
+  /**
+   * Subscribes the operator's bare JID to the gateway's sensor nodes: the service then sends every new reading
+   * to each of the operator's online sessions. A subscription of the bare JID is one per operator however often
+   * the console logs in.
+   */
+  private async subscribeLive(gateway: GatewayState, fullJid: string): Promise<void> {
+    gateway.liveNodes = await this.liveNodesOf(gateway, fullJid);
     await Promise.all(
-      sensors.map((nodeId) =>
+      gateway.liveNodes.map(({ service, node }) =>
         this.link
-          .request("set", service, xml("pubsub", { xmlns: NS_PUBSUB }, xml("subscribe", { node: this.nodeName(gateway, nodeId), jid: this.link.bareJid })))
-          .catch((error: unknown) => console.warn(`console: no live values of ${gateway.jid} ${nodeId}:`, error)),
+          .request("set", service, xml("pubsub", { xmlns: NS_PUBSUB }, xml("subscribe", { node, jid: this.link.bareJid })))
+          .catch((error: unknown) => console.warn(`console: no live values of ${gateway.jid} from ${node}:`, error)),
       ),
     );
   }
 
-  private nodeName(gateway: GatewayState, nodeId: string): string {
-    return `xedge/${gateway.jid.split("@")[0] ?? ""}/${nodeId}`;
-  }
-
-  private async onPubsubEvent(from: string, event: Element): Promise<void> {
-    if (from !== (await this.findPubsubService())) return;
+  private onPubsubEvent(from: string, event: Element): void {
     for (const items of event.getChildren("items")) {
-      const match = /^xedge\/([^/]+)\/[^/]+$/.exec(String(items.attrs["node"]));
-      const gateway = [...this.gateways.values()].find((candidate) => candidate.jid.split("@")[0] === match?.[1]);
+      const node = String(items.attrs["node"]);
+      const gateway = [...this.gateways.values()].find((candidate) => candidate.liveNodes.some((live) => live.service === from && live.node === node));
       if (gateway === undefined) continue;
       for (const item of items.getChildren("item")) {
         const fields = item.getChild("fields", NS_SENSORDATA);

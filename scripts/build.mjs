@@ -1,6 +1,7 @@
 // npm run build: the agent's esbuild bundle, dist/xedge.mjs, and the browser console, dist/console/. Native addons stay external (they are per-architecture
-// binaries loaded from node_modules, or shipped beside the bundle in a release). `node scripts/build.mjs FILE`
-// writes the bundle to FILE instead (scripts/release.ts: dist/xedge.mjs is left alone while tests run it).
+// binaries loaded from node_modules, or shipped beside the bundle in a release). `node scripts/build.mjs FILE [DIR]`
+// writes the bundle to FILE instead, and the console to DIR when given (scripts/release.ts: dist/xedge.mjs and
+// dist/console are left alone while tests run them).
 import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import process from "node:process";
@@ -47,9 +48,10 @@ await build({
   logLevel: "warning",
 });
 
-// The operator console (console/): a static page for browsers, served from anywhere; only with the default
-// output (a release names FILE and ships the agent alone).
-if (process.argv[2] === undefined) {
+// The operator console (console/): a static page for browsers, served from anywhere; into dist/console with the
+// default output, into DIR when a release names one.
+const consoleDir = process.argv[2] === undefined ? resolve(import.meta.dirname, "../dist/console") : process.argv[3];
+if (consoleDir !== undefined) {
   // @xmpp/resolve's SRV lookup (node:dns) is for Node: its package.json's "browser" map names "./lib/dns"
   // without the ".js" its import has, so esbuild does not apply it. A WebSocket URL needs no DNS lookup.
   const withoutNodeDns = {
@@ -59,7 +61,7 @@ if (process.argv[2] === undefined) {
       builder.onLoad({ filter: /.*/, namespace: "without-node-dns" }, () => ({ contents: "export default {};" }));
     },
   };
-  const outdir = resolve(import.meta.dirname, "../dist/console");
+  const outdir = resolve(consoleDir);
   await build({
     entryPoints: [resolve(import.meta.dirname, "../console/main.ts")],
     outdir,

@@ -2,7 +2,8 @@
 // xedge-VERSION-linux-ARCH.tar.gz (in dist/release unless --out), that systemd/install.sh installs: the bundle,
 // the packages it leaves external with their native addons built for ARCH (cross-compiled with Debian's cross
 // compilers), the systemd files, the example configs, the documentation (README, docs/, the console's page, each
-// driver's page and sample config, with the same relative paths so their links hold) and a MANIFEST. docs/release.md has the layout and the
+// driver's page and sample config, with the same relative paths so their links hold), the built browser console
+// (console/site/, for an admin to serve) and a MANIFEST. docs/release.md has the layout and the
 // Node versions the addons are built for.
 //
 // Nothing is built inside the repository's node_modules (tests run from it): the addon packages are copied to a
@@ -465,7 +466,8 @@ function release(archName: string, outDir: string): string {
   mkdirSync(workDir, { recursive: true });
   const runDir = mkdtempSync(join(workDir, `${target.name}-`));
   const bundle = join(runDir, "bundle/xedge.mjs");
-  timed("bundle built", () => run(process.execPath, [join(ROOT, "scripts/build.mjs"), bundle], { cwd: ROOT }));
+  const consoleSite = join(runDir, "bundle/console");
+  timed("bundle and console built", () => run(process.execPath, [join(ROOT, "scripts/build.mjs"), bundle, consoleSite], { cwd: ROOT }));
   const sysroot = join(workDir, `sysroot-${target.debianArch}`);
   timed(`Debian's Node for ${target.debianArch} ready in ${sysroot}`, () =>
     run("flock", [`${sysroot}.lock`, "bash", join(ROOT, "scripts/debian-sysroot.sh"), target.debianArch, sysroot]),
@@ -521,6 +523,7 @@ function release(archName: string, outDir: string): string {
   for (const file of ["xedge.service", "xedge.sysusers.conf", "xedge.tmpfiles.conf"]) cpSync(join(ROOT, "systemd", file), join(releaseDir, "systemd", file));
   cpSync(join(ROOT, "examples/xedge.example.yaml"), join(releaseDir, "xedge.example.yaml"));
   for (const doc of shippedDocs()) cpSync(join(ROOT, doc), join(releaseDir, doc));
+  cpSync(consoleSite, join(releaseDir, "console/site"), { recursive: true });
   writeFileSync(join(releaseDir, "MANIFEST"), manifest(version, target, nodes, addons, releaseDir));
 
   mkdirSync(outDir, { recursive: true });

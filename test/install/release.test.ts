@@ -111,6 +111,17 @@ describe(`release tarball for ${ARCH}`, () => {
     assert.deepEqual(brokenLinks(release.dir, docs.filter((doc) => doc.endsWith(".md")), sourceCode), []);
   });
 
+  it("ships the built browser console in console/site, ready to serve", () => {
+    const site = join(release.dir, "console/site");
+    const files = new Set(filesUnder(site));
+    assert.deepEqual(readFileSync(join(site, "index.html")), readFileSync(join(import.meta.dirname, "../../console/index.html")));
+    const loaded = [...readFileSync(join(site, "index.html"), "utf8").matchAll(/(?:src|href)="([^"]+)"/g)].map(([, file]) => file ?? "");
+    assert.deepEqual(loaded.sort(), ["main.css", "main.js"]);
+    for (const file of loaded) assert.ok(files.has(file), `console/site/${file}, which the page loads, is in the release`);
+    assert.match(readFileSync(join(site, "main.js"), "utf8"), /SCRAM-SHA-1/, "the console as built from this tree");
+    assert.deepEqual([...files].filter((file) => file.endsWith(".ts")), [], "no sources");
+  });
+
   it("stores files as root with no other platforms' binaries", async () => {
     const listing = await runCommand("tar", ["-tvzf", release.tarball, "--numeric-owner"]);
     const lines = listing.stdout.trim().split("\n");

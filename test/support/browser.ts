@@ -1,4 +1,4 @@
-// Debian's Chromium, headless, driven by playwright-core, trusting exactly one extra CA: the test server's.
+// Debian's Chromium, headless, driven by playwright-core, trusting exactly the extra CAs given: the test servers'.
 // Chromium on Linux takes its trust anchors from the NSS database in $HOME/.pki/nssdb, so the browser gets a
 // temporary HOME whose database holds that CA (certutil, from libnss3-tools). Certificate errors are NOT ignored:
 // a certificate from any other CA fails as it would for an operator.
@@ -13,12 +13,14 @@ const run = promisify(execFile);
 /** The browser binary itself: /usr/bin/chromium is a shell wrapper that adds the Debian flags from /etc/chromium.d. */
 export const CHROMIUM = "/usr/lib/chromium/chromium";
 
-/** Launches headless Chromium whose HOME is `home` (created), trusting the CA in `caFile` besides its own. */
-export async function launchTrusting(caFile: string, home: string): Promise<Browser> {
+/** Launches headless Chromium whose HOME is `home` (created), trusting the CAs in `caFiles` besides its own. */
+export async function launchTrusting(caFiles: readonly string[], home: string): Promise<Browser> {
   const nssdb = join(home, ".pki", "nssdb");
   await mkdir(nssdb, { recursive: true });
   await run("certutil", ["-N", "-d", `sql:${nssdb}`, "--empty-password"]);
-  await run("certutil", ["-A", "-d", `sql:${nssdb}`, "-n", "xedge test CA", "-t", "C,,", "-i", caFile]);
+  for (const [index, caFile] of caFiles.entries()) {
+    await run("certutil", ["-A", "-d", `sql:${nssdb}`, "-n", `xedge test CA ${index + 1}`, "-t", "C,,", "-i", caFile]);
+  }
   return launchWithHome(home);
 }
 

@@ -56,8 +56,9 @@ export interface StartOptions {
    */
   fileUpload?: boolean;
   /**
-   * Prosody only: XMPP over WebSocket (RFC 7395, mod_websocket) at wss://localhost:PORT/xmpp-websocket on the
-   * loopback HTTPS port (httpsPort) with the instance's certificate. Default false.
+   * XMPP over WebSocket (RFC 7395: Prosody's mod_websocket, ejabberd's ejabberd_http_ws) at
+   * wss://localhost:PORT/xmpp-websocket on the loopback HTTPS port (httpsPort) with the instance's certificate.
+   * Default false.
    */
   websocket?: boolean;
   /** Prosody only: a folder served as static files at https://localhost:PORT/ (mod_http_files). */
@@ -75,6 +76,12 @@ export interface StartOptions {
    * seconds. createAccount still goes through ejabberdctl.
    */
   accountStorage?: "internal" | "sql";
+  /**
+   * ejabberd only: keep passwords as they are (`auth_password_format: plain`) instead of SCRAM-SHA-1 keys, so the
+   * server offers every SCRAM hash (SCRAM-SHA-256 among them), not SCRAM-SHA-1 alone. Default false; not with
+   * accountStorage "sql", whose rows are SCRAM-SHA-1 keys.
+   */
+  plainPasswords?: boolean;
   /**
    * ejabberd only: Erlang distribution for a cluster on loopback. Every node of a cluster gets the same `port` and
    * `cookie` and its own loopback `address` (127.0.0.1, 127.0.0.2, …), which becomes the host of its node name:

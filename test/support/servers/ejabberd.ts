@@ -68,8 +68,8 @@ listen:
     module: ejabberd_c2s
     starttls_required: true
     max_stanza_size: 262144
-${o.fileUpload ? uploadListener(setup) : ""}${s2s(setup)}auth_method: ${sqlAuth ? "sql" : "internal"}
-auth_password_format: scram
+${o.fileUpload || o.websocket ? httpListener(setup) : ""}${s2s(setup)}auth_method: ${sqlAuth ? "sql" : "internal"}
+auth_password_format: ${o.plainPasswords ? "plain" : "scram"}
 acl:
   admin:
     user: [${admins.map(yaml).join(", ")}]
@@ -134,15 +134,18 @@ s2s_max_retry_delay: 1
 `;
 }
 
-/** ejabberd_http with TLS (the certfiles' certificate) on the upload port, serving mod_http_upload at /upload. */
-function uploadListener(setup: InstanceSetup): string {
+/**
+ * ejabberd_http with TLS (the certfiles' certificate) on the HTTPS port: mod_http_upload at /upload, XMPP over
+ * WebSocket (ejabberd_http_ws) at /xmpp-websocket, as the options ask.
+ */
+function httpListener(setup: InstanceSetup): string {
+  const { fileUpload, websocket } = setup.options;
   return `  - port: ${setup.httpsPort}
     ip: ${yaml(HOST)}
     module: ejabberd_http
     tls: true
     request_handlers:
-      /upload: mod_http_upload
-`;
+${fileUpload ? "      /upload: mod_http_upload\n" : ""}${websocket ? "      /xmpp-websocket: ejabberd_http_ws\n" : ""}`;
 }
 
 /** Its URLs name localhost, which the certificate names and which resolves (upload.localhost may not). */

@@ -155,9 +155,11 @@ export class Instance implements XmppTestServer {
       logLevel: options.logLevel ?? this.software.defaultLogLevel,
       startTimeoutMs: options.startTimeoutMs ?? this.software.defaultStartTimeoutMs,
       accountStorage: options.accountStorage ?? "internal",
+      plainPasswords: options.plainPasswords ?? false,
     };
-    if ((this.opts.websocket || this.opts.httpFiles !== undefined) && kind !== "prosody") throw new Error("websocket and httpFiles are for Prosody only");
+    if (this.opts.httpFiles !== undefined && kind !== "prosody") throw new Error("httpFiles is for Prosody only");
     if (this.opts.accountStorage === "sql" && kind !== "ejabberd") throw new Error('accountStorage "sql" is for ejabberd only');
+    if (this.opts.plainPasswords && (kind !== "ejabberd" || this.opts.accountStorage === "sql")) throw new Error('plainPasswords is for ejabberd with accountStorage "internal" only');
     this.sqlAccounts = this.opts.accountStorage === "sql" ? (options.accounts ?? {}) : {};
     for (const [user, password] of Object.entries(this.sqlAccounts)) checkAccount(user, password);
     for (const jid of this.opts.pubsubAdmins) checkBareJid(jid);
