@@ -16,6 +16,20 @@ function sensorsYaml(count: number): string {
   ).join("\n");
 }
 
+/**
+ * Where the processes under measurement run: the node command (an emulator and its arguments may come first) and
+ * the agent bundle it runs. The host's node and dist/xedge.mjs by default; bench/arm64.ts runs an arm64 release
+ * under qemu-user.
+ */
+export interface Runtime {
+  /** Put in the figures' names, e.g. "emulated arm64"; empty for the host. */
+  label: string;
+  node: [string, ...string[]];
+  bundle: string;
+}
+
+export const HOST: Runtime = { label: "", node: [process.execPath], bundle: BUNDLE };
+
 export interface GatewayOptions {
   /** Reaches the agent's process, e.g. NODE_OPTIONS for the soak's probe. */
   env?: NodeJS.ProcessEnv;
@@ -27,6 +41,8 @@ export interface GatewayOptions {
   nodeArgs?: string[];
   /** YAML lines appended to the config, e.g. a `metrics:` block. */
   configExtra?: string;
+  /** The node and bundle to run; the host's by default. */
+  runtime?: Runtime;
 }
 
 /**
@@ -39,8 +55,10 @@ export async function startGateway(server: XmppTestServer, options: GatewayOptio
   const config = readFileSync(file, "utf8").replace("level: debug", "level: info") + (options.configExtra ?? "");
   writeFileSync(file, options.nodePrefix ? config.replace("nodePrefix: xedge/gw1", `nodePrefix: ${options.nodePrefix}`) : config);
   const spawnedAt = performance.now();
-  const agent = AgentProcess.start(file, options.env, [process.execPath, ...(options.nodeArgs ?? []), BUNDLE]);
-  await agent.waitForMessage("online", 60_000);
+  const { node, bundle } = options.runtime ?? HOST;
+  const agent = AgentProcess.start(file, options.env, [...node, ...(options.nodeArgs ?? []), bundle]);
+  // Generous: under emulation the bundle's start-up and the TLS login take seconds.
+  await agent.waitForMessage("online", 180_000);
   return { agent, dir, spawnedAt };
 }
 
