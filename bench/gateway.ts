@@ -90,6 +90,34 @@ export function procSample(pid: number): ProcSample {
   return { rssMB: kiB("VmRSS"), peakRssMB: kiB("VmHWM"), cpuS: ticks / CLOCK_TICKS_PER_SECOND };
 }
 
+/**
+ * Where a process's resident memory is, in MB, from /proc/PID/smaps: pages of files (the node binary, libraries,
+ * addons), anonymous pages that are executable (JIT code; under qemu-user mostly the emulator's translated code)
+ * and the other anonymous pages (heaps, stacks).
+ */
+export interface RssSplit {
+  fileMB: number;
+  executableAnonymousMB: number;
+  otherAnonymousMB: number;
+}
+
+export function rssSplit(pid: number): RssSplit {
+  const split: RssSplit = { fileMB: 0, executableAnonymousMB: 0, otherAnonymousMB: 0 };
+  let kind: keyof RssSplit = "otherAnonymousMB";
+  for (const line of readFileSync(`/proc/${pid}/smaps`, "utf8").split("\n")) {
+    // A mapping's header: address range, permissions, offset, device, inode, then the path if any.
+    const header = /^[0-9a-f]+-[0-9a-f]+ (\S{4}) \S+ \S+ (\d+)\s*(.*)$/.exec(line);
+    if (header) {
+      const [, permissions = "", inode = "0", path = ""] = header;
+      kind = inode !== "0" ? "fileMB" : permissions.includes("x") && !path.startsWith("[") ? "executableAnonymousMB" : "otherAnonymousMB";
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line)?.[1];
+    if (rss) split[kind] += (Number(rss) * 1024) / MB;
+  }
+  return split;
+}
+
 /** Least-squares slope of y over x. */
 export function slope(points: { x: number; y: number }[]): number {
   const n = points.length;

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { XmppTestServer } from "../test/support/servers.ts";
 import { figure, type Figure } from "./figures.ts";
-import { GATEWAY_SENSORS, HOST, procSample, slope, startGateway, type ProcSample, type Runtime } from "./gateway.ts";
+import { GATEWAY_SENSORS, HOST, procSample, rssSplit, slope, startGateway, type ProcSample, type RssSplit, type Runtime } from "./gateway.ts";
 import { bundleBareLogin } from "./cold-start.ts";
 import { BARE } from "./publish.ts";
 
@@ -35,6 +35,8 @@ interface ProcessSummary {
   cpuPercent: number;
   /** heapUsed after a full garbage collection at the window's end. */
   heapAfterGcMB: number;
+  /** Where the resident pages were at the window's end. */
+  rssAtEnd: RssSplit;
 }
 
 export interface MemoryDetails {
@@ -123,7 +125,7 @@ async function startBareClient(server: XmppTestServer, script: string, runtime: 
   return child;
 }
 
-function summary(first: ProcSample, last: ProcSample, rss: { atS: number; rssMB: number }[], windowS: number, heapAfterGcMB: number): ProcessSummary {
+function summary(first: ProcSample, last: ProcSample, rss: { atS: number; rssMB: number }[], windowS: number, heapAfterGcMB: number, rssAtEnd: RssSplit): ProcessSummary {
   const values = rss.map((sample) => sample.rssMB);
   return {
     maxRssMB: Math.max(...values),
@@ -132,6 +134,7 @@ function summary(first: ProcSample, last: ProcSample, rss: { atS: number; rssMB:
     rssSlopeMBPerHour: slope(rss.map((sample) => ({ x: sample.atS / 3600, y: sample.rssMB }))),
     cpuPercent: (100 * (last.cpuS - first.cpuS)) / windowS,
     heapAfterGcMB,
+    rssAtEnd,
   };
 }
 
@@ -203,6 +206,7 @@ async function measure(
     }
     sample();
     const end = { xedge: procSample(agentPid), empty: procSample(empty.pid), bare: procSample(bare.pid) };
+    const split = { xedge: rssSplit(agentPid), empty: rssSplit(empty.pid), bare: rssSplit(bare.pid) };
     const windowS = (Date.now() - start.at) / 1000;
     const heap = (target: Measured) => heapAfterGcMB(target, settings.work);
     const heaps = { xedge: await heap({ name: "the agent", pid: agentPid }), empty: await heap(emptyForHeap), bare: await heap(bare) };
@@ -213,13 +217,14 @@ async function measure(
       sensors: GATEWAY_SENSORS,
       nodeFlags: settings.nodeFlags,
       environment: settings.environment,
-      xedge: summary(start.xedge, end.xedge, series("xedgeRssMB"), windowS, heaps.xedge),
-      emptyNode: summary(start.empty, end.empty, series("emptyNodeRssMB"), windowS, heaps.empty),
-      bareClient: summary(start.bare, end.bare, series("bareClientRssMB"), windowS, heaps.bare),
+      xedge: summary(start.xedge, end.xedge, series("xedgeRssMB"), windowS, heaps.xedge, split.xedge),
+      emptyNode: summary(start.empty, end.empty, series("emptyNodeRssMB"), windowS, heaps.empty, split.empty),
+      bareClient: summary(start.bare, end.bare, series("bareClientRssMB"), windowS, heaps.bare, split.bare),
       samples,
     };
     const line = (name: string, s: ProcessSummary) =>
-      `${name} max RSS ${s.maxRssMB.toFixed(1)} MB (slope ${s.rssSlopeMBPerHour.toFixed(1)} MB/h), heap ${s.heapAfterGcMB.toFixed(2)} MB, CPU ${s.cpuPercent.toFixed(2)} %`;
+      `${name} max RSS ${s.maxRssMB.toFixed(1)} MB (slope ${s.rssSlopeMBPerHour.toFixed(1)} MB/h; at the end ${s.rssAtEnd.fileMB.toFixed(1)} file, ` +
+      `${s.rssAtEnd.executableAnonymousMB.toFixed(1)} executable anonymous, ${s.rssAtEnd.otherAnonymousMB.toFixed(1)} other anonymous), heap ${s.heapAfterGcMB.toFixed(2)} MB, CPU ${s.cpuPercent.toFixed(2)} %`;
     progress(`memory: ${line("xedge", details.xedge)}; ${line("empty node", details.emptyNode)}; ${line("bare @xmpp/client", details.bareClient)}`);
     const load = [`${GATEWAY_SENSORS} sensors × 1 Hz, ${minutes} min`, settings.runtime.label].filter(Boolean).join(", ");
     const rss = (s: ProcessSummary) => [s.maxRssMB];
@@ -228,7 +233,8 @@ async function measure(
         figure(`max VmRSS vs an empty node, same flags, ${load}`, "MB", { xedge: rss(details.xedge), baseline: rss(details.emptyNode) }, { atMost: TARGET.rssRatio }),
         figure(`max VmRSS vs a bare @xmpp/client online, idle, ${load}`, "MB", { xedge: rss(details.xedge), baseline: rss(details.bareClient) }, "information"),
         figure(`heap after a full GC vs an empty node, ${load}`, "MB", { xedge: [details.xedge.heapAfterGcMB], baseline: [details.emptyNode.heapAfterGcMB] }, { xedgeAtMost: TARGET.heapMB }),
-        figure(`CPU, % of one core, ${load}`, "%", { xedge: [details.xedge.cpuPercent], baseline: [details.emptyNode.cpuPercent] }, { xedgeAtMost: TARGET.cpuPercent }),
+        // The CPU bound is for a real core: under emulation every instruction costs many.
+        figure(`CPU, % of one core, ${load}`, "%", { xedge: [details.xedge.cpuPercent], baseline: [details.emptyNode.cpuPercent] }, settings.runtime === HOST ? { xedgeAtMost: TARGET.cpuPercent } : "information"),
       ],
       details,
     };
