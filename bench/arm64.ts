@@ -56,7 +56,13 @@ async function bundlePipeline(releaseDir: string): Promise<string> {
 }
 
 /** Starts the bare pipeline; `published()` is the last count it printed. */
-async function startPipeline(server: XmppTestServer, script: string, runtime: Runtime, work: string, env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; published: () => number }> {
+async function startPipeline(
+  server: XmppTestServer,
+  script: string,
+  runtime: Runtime,
+  work: string,
+  installed: { nodeFlags: string[]; env: NodeJS.ProcessEnv },
+): Promise<{ child: ChildProcess; published: () => number }> {
   const job: PipelineJob = {
     service: server.service,
     domain: server.domain,
@@ -71,7 +77,7 @@ async function startPipeline(server: XmppTestServer, script: string, runtime: Ru
   const jobFile = join(work, "pipeline.json");
   writeFileSync(jobFile, JSON.stringify(job));
   const [program, ...args] = runtime.node;
-  const child = spawn(program, [...args, ...asInstalled().nodeFlags, script, jobFile], { stdio: ["ignore", "pipe", "inherit"], env: { ...env, NODE_EXTRA_CA_CERTS: server.caFile } });
+  const child = spawn(program, [...args, ...installed.nodeFlags, script, jobFile], { stdio: ["ignore", "pipe", "inherit"], env: { ...installed.env, NODE_EXTRA_CA_CERTS: server.caFile } });
   let published = 0;
   await new Promise<void>((resolveOnline, reject) => {
     let buffer = "";
@@ -105,7 +111,7 @@ async function costPerReading(server: XmppTestServer, runtime: Runtime, releaseD
   const work = mkdtempSync(join(tmpdir(), "xedge-bench-arm64-"));
   const { nodeFlags, environment } = asInstalled();
   const env = { ...process.env, ...environment };
-  const pipeline = await startPipeline(server, await bundlePipeline(releaseDir), runtime, work, env);
+  const pipeline = await startPipeline(server, await bundlePipeline(releaseDir), runtime, work, { nodeFlags, env });
   const { agent, dir } = await startGateway(server, { nodePrefix: `cost/${Date.now()}`, env, nodeArgs: nodeFlags, runtime });
   try {
     const [agentPid, pipelinePid] = [agent.child.pid, pipeline.child.pid];
