@@ -54,7 +54,7 @@ describe("checkDevices", () => {
   });
 
   it("gives up on a sensor that never answers, naming the wait", async () => {
-    const silent = defineSensorDriver({ name: "silent", summary: "never answers", options: {}, open: async () => ({ read: () => new Promise(() => undefined), close: async () => undefined }) });
+    const silent = defineSensorDriver({ name: "silent", summary: "never answers", options: () => ({}), open: async () => ({ read: () => new Promise(() => undefined), close: async () => undefined }) });
     const lines = await checkDevices(
       { sensors: [{ id: "mute", driver: "silent", intervalMs: 1000, options: {}, faults: [] }], actuators: [] },
       { hal: createSimHal() },

@@ -173,7 +173,7 @@ describe("sampler", () => {
     const contact = defineSensorDriver({
       name: "test-contact",
       summary: "a door contact that signals its changes",
-      options: {},
+      options: () => ({}),
       open: async () => ({
         read: async () => [{ type: "boolean" as const, name: "open", value: level }],
         watch: (onChange: () => void) => {

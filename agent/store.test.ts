@@ -382,6 +382,13 @@ describe("Store", () => {
     }
   });
 
+  it("runs its connection with a 512 KiB page cache", async () => {
+    let cacheSize: unknown;
+    const store = await Store.open(newPath(), { ...NO_AUTO_COMMIT, onConnection: async (db) => void (cacheSize = await db.get("PRAGMA cache_size")) });
+    await store.close();
+    assert.deepEqual(cacheSize, { cache_size: -512 });
+  });
+
   it("records its schema in user_version and runs in WAL mode", async () => {
     const path = newPath();
     const store = await Store.open(path, NO_AUTO_COMMIT);

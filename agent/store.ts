@@ -32,6 +32,9 @@ import { trustedSystemClock, type ClockState } from "./clock-watch.ts";
 export type { StoreRecovery } from "./store-recovery.ts";
 export type { WriteFault } from "./write-faults.ts";
 
+/** SQLite's page cache per connection, as PRAGMA cache_size takes it: a negative number is KiB. */
+const PAGE_CACHE_KIB = -512;
+
 /** Schema migrations, applied in order; PRAGMA user_version records how many have run. */
 export const MIGRATIONS: string[] = [
   `CREATE TABLE sensors (
@@ -340,7 +343,9 @@ export class Store {
     const recoveredNow = damage === undefined ? undefined : await recoverStore(path, damage, now, migrate);
     const db = await Database.open(path);
     try {
-      await db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;");
+      // A 512 KiB page cache instead of SQLite's 2 MB: appends, the outbox and acknowledgements touch the tables'
+      // last pages only, and the OS caches the file anyway (docs/benchmark-results.md: 1.6 MB less, same CPU).
+      await db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA cache_size = ${PAGE_CACHE_KIB};`);
       await migrate(db);
       await options.onConnection?.(db);
     } catch (error) {

@@ -4,10 +4,9 @@
 // Usage: node --import tsx bench/bare-publisher.ts JOB.json; prints {"published": n, "elapsedMs": t} on stdout.
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
-import { client, xml } from "@xmpp/client";
-import type { Element } from "@xmpp/xml";
-import { readingPayload } from "../agent/xmpp/fields.ts";
+import { client } from "@xmpp/client";
 import type { Field } from "../lib/model.ts";
+import { createNodes, publish } from "./bare-pubsub.ts";
 
 export interface BareJob {
   service: string;
@@ -21,36 +20,13 @@ export interface BareJob {
   readings: { sensorId: string; seq: number; timestamp: number; fields: Field[] }[];
 }
 
-const NS_PUBSUB = "http://jabber.org/protocol/pubsub";
-
-function nodeConfig(maxItems: number): Element {
-  const field = (name: string, value: string) => xml("field", { var: name }, xml("value", {}, value));
-  return xml(
-    "configure",
-    {},
-    xml(
-      "x",
-      { xmlns: "jabber:x:data", type: "submit" },
-      xml("field", { var: "FORM_TYPE", type: "hidden" }, xml("value", {}, `${NS_PUBSUB}#node_config`)),
-      field("pubsub#persist_items", "true"),
-      field("pubsub#max_items", String(maxItems)),
-    ),
-  );
-}
-
 const job = JSON.parse(readFileSync(process.argv[2] ?? "", "utf8")) as BareJob;
 const xmpp = client({ service: job.service, domain: job.domain, username: job.username, password: job.password, resource: "bare" });
 xmpp.on("error", (error: unknown) => console.error(error));
 await xmpp.start();
 
-const pubsubIq = (child: Element) => xml("iq", { type: "set", to: job.pubsubService }, xml("pubsub", { xmlns: NS_PUBSUB }, child));
 // The nodes exist before the clock starts, configured as xedge configures its own.
-const nodes = [...new Set(job.readings.map((reading) => `${job.nodePrefix}/${reading.sensorId}`))];
-for (const node of nodes) {
-  const iq = pubsubIq(xml("create", { node }));
-  iq.getChild("pubsub")?.append(nodeConfig(job.maxItems));
-  await xmpp.iqCaller.request(iq);
-}
+await createNodes(xmpp, job.pubsubService, [...new Set(job.readings.map((reading) => `${job.nodePrefix}/${reading.sensorId}`))], job.maxItems);
 
 const elapsedMs = await new Promise<number>((resolve, reject) => {
   const started = performance.now();
@@ -61,9 +37,8 @@ const elapsedMs = await new Promise<number>((resolve, reject) => {
     while (inFlight < job.window && next < job.readings.length) {
       const reading = job.readings[next++];
       if (!reading) break;
-      const item = xml("item", { id: String(reading.seq) }, readingPayload({ ...reading, timestamp: new Date(reading.timestamp) }));
       inFlight += 1;
-      xmpp.iqCaller.request(pubsubIq(xml("publish", { node: `${job.nodePrefix}/${reading.sensorId}` }, item))).then(() => {
+      publish(xmpp, job.pubsubService, `${job.nodePrefix}/${reading.sensorId}`, { ...reading, timestamp: new Date(reading.timestamp) }).then(() => {
         inFlight -= 1;
         published += 1;
         if (published === job.readings.length) resolve(performance.now() - started);

@@ -16,6 +16,20 @@ function sensorsYaml(count: number): string {
   ).join("\n");
 }
 
+/**
+ * Where the processes under measurement run: the node command (an emulator and its arguments may come first) and
+ * the agent bundle it runs. The host's node and dist/xedge.mjs by default; bench/arm64.ts runs an arm64 release
+ * under qemu-user.
+ */
+export interface Runtime {
+  /** Put in the figures' names, e.g. "emulated arm64"; empty for the host. */
+  label: string;
+  node: [string, ...string[]];
+  bundle: string;
+}
+
+export const HOST: Runtime = { label: "", node: [process.execPath], bundle: BUNDLE };
+
 export interface GatewayOptions {
   /** Reaches the agent's process, e.g. NODE_OPTIONS for the soak's probe. */
   env?: NodeJS.ProcessEnv;
@@ -27,6 +41,8 @@ export interface GatewayOptions {
   nodeArgs?: string[];
   /** YAML lines appended to the config, e.g. a `metrics:` block. */
   configExtra?: string;
+  /** The node and bundle to run; the host's by default. */
+  runtime?: Runtime;
 }
 
 /**
@@ -39,8 +55,10 @@ export async function startGateway(server: XmppTestServer, options: GatewayOptio
   const config = readFileSync(file, "utf8").replace("level: debug", "level: info") + (options.configExtra ?? "");
   writeFileSync(file, options.nodePrefix ? config.replace("nodePrefix: xedge/gw1", `nodePrefix: ${options.nodePrefix}`) : config);
   const spawnedAt = performance.now();
-  const agent = AgentProcess.start(file, options.env, [process.execPath, ...(options.nodeArgs ?? []), BUNDLE]);
-  await agent.waitForMessage("online", 60_000);
+  const { node, bundle } = options.runtime ?? HOST;
+  const agent = AgentProcess.start(file, options.env, [...node, ...(options.nodeArgs ?? []), bundle]);
+  // Generous: under emulation the bundle's start-up and the TLS login take seconds.
+  await agent.waitForMessage("online", 180_000);
   return { agent, dir, spawnedAt };
 }
 
@@ -70,6 +88,34 @@ export function procSample(pid: number): ProcSample {
   // Fields 14 (utime) and 15 (stime) of proc(5); afterName starts at field 3.
   const ticks = Number(afterName[11]) + Number(afterName[12]);
   return { rssMB: kiB("VmRSS"), peakRssMB: kiB("VmHWM"), cpuS: ticks / CLOCK_TICKS_PER_SECOND };
+}
+
+/**
+ * Where a process's resident memory is, in MB, from /proc/PID/smaps: pages of files (the node binary, libraries,
+ * addons), anonymous pages that are executable (JIT code; under qemu-user mostly the emulator's translated code)
+ * and the other anonymous pages (heaps, stacks).
+ */
+export interface RssSplit {
+  fileMB: number;
+  executableAnonymousMB: number;
+  otherAnonymousMB: number;
+}
+
+export function rssSplit(pid: number): RssSplit {
+  const split: RssSplit = { fileMB: 0, executableAnonymousMB: 0, otherAnonymousMB: 0 };
+  let kind: keyof RssSplit = "otherAnonymousMB";
+  for (const line of readFileSync(`/proc/${pid}/smaps`, "utf8").split("\n")) {
+    // A mapping's header: address range, permissions, offset, device, inode, then the path if any.
+    const header = /^[0-9a-f]+-[0-9a-f]+ (\S{4}) \S+ \S+ (\d+)\s*(.*)$/.exec(line);
+    if (header) {
+      const [, permissions = "", inode = "0", path = ""] = header;
+      kind = inode !== "0" ? "fileMB" : permissions.includes("x") && !path.startsWith("[") ? "executableAnonymousMB" : "otherAnonymousMB";
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line)?.[1];
+    if (rss) split[kind] += (Number(rss) * 1024) / MB;
+  }
+  return split;
 }
 
 /** Least-squares slope of y over x. */

@@ -6,6 +6,8 @@
 // from /proc/PID/stat at the window's ends. The heap after a full GC comes from a heap snapshot each process writes
 // at the window's end (`--heapsnapshot-signal`, which loads nothing until the signal): the sum of its objects'
 // sizes. A preloaded probe would cost every process an ESM loader and a second V8 context, about 2 MB of RSS.
+// bench/arm64.ts runs all three on an arm64 Node under qemu-user (a Runtime); VmRSS is then the emulator's, with
+// its translated code.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,7 +15,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { XmppTestServer } from "../test/support/servers.ts";
 import { figure, type Figure } from "./figures.ts";
-import { GATEWAY_SENSORS, procSample, slope, startGateway, type ProcSample } from "./gateway.ts";
+import { GATEWAY_SENSORS, HOST, procSample, rssSplit, slope, startGateway, type ProcSample, type RssSplit, type Runtime } from "./gateway.ts";
 import { bundleBareLogin } from "./cold-start.ts";
 import { BARE } from "./publish.ts";
 
@@ -33,9 +35,13 @@ interface ProcessSummary {
   cpuPercent: number;
   /** heapUsed after a full garbage collection at the window's end. */
   heapAfterGcMB: number;
+  /** Where the resident pages were at the window's end. */
+  rssAtEnd: RssSplit;
 }
 
 export interface MemoryDetails {
+  /** The node command all three ran with (an emulator first under qemu-user). */
+  node: string[];
   minutes: number;
   sensors: number;
   /** Node's own flags (XEDGE_NODE_FLAGS) and the environment of the unit, given to all three processes (plus the heap snapshot's signal). */
@@ -76,7 +82,8 @@ async function heapAfterGcMB(target: Measured, dir: string): Promise<number> {
   const ours = (name: string) => name.endsWith(".heapsnapshot") && name.split(".").includes(String(target.pid));
   const before = new Set(readdirSync(dir).filter(ours));
   process.kill(target.pid, HEAP_SNAPSHOT_SIGNAL);
-  for (const started = Date.now(); Date.now() - started < 60_000; await sleep(200)) {
+  // An emulated process takes a while to write it.
+  for (const started = Date.now(); Date.now() - started < 180_000; await sleep(200)) {
     const file = readdirSync(dir).find((name) => ours(name) && !before.has(name));
     if (!file) continue;
     let snapshot: HeapSnapshotFile;
@@ -92,7 +99,7 @@ async function heapAfterGcMB(target: Measured, dir: string): Promise<number> {
     rmSync(join(dir, file));
     return bytes / 1e6;
   }
-  throw new Error(`${target.name} wrote no heap snapshot within a minute`);
+  throw new Error(`${target.name} wrote no heap snapshot within 3 minutes`);
 }
 
 function measured(name: string, child: ChildProcess): Measured {
@@ -101,8 +108,9 @@ function measured(name: string, child: ChildProcess): Measured {
 }
 
 /** Starts bare-login.ts --stay and resolves once it says it is online. */
-async function startBareClient(server: XmppTestServer, script: string, nodeFlags: string[], env: NodeJS.ProcessEnv): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [...nodeFlags, script, server.service, server.domain, BARE.user, "--stay"], {
+async function startBareClient(server: XmppTestServer, script: string, runtime: Runtime, nodeFlags: string[], env: NodeJS.ProcessEnv): Promise<ChildProcess> {
+  const [program, ...args] = runtime.node;
+  const child = spawn(program, [...args, ...nodeFlags, script, server.service, server.domain, BARE.user, "--stay"], {
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...env, NODE_EXTRA_CA_CERTS: server.caFile, XEDGE_BENCH_PASSWORD: BARE.password },
   });
@@ -117,7 +125,7 @@ async function startBareClient(server: XmppTestServer, script: string, nodeFlags
   return child;
 }
 
-function summary(first: ProcSample, last: ProcSample, rss: { atS: number; rssMB: number }[], windowS: number, heapAfterGcMB: number): ProcessSummary {
+function summary(first: ProcSample, last: ProcSample, rss: { atS: number; rssMB: number }[], windowS: number, heapAfterGcMB: number, rssAtEnd: RssSplit): ProcessSummary {
   const values = rss.map((sample) => sample.rssMB);
   return {
     maxRssMB: Math.max(...values),
@@ -126,6 +134,7 @@ function summary(first: ProcSample, last: ProcSample, rss: { atS: number; rssMB:
     rssSlopeMBPerHour: slope(rss.map((sample) => ({ x: sample.atS / 3600, y: sample.rssMB }))),
     cpuPercent: (100 * (last.cpuS - first.cpuS)) / windowS,
     heapAfterGcMB,
+    rssAtEnd,
   };
 }
 
@@ -135,8 +144,9 @@ export function asInstalled(): { nodeFlags: string[]; environment: Record<string
   return { nodeFlags: flags.split(/\s+/).filter(Boolean), environment };
 }
 
-export async function memoryFigures(server: XmppTestServer, minutes: number, progress: (line: string) => void): Promise<{ figures: Figure[]; details: MemoryDetails }> {
+export async function memoryFigures(server: XmppTestServer, minutes: number, progress: (line: string) => void, runtime = HOST): Promise<{ figures: Figure[]; details: MemoryDetails }> {
   const { nodeFlags, environment } = asInstalled();
+  const [program, ...args] = runtime.node;
   progress(`memory: all three run as node ${nodeFlags.join(" ")} with the unit's environment ${JSON.stringify(environment)}`);
   const work = mkdtempSync(join(tmpdir(), "xedge-bench-memory-"));
   const env = {
@@ -148,14 +158,14 @@ export async function memoryFigures(server: XmppTestServer, minutes: number, pro
   // without the snapshot signal, which costs an empty process 1.6 MB of RSS (the agent pays it, so the ratio errs
   // against xedge); a second one with it gives Node's own heap after GC.
   const emptyNode = (withSignal: boolean) =>
-    spawn(process.execPath, [...nodeFlags, "-e", "setInterval(() => {}, 3_600_000)"], { stdio: "ignore", env: withSignal ? env : { ...process.env, ...environment } });
+    spawn(program, [...args, ...nodeFlags, "-e", "setInterval(() => {}, 3_600_000)"], { stdio: "ignore", env: withSignal ? env : { ...process.env, ...environment } });
   const empty = emptyNode(false);
   const emptyForHeap = emptyNode(true);
   let bare: ChildProcess | undefined;
   try {
-    bare = await startBareClient(server, await bundleBareLogin(work), nodeFlags, env);
+    bare = await startBareClient(server, await bundleBareLogin(work), runtime, nodeFlags, env);
     const baselines = { empty: measured("the empty node", empty), emptyForHeap: measured("the empty node with the snapshot signal", emptyForHeap), bare: measured("the bare @xmpp/client", bare) };
-    return await measure(server, minutes, baselines, { nodeFlags, environment, env, work }, progress);
+    return await measure(server, minutes, baselines, { runtime, nodeFlags, environment, env, work }, progress);
   } finally {
     empty.kill();
     emptyForHeap.kill();
@@ -168,11 +178,11 @@ async function measure(
   server: XmppTestServer,
   minutes: number,
   baselines: { empty: Measured; emptyForHeap: Measured; bare: Measured },
-  settings: { nodeFlags: string[]; environment: Record<string, string>; env: NodeJS.ProcessEnv; work: string },
+  settings: { runtime: Runtime; nodeFlags: string[]; environment: Record<string, string>; env: NodeJS.ProcessEnv; work: string },
   progress: (line: string) => void,
 ): Promise<{ figures: Figure[]; details: MemoryDetails }> {
   const { empty, emptyForHeap, bare } = baselines;
-  const { agent, dir } = await startGateway(server, { nodePrefix: `memory/${Date.now()}`, env: settings.env, nodeArgs: settings.nodeFlags });
+  const { agent, dir } = await startGateway(server, { nodePrefix: `memory/${Date.now()}`, env: settings.env, nodeArgs: settings.nodeFlags, runtime: settings.runtime });
   try {
     const agentPid = agent.child.pid;
     if (agentPid === undefined) throw new Error("the agent has no pid");
@@ -196,31 +206,35 @@ async function measure(
     }
     sample();
     const end = { xedge: procSample(agentPid), empty: procSample(empty.pid), bare: procSample(bare.pid) };
+    const split = { xedge: rssSplit(agentPid), empty: rssSplit(empty.pid), bare: rssSplit(bare.pid) };
     const windowS = (Date.now() - start.at) / 1000;
     const heap = (target: Measured) => heapAfterGcMB(target, settings.work);
     const heaps = { xedge: await heap({ name: "the agent", pid: agentPid }), empty: await heap(emptyForHeap), bare: await heap(bare) };
     const series = (key: "xedgeRssMB" | "emptyNodeRssMB" | "bareClientRssMB") => samples.map((s) => ({ atS: s.atS, rssMB: s[key] }));
     const details: MemoryDetails = {
+      node: settings.runtime.node,
       minutes,
       sensors: GATEWAY_SENSORS,
       nodeFlags: settings.nodeFlags,
       environment: settings.environment,
-      xedge: summary(start.xedge, end.xedge, series("xedgeRssMB"), windowS, heaps.xedge),
-      emptyNode: summary(start.empty, end.empty, series("emptyNodeRssMB"), windowS, heaps.empty),
-      bareClient: summary(start.bare, end.bare, series("bareClientRssMB"), windowS, heaps.bare),
+      xedge: summary(start.xedge, end.xedge, series("xedgeRssMB"), windowS, heaps.xedge, split.xedge),
+      emptyNode: summary(start.empty, end.empty, series("emptyNodeRssMB"), windowS, heaps.empty, split.empty),
+      bareClient: summary(start.bare, end.bare, series("bareClientRssMB"), windowS, heaps.bare, split.bare),
       samples,
     };
     const line = (name: string, s: ProcessSummary) =>
-      `${name} max RSS ${s.maxRssMB.toFixed(1)} MB (slope ${s.rssSlopeMBPerHour.toFixed(1)} MB/h), heap ${s.heapAfterGcMB.toFixed(2)} MB, CPU ${s.cpuPercent.toFixed(2)} %`;
+      `${name} max RSS ${s.maxRssMB.toFixed(1)} MB (slope ${s.rssSlopeMBPerHour.toFixed(1)} MB/h; at the end ${s.rssAtEnd.fileMB.toFixed(1)} file, ` +
+      `${s.rssAtEnd.executableAnonymousMB.toFixed(1)} executable anonymous, ${s.rssAtEnd.otherAnonymousMB.toFixed(1)} other anonymous), heap ${s.heapAfterGcMB.toFixed(2)} MB, CPU ${s.cpuPercent.toFixed(2)} %`;
     progress(`memory: ${line("xedge", details.xedge)}; ${line("empty node", details.emptyNode)}; ${line("bare @xmpp/client", details.bareClient)}`);
-    const load = `${GATEWAY_SENSORS} sensors × 1 Hz, ${minutes} min`;
+    const load = [`${GATEWAY_SENSORS} sensors × 1 Hz, ${minutes} min`, settings.runtime.label].filter(Boolean).join(", ");
     const rss = (s: ProcessSummary) => [s.maxRssMB];
     return {
       figures: [
         figure(`max VmRSS vs an empty node, same flags, ${load}`, "MB", { xedge: rss(details.xedge), baseline: rss(details.emptyNode) }, { atMost: TARGET.rssRatio }),
         figure(`max VmRSS vs a bare @xmpp/client online, idle, ${load}`, "MB", { xedge: rss(details.xedge), baseline: rss(details.bareClient) }, "information"),
         figure(`heap after a full GC vs an empty node, ${load}`, "MB", { xedge: [details.xedge.heapAfterGcMB], baseline: [details.emptyNode.heapAfterGcMB] }, { xedgeAtMost: TARGET.heapMB }),
-        figure(`CPU, % of one core, ${load}`, "%", { xedge: [details.xedge.cpuPercent], baseline: [details.emptyNode.cpuPercent] }, { xedgeAtMost: TARGET.cpuPercent }),
+        // The CPU bound is for a real core: under emulation every instruction costs many.
+        figure(`CPU, % of one core, ${load}`, "%", { xedge: [details.xedge.cpuPercent], baseline: [details.emptyNode.cpuPercent] }, settings.runtime === HOST ? { xedgeAtMost: TARGET.cpuPercent } : "information"),
       ],
       details,
     };

@@ -6,22 +6,19 @@ function numeric(name: string, value: number, unit: string): NumericField {
   return { type: "numeric", name, value, unit, decimals: 2, flags: { momentary: true } };
 }
 
+/** What BME280 number `sensor` reports at `second`: a slow drift, different per sensor. */
+export function bme280Fields(sensor: number, second: number): NumericField[] {
+  const drift = Math.sin((second + sensor * 37) / 60);
+  return [numeric("temperature", 21 + sensor / 10 + drift, "°C"), numeric("humidity", 45 + 5 * drift, "%RH"), numeric("pressure", 1013.25 + drift, "hPa")];
+}
+
 /** `perSensor` seconds of readings from sensors `${prefix}1` … `${prefix}${sensors}`, ending now. */
 export function bme280Samples(prefix: string, sensors: number, perSensor: number): Sample[] {
   const start = Date.now() - perSensor * 1000;
   const samples: Sample[] = [];
   for (let second = 0; second < perSensor; second++) {
     for (let sensor = 1; sensor <= sensors; sensor++) {
-      const drift = Math.sin((second + sensor * 37) / 60);
-      samples.push({
-        sensorId: `${prefix}${sensor}`,
-        timestamp: new Date(start + second * 1000),
-        fields: [
-          numeric("temperature", 21 + sensor / 10 + drift, "°C"),
-          numeric("humidity", 45 + 5 * drift, "%RH"),
-          numeric("pressure", 1013.25 + drift, "hPa"),
-        ],
-      });
+      samples.push({ sensorId: `${prefix}${sensor}`, timestamp: new Date(start + second * 1000), fields: bme280Fields(sensor, second) });
     }
   }
   return samples;

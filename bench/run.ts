@@ -7,8 +7,8 @@
 // Stream management is off on the servers: xedge does not use it, and with it @xmpp/client's loop was thrown off
 // ejabberd mid-drain ("policy-violation: Too many unacked stanzas").
 // `npm run bench -- --only memory,login --minutes 2` runs some figures (insert, publish, drain, readout, login,
-// cold-start, memory, chart) and sets the memory figure's window (default 10 minutes); memory and cold start run on the
-// first server only.
+// cold-start, memory, chart, arm64) and sets the memory figure's window (default 10 minutes); memory, cold start and
+// arm64 (cold start, cost per reading and memory of an arm64 release under qemu-user) run on the first server only.
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
@@ -19,13 +19,16 @@ import { insertFigures } from "./insert.ts";
 import { BARE, GATEWAY, drainFigure, publishFigure } from "./publish.ts";
 import { OPERATOR, readoutFigures } from "./readout.ts";
 import { loginFigures } from "./login.ts";
-import { coldStartFigure } from "./cold-start.ts";
+import { coldStartFigures } from "./cold-start.ts";
 import { memoryFigures, type MemoryDetails } from "./memory.ts";
 import { minutesValue } from "./gateway.ts";
 import { chartFigures } from "./chart.ts";
+import { arm64Figures, type Arm64Details } from "./arm64.ts";
 
 const REPETITIONS = { insert: 3, publish: 3, drain: 3, login: 10, coldStart: 5 };
-const GROUPS = ["insert", "publish", "drain", "readout", "login", "cold-start", "memory", "chart"] as const;
+const GROUPS = ["insert", "publish", "drain", "readout", "login", "cold-start", "memory", "chart", "arm64"] as const;
+/** Measured on the first server only. */
+const FIRST_SERVER_ONLY: readonly Group[] = ["memory", "cold-start", "arm64"];
 type Group = (typeof GROUPS)[number];
 
 const flags = (() => {
@@ -81,6 +84,7 @@ process.stderr.write(`xedge bench on ${host.cpu}, ${host.cores} cores, ${host.me
 
 const figures: Figure[] = [];
 let memory: MemoryDetails | undefined;
+let arm64: Arm64Details | undefined;
 if (wants("insert")) {
   process.stderr.write("outbox insert vs the sqlite3 shell\n");
   figures.push(...(await insertFigures(REPETITIONS.insert, progress)));
@@ -92,7 +96,7 @@ if (wants("chart")) {
 const [firstServer] = servers();
 for (const kind of servers()) {
   const onFirst = kind === firstServer;
-  if (!GROUPS.some((group) => group !== "insert" && group !== "chart" && wants(group) && (onFirst || (group !== "memory" && group !== "cold-start")))) continue;
+  if (!GROUPS.some((group) => group !== "insert" && group !== "chart" && wants(group) && (onFirst || !FIRST_SERVER_ONLY.includes(group)))) continue;
   process.stderr.write(`${kind} (${pubsubStorage()} pubsub storage)\n`);
   const server = await startServer(kind, {
     accounts: { [GATEWAY.user]: GATEWAY.password, [BARE.user]: BARE.password, [OPERATOR.user]: OPERATOR.password },
@@ -105,12 +109,18 @@ for (const kind of servers()) {
     if (wants("drain")) figures.push(await drainFigure(server, REPETITIONS.drain, progress));
     if (wants("readout")) figures.push(...(await readoutFigures(server, progress)));
     if (wants("login")) figures.push(...(await loginFigures(server, REPETITIONS.login, progress)));
-    if (onFirst && wants("cold-start")) figures.push(await coldStartFigure(server, REPETITIONS.coldStart, progress));
+    if (onFirst && wants("cold-start")) figures.push(...(await coldStartFigures(server, REPETITIONS.coldStart, progress)));
     if (onFirst && wants("memory")) {
       process.stderr.write(`memory and CPU over ${memoryMinutes} min vs an empty node process\n`);
       const measured = await memoryFigures(server, memoryMinutes, progress);
       figures.push(...measured.figures);
       memory = measured.details;
+    }
+    if (onFirst && wants("arm64")) {
+      process.stderr.write(`emulated arm64 (qemu-user): cold start, CPU per reading and memory over ${memoryMinutes} min\n`);
+      const measured = await arm64Figures(server, memoryMinutes, REPETITIONS.coldStart, progress);
+      figures.push(...measured.figures);
+      arm64 = measured.details;
     }
   } finally {
     await server.stop();
@@ -131,6 +141,7 @@ const result = {
   pubsubStorage: pubsubStorage(),
   figures,
   ...(memory ? { memory } : {}),
+  ...(arm64 ? { arm64 } : {}),
 };
 writeFileSync(resultFile, `${JSON.stringify(result, null, 2)}\n`);
 console.log(`\nsaved ${resultFile}`);

@@ -1,9 +1,9 @@
-// `npm run soak -- --minutes N` (default 60): the agent bundle on 20 simulated BME280s at 1 Hz against a private
-// Prosody for N minutes. Prints the resident memory's slope (least squares over the samples after a warm-up, in
-// MB per hour) and the heap's (heapUsed after a forced garbage collection, about ten times over the window: its
-// least-squares slope, and end minus start), and checks that
-// the agent kept publishing. Saved to bench/results/soak-<timestamp>.json. Information, not a test: nothing fails
-// on growth, the numbers are printed for a person to judge.
+// `npm run soak -- --minutes N` (default 60): the agent bundle, run as the systemd unit runs it (its node flags and
+// environment), on 20 simulated BME280s at 1 Hz against a private Prosody for N minutes. Prints the resident
+// memory's slope (least squares over the samples after a warm-up, in MB per hour) and the heap's (heapUsed after a
+// forced garbage collection, about ten times over the window: its least-squares slope, and end minus start), and
+// checks that the agent kept publishing. Saved to bench/results/soak-<timestamp>.json. Information, not a test:
+// nothing fails on growth, the numbers are printed for a person to judge.
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -12,6 +12,7 @@ import { startServer } from "../test/support/servers.ts";
 import { Database } from "../agent/sqlite.ts";
 import { GATEWAY_SENSORS, minutesValue, procSample, slope, startGateway, type ProcSample } from "./gateway.ts";
 import type { AgentProcess } from "../test/support/agent.ts";
+import { asInstalled } from "./memory.ts";
 
 const HEAP_PROBE = resolve(import.meta.dirname, "heap-probe.mjs");
 /** Below these an hour counts as "no growth": a few pages of allocator noise, not a leak. */
@@ -63,7 +64,12 @@ async function outbox(dbPath: string): Promise<{ readings: number; unsent: numbe
 const startedAt = new Date();
 say(`soak: ${minutes} min, ${GATEWAY_SENSORS} sensors × 1 Hz, warm-up ${(warmupMs / 60_000).toFixed(1)} min, a sample every ${(sampleEveryMs / 1000).toFixed(0)} s`);
 const server = await startServer("prosody", { accounts: { gw1: "gw1-secret" }, pubsubAdmins: ["gw1@localhost"] });
-const { agent, dir } = await startGateway(server, { env: { NODE_OPTIONS: `${process.env["NODE_OPTIONS"] ?? ""} --import ${HEAP_PROBE}`.trim() } });
+// As installed: the unit's node flags and environment, plus the probe.
+const { nodeFlags, environment } = asInstalled();
+const { agent, dir } = await startGateway(server, {
+  env: { ...environment, NODE_OPTIONS: `${environment["NODE_OPTIONS"] ?? ""} --import ${HEAP_PROBE}`.trim() },
+  nodeArgs: nodeFlags,
+});
 const pid = agent.child.pid;
 if (pid === undefined) throw new Error("the agent has no pid");
 try {

@@ -11,6 +11,8 @@ declare module "@xmpp/client" {
     username: string;
     password: string;
     resource?: string;
+    /** ms to wait for the stream to open or close, 2000 by default: too short under emulation. */
+    timeout?: number;
   }
 
   export interface IqCaller {

@@ -2,6 +2,7 @@
 import { z } from "zod";
 import type { Field } from "../lib/model.ts";
 import type { Hal } from "./hal.ts";
+import { once } from "../lib/once.ts";
 
 /** An opened sensor: one `read()` is one sample of all its fields. */
 export interface SensorDevice {
@@ -15,13 +16,14 @@ export interface SensorDevice {
 }
 
 /**
- * A driver as its folder defines it. `options` is the zod shape of the keys the driver adds to its config entry
+ * A driver as its folder defines it. `options` builds the zod shape of the keys the driver adds to its config entry
  * (besides the keys every entry has, such as id and driver); config validation and documentation both come from it.
+ * It runs the first time the shape is asked for, so a config that names no such driver never builds its schemas.
  */
 export interface DriverDefinition<Shape extends z.ZodRawShape, Device> {
   name: string;
   summary: string;
-  options: Shape;
+  options: () => Shape;
   /** The field names a sensor's samples carry, when fixed: config checks the alert rules against them. */
   fields?: readonly string[];
   open(hal: Hal, options: z.output<z.ZodObject<Shape>>): Promise<Device>;
@@ -53,14 +55,17 @@ export interface DefinedDriver<Shape extends z.ZodRawShape, Device> extends Driv
 export type DriverOptions<D extends { options: z.ZodRawShape }> = z.output<z.ZodObject<D["options"]>>;
 
 function defineDriver<Shape extends z.ZodRawShape, Device>(definition: DriverDefinition<Shape, Device>): DefinedDriver<Shape, Device> {
-  const schema = z.object(definition.options);
+  const shape = once(definition.options);
+  const schema = once(() => z.object(shape()));
   return {
     name: definition.name,
     summary: definition.summary,
-    options: definition.options,
+    get options() {
+      return shape();
+    },
     ...(definition.fields ? { fields: definition.fields } : {}),
     // Config has already validated these keys; parsing again restores their static type.
-    open: (hal, options) => definition.open(hal, schema.parse(options)),
+    open: (hal, options) => definition.open(hal, schema().parse(options)),
   };
 }
 
@@ -80,8 +85,10 @@ export interface ActuatorDefinition<Shape extends z.ZodRawShape> extends DriverD
 export function defineActuatorDriver<Shape extends z.ZodRawShape>(
   definition: ActuatorDefinition<Shape>,
 ): DefinedDriver<Shape, ActuatorDevice> & Required<Pick<ActuatorDriver, "safeState">> {
-  const schema = z.object(definition.options);
-  return { ...defineDriver(definition), safeState: (options) => definition.safeState(schema.parse(options)) };
+  const driver = defineDriver(definition);
+  const schema = once(() => z.object(driver.options));
+  // Assigned, not spread: a spread would read `options` and build the schemas now.
+  return Object.assign(driver, { safeState: (options: Record<string, unknown>) => definition.safeState(schema().parse(options)) });
 }
 
 /** The type of a value an actuator accepts (XEP-0325 parameter types). */

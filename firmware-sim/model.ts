@@ -1,6 +1,7 @@
 // What firmware-sim knows of a config: the devices it places models for, and what placing one gives back.
 // The agent's resolved config is one such description; firmware-sim needs nothing else from it.
 import { z } from "zod";
+import { once } from "../lib/once.ts";
 import type { Faultable } from "./faults.ts";
 import type { SimHal } from "./index.ts";
 import type { ScheduledFault } from "./settings.ts";
@@ -47,6 +48,7 @@ export function simulate<Shape extends z.ZodRawShape>(
   driver: { name: string; options: Shape },
   model: DriverModel<z.output<z.ZodObject<Shape>>>,
 ): Record<string, DeviceModel> {
-  const schema = z.object(driver.options);
-  return { [driver.name]: (hal, device, index) => model(hal, schema.parse(device.options), index) };
+  // Built when a device of this driver is placed, not for every model in the table.
+  const schema = once(() => z.object(driver.options));
+  return { [driver.name]: (hal, device, index) => model(hal, schema().parse(device.options), index) };
 }

@@ -14,6 +14,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { momentaryNumeric, type Field, type NumericField } from "../../lib/model.ts";
 import { defineSensorDriver, i2cOptions } from "../driver.ts";
+import { once } from "../../lib/once.ts";
 import type { Hal, I2cBus } from "../hal.ts";
 import { I2cChip, openI2cChip } from "../i2c-chip.ts";
 import { describeI2cError, deviceLabel, hex, type I2cDeviceName } from "../i2c-errors.ts";
@@ -38,33 +39,34 @@ const OSCILLATOR_SPREAD = 1.1;
 const TIMER_SLACK_MS = 20;
 const ADDRESS_HINT = "ADDR to GND is 0x48, to VDD 0x49, to SDA 0x4a, to SCL 0x4b";
 
-const channelSchema = z.strictObject({
-  /** AIN0..AIN3, measured against GND. */
-  channel: z.number().int().min(0).max(3),
-  /** The field name this channel is published under. */
-  name: z.string().regex(/^[a-z][A-Za-z0-9]*$/, { message: "expected a lowerCamelCase field name such as tankLevel" }),
-  /** Full-scale range in volts (the PGA setting). */
-  gain: z.literal(GAINS).default(4.096),
-  dataRate: z.literal(DATA_RATES).default(128),
-  /** A linear unit: value = volts · factor + offset (a 4–20 mA transmitter, a voltage divider). */
-  scale: z
-    .strictObject({
-      unit: z.string().min(1),
-      factor: z.number().refine((factor) => Number.isFinite(factor) && factor !== 0, { message: "expected a non-zero number" }),
-      offset: z.number().default(0),
-    })
-    .optional(),
-});
+const channelSchema = once(() =>
+  z.strictObject({
+    /** AIN0..AIN3, measured against GND. */
+    channel: z.number().int().min(0).max(3),
+    /** The field name this channel is published under. */
+    name: z.string().regex(/^[a-z][A-Za-z0-9]*$/, { message: "expected a lowerCamelCase field name such as tankLevel" }),
+    /** Full-scale range in volts (the PGA setting). */
+    gain: z.literal(GAINS).default(4.096),
+    dataRate: z.literal(DATA_RATES).default(128),
+    /** A linear unit: value = volts · factor + offset (a 4–20 mA transmitter, a voltage divider). */
+    scale: z
+      .strictObject({
+        unit: z.string().min(1),
+        factor: z.number().refine((factor) => Number.isFinite(factor) && factor !== 0, { message: "expected a non-zero number" }),
+        offset: z.number().default(0),
+      })
+      .optional(),
+  }));
 
-export type ChannelConfig = z.output<typeof channelSchema>;
+export type ChannelConfig = z.output<ReturnType<typeof channelSchema>>;
 
 export const ads1115 = defineSensorDriver({
   name: "ads1115",
   summary: "TI ADS1115 16-bit ADC on I2C (address 0x48..0x4b): input voltages (V) or a configured linear unit",
-  options: {
+  options: () => ({
     i2c: i2cOptions,
     channels: z
-      .array(channelSchema)
+      .array(channelSchema())
       .min(1)
       .superRefine((channels, ctx) => {
         const seen = new Set<string>();
@@ -75,7 +77,7 @@ export const ads1115 = defineSensorDriver({
           seen.add(channel.name);
         });
       }),
-  },
+  }),
   open: async (hal, options) => Ads1115Device.open(hal, options.i2c, options.channels),
 });
 

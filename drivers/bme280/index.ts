@@ -14,6 +14,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { momentaryNumeric, type Field } from "../../lib/model.ts";
 import { defineSensorDriver, i2cOptions } from "../driver.ts";
+import { once } from "../../lib/once.ts";
 import type { Hal, I2cBus } from "../hal.ts";
 import { I2cChip, openI2cChip } from "../i2c-chip.ts";
 import { describeI2cError, deviceLabel, hex, type I2cDeviceName } from "../i2c-errors.ts";
@@ -42,25 +43,27 @@ const STARTUP_MS = 2;
 const TIMER_SLACK_MS = 20;
 const ADDRESS_HINT = "SDO to GND is 0x76, SDO to 3V3 is 0x77";
 
-const oversamplingSchema = z.union([z.literal(1), z.literal(2), z.literal(4), z.literal(8), z.literal(16)]);
-type Oversampling = z.output<typeof oversamplingSchema>;
+const oversamplingSchema = once(() =>
+  z.union([z.literal(1), z.literal(2), z.literal(4), z.literal(8), z.literal(16)]));
+type Oversampling = z.output<ReturnType<typeof oversamplingSchema>>;
 
 /** Oversampling per quantity; the default ×1/×1/×1 is the data sheet's "weather monitoring" setting (§3.5.1). */
-const oversamplingOptions = z
-  .object({
-    temperature: oversamplingSchema.default(1),
-    pressure: oversamplingSchema.default(1),
-    humidity: oversamplingSchema.default(1),
-  })
-  .strict();
+const oversamplingOptions = once(() =>
+  z
+    .object({
+      temperature: oversamplingSchema().default(1),
+      pressure: oversamplingSchema().default(1),
+      humidity: oversamplingSchema().default(1),
+    })
+    .strict());
 
 export const bme280 = defineSensorDriver({
   name: "bme280",
   summary: "Bosch BME280 temperature (°C), humidity (%RH) and pressure (hPa) sensor on I2C (address 0x76 or 0x77)",
-  options: {
+  options: () => ({
     i2c: i2cOptions,
-    oversampling: oversamplingOptions.optional(),
-  },
+    oversampling: oversamplingOptions().optional(),
+  }),
   fields: ["temperature", "humidity", "pressure"],
   open: async (hal, options) =>
     Bme280Device.open(hal, options.i2c, options.oversampling ?? { temperature: 1, pressure: 1, humidity: 1 }),

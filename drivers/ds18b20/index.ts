@@ -25,7 +25,7 @@ const DECIMALS: Record<number, number> = { 9: 1, 10: 2, 11: 3, 12: 4 };
 export const ds18b20 = defineSensorDriver({
   name: "ds18b20",
   summary: "Maxim DS18B20 1-Wire temperature sensor (°C), through the kernel's w1 sysfs (dtoverlay=w1-gpio, GPIO 4)",
-  options: {
+  options: () => ({
     onewire: z
       .object({
         device: z
@@ -36,7 +36,7 @@ export const ds18b20 = defineSensorDriver({
       })
       .strict()
       .default({ timeout: "10s" }),
-  },
+  }),
   open: async (hal, options) => Ds18b20Device.open(hal, options.onewire.device, durationMs(options.onewire.timeout)),
 });
 

@@ -16,6 +16,7 @@
 import { z } from "zod";
 import { momentaryNumeric, type Field } from "../../lib/model.ts";
 import { defineSensorDriver, type SensorDevice } from "../driver.ts";
+import { once } from "../../lib/once.ts";
 import { durationMs, durationText } from "../duration-text.ts";
 import { gpioLineKeys, refuseSysfsBias } from "../gpio-line.ts";
 import type { Edge, GpioLine, GpioOptions, Hal } from "../hal.ts";
@@ -23,22 +24,23 @@ import type { Edge, GpioLine, GpioOptions, Hal } from "../hal.ts";
 type Level = 0 | 1;
 const PER_MS = { s: 1000, min: 60_000, h: 3_600_000 } as const;
 
-const counterOptions = z
-  .object({
-    /** What one pulse is worth, in `unit`: 0.2794 (mm) for a common rain gauge, 1/450 (L) for a 7.5 Hz per L/min flow meter. */
-    perPulse: z.number().positive(),
-    unit: z.string().min(1).max(16),
-    per: z.enum(["s", "min", "h"]).default("min"),
-    decimals: z.number().int().min(0).max(6).default(2),
-  })
-  .strict();
+const counterOptions = once(() =>
+  z
+    .object({
+      /** What one pulse is worth, in `unit`: 0.2794 (mm) for a common rain gauge, 1/450 (L) for a 7.5 Hz per L/min flow meter. */
+      perPulse: z.number().positive(),
+      unit: z.string().min(1).max(16),
+      per: z.enum(["s", "min", "h"]).default("min"),
+      decimals: z.number().int().min(0).max(6).default(2),
+    })
+    .strict());
 
-type CounterOptions = z.output<typeof counterOptions>;
+type CounterOptions = z.output<ReturnType<typeof counterOptions>>;
 
 export const gpioInput = defineSensorDriver({
   name: "gpio-input",
   summary: "Digital input on a GPIO pin: contact state (level) or pulse count and rate (counter), debounced",
-  options: {
+  options: () => ({
     gpio: z
       .object({
         ...gpioLineKeys,
@@ -49,8 +51,8 @@ export const gpioInput = defineSensorDriver({
       .strict()
       .superRefine(refuseSysfsBias("in")),
     mode: z.enum(["level", "counter"]).default("level"),
-    counter: counterOptions.optional(),
-  },
+    counter: counterOptions().optional(),
+  }),
   open: async (hal, { gpio, mode, counter }) => {
     const where = `gpio-input on GPIO ${gpio.pin}`;
     const line: InputLine = { pin: gpio.pin, activeLow: gpio.activeLow, bias: gpio.bias, backend: gpio.backend, debounceMs: durationMs(gpio.debounce) };

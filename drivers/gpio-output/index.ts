@@ -11,10 +11,10 @@ import type { GpioLine, GpioOptions, Hal } from "../hal.ts";
 export const gpioOutput = defineActuatorDriver({
   name: "gpio-output",
   summary: "Relay or other on/off load on a GPIO output; parameter state (boolean); safe state at start and shutdown",
-  options: {
+  options: () => ({
     gpio: z.object(gpioLineKeys).strict().superRefine(refuseSysfsBias("out")),
     safeState: z.enum(["off", "on"]).default("off"),
-  },
+  }),
   open: async (hal, { gpio: { pin, ...line }, safeState }) => RelayOutput.open(hal, pin, line, safeState === "on"),
   safeState: ({ gpio, safeState }) => `${safeState} (GPIO ${gpio.pin} ${(safeState === "on") !== gpio.activeLow ? "high" : "low"})`,
 });

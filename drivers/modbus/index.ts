@@ -6,6 +6,7 @@ import { z } from "zod";
 import type { Field } from "../../lib/model.ts";
 import { durationMs, durationText } from "../duration-text.ts";
 import { defineSensorDriver, type SensorDevice } from "../driver.ts";
+import { once } from "../../lib/once.ts";
 import { HardwareAccessError, type Hal } from "../hal.ts";
 import { serialOptions, type SerialSettings } from "../serial-util.ts";
 import { ModbusBus, ModbusError } from "./rtu.ts";
@@ -16,33 +17,34 @@ export const MAX_REGISTERS_PER_REQUEST = 125;
 const WORDS = { uint16: 1, int16: 1, uint32: 2, int32: 2, float32: 2 } as const;
 type RegisterType = keyof typeof WORDS;
 
-const registerSchema = z
-  .object({
-    name: z.string().regex(/^[a-z][A-Za-z0-9]*$/, { message: "expected a lowerCamelCase field name such as activePower" }),
-    function: z.enum(["holding", "input"]).default("holding"),
-    address: z.number().int().min(0).max(0xffff),
-    type: z.enum(["uint16", "int16", "uint32", "int32", "float32"]).default("uint16"),
-    /** For 32-bit types: "big" = high word at the lower address (the Modbus convention), "little" = swapped. */
-    wordOrder: z.enum(["big", "little"]).default("big"),
-    scale: z.number().refine((s) => s !== 0 && Number.isFinite(s), { message: "must be a non-zero number" }).optional(),
-    unit: z.string().default(""),
-    decimals: z.number().int().min(0).max(10).optional(),
-  })
-  .strict()
-  .refine((r) => r.address + WORDS[r.type] - 1 <= 0xffff, { message: "the register runs past address 65535" });
+const registerSchema = once(() =>
+  z
+    .object({
+      name: z.string().regex(/^[a-z][A-Za-z0-9]*$/, { message: "expected a lowerCamelCase field name such as activePower" }),
+      function: z.enum(["holding", "input"]).default("holding"),
+      address: z.number().int().min(0).max(0xffff),
+      type: z.enum(["uint16", "int16", "uint32", "int32", "float32"]).default("uint16"),
+      /** For 32-bit types: "big" = high word at the lower address (the Modbus convention), "little" = swapped. */
+      wordOrder: z.enum(["big", "little"]).default("big"),
+      scale: z.number().refine((s) => s !== 0 && Number.isFinite(s), { message: "must be a non-zero number" }).optional(),
+      unit: z.string().default(""),
+      decimals: z.number().int().min(0).max(10).optional(),
+    })
+    .strict()
+    .refine((r) => r.address + WORDS[r.type] - 1 <= 0xffff, { message: "the register runs past address 65535" }));
 
-export type RegisterSpec = z.output<typeof registerSchema>;
+export type RegisterSpec = z.output<ReturnType<typeof registerSchema>>;
 
 export const modbus = defineSensorDriver({
   name: "modbus",
   summary: "Modbus RTU device (energy meter, PLC, RS-485 sensor) on a serial port: holding/input registers through a register map",
-  options: {
+  options: () => ({
     // The serial line spec's default is even parity (8E1); many meters ship with 8N1 or 8N2: match the device.
     serial: serialOptions({ baudRate: 9600, parity: "even" }),
     unitId: z.number().int().min(1).max(247),
     timeout: durationText("1s").default("1s"),
     registers: z
-      .array(registerSchema)
+      .array(registerSchema())
       .min(1)
       .superRefine((registers, ctx) => {
         const seen = new Set<string>();
@@ -51,7 +53,7 @@ export const modbus = defineSensorDriver({
           seen.add(register.name);
         });
       }),
-  },
+  }),
   open: (hal, options) => ModbusDevice.open(hal, options.serial, options.unitId, durationMs(options.timeout), options.registers),
 });
 

@@ -22,11 +22,11 @@ const KMH_PER_KNOT = 1.852;
 export const nmea = defineSensorDriver({
   name: "nmea",
   summary: "NMEA-0183 GNSS receiver (GPS/GLONASS/Galileo) on a serial port: position (°), altitude (m), speed (km/h), course (°), satellites",
-  options: {
+  options: () => ({
     serial: serialOptions({ baudRate: 9600 }),
     /** No fresh fix for this long makes a reading an error (3× the receiver's 1 s default rate). */
     staleAfter: durationText("3s").default("3s"),
-  },
+  }),
   open: (hal, options) => NmeaDevice.open(hal, options.serial, durationMs(options.staleAfter)),
 });
 

