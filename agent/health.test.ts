@@ -80,8 +80,8 @@ describe("HealthMonitor", () => {
     try {
       monitor.check();
       assert.equal(due(), 1, "nothing announced yet");
-      monitor.take();
       state.lastPublished = new Date(now.getTime());
+      monitor.take();
       advance(1000);
       monitor.check();
       assert.equal(due(), 1, "text changed, but a second after the last announcement");
@@ -100,6 +100,28 @@ describe("HealthMonitor", () => {
       advance(1000);
       monitor.check();
       assert.equal(due(), 4, "the text a minute later");
+    } finally {
+      monitor.stop();
+    }
+  });
+
+  it("asks at once for the first publish, so that \"nothing published yet\" does not stay up to a minute", () => {
+    const { monitor, state, advance, due } = harness();
+    try {
+      monitor.check();
+      monitor.take();
+      assert.match(monitor.current().text, /nothing published yet/);
+      advance(1000);
+      monitor.check();
+      assert.equal(due(), 1, "nothing new");
+      state.lastPublished = new Date(now.getTime() + 1000);
+      monitor.check();
+      assert.equal(due(), 2, "the first publish at once");
+      assert.match(monitor.take().text, /published just now/);
+      state.lastPublished = new Date(now.getTime() + 2000);
+      advance(1000);
+      monitor.check();
+      assert.equal(due(), 2, "later publishes wait for the minute");
     } finally {
       monitor.stop();
     }

@@ -208,6 +208,8 @@ export class HealthMonitor {
   private readonly timer: NodeJS.Timeout | undefined;
   private announced: Health | undefined;
   private announcedAt = 0;
+  /** Whether the text announced last had a publish in it: the first publish is announced at once. */
+  private announcedPublishing = false;
   private lastBuffered = 0;
   private lastPublished: Date | undefined;
   private stalledSince: Date | undefined;
@@ -228,6 +230,7 @@ export class HealthMonitor {
     const health = this.current();
     this.announced = health;
     this.announcedAt = this.now().getTime();
+    this.announcedPublishing = this.lastPublished !== undefined;
     return health;
   }
 
@@ -258,6 +261,8 @@ export class HealthMonitor {
     const health = this.current();
     const last = this.announced;
     if (last === undefined || health.show !== last.show) this.due?.();
+    // "nothing published yet" beside values that move would mislead whoever just installed the gateway.
+    else if (!this.announcedPublishing && this.lastPublished !== undefined) this.due?.();
     else if (health.text !== last.text && this.now().getTime() - this.announcedAt >= this.textEveryMs) this.due?.();
   }
 

@@ -1,12 +1,13 @@
 // The operator console (console/, built into dist/console/) in a real browser: Debian's Chromium, headless,
 // loads the page from a private Prosody's own HTTP module (mod_http_files), finds the WebSocket endpoint
 // through the host-meta beside it (XEP-0156), logs in over XMPP-over-WebSocket (mod_websocket) and shows two
-// simulated gateways. Screenshots go to the test's temporary folder (kept with XEDGE_KEEP_CONSOLE_SHOTS=1).
+// simulated gateways. Screenshots stay in test-results/console/.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Browser, Locator, Page } from "playwright-core";
 import { AgentProcess, writeAgentConfig } from "../support/agent.ts";
@@ -85,10 +86,12 @@ function liveItemAbove(page: Page, gateway: string, field: string, than: number)
   return attributeAbove(cell(page, gateway, field), "data-item", than);
 }
 
+/** Where the screenshots stay after the run, for a person to look at (git ignores it); each run replaces them. */
+const SHOTS = join(dirname(fileURLToPath(import.meta.url)), "../../test-results/console");
+
 describe("operator console in a browser", () => {
   const dir = mkdtempSync(join(tmpdir(), "xedge-console-"));
   const webRoot = join(dir, "www");
-  const shots = join(dir, "screenshots");
   let server: XmppTestServer;
   /**
    * ejabberd with its WebSocket (ejabberd_http_ws) and one gateway of its own, gw3: started in the background by
@@ -105,7 +108,8 @@ describe("operator console in a browser", () => {
 
   before(async () => {
     copyConsole(webRoot);
-    mkdirSync(shots);
+    rmSync(SHOTS, { recursive: true, force: true });
+    mkdirSync(SHOTS, { recursive: true });
     ejabberdReady = (async () => {
       ejabberd = await startServer("ejabberd", { accounts: { gw3: "gw3-secret", ops: "ops-secret" }, websocket: true, plainPasswords: true });
       const config = writeAgentConfig(ejabberd, {
@@ -159,8 +163,7 @@ describe("operator console in a browser", () => {
     await Promise.all(agents.map((agent) => agent.stop()));
     await ejabberdReady?.catch(() => undefined);
     await Promise.all([server?.stop(), ejabberd?.stop()]);
-    if (process.env["XEDGE_KEEP_CONSOLE_SHOTS"] !== "1") rmSync(dir, { recursive: true, force: true });
-    else console.log(`screenshots kept in ${shots}`);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it("is refused by a browser that does not trust the run's CA: certificate errors are not ignored", async () => {
@@ -237,13 +240,13 @@ describe("operator console in a browser", () => {
     await setParameter(page, "gw1@localhost", "lamp/percent", "25");
     await page.locator('[data-gateway="gw1@localhost"] [data-field="lamp/percent"][data-value="25"]').waitFor({ timeout: WAIT_MS });
     assert.equal(await cell(page, "gw1@localhost", "lamp/duty").getAttribute("data-value"), "1024", "the same output read as a duty");
-    await page.screenshot({ path: join(shots, "console.png"), fullPage: true });
+    await page.screenshot({ path: join(SHOTS, "console.png"), fullPage: true });
     await setParameter(page, "gw1@localhost", "lamp/percent", "150");
     await refusalShown(page, "gw1@localhost", "lamp/percent", /^failed: bad-request: .*150 is outside 0\.\.100 %/);
     await setParameter(page, "gw1@localhost", "lamp/percent", "bright");
     await refusalShown(page, "gw1@localhost", "lamp/percent", /^failed: bad-request: .*expected a finite number, got "bright"/);
     assert.equal(await cell(page, "gw1@localhost", "lamp/percent").getAttribute("data-value"), "25", "refused values leave the lamp as it was");
-    await page.screenshot({ path: join(shots, "console-value-refused.png"), fullPage: true });
+    await page.screenshot({ path: join(SHOTS, "console-value-refused.png"), fullPage: true });
     assert.deepEqual(pageErrors, []);
     await page.close();
   });
@@ -277,7 +280,7 @@ describe("operator console in a browser", () => {
     await setParameter(page, "gw1@localhost", "lamp/percent", "60");
     await refusalShown(page, "gw1@localhost", "lamp/percent", /^refused: forbidden/);
     assert.equal(await cell(page, "gw1@localhost", "lamp/percent").getAttribute("data-value"), lamp, "the lamp too");
-    await page.screenshot({ path: join(shots, "console-phone-read-operator.png"), fullPage: true });
+    await page.screenshot({ path: join(SHOTS, "console-phone-read-operator.png"), fullPage: true });
 
     // Remove gateway: the card goes, and so does the roster item (the next login lists gw1 alone).
     await addGateways(page, "gw2@localhost");
@@ -333,7 +336,7 @@ describe("operator console in a browser", () => {
     assert.equal(await page.locator("#link-status").getAttribute("data-retry"), null);
     const after = await liveItemAbove(page, "gw1@localhost", "boiler/temperature", before);
     await liveItemAbove(page, "gw1@localhost", "boiler/temperature", after);
-    await page.screenshot({ path: join(shots, "console-after-restart.png"), fullPage: true });
+    await page.screenshot({ path: join(SHOTS, "console-after-restart.png"), fullPage: true });
     await page.close();
   });
 });
