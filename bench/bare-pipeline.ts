@@ -8,17 +8,10 @@ import { readFileSync } from "node:fs";
 import { client } from "@xmpp/client";
 import sqlite3 from "sqlite3";
 import { MIGRATIONS } from "../agent/store.ts";
-import { createNodes, publish } from "./bare-pubsub.ts";
+import { createNodes, publish, type BarePubsubJob } from "./bare-pubsub.ts";
 import { bme280Fields } from "./readings.ts";
 
-export interface PipelineJob {
-  service: string;
-  domain: string;
-  username: string;
-  password: string;
-  pubsubService: string;
-  nodePrefix: string;
-  maxItems: number;
+export interface PipelineJob extends BarePubsubJob {
   sensors: number;
   dbPath: string;
 }
