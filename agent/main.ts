@@ -380,7 +380,7 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
       if (sent) return;
       const retry = () => {
         connection.off("online", retry);
-        void connection.send(message);
+        void connection.sendUnprompted("notice", message);
       };
       connection.on("online", retry);
     });

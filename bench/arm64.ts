@@ -9,15 +9,14 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { build } from "esbuild";
 import { Database } from "../agent/sqlite.ts";
 import type { XmppTestServer } from "../test/support/servers.ts";
 import { buildAndUnpack, emulatedArm64Node, runCommand } from "../test/support/release.ts";
 import { figure, type Figure } from "./figures.ts";
 import { GATEWAY_SENSORS, procSample, startGateway, type Runtime } from "./gateway.ts";
-import { coldStartFigures } from "./cold-start.ts";
+import { bundleBaseline, coldStartFigures } from "./cold-start.ts";
 import { asInstalled, memoryFigures, type MemoryDetails } from "./memory.ts";
 import { BARE } from "./publish.ts";
 import type { PipelineJob } from "./bare-pipeline.ts";
@@ -39,20 +38,8 @@ export interface Arm64Details {
 }
 
 /** Bundles bare-pipeline.ts into the release's lib/, so that it loads the release's arm64 sqlite3. */
-async function bundlePipeline(releaseDir: string): Promise<string> {
-  const outfile = join(releaseDir, "lib/bare-pipeline.mjs");
-  await build({
-    entryPoints: [resolve(import.meta.dirname, "bare-pipeline.ts")],
-    outfile,
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    external: ["sqlite3"],
-    banner: { js: "import { createRequire as __benchCreateRequire } from 'node:module';\nconst require = __benchCreateRequire(import.meta.url);" },
-    logLevel: "warning",
-  });
-  return outfile;
+function bundlePipeline(releaseDir: string): Promise<string> {
+  return bundleBaseline("bare-pipeline.ts", join(releaseDir, "lib/bare-pipeline.mjs"), ["sqlite3"]);
 }
 
 /** Starts the bare pipeline; `published()` is the last count it printed. */

@@ -1,24 +1,18 @@
 // The cost-per-reading baseline: what a reading costs at the least, one bare INSERT with the sqlite3 package and one
 // bare publish with @xmpp/client, paced as the agent's gateway runs (every second one row per sensor in one
-// transaction, with the store's PRAGMAs and schema, then one publish per row). No sampling, no outbox, no retry,
-// no acknowledgement recorded. Bundled by the benchmark beside the release's packages (sqlite3 stays external).
+// transaction, with the store's schema and its journal_mode = WAL and synchronous = FULL, but SQLite's default
+// page cache; then one publish per row). No sampling, no outbox, no retry, no acknowledgement recorded. Bundled by
+// the benchmark beside the release's packages (sqlite3 stays external).
 // Usage: node bare-pipeline.mjs JOB.json, with NODE_EXTRA_CA_CERTS set to the server's CA. Prints "online" once its
 // nodes exist, then once a second "published N": the publishes the server has acknowledged so far.
 import { readFileSync } from "node:fs";
 import { client } from "@xmpp/client";
 import sqlite3 from "sqlite3";
 import { MIGRATIONS } from "../agent/store.ts";
-import { createNodes, publish } from "./bare-pubsub.ts";
+import { createNodes, publish, type BarePubsubJob } from "./bare-pubsub.ts";
 import { bme280Fields } from "./readings.ts";
 
-export interface PipelineJob {
-  service: string;
-  domain: string;
-  username: string;
-  password: string;
-  pubsubService: string;
-  nodePrefix: string;
-  maxItems: number;
+export interface PipelineJob extends BarePubsubJob {
   sensors: number;
   dbPath: string;
 }

@@ -6,16 +6,9 @@ import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { client } from "@xmpp/client";
 import type { Field } from "../lib/model.ts";
-import { createNodes, publish } from "./bare-pubsub.ts";
+import { createNodes, publish, type BarePubsubJob } from "./bare-pubsub.ts";
 
-export interface BareJob {
-  service: string;
-  domain: string;
-  username: string;
-  password: string;
-  pubsubService: string;
-  nodePrefix: string;
-  maxItems: number;
+export interface BareJob extends BarePubsubJob {
   window: number;
   readings: { sensorId: string; seq: number; timestamp: number; fields: Field[] }[];
 }

@@ -9,6 +9,17 @@ const NS_PUBSUB = "http://jabber.org/protocol/pubsub";
 
 type BareClient = ReturnType<typeof client>;
 
+/** What a bare baseline's job file says of its account and its nodes. */
+export interface BarePubsubJob {
+  service: string;
+  domain: string;
+  username: string;
+  password: string;
+  pubsubService: string;
+  nodePrefix: string;
+  maxItems: number;
+}
+
 function pubsubIq(service: string, child: Element): Element {
   return xml("iq", { type: "set", to: service }, xml("pubsub", { xmlns: NS_PUBSUB }, child));
 }

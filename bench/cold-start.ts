@@ -15,20 +15,28 @@ import { figure, type Figure } from "./figures.ts";
 import { HOST, startGateway, type Runtime } from "./gateway.ts";
 import { BARE, inTurn } from "./publish.ts";
 
-/** Bundles bare-login.ts into `dir` the way scripts/build.mjs bundles the agent; returns the file. */
-export async function bundleBareLogin(dir: string): Promise<string> {
-  const outfile = join(dir, "bare-login.mjs");
+/**
+ * Bundles a baseline script of bench/ (e.g. bare-login.ts) into `outfile` the way scripts/build.mjs bundles the
+ * agent, `external` left to the folder's node_modules; returns the file.
+ */
+export async function bundleBaseline(script: string, outfile: string, external: string[] = []): Promise<string> {
   await build({
-    entryPoints: [resolve(import.meta.dirname, "bare-login.ts")],
+    entryPoints: [resolve(import.meta.dirname, script)],
     outfile,
     bundle: true,
     platform: "node",
     format: "esm",
     target: "node20",
+    external,
     banner: { js: "import { createRequire as __benchCreateRequire } from 'node:module';\nconst require = __benchCreateRequire(import.meta.url);" },
     logLevel: "warning",
   });
   return outfile;
+}
+
+/** Bundles bare-login.ts into `dir`; returns the file. */
+export function bundleBareLogin(dir: string): Promise<string> {
+  return bundleBaseline("bare-login.ts", join(dir, "bare-login.mjs"));
 }
 
 /** One cold start in ms from spawn: to where it begins to connect, and to online. */

@@ -1,6 +1,7 @@
-// The console's XMPP link: @xmpp/client over WebSocket, logging in again after a lost connection or a server
-// restart with a backoff of its own (xmpp.js's loop retries every second, forever), and a small iq requester that matches a reply by id AND sender, with a
-// timeout, so that an error reply is a rejected promise the caller handles.
+// The console's XMPP link: @xmpp/client over WebSocket, logging in with the SCRAM of scram.ts (the server's
+// signature checked in its <success>) and again after a lost connection or a server restart, with a backoff of its
+// own (xmpp.js's loop retries every second, forever); and a small iq requester that matches a reply by id AND
+// sender, with a timeout, so that an error reply is a rejected promise the caller handles.
 import { client, type XmppClient } from "@xmpp/client";
 import { xml } from "@xmpp/client-core";
 import type { Element } from "@xmpp/xml";

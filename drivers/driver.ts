@@ -54,26 +54,31 @@ export interface DefinedDriver<Shape extends z.ZodRawShape, Device> extends Driv
 /** The options a driver's `open` receives, as its schema reads them (e.g. `DriverOptions<typeof bme280>`). */
 export type DriverOptions<D extends { options: z.ZodRawShape }> = z.output<z.ZodObject<D["options"]>>;
 
-function defineDriver<Shape extends z.ZodRawShape, Device>(definition: DriverDefinition<Shape, Device>): DefinedDriver<Shape, Device> {
+/** A driver, and the parse of its option keys that it opens with, for a definer to reuse. */
+function defineDriver<Shape extends z.ZodRawShape, Device>(
+  definition: DriverDefinition<Shape, Device>,
+): { driver: DefinedDriver<Shape, Device>; parse: (options: Record<string, unknown>) => z.output<z.ZodObject<Shape>> } {
   const shape = once(definition.options);
   const schema = once(() => z.object(shape()));
-  return {
+  // Config has already validated these keys; parsing again restores their static type.
+  const parse = (options: Record<string, unknown>) => schema().parse(options);
+  const driver: DefinedDriver<Shape, Device> = {
     name: definition.name,
     summary: definition.summary,
     get options() {
       return shape();
     },
     ...(definition.fields ? { fields: definition.fields } : {}),
-    // Config has already validated these keys; parsing again restores their static type.
-    open: (hal, options) => definition.open(hal, schema().parse(options)),
+    open: (hal, options) => definition.open(hal, parse(options)),
   };
+  return { driver, parse };
 }
 
 /** A `sensors[]` driver. */
 export function defineSensorDriver<Shape extends z.ZodRawShape>(
   definition: DriverDefinition<Shape, SensorDevice>,
 ): DefinedDriver<Shape, SensorDevice> {
-  return defineDriver(definition);
+  return defineDriver(definition).driver;
 }
 
 /** An actuator's definition: a driver, and the safe state it drives, described from its options. */
@@ -85,10 +90,9 @@ export interface ActuatorDefinition<Shape extends z.ZodRawShape> extends DriverD
 export function defineActuatorDriver<Shape extends z.ZodRawShape>(
   definition: ActuatorDefinition<Shape>,
 ): DefinedDriver<Shape, ActuatorDevice> & Required<Pick<ActuatorDriver, "safeState">> {
-  const driver = defineDriver(definition);
-  const schema = once(() => z.object(driver.options));
+  const { driver, parse } = defineDriver(definition);
   // Assigned, not spread: a spread would read `options` and build the schemas now.
-  return Object.assign(driver, { safeState: (options: Record<string, unknown>) => definition.safeState(schema().parse(options)) });
+  return Object.assign(driver, { safeState: (options: Record<string, unknown>) => definition.safeState(parse(options)) });
 }
 
 /** The type of a value an actuator accepts (XEP-0325 parameter types). */
