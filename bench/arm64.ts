@@ -11,11 +11,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Database } from "../agent/sqlite.ts";
 import type { XmppTestServer } from "../test/support/servers.ts";
 import { buildAndUnpack, emulatedArm64Node, runCommand } from "../test/support/release.ts";
 import { figure, type Figure } from "./figures.ts";
-import { GATEWAY_SENSORS, procSample, startGateway, type Runtime } from "./gateway.ts";
+import { GATEWAY_SENSORS, procSample, startGateway, storeCounts, type Runtime } from "./gateway.ts";
 import { bundleBaseline, coldStartFigures } from "./cold-start.ts";
 import { asInstalled, memoryFigures, type MemoryDetails } from "./memory.ts";
 import { BARE } from "./publish.ts";
@@ -83,16 +82,6 @@ async function startPipeline(
   return { child, published: () => published };
 }
 
-async function publishedReadings(dbPath: string): Promise<{ published: number; unpublished: number }> {
-  const db = await Database.open(dbPath, { readonly: true });
-  try {
-    const row = await db.get<{ published: number; unpublished: number }>("SELECT SUM(published_at IS NOT NULL) AS published, SUM(published_at IS NULL) AS unpublished FROM readings");
-    return { published: row?.published ?? 0, unpublished: row?.unpublished ?? 0 };
-  } finally {
-    await db.close();
-  }
-}
-
 /** CPU per reading over `minutes`, the gateway and the bare pipeline side by side, both as installed. */
 async function costPerReading(server: XmppTestServer, runtime: Runtime, releaseDir: string, minutes: number, progress: (line: string) => void): Promise<{ figure: Figure; details: CostPerReading }> {
   const work = mkdtempSync(join(tmpdir(), "xedge-bench-arm64-"));
@@ -105,13 +94,13 @@ async function costPerReading(server: XmppTestServer, runtime: Runtime, releaseD
     if (agentPid === undefined || pipelinePid === undefined) throw new Error("a process under measurement has no pid");
     await sleep(WARMUP_MS);
     const dbPath = join(dir, "xedge.db");
-    const start = { xedge: procSample(agentPid), baseline: procSample(pipelinePid), xedgeReadings: await publishedReadings(dbPath), baselineReadings: pipeline.published() };
+    const start = { xedge: procSample(agentPid), baseline: procSample(pipelinePid), xedgeReadings: await storeCounts(dbPath), baselineReadings: pipeline.published() };
     await sleep(minutes * 60_000);
-    const end = { xedge: procSample(agentPid), baseline: procSample(pipelinePid), xedgeReadings: await publishedReadings(dbPath), baselineReadings: pipeline.published() };
+    const end = { xedge: procSample(agentPid), baseline: procSample(pipelinePid), xedgeReadings: await storeCounts(dbPath), baselineReadings: pipeline.published() };
     if (agent.child.exitCode !== null || pipeline.child.exitCode !== null) throw new Error("a process under measurement exited during the window");
     const details: CostPerReading = {
       minutes,
-      xedge: { cpuS: end.xedge.cpuS - start.xedge.cpuS, readings: end.xedgeReadings.published - start.xedgeReadings.published, unpublishedAtEnd: end.xedgeReadings.unpublished },
+      xedge: { cpuS: end.xedge.cpuS - start.xedge.cpuS, readings: end.xedgeReadings.published - start.xedgeReadings.published, unpublishedAtEnd: end.xedgeReadings.unsent },
       baseline: { cpuS: end.baseline.cpuS - start.baseline.cpuS, readings: end.baselineReadings - start.baselineReadings },
     };
     const perReadingMs = (side: { cpuS: number; readings: number }) => (1000 * side.cpuS) / side.readings;

@@ -3,6 +3,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
+import { Database } from "../agent/sqlite.ts";
 import type { XmppTestServer } from "../test/support/servers.ts";
 import { AgentProcess, BUNDLE, writeAgentConfig } from "../test/support/agent.ts";
 
@@ -137,4 +138,17 @@ export function minutesValue(text: string | undefined, fallback: number): number
     process.exit(2);
   }
   return minutes;
+}
+
+/** What an agent's store holds, read beside the running agent: its readings, those published, those still unsent. */
+export async function storeCounts(dbPath: string): Promise<{ readings: number; published: number; unsent: number }> {
+  const db = await Database.open(dbPath, { readonly: true });
+  try {
+    const row = await db.get<{ readings: number; published: number; unsent: number }>(
+      "SELECT COUNT(*) AS readings, SUM(published_at IS NOT NULL) AS published, SUM(published_at IS NULL) AS unsent FROM readings",
+    );
+    return { readings: row?.readings ?? 0, published: row?.published ?? 0, unsent: row?.unsent ?? 0 };
+  } finally {
+    await db.close();
+  }
 }

@@ -9,8 +9,7 @@ import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { startServer } from "../test/support/servers.ts";
-import { Database } from "../agent/sqlite.ts";
-import { GATEWAY_SENSORS, minutesValue, procSample, slope, startGateway, type ProcSample } from "./gateway.ts";
+import { GATEWAY_SENSORS, minutesValue, procSample, slope, startGateway, storeCounts, type ProcSample } from "./gateway.ts";
 import type { AgentProcess } from "../test/support/agent.ts";
 import { asInstalled } from "./memory.ts";
 
@@ -51,16 +50,6 @@ async function probeHeap(agent: AgentProcess): Promise<HeapProbe> {
   return line as unknown as HeapProbe;
 }
 
-async function outbox(dbPath: string): Promise<{ readings: number; unsent: number }> {
-  const db = await Database.open(dbPath, { readonly: true });
-  try {
-    const row = await db.get<{ readings: number; unsent: number }>("SELECT COUNT(*) AS readings, SUM(published_at IS NULL) AS unsent FROM readings");
-    return { readings: row?.readings ?? 0, unsent: row?.unsent ?? 0 };
-  } finally {
-    await db.close();
-  }
-}
-
 const startedAt = new Date();
 say(`soak: ${minutes} min, ${GATEWAY_SENSORS} sensors × 1 Hz, warm-up ${(warmupMs / 60_000).toFixed(1)} min, a sample every ${(sampleEveryMs / 1000).toFixed(0)} s`);
 const server = await startServer("prosody", { accounts: { gw1: "gw1-secret" }, pubsubAdmins: ["gw1@localhost"] });
@@ -94,7 +83,7 @@ try {
   const windowEnd = procSample(pid);
   const heapEnd = await probeHeap(agent);
   heaps.push({ atS: (Date.now() - measuredFrom) / 1000, heapUsedMB: heapEnd.heapUsed / 1e6 });
-  const { readings, unsent } = await outbox(join(dir, "xedge.db"));
+  const { readings, unsent } = await storeCounts(join(dir, "xedge.db"));
   const windowS = (Date.now() - measuredFrom) / 1000;
 
   const rssSlope = slope(samples.map((s) => ({ x: s.atS / 3600, y: s.rssMB })));
