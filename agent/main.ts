@@ -171,7 +171,7 @@ function reportClockJump(jump: ClockJump, log: Logger): void {
     from: jump.from.toISOString(),
     to: jump.to.toISOString(),
     synchronized: jump.trusted,
-    ordering: "sequence numbers, alert for: and retention do not follow the wall clock",
+    ordering: "sequence numbers, alert for:, timed actions, maxSilence and retention do not follow the wall clock",
   });
 }
 
@@ -196,12 +196,15 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
   let current = config;
   // Whether readings' timestamps can be trusted: timesyncd's flag file (another path for tests), and jumps.
   const syncFile = process.env.XEDGE_CLOCK_SYNC_FILE || TIMESYNCD_SYNCHRONIZED;
+  // What keeps wall times across restarts and must move them with a step (timed actions, set up further down).
+  const stepFollowers: ((byMs: number) => void)[] = [];
   const clock = new ClockWatch({
     syncFile,
     jumpThresholdMs: CLOCK_JUMP_THRESHOLD_MS,
     onJump: (jump) => {
       reportClockJump(jump, log);
       metrics?.clockJumped(jump.byMs > 0 ? "forward" : "backward");
+      for (const follow of stepFollowers) follow(jump.byMs);
     },
     onSynchronized: (offsetMs) => {
       store.correctClock(offsetMs).then(
@@ -387,6 +390,7 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
   };
   const timed = new TimedActions({ control, store, audit, tell: tellOperator, log });
   await timed.start();
+  stepFollowers.push((byMs) => void timed.clockStepped(byMs));
   const desk = new OperatorDesk({ authz, readout, control, timed, watches, activeAlerts: () => alerts.active(), health, config: remoteConfig, audit: store, ...(metrics ? { readoutServed: () => metrics.readoutServed() } : {}) });
   const monitor = new HealthMonitor(health, undefined);
   const activeAlertLines = () => alerts.active().map((event) => alertText(event, { now: new Date() }));

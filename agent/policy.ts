@@ -29,6 +29,7 @@ export function changedBeyondBand(policy: ReportPolicy, last: Field[], next: Fie
   });
 }
 
+/** `last.at` and `now` are ms on one clock; the sampler uses the monotonic one, so a step of the wall clock moves nothing. */
 export function shouldKeep(
   policy: ReportPolicy | undefined,
   last: { fields: Field[]; at: number } | undefined,

@@ -167,6 +167,29 @@ describe("sampler", () => {
     }
   });
 
+  it("with a deadband, maxSilence still holds after the wall clock steps back by hours", async (t) => {
+    const hal = createSimHal();
+    hal.i2cBus(1).attach(0x76, new SimBme280({ timing: "instant", environment: { temperature: 20, humidity: 50, pressure: 100_000 } }));
+    const config: SensorConfig = { ...sensor("stepped", 0x76, 20), report: { deadband: 100, maxSilenceMs: 300 } };
+    const sampler = new Sampler([config], sensorDrivers, hal, store, quiet);
+    sampler.start();
+    try {
+      const state = () => sampler.states[0]!;
+      await until(() => state().lastReading !== undefined, "the first reading");
+      const first = state().lastReading!;
+      // NTP steps the clock 3 hours back and, mocked, the wall clock then stands still: only the monotonic clock runs.
+      t.mock.timers.enable({ apis: ["Date"], now: first.timestamp.getTime() - 3 * 3_600_000 });
+      const steppedAt = performance.now();
+      while ((state().lastReading?.seq ?? 0) <= first.seq) {
+        assert.ok(performance.now() - steppedAt < 3000, "a reading after maxSilence, though the wall clock went back");
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    } finally {
+      t.mock.timers.reset();
+      await sampler.stop();
+    }
+  });
+
   it("samples an event-driven device as soon as it signals a change, not at the next interval", async () => {
     let notify: (() => void) | undefined;
     let level = false;

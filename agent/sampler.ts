@@ -4,7 +4,7 @@
 import type { Hal } from "../drivers/hal.ts";
 import type { SensorDevice, SensorDriver } from "../drivers/driver.ts";
 import type { SensorConfig } from "./config.ts";
-import type { Reading, Sample } from "../lib/model.ts";
+import type { Field, Reading, Sample } from "../lib/model.ts";
 import { shouldKeep } from "./policy.ts";
 import type { Store } from "./store.ts";
 import { errorText, type Logger } from "./log.ts";
@@ -41,6 +41,8 @@ class SensorLoop {
   private pendingTrigger = false;
   private stopped = false;
   private failures = 0;
+  /** The last kept reading's fields, and when it was sampled on the monotonic clock (maxSilence must not follow a step of the wall clock). */
+  private lastKept: { fields: Field[]; at: number } | undefined;
   readonly state: SensorState;
 
   constructor(
@@ -111,15 +113,16 @@ class SensorLoop {
       }
     }
     const timestamp = new Date();
+    const sampledAt = performance.now();
     try {
       const fields = await this.device.read();
       if (this.stopped) return true;
       const sample = { sensorId: this.config.id, timestamp, fields };
       this.observer?.sampled(this.config.id);
       this.state.lastSample = sample;
-      const last = this.state.lastReading;
-      if (shouldKeep(this.config.report, last && { fields: last.fields, at: last.timestamp.getTime() }, fields, timestamp.getTime())) {
+      if (shouldKeep(this.config.report, this.lastKept, fields, sampledAt)) {
         this.state.lastReading = this.store.append(sample);
+        this.lastKept = { fields, at: sampledAt };
       }
       if (this.state.error !== undefined) {
         this.log.info("sensor recovered", { sensor: this.config.id });

@@ -226,3 +226,37 @@ test("a wait longer than Node's timers allow is taken in steps and still fires o
   await passTime(clock, 86_400_000);
   assert.equal(control.values.get("state"), "false");
 });
+
+test("a step of the wall clock back by hours does not hold the switch back", async () => {
+  const { clock, control, timed } = setup();
+  await timed.setFor(OPERATOR, "pump", "state", "true", 10 * MINUTE, "chat");
+  await passTime(clock, 4 * MINUTE);
+  clock.step(-3 * 60 * MINUTE);
+  await passTime(clock, 6 * MINUTE - 1);
+  assert.equal(control.values.get("state"), "true", "not before its time");
+  await passTime(clock, 1);
+  assert.equal(control.values.get("state"), "false", "10 minutes after the set, not 3 hours later");
+});
+
+test("a step of the wall clock forward does not end a long timer early", async () => {
+  const { clock, control, timed } = setup();
+  await timed.setFor(OPERATOR, "pump", "state", "true", 2 * 86_400_000, "chat");
+  clock.step(86_400_000);
+  await passTime(clock, 2 * 86_400_000 - 1);
+  assert.equal(control.values.get("state"), "true", "not before its time");
+  await passTime(clock, 1);
+  assert.equal(control.values.get("state"), "false");
+});
+
+test("a reported step moves the timers' kept due times, so a restart after it switches back when meant", async () => {
+  const { clock, store, told, timed } = setup();
+  await timed.setFor(OPERATOR, "pump", "state", "true", 10 * MINUTE, "chat");
+  const keptDue = store.rows.get("pump/state")?.dueAt ?? 0;
+  await passTime(clock, 4 * MINUTE);
+  clock.step(-3 * 60 * MINUTE);
+  await timed.clockStepped(-3 * 60 * MINUTE);
+  assert.equal(store.rows.get("pump/state")?.dueAt, keptDue - 3 * 60 * MINUTE);
+  assert.equal(timed.list()[0]?.dueAt, clock.now() + 6 * MINUTE, "listed as due 6 minutes from now");
+  await passTime(clock, 6 * MINUTE);
+  assert.match(told[0]?.text ?? "", /set pump state true for 10m/, "the duration told is the one set");
+});

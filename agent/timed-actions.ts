@@ -17,7 +17,10 @@
 //   agent was down is not applied late (nobody chose that moment, and the actuator may have been left in its safe
 //   state on purpose): if the parameter already holds the value to switch back to, it is done; otherwise it is
 //   refused as delayed in the audit trail, and the operator is told what the parameter holds now.
-import { systemClock, type Clock } from "../lib/clock.ts";
+// - While the agent runs, a timer waits on the monotonic clock: NTP stepping a Pi's clock back by hours must not keep
+//   a heater on for hours more, nor a step forward end it early. A step the clock watch reports moves the kept due
+//   time with it, so a restart after the step still switches back when the operator meant.
+import { monotonicOf, systemClock, type Clock } from "../lib/clock.ts";
 import type { AppliedValue, AuditEntry, Control, ControlResult } from "./control.ts";
 import { errorText, type Logger } from "./log.ts";
 import { formatDuration } from "../lib/duration.ts";
@@ -180,10 +183,26 @@ export class TimedActions {
     return dropped;
   }
 
+  /**
+   * The wall clock was stepped by `byMs` (positive: forward): the timers still fall due after the time they were
+   * set for, and their kept due times move with the clock, for the next start.
+   */
+  clockStepped(byMs: number): Promise<void> {
+    return this.serially(async () => {
+      for (const { action } of this.pending.values()) {
+        action.setAt += byMs;
+        action.dueAt += byMs;
+        await this.keep(action);
+      }
+    });
+  }
+
   private schedule(action: TimedAction): void {
     const key = keyOf(action.nodeId, action.parameter);
+    // The due time on the monotonic clock, which a step of the wall clock does not move.
+    const dueMonotonic = monotonicOf(this.clock) + (action.dueAt - this.clock.now());
     const wait = () => {
-      const left = action.dueAt - this.clock.now();
+      const left = dueMonotonic - monotonicOf(this.clock);
       if (left > 0) {
         this.pending.set(key, { action, cancelTimer: this.clock.after(Math.min(left, LONGEST_WAIT_MS), wait) });
         return;

@@ -1,6 +1,6 @@
 // The wall clock jumps under the running agent bundle, with a real Prosody: the agent starts on a clock that
 // timesyncd has not synchronized yet, NTP then steps it 3 hours forward and declares it synchronized, and a
-// minute-sized step back follows. libfaketime (Debian's faketime package) moves the agent's wall clock through a
+// minute-sized step back follows while a timed set runs (it must last its time, not its time plus the step). libfaketime (Debian's faketime package) moves the agent's wall clock through a
 // file the test rewrites (FAKETIME_TIMESTAMP_FILE, re-read every second), and leaves its monotonic clock real
 // (FAKETIME_DONT_FAKE_MONOTONIC); timesyncd's flag file is a path in the test's folder (XEDGE_CLOCK_SYNC_FILE).
 // Node reads the wall clock with clock_gettime(CLOCK_REALTIME) through libc, which the preloaded library answers.
@@ -14,6 +14,7 @@ import { AgentProcess, writeAgentConfig, type LogLine } from "../support/agent.t
 import { Observer, type Item } from "../support/observer.ts";
 import { range, sortedIds, status } from "../support/accounting.ts";
 import { Store } from "../../agent/store.ts";
+import { xml } from "../../agent/xmpp/client.ts";
 
 /** Debian's multi-threaded libfaketime (Node runs threads), in the machine's multiarch folder. */
 const LIBFAKETIME = `/usr/lib/${process.arch === "arm64" ? "aarch64" : "x86_64"}-linux-gnu/faketime/libfaketimeMT.so.1`;
@@ -22,6 +23,8 @@ const HOURS_3 = 3 * 3_600_000;
 const MINUTES_2 = 2 * 60_000;
 /** The alert's `for:`: both jumps fall inside it. */
 const FOR_MS = 8_000;
+/** A timed set made just before the step back: it must still last this long, not this plus the step. */
+const TIMED_MS = 6_000;
 
 /** The index of the first reading taken on the synchronized clock. */
 function firstTrustedOf(history: readonly { clock?: string }[]): number {
@@ -57,8 +60,14 @@ describe("the wall clock jumps under the running agent, on Prosody", { skip: exi
       server,
       {
         xmppExtra: FAST_LINK,
-        operators: [{ jid: "ops@localhost", role: "read" }],
+        operators: [{ jid: "ops@localhost", role: "control" }],
         extra: `alerts:\n  - { id: warm, sensor: boiler, field: temperature, above: -100, for: ${FOR_MS}ms, notify: [ops@localhost] }`,
+        devices: [
+          "sensors:",
+          "  - { id: boiler, driver: bme280, i2c: { bus: 1, address: 0x76 }, interval: 200ms }",
+          "actuators:",
+          "  - { id: pump, driver: gpio-output, gpio: { pin: 22 }, safeState: off }",
+        ].join("\n"),
       },
       dir,
     );
@@ -70,6 +79,12 @@ describe("the wall clock jumps under the running agent, on Prosody", { skip: exi
       XEDGE_CLOCK_SYNC_FILE: syncFile,
     });
     const ops = await Observer.connect(server, "ops", "ops-secret");
+    const chat: string[] = [];
+    ops.onMessage((message) => {
+      const body = message.getChildText("body");
+      if (body !== null && String(message.attrs.from).startsWith("gw1@localhost")) chat.push(body);
+    });
+    const said = (pattern: RegExp, timeoutMs: number) => ops.until(() => chat.find((body) => pattern.test(body)), (body) => body !== undefined, timeoutMs, `a message matching ${String(pattern)}`);
     const node = "xedge/gw1/boiler";
     const jumpLine = (direction: string) => (line: LogLine) => line.message.startsWith(`clock jumped ${direction} by `);
     let backward: LogLine | undefined;
@@ -93,11 +108,17 @@ describe("the wall clock jumps under the running agent, on Prosody", { skip: exi
       assert.ok(Number(synchronized.corrected) >= 3, `corrected: ${String(synchronized.corrected)}`);
       assert.equal(agent.logs.some((line) => line.message === "alert fired"), false, "a jump forward of hours fires no for: early");
 
-      // Two minutes back.
+      // A timed set, then two minutes back while it runs.
+      await ops.send(xml("message", { to: "gw1@localhost/edge", type: "chat" }, xml("body", {}, `set pump state on for ${TIMED_MS / 1000}s`)));
+      await said(/^Done: pump state = true for 6s/, 10_000);
+      const timedFrom = Date.now();
       writeFileSync(offsetFile, `+${(HOURS_3 - MINUTES_2) / 1000}\n`);
       backward = await agent.waitForLog(jumpLine("backward"), 10_000);
       assert.equal(backward.message, "clock jumped backward by 2 min");
       assert.equal(backward.synchronized, true);
+      await said(/^Switched pump state back to false/, TIMED_MS + 10_000);
+      const lasted = Date.now() - timedFrom;
+      assert.ok(lasted < TIMED_MS + 4_000, `switched back after ${lasted} ms of real time, not the step's 2 minutes more`);
 
       // The alert fires once its condition held FOR_MS of real time, from the first reading (taken at real time).
       const fired = await agent.waitForMessage("alert fired", FOR_MS + 10_000);
