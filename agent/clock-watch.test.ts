@@ -1,7 +1,8 @@
 // The clock watch alone, on clocks and a flag file moved by hand: trust, synchronization, jumps.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ClockWatch, type ClockJump } from "./clock-watch.ts";
+import { execFileSync } from "node:child_process";
+import { bootMonotonicMs, ClockWatch, readBootId, type ClockJump } from "./clock-watch.ts";
 
 const SYNC_FILE = "/run/systemd/timesync/synchronized";
 
@@ -91,5 +92,19 @@ describe("ClockWatch jumps", () => {
     clocks.wall -= 900;
     watch.check();
     assert.deepEqual(jumps, []);
+  });
+});
+
+describe("the monotonic clock's origin", () => {
+  it("is the boot: another process reads the same clock, and the watch knows the boot's id", () => {
+    const before = bootMonotonicMs();
+    const child = execFileSync(process.execPath, ["--input-type=module", "-e", "process.stdout.write(String(Number(process.hrtime.bigint() / 1000n) / 1000))"], { encoding: "utf8" });
+    const after = bootMonotonicMs();
+    const inChild = Number(child);
+    assert.ok(before <= inChild && inChild <= after, `the child's ${inChild} ms lies between ${before} and ${after}`);
+    const bootId = readBootId();
+    assert.match(bootId ?? "", /^[0-9a-f-]{36}$/, "Linux's boot id");
+    assert.equal(new ClockWatch({ syncFile: SYNC_FILE, jumpThresholdMs: 1_000 }).bootId, bootId);
+    assert.equal(readBootId("/nonexistent/boot_id"), undefined);
   });
 });

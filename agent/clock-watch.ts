@@ -12,14 +12,34 @@
 //
 // Jumps: the offset between the wall clock and the monotonic clock (which no step moves) stays put while the wall
 // clock runs freely, and moves by the size of a step. A move beyond the threshold between two looks is a jump.
-import { existsSync } from "node:fs";
+//
+// The monotonic clock is the kernel's CLOCK_MONOTONIC, which counts from the boot, not from this process's start:
+// an offset taken by an earlier process of the same boot (the agent restarted before NTP reached a server)
+// compares with this one's, so its readings can be corrected too. The kernel's boot id tells the boots apart.
+import { existsSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 
 export const TIMESYNCD_SYNCHRONIZED = "/run/systemd/timesync/synchronized";
 
+/** Milliseconds since the boot on CLOCK_MONOTONIC (libuv's hrtime), the same in every process of one boot. */
+export function bootMonotonicMs(): number {
+  return Number(process.hrtime.bigint() / 1000n) / 1000;
+}
+
+/** The kernel's id of this boot (Linux); undefined where it cannot be read. */
+export function readBootId(path = "/proc/sys/kernel/random/boot_id"): string | undefined {
+  try {
+    return readFileSync(path, "utf8").trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** What the store asks of the clock: whether to trust it, and the wall clock's offset from the monotonic one. */
 export interface ClockState {
   readonly trusted: boolean;
+  /** The boot the monotonic clock counts from, when known: offsets kept with the same id compare with this one's. */
+  readonly bootId?: string;
   /** Wall-clock ms minus monotonic ms, now: a reading's monotonic time is its timestamp minus this. */
   offsetMs(): number;
   monotonic(): number;
@@ -53,6 +73,8 @@ export interface ClockWatchOptions {
   onSynchronized?: (offsetMs: number) => void;
   wall?: () => number;
   monotonic?: () => number;
+  /** The boot the monotonic clock counts from; the kernel's boot id when absent. */
+  bootId?: string;
   exists?: (path: string) => boolean;
 }
 
@@ -61,6 +83,7 @@ export type TrustSource = "timesyncd" | "assumed";
 
 export class ClockWatch implements ClockState {
   readonly source: TrustSource;
+  readonly bootId: string | undefined;
   private trustedNow: boolean;
   private lastOffset: number;
   private jumpCount = 0;
@@ -71,7 +94,8 @@ export class ClockWatch implements ClockState {
 
   constructor(private readonly options: ClockWatchOptions) {
     this.wall = options.wall ?? Date.now;
-    this.mono = options.monotonic ?? (() => performance.now());
+    this.mono = options.monotonic ?? bootMonotonicMs;
+    this.bootId = options.monotonic === undefined ? (options.bootId ?? readBootId()) : options.bootId;
     this.exists = options.exists ?? existsSync;
     this.source = this.exists(dirname(options.syncFile)) ? "timesyncd" : "assumed";
     this.trustedNow = this.source === "assumed" || this.exists(options.syncFile);

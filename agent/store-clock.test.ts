@@ -1,5 +1,5 @@
 // The store's side of an untrusted clock, on a real SQLite file: readings marked, corrected from the monotonic
-// clock once it is synchronized (only this process's), and retention that does not follow a jumping clock.
+// clock once it is synchronized (this process's and those of earlier processes of the same boot), and retention that does not follow a jumping clock.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,6 +15,7 @@ const HOUR = 3_600_000;
 /** Clocks set by hand: `wall` and `monotonic` move together as time passes; a jump moves `wall` alone. */
 class HandClock implements ClockState {
   trusted = false;
+  constructor(readonly bootId?: string) {}
   wall = Date.UTC(2025, 5, 1, 8, 0, 0); // the last shutdown's time, as fake-hwclock restores it
   mono = 10_000;
   offsetMs(): number {
@@ -73,14 +74,49 @@ describe("readings taken before the clock is trusted", () => {
     }
   });
 
-  it("from before a restart stay marked unsynced: nothing relates their time to this process's", async () => {
+  it("from an earlier process of the same boot are corrected too: the monotonic clock counts from the boot", async () => {
+    const path = join(dir, "same-boot.db");
+    const first = new HandClock("boot-1");
+    const before = await Store.open(path, { ...NO_AUTO_COMMIT, clock: first });
+    const takenAt = [first.mono];
+    before.append(first.sample(1));
+    first.pass(1_000);
+    takenAt.push(first.mono);
+    before.append(first.sample(2));
+    await before.close();
+    // The agent restarts 20 s later in the same boot: both clocks ran on, the monotonic one from the same origin.
+    const second = new HandClock("boot-1");
+    second.wall = first.wall + 20_000;
+    second.mono = first.mono + 20_000;
+    const store = await Store.open(path, { ...NO_AUTO_COMMIT, clock: second });
+    try {
+      takenAt.push(second.mono);
+      store.append(second.sample(3));
+      await store.flush();
+      second.wall += 5 * HOUR;
+      second.trusted = true;
+      assert.equal(await store.correctClock(second.offsetMs()), 3);
+      const history = await store.history("boiler");
+      assert.deepEqual(
+        history.map((reading) => [reading.seq, reading.clock, reading.timestamp.getTime()]),
+        takenAt.map((mono, i) => [i + 1, "corrected", mono + second.offsetMs()]),
+      );
+    } finally {
+      await store.close();
+    }
+    const opened = await openForStatus(path);
+    await opened.close();
+    assert.equal(opened.status.unsyncedTimestamps, undefined);
+  });
+
+  it("from an earlier boot stay marked unsynced: nothing relates their time to this boot's", async () => {
     const path = join(dir, "restart.db");
-    const first = new HandClock();
+    const first = new HandClock("boot-1");
     const before = await Store.open(path, { ...NO_AUTO_COMMIT, clock: first });
     before.append(first.sample(1));
     before.append(first.sample(2));
     await before.close();
-    const second = new HandClock();
+    const second = new HandClock("boot-2");
     second.mono = 3_000; // a new boot
     const store = await Store.open(path, { ...NO_AUTO_COMMIT, clock: second });
     try {

@@ -125,9 +125,11 @@ export const MIGRATIONS: string[] = [
      sequences_proven_at INTEGER           -- ms; set once each pubsub node was asked for its highest item id
    );`,
   // Readings taken before the wall clock was trusted (agent/clock-watch.ts): marked, and corrected from the
-  // monotonic clock once it is, when they were taken by the same process.
+  // monotonic clock once it is, when they were taken in the same boot (the next migration keeps which boot).
   `ALTER TABLE readings ADD COLUMN clock TEXT;           -- NULL: clock trusted; 'unsynced': ts as the unsynchronized clock said; 'corrected'
    ALTER TABLE readings ADD COLUMN clock_offset INTEGER; -- 'unsynced' only: wall minus monotonic ms when it was taken`,
+  // An unsynced reading's boot: an earlier process of the same boot took its offset on the same monotonic clock.
+  `ALTER TABLE readings ADD COLUMN clock_boot TEXT;      -- 'unsynced' only: the kernel's boot id when it was taken`,
 ];
 
 /** An unsent reading: in the outbox, neither accepted by the server nor set aside. */
@@ -142,7 +144,7 @@ export const MAX_HELD_READINGS = 10_000;
 /** Longest wait between two commit attempts while the store cannot commit. */
 const MAX_COMMIT_RETRY_MS = 5_000;
 
-/** Rows per INSERT statement: 6 parameters each, well under SQLite's 32766-variable limit. */
+/** Rows per INSERT statement: 7 parameters each, well under SQLite's 32766-variable limit. */
 const ROWS_PER_STATEMENT = 500;
 
 export interface StoredReading extends Reading {
@@ -220,8 +222,8 @@ interface ReadingRow {
 /** The columns of a reading row, as ReadingRow has them. */
 const READING_COLUMNS = "id, sensor_id, seq, ts, fields, clock";
 
-/** A sample waiting for its commit; one taken before the clock was trusted keeps the clock's offset then. */
-type PendingSample = Sample & { clockOffsetMs?: number };
+/** A sample waiting for its commit; one taken before the clock was trusted keeps the clock's offset then, and its boot. */
+type PendingSample = Sample & { clockOffsetMs?: number; clockBoot?: string };
 
 export interface StoreLimits {
   commitIntervalMs: number;
@@ -395,7 +397,7 @@ export class Store {
     const seq = (this.lastSeq.get(sample.sensorId) ?? 0) + 1;
     this.lastSeq.set(sample.sensorId, seq);
     const clock = this.options.clock ?? trustedSystemClock;
-    const marked: PendingSample = clock.trusted ? sample : { ...sample, clock: "unsynced", clockOffsetMs: clock.offsetMs() };
+    const marked: PendingSample = clock.trusted ? sample : { ...sample, clock: "unsynced", clockOffsetMs: clock.offsetMs(), ...(clock.bootId ? { clockBoot: clock.bootId } : {}) };
     this.pending.push(marked);
     this.pendingSeqs.push(seq);
     if (this.fault) this.holdWithinBound();
@@ -405,8 +407,9 @@ export class Store {
   /**
    * The clock is synchronized now, `offsetMs` ahead of the monotonic clock: every reading this process took
    * before, marked `unsynced`, gets its timestamp from the monotonic clock (its monotonic time plus that offset)
-   * and is marked `corrected`. Readings of an earlier process stay `unsynced`: the monotonic clock restarts
-   * with each boot, so nothing relates their time to this one. Returns how many were corrected.
+   * and is marked `corrected`. So is every reading an earlier process of the same boot took (the monotonic clock
+   * counts from the boot). Readings of an earlier boot stay `unsynced`: the monotonic clock restarts with each
+   * boot, so nothing relates their time to this one. Returns how many were corrected.
    */
   async correctClock(offsetMs: number): Promise<number> {
     if (this.closed) return 0;
@@ -415,12 +418,12 @@ export class Store {
       this.pending = this.pending.map((sample) => {
         if (sample.clock !== "unsynced" || sample.clockOffsetMs === undefined) return sample;
         corrected += 1;
-        const { clockOffsetMs, ...rest } = sample;
+        const { clockOffsetMs, clockBoot: _boot, ...rest } = sample;
         return { ...rest, timestamp: new Date(sample.timestamp.getTime() - clockOffsetMs + offsetMs), clock: "corrected" };
       });
       const { changes } = await this.db.run(
-        "UPDATE readings SET ts = ts - clock_offset + ?, clock = 'corrected', clock_offset = NULL WHERE clock = 'unsynced' AND clock_offset IS NOT NULL AND id > ?",
-        [offsetMs, this.idsBefore],
+        "UPDATE readings SET ts = ts - clock_offset + ?, clock = 'corrected', clock_offset = NULL, clock_boot = NULL WHERE clock = 'unsynced' AND clock_offset IS NOT NULL AND (id > ? OR clock_boot = ?)",
+        [offsetMs, this.idsBefore, (this.options.clock ?? trustedSystemClock).bootId ?? null],
       );
       return corrected + changes;
     });
@@ -538,9 +541,10 @@ export class Store {
               JSON.stringify(sample.fields),
               sample.clock ?? null,
               sample.clockOffsetMs ?? null,
+              sample.clockBoot ?? null,
             ]);
             const { lastID } = await this.db.run(
-              `INSERT INTO readings (sensor_id, seq, ts, fields, clock, clock_offset) VALUES ${chunk.map(() => "(?, ?, ?, ?, ?, ?)").join(", ")}`,
+              `INSERT INTO readings (sensor_id, seq, ts, fields, clock, clock_offset, clock_boot) VALUES ${chunk.map(() => "(?, ?, ?, ?, ?, ?, ?)").join(", ")}`,
               params,
             );
             // Rows of one multi-row INSERT get consecutive ids ending at lastID.
@@ -1012,9 +1016,9 @@ function toReading(row: ReadingRow): StoredReading {
   return reading;
 }
 
-/** The sample as a reading shows it: the offset kept for a correction stays in the store. */
+/** The sample as a reading shows it: the offset and boot kept for a correction stay in the store. */
 function withoutOffset(sample: PendingSample): Sample {
-  const { clockOffsetMs: _kept, ...reading } = sample;
+  const { clockOffsetMs: _kept, clockBoot: _boot, ...reading } = sample;
   return reading;
 }
 

@@ -1,5 +1,5 @@
 // The wall clock jumps under the running agent bundle, with a real Prosody: the agent starts on a clock that
-// timesyncd has not synchronized yet, NTP then steps it 3 hours forward and declares it synchronized, and a
+// timesyncd has not synchronized yet and restarts once, NTP then steps it 3 hours forward and declares it synchronized, and a
 // minute-sized step back follows while a timed set runs (it must last its time, not its time plus the step). libfaketime (Debian's faketime package) moves the agent's wall clock through a
 // file the test rewrites (FAKETIME_TIMESTAMP_FILE, re-read every second), and leaves its monotonic clock real
 // (FAKETIME_DONT_FAKE_MONOTONIC); timesyncd's flag file is a path in the test's folder (XEDGE_CLOCK_SYNC_FILE).
@@ -71,13 +71,14 @@ describe("the wall clock jumps under the running agent, on Prosody", { skip: exi
       },
       dir,
     );
-    const agent = AgentProcess.start(file, {
+    const environment = {
       LD_PRELOAD: LIBFAKETIME,
       FAKETIME_TIMESTAMP_FILE: offsetFile,
       FAKETIME_CACHE_DURATION: "1",
       FAKETIME_DONT_FAKE_MONOTONIC: "1",
       XEDGE_CLOCK_SYNC_FILE: syncFile,
-    });
+    };
+    let agent = AgentProcess.start(file, environment);
     const ops = await Observer.connect(server, "ops", "ops-secret");
     const chat: string[] = [];
     ops.onMessage((message) => {
@@ -96,6 +97,12 @@ describe("the wall clock jumps under the running agent, on Prosody", { skip: exi
       const report = (await status(file)) as { agent?: { clockUnsynced?: string; health?: { text: string } } };
       assert.equal(report.agent?.clockUnsynced, "clock not synchronized");
       assert.match(String(report.agent?.health?.text), /clock not synchronized/);
+
+      // The agent restarts before NTP reaches a server: the same boot, so its first process's readings are
+      // corrected at the sync too.
+      assert.equal(await agent.stop(), 0);
+      agent = AgentProcess.start(file, environment);
+      await agent.waitForMessage("online", 30_000);
 
       // NTP steps the clock 3 hours forward, then timesyncd says it is synchronized.
       writeFileSync(offsetFile, `+${HOURS_3 / 1000}\n`);
@@ -143,7 +150,10 @@ describe("the wall clock jumps under the running agent, on Prosody", { skip: exi
       const kinds = history.map((reading) => reading.clock ?? "trusted");
       const firstTrusted = firstTrustedOf(history);
       assert.ok(firstTrusted >= 3, `corrected readings first: ${kinds.join(",")}`);
-      assert.deepEqual(new Set(kinds.slice(0, firstTrusted)), new Set(["corrected"]), "every reading taken before the sync is corrected (same process)");
+      assert.deepEqual(new Set(kinds.slice(0, firstTrusted)), new Set(["corrected"]), "every reading taken before the sync is corrected, the first process's too");
+      const correctedTimes = history.slice(0, firstTrusted).map((reading) => reading.timestamp.getTime());
+      const gaps = correctedTimes.slice(1).map((time, i) => time - (correctedTimes[i] ?? 0));
+      assert.ok(gaps.every((gap) => gap > 0 && gap < 10_000), `corrected readings in order, the restart a few seconds, not hours: ${gaps.join(",")}`);
       assert.deepEqual(new Set(kinds.slice(firstTrusted)), new Set(["trusted"]));
       // Corrected timestamps sit before the first one taken on the synchronized clock, as their order says.
       const lastCorrected = history[firstTrusted - 1]?.timestamp.getTime() ?? 0;
