@@ -145,4 +145,18 @@ describe("OperatorDesk", () => {
     assert.equal(newcomer.role, "read");
     assert.equal(desk.for("ops@example.net/desk").admitted, false, "removed from the list");
   });
+
+  it("applies a reloaded role to the very next request of the operator it last served", () => {
+    const { desk, authz } = setup();
+    const before = desk.for("ops@example.net/desk");
+    assert.ok(before.admitted);
+    assert.equal(desk.for("ops@example.net/desk"), before, "the same operator and role: the session is reused");
+    authz.replace([{ jid: "ops@example.net", role: "read" }]);
+    const after = desk.for("ops@example.net/desk");
+    assert.ok(after.admitted);
+    assert.equal(after.role, "read");
+    assert.equal(desk.for("ops@example.net/other").requester, "ops@example.net/other", "another resource gets its own session");
+    authz.replace([]);
+    assert.equal(desk.for("ops@example.net/desk").admitted, false);
+  });
 });

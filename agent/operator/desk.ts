@@ -114,9 +114,24 @@ const noRemoteConfig: ConfigCounter = {
 export class OperatorDesk {
   constructor(private readonly deps: DeskDeps) {}
 
+  /**
+   * The last session handed out: an operator's requests come in runs, and a session is some twenty closures to
+   * build. It is reused only while the requester's role is the same, so a reloaded list still applies at once.
+   */
+  private last?: OperatorSession;
+
   /** Looks the requester up in the operators list as it is now (a reloaded list applies to the next call). */
   for(requester: string): OperatorSession | Refusal {
-    const { authz, readout, control, health, config, readoutServed, timed, watches, activeAlerts, audit = NO_AUDIT } = this.deps;
+    const role = this.deps.authz.roleOf(requester);
+    const { last } = this;
+    if (last && role !== undefined && last.requester === requester && last.role === role) return last;
+    const answer = this.open(requester, role);
+    if (answer.admitted) this.last = answer;
+    return answer;
+  }
+
+  private open(requester: string, role: Role | undefined): OperatorSession | Refusal {
+    const { readout, control, health, config, readoutServed, timed, watches, activeAlerts, audit = NO_AUDIT } = this.deps;
     const counter: ControlCounter = {
       set: async (request, via) => {
         const result = await control.set(requester, request, via);
@@ -126,7 +141,6 @@ export class OperatorDesk {
       },
       getForm: (nodeIds) => control.getForm(requester, nodeIds),
     };
-    const role = authz.roleOf(requester);
     if (role === undefined) return { admitted: false, requester, control: counter };
     return {
       admitted: true,

@@ -11,11 +11,11 @@ import type { JID } from "@xmpp/jid";
 import tcp from "@xmpp/tcp";
 import ConnectionTLS from "@xmpp/tls/lib/Connection.js";
 import TlsSocket from "@xmpp/tls/lib/Socket.js";
-import middlewareFactory from "@xmpp/middleware";
 import streamFeaturesFactory from "@xmpp/stream-features";
 import iqCallerFactory from "@xmpp/iq/caller.js";
 import resourceBinding from "@xmpp/resource-binding";
 import { iqRequester, iqResponder } from "./iq.ts";
+import { stanzaMiddleware } from "./middleware.ts";
 import { authenticate, NS_SASL, SaltedPasswordCache, Scram, SCRAM_SHA_1 } from "./scram.ts";
 
 export { xml, jid };
@@ -85,7 +85,7 @@ export function createClient(options: ClientOptions, saltedPasswords = new Salte
     return (await online) as JID; // "online" carries the bound JID
   };
 
-  const middleware = middlewareFactory({ entity });
+  const middleware = stanzaMiddleware({ entity });
   const streamFeatures = streamFeaturesFactory({ middleware });
   const iqCaller = iqCallerFactory({ middleware, entity });
   const iqCallee = iqResponder(entity, middleware);

@@ -1,10 +1,10 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Client } from "@xmpp/client-core";
-import middlewareFactory from "@xmpp/middleware";
 import { Parser, type Element } from "@xmpp/xml";
 import { xml } from "./client.ts";
 import { iqResponder } from "./iq.ts";
+import { stanzaMiddleware } from "./middleware.ts";
 
 const AGENT = "gw1@localhost/edge";
 
@@ -18,7 +18,7 @@ function responder() {
     sent.push(stanza.toString());
     return Promise.resolve();
   };
-  const middleware = middlewareFactory({ entity });
+  const middleware = stanzaMiddleware({ entity });
   const iq = iqResponder(entity, middleware);
   /** Delivers `text` as the server would and resolves with what went back. */
   const deliver = async (text: string): Promise<string[]> => {
