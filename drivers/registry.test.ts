@@ -1,5 +1,6 @@
-// The registry holds cards only: nothing it imports statically, however indirectly, is a driver's device code, so
-// a gateway evaluates the device code of the drivers its config names only (each card's `open` loads it).
+// The registry holds cards only: nothing the agent imports statically from its entry point, however indirectly, is
+// a driver's device code, so a gateway evaluates the device code of the drivers its config names only (each card's
+// `open` loads it; firmware-sim, which a `sim:` config loads with import(), may import device code).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -20,9 +21,9 @@ function evaluatedImports(file: string): string[] {
   });
 }
 
-test("the registry's static imports reach no driver's device code", () => {
+test("the agent's static imports reach no driver's device code", () => {
   const reached = new Set<string>();
-  const pending = [resolve(import.meta.dirname, "registry.ts")];
+  const pending = [resolve(ROOT, "agent/entry.ts")];
   for (let file = pending.pop(); file !== undefined; file = pending.pop()) {
     if (reached.has(file)) continue;
     reached.add(file);
