@@ -1,5 +1,6 @@
 // Every device driver, registered by name. Config validates `sensors[].driver` and `actuators[].driver`
-// against these tables; a new driver is one folder and one line here.
+// against these tables; a new driver is one folder and one line here. The tables hold each driver's card
+// (index.ts); its device code (device.ts) is loaded by the card's `open`, so only when a config names the driver.
 import type { ActuatorDriver, SensorDriver } from "./driver.ts";
 import { bme280 } from "./bme280/index.ts";
 import { nmea } from "./nmea/index.ts";

@@ -1,20 +1,6 @@
-// What the serial drivers share: the `serial:` option schema, a bounded line splitter, Modbus
-// RTU frame timing, and a link that reopens itself after the adapter went away.
-import { z } from "zod";
+// What the serial drivers' device code shares: a bounded line splitter, Modbus RTU frame timing, and a link that
+// reopens itself after the adapter went away. The `serial:` option schema is in serial-options.ts, for the cards.
 import type { Hal, SerialLink, SerialOptions } from "./hal.ts";
-
-/** The `serial:` key of a serial sensor; each driver passes its device class's usual settings as defaults. */
-export function serialOptions(defaults: { baudRate: number; parity?: "none" | "even" | "odd"; stopBits?: 1 | 2 }) {
-  return z
-    .object({
-      path: z.string().regex(/^\/\S+$/, { message: "expected an absolute device path such as /dev/ttyUSB0 or /dev/serial0" }),
-      baudRate: z.number().int().min(50).max(4_000_000).default(defaults.baudRate),
-      dataBits: z.union([z.literal(5), z.literal(6), z.literal(7), z.literal(8)]).default(8),
-      parity: z.enum(["none", "even", "odd"]).default(defaults.parity ?? "none"),
-      stopBits: z.union([z.literal(1), z.literal(2)]).default(defaults.stopBits ?? 1),
-    })
-    .strict();
-}
 
 export type SerialSettings = Required<SerialOptions>;
 

@@ -7,7 +7,8 @@ import { outputCode, SimAds1115, type SimAds1115Options } from "../../firmware-s
 import { createSimHal } from "../../firmware-sim/index.ts";
 import { i2cFaults } from "../../firmware-sim/world.ts";
 import { numericField, withDevice } from "../testing.ts";
-import { ads1115, decimalsFor, GAINS } from "./index.ts";
+import { decimalsFor } from "./device.ts";
+import { ads1115, GAINS } from "./index.ts";
 
 const BUS = 1;
 const ADDRESS = 0x48;

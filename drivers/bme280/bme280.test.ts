@@ -5,7 +5,8 @@ import { formatFieldValue } from "../../lib/model.ts";
 import { CTRL_MEAS_HISTORY, DATASHEET_EXAMPLE_CALIBRATION, SimBme280, type SimBme280Options } from "../../firmware-sim/chips/bme280.ts";
 import { createSimHal } from "../../firmware-sim/index.ts";
 import { numericField, withDevice } from "../testing.ts";
-import { bme280, parseCalibration } from "./index.ts";
+import { parseCalibration } from "./device.ts";
+import { bme280 } from "./index.ts";
 
 const BUS = 1;
 const ADDRESS = 0x76;

@@ -11,7 +11,8 @@ import { populate } from "../../firmware-sim/world.ts";
 import { createRealHal } from "../real/index.ts";
 import { HardwareAccessError, type Hal } from "../hal.ts";
 import type { SensorDevice } from "../driver.ts";
-import { dallasCrc8, decodeScratchpad, ds18b20, parseW1Slave, plausibleEightyFive } from "./index.ts";
+import { dallasCrc8, decodeScratchpad, parseW1Slave, plausibleEightyFive } from "./device.ts";
+import { ds18b20 } from "./index.ts";
 
 const ID = "28-0316a2795aff";
 const OTHER = "28-00000a1b2c3d";

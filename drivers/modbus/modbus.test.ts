@@ -7,7 +7,8 @@ import { SimModbusSlave, crc16 as slaveCrc16 } from "../../firmware-sim/serial/m
 import { placeSimSerialPort, releaseSimSerialPort, type SimSerialPort } from "../../firmware-sim/serial/pty.ts";
 import { assertNoSocatLeft, eventually } from "../../firmware-sim/serial/testing.ts";
 import type { SensorDevice } from "../driver.ts";
-import { modbus, decodeRegister, planRequests, registerField, type RegisterSpec } from "./index.ts";
+import { decodeRegister, planRequests, registerField } from "./device.ts";
+import { modbus, type RegisterSpec } from "./index.ts";
 import { crc16, parseReadResponse, readRequest } from "./rtu.ts";
 
 const PATH = "/dev/ttyUSB1";

@@ -7,7 +7,8 @@ import { SimGps, withChecksum, type SimGpsOptions } from "../../firmware-sim/ser
 import { placeSimSerialPort, releaseSimSerialPort } from "../../firmware-sim/serial/pty.ts";
 import { assertNoSocatLeft, eventually } from "../../firmware-sim/serial/testing.ts";
 import { HardwareAccessError } from "../hal.ts";
-import { nmea, nmeaChecksum, parseCoordinate, parseGga, parseRmc, parseSentence } from "./index.ts";
+import { nmeaChecksum, parseCoordinate, parseGga, parseRmc, parseSentence } from "./device.ts";
+import { nmea } from "./index.ts";
 
 const PATH = "/dev/ttyUSB0";
 const PERIOD_MS = 100;

@@ -8,7 +8,8 @@ import { createSimHal } from "../../firmware-sim/index.ts";
 import { actuatorModels, i2cFaults, populate } from "../../firmware-sim/world.ts";
 import type { ActuatorDevice } from "../driver.ts";
 import { actuatorDrivers } from "../registry.ts";
-import { dutyFor, pca9685, percentOf, prescaleFor } from "./index.ts";
+import { prescaleFor } from "./device.ts";
+import { dutyFor, pca9685, percentOf } from "./index.ts";
 
 const BUS = 1;
 const ADDRESS = 0x40;

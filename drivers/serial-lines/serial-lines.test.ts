@@ -7,7 +7,8 @@ import { SimLinePrinter, type SimLinePrinterOptions } from "../../firmware-sim/s
 import { placeSimSerialPort, releaseSimSerialPort } from "../../firmware-sim/serial/pty.ts";
 import { assertNoSocatLeft, eventually } from "../../firmware-sim/serial/testing.ts";
 import { LineSplitter } from "../serial-util.ts";
-import { lineFields, parseLine, serialLines } from "./index.ts";
+import { lineFields, parseLine } from "./device.ts";
+import { serialLines } from "./index.ts";
 
 const PATH = "/dev/ttyACM0";
 const socatPids = new Set<number>();

@@ -6,7 +6,8 @@ import { COMMAND_HISTORY, SimSht3x, sensirionCrc8, type SimSht3xOptions } from "
 import { createSimHal } from "../../firmware-sim/index.ts";
 import { i2cFaults } from "../../firmware-sim/world.ts";
 import { numericField, withDevice } from "../testing.ts";
-import { crc8, humidityFromRaw, sht3x, temperatureFromRaw } from "./index.ts";
+import { crc8, humidityFromRaw, temperatureFromRaw } from "./device.ts";
+import { sht3x } from "./index.ts";
 
 const BUS = 1;
 const ADDRESS = 0x44;
