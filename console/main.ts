@@ -14,15 +14,18 @@ const REMEMBERED = "xedge-console";
 const HOUR_MS = 60 * 60 * 1000;
 /**
  * The ranges a chart offers. The last hour is every stored reading; longer ones are the agent's averages per
- * minute or hour, because it sends at most 5,000 raw readings per node.
+ * minute or hour (`periodMs`, each stamped with its UTC start), because it sends at most 5,000 raw readings per node.
  */
 const CHART_RANGES = [
-  { label: "1 h", ms: HOUR_MS, period: undefined },
-  { label: "24 h", ms: 24 * HOUR_MS, period: "historicalMinute" },
-  { label: "7 d", ms: 7 * 24 * HOUR_MS, period: "historicalHour" },
+  { label: "1 h", ms: HOUR_MS, period: undefined, periodMs: undefined },
+  { label: "24 h", ms: 24 * HOUR_MS, period: "historicalMinute", periodMs: 60_000 },
+  { label: "7 d", ms: 7 * 24 * HOUR_MS, period: "historicalHour", periodMs: HOUR_MS },
 ] as const;
 type ChartRange = (typeof CHART_RANGES)[number];
+/** A bound on a raw chart's points in the browser, whatever the sensor's rate: an hour at a little over 3 Hz. */
 const CHART_POINTS_KEPT = 12_000;
+/** An averaged chart re-reads its newest period from the agent at most this often while live readings come. */
+const TAIL_READ_EVERY_MS = 5_000;
 
 /** An element with attributes and children; text is always set as text, never parsed as HTML. */
 function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
@@ -56,6 +59,10 @@ interface OpenChart {
   loads: number;
   times: number[];
   values: number[];
+  /** An averaged chart's re-read of its newest period: when the last one started, and one waiting to run. */
+  tailReadAt: number;
+  tailRead: ReturnType<typeof setTimeout> | undefined;
+  tailReads: number;
 }
 
 /** The y range of a chart: the values with a tenth of their spread (at least a little) above and below. */
@@ -85,14 +92,18 @@ class ConsoleView {
       for (const field of reading.fields) {
         const chart = this.charts.get(chartKey(gateway.jid, reading.nodeId, field.name));
         if (chart === undefined || typeof field.value !== "number") continue;
+        // An average per period changes with the reading, and only the agent's store knows the period's others.
+        if (chart.range.periodMs !== undefined) {
+          this.readTail(gateway, chart);
+          continue;
+        }
         chart.times.push(reading.time / 1000);
         chart.values.push(field.value);
         if (chart.times.length > CHART_POINTS_KEPT) {
           chart.times.shift();
           chart.values.shift();
         }
-        chart.plot?.setData([chart.times, chart.values]);
-        chart.element.dataset["points"] = String(chart.times.length);
+        this.showPoints(chart);
       }
     });
   }
@@ -236,7 +247,7 @@ class ConsoleView {
     const failureLine = h("p", { class: "error" });
     const element = h("div", { class: "chart", "data-chart-of": `${nodeId}/${field}` }, h("h3", {}, `${nodeId} ${field}`, h("span", {}, select, close)), failureLine);
     slot.chartSlot.append(element);
-    const chart: OpenChart = { gateway: gateway.jid, nodeId, field, element, failureLine, plot: undefined, range: CHART_RANGES[0], loads: 0, times: [], values: [] };
+    const chart: OpenChart = { gateway: gateway.jid, nodeId, field, element, failureLine, plot: undefined, range: CHART_RANGES[0], loads: 0, times: [], values: [], tailReadAt: 0, tailRead: undefined, tailReads: 0 };
     this.charts.set(key, chart);
     close.addEventListener("click", () => this.closeChart(key));
     select.addEventListener("change", () => {
@@ -248,14 +259,66 @@ class ConsoleView {
 
   private closeChart(key: string): void {
     const chart = this.charts.get(key);
+    clearTimeout(chart?.tailRead);
     chart?.plot?.destroy();
     chart?.element.remove();
     this.charts.delete(key);
   }
 
-  /** Reads the chart's range from the agent's store; live readings that came meanwhile follow the stored ones. */
+  /** The chart's points drawn, those older than its range left out (the range slides with the time). */
+  private showPoints(chart: OpenChart): void {
+    const since = (Date.now() - chart.range.ms) / 1000;
+    const old = chart.times.findIndex((time) => time >= since);
+    if (old !== 0) {
+      const cut = old === -1 ? chart.times.length : old;
+      chart.times.splice(0, cut);
+      chart.values.splice(0, cut);
+    }
+    chart.plot?.setData([chart.times, chart.values]);
+    chart.element.dataset["points"] = String(chart.times.length);
+  }
+
+  /**
+   * Re-reads an averaged chart's newest period (and any begun since) from the agent, at most every
+   * TAIL_READ_EVERY_MS: the readings that came meanwhile are in the answer's averages.
+   */
+  private readTail(gateway: GatewayState, chart: OpenChart): void {
+    const { periodMs } = chart.range;
+    if (periodMs === undefined || chart.tailRead !== undefined) return;
+    chart.tailRead = setTimeout(() => {
+      chart.tailReadAt = Date.now();
+      const load = chart.loads;
+      const newest = chart.times.at(-1);
+      const from = newest === undefined ? Math.floor((Date.now() - periodMs) / periodMs) * periodMs : newest * 1000;
+      void this.session
+        .history(gateway, chart.nodeId, chart.field, new Date(from), chart.range.period)
+        .then((tail) => {
+          if (this.charts.get(chartKey(chart.gateway, chart.nodeId, chart.field)) !== chart || load !== chart.loads || tail.failure !== undefined) return;
+          const kept = chart.times.findIndex((time) => time >= from / 1000);
+          if (kept !== -1) {
+            chart.times.splice(kept);
+            chart.values.splice(kept);
+          }
+          chart.times.push(...tail.times);
+          chart.values.push(...tail.values);
+          chart.element.dataset["tailReads"] = String(++chart.tailReads);
+          this.showPoints(chart);
+        })
+        .catch((error: unknown) => console.warn(`console: re-reading ${chart.nodeId} ${chart.field}:`, error))
+        .finally(() => {
+          chart.tailRead = undefined;
+        });
+    }, Math.max(0, chart.tailReadAt + TAIL_READ_EVERY_MS - Date.now()));
+  }
+
+  /**
+   * Reads the chart's range from the agent's store. On a raw chart the live readings that came meanwhile follow the
+   * stored ones; an averaged one has them in its newest period's average (and re-reads it as more come).
+   */
   private async loadChart(gateway: GatewayState, chart: OpenChart): Promise<void> {
     const load = ++chart.loads;
+    clearTimeout(chart.tailRead);
+    chart.tailRead = undefined;
     const { range } = chart;
     chart.element.dataset["loading"] = range.label;
     const history = await this.session
@@ -263,7 +326,7 @@ class ConsoleView {
       .catch((error: unknown) => ({ times: [], values: [], failure: error instanceof Error ? error.message : String(error) }));
     if (this.charts.get(chartKey(chart.gateway, chart.nodeId, chart.field)) !== chart || load !== chart.loads) return;
     const newestStored = history.times.at(-1) ?? 0;
-    const live = chart.times.map((time, index) => [time, chart.values[index] ?? 0] as const).filter(([time]) => time > newestStored);
+    const live = range.periodMs !== undefined ? [] : chart.times.map((time, index) => [time, chart.values[index] ?? 0] as const).filter(([time]) => time > newestStored);
     chart.times = [...history.times, ...live.map(([time]) => time)];
     chart.values = [...history.values, ...live.map(([, value]) => value)];
     delete chart.element.dataset["loading"];
