@@ -87,11 +87,11 @@ async function agentReport(file: string) {
 }
 
 /** A config whose store lives in `state` (the mounted filesystem); the config, sockets and logs stay outside it. */
-function configFor(server: XmppTestServer, dir: string, state: string, sensors: string, operators: Operator[] = []): { file: string; metricsSocket: string } {
+function configFor(server: XmppTestServer, dir: string, state: string, sensors: string, operators?: Operator[]): { file: string; metricsSocket: string } {
   const metricsSocket = join(dir, "metrics.sock");
   const { file } = writeAgentConfig(
     server,
-    { xmppExtra: FAST_LINK, sensors, extra: `metrics: { listen: ${metricsSocket} }`, operators },
+    { xmppExtra: FAST_LINK, sensors, extra: `metrics: { listen: ${metricsSocket} }`, ...(operators ? { operators } : {}) },
     dir,
   );
   writeFileSync(file, readFileSync(file, "utf8").replace(`  path: ${join(dir, "xedge.db")}`, `  path: ${join(state, "xedge.db")}\n  maxReadings: ${MAX_READINGS}`));
@@ -228,8 +228,13 @@ describe("the store's filesystem full or read-only under the running agent, on P
         await waitUntil(async () => (await status(file)).unsent === 0, "the outbox drained", 10_000);
         const last = (await status(file)).sensors[0]!.lastSeq;
         assert.ok(last > beyond + 5, `new readings committed after #${beyond}: the last is #${last}`);
-        const back = await connected.until(() => lastGatewayPresence(connected), (presence) => presence?.show !== "dnd" && presence?.show !== "unavailable", 10_000, "the gateway's presence back to normal");
-        assert.doesNotMatch(String(back?.status), /store cannot open/);
+        // The usual health: the sensor, unplugged, may make it dnd again, for that reason.
+        await connected.until(
+          () => lastGatewayPresence(connected),
+          (presence) => presence !== undefined && presence.show !== "unavailable" && !presence.status.includes("store cannot open"),
+          10_000,
+          "the gateway's presence without the store's fault",
+        );
         return last;
       };
 
