@@ -143,7 +143,8 @@ export const MAX_HELD_READINGS = 10_000;
 
 /**
  * Less free space than this and the store is not opened (an error with code ENOSPC): SQLite needs room for its
- * -shm (32 KiB), a WAL and the migrations (a new store's first open writes about 200 KiB with its checkpoint).
+ * -shm (32 KiB), a WAL and the migrations (a new store's first open peaks at about 230 KiB: the -shm, 120 KiB of
+ * WAL and the checkpoint into the file; with less, SQLite's own SQLITE_FULL says the same).
  * Its failures on a full disk would mislead too: the read-only check's SQLITE_IOERR would pass for a damaged file,
  * and its recovery would move the store's WAL aside.
  */
