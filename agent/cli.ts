@@ -67,7 +67,7 @@ async function run(file: string): Promise<void> {
   process.once("SIGINT", () => shutdown("SIGINT"));
   process.on("SIGHUP", () => {
     if (agent) void reload(agent, log, file, systemd);
-    else log.warn("config reload ignored: the agent has not started (its store cannot open yet); it reads the config file when it starts", { file });
+    else log.warn("config reload ignored: the agent has not started yet (waiting for its store to open?); it reads the config file when it starts", { file });
   });
   try {
     agent = await startAgent(config, log, {
