@@ -37,29 +37,61 @@ async function run(file: string): Promise<void> {
   const config = load(file);
   const log = createLogger(config.log);
   const systemd = await connectSystemd({ onError: (message) => log.warn(message) });
-  const agent = await startAgent(config, log);
-  const shutdown = (signal: string) => {
-    log.info("shutting down", { signal });
-    systemd.stopping();
-    agent.stop().then(
+  let agent: Agent | undefined;
+  // A stop asked for while the store waits for space (the agent is not started yet) ends the wait.
+  const beforeStart = new AbortController();
+  let report: (() => AgentReport) | undefined;
+  const stop = (running: Agent) =>
+    running.stop().then(
       () => process.exit(0),
       (error: unknown) => {
         log.error("shutdown failed", { error: errorText(error) });
         process.exit(EXIT_RUNTIME);
       },
     );
+  const shutdown = (signal: string) => {
+    log.info("shutting down", { signal });
+    systemd.stopping();
+    if (agent) void stop(agent);
+    else beforeStart.abort();
   };
   let shown = "";
   setInterval(() => {
-    const line = statusLine(agent.report());
+    if (!report) return;
+    const line = statusLine(report());
     if (line !== shown) systemd.status(line);
     shown = line;
   }, STATUS_LINE_EVERY_MS).unref();
+  // Installed before any READY=1, which lets `systemctl reload` send SIGHUP: its default action ends the process.
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   process.once("SIGINT", () => shutdown("SIGINT"));
-  process.on("SIGHUP", () => void reload(agent, log, file, systemd));
-  // Ready once the store is open and sampling runs; the XMPP link comes up (or not) on its own. Only now: until
-  // process.on installs it, SIGHUP's default action ends the process, and READY=1 lets `systemctl reload` send one.
+  process.on("SIGHUP", () => {
+    if (agent) void reload(agent, log, file, systemd);
+    else log.warn("config reload ignored: the agent has not started yet (waiting for its store to open?); it reads the config file when it starts", { file });
+  });
+  try {
+    agent = await startAgent(config, log, {
+      signal: beforeStart.signal,
+      // The agent is up and says why it waits: READY=1, or systemd's start timeout would kill it (and a killed
+      // start is restarted every 5 s, saying nothing); its watchdog guards the event loop meanwhile.
+      onStoreWaiting: (waiting) => {
+        report = waiting;
+        systemd.ready(statusLine(waiting()));
+      },
+    });
+  } catch (error) {
+    if (!beforeStart.signal.aborted) throw error;
+    log.info("agent stopped before its store opened");
+    process.exit(0);
+  }
+  const started = agent;
+  report = () => started.report();
+  // A stop asked for after the store opened, while the rest started.
+  if (beforeStart.signal.aborted) {
+    void stop(started);
+    return;
+  }
+  // Ready once the store is open and sampling runs; the XMPP link comes up (or not) on its own.
   systemd.ready(`sampling ${config.sensors.length} sensors`);
 }
 
@@ -152,7 +184,10 @@ function renderStatus(status: StoreStatus, live: Live, socket: string, now: Date
     `buffered readings: ${health.buffered}`,
     `oldest unsent:     ${status.oldestUnsent ? stamp(status.oldestUnsent) : "none"}`,
     `dropped:           ${health.dropped}`,
-    ...(live.running && live.report.storeFault ? [`store cannot commit: ${live.report.storeFault} (the journal says why and what to do)`] : []),
+    // A store that cannot open (the agent waits for space) names itself; one that cannot commit says how it stands.
+    ...(live.running && live.report.storeFault
+      ? [`${live.report.storeFault.startsWith("store cannot open") ? "" : "store cannot commit: "}${live.report.storeFault} (the journal says why and what to do)`]
+      : []),
     ...(live.running && live.report.clockUnsynced ? [`clock:             ${live.report.clockUnsynced} (readings taken meanwhile are marked, and corrected once it is)`] : []),
     ...(status.unsyncedTimestamps ? [`unsure timestamps: ${status.unsyncedTimestamps} readings taken before the clock was synchronized, not corrected (marked on the wire)`] : []),
     ...(status.lostUnwritable ? [`lost, not committed: ${status.lostUnwritable} (held in memory while the store could not commit, past the bound)`] : []),
@@ -178,14 +213,34 @@ function renderStatus(status: StoreStatus, live: Live, socket: string, now: Date
   return `${lines.join("\n")}\n`;
 }
 
+/** The running agent's report alone, when the store cannot be read. */
+function renderWithoutStore(report: AgentReport, storeError: string, now: Date): string {
+  return [
+    `agent:             running (pid ${report.pid}, xedge ${report.version}), up ${span(now.getTime() - report.startedAt.getTime())}`,
+    `link:              ${report.online ? "online" : "offline"} since ${report.linkSince.toISOString()} (${age(report.linkSince, now)})`,
+    `health:            ${report.health.text}`,
+    `store:             ${storeError}`,
+    ...(report.storeFault ? [`                   ${report.storeFault} (the journal says why and what to do)`] : []),
+    "",
+  ].join("\n");
+}
+
 async function status(file: string, json: boolean): Promise<void> {
   const config = load(file);
   let opened;
   try {
     opened = await openForStatus(config.store.path);
   } catch (error) {
-    process.stderr.write(`store.path: cannot open ${config.store.path}: ${errorText(error)}\n`);
-    process.exit(EXIT_RUNTIME);
+    // A store on a full disk does not open even to read (SQLite needs room for its -shm): the agent, waiting for
+    // space, still says why.
+    const storeError = `cannot open ${config.store.path}: ${errorText(error)}`;
+    const live = await askAgent(config.status.socket);
+    if (!live.running) {
+      process.stderr.write(`store.path: ${storeError}\n`);
+      process.exit(EXIT_RUNTIME);
+    }
+    process.stdout.write(json ? `${JSON.stringify({ storeError, agent: { running: true, ...live.report } }, null, 2)}\n` : renderWithoutStore(live.report, storeError, new Date()));
+    return;
   }
   await opened.close();
   const live = await askAgent(config.status.socket);

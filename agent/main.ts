@@ -7,7 +7,8 @@ import { hardwareBackends, type OpenHal } from "./hardware.ts";
 import { Actuators } from "./actuators.ts";
 import { Authz, bareJid } from "./authz.ts";
 import { TimedActions } from "./timed-actions.ts";
-import { Store, type StoreFault, type StoreFaultEnd, type StoreLimits } from "./store.ts";
+import type { Store, StoreFault, StoreFaultEnd, StoreLimits, StoreOptions } from "./store.ts";
+import { openStoreWhenSpace, type StoreOpenWait } from "./store-open.ts";
 import { ClockWatch, TIMESYNCD_SYNCHRONIZED, type ClockJump } from "./clock-watch.ts";
 import { span } from "../lib/text.ts";
 import { describeCause } from "./write-faults.ts";
@@ -66,6 +67,13 @@ export interface Agent {
   reloadFile: FileReload;
   /** Stops sampling, puts actuators in their safe state, finishes store writes, closes the store, goes offline. */
   stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Ends a wait for the store (a stop asked for before the agent started): startAgent then rejects. */
+  signal?: AbortSignal;
+  /** The store cannot open (disk full) and the agent waits for space: told once, with what it reports meanwhile. */
+  onStoreWaiting?: (report: () => AgentReport) => void;
 }
 
 export interface ReloadOutcome {
@@ -144,6 +152,71 @@ function commitFaultReports(log: Logger, lost: (bySensor: ReadonlyMap<string, nu
   };
 }
 
+/**
+ * Opens the store; on a full disk the agent waits for space instead of exiting (agent/store-open.ts), and says why
+ * meanwhile: one error line with the mount and the fix, presence `dnd` with the reason to the operators, the same
+ * on the status socket, and to systemd through `start.onStoreWaiting`. Nothing else runs while it waits. Sampling
+ * waits because a reading's sequence number comes from the store, whose last numbers are unknown until it opens
+ * (numbers given blind could repeat item ids already on the nodes). The faces wait because what they answer
+ * lives in the store (history, the control audit trail that must not lose a request, watches, timed actions).
+ * The actuators stay closed, as they were before the agent started.
+ */
+async function openStoreOrWait(config: AgentConfig, options: StoreOptions, log: Logger, start: StartOptions): Promise<Store> {
+  let shown: { stop: () => Promise<void> } | undefined;
+  try {
+    return await openStoreWhenSpace(config.store.path, options, {
+      ...(start.signal ? { signal: start.signal } : {}),
+      onWaiting: async (wait) => {
+        log.error(`store cannot open (${describeCause(wait)}): the agent waits for space and starts once the store opens`, {
+          cause: wait.cause,
+          mount: wait.mount,
+          error: wait.error,
+          fix: wait.fix,
+        });
+        shown = await showStoreWait(config, wait, log, start);
+      },
+      onOpened: (wait) => log.info("store opened: there is space again; the agent starts", { mount: wait.mount, waitedMs: Date.now() - wait.since.getTime() }),
+    });
+  } finally {
+    await shown?.stop();
+  }
+}
+
+/**
+ * What the agent shows while its store cannot open: a link of its own with presence `dnd` and the reason (and
+ * subscription answers for operators), and the status socket. Both end before the normal start builds its own.
+ */
+async function showStoreWait(config: AgentConfig, wait: StoreOpenWait, log: Logger, start: StartOptions): Promise<{ stop: () => Promise<void> }> {
+  const reason = `store cannot open: ${describeCause(wait)}`;
+  const connection = new XmppConnection(connectionOptions(config.xmpp), log);
+  const link: LinkState = { online: false, since: new Date() };
+  connection.on("online", () => Object.assign(link, { online: true, since: new Date() }));
+  connection.on("offline", () => Object.assign(link, { online: false, since: new Date() }));
+  const health: HealthSources = {
+    sensors: () => config.sensors.map((sensor) => ({ id: sensor.id })),
+    buffered: () => 0,
+    dropped: () => 0,
+    lastPublished: () => undefined,
+    online: () => connection.isOnline,
+    startedAt: wait.since,
+    storeFault: () => reason,
+  };
+  const authz = new Authz(config.operators);
+  const presence = registerPresence(connection, { desk: { for: (jid) => ({ admitted: authz.canRead(jid) }) }, health, log });
+  const monitor = new HealthMonitor(health, undefined);
+  const report = () => reportOf(snapshotOf(health), link, monitor.current(), { pid: process.pid, version });
+  const endpoint = await StatusEndpoint.open(config.status.socket, report, log);
+  connection.start();
+  start.onStoreWaiting?.(report);
+  return {
+    stop: async () => {
+      presence.stop();
+      await endpoint?.close();
+      await connection.stop();
+    },
+  };
+}
+
 export function connectionOptions(xmpp: AgentConfig["xmpp"]): ConnectionOptions {
   const [username = ""] = xmpp.jid.split("@");
   return {
@@ -192,7 +265,7 @@ function changesById<T extends { id: string }>(before: readonly T[], after: read
 /** A logger; when it is the agent's own, a reloaded config sets its level and format too. */
 type ReloadableLogger = Logger & Partial<Pick<AgentLogger, "reconfigure">>;
 
-export async function startAgent(config: AgentConfig, log: ReloadableLogger): Promise<Agent> {
+export async function startAgent(config: AgentConfig, log: ReloadableLogger, start: StartOptions = {}): Promise<Agent> {
   let current = config;
   // Whether readings' timestamps can be trusted: timesyncd's flag file (another path for tests), and jumps.
   const syncFile = process.env.XEDGE_CLOCK_SYNC_FILE || TIMESYNCD_SYNCHRONIZED;
@@ -226,7 +299,7 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
         },
       )
     : undefined;
-  const store = await Store.open(config.store.path, {
+  const store = await openStoreOrWait(config, {
     ...storeLimits(config.store),
     onDropped: (dropped, total, bySensor) => {
       log.warn("store full: dropped the oldest unsent readings", { dropped, total, maxReadings: config.store.maxReadings });
@@ -234,7 +307,7 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger): Pr
     },
     ...commitFaultReports(log, (bySensor) => metrics?.lostUnwritable(bySensor)),
     clock,
-  });
+  }, log, start);
   if (!clock.trusted) log.warn("clock not synchronized yet: readings are marked until it is, then corrected from the monotonic clock", { syncFile });
   clock.start();
   if (metrics) store.onCommitted((readings) => metrics.committed(readings));

@@ -26,7 +26,7 @@ import type { QueuedAlert } from "./operator/alert-delivery.ts";
 import { Database } from "./sqlite.ts";
 import { errorText } from "./log.ts";
 import { findDamage, recoverStore, setAsideStrayWal, type StoreRecovery, type StrayWal } from "./store-recovery.ts";
-import { diagnoseWriteFailure, type WriteFault } from "./write-faults.ts";
+import { diagnoseWriteFailure, spaceLeft, type WriteFault } from "./write-faults.ts";
 import { trustedSystemClock, type ClockState } from "./clock-watch.ts";
 
 export type { StoreRecovery } from "./store-recovery.ts";
@@ -140,6 +140,15 @@ const IN_OUTBOX = "published_at IS NULL AND set_aside_at IS NULL";
  * unsent readings too). About 0.5 kB each: 10,000 is 5 MB, 17 minutes of 10 sensors sampled every second.
  */
 export const MAX_HELD_READINGS = 10_000;
+
+/**
+ * Less free space than this and the store is not opened (an error with code ENOSPC): SQLite needs room for its
+ * -shm (32 KiB), a WAL and the migrations (a new store's first open peaks at about 230 KiB: the -shm, 120 KiB of
+ * WAL and the checkpoint into the file; with less, SQLite's own SQLITE_FULL says the same).
+ * Its failures on a full disk would mislead too: the read-only check's SQLITE_IOERR would pass for a damaged file,
+ * and its recovery would move the store's WAL aside.
+ */
+export const SPACE_TO_OPEN_BYTES = 256 * 1024;
 
 /** Longest wait between two commit attempts while the store cannot commit. */
 const MAX_COMMIT_RETRY_MS = 5_000;
@@ -335,10 +344,16 @@ export class Store {
 
   /**
    * Opens the store at `path`, creating it if needed. A damaged one (agent/store-recovery.ts) is kept aside and
-   * replaced by a fresh store holding what could be read of it: `recoveredNow` then says what happened.
+   * replaced by a fresh store holding what could be read of it: `recoveredNow` then says what happened. On a disk
+   * without SPACE_TO_OPEN_BYTES free it fails with ENOSPC before touching anything; SQLite's SQLITE_FULL says the
+   * space ran out during the open (agent/store-open.ts waits for space in both cases).
    */
   static async open(path: string, options: StoreOptions): Promise<Store> {
     mkdirSync(dirname(path), { recursive: true });
+    const space = spaceLeft(dirname(path));
+    if (space < SPACE_TO_OPEN_BYTES) {
+      throw Object.assign(new Error(`no space to open the store: ${space} bytes free in ${dirname(path)}, it needs ${SPACE_TO_OPEN_BYTES}`), { code: "ENOSPC" });
+    }
     const now = new Date();
     const strayWal = setAsideStrayWal(path, now);
     const damage = await findDamage(path, MIGRATIONS.length);

@@ -2,7 +2,7 @@
 // remounts itself so after an I/O error, a common end for an SD card), or something else failed. SQLite's own
 // code says little (a read-only remount shows as SQLITE_IOERR or SQLITE_READONLY), so the filesystem is asked: the
 // mount table names the mount point, and a one-byte probe file in the store's folder gives the kernel's answer.
-import { readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, realpathSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { errorText } from "./log.ts";
 
@@ -53,6 +53,18 @@ function codeOf(error: unknown): string | undefined {
   return error instanceof Error && "code" in error && typeof error.code === "string" ? error.code : undefined;
 }
 
+/** Whether `error` says the filesystem is full: SQLite's SQLITE_FULL, or the kernel's ENOSPC (EDQUOT: over quota). */
+export function isDiskFull(error: unknown): boolean {
+  const code = codeOf(error);
+  return code === "SQLITE_FULL" || code === "ENOSPC" || code === "EDQUOT";
+}
+
+/** Bytes an unprivileged process may still write on the filesystem holding `dir` (root's reserve left out). */
+export function spaceLeft(dir: string): number {
+  const { bavail, bsize } = statfsSync(dir);
+  return bavail * bsize;
+}
+
 /** The kernel's answer to a one-byte write in `dir`: undefined when it succeeds, else its error code (EROFS, ENOSPC, …). */
 function probeWrite(dir: string): string | undefined {
   const probe = join(dir, ".xedge-write-probe");
@@ -66,8 +78,11 @@ function probeWrite(dir: string): string | undefined {
   }
 }
 
-/** Why a commit to the store in `dir` failed with `error`. */
-export function diagnoseWriteFailure(error: unknown, dir: string): WriteFault {
+/**
+ * Why a write to the store in `dir` failed with `error`. `resumes` ends the fix: what happens by itself once the
+ * fault is gone (commits resume, or the store opens).
+ */
+export function diagnoseWriteFailure(error: unknown, dir: string, resumes = "commits resume by themselves"): WriteFault {
   const code = codeOf(error);
   let realDir = dir;
   try {
@@ -77,18 +92,19 @@ export function diagnoseWriteFailure(error: unknown, dir: string): WriteFault {
   }
   const mount = mountOf(realDir);
   const mountPoint = mount?.mountPoint ?? realDir;
-  const probed = code === "SQLITE_FULL" || mount?.readOnly ? undefined : probeWrite(realDir);
+  const full = isDiskFull(error);
+  const probed = full || mount?.readOnly ? undefined : probeWrite(realDir);
   const cause: WriteFaultCause =
-    code === "SQLITE_FULL" || probed === "ENOSPC" || probed === "EDQUOT" ? "disk-full" : mount?.readOnly || code === "SQLITE_READONLY" || probed === "EROFS" ? "read-only" : "write-error";
-  return { cause, mount: mountPoint, error: errorText(error), fix: fixFor(cause, mountPoint) };
+    full || probed === "ENOSPC" || probed === "EDQUOT" ? "disk-full" : mount?.readOnly || code === "SQLITE_READONLY" || probed === "EROFS" ? "read-only" : "write-error";
+  return { cause, mount: mountPoint, error: errorText(error), fix: fixFor(cause, mountPoint, resumes) };
 }
 
-function fixFor(cause: WriteFaultCause, mount: string): string {
+function fixFor(cause: WriteFaultCause, mount: string, resumes: string): string {
   switch (cause) {
     case "disk-full":
-      return `free space on ${mount} (old logs: journalctl --vacuum-size=50M); commits resume by themselves`;
+      return `free space on ${mount} (old logs: journalctl --vacuum-size=50M); ${resumes}`;
     case "read-only":
-      return `${mount} is mounted read-only, usually by the kernel after an I/O error on the card (see dmesg): check the card, then mount -o remount,rw ${mount} or reboot (fsck runs at boot); commits resume by themselves once it is writable`;
+      return `${mount} is mounted read-only, usually by the kernel after an I/O error on the card (see dmesg): check the card, then mount -o remount,rw ${mount} or reboot (fsck runs at boot); ${resumes} once it is writable`;
     case "write-error":
       return "see the error; commits are retried";
   }

@@ -15,7 +15,8 @@ import { activeAlertsSummary } from "../operator/alert-delivery.ts";
 const NS_ROSTER = "jabber:iq:roster";
 
 export interface PresenceDeps {
-  desk: Pick<OperatorDesk, "for">;
+  /** Whether a requester is an operator (the desk; before the store opens, the operators list alone). */
+  desk: { for: (requester: string) => Pick<ReturnType<OperatorDesk["for"]>, "admitted"> };
   health: HealthSources;
   log: Logger;
   /** The alerts fired now, and a way to hear when they change; none when absent. */

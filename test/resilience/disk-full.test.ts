@@ -8,14 +8,16 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { startServer, type XmppTestServer } from "../support/servers.ts";
-import { AgentProcess, writeAgentConfig } from "../support/agent.ts";
+import { AgentProcess, runCli, writeAgentConfig } from "../support/agent.ts";
 import { Observer } from "../support/observer.ts";
 import { assertNodeMatchesStore, bme280s, sortedIds, status, waitUntil } from "../support/accounting.ts";
+import { xml, type Element } from "../../agent/xmpp/client.ts";
+import type { Operator } from "../../agent/authz.ts";
 
 const isRoot = process.getuid?.() === 0;
 const FAST_LINK = "  pingInterval: 1s\n  pingTimeout: 500ms\n  reconnect: { initialDelay: 200ms, maxDelay: 1s }";
@@ -63,6 +65,20 @@ function valueOf(text: string, name: string, labels = ""): number {
   return Number(line.slice(line.lastIndexOf(" ") + 1));
 }
 
+/** `xedge status --json` while the store cannot be read: the running agent's report and why the store did not open. */
+async function reportWithoutStore(file: string) {
+  const result = await runCli(["status", "--json", "--config", file]);
+  assert.equal(result.code, 0, result.stderr);
+  return JSON.parse(result.stdout) as { storeError?: string; agent: { running: boolean; storeFault?: string; health: { show: string; text: string } } };
+}
+
+/** The newest presence the gateway sent to `ops`, as show (available when absent) and status. */
+function lastGatewayPresence(ops: Observer): { show: string; status: string } | undefined {
+  const fromGateway = (stanza: Element) => String(stanza.attrs.from ?? "").startsWith("gw1@") && (stanza.attrs.type === undefined || stanza.attrs.type === "unavailable");
+  const presence = ops.presences.filter(fromGateway).at(-1);
+  return presence && { show: presence.getChildText("show") ?? (presence.attrs.type === "unavailable" ? "unavailable" : "available"), status: presence.getChildText("status") ?? "" };
+}
+
 /** The agent's live report from `xedge status --json`. */
 async function agentReport(file: string) {
   const { agent } = (await status(file)) as { agent?: { running: boolean; storeFault?: string; buffered?: number; health?: { show: string; text: string } } };
@@ -71,11 +87,11 @@ async function agentReport(file: string) {
 }
 
 /** A config whose store lives in `state` (the mounted filesystem); the config, sockets and logs stay outside it. */
-function configFor(server: XmppTestServer, dir: string, state: string, sensors: string): { file: string; metricsSocket: string } {
+function configFor(server: XmppTestServer, dir: string, state: string, sensors: string, operators?: Operator[]): { file: string; metricsSocket: string } {
   const metricsSocket = join(dir, "metrics.sock");
   const { file } = writeAgentConfig(
     server,
-    { xmppExtra: FAST_LINK, sensors, extra: `metrics: { listen: ${metricsSocket} }` },
+    { xmppExtra: FAST_LINK, sensors, extra: `metrics: { listen: ${metricsSocket} }`, ...(operators ? { operators } : {}) },
     dir,
   );
   writeFileSync(file, readFileSync(file, "utf8").replace(`  path: ${join(dir, "xedge.db")}`, `  path: ${join(state, "xedge.db")}\n  maxReadings: ${MAX_READINGS}`));
@@ -167,6 +183,93 @@ describe("the store's filesystem full or read-only under the running agent, on P
       }
       ops = await Observer.connect(server, "ops", "ops-secret");
       for (const sensor of ["f1", "f2"]) await assertNodeMatchesStore(ops, server, join(state, "xedge.db"), sensor);
+    } finally {
+      await ops?.close().catch(() => undefined);
+      run("umount", ["-l", state]);
+    }
+  });
+
+  it("disk full at start, with no store and then with one: the agent stays up saying why, and starts once space returns", async () => {
+    const work = join(dir, "start");
+    const state = join(work, "state");
+    mkdirSync(state, { recursive: true });
+    run("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", state]);
+    let ops: Observer | undefined;
+    try {
+      const { file } = configFor(server, work, state, bme280s("s", 1, "100ms", "2s"), [{ jid: "ops@localhost", role: "read" }]);
+      ops = await Observer.connect(server, "ops", "ops-secret");
+      const connected = ops;
+      /** Starts the agent on the full disk and checks what it says while it waits; returns it still waiting. */
+      const startWaiting = async () => {
+        const agent = AgentProcess.start(file);
+        const waiting = await agent.waitForLog((line) => line.message.startsWith("store cannot open ("), 15_000);
+        assert.equal(waiting.message, `store cannot open (disk full on ${state}): the agent waits for space and starts once the store opens`);
+        assert.equal(waiting.level, "error");
+        assert.equal(waiting.cause, "disk-full");
+        assert.equal(waiting.mount, state);
+        assert.match(String(waiting.fix), new RegExp(`^free space on ${state} \\(old logs: journalctl --vacuum-size=50M\\); the store opens by itself`));
+        await agent.waitForMessage("online", 15_000);
+        const presence = await connected.until(() => lastGatewayPresence(connected), (last) => last?.show === "dnd", 10_000, "the gateway's presence dnd");
+        assert.match(String(presence?.status), new RegExp(`store cannot open: disk full on ${state}`));
+        const report = await reportWithoutStore(file);
+        assert.equal(report.agent.running, true);
+        assert.equal(report.agent.storeFault, `store cannot open: disk full on ${state}`);
+        assert.equal(report.agent.health.show, "dnd");
+        assert.equal(agent.child.exitCode, null, "the agent keeps running");
+        return agent;
+      };
+      /** Frees the space: the agent opens its store, starts and publishes its new readings. */
+      const freeAndPublish = async (agent: AgentProcess, beyond: number) => {
+        rmSync(join(state, "filler"));
+        await agent.waitForMessage("store opened: there is space again; the agent starts", 20_000);
+        await agent.waitForMessage("agent started", 10_000);
+        // The sensor is unplugged 2 s after the start, so the outbox can drain to empty.
+        await agent.waitForMessage("sensor failed", 10_000);
+        await waitUntil(async () => (await status(file)).unsent === 0, "the outbox drained", 10_000);
+        const last = (await status(file)).sensors[0]!.lastSeq;
+        assert.ok(last > beyond + 5, `new readings committed after #${beyond}: the last is #${last}`);
+        // The usual health: the sensor, unplugged, may make it dnd again, for that reason.
+        await connected.until(
+          () => lastGatewayPresence(connected),
+          (presence) => presence !== undefined && presence.show !== "unavailable" && !presence.status.includes("store cannot open"),
+          10_000,
+          "the gateway's presence without the store's fault",
+        );
+        return last;
+      };
+
+      // Presence reaches the operator once subscribed; the waiting gateway accepts the operator's subscription.
+      await ops.iq("get", "ops@localhost", xml("query", { xmlns: "jabber:iq:roster" }));
+      fillUp(join(state, "filler"));
+      const first = AgentProcess.start(file);
+      let published = 0;
+      try {
+        await first.waitForLog((line) => line.message.startsWith("store cannot open ("), 15_000);
+        await first.waitForMessage("online", 15_000);
+        await ops.send(xml("presence", { to: "gw1@localhost", type: "subscribe" }));
+        await first.waitForMessage("presence subscription accepted", 10_000);
+      } finally {
+        assert.equal(await first.stop(), 0, "a stop while waiting ends the wait");
+      }
+      assert.ok(first.logs.some((line) => line.message === "agent stopped before its store opened"));
+      // No store file yet: the agent waits, then creates it.
+      const fresh = await startWaiting();
+      try {
+        published = await freeAndPublish(fresh, 0);
+      } finally {
+        assert.equal(await fresh.stop(), 0);
+      }
+      // An existing store on a full disk: not taken for a damaged one, and continued.
+      fillUp(join(state, "filler"));
+      const again = await startWaiting();
+      try {
+        await freeAndPublish(again, published);
+      } finally {
+        assert.equal(await again.stop(), 0);
+      }
+      assert.ok(!again.logs.some((line) => line.message.startsWith("store damaged")), "the full disk did not pass for a damaged store");
+      assert.deepEqual(readdirSync(state).filter((name) => name.includes("damaged") || name.includes("recovering")), []);
+      await assertNodeMatchesStore(ops, server, join(state, "xedge.db"), "s1");
     } finally {
       await ops?.close().catch(() => undefined);
       run("umount", ["-l", state]);
