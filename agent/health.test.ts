@@ -38,9 +38,9 @@ describe("assessHealth", () => {
     const facts = { sensors: sensors(["boiler"]), dropped: 0, lastPublished: secondsAgo(90) };
     assert.equal(assessHealth({ ...facts, buffered: 101 }, now).show, "away");
     assert.equal(assessHealth({ ...facts, buffered: 100 }, now).show, "available");
-    const stalled = assessHealth({ ...facts, buffered: 5, stalledSince: secondsAgo(30) }, now);
+    const stalled = assessHealth({ ...facts, buffered: 5, stalledForMs: 30_000 }, now);
     assert.deepEqual(stalled, { show: "away", text: "1 sensor · buffer 5 (not draining) · published 90 s ago" });
-    assert.equal(assessHealth({ ...facts, buffered: 5, stalledSince: secondsAgo(29) }, now).show, "available");
+    assert.equal(assessHealth({ ...facts, buffered: 5, stalledForMs: 29_999 }, now).show, "available");
   });
 
   it("reports readings dropped by the store's bound", () => {
@@ -56,6 +56,7 @@ describe("assessHealth", () => {
 describe("HealthMonitor", () => {
   function harness() {
     let clock = now.getTime();
+    let monotonic = 0;
     const state = { failing: [] as string[], buffered: 0, lastPublished: undefined as Date | undefined };
     const sources: HealthSources = {
       sensors: () => sensors(["boiler", "gps"], state.failing),
@@ -66,11 +67,16 @@ describe("HealthMonitor", () => {
       startedAt: now,
     };
     let dueCalls = 0;
-    const monitor = new HealthMonitor(sources, () => (dueCalls += 1), { now: () => new Date(clock), checkEveryMs: 3_600_000, textEveryMs: 60_000 });
+    const monitor = new HealthMonitor(sources, () => (dueCalls += 1), { now: () => new Date(clock), monotonic: () => monotonic, checkEveryMs: 3_600_000, textEveryMs: 60_000 });
     return {
       monitor,
       state,
-      advance: (ms: number) => (clock += ms),
+      advance: (ms: number) => {
+        clock += ms;
+        monotonic += ms;
+      },
+      /** NTP steps the wall clock; the monotonic clock does not move. */
+      stepWallClock: (ms: number) => (clock += ms),
       due: () => dueCalls,
     };
   }
@@ -138,6 +144,25 @@ describe("HealthMonitor", () => {
       assert.equal(monitor.current().show, "away");
       state.buffered = 2;
       assert.equal(monitor.current().show, "available", "it shrank: draining");
+    } finally {
+      monitor.stop();
+    }
+  });
+
+  it("measures a stall and the text's pace on a clock that does not step when NTP sets the wall clock", () => {
+    const { monitor, state, advance, stepWallClock, due } = harness();
+    try {
+      state.buffered = 3;
+      state.lastPublished = new Date(now.getTime());
+      monitor.check();
+      monitor.take();
+      stepWallClock(3_600_000);
+      assert.equal(monitor.current().show, "available", "an hour's step forward is not an hour without draining");
+      monitor.check();
+      assert.equal(due(), 1, "nor a minute since the last announcement, though the text's age moved");
+      stepWallClock(-7_200_000);
+      advance(30_000);
+      assert.equal(monitor.current().show, "away", "a step back does not hold back 30 s without draining");
     } finally {
       monitor.stop();
     }

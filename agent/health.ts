@@ -33,8 +33,8 @@ export interface HealthFacts {
   /** Readings the pubsub service refused for good (e.g. payload-too-big), kept in the store; absent when none. */
   setAside?: number;
   lastPublished?: Date;
-  /** Since when the outbox has been non-empty without a publish or a shrink; undefined while it drains. */
-  stalledSince?: Date;
+  /** How long the outbox has been non-empty without a publish or a shrink; undefined while it drains. */
+  stalledForMs?: number;
   /** A damaged store this start recovered from, in a few words: the SD card needs a person. */
   storeDamage?: string;
   /** The store cannot commit (disk full, read-only), in a few words: a person must free space or fix the card. */
@@ -60,7 +60,7 @@ export const DEFAULT_THRESHOLDS: HealthThresholds = { awayBuffered: 100, stallMs
 
 export function assessHealth(facts: HealthFacts, now: Date, thresholds: HealthThresholds = DEFAULT_THRESHOLDS): Health {
   const failing = facts.sensors.filter((sensor) => sensor.error !== undefined).map((sensor) => sensor.id);
-  const stalled = facts.stalledSince !== undefined && now.getTime() - facts.stalledSince.getTime() >= thresholds.stallMs;
+  const stalled = facts.stalledForMs !== undefined && facts.stalledForMs >= thresholds.stallMs;
   const parts = [
     ...(failing.length > 0 ? [`${failing.length} failing: ${failing.join(", ")}`] : []),
     `${facts.sensors.length} ${facts.sensors.length === 1 ? "sensor" : "sensors"}`,
@@ -191,7 +191,11 @@ export interface HealthMonitorOptions {
   checkEveryMs?: number;
   /** Least time between two announcements that change only the text; a change of class is announced at once. */
   textEveryMs?: number;
+  /** The wall clock, for the age of the last publish. */
   now?: () => Date;
+  /** Milliseconds on a clock that never steps, for how long the outbox stalled and the text was announced: an NTP
+   * step of the wall clock must neither raise "not draining" at once nor hold it back. */
+  monotonic?: () => number;
 }
 
 /**
@@ -205,6 +209,7 @@ export class HealthMonitor {
   private readonly thresholds: HealthThresholds;
   private readonly textEveryMs: number;
   private readonly now: () => Date;
+  private readonly monotonic: () => number;
   private readonly timer: NodeJS.Timeout | undefined;
   private announced: Health | undefined;
   private announcedAt = 0;
@@ -212,7 +217,7 @@ export class HealthMonitor {
   private announcedPublishing = false;
   private lastBuffered = 0;
   private lastPublished: Date | undefined;
-  private stalledSince: Date | undefined;
+  private stalledSince: number | undefined;
 
   constructor(
     private readonly sources: HealthSources,
@@ -222,6 +227,7 @@ export class HealthMonitor {
     this.thresholds = options.thresholds ?? DEFAULT_THRESHOLDS;
     this.textEveryMs = options.textEveryMs ?? 60_000;
     this.now = options.now ?? (() => new Date());
+    this.monotonic = options.monotonic ?? (() => performance.now());
     this.timer = due ? setInterval(() => this.check(), options.checkEveryMs ?? 1000).unref() : undefined;
   }
 
@@ -229,7 +235,7 @@ export class HealthMonitor {
   take(): Health {
     const health = this.current();
     this.announced = health;
-    this.announcedAt = this.now().getTime();
+    this.announcedAt = this.monotonic();
     this.announcedPublishing = this.lastPublished !== undefined;
     return health;
   }
@@ -251,7 +257,7 @@ export class HealthMonitor {
       ...(storeFault ? { storeFault } : {}),
       ...(clockUnsynced ? { clockUnsynced } : {}),
       ...(lastPublished ? { lastPublished } : {}),
-      ...(this.stalledSince ? { stalledSince: this.stalledSince } : {}),
+      ...(this.stalledSince !== undefined ? { stalledForMs: this.monotonic() - this.stalledSince } : {}),
     };
     return assessHealth(facts, this.now(), this.thresholds);
   }
@@ -263,7 +269,7 @@ export class HealthMonitor {
     if (last === undefined || health.show !== last.show) this.due?.();
     // "nothing published yet" beside values that move would mislead whoever just installed the gateway.
     else if (!this.announcedPublishing && this.lastPublished !== undefined) this.due?.();
-    else if (health.text !== last.text && this.now().getTime() - this.announcedAt >= this.textEveryMs) this.due?.();
+    else if (health.text !== last.text && this.monotonic() - this.announcedAt >= this.textEveryMs) this.due?.();
   }
 
   stop(): void {
@@ -274,7 +280,7 @@ export class HealthMonitor {
   private track(buffered: number, published: Date | undefined): void {
     const progressed = buffered < this.lastBuffered || published?.getTime() !== this.lastPublished?.getTime();
     if (buffered === 0 || progressed) this.stalledSince = undefined;
-    else this.stalledSince ??= this.now();
+    else this.stalledSince ??= this.monotonic();
     this.lastBuffered = buffered;
     this.lastPublished = published;
   }
