@@ -7,7 +7,8 @@ import { hardwareBackends, type OpenHal } from "./hardware.ts";
 import { Actuators } from "./actuators.ts";
 import { Authz, bareJid } from "./authz.ts";
 import { TimedActions } from "./timed-actions.ts";
-import type { Store, StoreFault, StoreFaultEnd, StoreLimits, StoreOptions } from "./store.ts";
+import { heldBound, type Store, type StoreFault, type StoreFaultEnd, type StoreLimits, type StoreOptions } from "./store.ts";
+import { HeldBeforeOpen } from "./held-before-open.ts";
 import { openStoreWhenSpace, type StoreOpenWait } from "./store-open.ts";
 import { ClockWatch, TIMESYNCD_SYNCHRONIZED, type ClockJump } from "./clock-watch.ts";
 import { span } from "../lib/text.ts";
@@ -152,16 +153,24 @@ function commitFaultReports(log: Logger, lost: (bySensor: ReadonlyMap<string, nu
   };
 }
 
+/** The sampler while the store cannot open, and what holds its readings until it does. */
+interface SamplingBeforeOpen {
+  sampler: Sampler;
+  held: HeldBeforeOpen;
+}
+
 /**
  * Opens the store; on a full disk the agent waits for space instead of exiting (agent/store-open.ts), and says why
  * meanwhile: one error line with the mount and the fix, presence `dnd` with the reason to the operators, the same
- * on the status socket, and to systemd through `start.onStoreWaiting`. Nothing else runs while it waits. Sampling
- * waits because a reading's sequence number comes from the store, whose last numbers are unknown until it opens
- * (numbers given blind could repeat item ids already on the nodes). The faces wait because what they answer
- * lives in the store (history, the control audit trail that must not lose a request, watches, timed actions).
- * The actuators stay closed, as they were before the agent started.
+ * on the status socket, and to systemd through `start.onStoreWaiting`. The sensors are sampled from the start of
+ * the wait: their readings are held in memory (agent/held-before-open.ts) within the bound of readings the store
+ * cannot commit, and numbered once they go to the store (a number comes from the store, whose last numbers are
+ * unknown until it opens: numbers given blind could repeat item ids already on the nodes). The health counts them
+ * (`buffer N`) and the sensors' failures. The faces wait because what they answer lives in the store (history,
+ * the control audit trail that must not lose a request, watches, timed actions). The actuators stay closed, as
+ * they were before the agent started.
  */
-async function openStoreOrWait(config: AgentConfig, options: StoreOptions, log: Logger, start: StartOptions): Promise<Store> {
+async function openStoreOrWait(config: AgentConfig, options: StoreOptions, sampling: SamplingBeforeOpen, log: Logger, start: StartOptions): Promise<Store> {
   let shown: { stop: () => Promise<void> } | undefined;
   try {
     return await openStoreWhenSpace(config.store.path, options, {
@@ -173,7 +182,8 @@ async function openStoreOrWait(config: AgentConfig, options: StoreOptions, log: 
           error: wait.error,
           fix: wait.fix,
         });
-        shown = await showStoreWait(config, wait, log, start);
+        sampling.sampler.start();
+        shown = await showStoreWait(config, wait, sampling, log, start);
       },
       onOpened: (wait) => log.info("store opened: there is space again; the agent starts", { mount: wait.mount, waitedMs: Date.now() - wait.since.getTime() }),
     });
@@ -183,23 +193,24 @@ async function openStoreOrWait(config: AgentConfig, options: StoreOptions, log: 
 }
 
 /**
- * What the agent shows while its store cannot open: a link of its own with presence `dnd` and the reason (and
- * subscription answers for operators), and the status socket. Both end before the normal start builds its own.
+ * What the agent shows while its store cannot open: a link of its own with presence `dnd` and the reason with the
+ * readings held meanwhile (and subscription answers for operators), and the status socket. Both end before the
+ * normal start builds its own.
  */
-async function showStoreWait(config: AgentConfig, wait: StoreOpenWait, log: Logger, start: StartOptions): Promise<{ stop: () => Promise<void> }> {
+async function showStoreWait(config: AgentConfig, wait: StoreOpenWait, { sampler, held }: SamplingBeforeOpen, log: Logger, start: StartOptions): Promise<{ stop: () => Promise<void> }> {
   const reason = `store cannot open: ${describeCause(wait)}`;
   const connection = new XmppConnection(connectionOptions(config.xmpp), log);
   const link: LinkState = { online: false, since: new Date() };
   connection.on("online", () => Object.assign(link, { online: true, since: new Date() }));
   connection.on("offline", () => Object.assign(link, { online: false, since: new Date() }));
   const health: HealthSources = {
-    sensors: () => config.sensors.map((sensor) => ({ id: sensor.id })),
-    buffered: () => 0,
+    sensors: () => sampler.states,
+    buffered: () => held.held,
     dropped: () => 0,
     lastPublished: () => undefined,
     online: () => connection.isOnline,
     startedAt: wait.since,
-    storeFault: () => reason,
+    storeFault: () => `${reason}: ${held.held} readings held in memory${held.lost > 0 ? `, ${held.lost} lost` : ""}`,
   };
   const authz = new Authz(config.operators);
   const presence = registerPresence(connection, { desk: { for: (jid) => ({ admitted: authz.canRead(jid) }) }, health, log });
@@ -299,7 +310,24 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger, sta
         },
       )
     : undefined;
-  const store = await openStoreOrWait(config, {
+  // The hardware opens before the store: on a full disk the store cannot open, and the sensors are sampled all the
+  // same, their readings held in memory until it does (agent/held-before-open.ts).
+  const hardware = await openHal(config, log);
+  const { hal } = hardware;
+  let heldBoundReached = false;
+  const held = new HeldBeforeOpen({
+    maxHeld: heldBound(config.store.maxReadings),
+    clock,
+    onLost: (bySensor) => {
+      metrics?.lostUnwritable(bySensor);
+      if (heldBoundReached) return;
+      heldBoundReached = true;
+      log.warn("store cannot open: readings held in memory reached their bound; the oldest are dropped and counted");
+    },
+  });
+  const sampler: Sampler = new Sampler(config.sensors, sensorDrivers, hal, held, log, metrics);
+  if (!clock.trusted) log.warn("clock not synchronized yet: readings are marked until it is, then corrected from the monotonic clock", { syncFile });
+  const store: Store = await openStoreOrWait(config, {
     ...storeLimits(config.store),
     onDropped: (dropped, total, bySensor) => {
       log.warn("store full: dropped the oldest unsent readings", { dropped, total, maxReadings: config.store.maxReadings });
@@ -307,16 +335,17 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger, sta
     },
     ...commitFaultReports(log, (bySensor) => metrics?.lostUnwritable(bySensor)),
     clock,
-  }, log, start);
-  if (!clock.trusted) log.warn("clock not synchronized yet: readings are marked until it is, then corrected from the monotonic clock", { syncFile });
-  clock.start();
+  }, { sampler, held }, log, start).catch(async (error: unknown) => {
+    // A stop during the wait (or a store that cannot open at all): what was held is lost, and said so.
+    await sampler.stop();
+    if (held.held > 0) log.warn("readings taken while the store could not open are lost: it never opened", { readings: held.held });
+    await hardware.close();
+    throw error;
+  });
   if (metrics) store.onCommitted((readings) => metrics.committed(readings));
   reportStoreFaults(store, log);
   const recovery = store.recovery;
   if (recovery) metrics?.storeRecovered();
-  const hardware = await openHal(config, log);
-  const { hal } = hardware;
-  const sampler = new Sampler(config.sensors, sensorDrivers, hal, store, log, metrics);
   const actuators = new Actuators(config.actuators, actuatorDrivers, hal, log);
   await actuators.open();
   // The fields a subscription or a watch may name: what the sensor's driver declares or, without a declaration,
@@ -492,6 +521,21 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger, sta
 
   // A pushed config whose try a restart interrupted is watched again before the link starts.
   remoteConfig.resume();
+  // Readings taken while the store could not open go to it first, in the order taken, and the sampler appends to
+  // the store from then on: one synchronous step, so no reading falls between. Here, once everything that watches
+  // commits listens. The clock watch starts with them: should its first look find the clock synchronized, every
+  // reading held meanwhile is in the store, which corrects it under the clock state it was taken under.
+  const handed = held.handTo(store);
+  sampler.sinkTo(store);
+  if (handed.readings > 0 || handed.lostBySensor.size > 0) {
+    const lost = [...handed.lostBySensor.values()].reduce((sum, n) => sum + n, 0);
+    log.info("store opened: the readings taken while it could not open are appended to it", {
+      readings: handed.readings,
+      lost,
+      ...(lost > 0 ? { lostBySensor: [...handed.lostBySensor].map(([sensor, n]) => `${sensor}=${n}`).join(",") } : {}),
+    });
+  }
+  clock.start();
   sampler.start();
   connection.start();
   log.info("agent started", { sensors: config.sensors.length, hardware: config.hardware, store: config.store.path });

@@ -7,6 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Sampler } from "./sampler.ts";
 import { Store } from "./store.ts";
+import { HeldBeforeOpen } from "./held-before-open.ts";
+import { trustedSystemClock } from "./clock-watch.ts";
 import { createLogger } from "./log.ts";
 import { createSimHal } from "../firmware-sim/index.ts";
 import { SimBme280 } from "../firmware-sim/chips/bme280.ts";
@@ -113,6 +115,31 @@ describe("sampler", () => {
       assert.deepEqual(sampler.states.map((s) => s.id), ["goes", "stays"]);
       await until(() => seq("goes") > 0, "the returning sensor's reading");
       assert.equal(seq("goes"), goneAt + 1, "its sequence continues where the store left it: no number is reused");
+    } finally {
+      await sampler.stop();
+    }
+  });
+
+  it("samples while the store cannot open into what holds the readings, then, from the hand-over, into the store", async () => {
+    const hal = createSimHal();
+    hal.i2cBus(1).attach(0x76, new SimBme280({ timing: "instant" }));
+    const held = new HeldBeforeOpen({ maxHeld: 1_000, clock: trustedSystemClock });
+    const sampler = new Sampler([sensor("early", 0x76), sensor("absent", 0x77)], sensorDrivers, hal, held, quiet);
+    sampler.start();
+    try {
+      const state = (id: string) => sampler.states.find((s) => s.id === id)!;
+      await until(() => held.held >= 3 && state("absent").error !== undefined, "readings held, and the absent sensor failing");
+      assert.equal(state("early").lastReading, undefined, "no number before the store opens");
+      const handed = held.handTo(store);
+      sampler.sinkTo(store);
+      sampler.start(); // started already: carries on as it was
+      await until(() => (state("early").lastReading?.seq ?? 0) > handed.readings + 2, "readings into the store");
+      await sampler.stop();
+      await store.flush();
+      const history = await store.history("early");
+      assert.deepEqual(history.map((reading) => reading.seq), history.map((_, i) => i + 1), "numbered from 1 without a gap, the held ones first");
+      assert.ok(history.slice(1).every((reading, i) => reading.timestamp >= history[i]!.timestamp), "in the order taken");
+      assert.match(String((await store.status()).sensors.find((s) => s.sensorId === "absent")?.error), /cannot open/, "the error seen while waiting reached the store");
     } finally {
       await sampler.stop();
     }

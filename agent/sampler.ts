@@ -1,12 +1,12 @@
 // Samples each sensor at its interval (and at once when an event-driven device signals a change) and appends
-// the result to the store. A sensor that fails to open or read is retried with backoff while every other
+// the result to its sink: the store, or while the store cannot open the readings held for it
+// (agent/held-before-open.ts). A sensor that fails to open or read is retried with backoff while every other
 // sensor carries on; its last error is kept for the faces to report.
 import type { Hal } from "../drivers/hal.ts";
 import type { SensorDevice, SensorDriver } from "../drivers/driver.ts";
 import type { SensorConfig } from "./config.ts";
 import type { Field, Reading, Sample } from "../lib/model.ts";
 import { shouldKeep } from "./policy.ts";
-import type { Store } from "./store.ts";
 import { errorText, type Logger } from "./log.ts";
 
 export interface SensorState {
@@ -18,8 +18,16 @@ export interface SensorState {
   failingSince?: Date;
   /** The latest sample, kept or not: the current value. */
   lastSample?: Sample;
-  /** The latest kept (stored, published) reading. */
+  /** The latest kept reading the store numbered (readings held until it opens are numbered at the hand-over). */
   lastReading?: Reading;
+}
+
+/** Where the readings kept go, and the sensors' errors: the store, or what holds readings until it opens. */
+export interface ReadingSink {
+  /** Keeps the sample; returns it as a reading when it got its sequence number now. */
+  append(sample: Sample): Reading | undefined;
+  /** A sensor failing since `since` (or, without `error`, working again). */
+  setSensorError(sensorId: string, error?: string, since?: Date): void;
 }
 
 /** Told of every attempt on a sensor (agent/metrics.ts counts them); absent when nobody counts. */
@@ -49,7 +57,7 @@ class SensorLoop {
     private readonly config: SensorConfig,
     private readonly driver: SensorDriver,
     private readonly hal: Hal,
-    private readonly store: Store,
+    private readonly sink: () => ReadingSink,
     private readonly log: Logger,
     private readonly observer: SamplingObserver | undefined,
   ) {
@@ -121,12 +129,12 @@ class SensorLoop {
       this.observer?.sampled(this.config.id);
       this.state.lastSample = sample;
       if (shouldKeep(this.config.report, this.lastKept, fields, sampledAt)) {
-        this.state.lastReading = this.store.append(sample);
+        this.state.lastReading = this.sink().append(sample) ?? this.state.lastReading;
         this.lastKept = { fields, at: sampledAt };
       }
       if (this.state.error !== undefined) {
         this.log.info("sensor recovered", { sensor: this.config.id });
-        this.store.setSensorError(this.config.id);
+        this.sink().setSensorError(this.config.id);
       }
       this.failures = 0;
       this.state.error = undefined;
@@ -148,7 +156,7 @@ class SensorLoop {
     if (this.state.error !== message) {
       this.log.warn("sensor failed", { sensor: this.config.id, error: message, retryInMs: this.retryDelay() });
     }
-    if (this.state.error !== message) this.store.setSensorError(this.config.id, message, this.state.failingSince ?? new Date());
+    if (this.state.error !== message) this.sink().setSensorError(this.config.id, message, this.state.failingSince ?? new Date());
     this.state.error = message;
     this.state.failingSince ??= new Date();
   }
@@ -169,14 +177,16 @@ export class Sampler {
     sensors: SensorConfig[],
     private readonly drivers: Record<string, SensorDriver>,
     private readonly hal: Hal,
-    private readonly store: Store,
+    private sink: ReadingSink,
     private readonly log: Logger,
     private readonly observer?: SamplingObserver,
   ) {
     this.adopt(sensors);
   }
 
+  /** Starts sampling; once started, does nothing. */
   start(): void {
+    if (this.started) return;
     this.started = true;
     for (const loop of this.loops) loop.start();
   }
@@ -185,6 +195,11 @@ export class Sampler {
   async stop(): Promise<void> {
     this.started = false;
     await Promise.all(this.loops.map((loop) => loop.stop()));
+  }
+
+  /** From now on the readings and errors go to `sink` (the store, once it opened). */
+  sinkTo(sink: ReadingSink): void {
+    this.sink = sink;
   }
 
   /** Stops the sensors with these ids and forgets them; their readings stay in the store and the outbox. */
@@ -207,7 +222,7 @@ export class Sampler {
       if (existing) return existing;
       const driver = this.drivers[sensor.driver];
       if (!driver) throw new Error(`sensor ${sensor.id}: no driver named ${sensor.driver}`);
-      const loop = new SensorLoop(sensor, driver, this.hal, this.store, this.log, this.observer);
+      const loop = new SensorLoop(sensor, driver, this.hal, () => this.sink, this.log, this.observer);
       if (this.started) loop.start();
       return loop;
     });

@@ -231,8 +231,31 @@ interface ReadingRow {
 /** The columns of a reading row, as ReadingRow has them. */
 const READING_COLUMNS = "id, sensor_id, seq, ts, fields, clock";
 
-/** A sample waiting for its commit; one taken before the clock was trusted keeps the clock's offset then, and its boot. */
-type PendingSample = Sample & { clockOffsetMs?: number; clockBoot?: string };
+/**
+ * A sample with the clock state it was taken under: one taken before the clock was trusted is marked `unsynced` and
+ * keeps the clock's offset then, and its boot, to be corrected later (`correctedUnder`).
+ */
+export type ClockedSample = Sample & { clockOffsetMs?: number; clockBoot?: string };
+
+/** The sample marked with the clock's state now, as it is taken. */
+export function takenUnder(sample: Sample, clock: ClockState): ClockedSample {
+  return clock.trusted ? sample : { ...sample, clock: "unsynced", clockOffsetMs: clock.offsetMs(), ...(clock.bootId ? { clockBoot: clock.bootId } : {}) };
+}
+
+/**
+ * An `unsynced` sample set right for a clock synchronized `offsetMs` ahead of the monotonic clock: its monotonic
+ * time (its timestamp less the offset it was taken under) plus that offset, marked `corrected`. Others as they are.
+ */
+export function correctedUnder(sample: ClockedSample, offsetMs: number): ClockedSample {
+  if (sample.clock !== "unsynced" || sample.clockOffsetMs === undefined) return sample;
+  const { clockOffsetMs, clockBoot: _boot, ...rest } = sample;
+  return { ...rest, timestamp: new Date(sample.timestamp.getTime() - clockOffsetMs + offsetMs), clock: "corrected" };
+}
+
+/** The bound on readings held in memory: store.maxReadings, and never more than MAX_HELD_READINGS. */
+export function heldBound(maxReadings: number | undefined): number {
+  return Math.min(maxReadings ?? MAX_HELD_READINGS, MAX_HELD_READINGS);
+}
 
 export interface StoreLimits {
   commitIntervalMs: number;
@@ -295,7 +318,7 @@ export interface SensorErrorChange {
 type SensorErrorListener = (changes: SensorErrorChange[]) => void;
 
 export class Store {
-  private pending: PendingSample[] = [];
+  private pending: ClockedSample[] = [];
   private pendingSeqs: number[] = [];
   private acked: number[] = [];
   private refused: { id: number; reason: string; at: number }[] = [];
@@ -408,15 +431,29 @@ export class Store {
    * it is marked `unsynced`, and the clock's offset from the monotonic clock is kept to correct it later.
    */
   append(sample: Sample): Reading {
+    return this.appendTaken(takenUnder(sample, this.options.clock ?? trustedSystemClock));
+  }
+
+  /**
+   * Appends readings held in memory before the store opened (agent/held-before-open.ts), in the order given, each
+   * under the clock state it was taken under; `lost` more were dropped by their bound, and are counted as held
+   * readings lost while commits fail are (recorded with the next commit). Returns them numbered.
+   */
+  appendHeld(samples: readonly ClockedSample[], lost: number): Reading[] {
+    if (this.closed) throw new Error("store is closed");
+    this.lostUncounted += lost;
+    this.lostTotal += lost;
+    return samples.map((sample) => this.appendTaken(sample));
+  }
+
+  private appendTaken(sample: ClockedSample): Reading {
     if (this.closed) throw new Error("store is closed");
     const seq = (this.lastSeq.get(sample.sensorId) ?? 0) + 1;
     this.lastSeq.set(sample.sensorId, seq);
-    const clock = this.options.clock ?? trustedSystemClock;
-    const marked: PendingSample = clock.trusted ? sample : { ...sample, clock: "unsynced", clockOffsetMs: clock.offsetMs(), ...(clock.bootId ? { clockBoot: clock.bootId } : {}) };
-    this.pending.push(marked);
+    this.pending.push(sample);
     this.pendingSeqs.push(seq);
     if (this.fault) this.holdWithinBound();
-    return { ...withoutOffset(marked), seq };
+    return { ...withoutOffset(sample), seq };
   }
 
   /**
@@ -431,10 +468,9 @@ export class Store {
     return this.db.exclusive(async () => {
       let corrected = 0;
       this.pending = this.pending.map((sample) => {
-        if (sample.clock !== "unsynced" || sample.clockOffsetMs === undefined) return sample;
-        corrected += 1;
-        const { clockOffsetMs, clockBoot: _boot, ...rest } = sample;
-        return { ...rest, timestamp: new Date(sample.timestamp.getTime() - clockOffsetMs + offsetMs), clock: "corrected" };
+        const set = correctedUnder(sample, offsetMs);
+        if (set !== sample) corrected += 1;
+        return set;
       });
       const { changes } = await this.db.run(
         "UPDATE readings SET ts = ts - clock_offset + ?, clock = 'corrected', clock_offset = NULL, clock_boot = NULL WHERE clock = 'unsynced' AND clock_offset IS NOT NULL AND (id > ? OR clock_boot = ?)",
@@ -446,7 +482,7 @@ export class Store {
 
   /** The bound on held readings: store.maxReadings, and never more than MAX_HELD_READINGS. */
   private get maxHeld(): number {
-    return Math.min(this.options.maxReadings ?? MAX_HELD_READINGS, MAX_HELD_READINGS);
+    return heldBound(this.options.maxReadings);
   }
 
   /**
@@ -1032,7 +1068,7 @@ function toReading(row: ReadingRow): StoredReading {
 }
 
 /** The sample as a reading shows it: the offset and boot kept for a correction stay in the store. */
-function withoutOffset(sample: PendingSample): Sample {
+function withoutOffset(sample: ClockedSample): Sample {
   const { clockOffsetMs: _kept, clockBoot: _boot, ...reading } = sample;
   return reading;
 }

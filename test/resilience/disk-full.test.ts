@@ -13,6 +13,7 @@ import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { startServer, type XmppTestServer } from "../support/servers.ts";
+import { Store } from "../../agent/store.ts";
 import { AgentProcess, runCli, writeAgentConfig } from "../support/agent.ts";
 import { Observer } from "../support/observer.ts";
 import { assertNodeMatchesStore, bme280s, sortedIds, status, waitUntil } from "../support/accounting.ts";
@@ -69,7 +70,7 @@ function valueOf(text: string, name: string, labels = ""): number {
 async function reportWithoutStore(file: string) {
   const result = await runCli(["status", "--json", "--config", file]);
   assert.equal(result.code, 0, result.stderr);
-  return JSON.parse(result.stdout) as { storeError?: string; agent: { running: boolean; storeFault?: string; health: { show: string; text: string } } };
+  return JSON.parse(result.stdout) as { storeError?: string; agent: { running: boolean; buffered: number; storeFault?: string; health: { show: string; text: string } } };
 }
 
 /** The newest presence the gateway sent to `ops`, as show (available when absent) and status. */
@@ -189,18 +190,30 @@ describe("the store's filesystem full or read-only under the running agent, on P
     }
   });
 
-  it("disk full at start, with no store and then with one: the agent stays up saying why, and starts once space returns", async () => {
+  it("disk full at start, with no store and then with one: the agent stays up saying why, samples meanwhile, and starts once space returns", async () => {
     const work = join(dir, "start");
     const state = join(work, "state");
     mkdirSync(state, { recursive: true });
     run("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", state]);
     let ops: Observer | undefined;
     try {
-      const { file } = configFor(server, work, state, bme280s("s", 1, "100ms", "2s"), [{ jid: "ops@localhost", role: "read" }]);
+      // Sampled 4 times a second from the start, also while the agent waits, and unplugged 8 s after it: fewer
+      // readings than the bound on held ones (60), so none is dropped however long the wait.
+      const { file } = configFor(server, work, state, bme280s("s", 1, "250ms", "8s"), [{ jid: "ops@localhost", role: "read" }]);
       ops = await Observer.connect(server, "ops", "ops-secret");
       const connected = ops;
-      /** Starts the agent on the full disk and checks what it says while it waits; returns it still waiting. */
+      /** Waits until the waiting agent reports at least `atLeast` readings held in memory; returns how many. */
+      const heldWhileWaiting = async (atLeast: number) => {
+        let held = 0;
+        await waitUntil(async () => (held = (await reportWithoutStore(file)).agent.buffered) >= atLeast, `${atLeast} readings held while waiting`, 10_000);
+        return held;
+      };
+      /**
+       * Starts the agent on the full disk and checks what it says while it waits, sampling meanwhile; returns it
+       * still waiting, when it started and how many readings it held at the last look.
+       */
       const startWaiting = async () => {
+        const startedAt = Date.now();
         const agent = AgentProcess.start(file);
         const waiting = await agent.waitForLog((line) => line.message.startsWith("store cannot open ("), 15_000);
         assert.equal(waiting.message, `store cannot open (disk full on ${state}): the agent waits for space and starts once the store opens`);
@@ -211,20 +224,28 @@ describe("the store's filesystem full or read-only under the running agent, on P
         await agent.waitForMessage("online", 15_000);
         const presence = await connected.until(() => lastGatewayPresence(connected), (last) => last?.show === "dnd", 10_000, "the gateway's presence dnd");
         assert.match(String(presence?.status), new RegExp(`store cannot open: disk full on ${state}`));
+        const held = await heldWhileWaiting(3);
         const report = await reportWithoutStore(file);
         assert.equal(report.agent.running, true);
-        assert.equal(report.agent.storeFault, `store cannot open: disk full on ${state}`);
+        assert.match(String(report.agent.storeFault), new RegExp(`^store cannot open: disk full on ${state}: \\d+ readings held in memory$`));
+        assert.match(report.agent.health.text, /buffer [1-9]\d*/, "the health line counts the readings held");
         assert.equal(report.agent.health.show, "dnd");
         assert.equal(agent.child.exitCode, null, "the agent keeps running");
-        return agent;
+        return { agent, startedAt, held };
       };
-      /** Frees the space: the agent opens its store, starts and publishes its new readings. */
-      const freeAndPublish = async (agent: AgentProcess, beyond: number) => {
+      /**
+       * Frees the space: the agent opens its store, hands it the readings taken meanwhile, starts and publishes.
+       * Returns the last number committed, when the store opened and how many readings it was handed.
+       */
+      const freeAndPublish = async (agent: AgentProcess, beyond: number, heldSeen: number) => {
         rmSync(join(state, "filler"));
-        await agent.waitForMessage("store opened: there is space again; the agent starts", 20_000);
+        const opened = await agent.waitForMessage("store opened: there is space again; the agent starts", 20_000);
+        const handed = await agent.waitForMessage("store opened: the readings taken while it could not open are appended to it", 10_000);
+        assert.ok(Number(handed.readings) >= heldSeen, `the ${heldSeen} readings seen held, and those taken since, are handed: ${String(handed.readings)}`);
+        assert.equal(handed.lost, 0);
         await agent.waitForMessage("agent started", 10_000);
-        // The sensor is unplugged 2 s after the start, so the outbox can drain to empty.
-        await agent.waitForMessage("sensor failed", 10_000);
+        // The sensor is unplugged 8 s after the start, so the outbox can drain to empty.
+        await agent.waitForMessage("sensor failed", 20_000);
         await waitUntil(async () => (await status(file)).unsent === 0, "the outbox drained", 10_000);
         const last = (await status(file)).sensors[0]!.lastSeq;
         assert.ok(last > beyond + 5, `new readings committed after #${beyond}: the last is #${last}`);
@@ -235,7 +256,25 @@ describe("the store's filesystem full or read-only under the running agent, on P
           10_000,
           "the gateway's presence without the store's fault",
         );
-        return last;
+        return { last, openedAt: Date.parse(opened.time), handed: Number(handed.readings) };
+      };
+      /**
+       * Once the agent stopped: the readings it was handed are the first committed after #`beyond`, numbered on
+       * from it without a gap, in the order taken, with the times they were taken: those of the wait before the
+       * store opened (`heldSeen` of them at least), none before the agent started.
+       */
+      const assertHeldCommitted = async (beyond: number, handed: number, heldSeen: number, startedAt: number, openedAt: number) => {
+        const store = await Store.open(join(state, "xedge.db"), { commitIntervalMs: 60_000 });
+        try {
+          const held = (await store.history("s1")).filter((reading) => reading.seq > beyond).slice(0, handed);
+          assert.deepEqual(held.map((reading) => reading.seq), Array.from({ length: handed }, (_, i) => beyond + 1 + i));
+          assert.ok(held.slice(1).every((reading, i) => reading.timestamp > held[i]!.timestamp), "in the order taken");
+          assert.ok(held[0]!.timestamp.getTime() >= startedAt, `taken after the agent started: ${held[0]!.timestamp.toISOString()}`);
+          const beforeOpen = held.filter((reading) => reading.timestamp.getTime() < openedAt).length;
+          assert.ok(beforeOpen >= heldSeen, `${beforeOpen} readings stamped before the store opened, ${heldSeen} seen held`);
+        } finally {
+          await store.close();
+        }
       };
 
       // Presence reaches the operator once subscribed; the waiting gateway accepts the operator's subscription.
@@ -248,26 +287,34 @@ describe("the store's filesystem full or read-only under the running agent, on P
         await first.waitForMessage("online", 15_000);
         await ops.send(xml("presence", { to: "gw1@localhost", type: "subscribe" }));
         await first.waitForMessage("presence subscription accepted", 10_000);
+        await heldWhileWaiting(1);
       } finally {
         assert.equal(await first.stop(), 0, "a stop while waiting ends the wait");
       }
       assert.ok(first.logs.some((line) => line.message === "agent stopped before its store opened"));
+      const lostAtStop = first.logs.find((line) => line.message === "readings taken while the store could not open are lost: it never opened");
+      assert.ok(Number(lostAtStop?.readings) >= 1, "a stop while waiting says how many held readings it loses");
       // No store file yet: the agent waits, then creates it.
       const fresh = await startWaiting();
       try {
-        published = await freeAndPublish(fresh, 0);
+        const { last, openedAt, handed } = await freeAndPublish(fresh.agent, 0, fresh.held);
+        published = last;
+        await fresh.agent.stop();
+        await assertHeldCommitted(0, handed, fresh.held, fresh.startedAt, openedAt);
       } finally {
-        assert.equal(await fresh.stop(), 0);
+        assert.equal(await fresh.agent.stop(), 0);
       }
       // An existing store on a full disk: not taken for a damaged one, and continued.
       fillUp(join(state, "filler"));
       const again = await startWaiting();
       try {
-        await freeAndPublish(again, published);
+        const { openedAt, handed } = await freeAndPublish(again.agent, published, again.held);
+        await again.agent.stop();
+        await assertHeldCommitted(published, handed, again.held, again.startedAt, openedAt);
       } finally {
-        assert.equal(await again.stop(), 0);
+        assert.equal(await again.agent.stop(), 0);
       }
-      assert.ok(!again.logs.some((line) => line.message.startsWith("store damaged")), "the full disk did not pass for a damaged store");
+      assert.ok(!again.agent.logs.some((line) => line.message.startsWith("store damaged")), "the full disk did not pass for a damaged store");
       assert.deepEqual(readdirSync(state).filter((name) => name.includes("damaged") || name.includes("recovering")), []);
       await assertNodeMatchesStore(ops, server, join(state, "xedge.db"), "s1");
     } finally {

@@ -1,0 +1,81 @@
+// Readings taken while the store cannot open (a start on a full disk: agent/store-open.ts). The sensors are
+// sampled all the same, and their readings wait here, in memory, within the bound the store keeps on readings it
+// cannot commit: past it the oldest go first, counted per sensor. They have no sequence numbers yet: a number
+// comes from the store, whose last numbers are unknown until it opens (numbers given blind could reuse item ids
+// already on the nodes). Once it opens they are handed to it in the order taken, and it numbers them.
+//
+// Each reading keeps the clock state it was taken under (marked `unsynced` with the clock's offset and boot while
+// the clock is not trusted), so that the store corrects it like any reading it took itself once the clock is
+// synchronized; the clock's state at the hand-over does not matter.
+import type { Sample } from "../lib/model.ts";
+import type { ClockState } from "./clock-watch.ts";
+import type { ReadingSink } from "./sampler.ts";
+import { takenUnder, type ClockedSample, type Store } from "./store.ts";
+
+export interface HeldBeforeOpenOptions {
+  /** At most this many readings are held (agent/store.ts heldBound). */
+  maxHeld: number;
+  clock: ClockState;
+  /** Called when the bound drops held readings (the oldest first), with how many, per sensor. */
+  onLost?: (bySensor: ReadonlyMap<string, number>) => void;
+}
+
+/** What a hand-over gave the store. */
+export interface HandedOver {
+  /** Readings appended, in the order taken. */
+  readings: number;
+  /** Readings the bound dropped before the store opened, per sensor. */
+  lostBySensor: ReadonlyMap<string, number>;
+}
+
+export class HeldBeforeOpen implements ReadingSink {
+  private samples: ClockedSample[] = [];
+  /** Each sensor's latest error change (undefined error: it works again), for the store's sensor errors. */
+  private readonly sensorErrors = new Map<string, { error?: string; since?: Date }>();
+  private readonly lostBySensor = new Map<string, number>();
+
+  constructor(private readonly options: HeldBeforeOpenOptions) {}
+
+  /** Holds the sample under the clock's state now; no number yet, so no reading is returned. */
+  append(sample: Sample): undefined {
+    this.samples.push(takenUnder(sample, this.options.clock));
+    const excess = this.samples.length - this.options.maxHeld;
+    if (excess <= 0) return undefined;
+    const lost = new Map<string, number>();
+    for (const dropped of this.samples.slice(0, excess)) lost.set(dropped.sensorId, (lost.get(dropped.sensorId) ?? 0) + 1);
+    this.samples = this.samples.slice(excess);
+    for (const [sensorId, n] of lost) this.lostBySensor.set(sensorId, (this.lostBySensor.get(sensorId) ?? 0) + n);
+    this.options.onLost?.(lost);
+    return undefined;
+  }
+
+  setSensorError(sensorId: string, error?: string, since?: Date): void {
+    this.sensorErrors.set(sensorId, { error, since });
+  }
+
+  /** Readings held now. */
+  get held(): number {
+    return this.samples.length;
+  }
+
+  /** Readings the bound dropped. */
+  get lost(): number {
+    let total = 0;
+    for (const n of this.lostBySensor.values()) total += n;
+    return total;
+  }
+
+  /**
+   * Gives the store everything held, in the order taken (it numbers them), the count of those lost, and the
+   * sensors' errors; holds nothing afterwards. The caller points the sampler at the store in the same step.
+   */
+  handTo(store: Pick<Store, "appendHeld" | "setSensorError">): HandedOver {
+    const handed = { readings: this.samples.length, lostBySensor: new Map(this.lostBySensor) };
+    store.appendHeld(this.samples, this.lost);
+    for (const [sensorId, { error, since }] of this.sensorErrors) store.setSensorError(sensorId, error, since);
+    this.samples = [];
+    this.sensorErrors.clear();
+    this.lostBySensor.clear();
+    return handed;
+  }
+}
