@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { isAbsolute, resolve, dirname } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { LineCounter, parseDocument } from "yaml";
-import { z } from "zod";
+import * as z from "../lib/zod.ts";
 import { duration, positiveDuration, strict } from "../lib/config-schema.ts";
 import { actuatorDrivers, sensorDrivers } from "../drivers/registry.ts";
 import { HARDWARE, hardwareBackends, type Hardware } from "./hardware.ts";
@@ -32,63 +32,70 @@ export class ConfigError extends Error {
   }
 }
 
+const nonEmptyText = () => z.string().check(z.minLength(1));
 const BARE_JID = /^[^@/\s]+@[^@/\s]+$/;
-const bareJid = z.string().regex(BARE_JID, { message: "expected a bare JID such as gw1@example.net" });
+const bareJid = z.string().check(z.regex(BARE_JID, { message: "expected a bare JID such as gw1@example.net" }));
 const sensorId = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, { message: "expected letters, digits, '_', '.', '-' (up to 64), starting with a letter or digit" });
+  .check(z.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, { message: "expected letters, digits, '_', '.', '-' (up to 64), starting with a letter or digit" }));
 
 /** A path relative to the config file's folder, which must be readable; yields its absolute path. */
 const readableFile = (baseDir: string, check?: (text: string) => string | undefined) =>
-  z.string().min(1).transform((path, ctx) => {
-    const absolute = isAbsolute(path) ? path : resolve(baseDir, path);
-    try {
-      const problem = check?.(readFileSync(absolute, "utf8"));
-      if (problem) ctx.addIssue({ code: "custom", message: `${absolute} ${problem}` });
-    } catch (error) {
-      ctx.addIssue({
-        code: "custom",
-        message: `cannot read ${absolute} (${(error as NodeJS.ErrnoException).code ?? "error"}); check the path and that the service user may read it`,
-      });
-    }
-    return absolute;
-  });
+  z.pipe(
+    z.string().check(z.minLength(1)),
+    z.transform((path: string, payload) => {
+      const absolute = isAbsolute(path) ? path : resolve(baseDir, path);
+      try {
+        const problem = check?.(readFileSync(absolute, "utf8"));
+        if (problem) payload.issues.push({ code: "custom", message: `${absolute} ${problem}`, input: path });
+      } catch (error) {
+        payload.issues.push({
+          code: "custom",
+          message: `cannot read ${absolute} (${(error as NodeJS.ErrnoException).code ?? "error"}); check the path and that the service user may read it`,
+          input: path,
+        });
+      }
+      return absolute;
+    }),
+  );
 
 const xmppSchema = (baseDir: string) => strict({
   jid: bareJid,
-  password: z.string().min(1).optional(),
-  passwordFile: readableFile(baseDir, (text) => (text.trim() === "" ? "is empty" : undefined)).optional(),
-  resource: z.string().min(1).default("edge"),
-  service: z
-    .string()
-    .regex(/^xmpps?:\/\/[^/:]+(:\d{1,5})?$/, { message: "expected xmpp://HOST[:PORT] (STARTTLS) or xmpps://HOST[:PORT] (direct TLS)" })
-    .optional(),
-  caFile: readableFile(baseDir, (text) => (text.includes("-----BEGIN CERTIFICATE-----") ? undefined : "holds no PEM certificate")).optional(),
+  password: z.optional(nonEmptyText()),
+  passwordFile: z.optional(readableFile(baseDir, (text) => (text.trim() === "" ? "is empty" : undefined))),
+  resource: z._default(nonEmptyText(), "edge"),
+  service: z.optional(
+    z.string().check(z.regex(/^xmpps?:\/\/[^/:]+(:\d{1,5})?$/, { message: "expected xmpp://HOST[:PORT] (STARTTLS) or xmpps://HOST[:PORT] (direct TLS)" })),
+  ),
+  caFile: z.optional(readableFile(baseDir, (text) => (text.includes("-----BEGIN CERTIFICATE-----") ? undefined : "holds no PEM certificate"))),
   /** How often the link is checked with a XEP-0199 ping to the server while otherwise idle. */
-  pingInterval: positiveDuration("15s").default(15_000),
+  pingInterval: z._default(positiveDuration("15s"), 15_000),
   /** A ping unanswered this long means the link is dead: drop it and reconnect. */
-  pingTimeout: positiveDuration("10s").default(10_000),
-  reconnect: strict({
-    initialDelay: positiveDuration("1s").default(1_000),
-    maxDelay: positiveDuration("5m").default(300_000),
-  }).default({ initialDelay: 1_000, maxDelay: 300_000 }),
+  pingTimeout: z._default(positiveDuration("10s"), 10_000),
+  reconnect: z._default(
+    strict({
+      initialDelay: z._default(positiveDuration("1s"), 1_000),
+      maxDelay: z._default(positiveDuration("5m"), 300_000),
+    }),
+    { initialDelay: 1_000, maxDelay: 300_000 },
+  ),
 });
 
 const pubsubSchema = strict({
-  service: z.string().min(1).optional(),
-  nodePrefix: z.string().regex(/^[^\s]+$/, { message: "expected a node name prefix without spaces, such as xedge/gw1" }).optional(),
-  maxItems: z.number().int().min(1).max(1_000_000).default(1000),
-  accessModel: z.enum(["open", "presence", "roster", "whitelist", "authorize"]).optional(),
+  service: z.optional(nonEmptyText()),
+  nodePrefix: z.optional(z.string().check(z.regex(/^[^\s]+$/, { message: "expected a node name prefix without spaces, such as xedge/gw1" }))),
+  maxItems: z._default(z.number().check(z.int(), z.gte(1), z.lte(1_000_000)), 1000),
+  accessModel: z.optional(z.enum(["open", "presence", "roster", "whitelist", "authorize"])),
 });
 
 const operatorSchema = strict({ jid: bareJid, role: z.enum(ROLES) });
 
 const storeSchema = strict({
-  path: z.string().min(1).default("/var/lib/xedge/xedge.db"),
-  maxReadings: z.number().int().min(1).default(1_000_000),
-  retention: duration("7d").default(7 * 86_400_000),
+  path: z._default(nonEmptyText(), "/var/lib/xedge/xedge.db"),
+  maxReadings: z._default(z.number().check(z.int(), z.gte(1)), 1_000_000),
+  retention: z._default(duration("7d"), 7 * 86_400_000),
   /** Readings are committed in one transaction per interval: SD cards wear out with an fsync per reading. */
-  commitInterval: duration("1s").default(1_000),
+  commitInterval: z._default(duration("1s"), 1_000),
 });
 
 /** One of the condition keys, exactly one per rule (checked across keys in alertProblems). */
@@ -98,19 +105,19 @@ const alertSchema = strict({
   id: sensorId,
   sensor: sensorId,
   /** The field the condition looks at; none for `failing`. */
-  field: z.string().min(1).optional(),
-  above: z.number().optional(),
-  below: z.number().optional(),
-  outside: z.tuple([z.number(), z.number()]).optional(),
-  equals: z.union([z.number(), z.boolean(), z.string()]).optional(),
-  changesBy: z.number().positive().optional(),
-  failing: z.literal(true).optional(),
-  hysteresis: z.number().min(0).default(0),
-  for: duration("5m").default(0),
+  field: z.optional(nonEmptyText()),
+  above: z.optional(z.number()),
+  below: z.optional(z.number()),
+  outside: z.optional(z.tuple([z.number(), z.number()])),
+  equals: z.optional(z.union([z.number(), z.boolean(), z.string()])),
+  changesBy: z.optional(z.number().check(z.positive())),
+  failing: z.optional(z.literal(true)),
+  hysteresis: z._default(z.number().check(z.gte(0)), 0),
+  for: z._default(duration("5m"), 0),
   /** Operators by bare JID, or every operator of a role. */
   notify: z
     .array(z.union([bareJid, strict({ role: z.enum(ROLES) })], { error: `expected a bare JID such as alice@example.net, or { role: ${ROLES.join(" | ")} }` }))
-    .min(1),
+    .check(z.minLength(1)),
 });
 
 /** What the simulation adds to a sensor entry (its `sim:` block), validated by the schema firmware-sim gives. */
@@ -118,12 +125,12 @@ const simSettings = hardwareBackends.sim.sensorSettings;
 
 const sensorCommon = {
   id: sensorId,
-  interval: positiveDuration("1s").default(10_000),
+  interval: z._default(positiveDuration("1s"), 10_000),
   /** Keep a sample only when a field moved beyond its band (one for all numeric fields, or per field). */
-  deadband: z.union([z.number().min(0), z.record(z.string(), z.number().min(0))]).optional(),
+  deadband: z.optional(z.union([z.number().check(z.gte(0)), z.record(z.string(), z.number().check(z.gte(0)))])),
   /** With a deadband: keep a sample at least this often anyway. */
-  maxSilence: positiveDuration("15m").optional(),
-  sim: simSettings.schema.optional(),
+  maxSilence: z.optional(positiveDuration("15m")),
+  sim: z.optional(simSettings.schema),
 };
 
 /** Without maxSilence, a sensor with a deadband still reports this often. */
@@ -144,9 +151,9 @@ type ActuatorEntry = { id: string; driver: string } & Record<string, unknown>;
  * A driver's schema is built the first time a config names it and kept: the drivers a config does not use never
  * build their zod schemas (0.4 MB less heap on a BME280-only gateway).
  */
-function entriesByDriver(drivers: Record<string, { name: string; options: z.ZodRawShape }>, common: z.ZodRawShape) {
-  const built = new Map<string, z.ZodObject>();
-  const entry = (driver: { name: string; options: z.ZodRawShape }) => {
+function entriesByDriver(drivers: Record<string, { name: string; options: z.core.$ZodShape }>, common: z.core.$ZodShape) {
+  const built = new Map<string, z.ZodMiniObject>();
+  const entry = (driver: { name: string; options: z.core.$ZodShape }) => {
     const schema = built.get(driver.name) ?? strict({ ...common, driver: z.literal(driver.name), ...driver.options });
     built.set(driver.name, schema);
     return schema;
@@ -158,7 +165,7 @@ function entriesByDriver(drivers: Record<string, { name: string; options: z.ZodR
     // still reported as one. An empty list needs none.
     const options = (used.length > 0 || named.size === 0 ? used : Object.values(drivers).slice(0, 1)).map(entry);
     if (options.length === 0) return z.never({ message: "no driver of this kind exists yet" });
-    return z.discriminatedUnion("driver", options as unknown as [z.ZodObject, ...z.ZodObject[]]);
+    return z.discriminatedUnion("driver", options as unknown as [z.ZodMiniObject, ...z.ZodMiniObject[]]);
   };
 }
 
@@ -169,30 +176,35 @@ const actuatorEntries = entriesByDriver(actuatorDrivers, { id: sensorId });
 const buildSchema = (baseDir: string, raw: Record<string, unknown>) => strict({
   hardware: z.enum(HARDWARE),
   xmpp: xmppSchema(baseDir),
-  pubsub: pubsubSchema.default({ maxItems: 1000 }),
-  operators: z.array(operatorSchema).default([]),
-  store: storeSchema.default({ path: "/var/lib/xedge/xedge.db", maxReadings: 1_000_000, retention: 7 * 86_400_000, commitInterval: 1_000 }),
-  sensors: z.array(sensorEntries(raw.sensors) as unknown as z.ZodType<SensorEntry>).default([]),
-  actuators: z.array(actuatorEntries(raw.actuators) as unknown as z.ZodType<ActuatorEntry>).default([]),
-  log: strict({ level: z.enum(["debug", "info", "warn", "error"]).default("info"), json: z.boolean().default(false) }).default({
+  pubsub: z._default(pubsubSchema, { maxItems: 1000 }),
+  operators: z._default(z.array(operatorSchema), []),
+  store: z._default(storeSchema, { path: "/var/lib/xedge/xedge.db", maxReadings: 1_000_000, retention: 7 * 86_400_000, commitInterval: 1_000 }),
+  sensors: z._default(z.array(sensorEntries(raw.sensors) as unknown as z.ZodMiniType<SensorEntry>), []),
+  actuators: z._default(z.array(actuatorEntries(raw.actuators) as unknown as z.ZodMiniType<ActuatorEntry>), []),
+  log: z._default(strict({ level: z._default(z.enum(["debug", "info", "warn", "error"]), "info"), json: z._default(z.boolean(), false) }), {
     level: "info",
     json: false,
   }),
   /** Where the running agent answers `xedge status` (agent/status-endpoint.ts). */
-  status: strict({ socket: z.string().min(1).default(DEFAULT_STATUS_SOCKET) }).default({ socket: DEFAULT_STATUS_SOCKET }),
+  status: z._default(strict({ socket: z._default(nonEmptyText(), DEFAULT_STATUS_SOCKET) }), { socket: DEFAULT_STATUS_SOCKET }),
   /** A config an admin pushes (agent/remote-config.ts) that leaves the agent offline this long is rolled back. */
-  remoteConfig: strict({ rollbackAfter: positiveDuration("2m").default(DEFAULT_ROLLBACK_MS) }).default({ rollbackAfter: DEFAULT_ROLLBACK_MS }),
+  remoteConfig: z._default(strict({ rollbackAfter: z._default(positiveDuration("2m"), DEFAULT_ROLLBACK_MS) }), { rollbackAfter: DEFAULT_ROLLBACK_MS }),
   /** Off when absent (agent/metrics.ts, agent/metrics-endpoint.ts). */
-  metrics: strict({
-    listen: z.string().transform((text, context) => {
-      const listen = parseListenAddress(text);
-      if (typeof listen !== "string") return listen;
-      context.addIssue({ code: "custom", message: listen });
-      return z.NEVER;
+  metrics: z.optional(
+    strict({
+      listen: z.pipe(
+        z.string(),
+        z.transform((text: string, payload) => {
+          const listen = parseListenAddress(text);
+          if (typeof listen !== "string") return listen;
+          payload.issues.push({ code: "custom", message: listen, input: text });
+          return z.NEVER;
+        }),
+      ),
     }),
-  }).optional(),
+  ),
   /** Rules the alert engine watches (agent/alerts.ts). */
-  alerts: z.array(alertSchema).default([]),
+  alerts: z._default(z.array(alertSchema), []),
 });
 
 type ParsedConfig = z.output<ReturnType<typeof buildSchema>>;

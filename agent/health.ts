@@ -4,7 +4,7 @@
 // the outbox, the last publish, readings dropped by the store's bound, readings the pubsub service refused for good
 // (set aside in the store), a damaged store recovered at start, a store that cannot commit (disk full, read-only),
 // uptime and the link.
-import { z } from "zod";
+import * as z from "../lib/zod.ts";
 import type { StoreStatus } from "./store.ts";
 import { age } from "../lib/text.ts";
 
@@ -124,24 +124,26 @@ export interface LinkState {
   since: Date;
 }
 
+const integer = () => z.number().check(z.int());
+
 /** What the running agent tells `xedge status` over its status socket: JSON, so dates travel as ISO text. */
 export const agentReportSchema = z.object({
-  pid: z.number().int(),
+  pid: integer(),
   version: z.string(),
   startedAt: z.coerce.date(),
   online: z.boolean(),
   linkSince: z.coerce.date(),
-  buffered: z.number().int(),
-  dropped: z.number().int(),
-  setAside: z.number().int().optional(),
-  storeDamage: z.string().optional(),
-  storeFault: z.string().optional(),
-  clockUnsynced: z.string().optional(),
-  lastPublished: z.coerce.date().optional(),
-  sensors: z.array(z.object({ id: z.string(), error: z.string().optional(), failingSince: z.coerce.date().optional() })),
+  buffered: integer(),
+  dropped: integer(),
+  setAside: z.optional(integer()),
+  storeDamage: z.optional(z.string()),
+  storeFault: z.optional(z.string()),
+  clockUnsynced: z.optional(z.string()),
+  lastPublished: z.optional(z.coerce.date()),
+  sensors: z.array(z.object({ id: z.string(), error: z.optional(z.string()), failingSince: z.optional(z.coerce.date()) })),
   health: z.object({ show: z.enum(["dnd", "away", "available"]), text: z.string() }),
   /** The alerts active now, one line each as their messages say them; they live in the running agent only. */
-  alerts: z.array(z.string()).default([]),
+  alerts: z._default(z.array(z.string()), []),
 });
 export type AgentReport = z.output<typeof agentReportSchema>;
 

@@ -1,5 +1,5 @@
 // What a device driver is, as the registry and the sampler see it.
-import { z } from "zod";
+import * as z from "../lib/zod.ts";
 import type { Field } from "../lib/model.ts";
 import type { Hal } from "./hal.ts";
 import { once } from "../lib/once.ts";
@@ -20,20 +20,20 @@ export interface SensorDevice {
  * (besides the keys every entry has, such as id and driver); config validation and documentation both come from it.
  * It runs the first time the shape is asked for, so a config that names no such driver never builds its schemas.
  */
-export interface DriverDefinition<Shape extends z.ZodRawShape, Device> {
+export interface DriverDefinition<Shape extends z.core.$ZodShape, Device> {
   name: string;
   summary: string;
   options: () => Shape;
   /** The field names a sensor's samples carry, when fixed: config checks the alert rules against them. */
   fields?: readonly string[];
-  open(hal: Hal, options: z.output<z.ZodObject<Shape>>): Promise<Device>;
+  open(hal: Hal, options: z.output<z.ZodMiniObject<Shape>>): Promise<Device>;
 }
 
 /** The registry's type-erased view of a driver; options were validated against `options` by config. */
 export interface Driver<Device> {
   name: string;
   summary: string;
-  options: z.ZodRawShape;
+  options: z.core.$ZodShape;
   fields?: readonly string[];
   open(hal: Hal, options: Record<string, unknown>): Promise<Device>;
 }
@@ -47,17 +47,17 @@ export interface ActuatorDriver extends Driver<ActuatorDevice> {
 }
 
 /** A driver as its folder exports it: the registry's view, with the static type of its option keys kept. */
-export interface DefinedDriver<Shape extends z.ZodRawShape, Device> extends Driver<Device> {
+export interface DefinedDriver<Shape extends z.core.$ZodShape, Device> extends Driver<Device> {
   options: Shape;
 }
 
 /** The options a driver's `open` receives, as its schema reads them (e.g. `DriverOptions<typeof bme280>`). */
-export type DriverOptions<D extends { options: z.ZodRawShape }> = z.output<z.ZodObject<D["options"]>>;
+export type DriverOptions<D extends { options: z.core.$ZodShape }> = z.output<z.ZodMiniObject<D["options"]>>;
 
 /** A driver, and the parse of its option keys that it opens with, for a definer to reuse. */
-function defineDriver<Shape extends z.ZodRawShape, Device>(
+function defineDriver<Shape extends z.core.$ZodShape, Device>(
   definition: DriverDefinition<Shape, Device>,
-): { driver: DefinedDriver<Shape, Device>; parse: (options: Record<string, unknown>) => z.output<z.ZodObject<Shape>> } {
+): { driver: DefinedDriver<Shape, Device>; parse: (options: Record<string, unknown>) => z.output<z.ZodMiniObject<Shape>> } {
   const shape = once(definition.options);
   const schema = once(() => z.object(shape()));
   // Config has already validated these keys; parsing again restores their static type.
@@ -75,19 +75,19 @@ function defineDriver<Shape extends z.ZodRawShape, Device>(
 }
 
 /** A `sensors[]` driver. */
-export function defineSensorDriver<Shape extends z.ZodRawShape>(
+export function defineSensorDriver<Shape extends z.core.$ZodShape>(
   definition: DriverDefinition<Shape, SensorDevice>,
 ): DefinedDriver<Shape, SensorDevice> {
   return defineDriver(definition).driver;
 }
 
 /** An actuator's definition: a driver, and the safe state it drives, described from its options. */
-export interface ActuatorDefinition<Shape extends z.ZodRawShape> extends DriverDefinition<Shape, ActuatorDevice> {
-  safeState(options: z.output<z.ZodObject<Shape>>): string;
+export interface ActuatorDefinition<Shape extends z.core.$ZodShape> extends DriverDefinition<Shape, ActuatorDevice> {
+  safeState(options: z.output<z.ZodMiniObject<Shape>>): string;
 }
 
 /** An `actuators[]` driver. */
-export function defineActuatorDriver<Shape extends z.ZodRawShape>(
+export function defineActuatorDriver<Shape extends z.core.$ZodShape>(
   definition: ActuatorDefinition<Shape>,
 ): DefinedDriver<Shape, ActuatorDevice> & Required<Pick<ActuatorDriver, "safeState">> {
   const { driver, parse } = defineDriver(definition);
@@ -123,17 +123,15 @@ export interface ActuatorDevice {
 }
 
 /** Shared option schemas, so every driver describes a bus address the same way (and errors read the same). */
-export const i2cOptions = z
-  .object({
-    bus: z.number().int().min(0).max(255),
-    address: z
-      .number()
-      .int()
-      .refine((a) => a >= 0x03 && a <= 0x77, {
-        error: (issue) => `expected 0x03..0x77, got ${formatHex(issue.input)}`,
-      }),
-  })
-  .strict();
+export const i2cOptions = z.strictObject({
+  bus: z.number().check(z.int(), z.gte(0), z.lte(255)),
+  address: z.number().check(
+    z.int(),
+    z.refine((a) => a >= 0x03 && a <= 0x77, {
+      error: (issue) => `expected 0x03..0x77, got ${formatHex(issue.input)}`,
+    }),
+  ),
+});
 
 function formatHex(input: unknown): string {
   return typeof input === "number" ? `0x${input.toString(16).padStart(2, "0")}` : String(input);

@@ -1,18 +1,18 @@
 // The keys every GPIO driver's `gpio:` block shares (pin, pull resistor, kernel interface, active-low), and
 // the one rule across them: sysfs cannot set a pull resistor, so `bias` needs the character device.
-import { z } from "zod";
+import * as z from "../lib/zod.ts";
 import type { Bias, GpioBackend, GpioOptions } from "./hal.ts";
 
 /** BCM numbers of the GPIOs on the 40-pin header. */
-export const headerPin = z.number().int().min(0).max(27);
+export const headerPin = z.number().check(z.int(), z.gte(0), z.lte(27));
 
 export const gpioLineKeys = {
   pin: headerPin,
   /** The pull resistor; absent leaves the pin as the board set it (GPIO 0–8 pull up, 9–27 pull down at reset). */
-  bias: z.enum(["up", "down", "none"]).optional(),
+  bias: z.optional(z.enum(["up", "down", "none"])),
   /** auto: the character device (/dev/gpiochipN) when the kernel has one for the header, else sysfs. */
-  backend: z.enum(["auto", "cdev", "sysfs"]).default("auto"),
-  activeLow: z.boolean().default(false),
+  backend: z._default(z.enum(["auto", "cdev", "sysfs"]), "auto"),
+  activeLow: z._default(z.boolean(), false),
 };
 
 /**
@@ -20,7 +20,7 @@ export const gpioLineKeys = {
  * on the bias key, with the fix.
  */
 export function refuseSysfsBias(direction: GpioOptions["direction"]) {
-  return (gpio: { pin: number; bias?: Bias; backend: GpioBackend }, context: z.RefinementCtx): void => {
+  return (gpio: { pin: number; bias?: Bias; backend: GpioBackend }, context: z.core.$RefinementCtx): void => {
     if (gpio.backend !== "sysfs" || gpio.bias === undefined) return;
     context.addIssue({
       code: "custom",

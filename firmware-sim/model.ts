@@ -1,6 +1,6 @@
 // What firmware-sim knows of a config: the devices it places models for, and what placing one gives back.
 // The agent's resolved config is one such description; firmware-sim needs nothing else from it.
-import { z } from "zod";
+import * as z from "../lib/zod.ts";
 import { once } from "../lib/once.ts";
 import type { Faultable } from "./faults.ts";
 import type { SimHal } from "./index.ts";
@@ -44,9 +44,9 @@ export type DriverModel<Options> = (hal: SimHal, options: Options, index: number
  * The model-table entry for one driver, keyed by its name. Config validated a device's options against this
  * driver's schema; reading them again with it gives them their static type, as the driver's own `open` does.
  */
-export function simulate<Shape extends z.ZodRawShape>(
+export function simulate<Shape extends z.core.$ZodShape>(
   driver: { name: string; options: Shape },
-  model: DriverModel<z.output<z.ZodObject<Shape>>>,
+  model: DriverModel<z.output<z.ZodMiniObject<Shape>>>,
 ): Record<string, DeviceModel> {
   // Built when a device of this driver is placed, not for every model in the table.
   const schema = once(() => z.object(driver.options));

@@ -1,7 +1,7 @@
 // What a config may say to firmware-sim: the fault vocabulary and a sensor entry's `sim:` block (faults to inject
 // into its simulated device). The agent's config validates the block with this schema and resolves it here, so
 // the config needs nothing else from the simulation. Imports only zod and lib/: loading it loads no simulation.
-import { z } from "zod";
+import * as z from "../lib/zod.ts";
 import { duration, positiveDuration, strict } from "../lib/config-schema.ts";
 
 /** Shared by config (`sensors[].sim.faults`), the test API and the simulated buses; each device says which it fakes. */
@@ -32,16 +32,17 @@ export interface ScheduledFault extends Fault {
 
 /** A sensor entry's `sim:` block (hardware: sim only). */
 export const sensorSimSchema = strict({
-  faults: z
-    .array(
+  faults: z._default(
+    z.array(
       strict({
         kind: z.enum(FAULT_KINDS),
-        at: duration("30s").default(0),
-        for: positiveDuration("10s").optional(),
-        delay: positiveDuration("2s").optional(),
+        at: z._default(duration("30s"), 0),
+        for: z.optional(positiveDuration("10s")),
+        delay: z.optional(positiveDuration("2s")),
       }),
-    )
-    .default([]),
+    ),
+    [],
+  ),
 });
 
 export type SensorSimBlock = z.output<typeof sensorSimSchema>;

@@ -1,10 +1,10 @@
 // Building blocks of the config's zod schemas, shared by the agent's config and the settings a hardware backend
 // adds to it, so that every part of the file reports problems in the same words.
-import { z } from "zod";
+import * as z from "./zod.ts";
 import { parseDuration } from "./duration.ts";
 
 /** An object schema that rejects unknown keys and names the keys it would accept. */
-export function strict<Shape extends z.ZodRawShape>(shape: Shape) {
+export function strict<Shape extends z.core.$ZodShape>(shape: Shape) {
   const known = Object.keys(shape).join(", ");
   return z.strictObject(shape, {
     error: (issue) => (issue.code === "unrecognized_keys" ? `unknown key; expected one of: ${known}` : undefined),
@@ -13,14 +13,17 @@ export function strict<Shape extends z.ZodRawShape>(shape: Shape) {
 
 /** A duration such as "30s", in ms; `example` shows the reader a sensible value. */
 export const duration = (example: string) =>
-  z.string().transform((text, ctx) => {
-    const ms = parseDuration(text);
-    if (ms === undefined) {
-      ctx.addIssue({ code: "custom", message: `expected a duration such as ${example} (units ms, s, m, h, d), got "${text}"` });
-      return z.NEVER;
-    }
-    return ms;
-  });
+  z.pipe(
+    z.string(),
+    z.transform((text: string, payload) => {
+      const ms = parseDuration(text);
+      if (ms === undefined) {
+        payload.issues.push({ code: "custom", message: `expected a duration such as ${example} (units ms, s, m, h, d), got "${text}"`, input: text });
+        return z.NEVER;
+      }
+      return ms;
+    }),
+  );
 
 export const positiveDuration = (example: string) =>
-  duration(example).refine((ms) => ms > 0, { message: "must be longer than 0" });
+  duration(example).check(z.refine((ms) => ms > 0, { message: "must be longer than 0" }));

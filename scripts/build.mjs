@@ -3,27 +3,12 @@
 // writes the bundle to FILE instead, and the console to DIR when given (scripts/release.ts: dist/xedge.mjs and
 // dist/console are left alone while tests run them).
 import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { resolve } from "node:path";
 import process from "node:process";
 import { build } from "esbuild";
 
 // The packages with native addons (scripts/release.ts ships them, with what they load, in lib/node_modules).
 export const nativeExternals = JSON.parse(readFileSync(resolve(import.meta.dirname, "native-externals.json"), "utf8"));
-
-// zod re-exports its 45 message locales (`z.locales`, 300 kB of the bundle). xedge never switches from English,
-// which zod registers from its own locales/en.js, so the bundle's locale index holds English only.
-const englishZodLocalesOnly = {
-  name: "english-zod-locales-only",
-  setup(build) {
-    build.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
-      /[\\/]zod[\\/]v4[\\/](classic|core)$/.test(args.resolveDir) ? { path: resolve(args.resolveDir, "../locales/index.js"), namespace: "zod-english" } : undefined,
-    );
-    build.onLoad({ filter: /.*/, namespace: "zod-english" }, (args) => ({
-      contents: `export { default as en } from ${JSON.stringify(resolve(dirname(args.path), "en.js"))};`,
-      resolveDir: dirname(args.path),
-    }));
-  },
-};
 
 await build({
   entryPoints: [resolve(import.meta.dirname, "../agent/entry.ts")],
@@ -38,7 +23,6 @@ await build({
   // Identifiers keep their names, so stack traces stay readable; the source map maps lines back.
   minifyWhitespace: true,
   minifySyntax: true,
-  plugins: [englishZodLocalesOnly],
   sourcemap: "linked",
   legalComments: "linked",
   // CommonJS dependencies inside an ESM bundle still call require().

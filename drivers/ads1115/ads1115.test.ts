@@ -1,7 +1,7 @@
 // The ADS1115 driver through the simulated HAL: sim I2C bus + register-level chip model.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { z } from "zod";
+import * as z from "../../lib/zod.ts";
 import { formatFieldValue } from "../../lib/model.ts";
 import { outputCode, SimAds1115, type SimAds1115Options } from "../../firmware-sim/chips/ads1115.ts";
 import { createSimHal } from "../../firmware-sim/index.ts";

@@ -1,6 +1,6 @@
 // TI ADS1115 (16-bit ADC on I2C): the registry's card, what config validation needs. The device code, device.ts,
 // is loaded when a config opens an ADS1115.
-import { z } from "zod";
+import * as z from "../../lib/zod.ts";
 import { defineSensorDriver, i2cOptions } from "../driver.ts";
 import { once } from "../../lib/once.ts";
 
@@ -14,20 +14,20 @@ export type DataRate = (typeof DATA_RATES)[number];
 const channelSchema = once(() =>
   z.strictObject({
     /** AIN0..AIN3, measured against GND. */
-    channel: z.number().int().min(0).max(3),
+    channel: z.number().check(z.int(), z.gte(0), z.lte(3)),
     /** The field name this channel is published under. */
-    name: z.string().regex(/^[a-z][A-Za-z0-9]*$/, { message: "expected a lowerCamelCase field name such as tankLevel" }),
+    name: z.string().check(z.regex(/^[a-z][A-Za-z0-9]*$/, { message: "expected a lowerCamelCase field name such as tankLevel" })),
     /** Full-scale range in volts (the PGA setting). */
-    gain: z.literal(GAINS).default(4.096),
-    dataRate: z.literal(DATA_RATES).default(128),
+    gain: z._default(z.literal(GAINS), 4.096),
+    dataRate: z._default(z.literal(DATA_RATES), 128),
     /** A linear unit: value = volts · factor + offset (a 4–20 mA transmitter, a voltage divider). */
-    scale: z
-      .strictObject({
-        unit: z.string().min(1),
-        factor: z.number().refine((factor) => Number.isFinite(factor) && factor !== 0, { message: "expected a non-zero number" }),
-        offset: z.number().default(0),
-      })
-      .optional(),
+    scale: z.optional(
+      z.strictObject({
+        unit: z.string().check(z.minLength(1)),
+        factor: z.number().check(z.refine((factor) => Number.isFinite(factor) && factor !== 0, { message: "expected a non-zero number" })),
+        offset: z._default(z.number(), 0),
+      }),
+    ),
   }));
 
 export type ChannelConfig = z.output<ReturnType<typeof channelSchema>>;
@@ -37,10 +37,9 @@ export const ads1115 = defineSensorDriver({
   summary: "TI ADS1115 16-bit ADC on I2C (address 0x48..0x4b): input voltages (V) or a configured linear unit",
   options: () => ({
     i2c: i2cOptions,
-    channels: z
-      .array(channelSchema())
-      .min(1)
-      .superRefine((channels, ctx) => {
+    channels: z.array(channelSchema()).check(
+      z.minLength(1),
+      z.superRefine((channels, ctx) => {
         const seen = new Set<string>();
         channels.forEach((channel, index) => {
           if (seen.has(channel.name)) {
@@ -49,6 +48,7 @@ export const ads1115 = defineSensorDriver({
           seen.add(channel.name);
         });
       }),
+    ),
   }),
   open: async (hal, options) => {
     const { Ads1115Device } = await import("./device.ts");

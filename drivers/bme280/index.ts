@@ -1,6 +1,6 @@
 // Bosch BME280 (temperature, humidity, pressure on I2C): the registry's card, what config validation needs. The
 // device code, device.ts, is loaded when a config opens a BME280.
-import { z } from "zod";
+import * as z from "../../lib/zod.ts";
 import { defineSensorDriver, i2cOptions } from "../driver.ts";
 import { once } from "../../lib/once.ts";
 
@@ -10,20 +10,18 @@ export type Oversampling = z.output<ReturnType<typeof oversamplingSchema>>;
 
 /** Oversampling per quantity; the default ×1/×1/×1 is the data sheet's "weather monitoring" setting (§3.5.1). */
 const oversamplingOptions = once(() =>
-  z
-    .object({
-      temperature: oversamplingSchema().default(1),
-      pressure: oversamplingSchema().default(1),
-      humidity: oversamplingSchema().default(1),
-    })
-    .strict());
+  z.strictObject({
+    temperature: z._default(oversamplingSchema(), 1),
+    pressure: z._default(oversamplingSchema(), 1),
+    humidity: z._default(oversamplingSchema(), 1),
+  }));
 
 export const bme280 = defineSensorDriver({
   name: "bme280",
   summary: "Bosch BME280 temperature (°C), humidity (%RH) and pressure (hPa) sensor on I2C (address 0x76 or 0x77)",
   options: () => ({
     i2c: i2cOptions,
-    oversampling: oversamplingOptions().optional(),
+    oversampling: z.optional(oversamplingOptions()),
   }),
   fields: ["temperature", "humidity", "pressure"],
   open: async (hal, options) => {

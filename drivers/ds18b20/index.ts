@@ -1,6 +1,6 @@
 // Maxim DS18B20 (1-Wire thermometer through the kernel's w1 sysfs): the registry's card, what config validation
 // needs. The device code, device.ts, is loaded when a config opens a DS18B20.
-import { z } from "zod";
+import * as z from "../../lib/zod.ts";
 import { defineSensorDriver } from "../driver.ts";
 import { durationMs, durationText } from "../duration-text.ts";
 
@@ -11,16 +11,15 @@ export const ds18b20 = defineSensorDriver({
   name: "ds18b20",
   summary: "Maxim DS18B20 1-Wire temperature sensor (°C), through the kernel's w1 sysfs (dtoverlay=w1-gpio, GPIO 4)",
   options: () => ({
-    onewire: z
-      .object({
-        device: z
-          .string()
-          .regex(DS18B20_ID, { message: "expected a DS18B20 id as listed in /sys/bus/w1/devices, such as 28-0316a2795aff" })
-          .optional(),
-        timeout: durationText("10s").default("10s"),
-      })
-      .strict()
-      .default({ timeout: "10s" }),
+    onewire: z._default(
+      z.strictObject({
+        device: z.optional(
+          z.string().check(z.regex(DS18B20_ID, { message: "expected a DS18B20 id as listed in /sys/bus/w1/devices, such as 28-0316a2795aff" })),
+        ),
+        timeout: z._default(durationText("10s"), "10s"),
+      }),
+      { timeout: "10s" },
+    ),
   }),
   open: async (hal, options) => {
     const { Ds18b20Device } = await import("./device.ts");

@@ -1,6 +1,6 @@
 // A digital input on a GPIO pin (contact state or pulse counter): the registry's card, what config validation
 // needs. The device code, device.ts, is loaded when a config opens one.
-import { z } from "zod";
+import * as z from "../../lib/zod.ts";
 import { defineSensorDriver } from "../driver.ts";
 import { once } from "../../lib/once.ts";
 import { durationMs, durationText } from "../duration-text.ts";
@@ -8,15 +8,13 @@ import { gpioLineKeys, refuseSysfsBias } from "../gpio-line.ts";
 import type { InputLine } from "./device.ts";
 
 const counterOptions = once(() =>
-  z
-    .object({
-      /** What one pulse is worth, in `unit`: 0.2794 (mm) for a common rain gauge, 1/450 (L) for a 7.5 Hz per L/min flow meter. */
-      perPulse: z.number().positive(),
-      unit: z.string().min(1).max(16),
-      per: z.enum(["s", "min", "h"]).default("min"),
-      decimals: z.number().int().min(0).max(6).default(2),
-    })
-    .strict());
+  z.strictObject({
+    /** What one pulse is worth, in `unit`: 0.2794 (mm) for a common rain gauge, 1/450 (L) for a 7.5 Hz per L/min flow meter. */
+    perPulse: z.number().check(z.positive()),
+    unit: z.string().check(z.minLength(1), z.maxLength(16)),
+    per: z._default(z.enum(["s", "min", "h"]), "min"),
+    decimals: z._default(z.number().check(z.int(), z.gte(0), z.lte(6)), 2),
+  }));
 
 export type CounterOptions = z.output<ReturnType<typeof counterOptions>>;
 
@@ -25,16 +23,15 @@ export const gpioInput = defineSensorDriver({
   summary: "Digital input on a GPIO pin: contact state (level) or pulse count and rate (counter), debounced",
   options: () => ({
     gpio: z
-      .object({
+      .strictObject({
         ...gpioLineKeys,
         /** level: which transitions trigger an immediate sample; counter: which transitions are pulses. */
-        edge: z.enum(["none", "rising", "falling", "both"]).optional(),
-        debounce: durationText("20ms", { allowZero: true }).default("20ms"),
+        edge: z.optional(z.enum(["none", "rising", "falling", "both"])),
+        debounce: z._default(durationText("20ms", { allowZero: true }), "20ms"),
       })
-      .strict()
-      .superRefine(refuseSysfsBias("in")),
-    mode: z.enum(["level", "counter"]).default("level"),
-    counter: counterOptions().optional(),
+      .check(z.superRefine(refuseSysfsBias("in"))),
+    mode: z._default(z.enum(["level", "counter"]), "level"),
+    counter: z.optional(counterOptions()),
   }),
   open: async (hal, { gpio, mode, counter }) => {
     const { LevelInput, PulseCounter } = await import("./device.ts");

@@ -1,6 +1,6 @@
 // A relay or other on/off load on a GPIO output: the registry's card, what config validation and `xedge check`
 // need (the options and the safe state in words). The device code, device.ts, is loaded when a config opens one.
-import { z } from "zod";
+import * as z from "../../lib/zod.ts";
 import { defineActuatorDriver } from "../driver.ts";
 import { gpioLineKeys, refuseSysfsBias } from "../gpio-line.ts";
 
@@ -8,8 +8,8 @@ export const gpioOutput = defineActuatorDriver({
   name: "gpio-output",
   summary: "Relay or other on/off load on a GPIO output; parameter state (boolean); safe state at start and shutdown",
   options: () => ({
-    gpio: z.object(gpioLineKeys).strict().superRefine(refuseSysfsBias("out")),
-    safeState: z.enum(["off", "on"]).default("off"),
+    gpio: z.strictObject(gpioLineKeys).check(z.superRefine(refuseSysfsBias("out"))),
+    safeState: z._default(z.enum(["off", "on"]), "off"),
   }),
   open: async (hal, { gpio: { pin, ...line }, safeState }) => {
     const { RelayOutput } = await import("./device.ts");

@@ -1,5 +1,6 @@
 // An NMEA-0183 GNSS receiver on a serial port: the registry's card, what config validation needs. The device
 // code, device.ts, is loaded when a config opens one.
+import * as z from "../../lib/zod.ts";
 import { durationMs, durationText } from "../duration-text.ts";
 import { defineSensorDriver } from "../driver.ts";
 import { serialOptions } from "../serial-options.ts";
@@ -10,7 +11,7 @@ export const nmea = defineSensorDriver({
   options: () => ({
     serial: serialOptions({ baudRate: 9600 }),
     /** No fresh fix for this long makes a reading an error (3× the receiver's 1 s default rate). */
-    staleAfter: durationText("3s").default("3s"),
+    staleAfter: z._default(durationText("3s"), "3s"),
   }),
   open: async (hal, options) => {
     const { NmeaDevice } = await import("./device.ts");

@@ -1,7 +1,7 @@
 // NXP PCA9685 (16-channel PWM on I2C), one channel per actuator entry: the registry's card, what config
 // validation and `xedge check` need (the options and the safe state in words). The device code, device.ts, is
 // loaded when a config opens a channel.
-import { z } from "zod";
+import * as z from "../../lib/zod.ts";
 import { defineActuatorDriver, i2cOptions } from "../driver.ts";
 
 export const MAX_DUTY = 4095;
@@ -24,11 +24,11 @@ export const pca9685 = defineActuatorDriver({
   name: "pca9685",
   summary: "NXP PCA9685 16-channel 12-bit PWM on I2C (LED dimmer, servo board), one channel per entry: duty (int 0–4095), percent (double 0–100)",
   options: () => ({
-    i2c: i2cOptions.extend({ address: i2cOptions.shape.address.default(0x40) }),
-    channel: z.number().int().min(0).max(15),
+    i2c: z.extend(i2cOptions, { address: z._default(i2cOptions.shape.address, 0x40) }),
+    channel: z.number().check(z.int(), z.gte(0), z.lte(15)),
     /** The PWM frequency in Hz, shared by all channels of the chip. */
-    frequency: z.number().min(MIN_FREQUENCY).max(MAX_FREQUENCY).default(1000),
-    safeDuty: z.number().int().min(0).max(MAX_DUTY).default(0),
+    frequency: z._default(z.number().check(z.gte(MIN_FREQUENCY), z.lte(MAX_FREQUENCY)), 1000),
+    safeDuty: z._default(z.number().check(z.int(), z.gte(0), z.lte(MAX_DUTY)), 0),
   }),
   open: async (hal, { i2c, channel, frequency, safeDuty }) => {
     const { openPwmChannel } = await import("./device.ts");

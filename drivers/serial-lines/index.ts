@@ -1,6 +1,6 @@
 // A microcontroller printing key=value or JSON lines on a serial port: the registry's card, what config validation
 // needs. The device code, device.ts, is loaded when a config opens one.
-import { z } from "zod";
+import * as z from "../../lib/zod.ts";
 import { durationMs, durationText } from "../duration-text.ts";
 import { defineSensorDriver, type DriverOptions } from "../driver.ts";
 import { once } from "../../lib/once.ts";
@@ -10,14 +10,12 @@ import { serialOptions } from "../serial-options.ts";
 export const KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
 const fieldSchema = once(() =>
-  z
-    .object({
-      name: z.string().regex(KEY, { message: "expected the key as the device prints it (letters, digits, _ . -)" }),
-      type: z.enum(["numeric", "int", "boolean", "string"]).default("numeric"),
-      unit: z.string().default(""),
-      decimals: z.number().int().min(0).max(10).optional(),
-    })
-    .strict());
+  z.strictObject({
+    name: z.string().check(z.regex(KEY, { message: "expected the key as the device prints it (letters, digits, _ . -)" })),
+    type: z._default(z.enum(["numeric", "int", "boolean", "string"]), "numeric"),
+    unit: z._default(z.string(), ""),
+    decimals: z.optional(z.number().check(z.int(), z.gte(0), z.lte(10))),
+  }));
 
 export type FieldSpec = z.output<ReturnType<typeof fieldSchema>>;
 
@@ -26,10 +24,10 @@ export const serialLines = defineSensorDriver({
   summary: "Microcontroller printing key=value or JSON lines on a serial port (Arduino, ESP32, Pico)",
   options: () => ({
     serial: serialOptions({ baudRate: 9600 }),
-    format: z.enum(["kv", "json", "auto"]).default("auto"),
-    fields: z.array(fieldSchema()).min(1).optional(),
+    format: z._default(z.enum(["kv", "json", "auto"]), "auto"),
+    fields: z.optional(z.array(fieldSchema()).check(z.minLength(1))),
     /** A line older than this makes a reading an error (the sketch stopped, hung or was unplugged). */
-    staleAfter: durationText("5s").default("5s"),
+    staleAfter: z._default(durationText("5s"), "5s"),
   }),
   open: async (hal, options) => {
     const { LineDevice } = await import("./device.ts");

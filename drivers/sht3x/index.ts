@@ -1,6 +1,6 @@
 // Sensirion SHT3x (temperature, humidity on I2C): the registry's card, what config validation needs. The device
 // code, device.ts, is loaded when a config opens an SHT3x.
-import { z } from "zod";
+import * as z from "../../lib/zod.ts";
 import { defineSensorDriver, i2cOptions } from "../driver.ts";
 
 export const sht3x = defineSensorDriver({
@@ -9,7 +9,7 @@ export const sht3x = defineSensorDriver({
   options: () => ({
     i2c: i2cOptions,
     /** Higher repeatability: less noise, longer measurement (max 15 / 6 / 4 ms). */
-    repeatability: z.enum(["high", "medium", "low"]).optional(),
+    repeatability: z.optional(z.enum(["high", "medium", "low"])),
   }),
   open: async (hal, options) => {
     const { Sht3xDevice } = await import("./device.ts");
