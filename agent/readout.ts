@@ -114,8 +114,8 @@ export class Readout {
 
   /** The ids in `nodeIds` that name no sensor or actuator. */
   unknownNodes(nodeIds: readonly string[]): string[] {
-    const known = new Set(this.nodeIds);
-    return nodeIds.filter((id) => !known.has(id));
+    const { sampler, actuators } = this.sources;
+    return nodeIds.filter((id) => !sampler.states.some((state) => state.id === id) && !actuators.all.some((entry) => entry.id === id));
   }
 
   /** Reads every requested node; one that fails gives a failure while the others still give their data. */

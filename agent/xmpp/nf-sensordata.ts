@@ -39,6 +39,8 @@ const STORED_TYPES: ReadonlySet<ReadoutType> = new Set(["historical", "all"]);
  * namespace declarations, and the provisioning tokens `st`, `dt`, `ut` (xedge's operators list decides, not a token).
  */
 const BOUNDED_REQ_ATTRIBUTES = ["id", "from", "to", "when", ...TYPE_ATTRIBUTES.map(([name]) => name)];
+/** The attributes a `<req>`'s children may carry. */
+const CHILD_ATTRIBUTES: Readonly<Record<"nd" | "f", ReadonlySet<string>>> = { nd: new Set(["id", "src", "pt"]), f: new Set(["n"]) };
 
 export interface ParsedNfRequest {
   id: string;
@@ -102,10 +104,10 @@ export function parseNfRequest(req: Element): ParsedNfRequest {
     }
     if (child.getNS() !== ns || (child.name !== "nd" && child.name !== "f")) throw new NfRequestError(`unknown element <${child.name}> in <req>`);
     if (child.children.length > 0) throw new NfRequestError(`<${child.name}> must be empty`);
-    const allowed = child.name === "nd" ? ["id", "src", "pt"] : ["n"];
+    const allowed = CHILD_ATTRIBUTES[child.name];
     for (const [name, value] of Object.entries(child.attrs)) {
       if (name === "xmlns") continue;
-      if (!allowed.includes(name)) throw new NfRequestError(`unknown attribute ${name} on <${child.name}>`);
+      if (!allowed.has(name)) throw new NfRequestError(`unknown attribute ${name} on <${child.name}>`);
       if (typeof value === "string" && value.length > LIMITS.valueLength) {
         throw new NfRequestError(`attribute ${name} of <${child.name}> is longer than ${LIMITS.valueLength} characters`);
       }

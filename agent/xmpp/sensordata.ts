@@ -34,6 +34,7 @@ export const LIMITS = {
  */
 const BOUNDED_REQ_ATTRIBUTES = ["seqnr", "from", "to", "when", ...READOUT_TYPES];
 const NODE_ATTRIBUTES = new Set(["nodeId", "sourceId", "cacheType"]);
+const FIELD_ATTRIBUTES = new Set(["name"]);
 
 export interface ParsedRequest {
   seqnr: string;
@@ -80,7 +81,7 @@ export function parseRequest(req: Element): ParsedRequest {
       throw new RequestError(`unknown element <${child.name}> in <req>`);
     }
     if (child.children.length > 0) throw new RequestError(`<${child.name}> must be empty`);
-    const allowed = child.name === "node" ? NODE_ATTRIBUTES : new Set(["name"]);
+    const allowed = child.name === "node" ? NODE_ATTRIBUTES : FIELD_ATTRIBUTES;
     for (const [name, value] of Object.entries(child.attrs)) {
       if (name === "xmlns") continue;
       if (!allowed.has(name)) throw new RequestError(`unknown attribute ${name} on <${child.name}>`);
