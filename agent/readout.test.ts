@@ -63,6 +63,17 @@ describe("Readout: current values", () => {
     );
   });
 
+  it("hands a face the sensor's current sample when a group is that sample whole", async () => {
+    const { readout } = setup();
+    const whole = await readout.read(request(["momentary"], { nodeIds: ["boiler"] }));
+    assert.equal(whole.groups[0]?.sample?.fields, whole.groups[0]?.fields);
+    const filtered = await readout.read(request(["momentary"], { nodeIds: ["boiler"], fieldNames: ["temperature"] }));
+    assert.ok(filtered.groups[0]?.sample, "a field filter that keeps every field keeps the sample whole");
+    const { readout: twoFields } = setup({ states: [{ id: "boiler", driver: "bme280", lastSample: { sensorId: "boiler", timestamp: NOW, fields: [temperature(1), count(2)] } }] });
+    const part = await twoFields.read(request(["momentary"], { fieldNames: ["pulses"] }));
+    assert.deepEqual(part.groups.map((g) => [g.fields.map((f) => f.name), g.sample]), [[["pulses"], undefined]], "part of a sample is no sample");
+  });
+
   it("reads only the requested nodes, in the order asked, once each", async () => {
     const { readout } = setup();
     const result = await readout.read(request(["momentary"], { nodeIds: ["pump", "boiler", "pump"] }));

@@ -5,7 +5,7 @@
 // field's own name, so a series of `temperature` reads the same whatever the period, and the extremes follow
 // the XEP-0323 author's naming ("Temperature, Min"/"Temperature, Max") in our lowerCamelCase: `temperature, min`
 // and `temperature, max`, flagged peak. Each period is stamped with its start.
-import type { Field, FieldFlags, NumericField, TimestampQuality } from "../lib/model.ts";
+import type { Field, FieldFlags, NumericField, Sample, TimestampQuality } from "../lib/model.ts";
 import type { SensorState } from "./sampler.ts";
 import type { ActuatorEntry } from "./actuators.ts";
 import type { StoredReading } from "./store.ts";
@@ -50,6 +50,11 @@ export interface ReadoutGroup {
   clock?: TimestampQuality;
   fields: Field[];
   historical?: HistoricalFlag;
+  /**
+   * The sensor's current sample, when the group is that sample whole (its timestamp and every field): a face may
+   * render it once and reuse the rendering until the sensor's next sample, which is a new object.
+   */
+  sample?: Sample;
 }
 
 /**
@@ -109,8 +114,8 @@ export class Readout {
 
   /** The ids in `nodeIds` that name no sensor or actuator. */
   unknownNodes(nodeIds: readonly string[]): string[] {
-    const known = new Set(this.nodeIds);
-    return nodeIds.filter((id) => !known.has(id));
+    const { sampler, actuators } = this.sources;
+    return nodeIds.filter((id) => !sampler.states.some((state) => state.id === id) && !actuators.all.some((entry) => entry.id === id));
   }
 
   /** Reads every requested node; one that fails gives a failure while the others still give their data. */
@@ -133,9 +138,7 @@ export class Readout {
         result.failures.push({ nodeId, timestamp: this.now(), message: errorText(error) });
       }
     }
-    result.groups = result.groups
-      .map((group) => ({ ...group, fields: group.fields.filter((field) => keepField(field.name)) }))
-      .filter((group) => group.fields.length > 0);
+    result.groups = result.groups.map((group) => withFieldsKept(group, keepField)).filter((group) => group.fields.length > 0);
     result.failures = result.failures.map((failure) => ({ ...failure, message: clipText(failure.message, FAILURE_TEXT_LIMIT) }));
     return result;
   }
@@ -144,7 +147,8 @@ export class Readout {
     if (state.error !== undefined) {
       result.failures.push({ nodeId: state.id, timestamp: state.failingSince ?? this.now(), message: state.error });
     } else if (state.lastSample) {
-      result.groups.push({ nodeId: state.id, timestamp: state.lastSample.timestamp, ...this.currentClock(), fields: state.lastSample.fields });
+      const sample = state.lastSample;
+      result.groups.push({ nodeId: state.id, timestamp: sample.timestamp, ...this.currentClock(), fields: sample.fields, sample });
     } else {
       result.failures.push({ nodeId: state.id, timestamp: this.now(), message: "no reading yet", pending: true });
     }
@@ -208,6 +212,14 @@ function fieldFilter(names: readonly string[] | undefined): (name: string) => bo
   if (!names || names.length === 0) return () => true;
   const wanted = new Set(names);
   return (name) => wanted.has(name) || wanted.has(name.replace(/, (min|max)$/, ""));
+}
+
+/** The group with only the fields `keep` lets through; no longer a whole sample when it lost any. */
+function withFieldsKept(group: ReadoutGroup, keep: (name: string) => boolean): ReadoutGroup {
+  const fields = group.fields.filter((field) => keep(field.name));
+  if (fields.length === group.fields.length) return group;
+  const { sample: _whole, ...rest } = group;
+  return { ...rest, fields };
 }
 
 function markWritable(field: Field): Field {

@@ -7,12 +7,14 @@ import { xml, type Element } from "./client.ts";
 import type { IqRoute } from "./connection.ts";
 import { ForeignNodeError, NfRequestError, nfResponses, parseNfRequest, registerNfSensorData } from "./nf-sensordata.ts";
 import { NS_IEEE_SENSORDATA, NS_NF_SENSORDATA } from "./nf-fields.ts";
+import { SampleRenderings } from "./sample-renderings.ts";
 import { LIMITS } from "./sensordata.ts";
 import { Readout, type ReadoutResult } from "../readout.ts";
+import type { SensorState } from "../sampler.ts";
 import { Authz } from "../authz.ts";
 import { OperatorDesk } from "../operator/desk.ts";
 import type { HealthSources } from "../health.ts";
-import type { Field } from "../../lib/model.ts";
+import type { Field, Sample } from "../../lib/model.ts";
 import type { Logger } from "../log.ts";
 
 const NS = NS_NF_SENSORDATA;
@@ -92,6 +94,40 @@ describe("nfResponses", () => {
     assert.equal(nfResponses(NS_IEEE_SENSORDATA, "r2", { groups: [], failures: [] }).map(String).join(""), '<resp xmlns="urn:ieee:iot:sd:1.0" id="r2"/>');
   });
 
+  it("renders a whole current sample once, byte for byte what a fresh build writes, until the next sample", () => {
+    const renderings = new SampleRenderings();
+    const sample = { sensorId: "a", timestamp: at, fields: [numeric("t", 1), numeric("u", 2)] };
+    const current = (of: Sample, clock?: "unsynced"): ReadoutResult => ({ groups: [{ nodeId: "a", timestamp: of.timestamp, fields: of.fields, sample: of, ...(clock ? { clock } : {}) }], failures: [] });
+    const fresh = (result: ReadoutResult, ns = NS, id = "r") => nfResponses(ns, id, result).map(String);
+
+    const first = nfResponses(NS, "r1", current(sample), { renderings });
+    const second = nfResponses(NS, "r2", current(sample), { renderings });
+    assert.equal(second[0]?.getChild("nd"), first[0]?.getChild("nd"), "the second readout reuses the first one's <nd>");
+    assert.deepEqual(first.map(String), fresh(current(sample), NS, "r1"), "the first answer still writes the same, its <nd> now under the second");
+    assert.deepEqual(second.map(String), fresh(current(sample), NS, "r2"));
+    const ieee = nfResponses(NS_IEEE_SENSORDATA, "r3", current(sample), { renderings });
+    assert.deepEqual(ieee.map(String), fresh(current(sample), NS_IEEE_SENSORDATA, "r3"));
+    assert.equal(ieee[0]?.getChild("nd")?.getNS(), NS_IEEE_SENSORDATA, "each namespace has its own rendering");
+    assert.equal(first[0]?.getChild("nd")?.getNS(), NS);
+    const untrusted = nfResponses(NS, "r4", current(sample, "unsynced"), { renderings });
+    assert.deepEqual(untrusted.map(String), fresh(current(sample, "unsynced"), NS, "r4"), "a clock no longer trusted is rendered as such");
+
+    const next = { sensorId: "a", timestamp: new Date(at.getTime() + 1000), fields: [numeric("t", 3), numeric("u", 4)] };
+    const after = nfResponses(NS, "r5", current(next), { renderings });
+    assert.notEqual(after[0]?.getChild("nd"), first[0]?.getChild("nd"));
+    assert.deepEqual(after.map(String), fresh(current(next), NS, "r5"), "a new sample is rendered anew");
+  });
+
+  it("builds a current sample split over several <resp> afresh each time", () => {
+    const renderings = new SampleRenderings();
+    const sample = { sensorId: "a", timestamp: at, fields: Array.from({ length: 3 }, (_, i) => numeric(`f${i}`, i)) };
+    const result: ReadoutResult = { groups: [{ nodeId: "a", timestamp: at, fields: sample.fields, sample }], failures: [] };
+    const first = nfResponses(NS, "r", result, { fieldsPerMessage: 2, renderings });
+    const second = nfResponses(NS, "r", result, { fieldsPerMessage: 2, renderings });
+    assert.deepEqual(second.map(String), nfResponses(NS, "r", result, { fieldsPerMessage: 2 }).map(String));
+    assert.notEqual(second[0]?.getChild("nd"), first[0]?.getChild("nd"));
+  });
+
   it("splits large results, more='true' on all but the last, the errors in the last", () => {
     const result: ReadoutResult = {
       groups: [
@@ -100,14 +136,14 @@ describe("nfResponses", () => {
       ],
       failures: [{ nodeId: "c", timestamp: at, message: "EIO" }],
     };
-    const responses = nfResponses(NS, "r", result, 2);
+    const responses = nfResponses(NS, "r", result, { fieldsPerMessage: 2 });
     assert.deepEqual(responses.map((resp) => resp.attrs.more as string | undefined), ["true", "true", undefined]);
     assert.deepEqual(
       responses.map((resp) => resp.getChildren("nd").map((n) => `${String(n.attrs.id)}:${n.getChild("ts")?.children.length}`).join(",")),
       ["a:2", "a:2", "b:1,c:1"],
     );
     assert.equal(responses[2]?.getChildByAttr("id", "b")?.getChild("ts")?.getChild("q")?.attrs.h, "true");
-    const full = nfResponses(NS, "r", { groups: result.groups.slice(0, 1), failures: result.failures }, 2);
+    const full = nfResponses(NS, "r", { groups: result.groups.slice(0, 1), failures: result.failures }, { fieldsPerMessage: 2 });
     assert.deepEqual(full.map((resp) => resp.getChildren("nd").map((n) => String(n.attrs.id)).join(",")), ["a", "a,c"], "errors join the last batch when it is full");
   });
 });
@@ -125,13 +161,12 @@ function face(log: Logger = quiet, send = (stanza: Element, sent: Element[]) => 
   const sent: Element[] = [];
   const stored = new Date("2025-01-05T09:00:00Z");
   const wide = Array.from({ length: WIDE_FIELDS }, (_, i) => numeric(`f${i}`, i));
+  const states: SensorState[] = [
+    { id: "boiler", driver: "bme280", lastSample: { sensorId: "boiler", timestamp: new Date(), fields: [numeric("temperature", 21)] } },
+    { id: "wide", driver: "many", lastSample: { sensorId: "wide", timestamp: new Date(), fields: wide } },
+  ];
   const readout = new Readout({
-    sampler: {
-      states: [
-        { id: "boiler", driver: "bme280", lastSample: { sensorId: "boiler", timestamp: new Date(), fields: [numeric("temperature", 21)] } },
-        { id: "wide", driver: "many", lastSample: { sensorId: "wide", timestamp: new Date(), fields: wide } },
-      ],
-    },
+    sampler: { states },
     actuators: { all: [] },
     store: { history: () => Promise.resolve([{ id: 1, sensorId: "boiler", seq: 1, timestamp: stored, fields: [numeric("temperature", 20)] }]) },
   });
@@ -147,7 +182,7 @@ function face(log: Logger = quiet, send = (stanza: Element, sent: Element[]) => 
   );
   const call = async (element: Element, from = "ops@x/a", type: "get" | "set" = "get") =>
     routes.get(`${type} ${String(element.attrs.xmlns)} ${element.name}`)!.handler({ element, stanza: xml("iq"), from });
-  return { call, sent, features, routes, stop: () => nf.stop() };
+  return { call, sent, features, routes, states, stop: () => nf.stop() };
 }
 
 const settle = (ms = 20) => new Promise((r) => setTimeout(r, ms));
@@ -159,6 +194,18 @@ describe("registerNfSensorData", () => {
     const { routes, features } = face();
     assert.deepEqual(features, [NS_NF_SENSORDATA, NS_IEEE_SENSORDATA]);
     for (const ns of [NS_NF_SENSORDATA, NS_IEEE_SENSORDATA]) for (const type of ["get", "set"]) for (const name of ["req", "cancel"]) assert.ok(routes.has(`${type} ${ns} ${name}`));
+  });
+
+  it("answers each readout with the sensor's sample at the time, a new sample as soon as it is taken", async () => {
+    const { call, states } = face();
+    const value = async () => {
+      const reply = await call(req({ m: "true" }, nd("boiler")));
+      return reply === true ? undefined : (reply.getChild("nd")?.getChild("ts")?.getChild("q")?.attrs.v as string | undefined);
+    };
+    assert.equal(await value(), "21.0");
+    assert.equal(await value(), "21.0");
+    states[0]!.lastSample = { sensorId: "boiler", timestamp: new Date(), fields: [numeric("temperature", 22)] };
+    assert.equal(await value(), "22.0");
   });
 
   it("answers current values in the iq result as <resp> in the namespace asked, and sends no message", async () => {

@@ -12,6 +12,7 @@ import { stanzaError } from "./stanza-error.ts";
 import { ReadoutSessions, type ReadoutSession } from "./readout-sessions.ts";
 import { NF_SENSORDATA_NAMESPACES, nfErrorElement, nfNodeElement } from "./nf-fields.ts";
 import { xmlString } from "./fields.ts";
+import { SampleRenderings } from "./sample-renderings.ts";
 import { LIMITS, parseXsDateTime } from "./sensordata.ts";
 import type { ReadoutRequest, ReadoutResult, ReadoutType } from "../readout.ts";
 import { bareJid } from "../authz.ts";
@@ -38,6 +39,8 @@ const STORED_TYPES: ReadonlySet<ReadoutType> = new Set(["historical", "all"]);
  * namespace declarations, and the provisioning tokens `st`, `dt`, `ut` (xedge's operators list decides, not a token).
  */
 const BOUNDED_REQ_ATTRIBUTES = ["id", "from", "to", "when", ...TYPE_ATTRIBUTES.map(([name]) => name)];
+/** The attributes a `<req>`'s children may carry. */
+const CHILD_ATTRIBUTES: Readonly<Record<"nd" | "f", ReadonlySet<string>>> = { nd: new Set(["id", "src", "pt"]), f: new Set(["n"]) };
 
 export interface ParsedNfRequest {
   id: string;
@@ -101,10 +104,10 @@ export function parseNfRequest(req: Element): ParsedNfRequest {
     }
     if (child.getNS() !== ns || (child.name !== "nd" && child.name !== "f")) throw new NfRequestError(`unknown element <${child.name}> in <req>`);
     if (child.children.length > 0) throw new NfRequestError(`<${child.name}> must be empty`);
-    const allowed = child.name === "nd" ? ["id", "src", "pt"] : ["n"];
+    const allowed = CHILD_ATTRIBUTES[child.name];
     for (const [name, value] of Object.entries(child.attrs)) {
       if (name === "xmlns") continue;
-      if (!allowed.includes(name)) throw new NfRequestError(`unknown attribute ${name} on <${child.name}>`);
+      if (!allowed.has(name)) throw new NfRequestError(`unknown attribute ${name} on <${child.name}>`);
       if (typeof value === "string" && value.length > LIMITS.valueLength) {
         throw new NfRequestError(`attribute ${name} of <${child.name}> is longer than ${LIMITS.valueLength} characters`);
       }
@@ -142,20 +145,32 @@ export function parsedOrError<T>(parse: () => T): { parsed: T } | { error: Eleme
 }
 
 
+export interface ResponseOptions {
+  /** Most fields in one `<resp>`. */
+  fieldsPerMessage?: number;
+  /** Where a current sample's `<nd>` is kept between readouts; without it every answer is built afresh. */
+  renderings?: SampleRenderings;
+}
+
 /**
  * A result as `<resp>` elements: data packed at most `fieldsPerMessage` fields each, every node's error in the
  * last one, and `more='true'` on all but the last. An empty result is one `<resp id/>`.
  */
-export function nfResponses(ns: string, id: string, result: ReadoutResult, fieldsPerMessage = LIMITS.fieldsPerMessage): Element[] {
+export function nfResponses(ns: string, id: string, result: ReadoutResult, { fieldsPerMessage = LIMITS.fieldsPerMessage, renderings }: ResponseOptions = {}): Element[] {
   const batches: Element[][] = [];
   let batch: Element[] = [];
   let room = fieldsPerMessage;
   for (const group of result.groups) {
+    const options = { historical: group.historical !== undefined, ...(group.clock ? { clock: group.clock } : {}) };
     for (let offset = 0; offset < group.fields.length; ) {
       const fields = group.fields.slice(offset, offset + room);
+      const build = () => nfNodeElement(group.nodeId, group.timestamp, fields, options);
+      // A whole current sample is rendered once; the same sample split over messages is built each time.
+      const whole = fields.length === group.fields.length;
+      const variant = `${ns} ${group.clock ?? "trusted"} ${group.historical ?? "current"}`;
+      batch.push(whole && group.sample && renderings ? renderings.of(group.sample, variant, build) : build());
       offset += fields.length;
       room -= fields.length;
-      batch.push(nfNodeElement(group.nodeId, group.timestamp, fields, { historical: group.historical !== undefined, ...(group.clock ? { clock: group.clock } : {}) }));
       if (room === 0) {
         batches.push(batch);
         batch = [];
@@ -179,6 +194,7 @@ export interface NfSensorDataDeps {
 /** Registers the nf sensor-data readout (both namespaces) on the connection; its stop() drops scheduled readouts. */
 export function registerNfSensorData(connection: Pick<FaceConnection, "route" | "send">, { desk, log }: NfSensorDataDeps): Face {
   const sessions = new ReadoutSessions("id");
+  const renderings = new SampleRenderings();
 
   /** Sends `<resp>` messages in order until the session is cancelled; notes ride on the last one as text. */
   const sendResponses = async (session: ReadoutSession, responses: readonly Element[], result: ReadoutResult) => {
@@ -200,7 +216,7 @@ export function registerNfSensorData(connection: Pick<FaceConnection, "route" | 
     try {
       if (queued) await connection.send(xml("message", { to: requester }, xml("started", { xmlns: ns, id })));
       const result = await operator.read(request);
-      await sendResponses(session, nfResponses(ns, id, result), result);
+      await sendResponses(session, nfResponses(ns, id, result, { renderings }), result);
       log.debug("nf readout answered", { requester, id, groups: result.groups.length, failures: result.failures.length });
     } catch (error) {
       log.error("nf readout failed", { requester, id, error: errorText(error) });
@@ -226,7 +242,7 @@ export function registerNfSensorData(connection: Pick<FaceConnection, "route" | 
         // fit one <resp> follows in messages, a turn later so that the result goes out first.
         try {
           const result = await operator.read(request);
-          const [first, ...rest] = nfResponses(ns, id, result);
+          const [first, ...rest] = nfResponses(ns, id, result, { renderings });
           if (rest.length === 0) sessions.end(session);
           else {
             const sendRest = () =>

@@ -36,14 +36,21 @@ export class ReadoutSessions {
     if (unknown.length > 0) return stanzaError("cancel", "item-not-found", `no node ${unknown.join(", ")}`);
     const delayMs = when ? when.getTime() - Date.now() : 0;
     if (delayMs > READOUT_LIMITS.scheduleAheadMs) return stanzaError("modify", "bad-request", "when is more than 24 hours ahead");
-    if (this.sessions.has(key(requester, id))) return stanzaError("modify", "bad-request", `${this.idName} ${id} is already in use by a readout in progress`);
-    const active = [...this.sessions.values()].filter((session) => bareJid(session.requester) === bareJid(requester)).length;
-    if (active >= READOUT_LIMITS.readoutsPerRequester) {
+    const sessionKey = key(requester, id);
+    if (this.sessions.has(sessionKey)) return stanzaError("modify", "bad-request", `${this.idName} ${id} is already in use by a readout in progress`);
+    if (this.activeOf(bareJid(requester)) >= READOUT_LIMITS.readoutsPerRequester) {
       return stanzaError("wait", "resource-constraint", `at most ${READOUT_LIMITS.readoutsPerRequester} readouts at a time; wait for one to finish`);
     }
     const session: ReadoutSession = { requester, id, cancelled: false };
-    this.sessions.set(key(requester, id), session);
+    this.sessions.set(sessionKey, session);
     return { session, delayMs: Math.max(0, delayMs) };
+  }
+
+  /** How many readouts of one person (a bare JID, whichever resources asked) are in progress. */
+  private activeOf(bare: string): number {
+    let active = 0;
+    for (const session of this.sessions.values()) if (bareJid(session.requester) === bare) active += 1;
+    return active;
   }
 
   /**
@@ -62,16 +69,18 @@ export class ReadoutSessions {
 
   /** The readout is over: its id may be used again. */
   end(session: ReadoutSession): void {
-    if (this.sessions.get(key(session.requester, session.id)) === session) this.sessions.delete(key(session.requester, session.id));
+    const sessionKey = key(session.requester, session.id);
+    if (this.sessions.get(sessionKey) === session) this.sessions.delete(sessionKey);
   }
 
   /** Cancels the requester's readout `id`; false when none is in progress. */
   cancel(requester: string, id: string): boolean {
-    const session = this.sessions.get(key(requester, id));
+    const sessionKey = key(requester, id);
+    const session = this.sessions.get(sessionKey);
     if (!session) return false;
     session.cancelled = true;
     session.unschedule?.();
-    this.sessions.delete(key(requester, id));
+    this.sessions.delete(sessionKey);
     return true;
   }
 

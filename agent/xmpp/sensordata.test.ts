@@ -4,11 +4,12 @@ import { describe, it } from "node:test";
 import { xml, type Element } from "./client.ts";
 import type { IqRoute } from "./connection.ts";
 import { LIMITS, parseRequest, parseXsDateTime, registerSensorData, RequestError, resultMessages } from "./sensordata.ts";
+import { SampleRenderings } from "./sample-renderings.ts";
 import { Readout, type ReadoutResult } from "../readout.ts";
 import { Authz } from "../authz.ts";
 import { OperatorDesk } from "../operator/desk.ts";
 import type { HealthSources } from "../health.ts";
-import type { Field } from "../../lib/model.ts";
+import type { Field, Sample } from "../../lib/model.ts";
 import type { Logger } from "../log.ts";
 
 const NS = "urn:xmpp:iot:sensordata";
@@ -107,6 +108,27 @@ describe("resultMessages", () => {
     ]);
   });
 
+  it("renders a whole current sample once, byte for byte what a fresh build writes, until the next sample", () => {
+    const renderings = new SampleRenderings();
+    const sample = { sensorId: "rain", timestamp: at, fields: [numeric("t", 1), { name: "pulses", type: "int", value: 3 } satisfies Field] };
+    const current = (of: Sample, clock?: "unsynced"): ReadoutResult => ({ groups: [{ nodeId: "rain", timestamp: of.timestamp, fields: of.fields, sample: of, ...(clock ? { clock } : {}) }], failures: [] });
+    const nodeOf = (messages: Element[]) => fieldsOf(messages[0]!)?.getChild("node");
+    const fresh = (result: ReadoutResult, seqnr: string) => resultMessages("ops@x/a", seqnr, result).map(String);
+
+    const first = resultMessages("ops@x/a", "1", current(sample), { renderings });
+    const second = resultMessages("ops@x/a", "2", current(sample), { renderings });
+    assert.equal(nodeOf(second), nodeOf(first), "the second readout reuses the first one's <node>");
+    assert.deepEqual(first.map(String), fresh(current(sample), "1"), "the first answer still writes the same, its <node> now under the second");
+    assert.deepEqual(second.map(String), fresh(current(sample), "2"));
+    const untrusted = resultMessages("ops@x/a", "3", current(sample, "unsynced"), { renderings });
+    assert.deepEqual(untrusted.map(String), fresh(current(sample, "unsynced"), "3"), "a clock no longer trusted is rendered as such");
+
+    const next = { sensorId: "rain", timestamp: new Date(at.getTime() + 1000), fields: [numeric("t", 2), { name: "pulses", type: "int", value: 4 } satisfies Field] };
+    const after = resultMessages("ops@x/a", "4", current(next), { renderings });
+    assert.notEqual(nodeOf(after), nodeOf(first));
+    assert.deepEqual(after.map(String), fresh(current(next), "4"), "a new sample is rendered anew");
+  });
+
   it("splits large results, repeating node and timestamp, at most fieldsPerMessage fields per message", () => {
     const result: ReadoutResult = {
       groups: [
@@ -115,7 +137,7 @@ describe("resultMessages", () => {
       ],
       failures: [],
     };
-    const messages = resultMessages("ops@x/a", "7", result, 2);
+    const messages = resultMessages("ops@x/a", "7", result, { fieldsPerMessage: 2 });
     assert.deepEqual(
       messages.map((m) => fieldsOf(m)?.getChildren("node").map((n) => `${String(n.attrs.nodeId)}:${n.getChild("timestamp")?.children.length}`).join(",")),
       ["a:2", "a:2", "a:1,b:1", ""],

@@ -12,6 +12,7 @@ import type { Face, FaceConnection } from "./face.ts";
 import { stanzaError } from "./stanza-error.ts";
 import { READOUT_LIMITS, ReadoutSessions, type ReadoutSession } from "./readout-sessions.ts";
 import { NS_SENSORDATA, nodeElement, xmlString } from "./fields.ts";
+import { SampleRenderings } from "./sample-renderings.ts";
 import { READOUT_TYPES, type ReadoutRequest, type ReadoutResult, type ReadoutType } from "../readout.ts";
 import { bareJid } from "../authz.ts";
 import type { OperatorDesk, OperatorSession } from "../operator/desk.ts";
@@ -33,6 +34,7 @@ export const LIMITS = {
  */
 const BOUNDED_REQ_ATTRIBUTES = ["seqnr", "from", "to", "when", ...READOUT_TYPES];
 const NODE_ATTRIBUTES = new Set(["nodeId", "sourceId", "cacheType"]);
+const FIELD_ATTRIBUTES = new Set(["name"]);
 
 export interface ParsedRequest {
   seqnr: string;
@@ -79,7 +81,7 @@ export function parseRequest(req: Element): ParsedRequest {
       throw new RequestError(`unknown element <${child.name}> in <req>`);
     }
     if (child.children.length > 0) throw new RequestError(`<${child.name}> must be empty`);
-    const allowed = child.name === "node" ? NODE_ATTRIBUTES : new Set(["name"]);
+    const allowed = child.name === "node" ? NODE_ATTRIBUTES : FIELD_ATTRIBUTES;
     for (const [name, value] of Object.entries(child.attrs)) {
       if (name === "xmlns") continue;
       if (!allowed.has(name)) throw new RequestError(`unknown attribute ${name} on <${child.name}>`);
@@ -151,22 +153,32 @@ function optionalDateTime(req: Element, name: string): Date | undefined {
 const NS_HINTS = "urn:xmpp:hints";
 
 
+export interface MessageOptions {
+  /** Most fields in one message. */
+  fieldsPerMessage?: number;
+  /** Where a current sample's `<node>` is kept between readouts; without it every answer is built afresh. */
+  renderings?: SampleRenderings;
+}
+
 /**
  * The messages that carry a result: data packed at most `fieldsPerMessage` fields each, then one failure, then the
  * end in a message of its own, which also holds the notes as text.
  */
-export function resultMessages(to: string, seqnr: string, result: ReadoutResult, fieldsPerMessage = LIMITS.fieldsPerMessage): Element[] {
+export function resultMessages(to: string, seqnr: string, result: ReadoutResult, { fieldsPerMessage = LIMITS.fieldsPerMessage, renderings }: MessageOptions = {}): Element[] {
   const batches: Element[][] = [];
   let batch: Element[] = [];
   let room = fieldsPerMessage;
   for (const group of result.groups) {
+    const options = { portableTypes: true, ...(group.historical ? { extraFlag: group.historical } : {}) };
     for (let offset = 0; offset < group.fields.length; ) {
       const fields = group.fields.slice(offset, offset + room);
+      const build = () => nodeElement({ sensorId: group.nodeId, timestamp: group.timestamp, clock: group.clock, fields }, options);
+      // A whole current sample is rendered once; the same sample split over messages is built each time.
+      const whole = fields.length === group.fields.length;
+      const variant = `${group.clock ?? "trusted"} ${group.historical ?? "current"}`;
+      batch.push(whole && group.sample && renderings ? renderings.of(group.sample, variant, build) : build());
       offset += fields.length;
       room -= fields.length;
-      batch.push(
-        nodeElement({ sensorId: group.nodeId, timestamp: group.timestamp, clock: group.clock, fields }, { portableTypes: true, ...(group.historical ? { extraFlag: group.historical } : {}) }),
-      );
       if (room === 0) {
         batches.push(batch);
         batch = [];
@@ -205,6 +217,7 @@ export interface SensorDataDeps {
 /** Registers the XEP-0323 readout on the connection; its stop() drops scheduled readouts. */
 export function registerSensorData(connection: Pick<FaceConnection, "route" | "send">, { desk, log }: SensorDataDeps): Face {
   const sessions = new ReadoutSessions("seqnr");
+  const renderings = new SampleRenderings();
 
   const run = async (operator: OperatorSession, session: ReadoutSession, request: ReadoutRequest, queued: boolean) => {
     const { requester, id: seqnr } = session;
@@ -214,7 +227,7 @@ export function registerSensorData(connection: Pick<FaceConnection, "route" | "s
       if (session.cancelled) return;
       // All written at once, not each after the last one's write: a momentary readout's data and end then leave
       // with its iq result in one segment (the responder holds the socket's writes for this turn).
-      await Promise.all(resultMessages(requester, seqnr, result).map((message) => connection.send(message)));
+      await Promise.all(resultMessages(requester, seqnr, result, { renderings }).map((message) => connection.send(message)));
       log.debug("readout answered", { requester, seqnr, groups: result.groups.length, failures: result.failures.length });
     } catch (error) {
       log.error("readout failed", { requester, seqnr, error: errorText(error) });
