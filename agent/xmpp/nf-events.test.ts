@@ -9,7 +9,8 @@ import { xml, type Element } from "./client.ts";
 import type { IqRoute } from "./connection.ts";
 import { Bounces, type Bounce, type UnpromptedKind } from "./link/bounces.ts";
 import { NS_IEEE_EVENTS, NS_NF_EVENTS, parseSubscribe, parseXsDuration, registerNfEvents } from "./nf-events.ts";
-import { ForeignNodeError, NfRequestError } from "./nf-sensordata.ts";
+import { ForeignNodeError } from "./nf-sensordata.ts";
+import { BadRequestError } from "./request-checks.ts";
 import { NS_IEEE_SENSORDATA, NS_NF_SENSORDATA } from "./nf-fields.ts";
 import { EventSubscriptions, SUBSCRIPTION_LIMITS } from "../subscriptions.ts";
 import { Readout } from "../readout.ts";
@@ -29,7 +30,7 @@ function refusal(element: Element): string {
   try {
     parseSubscribe(element);
   } catch (error) {
-    if (error instanceof NfRequestError || error instanceof ForeignNodeError) return error.message;
+    if (error instanceof BadRequestError || error instanceof ForeignNodeError) return error.message;
     throw error;
   }
   return "accepted";

@@ -11,7 +11,8 @@
 import { xml, type Element } from "./client.ts";
 import type { Face, FaceConnection } from "./face.ts";
 import { stanzaError } from "./stanza-error.ts";
-import { ForeignNodeError, NfRequestError, TYPE_ATTRIBUTES, nfResponses, parseXsBoolean, parsedOrError, requestId } from "./nf-sensordata.ts";
+import { ForeignNodeError, TYPE_ATTRIBUTES, nfResponses, parsedOrError, requestId } from "./nf-sensordata.ts";
+import { addBounded, BadRequestError, booleanAttribute, boundAttributes, checkedChildren, requiredAttribute } from "./request-checks.ts";
 import { LIMITS } from "./sensordata.ts";
 import { bareJid } from "../authz.ts";
 import type { ReadoutType } from "../readout.ts";
@@ -31,6 +32,8 @@ export function readoutNamespace(eventsNamespace: string): string {
 
 /** The `<subscribe>` attributes we read and bound; any other (the tokens st, dt, ut, xml:lang) is ignored. */
 const BOUNDED_ATTRIBUTES = ["id", "minInt", "maxInt", "maxAge", "req", ...TYPE_ATTRIBUTES.map(([name]) => name)];
+/** The attributes a `<subscribe>`'s children may carry. */
+const CHILD_ATTRIBUTES: Readonly<Record<"nd" | "f", ReadonlySet<string>>> = { nd: new Set(["id", "src", "pt"]), f: new Set(["n", "v", "by", "up", "dn"]) };
 const DAY_MS = 86_400_000;
 const XS_DURATION = /^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/;
 const XS_DOUBLE = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
@@ -50,8 +53,8 @@ function optionalDuration(element: Element, name: string): number | undefined {
   const text = element.attrs[name] as string | undefined;
   if (text === undefined) return undefined;
   const ms = parseXsDuration(text);
-  if (ms === undefined) throw new NfRequestError(`${name} must be an xs:duration such as PT30S, got ${JSON.stringify(text)}`);
-  if (ms > SUBSCRIPTION_LIMITS.longestIntervalMs) throw new NfRequestError(`${name} is longer than 7 days`);
+  if (ms === undefined) throw new BadRequestError(`${name} must be an xs:duration such as PT30S, got ${JSON.stringify(text)}`);
+  if (ms > SUBSCRIPTION_LIMITS.longestIntervalMs) throw new BadRequestError(`${name} is longer than 7 days`);
   return ms;
 }
 
@@ -60,13 +63,12 @@ function amount(f: Element, name: string): number | undefined {
   const text = f.attrs[name] as string | undefined;
   if (text === undefined) return undefined;
   const value = XS_DOUBLE.test(text) ? Number(text) : Number.NaN;
-  if (!(value >= 0) || !Number.isFinite(value)) throw new NfRequestError(`${name} of <f> must be a number of at least 0, got ${JSON.stringify(text)}`);
+  if (!(value >= 0) || !Number.isFinite(value)) throw new BadRequestError(`${name} of <f> must be a number of at least 0, got ${JSON.stringify(text)}`);
   return value;
 }
 
 function fieldRule(f: Element): FieldRule {
-  const field = f.attrs.n as string | undefined;
-  if (!field) throw new NfRequestError("<f> needs a non-empty n");
+  const field = requiredAttribute(f, "n");
   const v = f.attrs.v as string | undefined;
   // The subscriber's current value: a number compares by amounts, anything else (true, a text) as written.
   const reference = v === undefined ? undefined : XS_DOUBLE.test(v) ? Number(v) : v;
@@ -87,59 +89,32 @@ export interface ParsedSubscribe {
   readNow: boolean;
 }
 
-/** Validates a `<subscribe>` completely; throws NfRequestError (or ForeignNodeError) saying what is wrong. */
+/** Validates a `<subscribe>` completely; throws BadRequestError (or ForeignNodeError) saying what is wrong. */
 export function parseSubscribe(subscribe: Element): ParsedSubscribe {
-  for (const name of BOUNDED_ATTRIBUTES) {
-    const value = subscribe.attrs[name] as string | undefined;
-    if (value !== undefined && value.length > LIMITS.valueLength) throw new NfRequestError(`attribute ${name} is longer than ${LIMITS.valueLength} characters`);
-  }
+  boundAttributes(subscribe, BOUNDED_ATTRIBUTES, LIMITS.valueLength);
   const id = requestId(subscribe);
   const types = new Set<ReadoutType>();
-  let readNow = false;
-  for (const [name, type] of [...TYPE_ATTRIBUTES, ["req", undefined] as const]) {
-    const value = subscribe.attrs[name] as string | undefined;
-    if (value === undefined) continue;
-    const on = parseXsBoolean(value);
-    if (on === undefined) throw new NfRequestError(`${name} must be true or false, got ${JSON.stringify(value)}`);
-    if (type === undefined) readNow = on;
-    else if (on) types.add(type);
-  }
+  for (const [name, type] of TYPE_ATTRIBUTES) if (booleanAttribute(subscribe, name)) types.add(type);
+  const readNow = booleanAttribute(subscribe, "req") ?? false;
   const minIntervalMs = optionalDuration(subscribe, "minInt");
   const maxIntervalMs = optionalDuration(subscribe, "maxInt");
   // Notifications carry current values: a bound on the age of history is checked and has nothing to bound.
   optionalDuration(subscribe, "maxAge");
-  if (maxIntervalMs !== undefined && maxIntervalMs < SUBSCRIPTION_LIMITS.shortestMaxIntervalMs) throw new NfRequestError("maxInt is shorter than 1 second");
+  if (maxIntervalMs !== undefined && maxIntervalMs < SUBSCRIPTION_LIMITS.shortestMaxIntervalMs) throw new BadRequestError("maxInt is shorter than 1 second");
 
-  const ns = subscribe.getNS();
   const nodeIds: string[] = [];
   const rules = new Map<string, FieldRule>();
   const foreignNodes: string[] = [];
-  for (const child of subscribe.children) {
-    if (typeof child === "string") {
-      if (!/^[ \t\r\n]*$/.test(child)) throw new NfRequestError("unexpected text in <subscribe>");
-      continue;
-    }
-    if (child.getNS() !== ns || (child.name !== "nd" && child.name !== "f")) throw new NfRequestError(`unknown element <${child.name}> in <subscribe>`);
-    if (child.children.length > 0) throw new NfRequestError(`<${child.name}> must be empty`);
-    const allowed = child.name === "nd" ? ["id", "src", "pt"] : ["n", "v", "by", "up", "dn"];
-    for (const [name, value] of Object.entries(child.attrs)) {
-      if (name === "xmlns") continue;
-      if (!allowed.includes(name)) throw new NfRequestError(`unknown attribute ${name} on <${child.name}>`);
-      if (typeof value === "string" && value.length > LIMITS.valueLength) {
-        throw new NfRequestError(`attribute ${name} of <${child.name}> is longer than ${LIMITS.valueLength} characters`);
-      }
-    }
+  for (const child of checkedChildren(subscribe, CHILD_ATTRIBUTES, LIMITS.valueLength)) {
     if (child.name === "f") {
       const rule = fieldRule(child);
       // A field named twice: the last rule counts, as the reference server keeps them by name.
       rules.set(rule.field, rule);
-      if (rules.size > LIMITS.fields) throw new NfRequestError(`more than ${LIMITS.fields} <f> elements`);
+      if (rules.size > LIMITS.fields) throw new BadRequestError(`more than ${LIMITS.fields} <f> elements`);
       continue;
     }
-    const nodeId = child.attrs.id as string | undefined;
-    if (!nodeId) throw new NfRequestError("<nd> needs a non-empty id");
-    nodeIds.push(nodeId);
-    if (nodeIds.length > LIMITS.nodes) throw new NfRequestError(`more than ${LIMITS.nodes} <nd> elements`);
+    const nodeId = requiredAttribute(child, "id");
+    addBounded(nodeIds, nodeId, LIMITS.nodes, "nd");
     if (child.attrs.src || child.attrs.pt) foreignNodes.push(nodeId);
   }
   if (foreignNodes.length > 0) throw new ForeignNodeError(foreignNodes);

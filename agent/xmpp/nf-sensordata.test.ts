@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { xml, type Element } from "./client.ts";
 import type { IqRoute } from "./connection.ts";
-import { ForeignNodeError, NfRequestError, nfResponses, parseNfRequest, registerNfSensorData } from "./nf-sensordata.ts";
+import { BadRequestError } from "./request-checks.ts";
+import { ForeignNodeError, nfResponses, parseNfRequest, registerNfSensorData } from "./nf-sensordata.ts";
 import { NS_IEEE_SENSORDATA, NS_NF_SENSORDATA } from "./nf-fields.ts";
 import { SampleRenderings } from "./sample-renderings.ts";
 import { LIMITS } from "./sensordata.ts";
@@ -26,7 +27,7 @@ function refusal(element: Element): string {
   try {
     parseNfRequest(element);
   } catch (error) {
-    if (error instanceof NfRequestError || error instanceof ForeignNodeError) return error.message;
+    if (error instanceof BadRequestError || error instanceof ForeignNodeError) return error.message;
     throw error;
   }
   return "accepted";

@@ -13,7 +13,8 @@ import { ReadoutSessions, type ReadoutSession } from "./readout-sessions.ts";
 import { NF_SENSORDATA_NAMESPACES, nfErrorElement, nfNodeElement } from "./nf-fields.ts";
 import { xmlString } from "./fields.ts";
 import { SampleRenderings } from "./sample-renderings.ts";
-import { LIMITS, parseXsDateTime } from "./sensordata.ts";
+import { LIMITS } from "./sensordata.ts";
+import { addBounded, BadRequestError, booleanAttribute, boundAttributes, checkedChildren, readoutTimes, requiredAttribute } from "./request-checks.ts";
 import type { ReadoutRequest, ReadoutResult, ReadoutType } from "../readout.ts";
 import { bareJid } from "../authz.ts";
 import type { OperatorDesk, OperatorSession } from "../operator/desk.ts";
@@ -48,79 +49,34 @@ export interface ParsedNfRequest {
   when?: Date;
 }
 
-export class NfRequestError extends Error {}
-
-export function parseXsBoolean(text: string): boolean | undefined {
-  if (text === "true" || text === "1") return true;
-  if (text === "false" || text === "0") return false;
-  return undefined;
-}
-
-function optionalDateTime(req: Element, name: string): Date | undefined {
-  const text = req.attrs[name] as string | undefined;
-  if (text === undefined) return undefined;
-  const date = parseXsDateTime(text);
-  if (!date) throw new NfRequestError(`${name} must be an xs:dateTime such as 2025-01-05T10:00:00Z, got ${JSON.stringify(text)}`);
-  return date;
-}
-
 /** The request id: what the client correlates answers by (the reference client sends a GUID). */
 export function requestId(element: Element): string {
   const id = element.attrs.id as string | undefined;
-  if (!id) throw new NfRequestError("id is required");
-  if (id.length > LIMITS.valueLength) throw new NfRequestError(`id is longer than ${LIMITS.valueLength} characters`);
+  if (!id) throw new BadRequestError("id is required");
+  if (id.length > LIMITS.valueLength) throw new BadRequestError(`id is longer than ${LIMITS.valueLength} characters`);
   return id;
 }
 
-/** Validates a `<req>` completely; throws NfRequestError saying what is wrong. */
+/** Validates a `<req>` completely; throws BadRequestError (or ForeignNodeError) saying what is wrong. */
 export function parseNfRequest(req: Element): ParsedNfRequest {
-  for (const name of BOUNDED_REQ_ATTRIBUTES) {
-    const value = req.attrs[name] as string | undefined;
-    if (value !== undefined && value.length > LIMITS.valueLength) throw new NfRequestError(`attribute ${name} is longer than ${LIMITS.valueLength} characters`);
-  }
+  boundAttributes(req, BOUNDED_REQ_ATTRIBUTES, LIMITS.valueLength);
   const id = requestId(req);
   const types = new Set<ReadoutType>();
-  for (const [name, type] of TYPE_ATTRIBUTES) {
-    const value = req.attrs[name] as string | undefined;
-    if (value === undefined) continue;
-    const on = parseXsBoolean(value);
-    if (on === undefined) throw new NfRequestError(`${name} must be true or false, got ${JSON.stringify(value)}`);
-    if (on) types.add(type);
-  }
-  const from = optionalDateTime(req, "from");
-  const to = optionalDateTime(req, "to");
-  const when = optionalDateTime(req, "when");
-  if (from && to && from.getTime() > to.getTime()) throw new NfRequestError("from is after to");
+  for (const [name, type] of TYPE_ATTRIBUTES) if (booleanAttribute(req, name)) types.add(type);
+  const { from, to, when } = readoutTimes(req);
 
-  const ns = req.getNS();
   const nodeIds: string[] = [];
   const fieldNames: string[] = [];
   const foreignNodes: string[] = [];
-  for (const child of req.children) {
-    if (typeof child === "string") {
-      // Only XML whitespace (space, tab, CR, LF) may sit between the children; a no-break space is text.
-      if (!/^[ \t\r\n]*$/.test(child)) throw new NfRequestError("unexpected text in <req>");
+  for (const child of checkedChildren(req, CHILD_ATTRIBUTES, LIMITS.valueLength)) {
+    if (child.name === "f") {
+      addBounded(fieldNames, requiredAttribute(child, "n"), LIMITS.fields, "f");
       continue;
     }
-    if (child.getNS() !== ns || (child.name !== "nd" && child.name !== "f")) throw new NfRequestError(`unknown element <${child.name}> in <req>`);
-    if (child.children.length > 0) throw new NfRequestError(`<${child.name}> must be empty`);
-    const allowed = CHILD_ATTRIBUTES[child.name];
-    for (const [name, value] of Object.entries(child.attrs)) {
-      if (name === "xmlns") continue;
-      if (!allowed.has(name)) throw new NfRequestError(`unknown attribute ${name} on <${child.name}>`);
-      if (typeof value === "string" && value.length > LIMITS.valueLength) {
-        throw new NfRequestError(`attribute ${name} of <${child.name}> is longer than ${LIMITS.valueLength} characters`);
-      }
-    }
-    const key = child.name === "nd" ? "id" : "n";
-    const value = child.attrs[key] as string | undefined;
-    if (!value) throw new NfRequestError(`<${child.name}> needs a non-empty ${key}`);
-    const list = child.name === "nd" ? nodeIds : fieldNames;
-    list.push(value);
-    const limit = child.name === "nd" ? LIMITS.nodes : LIMITS.fields;
-    if (list.length > limit) throw new NfRequestError(`more than ${limit} <${child.name}> elements`);
+    const nodeId = requiredAttribute(child, "id");
+    addBounded(nodeIds, nodeId, LIMITS.nodes, "nd");
     // xedge is one data source without a name or partitions: a reference into another names no node here.
-    if (child.name === "nd" && (child.attrs.src || child.attrs.pt)) foreignNodes.push(value);
+    if (child.attrs.src || child.attrs.pt) foreignNodes.push(nodeId);
   }
   if (foreignNodes.length > 0) throw new ForeignNodeError(foreignNodes);
   return { id, request: { nodeIds, fieldNames, types, from, to }, when };
@@ -139,7 +95,7 @@ export function parsedOrError<T>(parse: () => T): { parsed: T } | { error: Eleme
     return { parsed: parse() };
   } catch (error) {
     if (error instanceof ForeignNodeError) return { error: stanzaError("cancel", "item-not-found", error.message) };
-    if (error instanceof NfRequestError) return { error: stanzaError("modify", "bad-request", error.message) };
+    if (error instanceof BadRequestError) return { error: stanzaError("modify", "bad-request", error.message) };
     throw error;
   }
 }

@@ -13,6 +13,7 @@ import { stanzaError } from "./stanza-error.ts";
 import { READOUT_LIMITS, ReadoutSessions, type ReadoutSession } from "./readout-sessions.ts";
 import { NS_SENSORDATA, nodeElement, xmlString } from "./fields.ts";
 import { SampleRenderings } from "./sample-renderings.ts";
+import { addBounded, BadRequestError, booleanAttribute, boundAttributes, checkedChildren, readoutTimes, requiredAttribute } from "./request-checks.ts";
 import { READOUT_TYPES, type ReadoutRequest, type ReadoutResult, type ReadoutType } from "../readout.ts";
 import { bareJid } from "../authz.ts";
 import type { OperatorDesk, OperatorSession } from "../operator/desk.ts";
@@ -33,8 +34,8 @@ export const LIMITS = {
  * a later version's additions) is ignored: XEP-0323 makes the whole request a hint, and clients add such attributes.
  */
 const BOUNDED_REQ_ATTRIBUTES = ["seqnr", "from", "to", "when", ...READOUT_TYPES];
-const NODE_ATTRIBUTES = new Set(["nodeId", "sourceId", "cacheType"]);
-const FIELD_ATTRIBUTES = new Set(["name"]);
+/** The attributes a `<req>`'s children may carry. */
+const CHILD_ATTRIBUTES: Readonly<Record<"node" | "field", ReadonlySet<string>>> = { node: new Set(["nodeId", "sourceId", "cacheType"]), field: new Set(["name"]) };
 
 export interface ParsedRequest {
   seqnr: string;
@@ -42,60 +43,21 @@ export interface ParsedRequest {
   when?: Date;
 }
 
-export class RequestError extends Error {}
-
-/** Validates a `<req>` completely; throws RequestError saying what is wrong. */
+/** Validates a `<req>` completely; throws BadRequestError saying what is wrong. */
 export function parseRequest(req: Element): ParsedRequest {
-  for (const name of BOUNDED_REQ_ATTRIBUTES) {
-    const value = req.attrs[name] as string | undefined;
-    if (value !== undefined && value.length > LIMITS.valueLength) {
-      throw new RequestError(`attribute ${name} is longer than ${LIMITS.valueLength} characters`);
-    }
-  }
+  boundAttributes(req, BOUNDED_REQ_ATTRIBUTES, LIMITS.valueLength);
   const seqnr = req.attrs.seqnr as string | undefined;
-  if (seqnr === undefined) throw new RequestError("seqnr is required");
-  if (!isXsInt(seqnr)) throw new RequestError(`seqnr must be an xs:int, got ${JSON.stringify(seqnr)}`);
-
+  if (seqnr === undefined) throw new BadRequestError("seqnr is required");
+  if (!isXsInt(seqnr)) throw new BadRequestError(`seqnr must be an xs:int, got ${JSON.stringify(seqnr)}`);
   const types = new Set<ReadoutType>();
-  for (const type of READOUT_TYPES) {
-    const value = req.attrs[type] as string | undefined;
-    if (value === undefined) continue;
-    const on = parseXsBoolean(value);
-    if (on === undefined) throw new RequestError(`${type} must be true or false, got ${JSON.stringify(value)}`);
-    if (on) types.add(type);
-  }
-  const from = optionalDateTime(req, "from");
-  const to = optionalDateTime(req, "to");
-  const when = optionalDateTime(req, "when");
-  if (from && to && from.getTime() > to.getTime()) throw new RequestError("from is after to");
+  for (const type of READOUT_TYPES) if (booleanAttribute(req, type)) types.add(type);
+  const { from, to, when } = readoutTimes(req);
 
   const nodeIds: string[] = [];
   const fieldNames: string[] = [];
-  for (const child of req.children) {
-    if (typeof child === "string") {
-      // Only XML whitespace (space, tab, CR, LF) may sit between the children; a no-break space is text.
-      if (!/^[ \t\r\n]*$/.test(child)) throw new RequestError("unexpected text in <req>");
-      continue;
-    }
-    if (child.getNS() !== NS_SENSORDATA || (child.name !== "node" && child.name !== "field")) {
-      throw new RequestError(`unknown element <${child.name}> in <req>`);
-    }
-    if (child.children.length > 0) throw new RequestError(`<${child.name}> must be empty`);
-    const allowed = child.name === "node" ? NODE_ATTRIBUTES : FIELD_ATTRIBUTES;
-    for (const [name, value] of Object.entries(child.attrs)) {
-      if (name === "xmlns") continue;
-      if (!allowed.has(name)) throw new RequestError(`unknown attribute ${name} on <${child.name}>`);
-      if (typeof value === "string" && value.length > LIMITS.valueLength) {
-        throw new RequestError(`attribute ${name} of <${child.name}> is longer than ${LIMITS.valueLength} characters`);
-      }
-    }
-    const key = child.name === "node" ? "nodeId" : "name";
-    const value = child.attrs[key] as string | undefined;
-    if (!value) throw new RequestError(`<${child.name}> needs a non-empty ${key}`);
-    const list = child.name === "node" ? nodeIds : fieldNames;
-    list.push(value);
-    const limit = child.name === "node" ? LIMITS.nodes : LIMITS.fields;
-    if (list.length > limit) throw new RequestError(`more than ${limit} <${child.name}> elements`);
+  for (const child of checkedChildren(req, CHILD_ATTRIBUTES, LIMITS.valueLength)) {
+    if (child.name === "node") addBounded(nodeIds, requiredAttribute(child, "nodeId"), LIMITS.nodes, "node");
+    else addBounded(fieldNames, requiredAttribute(child, "name"), LIMITS.fields, "field");
   }
   return { seqnr, request: { nodeIds, fieldNames, types, from, to }, when };
 }
@@ -106,49 +68,6 @@ function isXsInt(text: string): boolean {
   return value >= -(2 ** 31) && value < 2 ** 31;
 }
 
-function parseXsBoolean(text: string): boolean | undefined {
-  if (text === "true" || text === "1") return true;
-  if (text === "false" || text === "0") return false;
-  return undefined;
-}
-
-/** xs:dateTime; one without a time zone is read as UTC (slixmpp sends `when` that way). */
-export function parseXsDateTime(text: string): Date | undefined {
-  const match = /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$/.exec(text);
-  if (!match) return undefined;
-  const [, year, month, day, hour, minute, second, fraction = "", zone = "Z"] = match;
-  // Date.UTC reads years 0..99 as 1900..1999: set the year on its own (years 0001-0099 are valid xs:dateTime).
-  const check = new Date(Date.UTC(2000, Number(month) - 1, Number(day), Number(hour), Number(minute), Number(second)));
-  check.setUTCFullYear(Number(year));
-  const utc = check.getTime();
-  // Date.UTC rolls 30 February over into March: compare back to refuse dates that do not exist.
-  if (
-    check.getUTCFullYear() !== Number(year) ||
-    check.getUTCMonth() !== Number(month) - 1 ||
-    check.getUTCDate() !== Number(day) ||
-    check.getUTCHours() !== Number(hour) ||
-    check.getUTCMinutes() !== Number(minute) ||
-    check.getUTCSeconds() !== Number(second)
-  ) {
-    return undefined;
-  }
-  let offsetMinutes = 0;
-  if (zone !== "Z") {
-    const [zoneHours = 0, zoneMinutes = 0] = zone.slice(1).split(":").map(Number);
-    if (zoneHours > 14 || zoneMinutes > 59) return undefined;
-    offsetMinutes = (zone.startsWith("-") ? -1 : 1) * (zoneHours * 60 + zoneMinutes);
-  }
-  const milliseconds = fraction ? Math.floor(Number(`0${fraction}`) * 1000) : 0;
-  return new Date(utc + milliseconds - offsetMinutes * 60_000);
-}
-
-function optionalDateTime(req: Element, name: string): Date | undefined {
-  const text = req.attrs[name] as string | undefined;
-  if (text === undefined) return undefined;
-  const date = parseXsDateTime(text);
-  if (!date) throw new RequestError(`${name} must be an xs:dateTime such as 2025-01-05T10:00:00Z, got ${JSON.stringify(text)}`);
-  return date;
-}
 
 const NS_HINTS = "urn:xmpp:hints";
 
@@ -248,7 +167,7 @@ export function registerSensorData(connection: Pick<FaceConnection, "route" | "s
         try {
           parsed = parseRequest(element);
         } catch (error) {
-          if (error instanceof RequestError) return stanzaError("modify", "bad-request", error.message);
+          if (error instanceof BadRequestError) return stanzaError("modify", "bad-request", error.message);
           throw error;
         }
         const { seqnr, request, when } = parsed;
