@@ -7,36 +7,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Sample } from "../lib/model.ts";
-import type { ClockState } from "./clock-watch.ts";
 import { HeldBeforeOpen } from "./held-before-open.ts";
 import { heldBound, MAX_HELD_READINGS, Store, type ClockedSample } from "./store.ts";
+import { HandClock } from "./testing.ts";
 
 const NO_AUTO_COMMIT = { commitIntervalMs: 3_600_000 };
 const HOUR = 3_600_000;
 
-/** Clocks set by hand: `wall` and `monotonic` move together as time passes; NTP's step moves `wall` alone. */
-class HandClock implements ClockState {
-  trusted = false;
-  readonly bootId = "boot-1";
-  wall = Date.UTC(2025, 5, 1, 8, 0, 0); // the last shutdown's time, as fake-hwclock restores it
-  mono = 10_000;
-  offsetMs(): number {
-    return this.wall - this.mono;
-  }
-  monotonic(): number {
-    return this.mono;
-  }
-  pass(ms: number): void {
-    this.wall += ms;
-    this.mono += ms;
-  }
-  sample(sensorId: string, n: number): Sample {
-    return { sensorId, timestamp: new Date(this.wall), fields: [{ name: "n", type: "int", value: n }] };
-  }
-}
-
 function trustedClock(): HandClock {
-  const clock = new HandClock();
+  const clock = new HandClock("boot-1");
   clock.trusted = true;
   return clock;
 }
@@ -78,7 +57,7 @@ describe("readings held before the store opens", () => {
     const taken = ["a:1", "b:1", "a:2", "c:1", "a:3", "b:2", "a:4"];
     for (const name of taken) {
       const [sensorId = "", n = "0"] = name.split(":");
-      assert.equal(held.append(clock.sample(sensorId, Number(n))), undefined, "no sequence number before the store opens");
+      assert.equal(held.append(clock.sample(Number(n), sensorId)), undefined, "no sequence number before the store opens");
       clock.pass(1_000);
     }
     assert.equal(held.held, 4);
@@ -97,15 +76,15 @@ describe("readings held before the store opens", () => {
   });
 
   it("keep the clock state each was taken under", () => {
-    const clock = new HandClock();
+    const clock = new HandClock("boot-1");
     const held = new HeldBeforeOpen({ maxHeld: 10, clock });
-    held.append(clock.sample("a", 1));
+    held.append(clock.sample(1, "a"));
     const offsetAtFirst = clock.offsetMs();
     clock.pass(1_000);
     // NTP steps the clock 26 hours forward and it is synchronized from now on.
     clock.wall += 26 * HOUR;
     clock.trusted = true;
-    held.append(clock.sample("a", 2));
+    held.append(clock.sample(2, "a"));
     const store = recordingStore();
     held.handTo(store);
     const [first, second] = store.given[0]?.samples ?? [];
@@ -120,8 +99,8 @@ describe("readings held before the store opens", () => {
     const clock = trustedClock();
     const path = join(dir, "handed.db");
     const earlier = await Store.open(path, NO_AUTO_COMMIT);
-    for (const n of [1, 2, 3]) earlier.append(clock.sample("a", n));
-    earlier.append(clock.sample("b", 1));
+    for (const n of [1, 2, 3]) earlier.append(clock.sample(n, "a"));
+    earlier.append(clock.sample(1, "b"));
     await earlier.close();
 
     const held = new HeldBeforeOpen({ maxHeld: 5, clock });
@@ -129,14 +108,14 @@ describe("readings held before the store opens", () => {
     for (const name of ["a:4", "b:2", "a:5", "b:3", "a:6", "b:4", "a:7"]) {
       const [sensorId = "", n = "0"] = name.split(":");
       takenAt.set(name, clock.wall);
-      held.append(clock.sample(sensorId, Number(n)));
+      held.append(clock.sample(Number(n), sensorId));
       clock.pass(1_000);
     }
     clock.pass(60_000); // the store opens a minute later
     const store = await Store.open(path, { ...NO_AUTO_COMMIT, clock });
     try {
       held.handTo(store);
-      store.append(clock.sample("a", 8)); // the sampler's first reading into the store
+      store.append(clock.sample(8, "a")); // the sampler's first reading into the store
       await store.flush();
       const committed = [...(await store.history("a")), ...(await store.history("b"))].sort((x, y) => x.id - y.id);
       // a:4 and b:2 were dropped by the bound; each sensor's numbers continue without a gap all the same.
@@ -156,25 +135,25 @@ describe("readings held before the store opens", () => {
   });
 
   it("taken before the clock is trusted are corrected by the store once it is, though appended after NTP stepped the clock", async () => {
-    const clock = new HandClock();
+    const clock = new HandClock("boot-1");
     const held = new HeldBeforeOpen({ maxHeld: 10, clock });
     const takenAtMono: number[] = [];
     for (const n of [1, 2]) {
       takenAtMono.push(clock.mono);
-      held.append(clock.sample("a", n));
+      held.append(clock.sample(n, "a"));
       clock.pass(1_000);
     }
     // NTP steps the clock 3 hours forward while the store still cannot open: the next reading has the true time
     // but is taken before the agent looked at the clock again, so it is marked too, under the new offset.
     clock.wall += 3 * HOUR;
     takenAtMono.push(clock.mono);
-    held.append(clock.sample("a", 3));
+    held.append(clock.sample(3, "a"));
     clock.pass(1_000);
     const store = await Store.open(join(dir, "clock.db"), { ...NO_AUTO_COMMIT, clock });
     try {
       held.handTo(store);
       await store.flush();
-      store.append(clock.sample("a", 4)); // still waiting for its commit when the clock is found synchronized
+      store.append(clock.sample(4, "a")); // still waiting for its commit when the clock is found synchronized
       clock.trusted = true;
       assert.equal(await store.correctClock(clock.offsetMs()), 4);
       const history = await store.history("a");

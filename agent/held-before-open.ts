@@ -29,7 +29,7 @@ export interface HandedOver {
 }
 
 export class HeldBeforeOpen implements ReadingSink {
-  private samples: ClockedSample[] = [];
+  private readonly samples: ClockedSample[] = [];
   /** Each sensor's latest error change (undefined error: it works again), for the store's sensor errors. */
   private readonly sensorErrors = new Map<string, { error?: string; since?: Date }>();
   private readonly lostBySensor = new Map<string, number>();
@@ -42,8 +42,7 @@ export class HeldBeforeOpen implements ReadingSink {
     const excess = this.samples.length - this.options.maxHeld;
     if (excess <= 0) return undefined;
     const lost = new Map<string, number>();
-    for (const dropped of this.samples.slice(0, excess)) lost.set(dropped.sensorId, (lost.get(dropped.sensorId) ?? 0) + 1);
-    this.samples = this.samples.slice(excess);
+    for (const dropped of this.samples.splice(0, excess)) lost.set(dropped.sensorId, (lost.get(dropped.sensorId) ?? 0) + 1);
     for (const [sensorId, n] of lost) this.lostBySensor.set(sensorId, (this.lostBySensor.get(sensorId) ?? 0) + n);
     this.options.onLost?.(lost);
     return undefined;
@@ -73,7 +72,7 @@ export class HeldBeforeOpen implements ReadingSink {
     const handed = { readings: this.samples.length, lostBySensor: new Map(this.lostBySensor) };
     store.appendHeld(this.samples, this.lost);
     for (const [sensorId, { error, since }] of this.sensorErrors) store.setSensorError(sensorId, error, since);
-    this.samples = [];
+    this.samples.length = 0;
     this.sensorErrors.clear();
     this.lostBySensor.clear();
     return handed;

@@ -5,33 +5,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { Sample } from "../lib/model.ts";
-import type { ClockState } from "./clock-watch.ts";
 import { openForStatus, Store } from "./store.ts";
+import { HandClock } from "./testing.ts";
 
 const NO_AUTO_COMMIT = { commitIntervalMs: 3_600_000 };
 const HOUR = 3_600_000;
-
-/** Clocks set by hand: `wall` and `monotonic` move together as time passes; a jump moves `wall` alone. */
-class HandClock implements ClockState {
-  trusted = false;
-  constructor(readonly bootId?: string) {}
-  wall = Date.UTC(2025, 5, 1, 8, 0, 0); // the last shutdown's time, as fake-hwclock restores it
-  mono = 10_000;
-  offsetMs(): number {
-    return this.wall - this.mono;
-  }
-  monotonic(): number {
-    return this.mono;
-  }
-  pass(ms: number): void {
-    this.wall += ms;
-    this.mono += ms;
-  }
-  sample(n: number): Sample {
-    return { sensorId: "boiler", timestamp: new Date(this.wall), fields: [{ name: "n", type: "int", value: n }] };
-  }
-}
 
 let dir: string;
 before(() => {

@@ -246,7 +246,7 @@ export function takenUnder(sample: Sample, clock: ClockState): ClockedSample {
  * An `unsynced` sample set right for a clock synchronized `offsetMs` ahead of the monotonic clock: its monotonic
  * time (its timestamp less the offset it was taken under) plus that offset, marked `corrected`. Others as they are.
  */
-export function correctedUnder(sample: ClockedSample, offsetMs: number): ClockedSample {
+function correctedUnder(sample: ClockedSample, offsetMs: number): ClockedSample {
   if (sample.clock !== "unsynced" || sample.clockOffsetMs === undefined) return sample;
   const { clockOffsetMs, clockBoot: _boot, ...rest } = sample;
   return { ...rest, timestamp: new Date(sample.timestamp.getTime() - clockOffsetMs + offsetMs), clock: "corrected" };
