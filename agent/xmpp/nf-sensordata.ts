@@ -121,10 +121,7 @@ export function nfResponses(ns: string, id: string, result: ReadoutResult, { fie
     for (let offset = 0; offset < group.fields.length; ) {
       const fields = group.fields.slice(offset, offset + room);
       const build = () => nfNodeElement(group.nodeId, group.timestamp, fields, options);
-      // A whole current sample is rendered once; the same sample split over messages is built each time.
-      const whole = fields.length === group.fields.length;
-      const variant = `${ns} ${group.clock ?? "trusted"} ${group.historical ?? "current"}`;
-      batch.push(whole && group.sample && renderings ? renderings.of(group.sample, variant, build) : build());
+      batch.push(renderings ? renderings.of(group, fields, ns, build) : build());
       offset += fields.length;
       room -= fields.length;
       if (room === 0) {

@@ -3,27 +3,35 @@
 // work per readout (docs/benchmark-results.md, readout latency).
 //
 // A rendering is appended under each answer in turn, so its `parent` names the latest answer it went out in.
-// That is safe because serialisation never reads `parent`, a rendering is never changed once built, and the
-// variant names the namespace it goes out in, so a namespace looked up from it (findNS) is the same whichever
+// That is safe because serialisation never reads `parent`, a rendering is never changed once built, and it is
+// kept per namespace it goes out in, so a namespace looked up from it (findNS) is the same whichever
 // answer it was last appended to.
 import type { Element } from "./client.ts";
-import type { Sample } from "../../lib/model.ts";
+import type { Field, Sample } from "../../lib/model.ts";
+import type { ReadoutGroup } from "../readout.ts";
 
 export class SampleRenderings {
   /** Keyed by the sample object: a new sample is a new object, and an old one takes its renderings with it. */
   private readonly bySample = new WeakMap<Sample, Map<string, Element>>();
 
-  /** The rendering of `sample` in `variant` (what else shapes it: namespace, clock), built by `build` the first time. */
-  of(sample: Sample, variant: string, build: () => Element): Element {
+  /**
+   * The element for `fields` of `group` in namespace `ns`: when they are the group's current sample whole, its
+   * rendering for that namespace and the group's clock, built by `build` the first time; otherwise built afresh (a
+   * sample split over several messages, or stored readings, which carry no sample).
+   */
+  of(group: Pick<ReadoutGroup, "sample" | "fields" | "clock">, fields: readonly Field[], ns: string, build: () => Element): Element {
+    const sample = group.sample;
+    if (!sample || fields.length !== group.fields.length) return build();
     let renderings = this.bySample.get(sample);
     if (!renderings) {
       renderings = new Map();
       this.bySample.set(sample, renderings);
     }
-    let rendering = renderings.get(variant);
+    const key = `${ns} ${group.clock ?? "trusted"}`;
+    let rendering = renderings.get(key);
     if (!rendering) {
       rendering = build();
-      renderings.set(variant, rendering);
+      renderings.set(key, rendering);
     }
     return rendering;
   }

@@ -92,10 +92,7 @@ export function resultMessages(to: string, seqnr: string, result: ReadoutResult,
     for (let offset = 0; offset < group.fields.length; ) {
       const fields = group.fields.slice(offset, offset + room);
       const build = () => nodeElement({ sensorId: group.nodeId, timestamp: group.timestamp, clock: group.clock, fields }, options);
-      // A whole current sample is rendered once; the same sample split over messages is built each time.
-      const whole = fields.length === group.fields.length;
-      const variant = `${group.clock ?? "trusted"} ${group.historical ?? "current"}`;
-      batch.push(whole && group.sample && renderings ? renderings.of(group.sample, variant, build) : build());
+      batch.push(renderings ? renderings.of(group, fields, NS_SENSORDATA, build) : build());
       offset += fields.length;
       room -= fields.length;
       if (room === 0) {
