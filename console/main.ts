@@ -2,6 +2,7 @@
 // actuators with their controls) and a chart per field on demand. Everything shown comes from ConsoleSession;
 // nothing is stored in the browser but the JID and URL, and only when the operator ticks "remember"; the SCRAM
 // keys (never the password) only when they tick the second box too.
+import morphdom from "morphdom";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import "./style.css";
@@ -72,6 +73,14 @@ function valueRange(min: number | null, max: number | null): [number, number] {
   return [min - pad, max + pad];
 }
 
+/** The node and field a card's `node/field` key names. */
+function fieldAt(gateway: GatewayState, key: string): [string, FieldState] | undefined {
+  for (const [nodeId, fields] of gateway.nodes) {
+    for (const field of fields.values()) if (`${nodeId}/${field.name}` === key) return [nodeId, field];
+  }
+  return undefined;
+}
+
 /** Charts are keyed by gateway and field: one per field, as many as the operator opens. */
 function chartKey(gateway: string, nodeId: string, field: string): string {
   return `${gateway} ${nodeId}/${field}`;
@@ -138,8 +147,10 @@ class ConsoleView {
     let slot = this.cards.get(gateway.jid);
     if (slot === undefined) {
       const body = h("div");
-      // The editor and the charts sit outside the body, which is redrawn with every live value: what the operator
-      // types, and the charts, stay as they are.
+      // The body is patched in place with every live value (a few times a second), so that the button under the
+      // operator's pointer or keyboard focus stays the same element: its clicks are handled here, on the body, by
+      // what the button names. The editor and the charts sit outside it: what the operator types stays as it is.
+      body.addEventListener("click", (event) => this.onCardClick(gateway.jid, event));
       const editorSlot = h("div");
       const chartSlot = h("div");
       const card = h("article", { class: "gateway", "data-gateway": gateway.jid }, body, editorSlot, chartSlot);
@@ -154,10 +165,6 @@ class ConsoleView {
     const online = gateway.fullJid !== undefined;
     const dotClass = !online ? "dot" : gateway.show === "" ? "dot ok" : `dot ${gateway.show}`;
     const remove = h("button", { type: "button", class: "secondary remove", "data-remove": gateway.jid, title: "Remove from the list (ends the subscriptions)" }, "Remove");
-    remove.addEventListener("click", () => {
-      if (!confirm(`Remove ${gateway.jid} from your gateways? Its presence and live values are no longer sent to you.`)) return;
-      this.session.removeGateway(gateway.jid).catch((error: unknown) => console.warn(`console: removing ${gateway.jid}:`, error));
-    });
     const parts: HTMLElement[] = [
       h("h2", {}, h("span", { class: dotClass, title: online ? gateway.show || "online" : "offline" }), gateway.jid, remove),
       h("div", { class: "health" }, online ? gateway.health : "offline"),
@@ -181,10 +188,30 @@ class ConsoleView {
         first = false;
       }
       const failure = gateway.failures.get(nodeId);
-      if (failure !== undefined) rows.push(h("tr", {}, h("td", { class: "node" }, nodeId), h("td", { class: "error", colspan: "3" }, failure)));
+      if (failure !== undefined) rows.push(h("tr", { "data-row": `failure ${nodeId}` }, h("td", { class: "node" }, nodeId), h("td", { class: "error", colspan: "3" }, failure)));
     }
     parts.push(h("table", {}, h("tbody", {}, ...rows)));
-    slot.body.replaceChildren(...parts);
+    // Rows are matched by what they show, not by position: a row that appears moves no button to another field.
+    morphdom(slot.body, h("div", {}, ...parts), { childrenOnly: true, getNodeKey: (node) => (node instanceof Element ? (node.getAttribute("data-row") ?? undefined) : undefined) });
+  }
+
+  /** A click on a card's button: what it does follows the gateway's state now, not when the button was drawn. */
+  private onCardClick(jid: string, event: MouseEvent): void {
+    const button = event.target instanceof Element ? event.target.closest("button") : null;
+    const gateway = this.session.gateways.get(jid);
+    if (button === null || gateway === undefined) return;
+    if (button.hasAttribute("data-remove")) {
+      if (!confirm(`Remove ${jid} from your gateways? Its presence and live values are no longer sent to you.`)) return;
+      this.session.removeGateway(jid).catch((error: unknown) => console.warn(`console: removing ${jid}:`, error));
+      return;
+    }
+    const key = button.getAttribute("data-control") ?? button.getAttribute("data-chart");
+    const found = key === null ? undefined : fieldAt(gateway, key);
+    if (found === undefined) return;
+    const [nodeId, field] = found;
+    if (button.hasAttribute("data-chart")) this.openChart(gateway, nodeId, field.name);
+    else if (typeof field.value === "boolean") void this.session.set(gateway, nodeId, field, String(!field.value));
+    else this.openEditor(gateway, nodeId, field);
   }
 
   /** The field's row, and under it, across the table, why its last control request was refused, if it was. */
@@ -195,23 +222,17 @@ class ConsoleView {
     if (field.writable) {
       if (typeof field.value === "boolean") {
         const next = !field.value;
-        const button = h("button", { type: "button", "data-control": key }, next ? "Switch on" : "Switch off");
-        button.addEventListener("click", () => void this.session.set(gateway, nodeId, field, String(next)));
-        action.append(button);
+        action.append(h("button", { type: "button", "data-control": key }, next ? "Switch on" : "Switch off"));
       } else {
-        const button = h("button", { type: "button", "data-control": key }, "Set…");
-        button.addEventListener("click", () => this.openEditor(gateway, nodeId, field));
-        action.append(button);
+        action.append(h("button", { type: "button", "data-control": key }, "Set…"));
       }
     } else if (typeof field.value === "number") {
-      const button = h("button", { type: "button", class: "secondary", "data-chart": key }, "Chart");
-      button.addEventListener("click", () => this.openChart(gateway, nodeId, field.name));
-      action.append(button);
+      action.append(h("button", { type: "button", class: "secondary", "data-chart": key }, "Chart"));
     }
-    const row = h("tr", {}, h("td", { class: "node" }, firstOfNode ? nodeId : ""), h("td", {}, field.name), value, action);
+    const row = h("tr", { "data-row": `field ${key}` }, h("td", { class: "node" }, firstOfNode ? nodeId : ""), h("td", {}, field.name), value, action);
     const error = field.writable ? gateway.controlErrors.get(key) : undefined;
     if (error === undefined) return [row];
-    return [row, h("tr", { class: "refusal" }, h("td"), h("td", { class: "refused", colspan: "3", "data-refused": key }, error))];
+    return [row, h("tr", { class: "refusal", "data-row": `refusal ${key}` }, h("td"), h("td", { class: "refused", colspan: "3", "data-refused": key }, error))];
   }
 
   /** The value to set a numeric or text parameter to, sent as typed: the agent says what it does not accept. */

@@ -255,6 +255,33 @@ describe("operator console in a browser", () => {
     await page.close();
   });
 
+  it("a control pressed or focused while live values redraw its card still acts", async () => {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
+    await logIn(page, url, "ops@localhost", "ops-secret");
+    await addGateways(page, "gw1@localhost");
+    const setLamp = page.locator('[data-gateway="gw1@localhost"] [data-control="lamp/percent"]');
+    const editor = page.locator('[data-gateway="gw1@localhost"] [data-editor="lamp/percent"]');
+    /** Waits until the boiler's next reading has been drawn on the card. */
+    const redrawn = async () => liveItemAbove(page, "gw1@localhost", "boiler/temperature", await liveItemAbove(page, "gw1@localhost", "boiler/temperature", 0));
+
+    // The button held down while a reading comes in (every 300 ms here): the release is still its click.
+    await setLamp.hover();
+    await page.mouse.down();
+    await redrawn();
+    await page.mouse.up();
+    await editor.waitFor({ timeout: WAIT_MS });
+    await editor.locator("button", { hasText: "Close" }).click();
+    assert.equal(await editor.count(), 0);
+
+    // Reached with the keyboard: the focus stays on the button across readings, and Enter opens the editor.
+    await setLamp.focus();
+    await redrawn();
+    assert.equal(await page.evaluate("document.activeElement.getAttribute('data-control')"), "lamp/percent", "the focus kept");
+    await page.keyboard.press("Enter");
+    await editor.waitFor({ timeout: WAIT_MS });
+    await page.close();
+  });
+
   it("a read operator sees the values, and the relay's switch is refused", async () => {
     const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
     const page = await context.newPage();
