@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Sample } from "../lib/model.ts";
-import { HeldBeforeOpen } from "./held-before-open.ts";
+import { HeldBeforeOpen, MAX_HELD_AUDITS } from "./held-before-open.ts";
 import { heldBound, MAX_HELD_READINGS, Store, type ClockedSample } from "./store.ts";
 import { HandClock } from "./testing.ts";
 
@@ -168,5 +168,17 @@ describe("readings held before the store opens", () => {
     } finally {
       await store.close();
     }
+  });
+
+  it("hold control requests' audit entries for the store, oldest first; past their bound the oldest go, counted", async () => {
+    const held = new HeldBeforeOpen({ maxHeld: 4, clock: trustedClock() });
+    const refused = (n: number) => ({ at: new Date(n), requester: "ops@example.net/x", via: "iq", nodeIds: ["pump"], values: [{ name: "state", value: String(n) }], result: "unavailable" as const });
+    for (let n = 1; n <= MAX_HELD_AUDITS + 2; n++) await held.holdAudit(refused(n));
+    const handed = held.handTo(recordingStore());
+    assert.equal(handed.auditsLost, 2);
+    assert.equal(handed.audits.length, MAX_HELD_AUDITS);
+    assert.deepEqual([handed.audits[0]?.values[0]?.value, handed.audits.at(-1)?.values[0]?.value], ["3", String(MAX_HELD_AUDITS + 2)]);
+    const again = held.handTo(recordingStore());
+    assert.deepEqual([again.audits, again.auditsLost], [[], 0], "nothing held after a hand-over");
   });
 });

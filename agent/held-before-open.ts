@@ -7,8 +7,12 @@
 // Each reading keeps the clock state it was taken under (marked `unsynced` with the clock's offset and boot while
 // the clock is not trusted), so that the store corrects it like any reading it took itself once the clock is
 // synchronized; the clock's state at the hand-over does not matter.
+//
+// Control requests answered meanwhile (all refused: the actuators stay closed until the agent starts) wait here
+// too, for the store's audit trail, which must not lose a request.
 import type { Sample } from "../lib/model.ts";
 import type { ClockState } from "./clock-watch.ts";
+import type { AuditEntry } from "./control.ts";
 import type { ReadingSink } from "./sampler.ts";
 import { takenUnder, type ClockedSample, type Store } from "./store.ts";
 
@@ -20,12 +24,19 @@ export interface HeldBeforeOpenOptions {
   onLost?: (bySensor: ReadonlyMap<string, number>) => void;
 }
 
+/** Most audit entries held: each is clipped (agent/control.ts), so this is a few hundred kB at worst. */
+export const MAX_HELD_AUDITS = 1_000;
+
 /** What a hand-over gave the store. */
 export interface HandedOver {
   /** Readings appended, in the order taken. */
   readings: number;
   /** Readings the bound dropped before the store opened, per sensor. */
   lostBySensor: ReadonlyMap<string, number>;
+  /** The control requests' audit entries, oldest first, for the caller to write (the store writes them async). */
+  audits: AuditEntry[];
+  /** Audit entries the bound dropped (the oldest). */
+  auditsLost: number;
 }
 
 export class HeldBeforeOpen implements ReadingSink {
@@ -33,6 +44,8 @@ export class HeldBeforeOpen implements ReadingSink {
   /** Each sensor's latest error change (undefined error: it works again), for the store's sensor errors. */
   private readonly sensorErrors = new Map<string, { error?: string; since?: Date }>();
   private readonly lostBySensor = new Map<string, number>();
+  private readonly audits: AuditEntry[] = [];
+  private auditsLost = 0;
 
   constructor(private readonly options: HeldBeforeOpenOptions) {}
 
@@ -52,6 +65,16 @@ export class HeldBeforeOpen implements ReadingSink {
     this.sensorErrors.set(sensorId, { error, since });
   }
 
+  /** Holds a control request's audit entry until the store opens; past MAX_HELD_AUDITS the oldest go. */
+  holdAudit(entry: AuditEntry): Promise<void> {
+    this.audits.push(entry);
+    if (this.audits.length > MAX_HELD_AUDITS) {
+      this.audits.shift();
+      this.auditsLost += 1;
+    }
+    return Promise.resolve();
+  }
+
   /** Readings held now. */
   get held(): number {
     return this.samples.length;
@@ -66,10 +89,12 @@ export class HeldBeforeOpen implements ReadingSink {
 
   /**
    * Gives the store everything held, in the order taken (it numbers them), the count of those lost, and the
-   * sensors' errors; holds nothing afterwards. The caller points the sampler at the store in the same step.
+   * sensors' errors; holds nothing afterwards. The caller points the sampler at the store in the same step, and
+   * writes the audit entries it gets back.
    */
   handTo(store: Pick<Store, "appendHeld" | "setSensorError">): HandedOver {
-    const handed = { readings: this.samples.length, lostBySensor: new Map(this.lostBySensor) };
+    const handed = { readings: this.samples.length, lostBySensor: new Map(this.lostBySensor), audits: this.audits.splice(0), auditsLost: this.auditsLost };
+    this.auditsLost = 0;
     store.appendHeld(this.samples, this.lost);
     for (const [sensorId, { error, since }] of this.sensorErrors) store.setSensorError(sensorId, error, since);
     this.samples.length = 0;

@@ -153,10 +153,11 @@ function commitFaultReports(log: Logger, lost: (bySensor: ReadonlyMap<string, nu
   };
 }
 
-/** The sampler while the store cannot open, and what holds its readings until it does. */
+/** The sampler while the store cannot open, what holds its readings until it does, and the clock they are read on. */
 interface SamplingBeforeOpen {
   sampler: Sampler;
   held: HeldBeforeOpen;
+  clock: ClockWatch;
 }
 
 /**
@@ -166,9 +167,9 @@ interface SamplingBeforeOpen {
  * the wait: their readings are held in memory (agent/held-before-open.ts) within the bound of readings the store
  * cannot commit, and numbered once they go to the store (a number comes from the store, whose last numbers are
  * unknown until it opens: numbers given blind could repeat item ids already on the nodes). The health counts them
- * (`buffer N`) and the sensors' failures. The faces wait because what they answer lives in the store (history,
- * the control audit trail that must not lose a request, watches, timed actions). The actuators stay closed, as
- * they were before the agent started.
+ * (`buffer N`) and the sensors' failures. Operators are answered from what is in memory (showStoreWait); what
+ * lives in the store (history, watches, timed sets, remote configuration, the audit trail) waits for it. The
+ * actuators stay closed, as they were before the agent started.
  */
 async function openStoreOrWait(config: AgentConfig, options: StoreOptions, sampling: SamplingBeforeOpen, log: Logger, start: StartOptions): Promise<Store> {
   let shown: { stop: () => Promise<void> } | undefined;
@@ -194,10 +195,13 @@ async function openStoreOrWait(config: AgentConfig, options: StoreOptions, sampl
 
 /**
  * What the agent shows while its store cannot open: a link of its own with presence `dnd` and the reason with the
- * readings held meanwhile (and subscription answers for operators), and the status socket. Both end before the
- * normal start builds its own.
+ * readings held meanwhile, and the status socket. Operators are answered from memory: readouts (both sensor-data
+ * dialects) give the sensors' latest samples, and each request for history a failure with the reason; chat and
+ * ad-hoc commands answer what needs no store (status, read) and say why the rest waits. The actuators stay closed:
+ * a control request is refused with the reason, and its audit entry is held for the store. Everything here ends
+ * before the normal start builds its own.
  */
-async function showStoreWait(config: AgentConfig, wait: StoreOpenWait, { sampler, held }: SamplingBeforeOpen, log: Logger, start: StartOptions): Promise<{ stop: () => Promise<void> }> {
+async function showStoreWait(config: AgentConfig, wait: StoreOpenWait, { sampler, held, clock }: SamplingBeforeOpen, log: Logger, start: StartOptions): Promise<{ stop: () => Promise<void> }> {
   const reason = `store cannot open: ${describeCause(wait)}`;
   const connection = new XmppConnection(connectionOptions(config.xmpp), log);
   const link: LinkState = { online: false, since: new Date() };
@@ -213,7 +217,23 @@ async function showStoreWait(config: AgentConfig, wait: StoreOpenWait, { sampler
     storeFault: () => `${reason}: ${held.held} readings held in memory${held.lost > 0 ? `, ${held.lost} lost` : ""}`,
   };
   const authz = new Authz(config.operators);
-  const presence = registerPresence(connection, { desk: { for: (jid) => ({ admitted: authz.canRead(jid) }) }, health, log });
+  const closed = config.actuators.map((actuator) => ({ id: actuator.id, driver: actuator.driver, error: `${reason}; the actuators open once it does` }));
+  const actuators = { all: closed, get: (id: string) => closed.find((entry) => entry.id === id) };
+  const history = () => Promise.reject(new Error(`${reason}; history is answered once it opens`));
+  const readout = new Readout({ sampler, actuators, store: { history }, clock });
+  const sensorIds = () => sampler.states.map((state) => state.id);
+  const control = new Control({ actuators, authz, sensorIds, audit: (entry) => held.holdAudit(entry), log });
+  const desk = new OperatorDesk({ authz, readout, control, health, storeWait: reason });
+  const faces: Face[] = [
+    registerPresence(connection, { desk, health, log }),
+    registerSoftwareVersion(connection, { desk }),
+    registerSensorData(connection, { desk, log }),
+    registerNfSensorData(connection, { desk, log }),
+    registerControl(connection, { desk, log }),
+    registerNfControl(connection, { desk }),
+    registerChat(connection, { desk, log }),
+    registerAdhoc(connection, { desk, log }),
+  ];
   const monitor = new HealthMonitor(health, undefined);
   const report = () => reportOf(snapshotOf(health), link, monitor.current(), { pid: process.pid, version });
   const endpoint = await StatusEndpoint.open(config.status.socket, report, log);
@@ -221,7 +241,7 @@ async function showStoreWait(config: AgentConfig, wait: StoreOpenWait, { sampler
   start.onStoreWaiting?.(report);
   return {
     stop: async () => {
-      presence.stop();
+      for (const face of faces) face.stop();
       await endpoint?.close();
       await connection.stop();
     },
@@ -335,7 +355,7 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger, sta
     },
     ...commitFaultReports(log, (bySensor) => metrics?.lostUnwritable(bySensor)),
     clock,
-  }, { sampler, held }, log, start).catch(async (error: unknown) => {
+  }, { sampler, held, clock }, log, start).catch(async (error: unknown) => {
     // A stop during the wait (or a store that cannot open at all): what was held is lost, and said so.
     await sampler.stop();
     if (held.held > 0) log.warn("readings taken while the store could not open are lost: it never opened", { readings: held.held });
@@ -527,6 +547,10 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger, sta
   // reading held meanwhile is in the store, which corrects it under the clock state it was taken under.
   const handed = held.handTo(store);
   sampler.sinkTo(store);
+  for (const entry of handed.audits) {
+    await audit(entry).catch((error: unknown) => log.error("audit trail write failed", { requester: entry.requester, via: entry.via, result: entry.result, error: errorText(error) }));
+  }
+  if (handed.auditsLost > 0) log.warn("store opened: control requests refused while it could not open were too many to keep; the oldest are not in the audit trail", { lost: handed.auditsLost });
   if (handed.readings > 0 || handed.lostBySensor.size > 0) {
     const lost = [...handed.lostBySensor.values()].reduce((sum, n) => sum + n, 0);
     log.info("store opened: the readings taken while it could not open are appended to it", {

@@ -168,6 +168,13 @@ describe("time and status formatting", () => {
         "last publish: 12:03:42, 1 s ago",
       ].join("\n"),
     );
+    const storeFault = "store cannot open: disk full on /var/lib: 3 readings held in memory";
+    const faulty = snapshotOf({ sensors: () => [], buffered: () => 3, dropped: () => 0, lastPublished: () => undefined, online: () => true, startedAt: new Date("2025-01-05T12:03:00Z"), storeFault: () => storeFault });
+    assert.equal(
+      renderStatus(faulty, UTC),
+      ["connection: online · up 43 s (since 12:03:00)", "sensors: 0 ok, 0 failing", "buffer: 3 unsent readings · 0 dropped", `  ⚠ ${storeFault}`, "last publish: never"].join("\n"),
+      "the store's fault under the buffer it concerns",
+    );
   });
 });
 

@@ -289,7 +289,7 @@ export class ChatCommands {
         }
         case "audit": {
           const answer = await session.audit(command.entries);
-          if (!answer.ok) return `Sorry, the audit trail needs the control role; ${roleText(session)}.`;
+          if (!answer.ok) return answer.kind === "forbidden" ? `Sorry, the audit trail needs the control role; ${roleText(session)}.` : `Sorry, ${answer.text}.`;
           return renderAudit(answer.records, answer.complete, format);
         }
         case "history": {

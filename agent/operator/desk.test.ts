@@ -11,7 +11,8 @@ import { OperatorDesk, allows } from "./desk.ts";
 
 const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
-function setup() {
+/** The desk over its parts; with `storeWait`, as while the store cannot open: no timed sets, watches, config or trails. */
+function setup(storeWait?: string) {
   const authz = new Authz([
     { jid: "ops@example.net", role: "control" },
     { jid: "viewer@example.net", role: "read" },
@@ -58,7 +59,7 @@ function setup() {
     },
     configAuditLog: (limit: number) => Promise.resolve([...configAudit].reverse().slice(0, limit)),
   };
-  const desk = new OperatorDesk({ authz, readout, control, health, audit: trails });
+  const desk = new OperatorDesk(storeWait === undefined ? { authz, readout, control, health, audit: trails } : { authz, readout, control, health, storeWait });
   return { desk, authz, audit, configAudit, limits, reads, written };
 }
 
@@ -158,5 +159,24 @@ describe("OperatorDesk", () => {
     assert.equal(desk.for("ops@example.net/other").requester, "ops@example.net/other", "another resource gets its own session");
     authz.replace([]);
     assert.equal(desk.for("ops@example.net/desk").admitted, false);
+  });
+
+  it("says what it has no part for: not on this gateway, or not while the store cannot open", async () => {
+    const watch = { sensorId: "boiler", field: "temperature", condition: { kind: "failing" }, forMs: 0 } as const;
+    for (const [storeWait, tail] of [[undefined, "on this gateway"], ["store cannot open: disk full on /var/lib", "while the store cannot open: disk full on /var/lib"]] as const) {
+      const { desk } = setup(storeWait);
+      const ops = desk.for("ops@example.net/desk");
+      assert.ok(ops.admitted);
+      const timed = await ops.timed.setFor("pump", "state", "true", 60_000, "chat");
+      assert.deepEqual(timed.result.ok ? "applied" : [timed.result.kind, timed.result.text], ["unavailable", `timed sets are not available ${tail}`]);
+      assert.deepEqual(await ops.watches.add(watch), { ok: false, text: `watches are not available ${tail}` });
+      assert.deepEqual(ops.config.fetch(), { ok: false, kind: "failed", text: `remote configuration is not available ${tail}` });
+      const viewer = desk.for("viewer@example.net/x");
+      assert.ok(viewer.admitted);
+      assert.deepEqual(await viewer.audit(10), { ok: false, kind: "forbidden", text: "the audit trail needs the control role; this operator has read" });
+      const trail = await ops.audit(10);
+      if (storeWait === undefined) assert.ok(trail.ok, "the store's trail");
+      else assert.deepEqual(trail, { ok: false, kind: "unavailable", text: `the audit trail is not available ${tail}` }, "not an empty trail");
+    }
   });
 });

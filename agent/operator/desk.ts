@@ -65,7 +65,7 @@ export interface OperatorSession {
   activeAlerts(): AlertEvent[];
 }
 
-export type AuditAnswer = { ok: true; records: AuditRecord[]; complete: boolean } | { ok: false; kind: "forbidden"; text: string };
+export type AuditAnswer = { ok: true; records: AuditRecord[]; complete: boolean } | { ok: false; kind: "forbidden" | "unavailable"; text: string };
 
 /** Not an operator: nothing to read; control attempts are refused by the core. */
 export interface Refusal {
@@ -91,25 +91,40 @@ export interface DeskDeps {
   activeAlerts?: () => AlertEvent[];
   /** Told of every readout answered (agent/metrics.ts counts them); absent when nobody counts. */
   readoutServed?: () => void;
+  /**
+   * Why what lives in the store is missing for now (`store cannot open: disk full on /var/lib`): set while the
+   * agent waits for its store, and said instead of "not available on this gateway" for timed sets, watches,
+   * remote configuration and the audit trail.
+   */
+  storeWait?: string;
 }
 
 const NO_AUDIT: AuditTrails = { auditLog: () => Promise.resolve([]), configAuditLog: () => Promise.resolve([]) };
 
-const NO_TIMED = "timed sets are not available on this gateway";
-const noTimed: TimedCounter = {
-  setFor: () => Promise.resolve({ result: { ok: false, kind: "unavailable", text: NO_TIMED, applied: [] } }),
-  cancel: () => Promise.resolve([]),
-  find: () => undefined,
-};
+/** What the desk answers for a part it was given none of: `what` is "timed sets are", "watches are", …. */
+function missing(what: string, storeWait: string | undefined): string {
+  return `${what} not available ${storeWait === undefined ? "on this gateway" : `while the ${storeWait}`}`;
+}
 
-const NO_WATCHES = { ok: false, text: "watches are not available on this gateway" } as const;
-const noWatches: WatchCounter = { add: () => Promise.resolve(NO_WATCHES), list: () => [], remove: () => Promise.resolve(NO_WATCHES) };
+function noTimed(text: string): TimedCounter {
+  return {
+    setFor: () => Promise.resolve({ result: { ok: false, kind: "unavailable", text, applied: [] } }),
+    cancel: () => Promise.resolve([]),
+    find: () => undefined,
+  };
+}
 
-const NO_REMOTE_CONFIG = "remote configuration is not available on this gateway";
-const noRemoteConfig: ConfigCounter = {
-  fetch: () => ({ ok: false, kind: "failed", text: NO_REMOTE_CONFIG }),
-  push: () => Promise.resolve({ ok: false, kind: "failed", problems: [NO_REMOTE_CONFIG] }),
-};
+function noWatches(text: string): WatchCounter {
+  const answer = { ok: false, text } as const;
+  return { add: () => Promise.resolve(answer), list: () => [], remove: () => Promise.resolve(answer) };
+}
+
+function noRemoteConfig(text: string): ConfigCounter {
+  return {
+    fetch: () => ({ ok: false, kind: "failed", text }),
+    push: () => Promise.resolve({ ok: false, kind: "failed", problems: [text] }),
+  };
+}
 
 export class OperatorDesk {
   constructor(private readonly deps: DeskDeps) {}
@@ -131,7 +146,7 @@ export class OperatorDesk {
   }
 
   private open(requester: string, role: Role | undefined): OperatorSession | Refusal {
-    const { readout, control, health, config, readoutServed, timed, watches, activeAlerts, audit = NO_AUDIT } = this.deps;
+    const { readout, control, health, config, readoutServed, timed, watches, activeAlerts, audit, storeWait } = this.deps;
     const counter: ControlCounter = {
       set: async (request, via) => {
         const result = await control.set(requester, request, via);
@@ -165,12 +180,13 @@ export class OperatorDesk {
             cancel: (nodeId, parameter, via) => timed.cancel(requester, nodeId, parameter, via),
             find: (nodeId, parameter) => timed.find(nodeId, parameter),
           }
-        : noTimed,
-      config: config?.for(requester) ?? noRemoteConfig,
+        : noTimed(missing("timed sets are", storeWait)),
+      config: config?.for(requester) ?? noRemoteConfig(missing("remote configuration is", storeWait)),
       audit: async (limit) => {
         if (!allows(role, "control")) return { ok: false, kind: "forbidden", text: `the audit trail needs the control role; this operator has ${role}` };
+        if (audit === undefined && storeWait !== undefined) return { ok: false, kind: "unavailable", text: missing("the audit trail is", storeWait) };
         // Faces check what a person typed; this bound keeps any caller's query small.
-        return { ok: true, ...(await readAudit(audit, Math.min(Math.max(1, Math.floor(limit)), MAX_AUDIT_ENTRIES))) };
+        return { ok: true, ...(await readAudit(audit ?? NO_AUDIT, Math.min(Math.max(1, Math.floor(limit)), MAX_AUDIT_ENTRIES))) };
       },
       watches: watches
         ? {
@@ -178,7 +194,7 @@ export class OperatorDesk {
             list: () => watches.list(role === "admin" ? undefined : requester),
             remove: (id) => watches.remove(requester, id, role === "admin"),
           }
-        : noWatches,
+        : noWatches(missing("watches are", storeWait)),
       activeAlerts: () => activeAlerts?.() ?? [],
     };
   }

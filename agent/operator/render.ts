@@ -39,6 +39,8 @@ export function renderStatus(health: HealthSnapshot, format: TimeFormat): string
     `sensors: ${health.sensors.length - failing.length} ok, ${failing.length} failing`,
     ...failing.map((sensor) => `  ⚠ ${sensor.id}: ${sensor.error ?? ""}${sensor.failingSince ? ` (since ${when(sensor.failingSince, format)})` : ""}`),
     `buffer: ${health.buffered} unsent reading${health.buffered === 1 ? "" : "s"} · ${health.dropped} dropped${health.setAside ? ` · ${health.setAside} set aside (refused by the pubsub service)` : ""}`,
+    // What is wrong with the store, under the buffer it holds: as the presence and `xedge status` say it.
+    ...[health.storeDamage, health.storeFault].filter((fault) => fault !== undefined).map((fault) => `  ⚠ ${fault}`),
     `last publish: ${health.lastPublished ? when(health.lastPublished, format) : "never"}`,
     ...(health.clockUnsynced ? [`clock: ${health.clockUnsynced} (readings taken meanwhile are marked)`] : []),
   ];

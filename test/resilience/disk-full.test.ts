@@ -21,6 +21,8 @@ import { xml, type Element } from "../../agent/xmpp/client.ts";
 import type { Operator } from "../../agent/authz.ts";
 
 const isRoot = process.getuid?.() === 0;
+const AGENT = "gw1@localhost/edge";
+const NF = "urn:nf:iot:sd:1.0";
 const FAST_LINK = "  pingInterval: 1s\n  pingTimeout: 500ms\n  reconnect: { initialDelay: 200ms, maxDelay: 1s }";
 /** The bound on readings held in memory is store.maxReadings here (at most 10,000). */
 const MAX_READINGS = 60;
@@ -78,6 +80,34 @@ function lastGatewayPresence(ops: Observer): { show: string; status: string } | 
   const fromGateway = (stanza: Element) => String(stanza.attrs.from ?? "").startsWith("gw1@") && (stanza.attrs.type === undefined || stanza.attrs.type === "unavailable");
   const presence = ops.presences.filter(fromGateway).at(-1);
   return presence && { show: presence.getChildText("show") ?? (presence.attrs.type === "unavailable" ? "unavailable" : "available"), status: presence.getChildText("status") ?? "" };
+}
+
+/** Calls `send`, then resolves with the first of the agent's messages that `pick` takes something from. */
+function answerFrom<T>(ops: Observer, send: () => Promise<unknown>, pick: (message: Element) => T | undefined, what: string): Promise<T> {
+  return new Promise((resolveAnswer, reject) => {
+    const timer = setTimeout(() => {
+      stop();
+      reject(new Error(`no ${what} in 10 s`));
+    }, 10_000);
+    const stop = ops.onMessage((message) => {
+      const picked = String(message.attrs.from ?? "").startsWith("gw1@") ? pick(message) : undefined;
+      if (picked === undefined) return;
+      clearTimeout(timer);
+      stop();
+      resolveAnswer(picked);
+    });
+    send().catch((error: unknown) => {
+      clearTimeout(timer);
+      stop();
+      reject(error instanceof Error ? error : new Error(String(error)));
+    });
+  });
+}
+
+/** Sends `body` to the agent as chat and resolves with its answer's text. */
+function chatAnswer(ops: Observer, body: string): Promise<string> {
+  const send = () => ops.send(xml("message", { to: AGENT, type: "chat" }, xml("body", {}, body)));
+  return answerFrom(ops, send, (message) => (message.attrs.type === "chat" ? (message.getChildText("body") ?? undefined) : undefined), `answer to "${body}"`);
 }
 
 /** The agent's live report from `xedge status --json`. */
@@ -198,8 +228,10 @@ describe("the store's filesystem full or read-only under the running agent, on P
     let ops: Observer | undefined;
     try {
       // Sampled 4 times a second from the start, also while the agent waits, and unplugged 8 s after it: fewer
-      // readings than the bound on held ones (60), so none is dropped however long the wait.
-      const { file } = configFor(server, work, state, bme280s("s", 1, "250ms", "8s"), [{ jid: "ops@localhost", role: "read" }]);
+      // readings than the bound on held ones (60), so none is dropped however long the wait. A relay (after the
+      // sensor's line, under `actuators:`) for the control the operator asks for while the agent waits.
+      const relay = "\nactuators:\n  - { id: pump, driver: gpio-output, gpio: { pin: 22 }, safeState: off }";
+      const { file } = configFor(server, work, state, bme280s("s", 1, "250ms", "8s") + relay, [{ jid: "ops@localhost", role: "control" }]);
       ops = await Observer.connect(server, "ops", "ops-secret");
       const connected = ops;
       /** Waits until the waiting agent reports at least `atLeast` readings held in memory; returns how many. */
@@ -207,6 +239,32 @@ describe("the store's filesystem full or read-only under the running agent, on P
         let held = 0;
         await waitUntil(async () => (held = (await reportWithoutStore(file)).agent.buffered) >= atLeast, `${atLeast} readings held while waiting`, 10_000);
         return held;
+      };
+      /** Control requests refused while the agent waited: each must be in the audit trail once the store opens. */
+      let refusedWhileWaiting = 0;
+      /**
+       * While it waits the agent answers its operator from memory: a readout gives the sensor's latest sample,
+       * history the reason it waits, chat its status; a control request is refused with the reason, the relay closed.
+       */
+      const answersFromMemory = async () => {
+        const current = await connected.iq("get", AGENT, xml("req", { xmlns: NF, id: "waiting", m: "true" }));
+        const node = current.getChild("resp", NF)?.getChildElements().find((nd) => nd.attrs.id === "s1");
+        const temperature = node?.getChild("ts")?.getChildren("q").find((q) => q.attrs.n === "temperature");
+        assert.match(String(temperature?.attrs.v), /^-?\d+(\.\d+)?$/, `the latest temperature: ${current.toString()}`);
+        const pump = current.getChild("resp", NF)?.getChildElements().find((nd) => nd.attrs.id === "pump");
+        assert.match(String(pump?.getChild("ts")?.getChildText("err")), /^store cannot open: disk full on .*; the actuators open once it does$/);
+        // History is answered in messages after the iq's <accepted/>.
+        const askHistory = () => connected.iq("get", AGENT, xml("req", { xmlns: NF, id: "waiting-history", h: "true" }, xml("nd", { id: "s1" })));
+        const failure = await answerFrom(connected, askHistory, (message) => message.getChild("resp", NF)?.getChild("nd")?.getChild("ts")?.getChildText("err") ?? undefined, "history answer");
+        assert.equal(failure, `store cannot open: disk full on ${state}; history is answered once it opens`);
+        assert.match(await chatAnswer(connected, "status"), new RegExp(`store cannot open: disk full on ${state}`));
+        const set = xml("set", { xmlns: "urn:xmpp:iot:control" }, xml("node", { nodeId: "pump" }), xml("boolean", { name: "state", value: "true" }));
+        await assert.rejects(connected.iq("set", AGENT, set), (error: Error & { condition?: string }) => {
+          assert.equal(error.condition, "conflict");
+          assert.match(error.message, /actuator pump is not available: store cannot open: disk full/);
+          return true;
+        });
+        refusedWhileWaiting += 1;
       };
       /**
        * Starts the agent on the full disk and checks what it says while it waits, sampling meanwhile; returns it
@@ -230,6 +288,7 @@ describe("the store's filesystem full or read-only under the running agent, on P
         assert.match(String(report.agent.storeFault), new RegExp(`^store cannot open: disk full on ${state}: \\d+ readings held in memory$`));
         assert.match(report.agent.health.text, /buffer [1-9]\d*/, "the health line counts the readings held");
         assert.equal(report.agent.health.show, "dnd");
+        await answersFromMemory();
         assert.equal(agent.child.exitCode, null, "the agent keeps running");
         return { agent, startedAt, held };
       };
@@ -272,6 +331,9 @@ describe("the store's filesystem full or read-only under the running agent, on P
           assert.ok(held[0]!.timestamp.getTime() >= startedAt, `taken after the agent started: ${held[0]!.timestamp.toISOString()}`);
           const beforeOpen = held.filter((reading) => reading.timestamp.getTime() < openedAt).length;
           assert.ok(beforeOpen >= heldSeen, `${beforeOpen} readings stamped before the store opened, ${heldSeen} seen held`);
+          const refused = (await store.auditLog(100)).filter((entry) => entry.result === "unavailable" && entry.nodeIds.includes("pump"));
+          assert.equal(refused.length, refusedWhileWaiting, "every control request refused while waiting is in the audit trail");
+          assert.ok(refused.every((entry) => entry.requester.startsWith("ops@localhost/") && entry.via === "iq" && /store cannot open/.test(entry.detail ?? "")), JSON.stringify(refused));
         } finally {
           await store.close();
         }
