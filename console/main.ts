@@ -6,6 +6,7 @@ import morphdom from "morphdom";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import "./style.css";
+import { tailReadStart, withTail } from "./chart-tail.ts";
 import { discoverWebsocket } from "./discovery.ts";
 import { Link } from "./link.ts";
 import { isScramKeys, type ScramKeys } from "./scram.ts";
@@ -309,19 +310,12 @@ class ConsoleView {
     chart.tailRead = setTimeout(() => {
       chart.tailReadAt = Date.now();
       const load = chart.loads;
-      const newest = chart.times.at(-1);
-      const from = newest === undefined ? Math.floor((Date.now() - periodMs) / periodMs) * periodMs : newest * 1000;
+      const from = tailReadStart(chart.times.at(-1), periodMs, Date.now());
       void this.session
         .history(gateway, chart.nodeId, chart.field, new Date(from), chart.range.period)
         .then((tail) => {
           if (this.charts.get(chartKey(chart.gateway, chart.nodeId, chart.field)) !== chart || load !== chart.loads || tail.failure !== undefined) return;
-          const kept = chart.times.findIndex((time) => time >= from / 1000);
-          if (kept !== -1) {
-            chart.times.splice(kept);
-            chart.values.splice(kept);
-          }
-          chart.times.push(...tail.times);
-          chart.values.push(...tail.values);
+          ({ times: chart.times, values: chart.values } = withTail(chart, from, tail));
           chart.element.dataset["tailReads"] = String(++chart.tailReads);
           this.showPoints(chart);
         })
