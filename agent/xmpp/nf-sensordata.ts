@@ -12,7 +12,7 @@ import { stanzaError } from "./stanza-error.ts";
 import { ReadoutSessions, type ReadoutSession } from "./readout-sessions.ts";
 import { NF_SENSORDATA_NAMESPACES, nfErrorElement, nfNodeElement } from "./nf-fields.ts";
 import { xmlString } from "./fields.ts";
-import { SampleRenderings } from "./sample-renderings.ts";
+import { packedNodes, SampleRenderings, type AnswerOptions } from "./sample-renderings.ts";
 import { LIMITS } from "./sensordata.ts";
 import { addBounded, BadRequestError, booleanAttribute, boundAttributes, checkedChildren, readoutTimes, requiredAttribute } from "./request-checks.ts";
 import type { ReadoutRequest, ReadoutResult, ReadoutType } from "../readout.ts";
@@ -101,41 +101,19 @@ export function parsedOrError<T>(parse: () => T): { parsed: T } | { error: Eleme
 }
 
 
-export interface ResponseOptions {
-  /** Most fields in one `<resp>`. */
-  fieldsPerMessage?: number;
-  /** Where a current sample's `<nd>` is kept between readouts; without it every answer is built afresh. */
-  renderings?: SampleRenderings;
-}
-
 /**
  * A result as `<resp>` elements: data packed at most `fieldsPerMessage` fields each, every node's error in the
  * last one, and `more='true'` on all but the last. An empty result is one `<resp id/>`.
  */
-export function nfResponses(ns: string, id: string, result: ReadoutResult, { fieldsPerMessage = LIMITS.fieldsPerMessage, renderings }: ResponseOptions = {}): Element[] {
-  const batches: Element[][] = [];
-  let batch: Element[] = [];
-  let room = fieldsPerMessage;
-  for (const group of result.groups) {
-    const options = { historical: group.historical !== undefined, ...(group.clock ? { clock: group.clock } : {}) };
-    for (let offset = 0; offset < group.fields.length; ) {
-      const fields = group.fields.slice(offset, offset + room);
-      const build = () => nfNodeElement(group.nodeId, group.timestamp, fields, options);
-      batch.push(renderings ? renderings.of(group, fields, ns, build) : build());
-      offset += fields.length;
-      room -= fields.length;
-      if (room === 0) {
-        batches.push(batch);
-        batch = [];
-        room = fieldsPerMessage;
-      }
-    }
-  }
-  const errors = result.failures.map((failure) => nfErrorElement(failure.nodeId, failure.timestamp, failure.message));
+export function nfResponses(ns: string, id: string, result: ReadoutResult, { fieldsPerMessage = LIMITS.fieldsPerMessage, renderings }: AnswerOptions = {}): Element[] {
+  const batches = packedNodes(result.groups, ns, fieldsPerMessage, renderings, (group, fields) =>
+    nfNodeElement(group.nodeId, group.timestamp, fields, { historical: group.historical !== undefined, ...(group.clock ? { clock: group.clock } : {}) }),
+  );
   // The errors ride on the last batch, a full one too: they are no fields.
+  const errors = result.failures.map((failure) => nfErrorElement(failure.nodeId, failure.timestamp, failure.message));
   const last = batches.at(-1);
-  if (batch.length === 0 && last) last.push(...errors);
-  else batches.push([...batch, ...errors]);
+  if (last) last.push(...errors);
+  else batches.push(errors);
   return batches.map((nodes, index) => xml("resp", { xmlns: ns, id, ...(index < batches.length - 1 ? { more: "true" } : {}) }, ...nodes));
 }
 

@@ -6,6 +6,9 @@
 // That is safe because serialisation never reads `parent`, a rendering is never changed once built, and it is
 // kept per namespace it goes out in, so a namespace looked up from it (findNS) is the same whichever
 // answer it was last appended to.
+//
+// Both sensor-data dialects pack an answer the same way (packedNodes): a group's fields in slices that fill each
+// message, a slice reused only when it is the group's sample whole.
 import type { Element } from "./client.ts";
 import type { Field, Sample } from "../../lib/model.ts";
 import type { ReadoutGroup } from "../readout.ts";
@@ -35,4 +38,45 @@ export class SampleRenderings {
     }
     return rendering;
   }
+}
+
+/** How a face packs an answer. */
+export interface AnswerOptions {
+  /** Most fields in one message. */
+  fieldsPerMessage?: number;
+  /** Where a current sample's rendering is kept between readouts; without it every answer is built afresh. */
+  renderings?: SampleRenderings;
+}
+
+/**
+ * The groups' fields rendered in batches of at most `fieldsPerMessage` fields, in order; the last batch may hold
+ * fewer. `render` builds one group's slice; with `renderings`, a slice that is the group's current sample whole is
+ * built once per sample for namespace `ns`.
+ */
+export function packedNodes(
+  groups: readonly ReadoutGroup[],
+  ns: string,
+  fieldsPerMessage: number,
+  renderings: SampleRenderings | undefined,
+  render: (group: ReadoutGroup, fields: Field[]) => Element,
+): Element[][] {
+  const batches: Element[][] = [];
+  let batch: Element[] = [];
+  let room = fieldsPerMessage;
+  for (const group of groups) {
+    for (let offset = 0; offset < group.fields.length; ) {
+      const fields = group.fields.slice(offset, offset + room);
+      const build = () => render(group, fields);
+      batch.push(renderings ? renderings.of(group, fields, ns, build) : build());
+      offset += fields.length;
+      room -= fields.length;
+      if (room === 0) {
+        batches.push(batch);
+        batch = [];
+        room = fieldsPerMessage;
+      }
+    }
+  }
+  if (batch.length > 0) batches.push(batch);
+  return batches;
 }

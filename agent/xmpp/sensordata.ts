@@ -12,7 +12,7 @@ import type { Face, FaceConnection } from "./face.ts";
 import { stanzaError } from "./stanza-error.ts";
 import { READOUT_LIMITS, ReadoutSessions, type ReadoutSession } from "./readout-sessions.ts";
 import { NS_SENSORDATA, nodeElement, xmlString } from "./fields.ts";
-import { SampleRenderings } from "./sample-renderings.ts";
+import { packedNodes, SampleRenderings, type AnswerOptions } from "./sample-renderings.ts";
 import { addBounded, BadRequestError, booleanAttribute, boundAttributes, checkedChildren, readoutTimes, requiredAttribute } from "./request-checks.ts";
 import { READOUT_TYPES, type ReadoutRequest, type ReadoutResult, type ReadoutType } from "../readout.ts";
 import { bareJid } from "../authz.ts";
@@ -72,37 +72,14 @@ function isXsInt(text: string): boolean {
 const NS_HINTS = "urn:xmpp:hints";
 
 
-export interface MessageOptions {
-  /** Most fields in one message. */
-  fieldsPerMessage?: number;
-  /** Where a current sample's `<node>` is kept between readouts; without it every answer is built afresh. */
-  renderings?: SampleRenderings;
-}
-
 /**
  * The messages that carry a result: data packed at most `fieldsPerMessage` fields each, then one failure, then the
  * end in a message of its own, which also holds the notes as text.
  */
-export function resultMessages(to: string, seqnr: string, result: ReadoutResult, { fieldsPerMessage = LIMITS.fieldsPerMessage, renderings }: MessageOptions = {}): Element[] {
-  const batches: Element[][] = [];
-  let batch: Element[] = [];
-  let room = fieldsPerMessage;
-  for (const group of result.groups) {
-    const options = { portableTypes: true, ...(group.historical ? { extraFlag: group.historical } : {}) };
-    for (let offset = 0; offset < group.fields.length; ) {
-      const fields = group.fields.slice(offset, offset + room);
-      const build = () => nodeElement({ sensorId: group.nodeId, timestamp: group.timestamp, clock: group.clock, fields }, options);
-      batch.push(renderings ? renderings.of(group, fields, NS_SENSORDATA, build) : build());
-      offset += fields.length;
-      room -= fields.length;
-      if (room === 0) {
-        batches.push(batch);
-        batch = [];
-        room = fieldsPerMessage;
-      }
-    }
-  }
-  if (batch.length > 0) batches.push(batch);
+export function resultMessages(to: string, seqnr: string, result: ReadoutResult, { fieldsPerMessage = LIMITS.fieldsPerMessage, renderings }: AnswerOptions = {}): Element[] {
+  const batches = packedNodes(result.groups, NS_SENSORDATA, fieldsPerMessage, renderings, (group, fields) =>
+    nodeElement({ sensorId: group.nodeId, timestamp: group.timestamp, clock: group.clock, fields }, { portableTypes: true, ...(group.historical ? { extraFlag: group.historical } : {}) }),
+  );
 
   const message = (child: Element) => xml("message", { to }, child);
   const messages = batches.map((nodes) => message(xml("fields", { xmlns: NS_SENSORDATA, seqnr }, ...nodes)));
