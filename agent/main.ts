@@ -224,16 +224,7 @@ async function showStoreWait(config: AgentConfig, wait: StoreOpenWait, { sampler
   const sensorIds = () => sampler.states.map((state) => state.id);
   const control = new Control({ actuators, authz, sensorIds, audit: (entry) => held.holdAudit(entry), log });
   const desk = new OperatorDesk({ authz, readout, control, health, storeWait: reason });
-  const faces: Face[] = [
-    registerPresence(connection, { desk, health, log }),
-    registerSoftwareVersion(connection, { desk }),
-    registerSensorData(connection, { desk, log }),
-    registerNfSensorData(connection, { desk, log }),
-    registerControl(connection, { desk, log }),
-    registerNfControl(connection, { desk }),
-    registerChat(connection, { desk, log }),
-    registerAdhoc(connection, { desk, log }),
-  ];
+  const faces: Face[] = [registerPresence(connection, { desk, health, log }), ...requestFaces(connection, { desk, log })];
   const monitor = new HealthMonitor(health, undefined);
   const report = () => reportOf(snapshotOf(health), link, monitor.current(), { pid: process.pid, version });
   const endpoint = await StatusEndpoint.open(config.status.socket, report, log);
@@ -246,6 +237,23 @@ async function showStoreWait(config: AgentConfig, wait: StoreOpenWait, { sampler
       await connection.stop();
     },
   };
+}
+
+/**
+ * The faces that answer operators' requests through the desk alone: the running agent's, and the same while it
+ * waits for its store (where the desk says what waits for it). A face that needs more than the desk is added
+ * beside this list.
+ */
+function requestFaces(connection: XmppConnection, deps: { desk: OperatorDesk; log: Logger; upload?: HttpUpload }): Face[] {
+  return [
+    registerSoftwareVersion(connection, deps),
+    registerSensorData(connection, deps),
+    registerNfSensorData(connection, deps),
+    registerControl(connection, deps),
+    registerNfControl(connection, deps),
+    registerChat(connection, deps),
+    registerAdhoc(connection, deps),
+  ];
 }
 
 export function connectionOptions(xmpp: AgentConfig["xmpp"]): ConnectionOptions {
@@ -521,18 +529,13 @@ export async function startAgent(config: AgentConfig, log: ReloadableLogger, sta
   const metricsEndpoint = metrics && config.metrics ? await MetricsEndpoint.open(config.metrics.listen, metrics, log) : undefined;
   // Charts go to the server's XEP-0363 upload service, trusted as the connection is (a reloaded caFile applies).
   const upload = new HttpUpload(connection, { caFile: () => current.xmpp.caFile });
-  // FACES: each face registers itself here.
+  // FACES: each face registers itself here; those that need the desk alone come from requestFaces, which the wait
+  // for the store registers too.
   const faces: Face[] = [
     registerPresence(connection, { desk, health, log, alerts: { active: () => alerts.active(), onChange: (listener) => alertListeners.add(listener) } }),
     registerAlertMessages(connection, { delivery, log }),
-    registerSoftwareVersion(connection, { desk }),
-    registerSensorData(connection, { desk, log }),
-    registerNfSensorData(connection, { desk, log }),
+    ...requestFaces(connection, { desk, log, upload }),
     registerNfEvents(connection, { desk, subscriptions, log }),
-    registerControl(connection, { desk, log }),
-    registerNfControl(connection, { desk }),
-    registerChat(connection, { desk, log, upload }),
-    registerAdhoc(connection, { desk, log, upload }),
     registerSensorNodes(connection, {
       isOperator: (from) => desk.for(from).admitted,
       publishing: () => ({ ...current.pubsub, gatewayJid: current.xmpp.jid, sensorIds: current.sensors.map((sensor) => sensor.id) }),
